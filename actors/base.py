@@ -1,0 +1,566 @@
+"""Actors: typed bounded mailboxes, handlers with deadlines, and the loop that runs them.
+
+An actor owns its state and talks to others only through mailboxes. The mailbox belongs to the
+tree, not to one incarnation of the actor, so messages wait through a restart; the message that
+crashed an actor is not redelivered but goes to dead letters with the error, so one poison
+message cannot crash-loop it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import enum
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+import logs
+from messages.control import ChaosFault, Tick
+from metrics import METRICS
+
+log = logs.get("actor")
+
+T = TypeVar("T")
+
+
+class Overflow(enum.Enum):
+    """What a full mailbox does with one more message."""
+
+    BLOCK = "block"  # the sender waits up to block_timeout, then MailboxFull
+    DROP_NEWEST = "drop_newest"  # the new message is dropped (counted)
+    DROP_OLDEST = "drop_oldest"  # the oldest queued message is dropped (counted)
+    REJECT = "reject"  # the sender gets MailboxFull at once
+
+
+class MailboxError(Exception):
+    """Base of the errors a sender can see."""
+
+
+class MailboxFull(MailboxError):
+    pass
+
+
+class MailboxClosed(MailboxError):
+    pass
+
+
+class WrongMessageType(TypeError):
+    pass
+
+
+class AskTimeout(TimeoutError):
+    pass
+
+
+class DeadlineExceeded(Exception):
+    """A handler, a start or a stop took longer than its deadline: a failure of the actor."""
+
+
+class ChaosCrash(Exception):
+    """The crash fault injected through /chaos."""
+
+
+@dataclass(slots=True)
+class Envelope:
+    msg: Any
+    reply: asyncio.Future[Any] | None
+    correlation_id: str | None
+    sent_at: float
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    actor: str
+    message: str
+    reason: str
+    error: str | None
+    at: float
+
+
+class DeadLetters:
+    """Messages that could not be handled: bounded recent list plus counters."""
+
+    def __init__(self, keep: int = 200) -> None:
+        self.recent: collections.deque[DeadLetter] = collections.deque(maxlen=keep)
+        self.counts: collections.Counter[tuple[str, str]] = collections.Counter()
+
+    def add(self, actor: str, msg: Any, reason: str, error: BaseException | str | None = None) -> None:
+        err = None if error is None else (error if isinstance(error, str) else describe(error))
+        self.recent.append(DeadLetter(actor, type(msg).__name__, reason, err, time.time()))
+        self.counts[(actor, reason)] += 1
+        if reason not in ("dropped_newest", "dropped_oldest"):
+            log.warning("dead_letter", extra={"actor": actor, "msg_type": type(msg).__name__,
+                                              "reason": reason, "error_text": err})
+
+
+dead_letters = DeadLetters()
+
+
+def describe(error: BaseException) -> str:
+    text = str(error)
+    return f"{type(error).__name__}: {text}"[:500] if text else type(error).__name__
+
+
+@dataclass
+class MailboxStats:
+    """Counters that must outlive any one incarnation of the actor."""
+
+    sent: int = 0
+    dropped: int = 0
+    handled: int = 0
+    deadline_misses: int = 0
+
+
+class Mailbox:
+    """A bounded queue that accepts only the declared message types."""
+
+    def __init__(
+        self,
+        name: str,
+        accepts: tuple[type, ...],
+        capacity: int = 1000,
+        overflow: Overflow = Overflow.BLOCK,
+        block_timeout: float = 5.0,
+    ) -> None:
+        if capacity < 1:
+            raise ValueError("mailbox capacity must be at least 1")
+        self.name = name
+        self.accepts = accepts
+        self.capacity = capacity
+        self.overflow = overflow
+        self.block_timeout = block_timeout
+        self.stats = MailboxStats()
+        self.closed = False
+        self._queue: collections.deque[Envelope] = collections.deque()
+        self._getters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._putters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def __repr__(self) -> str:
+        return f"<Mailbox {self.name} {len(self._queue)}/{self.capacity}>"
+
+    @property
+    def depth(self) -> int:
+        return len(self._queue)
+
+    def _check(self, msg: Any) -> None:
+        if not isinstance(msg, self.accepts):
+            raise WrongMessageType(
+                f"{self.name} does not accept {type(msg).__name__}; "
+                f"it accepts {', '.join(t.__name__ for t in self.accepts)}"
+            )
+
+    def _wake(self, waiters: collections.deque[asyncio.Future[None]]) -> None:
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _append(self, env: Envelope) -> None:
+        self._queue.append(env)
+        self.stats.sent += 1
+        self._wake(self._getters)
+
+    def _offer(self, env: Envelope) -> bool | None:
+        """Try to enqueue without waiting: True queued, False dropped, None must wait."""
+        if self.closed:
+            dead_letters.add(self.name, env.msg, "stopped")
+            if env.reply is not None and not env.reply.done():
+                env.reply.set_exception(MailboxClosed(f"{self.name} is stopped"))
+            return False
+        if len(self._queue) < self.capacity:
+            self._append(env)
+            return True
+        if self.overflow is Overflow.DROP_NEWEST:
+            self.stats.dropped += 1
+            dead_letters.add(self.name, env.msg, "dropped_newest")
+            if env.reply is not None and not env.reply.done():
+                env.reply.set_exception(MailboxFull(f"{self.name} is full"))
+            return False
+        if self.overflow is Overflow.DROP_OLDEST:
+            old = self._queue.popleft()
+            self.stats.dropped += 1
+            dead_letters.add(self.name, old.msg, "dropped_oldest")
+            if old.reply is not None and not old.reply.done():
+                old.reply.set_exception(MailboxFull(f"{self.name} dropped the message"))
+            self._append(env)
+            return True
+        if self.overflow is Overflow.REJECT:
+            self.stats.dropped += 1
+            raise MailboxFull(f"{self.name} is full ({self.capacity})")
+        return None
+
+    def tell_nowait(self, msg: Any) -> bool:
+        """Send without waiting; a full BLOCK mailbox raises MailboxFull. False when dropped."""
+        self._check(msg)
+        env = Envelope(msg, None, logs.correlation_id.get(), time.monotonic())
+        result = self._offer(env)
+        if result is None:
+            self.stats.dropped += 1
+            raise MailboxFull(f"{self.name} is full ({self.capacity})")
+        return result
+
+    async def tell(self, msg: Any, timeout: float | None = None) -> bool:
+        """Send; under BLOCK waits for room up to the timeout. False when the message was dropped."""
+        self._check(msg)
+        return await self._put(Envelope(msg, None, logs.correlation_id.get(), time.monotonic()), timeout)
+
+    async def ask(self, msg: Any, timeout: float = 5.0) -> Any:
+        """Send and wait for the handler's return value (or its exception)."""
+        self._check(msg)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        env = Envelope(msg, fut, logs.correlation_id.get(), time.monotonic())
+        deadline = time.monotonic() + timeout
+        await self._put(env, timeout)
+        try:
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                return await fut
+        except TimeoutError:
+            raise AskTimeout(f"{self.name} did not answer {type(msg).__name__} within {timeout:g}s") from None
+
+    async def _put(self, env: Envelope, timeout: float | None) -> bool:
+        result = self._offer(env)
+        if result is not None:
+            return result
+        wait = self.block_timeout if timeout is None else timeout
+        deadline = time.monotonic() + wait
+        while True:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._putters.append(waiter)
+            try:
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                    await waiter
+            except TimeoutError:
+                self.stats.dropped += 1
+                raise MailboxFull(f"{self.name} stayed full for {wait:g}s") from None
+            finally:
+                if not waiter.done():
+                    waiter.cancel()
+            result = self._offer(env)
+            if result is not None:
+                return result
+
+    async def get(self) -> Envelope:
+        while not self._queue:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._getters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and self._queue:
+                    self._wake(self._getters)  # pass the wake-up on, nothing is lost
+                raise
+        env = self._queue.popleft()
+        self._wake(self._putters)
+        return env
+
+    def drain(self, reason: str) -> None:
+        """Send everything queued to dead letters (used when the actor is gone for good)."""
+        while self._queue:
+            env = self._queue.popleft()
+            dead_letters.add(self.name, env.msg, reason)
+            if env.reply is not None and not env.reply.done():
+                env.reply.set_exception(MailboxClosed(f"{self.name} is stopped"))
+
+    def close(self) -> None:
+        self.closed = True
+        self.drain("stopped")
+
+    def reopen(self) -> None:
+        self.closed = False
+
+
+Handler = Callable[[Any, Any], Awaitable[Any]]
+
+
+def handles(*types: type, deadline: float | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark an actor method as the handler of these message types, with a handling deadline."""
+
+    def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn.__handles__ = (types, deadline)  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+class ExitKind(enum.Enum):
+    NORMAL = "normal"
+    SHUTDOWN = "shutdown"
+    ABNORMAL = "abnormal"
+
+
+@dataclass(frozen=True)
+class Exit:
+    """Why a child ended: OTP's normal, shutdown, or an error."""
+
+    kind: ExitKind
+    error: BaseException | None = None
+
+    @property
+    def abnormal(self) -> bool:
+        return self.kind is ExitKind.ABNORMAL
+
+    def __str__(self) -> str:
+        return describe(self.error) if self.error else self.kind.value
+
+
+NORMAL = Exit(ExitKind.NORMAL)
+SHUTDOWN = Exit(ExitKind.SHUTDOWN)
+
+
+class Actor:
+    """Base class: subclasses declare handlers with @handles and optional on_start / on_stop.
+
+    Periodic work goes through the mailbox too (self.every), so it has deadlines and metrics
+    like any other message.
+    """
+
+    capacity: ClassVar[int] = 1000
+    overflow: ClassVar[Overflow] = Overflow.BLOCK
+    block_timeout: ClassVar[float] = 5.0
+    default_deadline: ClassVar[float] = 5.0
+    start_deadline: ClassVar[float] = 10.0
+    stop_deadline: ClassVar[float] = 5.0
+    watchdog_grace: ClassVar[float] = 1.0
+    _handlers: ClassVar[dict[type, tuple[str, float | None]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        table: dict[type, tuple[str, float | None]] = {}
+        for klass in reversed(cls.__mro__):
+            for attr, fn in vars(klass).items():
+                marker = getattr(fn, "__handles__", None)
+                if marker:
+                    for t in marker[0]:
+                        table[t] = (attr, marker[1])
+        cls._handlers = table
+
+    @classmethod
+    def accepts(cls) -> tuple[type, ...]:
+        return (*cls._handlers, ChaosFault, Tick)
+
+    @classmethod
+    def mailbox(cls, name: str, capacity: int | None = None, overflow: Overflow | None = None) -> Mailbox:
+        """The mailbox (address) for an actor of this class, made once by whoever builds the tree."""
+        return Mailbox(name, cls.accepts(), capacity or cls.capacity, overflow or cls.overflow,
+                       cls.block_timeout)
+
+    def __init__(self, mailbox: Mailbox) -> None:
+        self.mailbox = mailbox
+        self.name = mailbox.name
+        self.done: asyncio.Future[Exit] = asyncio.get_running_loop().create_future()
+        self._task: asyncio.Task[None] | None = None
+        self._timers: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._abandoned = False
+        self._busy_since: float | None = None
+        self._busy_deadline: float | None = None
+        self._busy_msg: Any = None
+        self.started_at: float | None = None
+
+    # -- for subclasses ------------------------------------------------------------------------
+
+    async def on_start(self) -> None:
+        """Acquire resources; runs under start_deadline. Raising fails the start."""
+
+    async def on_stop(self) -> None:
+        """Release resources; runs on every exit under stop_deadline."""
+
+    def every(self, interval: float, msg: Any = None, first: float | None = None) -> None:
+        """Tell ourselves `msg` (a Tick by default) every `interval` s while running; skipped when full."""
+        msg = Tick() if msg is None else msg
+
+        async def timer() -> None:
+            await asyncio.sleep(interval if first is None else first)
+            while True:
+                if self.mailbox.depth < self.mailbox.capacity:
+                    self.mailbox.tell_nowait(msg)
+                await asyncio.sleep(interval)
+
+        self._timers.append(asyncio.create_task(timer(), name=f"timer:{self.name}"))
+
+    def health(self) -> dict[str, Any]:
+        """Actor-specific facts for /health (JSON-serialisable)."""
+        return {}
+
+    # -- run-time ------------------------------------------------------------------------------
+
+    @property
+    def heartbeat_age(self) -> float:
+        """Seconds the actor has been stuck in one message (0 when idle or quick)."""
+        return 0.0 if self._busy_since is None else time.monotonic() - self._busy_since
+
+    async def start(self) -> None:
+        """Run on_start under its deadline, then the message loop in a task of its own."""
+        started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._task = asyncio.create_task(self._main(started), name=f"actor:{self.name}")
+        self._task.add_done_callback(self._finished)
+        await started
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        if self.done.done():
+            return
+        if task.cancelled():
+            self.done.set_result(SHUTDOWN)
+        elif task.exception() is not None:
+            self.done.set_result(Exit(ExitKind.ABNORMAL, task.exception()))
+        else:
+            self.done.set_result(SHUTDOWN if self._stopping else NORMAL)
+
+    async def _main(self, started: asyncio.Future[None]) -> None:
+        logs.current_actor.set(self.name)
+        try:
+            try:
+                async with asyncio.timeout(self.start_deadline):
+                    await self.on_start()
+            except TimeoutError:
+                self.mailbox.stats.deadline_misses += 1
+                METRICS.deadline_misses.labels(self.name, "start").inc()
+                raise DeadlineExceeded(f"{self.name} did not start within {self.start_deadline:g}s") from None
+            except BaseException as exc:
+                if not started.done():
+                    started.set_exception(exc)
+                raise
+            self.started_at = time.monotonic()
+            started.set_result(None)
+            watchdog = asyncio.create_task(self._watchdog(), name=f"watchdog:{self.name}")
+            self._timers.append(watchdog)
+            await self._loop()
+        finally:
+            for timer in self._timers:
+                timer.cancel()
+            try:
+                async with asyncio.timeout(self.stop_deadline):
+                    await self.on_stop()
+            except TimeoutError:
+                log.error("stop_deadline_exceeded", extra={"deadline": self.stop_deadline})
+            except Exception as exc:
+                log.error("on_stop_failed", extra={"error_text": describe(exc)})
+            if not started.done():
+                started.set_exception(DeadlineExceeded(f"{self.name} stopped while starting"))
+
+    async def _loop(self) -> None:
+        handlers = self._handlers
+        stats = self.mailbox.stats
+        histogram = METRICS.handling_seconds
+        while not self._stopping and not self._abandoned:
+            env = await self.mailbox.get()
+            if self._abandoned:  # a newer incarnation owns the mailbox now
+                dead_letters.add(self.name, env.msg, "abandoned")
+                return
+            msg = env.msg
+            kind = type(msg)
+            if kind is ChaosFault:
+                name, deadline = "_chaos", None
+            elif kind is Tick and kind not in handlers:
+                name, deadline = "on_tick", None
+            else:
+                name, deadline = handlers[kind]
+            deadline = deadline or self.default_deadline
+            token = logs.correlation_id.set(env.correlation_id)
+            started = time.monotonic()
+            self._busy_since, self._busy_deadline, self._busy_msg = started, deadline, msg
+            timer = asyncio.timeout(deadline)
+            try:
+                async with timer:
+                    result = await getattr(self, name)(msg)
+            except TimeoutError as exc:
+                if not timer.expired():
+                    self._fail_message(env, exc)
+                    raise
+                stats.deadline_misses += 1
+                METRICS.deadline_misses.labels(self.name, "handle").inc()
+                error = DeadlineExceeded(f"{kind.__name__} took longer than {deadline:g}s")
+                self._fail_message(env, error)
+                raise error from exc
+            except asyncio.CancelledError:
+                if env.reply is not None and not env.reply.done():
+                    env.reply.set_exception(MailboxClosed(f"{self.name} stopped"))
+                raise
+            except BaseException as exc:
+                self._fail_message(env, exc)
+                raise
+            finally:
+                self._busy_since = None
+                self._busy_msg = None
+                logs.correlation_id.reset(token)
+                histogram.labels(self.name, kind.__name__).observe(time.monotonic() - started)
+            stats.handled += 1
+            if env.reply is not None and not env.reply.done():
+                env.reply.set_result(result)
+
+    def _fail_message(self, env: Envelope, error: BaseException) -> None:
+        dead_letters.add(self.name, env.msg, "crashed", error)
+        if env.reply is not None and not env.reply.done():
+            env.reply.set_exception(error)
+
+    async def _watchdog(self) -> None:
+        """Fail the actor when one message outlives its deadline even after cancellation."""
+        while True:
+            await asyncio.sleep(0.25)
+            since, deadline = self._busy_since, self._busy_deadline
+            if since is None or deadline is None:
+                continue
+            if time.monotonic() - since > deadline + self.watchdog_grace:
+                self.mailbox.stats.deadline_misses += 1
+                METRICS.deadline_misses.labels(self.name, "watchdog").inc()
+                msg = self._busy_msg
+                error = DeadlineExceeded(
+                    f"{type(msg).__name__} ignored its {deadline:g}s deadline; actor abandoned"
+                )
+                dead_letters.add(self.name, msg, "hung", error)
+                log.error("actor_hung", extra={"msg_type": type(msg).__name__, "deadline": deadline})
+                self._abandoned = True
+                if self._task is not None:
+                    self._task.cancel()
+                if not self.done.done():
+                    self.done.set_result(Exit(ExitKind.ABNORMAL, error))
+                return
+
+    async def stop(self, timeout: float) -> None:
+        """Graceful stop: finish the current message, then cancel; never wait past the timeout."""
+        task = self._task
+        if task is None or task.done():
+            return
+        self._stopping = True
+        if self._busy_since is None:
+            task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+        if not done:
+            self._abandoned = True  # from here on a handler swallowing cancellation is let go
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=min(1.0, timeout))
+        if not done:
+            log.error("actor_ignored_shutdown", extra={"timeout": timeout})
+        if not self.done.done():
+            self.done.set_result(SHUTDOWN)
+
+    # -- built-in handlers ---------------------------------------------------------------------
+
+    async def on_tick(self, msg: Tick) -> None:
+        """Default Tick handler: nothing."""
+
+    async def _chaos(self, msg: ChaosFault) -> None:
+        log.warning("chaos_fault", extra={"fault": msg.fault, "seconds": msg.seconds})
+        if msg.fault == "crash":
+            raise ChaosCrash(f"injected crash in {self.name}")
+        if msg.fault == "hang":
+            if msg.ignore_cancel:
+                while True:
+                    try:
+                        await asyncio.Event().wait()
+                    except asyncio.CancelledError:
+                        if self._abandoned:
+                            raise
+            await asyncio.Event().wait()
+        if msg.fault == "slow":
+            await asyncio.sleep(msg.seconds)
+        if msg.fault == "exit":
+            log.critical("chaos_exit", extra={"code": msg.code})
+            for handler in logging.getLogger().handlers:
+                handler.flush()
+            os._exit(msg.code)

@@ -1,0 +1,1 @@
+"""The typed messages actors exchange: frozen dataclasses, one module per topic."""

@@ -1,0 +1,81 @@
+"""The one Prometheus registry of the process and the metrics every module shares.
+
+Values that already live in the tree (actor states, mailbox depths, restart counts) are read at
+scrape time by collectors instead of being mirrored into gauges, so /metrics can never drift
+from /health. Labels are low-cardinality by construction: actor names, message types, reasons.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable, Iterable
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
+
+VERSION = "0.1.0"
+
+
+class _SourcesCollector(Collector):
+    """Calls every registered source at scrape time; a source is replaced by key, never stacked."""
+
+    def __init__(self) -> None:
+        self.sources: dict[str, Callable[[], Iterable[Metric]]] = {}
+
+    def collect(self) -> Iterable[Metric]:
+        for fn in list(self.sources.values()):
+            yield from fn()
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        r = self.registry
+        self._sources = _SourcesCollector()
+        r.register(self._sources)
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        self.build_info = Gauge("trt_build_info", "Build and runtime information (always 1)",
+                                ["version", "python"], registry=r)
+        self.build_info.labels(VERSION, platform.python_version()).set(1)
+        self.handling_seconds = Histogram(
+            "trt_message_handling_seconds", "Time an actor spent handling one message",
+            ["actor", "message"], registry=r,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.deadline_misses = Counter("trt_actor_deadline_misses", "Start, handling and watchdog deadlines missed",
+                                       ["actor", "kind"], registry=r)
+        self.restarts = Counter("trt_actor_restarts", "Restarts of a supervised child", ["actor"], registry=r)
+        self.escalations = Counter("trt_supervisor_escalations",
+                                   "Supervisors that exceeded their restart intensity", ["supervisor"],
+                                   registry=r)
+        self.loop_lag = Gauge("trt_event_loop_lag_seconds", "Latest measured event-loop scheduling lag",
+                              registry=r)
+        self.loop_lag_max = Gauge("trt_event_loop_lag_max_seconds",
+                                  "Largest event-loop lag seen in the last minute", registry=r)
+        self.loop_stalls = Counter("trt_event_loop_stalls", "Event-loop lags over the stall threshold",
+                                   registry=r)
+        self.http_requests = Counter("trt_http_requests", "HTTP requests served by ingress",
+                                     ["route", "status"], registry=r)
+
+    def set_source(self, key: str, fn: Callable[[], Iterable[Metric]] | None) -> None:
+        """Install (or remove, with None) a scrape-time source of metrics."""
+        if fn is None:
+            self._sources.sources.pop(key, None)
+        else:
+            self._sources.sources[key] = fn
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+METRICS = Metrics()
