@@ -70,6 +70,7 @@ class Settings:
     restart_backoff_min: float = 0.05
     restart_backoff_max: float = 10.0
     shutdown_timeout: float = 10.0
+    health_restart_window: float = 10.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def secrets(self) -> list[str]:
@@ -91,7 +92,9 @@ def _url(problems: list[str], name: str, value: str | None, schemes: tuple[str, 
         return None
     value = value.strip().rstrip("/")
     parts = urlsplit(value)
-    if parts.scheme not in schemes or not parts.hostname:
+    # a PostgreSQL URL may name no host: libpq then reads it from ?host=/socket/dir
+    needs_host = not parts.scheme.startswith("postgres")
+    if parts.scheme not in schemes or (needs_host and not parts.hostname):
         problems.append(f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}")
         return None
     return value
@@ -244,6 +247,7 @@ def load(command: str = "serve", env: Mapping[str, str] | None = None) -> Settin
         restart_backoff_min=_number(problems, env, "RESTART_BACKOFF_MIN", 0.05, 0, 60),
         restart_backoff_max=_number(problems, env, "RESTART_BACKOFF_MAX", 10.0, 0, 600),
         shutdown_timeout=_number(problems, env, "SHUTDOWN_TIMEOUT", 10.0, 0.1, 300),
+        health_restart_window=_number(problems, env, "HEALTH_RESTART_WINDOW", 10.0, 0, 3600),
     )
     if problems:
         raise ConfigError(problems)

@@ -51,7 +51,8 @@ class JsonFormatter(logging.Formatter):
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "event": record.getMessage(),
-            "actor": getattr(record, "actor", None) or current_actor.get(),
+            "actor": getattr(record, "actor", None) or current_actor.get() or getattr(record, "supervisor", None)
+            or "main",
             "logger": record.name,
         }
         cid = getattr(record, "correlation_id", None) or correlation_id.get()
@@ -67,7 +68,7 @@ class JsonFormatter(logging.Formatter):
 
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        actor = getattr(record, "actor", None) or current_actor.get() or "-"
+        actor = getattr(record, "actor", None) or current_actor.get() or getattr(record, "supervisor", "main")
         extras = " ".join(f"{k}={v}" for k, v in _fields(record).items() if k != "actor")
         line = f"{self.formatTime(record)} {record.levelname:<7} [{actor}] {record.getMessage()} {extras}"
         if record.exc_info:

@@ -64,6 +64,8 @@ class Metrics:
                                   "Largest event-loop lag seen in the last minute", registry=r)
         self.loop_stalls = Counter("trt_event_loop_stalls", "Event-loop lags over the stall threshold",
                                    registry=r)
+        self.traces = Counter("trt_trace_events", "Trace events by outcome (written, lost)", ["outcome"],
+                              registry=r)
         self.http_requests = Counter("trt_http_requests", "HTTP requests served by ingress",
                                      ["route", "status"], registry=r)
 

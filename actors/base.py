@@ -394,6 +394,12 @@ class Actor:
         """Seconds the actor has been stuck in one message (0 when idle or quick)."""
         return 0.0 if self._busy_since is None else time.monotonic() - self._busy_since
 
+    @property
+    def stuck(self) -> bool:
+        """True while the current message has outlived its handling deadline."""
+        deadline = self._busy_deadline
+        return self._busy_since is not None and deadline is not None and self.heartbeat_age > deadline
+
     async def start(self) -> None:
         """Run on_start under its deadline, then the message loop in a task of its own."""
         started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -455,7 +461,7 @@ class Actor:
             msg = env.msg
             kind = type(msg)
             if kind is ChaosFault:
-                name, deadline = "_chaos", None
+                name, deadline = "_chaos", msg.deadline
             elif kind is Tick and kind not in handlers:
                 name, deadline = "on_tick", None
             else:

@@ -1,0 +1,68 @@
+"""The db actor: owns the asyncpg pool, applies migrations at start, watches the connection.
+
+An unreachable database does not crash the tree (that would turn an outage into a restart loop
+and take /health down with it): the actor reports `down`, keeps retrying on its timer, and the
+rest of the process keeps answering. A migration that fails is a bug, not an outage: it fails
+the start, so a bad deploy stops loudly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import asyncpg
+
+import logs
+from actors.base import Actor
+from messages.control import Tick
+from store import migrations
+from store.database import Database
+
+log = logs.get("db")
+
+# errors that mean "the server is not there right now", as opposed to bugs
+OUTAGE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                 asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
+
+
+class DbActor(Actor):
+    start_deadline: ClassVar[float] = 120.0  # migrations of a big table may take a while
+    default_deadline: ClassVar[float] = 15.0
+
+    def __init__(self, mailbox: Any, database: Database, ping_interval: float = 2.0,
+                 sql_dir: Path = migrations.SQL_DIR) -> None:
+        super().__init__(mailbox)
+        self.database = database
+        self.ping_interval = ping_interval
+        self.sql_dir = sql_dir
+
+    async def on_start(self) -> None:
+        await self._connect()
+        self.every(self.ping_interval)
+
+    async def _connect(self) -> None:
+        try:
+            await self.database.connect()
+            async with self.database.require().acquire() as conn:
+                self.database.migrations, fresh = await migrations.apply(conn, self.sql_dir)
+            if fresh:
+                log.info("migrations_applied", extra={"applied": fresh})
+        except OUTAGE_ERRORS as exc:
+            self.database.mark_down(exc)
+            await self.database.close()
+
+    async def on_tick(self, msg: Tick) -> None:
+        if self.database.pool is None:
+            await self._connect()
+            return
+        try:
+            await self.database.ping()
+        except OUTAGE_ERRORS as exc:
+            self.database.mark_down(exc)
+
+    async def on_stop(self) -> None:
+        await self.database.close()
+
+    def health(self) -> dict[str, Any]:
+        return {"database_state": self.database.state}

@@ -1,0 +1,140 @@
+"""ingress: the aiohttp server of the process (/health, /metrics, /chaos; /webhook later).
+
+HTTP handlers run in aiohttp's own tasks, not in the actor's message loop, so a slow request
+never blocks the actor and a crash of the actor (a restart rebinds the port) never loses more
+than the requests in flight. /health and /metrics read the tree through the observer callables
+the tree builder hands in; ingress imports no other actor.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+import logs
+from actors.base import Actor, Mailbox, MailboxError
+from config import Settings
+from messages.control import ChaosFault
+from metrics import METRICS
+
+log = logs.get("ingress")
+
+FAULTS = ("crash", "hang", "slow", "exit")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_response(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(text=json.dumps(body, ensure_ascii=False), status=status,
+                        content_type="application/json", headers=headers)
+
+
+class Ingress(Actor):
+    stop_deadline: ClassVar[float] = 15.0
+
+    def __init__(
+        self,
+        mailbox: Mailbox,
+        settings: Settings,
+        health: Callable[[], dict[str, Any]],
+        find_actor: Callable[[str], Mailbox | None],
+        host: str = "0.0.0.0",
+        routes: list[tuple[str, str, Handler]] | None = None,
+    ) -> None:
+        super().__init__(mailbox)
+        self.settings = settings
+        self.read_health = health
+        self.find_actor = find_actor
+        self.host = host
+        self.extra_routes = routes or []
+        self.runner: web.AppRunner | None = None
+
+    async def on_start(self) -> None:
+        app = web.Application(client_max_size=self.settings.max_body_bytes, middlewares=[self._count])
+        app.router.add_get("/", self._root)
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/metrics", self._metrics)
+        if self.settings.chaos_token:
+            app.router.add_post("/chaos/{actor}", self._chaos)
+        for method, path, handler in self.extra_routes:
+            app.router.add_route(method, path, handler)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self.host, self.settings.port, reuse_address=True, backlog=1024).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self.runner = runner
+        log.info("http_listening", extra={"port": self.settings.port})
+
+    async def on_stop(self) -> None:
+        runner, self.runner = self.runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    @web.middleware
+    async def _count(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = request.match_info.route.resource
+        name = route.canonical if route is not None else "unmatched"
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            METRICS.http_requests.labels(name, str(exc.status)).inc()
+            raise
+        except Exception:
+            METRICS.http_requests.labels(name, "500").inc()
+            log.exception("http_handler_failed", extra={"route": name})
+            return json_response({"error": "internal error"}, status=500)
+        METRICS.http_requests.labels(name, str(response.status)).inc()
+        return response
+
+    async def _root(self, request: web.Request) -> web.StreamResponse:
+        raise web.HTTPFound("/health")
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return json_response(self.read_health(), headers={"Cache-Control": "no-store"})
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        response = web.Response(body=METRICS.render())
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
+
+    async def _chaos(self, request: web.Request) -> web.Response:
+        token = request.headers.get("X-Chaos-Token", "")
+        if not hmac.compare_digest(token.encode(), (self.settings.chaos_token or "").encode()):
+            return json_response({"error": "wrong or missing X-Chaos-Token"}, status=401)
+        name = request.match_info["actor"]
+        try:
+            body = await request.json() if request.can_read_body else {}
+        except ValueError:
+            return json_response({"error": "body must be JSON"}, status=400)
+        if not isinstance(body, dict):
+            return json_response({"error": "body must be a JSON object"}, status=400)
+        fault = body.get("fault")
+        if fault not in FAULTS:
+            return json_response({"error": f"fault must be one of {', '.join(FAULTS)}"}, status=400)
+        try:
+            seconds = float(body.get("seconds", 0))
+            code = int(body.get("code", 1))
+            deadline = None if body.get("deadline") is None else float(body["deadline"])
+        except (TypeError, ValueError):
+            return json_response({"error": "seconds and deadline must be numbers, code an integer"}, status=400)
+        if not all(math.isfinite(v) and 0 <= v <= 3600 for v in (seconds, deadline or 0.0)):
+            return json_response({"error": "seconds and deadline must be between 0 and 3600"}, status=400)
+        mailbox = self.find_actor(name)
+        if mailbox is None:
+            return json_response({"error": f"no actor named {name!r}"}, status=404)
+        msg = ChaosFault(fault, seconds=seconds, ignore_cancel=bool(body.get("ignore_cancel", False)), code=code,
+                         deadline=deadline or None)
+        log.warning("chaos_requested", extra={"target": name, "fault": fault, "seconds": seconds})
+        try:
+            mailbox.tell_nowait(msg)
+        except MailboxError as exc:
+            return json_response({"error": f"{name} cannot take it: {exc}"}, status=503)
+        return json_response({"accepted": True, "actor": name, "fault": fault}, status=202)

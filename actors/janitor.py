@@ -1,0 +1,40 @@
+"""janitor: trims tables that grow forever (trace events now; the inbox later) by age."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import logs
+from actors.base import Actor
+from messages.control import Tick
+from store import traces
+from store.database import Database, DatabaseUnavailable
+
+log = logs.get("janitor")
+
+
+class Janitor(Actor):
+    default_deadline: ClassVar[float] = 120.0
+
+    def __init__(self, mailbox: Any, database: Database, retention_seconds: float, interval: float = 600.0) -> None:
+        super().__init__(mailbox)
+        self.database = database
+        self.retention = retention_seconds
+        self.interval = interval
+        self.last_run: float | None = None
+        self.trimmed = 0
+
+    async def on_start(self) -> None:
+        self.every(self.interval, first=min(30.0, self.interval))
+
+    async def on_tick(self, msg: Tick) -> None:
+        try:
+            removed = await traces.trim(self.database, self.retention)
+        except DatabaseUnavailable:
+            return
+        self.trimmed += removed
+        if removed:
+            log.info("traces_trimmed", extra={"count": removed})
+
+    def health(self) -> dict[str, Any]:
+        return {"trimmed": self.trimmed}

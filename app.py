@@ -1,0 +1,67 @@
+"""Builds the supervisor tree of DESIGN.md from the settings: who runs, in which order, how restarted.
+
+root (rest_for_one): db, correlation_flusher, work (one_for_one: janitor, ...), ingress.
+Mailboxes are made here once and outlive every incarnation of their actors; the chaos endpoint
+finds actors by name through the same table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from actors.base import Mailbox
+from actors.correlation_flusher import CorrelationFlusher
+from actors.db import DbActor
+from actors.ingress import Ingress
+from actors.janitor import Janitor
+from config import Settings
+from health import Observer
+from loopwatch import LoopWatch
+from store.database import Database
+from supervisor import Backoff, ChildSpec, Strategy, Supervisor
+
+
+@dataclass
+class App:
+    settings: Settings
+    database: Database
+    root: Supervisor
+    observer: Observer
+    mailboxes: dict[str, Mailbox] = field(default_factory=dict)
+
+
+def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = None) -> App:
+    boxes: dict[str, Mailbox] = {}
+
+    def box(mailbox: Mailbox) -> Mailbox:
+        boxes[mailbox.name] = mailbox
+        return mailbox
+
+    backoff = Backoff(min=settings.restart_backoff_min, max=settings.restart_backoff_max)
+    db_box = box(DbActor.mailbox("db"))
+    flusher_box = box(CorrelationFlusher.mailbox("correlation_flusher"))
+    janitor_box = box(Janitor.mailbox("janitor"))
+    ingress_box = box(Ingress.mailbox("ingress"))
+    retention = settings.inbox_retention_days * 86400
+
+    work_children = [ChildSpec.actor(Janitor, janitor_box, database, retention)]
+    observer_ref: list[Observer] = []
+
+    root = Supervisor(
+        "root",
+        [
+            ChildSpec.actor(DbActor, db_box, database, shutdown=settings.shutdown_timeout),
+            ChildSpec.actor(CorrelationFlusher, flusher_box, database),
+            ChildSpec("work", lambda: Supervisor("work", work_children, Strategy.ONE_FOR_ONE, intensity=5,
+                                                 period=10, backoff=backoff),
+                      shutdown=settings.shutdown_timeout),
+            ChildSpec.actor(Ingress, ingress_box, settings, lambda: observer_ref[0].health(), boxes.get),
+        ],
+        Strategy.REST_FOR_ONE,
+        intensity=5,
+        period=30,
+        backoff=backoff,
+    )
+    observer = Observer(settings, root, database, loopwatch)
+    observer_ref.append(observer)
+    return App(settings, database, root, observer, boxes)

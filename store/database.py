@@ -1,0 +1,113 @@
+"""The process's handle on PostgreSQL: the pool the db actor owns and its state for /health.
+
+Other actors get this handle from the tree builder and reach the pool through store/ functions;
+when the db actor restarts it replaces the pool inside the same handle, so nobody holds a stale one.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+
+import logs
+
+log = logs.get("store")
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be used right now (not connected yet, or down)."""
+
+
+def describe_url(url: str) -> str:
+    """The URL without credentials, for logs and reports."""
+    parts = urlsplit(url)
+    host = parts.hostname or "unix-socket"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+class Database:
+    """Pool, connection state and the last measured round trip."""
+
+    def __init__(self, url: str, instance_id: str, embedded: bool = False, pool_size: int = 10) -> None:
+        self.url = url
+        self.instance_id = instance_id
+        self.embedded = embedded
+        self.pool_size = pool_size
+        self.pool: asyncpg.Pool | None = None
+        self.state = "connecting"
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
+        self.latency: float | None = None
+        self.server_version: str | None = None
+        self.migrations: list[str] = []
+
+    async def connect(self, timeout: float = 5.0) -> None:
+        """Open the pool; raises OSError / asyncpg errors when the server cannot be reached."""
+        pool = await asyncpg.create_pool(
+            self.url,
+            min_size=1,
+            max_size=self.pool_size,
+            timeout=timeout,
+            command_timeout=30,
+            max_inactive_connection_lifetime=300,
+            server_settings={"application_name": f"trt:{self.instance_id}"[:63]},
+        )
+        await self.close()
+        self.pool = pool
+        async with pool.acquire() as conn:
+            self.server_version = await conn.fetchval("SHOW server_version")
+        self.mark_up(None)
+
+    async def close(self) -> None:
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            try:
+                await pool.close()
+            except Exception:  # a broken pool is being thrown away anyway
+                pool.terminate()
+
+    def require(self) -> asyncpg.Pool:
+        if self.pool is None or self.state == "down":
+            raise DatabaseUnavailable(f"database is {self.state}")
+        return self.pool
+
+    async def ping(self) -> float:
+        """One round trip through the pool; returns its seconds."""
+        pool = self.require() if self.pool is not None else None
+        if pool is None:
+            raise DatabaseUnavailable("database is not connected")
+        started = time.perf_counter()
+        await pool.fetchval("SELECT 1")
+        elapsed = time.perf_counter() - started
+        self.mark_up(elapsed)
+        return elapsed
+
+    def mark_up(self, latency: float | None) -> None:
+        if self.state != "up":
+            log.info("database_up", extra={"database": describe_url(self.url)})
+        self.state = "up"
+        if latency is not None:
+            self.latency = latency
+
+    def mark_down(self, error: BaseException) -> None:
+        text = f"{type(error).__name__}: {error}"[:300]
+        if self.state != "down":
+            log.error("database_down", extra={"database": describe_url(self.url), "error_text": text})
+        self.state = "down"
+        self.last_error, self.last_error_at = text, time.time()
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "url": describe_url(self.url),
+            "embedded": self.embedded,
+            "server_version": self.server_version,
+            "latency_ms": None if self.latency is None else round(self.latency * 1000, 2),
+            "migrations": len(self.migrations),
+            "last_error": self.last_error,
+            "last_error_at": self.last_error_at,
+        }

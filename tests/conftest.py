@@ -1,0 +1,72 @@
+"""Shared fixtures: a real PostgreSQL (DATABASE_URL, or an embedded one for the session) and a
+fresh database per test, plus helpers to run `run.py` as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from tests.procs import TrtProcess
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    """The PostgreSQL every test uses: DATABASE_URL when set, else an embedded one for this session."""
+    if os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"]
+        return
+    from store import embedded
+
+    directory = Path(tempfile.mkdtemp(prefix="trt-test-pg-"))
+    directory.chmod(0o755)  # pgserver runs the server as its own OS user when we are root
+    server, url = embedded.start(directory)
+    try:
+        yield url
+    finally:
+        embedded.stop(server)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+async def database_url(pg_server_url: str) -> AsyncIterator[str]:
+    """A fresh, empty database for one test, dropped afterwards."""
+    name = f"trt_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg_server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield _with_database(pg_server_url, name)
+    admin = await asyncpg.connect(pg_server_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[type[TrtProcess]]:
+    """Start run.py processes that are killed at the end of the test, whatever happens."""
+    started: list[TrtProcess] = []
+
+    def make(env: dict[str, str], command: str = "serve", name: str = "trt") -> TrtProcess:
+        proc = TrtProcess(tmp_path, env, command, name).start()
+        started.append(proc)
+        return proc
+
+    yield make  # type: ignore[misc]
+    for proc in started:
+        proc.kill()
