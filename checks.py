@@ -59,7 +59,8 @@ async def report(settings: Settings, database: Database) -> int:
             lines.append(_line("telegram", False, logs.redact(f"{settings.telegram_api_base}: "
                                                               f"{type(exc).__name__}: {exc}")))
     else:
-        lines.append(_line("telegram", None, "no token (demo mode only)"))
+        failed = True
+        lines.append(_line("telegram", False, "TELEGRAM_BOT_TOKEN is not set: serve will refuse to start"))
     lines.append(_line("chaos", None, "enabled (CHAOS_TOKEN set)" if settings.chaos_token else "disabled"))
     lines.append("result: " + ("FAILED" if failed else "OK"))
     print(logs.redact("\n".join(lines)), file=sys.stdout if not failed else sys.stderr)

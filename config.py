@@ -161,7 +161,7 @@ def load(command: str = "serve", env: Mapping[str, str] | None = None) -> Settin
             bot_id = int(match.group(1))
         else:
             problems.append("TELEGRAM_BOT_TOKEN is malformed: expected <digits>:<secret> as issued by @BotFather")
-    elif command not in ("demo", "migrate"):
+    elif command not in ("demo", "migrate", "check"):
         problems.append("TELEGRAM_BOT_TOKEN is required (get one from @BotFather), or run `python run.py demo`")
 
     database_url = _url(problems, "DATABASE_URL", env.get("DATABASE_URL"), ("postgres", "postgresql"))

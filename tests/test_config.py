@@ -1,0 +1,109 @@
+"""Every bad setting gives its own clear message and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import config
+from tests.procs import FAKE_TOKEN, ROOT
+
+pytestmark = pytest.mark.timeout(60)
+
+GOOD = {"TELEGRAM_BOT_TOKEN": FAKE_TOKEN}
+
+
+def problems(env: dict[str, str], command: str = "serve") -> list[str]:
+    try:
+        config.load(command, env)
+    except config.ConfigError as exc:
+        return exc.problems
+    return []
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "TELEGRAM_BOT_TOKEN is required"),
+        ({"TELEGRAM_BOT_TOKEN": "not-a-token"}, "TELEGRAM_BOT_TOKEN is malformed"),
+        ({**GOOD, "WEBHOOK_BASE_URL": "ftp://example.com"}, "WEBHOOK_BASE_URL must be a URL"),
+        ({**GOOD, "WEBHOOK_BASE_URL": "https://"}, "WEBHOOK_BASE_URL must be a URL"),
+        ({**GOOD, "DATABASE_URL": "mysql://db/x"}, "DATABASE_URL must be a URL"),
+        ({**GOOD, "TELEGRAM_API_BASE": "localhost:8081"}, "TELEGRAM_API_BASE must be a URL"),
+        ({**GOOD, "ADMIN_IDS": "1, 2, abc"}, "'abc' is not an integer"),
+        ({**GOOD, "PORT": "70000"}, "PORT must be an integer from 1 to 65535"),
+        ({**GOOD, "PORT": "http"}, "PORT must be an integer from 1 to 65535"),
+        ({**GOOD, "USE_PTB": "1"}, "USE_PTB is set"),
+        ({**GOOD, "POLLING_MODE": "1"}, "POLLING_MODE is set"),
+        ({**GOOD, "LOCAL_LOCK_FILE": "/tmp/x"}, "LOCAL_LOCK_FILE is set"),
+        ({**GOOD, "PASSIVE_MODE": "maybe"}, "PASSIVE_MODE must be one of HOLD, REJECT"),
+        ({**GOOD, "BOT_MODE": "carrier-pigeon"}, "BOT_MODE must be one of webhook, polling"),
+        ({**GOOD, "BOT_MODE": "webhook"}, "BOT_MODE=webhook needs WEBHOOK_BASE_URL"),
+        ({**GOOD, "LOG_FORMAT": "xml"}, "LOG_FORMAT must be one of json, text"),
+        ({**GOOD, "LOG_LEVEL": "LOUD"}, "LOG_LEVEL must be"),
+        ({**GOOD, "CHAOS_TOKEN": "short"}, "CHAOS_TOKEN must be at least 8"),
+        ({**GOOD, "HEARTBEAT_INTERVAL": "fast"}, "HEARTBEAT_INTERVAL must be a number"),
+        ({**GOOD, "STALE_AFTER": "0"}, "STALE_AFTER must be between"),
+        ({**GOOD, "AUTO_SET_WEBHOOK": "perhaps"}, "AUTO_SET_WEBHOOK must be 0 or 1"),
+        ({**GOOD, "WEBHOOK_SECRET": "has spaces!"}, "WEBHOOK_SECRET may hold only"),
+        ({**GOOD, "INSTANCE_ID": "a b"}, "INSTANCE_ID may hold"),
+    ],
+)
+def test_each_bad_setting_is_named(env: dict[str, str], expected: str) -> None:
+    found = problems(env)
+    assert any(expected in p for p in found), found
+
+
+def test_all_problems_are_reported_together() -> None:
+    found = problems({"PORT": "0", "ADMIN_IDS": "x", "USE_PTB": "1"})
+    assert len(found) == 4, found
+
+
+def test_good_settings_and_defaults() -> None:
+    s = config.load("serve", {**GOOD, "ADMIN_IDS": "1,-100200", "RENDER_EXTERNAL_URL": "https://trt.onrender.com/"})
+    assert s.bot_id == 123456789
+    assert s.admin_ids == {1, -100200}
+    assert s.webhook_url == "https://trt.onrender.com/webhook"
+    assert s.bot_mode == "webhook"
+    assert s.port == 10000 and s.passive_mode == "HOLD" and s.log_format == "json"
+    assert s.webhook_secret and s.webhook_secret not in FAKE_TOKEN
+    assert FAKE_TOKEN in s.secrets() and s.webhook_secret in s.secrets()
+    unix = config.load("serve", {**GOOD, "DATABASE_URL": "postgresql://postgres:@/postgres?host=/tmp/x"})
+    assert unix.database_url is not None
+    assert config.load("demo", {}).telegram_bot_token == ""
+    assert config.load("serve", GOOD).bot_mode == "polling"
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"PORT": "99999"}, "PORT must be an integer from 1 to 65535"),
+        ({"USE_PTB": "true"}, "USE_PTB is set"),
+        ({"ADMIN_IDS": "12,abc"}, "'abc' is not an integer"),
+        ({"WEBHOOK_BASE_URL": "not a url"}, "WEBHOOK_BASE_URL must be a URL"),
+    ],
+)
+def test_process_exits_with_the_message_and_no_traceback(tmp_path, env: dict[str, str], expected: str) -> None:
+    full = {"PATH": "/usr/bin:/bin", "TELEGRAM_BOT_TOKEN": FAKE_TOKEN, "DATA_DIR": str(tmp_path), **env}
+    done = subprocess.run([sys.executable, str(ROOT / "run.py"), "serve"], env=full, capture_output=True,
+                          text=True, timeout=30)
+    assert done.returncode == 2
+    assert expected in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert FAKE_TOKEN not in done.stderr + done.stdout
+
+
+def test_missing_token_outside_demo_exits_nonzero(tmp_path) -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "run.py")], env={"PATH": "/usr/bin:/bin",
+                          "DATA_DIR": str(tmp_path)}, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert "TELEGRAM_BOT_TOKEN is required" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_unknown_command_is_refused() -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "run.py"), "sevre"], capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 2 and "unknown command 'sevre'" in done.stderr
