@@ -14,7 +14,6 @@ import os
 import shutil
 import signal
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -97,8 +96,9 @@ async def response_times(proc: TrtProcess, n: int = 1000) -> None:
                   f"(sequential, keep-alive, n={n})")
     if shutil.which("wrk"):
         for path in ("/health", "/metrics"):
-            out = subprocess.run(["wrk", "-t2", "-c20", "-d5s", "--latency", proc.base + path],
-                                 capture_output=True, text=True, timeout=30).stdout
+            wrk = await asyncio.create_subprocess_exec("wrk", "-t2", "-c20", "-d5s", "--latency", proc.base + path,
+                                                       stdout=asyncio.subprocess.PIPE)
+            out = (await asyncio.wait_for(wrk.communicate(), 30))[0].decode()
             rps = next((x.split()[1] for x in out.splitlines() if x.startswith("Requests/sec")), "?")
             p99 = next((x.split()[1] for x in out.splitlines() if x.strip().startswith("99%")), "?")
             print(f"GET {path} under wrk -c20 5 s: {rps} req/s, p99 {p99}")
@@ -106,9 +106,7 @@ async def response_times(proc: TrtProcess, n: int = 1000) -> None:
         print("wrk not installed (apt-get install wrk): skipping the throughput figure")
 
 
-async def main() -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="trt-bench-"))
-    tmp.chmod(0o755)
+async def main(tmp: Path) -> None:
     server = None
     url = os.environ.get("DATABASE_URL")
     if not url:
@@ -140,4 +138,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    directory = Path(tempfile.mkdtemp(prefix="trt-bench-"))
+    directory.chmod(0o755)  # the embedded server runs as its own OS user under root
+    asyncio.run(main(directory))
