@@ -1,6 +1,7 @@
 """Builds the supervisor tree of DESIGN.md from the settings: who runs, in which order, how restarted.
 
-root (rest_for_one): db, correlation_flusher, work (one_for_one: janitor, ...), ingress.
+root (rest_for_one): db, lock_keeper, correlation_flusher, work (one_for_one: janitor,
+webhook_setter in webhook mode, ...), ingress.
 Mailboxes are made here once and outlive every incarnation of their actors; the chaos endpoint
 finds actors by name through the same table.
 """
@@ -14,6 +15,9 @@ from actors.correlation_flusher import CorrelationFlusher
 from actors.db import DbActor
 from actors.ingress import Ingress
 from actors.janitor import Janitor
+from actors.lock_keeper import LockKeeper
+from actors.webhook_setter import WebhookSetter
+from bot.telegram import ALLOWED_UPDATES, make_bot
 from config import Settings
 from health import Observer
 from loopwatch import LoopWatch
@@ -39,18 +43,31 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
 
     backoff = Backoff(min=settings.restart_backoff_min, max=settings.restart_backoff_max)
     db_box = box(DbActor.mailbox("db"))
+    lock_box = box(LockKeeper.mailbox("lock_keeper"))
     flusher_box = box(CorrelationFlusher.mailbox("correlation_flusher"))
     janitor_box = box(Janitor.mailbox("janitor"))
     ingress_box = box(Ingress.mailbox("ingress"))
     retention = settings.inbox_retention_days * 86400
 
     work_children = [ChildSpec.actor(Janitor, janitor_box, database, retention)]
+    role_subscribers: list[Mailbox] = []
+    if settings.bot_mode == "webhook" and settings.telegram_bot_token:
+        setter_box = box(WebhookSetter.mailbox("webhook_setter"))
+        role_subscribers.append(setter_box)
+        work_children.append(ChildSpec(
+            "webhook_setter",
+            lambda: WebhookSetter(setter_box, settings, database,
+                                  make_bot(settings.telegram_bot_token, settings.telegram_api_base, timeout=5.0),
+                                  lock_box, ALLOWED_UPDATES),
+            mailbox=setter_box,
+        ))
     observer_ref: list[Observer] = []
 
     root = Supervisor(
         "root",
         [
             ChildSpec.actor(DbActor, db_box, database, shutdown=settings.shutdown_timeout),
+            ChildSpec.actor(LockKeeper, lock_box, settings, database.url, role_subscribers),
             ChildSpec.actor(CorrelationFlusher, flusher_box, database),
             ChildSpec("work", lambda: Supervisor("work", work_children, Strategy.ONE_FOR_ONE, intensity=5,
                                                  period=10, backoff=backoff),

@@ -64,15 +64,25 @@ class Observer:
             if record.name in actors:
                 actors[record.name]["stuck"] = isinstance(record.child, Actor) and record.child.stuck
         status, problems = self.status(actors)
+        leadership = {k: v for k, v in actors.get("lock_keeper", {}).items()
+                      if k in ("role", "epoch", "leader_instance", "leader_heartbeat_age_seconds",
+                               "lock_wait_seconds", "takeovers", "demotions", "lock_error")}
         body: dict[str, Any] = {
             "status": status,
             "problems": problems,
             "instance": self.settings.instance_id,
+            "role": leadership.get("role", "PASSIVE"),
+            "epoch": leadership.get("epoch", 0),
+            "leadership": leadership,
             "version": VERSION,
             "uptime_seconds": round(time.monotonic() - self.started, 3),
             "started_at": self.started_wall,
             "database": self.database.health(),
         }
+        if "webhook_setter" in actors:
+            body["webhook"] = {k: v for k, v in actors["webhook_setter"].items()
+                               if k in ("active", "auto_set", "last_ok_at", "webhook_error", "webhook_error_at",
+                                        "next_attempt_in_seconds", "sets", "telegram")}
         for key, section in self.sections.items():
             body[key] = section()
         if self.loopwatch is not None:

@@ -66,6 +66,16 @@ class Metrics:
                                    registry=r)
         self.traces = Counter("trt_trace_events", "Trace events by outcome (written, lost)", ["outcome"],
                               registry=r)
+        self.role = Gauge("trt_role_active", "1 while this instance is ACTIVE, 0 while PASSIVE", registry=r)
+        self.epoch = Gauge("trt_leader_epoch", "Fencing epoch this instance holds (0 while PASSIVE)", registry=r)
+        self.takeovers = Counter("trt_leader_takeovers", "Stale leaders this instance terminated and replaced",
+                                 registry=r)
+        self.demotions = Counter("trt_leader_demotions", "Times this instance lost leadership", registry=r)
+        self.webhook_ok = Gauge("trt_webhook_ok", "1 when the last webhook verification succeeded", registry=r)
+        self.webhook_pending = Gauge("trt_webhook_pending_updates", "pending_update_count reported by Telegram",
+                                     registry=r)
+        self.webhook_sets = Counter("trt_webhook_sets", "setWebhook calls made", registry=r)
+        self.webhook_errors = Counter("trt_webhook_errors", "Failed webhook verification cycles", registry=r)
         self.http_requests = Counter("trt_http_requests", "HTTP requests served by ingress",
                                      ["route", "status"], registry=r)
 

@@ -1,0 +1,1 @@
+"""The Telegram side: aiogram client, routers, keyboards and texts."""

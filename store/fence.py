@@ -1,0 +1,37 @@
+"""Fenced transactions: work that must not happen twice across leaders.
+
+Every fenced transaction starts with `SELECT 1 FROM leader WHERE name = $1 AND epoch = $2 FOR
+SHARE`. A new leader's epoch bump (an UPDATE of that row) waits for such open transactions, and
+once it has committed no old-epoch transaction can start: a frozen ex-leader that wakes up
+finds itself fenced instead of acting. Telegram and KIE calls cannot check an epoch, so callers
+commit an idempotency key under the fence first and call afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+from store.database import Database
+
+
+class Fenced(Exception):
+    """Our epoch is no longer the leader's: treat as demotion."""
+
+
+@asynccontextmanager
+async def fenced(db: Database, name: str, epoch: int) -> AsyncIterator[asyncpg.Connection]:
+    """A transaction that commits only while `epoch` is the current leader epoch."""
+    async with db.require().acquire() as conn, conn.transaction():
+        ok = await conn.fetchval("SELECT 1 FROM leader WHERE name = $1 AND epoch = $2 FOR SHARE", name, epoch)
+        if ok is None:
+            raise Fenced(f"epoch {epoch} is no longer the leader of {name}")
+        yield conn
+
+
+async def fenced_probe(db: Database, name: str, epoch: int, what: str) -> None:
+    """A fenced no-op write (used by /chaos and tests to prove an ex-leader cannot write)."""
+    async with fenced(db, name, epoch) as conn:
+        await conn.execute("INSERT INTO fenced_writes (name, epoch, what) VALUES ($1, $2, $3)", name, epoch, what)
