@@ -67,7 +67,7 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
         "root",
         [
             ChildSpec.actor(DbActor, db_box, database, shutdown=settings.shutdown_timeout),
-            ChildSpec.actor(LockKeeper, lock_box, settings, database.url, role_subscribers),
+            ChildSpec.actor(LockKeeper, lock_box, settings, database, role_subscribers),
             ChildSpec.actor(CorrelationFlusher, flusher_box, database),
             ChildSpec("work", lambda: Supervisor("work", work_children, Strategy.ONE_FOR_ONE, intensity=5,
                                                  period=10, backoff=backoff),

@@ -565,6 +565,8 @@ class Actor:
             await asyncio.Event().wait()
         if msg.fault == "slow":
             await asyncio.sleep(msg.seconds)
+        if msg.fault not in ("crash", "hang", "slow", "exit"):
+            raise ValueError(f"{self.name} does not know the fault {msg.fault!r}")
         if msg.fault == "exit":
             log.critical("chaos_exit", extra={"code": msg.code})
             for handler in logging.getLogger().handlers:

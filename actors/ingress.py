@@ -25,7 +25,7 @@ from metrics import METRICS
 
 log = logs.get("ingress")
 
-FAULTS = ("crash", "hang", "slow", "exit")
+FAULTS = ("crash", "hang", "slow", "exit", "fenced_write")  # fenced_write: lock_keeper only
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 

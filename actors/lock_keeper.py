@@ -21,10 +21,12 @@ import asyncpg
 import logs
 from actors.base import Actor, Mailbox, MailboxError, handles
 from config import Settings
-from messages.control import Tick
+from messages.control import ChaosFault, Tick
 from messages.roles import CurrentRole, LockConnectionLost, Role, RoleChanged
 from metrics import METRICS
 from store import leader
+from store.database import Database, DatabaseUnavailable
+from store.fence import Fenced, fenced_probe
 
 log = logs.get("lock_keeper")
 HELD_LOG_EVERY = 30.0
@@ -33,10 +35,11 @@ HELD_LOG_EVERY = 30.0
 class LockKeeper(Actor):
     default_deadline: ClassVar[float] = 10.0
 
-    def __init__(self, mailbox: Mailbox, settings: Settings, database_url: str, subscribers: list[Mailbox]) -> None:
+    def __init__(self, mailbox: Mailbox, settings: Settings, database: Database, subscribers: list[Mailbox]) -> None:
         super().__init__(mailbox)
         self.settings = settings
-        self.url = database_url
+        self.database = database
+        self.url = database.url
         self.subscribers = subscribers
         self.name_ = leader.lock_name(settings.bot_id)
         self.keys = leader.lock_keys(self.name_)
@@ -53,6 +56,7 @@ class LockKeeper(Actor):
         self.demotions = 0
         self.last_error: str | None = None
         self._held_logged_at = 0.0
+        self.probes = {"written": 0, "fenced": 0, "failed": 0}
         self._started = time.monotonic()
 
     # -- life cycle ----------------------------------------------------------------------------
@@ -101,6 +105,22 @@ class LockKeeper(Actor):
         if self.role is Role.ACTIVE:
             await self._demote(f"lock connection lost: {msg.reason}")
         self._drop_connection()
+
+    async def _chaos(self, msg: ChaosFault) -> None:
+        """Adds `fenced_write`: a fenced write with the last epoch we held, to prove the fence holds."""
+        if msg.fault != "fenced_write":
+            await super()._chaos(msg)
+            return
+        try:
+            await fenced_probe(self.database, self.name_, self.epoch, f"probe by {self.settings.instance_id}")
+            self.probes["written"] += 1
+            log.warning("fenced_write_committed", extra={"epoch": self.epoch})
+        except Fenced:
+            self.probes["fenced"] += 1
+            log.warning("fenced_write_refused", extra={"epoch": self.epoch, "role": self.role.value})
+        except (DatabaseUnavailable, OSError, asyncpg.PostgresError) as exc:
+            self.probes["failed"] += 1
+            log.warning("fenced_write_failed", extra={"epoch": self.epoch, "error_text": str(exc)[:200]})
 
     # -- leadership ----------------------------------------------------------------------------
 
@@ -247,4 +267,5 @@ class LockKeeper(Actor):
             "takeovers": self.takeovers,
             "demotions": self.demotions,
             "lock_error": self.last_error,
+            "fenced_probes": dict(self.probes),
         }

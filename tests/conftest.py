@@ -7,8 +7,9 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -22,6 +23,9 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
+_SERVER: list[Any] = []
+
+
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
     """The PostgreSQL every test uses: DATABASE_URL when set, else an embedded one for this session."""
@@ -33,11 +37,27 @@ def pg_server_url() -> Iterator[str]:
     directory = Path(tempfile.mkdtemp(prefix="trt-test-pg-"))
     directory.chmod(0o755)  # pgserver runs the server as its own OS user when we are root
     server, url = embedded.start(directory)
+    _SERVER.append(server)
     try:
         yield url
     finally:
+        _SERVER.clear()
         embedded.stop(server)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def restart_postgres(pg_server_url: str) -> Callable[[], None]:
+    """Stop and start the embedded server (skips with an external DATABASE_URL we do not control)."""
+    if not _SERVER:
+        pytest.skip("restarting PostgreSQL needs the embedded server; DATABASE_URL points elsewhere")
+    server = _SERVER[0]
+
+    def restart() -> None:
+        server._stop()
+        server.ensure_postgres_running()
+
+    return restart
 
 
 @pytest.fixture
