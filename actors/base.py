@@ -357,6 +357,7 @@ class Actor:
         self._timers: list[asyncio.Task[None]] = []
         self._stopping = False
         self._abandoned = False
+        self._leaving = False
         self._busy_since: float | None = None
         self._busy_deadline: float | None = None
         self._busy_msg: Any = None
@@ -369,6 +370,12 @@ class Actor:
 
     async def on_stop(self) -> None:
         """Release resources; runs on every exit under stop_deadline."""
+
+    def leave(self, reason: ExitKind = ExitKind.NORMAL) -> None:
+        """End the actor after the current message with a normal or shutdown exit (OTP's reasons)."""
+        self._leaving = True
+        if reason is ExitKind.SHUTDOWN:
+            self._stopping = True
 
     def every(self, interval: float, msg: Any = None, first: float | None = None) -> None:
         """Tell ourselves `msg` (a Tick by default) every `interval` s while running; skipped when full."""
@@ -426,7 +433,9 @@ class Actor:
             except TimeoutError:
                 self.mailbox.stats.deadline_misses += 1
                 METRICS.deadline_misses.labels(self.name, "start").inc()
-                raise DeadlineExceeded(f"{self.name} did not start within {self.start_deadline:g}s") from None
+                error = DeadlineExceeded(f"{self.name} did not start within {self.start_deadline:g}s")
+                started.set_exception(error)
+                raise error from None
             except BaseException as exc:
                 if not started.done():
                     started.set_exception(exc)
@@ -453,7 +462,7 @@ class Actor:
         handlers = self._handlers
         stats = self.mailbox.stats
         histogram = METRICS.handling_seconds
-        while not self._stopping and not self._abandoned:
+        while not self._stopping and not self._abandoned and not self._leaving:
             env = await self.mailbox.get()
             if self._abandoned:  # a newer incarnation owns the mailbox now
                 dead_letters.add(self.name, env.msg, "abandoned")
