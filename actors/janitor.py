@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, ClassVar
 
 import logs
@@ -33,8 +34,9 @@ class Janitor(Actor):
         except DatabaseUnavailable:
             return
         self.trimmed += removed
+        self.last_run = time.time()
         if removed:
             log.info("traces_trimmed", extra={"count": removed})
 
     def health(self) -> dict[str, Any]:
-        return {"trimmed": self.trimmed}
+        return {"trimmed": self.trimmed, "last_run_at": self.last_run}
