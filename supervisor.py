@@ -102,7 +102,10 @@ class Backoff:
     def delay(self, streak: int) -> float:
         if streak <= 0 or self.max <= 0:
             return 0.0
-        base = min(self.max, self.min * self.factor ** (streak - 1))
+        try:
+            base = min(self.max, self.min * self.factor ** (streak - 1))
+        except OverflowError:  # a crash loop long enough to outgrow floats is long past the cap
+            base = self.max if self.min > 0 else 0.0
         return max(0.0, min(self.max, base * (1 + random.uniform(-self.jitter, self.jitter))))
 
 

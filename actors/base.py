@@ -234,7 +234,11 @@ class Mailbox:
             try:
                 async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
                     await waiter
-            except TimeoutError:
+            except BaseException as exc:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake(self._putters)  # woken but leaving: pass the room on, as get() does
+                if not isinstance(exc, TimeoutError):
+                    raise
                 self.stats.dropped += 1
                 raise MailboxFull(f"{self.name} stayed full for {wait:g}s") from None
             finally:
@@ -269,6 +273,8 @@ class Mailbox:
     def close(self) -> None:
         self.closed = True
         self.drain("stopped")
+        while self._putters:  # blocked senders see the closed mailbox now, not after their timeout
+            self._wake(self._putters)
 
     def reopen(self) -> None:
         self.closed = False
@@ -473,8 +479,8 @@ class Actor:
                 name, deadline = "_chaos", msg.deadline
             elif kind is Tick and kind not in handlers:
                 name, deadline = "on_tick", None
-            else:
-                name, deadline = handlers[kind]
+            else:  # the exact type, else a declared base (the mailbox accepts subclasses too)
+                name, deadline = handlers.get(kind) or next(handlers[k] for k in kind.__mro__ if k in handlers)
             deadline = deadline or self.default_deadline
             token = logs.correlation_id.set(env.correlation_id)
             started = time.monotonic()
