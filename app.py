@@ -57,8 +57,10 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
         work_children.append(ChildSpec(
             "webhook_setter",
             lambda: WebhookSetter(setter_box, settings, database,
-                                  make_bot(settings.telegram_bot_token, settings.telegram_api_base, timeout=5.0),
-                                  lock_box, ALLOWED_UPDATES),
+                                  # the request timeout outlasts the cycle deadline, so the deadline is what trips
+                                  make_bot(settings.telegram_bot_token, settings.telegram_api_base,
+                                           timeout=settings.webhook_cycle_deadline + 1),
+                                  lock_box, ALLOWED_UPDATES, settings.webhook_cycle_deadline),
             mailbox=setter_box,
         ))
     observer_ref: list[Observer] = []

@@ -63,6 +63,7 @@ class Settings:
     auto_set_webhook: bool = True
     webhook_verify_interval: float = 600.0
     webhook_max_connections: int = 40
+    webhook_cycle_deadline: float = 5.0
     dispatch_concurrency: int = 32
     update_deadline: float = 30.0
     inbox_retention_days: float = 7.0
@@ -240,6 +241,7 @@ def load(command: str = "serve", env: Mapping[str, str] | None = None) -> Settin
         auto_set_webhook=_flag(problems, env, "AUTO_SET_WEBHOOK", True),
         webhook_verify_interval=_number(problems, env, "WEBHOOK_VERIFY_INTERVAL", 600.0, 1, 86400),
         webhook_max_connections=int(_number(problems, env, "WEBHOOK_MAX_CONNECTIONS", 40, 1, 100)),
+        webhook_cycle_deadline=_number(problems, env, "WEBHOOK_CYCLE_DEADLINE", 5.0, 0.1, 60),
         dispatch_concurrency=int(_number(problems, env, "DISPATCH_CONCURRENCY", 32, 1, 1000)),
         update_deadline=_number(problems, env, "UPDATE_DEADLINE", 30.0, 0.1, 600),
         inbox_retention_days=_number(problems, env, "INBOX_RETENTION_DAYS", 7.0, 0.001, 365),

@@ -23,6 +23,9 @@ from supervisor import State, Supervisor
 
 STATES = [s.value for s in State]
 
+WEBHOOK_KEYS = ("active", "auto_set", "ok", "last_ok_at", "webhook_error", "failures", "webhook_last_error",
+                "webhook_last_error_at", "next_attempt_in_seconds", "sets", "telegram")
+
 
 class Observer:
     """Reads the tree for /health and /metrics; holds no state of its own beyond start time."""
@@ -80,9 +83,7 @@ class Observer:
             "database": self.database.health(),
         }
         if "webhook_setter" in actors:
-            body["webhook"] = {k: v for k, v in actors["webhook_setter"].items()
-                               if k in ("active", "auto_set", "last_ok_at", "webhook_error", "webhook_error_at",
-                                        "next_attempt_in_seconds", "sets", "telegram")}
+            body["webhook"] = {k: v for k, v in actors["webhook_setter"].items() if k in WEBHOOK_KEYS}
         for key, section in self.sections.items():
             body[key] = section()
         if self.loopwatch is not None:

@@ -63,7 +63,7 @@ class WebhookSetter(Actor):
             await self.role_changed(current)
         except (TimeoutError, Exception) as exc:  # lock_keeper restarting: its next RoleChanged tells us
             log.info("role_unknown_at_start", extra={"error_text": str(exc)[:200]})
-        self.every(0.5, Tick("due"))
+        self.every(0.1, Tick("due"))  # fine-grained enough that a backoff is what sets the pace
 
     @handles(RoleChanged, deadline=1.0)
     async def role_changed(self, msg: RoleChanged) -> None:
@@ -106,6 +106,7 @@ class WebhookSetter(Actor):
             "last_error_date": info.last_error_date.timestamp() if info.last_error_date else None,
             "last_error_message": info.last_error_message,
             "max_connections": info.max_connections,
+            "allowed_updates": info.allowed_updates,
         }
         METRICS.webhook_pending.set(info.pending_update_count)
         differs = []
@@ -127,6 +128,8 @@ class WebhookSetter(Actor):
                                    drop_pending_updates=False)
         await webhook.record_set(self.database, self.name_, self.epoch, url, self.secret_hash, self.allowed,
                                  self.settings.webhook_max_connections)
+        self.telegram.update(url=url, max_connections=self.settings.webhook_max_connections,
+                             allowed_updates=self.allowed)  # what Telegram holds now, until the next read
         self.sets += 1
         METRICS.webhook_sets.inc()
         log.info("webhook_set", extra={"url": url, "epoch": self.epoch})
@@ -150,8 +153,11 @@ class WebhookSetter(Actor):
             "active": self.role is Role.ACTIVE,
             "auto_set": self.settings.auto_set_webhook,
             "last_ok_at": self.last_ok,
-            "webhook_error": self.last_error,
-            "webhook_error_at": self.last_error_at,
+            "ok": self.last_ok is not None and self.failures == 0,
+            "webhook_error": self.last_error if self.failures else None,  # what is wrong now
+            "failures": self.failures,
+            "webhook_last_error": self.last_error,  # kept after recovery, for the operator
+            "webhook_last_error_at": self.last_error_at,
             "next_attempt_in_seconds": due,
             "sets": self.sets,
             "telegram": self.telegram,
