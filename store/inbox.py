@@ -1,0 +1,127 @@
+"""The inbox of Telegram updates: appended before the ack, claimed under the fence, marked done.
+
+Ingress appends in batches (one statement for many concurrent requests); the dispatcher claims
+the oldest unfinished updates in update_id order under the leader's epoch, so a woken ex-leader
+cannot take work, and marks them done in batches. The janitor trims by age.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from store.database import Database
+from store.fence import fenced
+
+PENDING, CLAIMED, DONE = 0, 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """An update as ingress (or the poller) validated it."""
+
+    update_id: int
+    kind: str
+    chat_key: int | None
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """An update the dispatcher now owns under its epoch."""
+
+    update_id: int
+    kind: str
+    chat_key: int | None
+    payload: str
+    attempts: int
+
+
+async def append(conn: asyncpg.Connection, bot_id: int, instance: str, rows: Sequence[Incoming]) -> set[int]:
+    """Insert the batch in one statement; returns the update_ids that were new (not redeliveries)."""
+    records = await conn.fetch(
+        """INSERT INTO inbox (bot_id, update_id, kind, chat_key, payload, received_by)
+           SELECT $1, u.update_id, u.kind, u.chat_key, u.payload, $2
+             FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::text[]) AS u(update_id, kind, chat_key, payload)
+           ON CONFLICT (bot_id, update_id) DO NOTHING
+           RETURNING update_id""",
+        bot_id, instance,
+        [r.update_id for r in rows], [r.kind for r in rows], [r.chat_key for r in rows], [r.payload for r in rows],
+    )
+    return {r["update_id"] for r in records}
+
+
+async def append_batch(db: Database, bot_id: int, instance: str, rows: Sequence[Incoming]) -> set[int]:
+    async with db.require().acquire() as conn:
+        return await append(conn, bot_id, instance, rows)
+
+
+async def claim(db: Database, lock_name: str, epoch: int, bot_id: int, limit: int,
+                reclaim: bool = False) -> list[Claimed]:
+    """Claim up to `limit` unfinished updates, oldest first, fenced by `epoch`.
+
+    `reclaim` also takes updates already claimed (by an earlier leader, or by this process
+    before its dispatcher restarted): they were in flight when that owner stopped.
+    """
+    async with fenced(db, lock_name, epoch) as conn:
+        records = await conn.fetch(
+            """WITH picked AS (
+                   SELECT update_id FROM inbox
+                    WHERE bot_id = $1 AND state < $2
+                    ORDER BY update_id
+                    LIMIT $3
+                    FOR UPDATE
+               )
+               UPDATE inbox i
+                  SET state = 1, claimed_epoch = $4, claimed_at = now(), attempts = i.attempts + 1
+                 FROM picked
+                WHERE i.bot_id = $1 AND i.update_id = picked.update_id
+               RETURNING i.update_id, i.kind, i.chat_key, i.payload, i.attempts""",
+            bot_id, DONE if reclaim else CLAIMED, limit, epoch,
+        )
+    out = [Claimed(r["update_id"], r["kind"], r["chat_key"], r["payload"], r["attempts"]) for r in records]
+    out.sort(key=lambda c: c.update_id)
+    return out
+
+
+async def mark_done(db: Database, bot_id: int, done: Sequence[tuple[int, str]]) -> None:
+    """Mark (update_id, outcome) pairs done in one statement."""
+    await db.require().execute(
+        """UPDATE inbox SET state = 2, done_at = now(), outcome = u.outcome
+             FROM unnest($2::bigint[], $3::text[]) AS u(update_id, outcome)
+            WHERE inbox.bot_id = $1 AND inbox.update_id = u.update_id""",
+        bot_id, [u for u, _ in done], [o for _, o in done],
+    )
+
+
+async def depth(db: Database, bot_id: int) -> tuple[int, float]:
+    """Unfinished updates and the age in seconds of the oldest one (0 when none)."""
+    row = await db.require().fetchrow(
+        """SELECT count(*) AS n, COALESCE(EXTRACT(EPOCH FROM now() - min(received_at)), 0) AS age
+             FROM inbox WHERE bot_id = $1 AND state < 2""",
+        bot_id,
+    )
+    assert row is not None
+    return int(row["n"]), float(row["age"])
+
+
+async def trim(db: Database, older_than_seconds: float) -> tuple[int, int]:
+    """Delete updates received before the retention; returns (removed, of them never finished)."""
+    row = await db.require().fetchrow(
+        """WITH gone AS (
+               DELETE FROM inbox WHERE received_at < now() - make_interval(secs => $1) RETURNING state
+           )
+           SELECT count(*) AS removed, count(*) FILTER (WHERE state < 2) AS unfinished FROM gone""",
+        float(older_than_seconds),
+    )
+    assert row is not None
+    return int(row["removed"]), int(row["unfinished"])
+
+
+async def outcomes(db: Database, bot_id: int) -> dict[int, tuple[int, str | None, int]]:
+    """update_id -> (state, outcome, attempts): for tests and operators."""
+    rows = await db.require().fetch(
+        "SELECT update_id, state, outcome, attempts FROM inbox WHERE bot_id = $1", bot_id)
+    return {r["update_id"]: (r["state"], r["outcome"], r["attempts"]) for r in rows}
