@@ -1,7 +1,7 @@
 """Builds the supervisor tree of DESIGN.md from the settings: who runs, in which order, how restarted.
 
-root (rest_for_one): db, lock_keeper, correlation_flusher, work (one_for_one: janitor,
-webhook_setter in webhook mode, ...), ingress.
+root (rest_for_one): db, lock_keeper, correlation_flusher, work (one_for_one: dispatcher,
+janitor, webhook_setter in webhook mode or poller in polling mode), ingress (with /webhook).
 Mailboxes are made here once and outlive every incarnation of their actors; the chaos endpoint
 finds actors by name through the same table.
 """
@@ -10,17 +10,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from actors.base import Mailbox
+from store.fsm import PostgresStorage
+
+from actors.base import Mailbox, MailboxError
 from actors.correlation_flusher import CorrelationFlusher
 from actors.db import DbActor
+from actors.dispatcher import Dispatcher
 from actors.ingress import Ingress
 from actors.janitor import Janitor
 from actors.lock_keeper import LockKeeper
+from actors.poller import Poller
 from actors.webhook_setter import WebhookSetter
+from bot import texts
+from bot.handlers import build_dispatcher
+from bot.limiter import SendLimiter
 from bot.telegram import ALLOWED_UPDATES, make_bot
 from config import Settings
 from health import Observer
+from intake import WebhookIntake
 from loopwatch import LoopWatch
+from messages.pipeline import Wake
 from store.database import Database
 from supervisor import Backoff, ChildSpec, Strategy, Supervisor
 
@@ -51,18 +60,40 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
 
     work_children = [ChildSpec.actor(Janitor, janitor_box, database, retention)]
     role_subscribers: list[Mailbox] = []
-    if settings.bot_mode == "webhook" and settings.telegram_bot_token:
-        setter_box = box(WebhookSetter.mailbox("webhook_setter"))
-        role_subscribers.append(setter_box)
-        work_children.append(ChildSpec(
-            "webhook_setter",
-            lambda: WebhookSetter(setter_box, settings, database,
-                                  # the request timeout outlasts the cycle deadline, so the deadline is what trips
-                                  make_bot(settings.telegram_bot_token, settings.telegram_api_base,
-                                           timeout=settings.webhook_cycle_deadline + 1),
-                                  lock_box, ALLOWED_UPDATES, settings.webhook_cycle_deadline),
-            mailbox=setter_box,
-        ))
+    intake: WebhookIntake | None = None
+    token = settings.telegram_bot_token
+    if token:
+        dispatcher_box = box(Dispatcher.mailbox("dispatcher"))
+        role_subscribers.append(dispatcher_box)
+        dp = build_dispatcher(PostgresStorage(database), chaos=bool(settings.chaos_token))
+        # one limiter for every incarnation of the dispatcher: a 429 pause outlives a restart
+        limiter = SendLimiter(settings.telegram_rate_global, settings.telegram_rate_per_chat)
+
+        def make_dispatcher() -> Dispatcher:
+            bot = make_bot(token, settings.telegram_api_base, timeout=settings.telegram_timeout, limiter=limiter)
+            return Dispatcher(dispatcher_box, settings, database, bot, dp, lock_box)
+
+        work_children.insert(0, ChildSpec("dispatcher", make_dispatcher, mailbox=dispatcher_box,
+                                          shutdown=settings.shutdown_timeout))
+        if settings.bot_mode == "webhook":
+            intake = WebhookIntake(settings, database, lambda: wake(dispatcher_box),
+                                   lambda user: texts.t(texts.lang_of(user), "updating"))
+            role_subscribers.append(ingress_box)
+            setter_box = box(WebhookSetter.mailbox("webhook_setter"))
+            role_subscribers.append(setter_box)
+            work_children.append(ChildSpec(
+                "webhook_setter",
+                lambda: WebhookSetter(setter_box, settings, database,
+                                      # the request timeout outlasts the cycle deadline, so the deadline is what trips
+                                      make_bot(token, settings.telegram_api_base,
+                                               timeout=settings.webhook_cycle_deadline + 1),
+                                      lock_box, ALLOWED_UPDATES, settings.webhook_cycle_deadline),
+                mailbox=setter_box,
+            ))
+        else:
+            poller_box = box(Poller.mailbox("poller"))
+            role_subscribers.append(poller_box)
+            work_children.append(ChildSpec.actor(Poller, poller_box, settings, database, lock_box, dispatcher_box))
     observer_ref: list[Observer] = []
 
     root = Supervisor(
@@ -74,7 +105,8 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
             ChildSpec("work", lambda: Supervisor("work", work_children, Strategy.ONE_FOR_ONE, intensity=5,
                                                  period=10, backoff=backoff),
                       shutdown=settings.shutdown_timeout),
-            ChildSpec.actor(Ingress, ingress_box, settings, lambda: observer_ref[0].health(), boxes.get),
+            ChildSpec.actor(Ingress, ingress_box, settings, lambda: observer_ref[0].health(), boxes.get,
+                            intake=intake),
         ],
         Strategy.REST_FOR_ONE,
         intensity=5,
@@ -84,3 +116,12 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
     observer = Observer(settings, root, database, loopwatch)
     observer_ref.append(observer)
     return App(settings, database, root, observer, boxes)
+
+
+def wake(dispatcher: Mailbox) -> None:
+    """Tell the dispatcher that updates were committed; a Wake already queued is enough."""
+    if dispatcher.depth < 4:
+        try:
+            dispatcher.tell_nowait(Wake())
+        except MailboxError:
+            pass

@@ -72,6 +72,10 @@ class Settings:
     restart_backoff_max: float = 10.0
     shutdown_timeout: float = 10.0
     health_restart_window: float = 10.0
+    telegram_timeout: float = 30.0
+    telegram_rate_global: float = 30.0
+    telegram_rate_per_chat: float = 1.0
+    inbox_sweep_interval: float = 0.5
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def secrets(self) -> list[str]:
@@ -250,6 +254,10 @@ def load(command: str = "serve", env: Mapping[str, str] | None = None) -> Settin
         restart_backoff_max=_number(problems, env, "RESTART_BACKOFF_MAX", 10.0, 0, 600),
         shutdown_timeout=_number(problems, env, "SHUTDOWN_TIMEOUT", 10.0, 0.1, 300),
         health_restart_window=_number(problems, env, "HEALTH_RESTART_WINDOW", 10.0, 0, 3600),
+        telegram_timeout=_number(problems, env, "TELEGRAM_TIMEOUT", 30.0, 1, 300),
+        telegram_rate_global=_number(problems, env, "TELEGRAM_RATE_GLOBAL", 30.0, 0, 100_000),
+        telegram_rate_per_chat=_number(problems, env, "TELEGRAM_RATE_PER_CHAT", 1.0, 0, 10_000),
+        inbox_sweep_interval=_number(problems, env, "INBOX_SWEEP_INTERVAL", 0.5, 0.05, 10),
     )
     if problems:
         raise ConfigError(problems)

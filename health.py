@@ -84,6 +84,11 @@ class Observer:
         }
         if "webhook_setter" in actors:
             body["webhook"] = {k: v for k, v in actors["webhook_setter"].items() if k in WEBHOOK_KEYS}
+        if "dispatcher" in actors:
+            d = actors["dispatcher"]
+            body["inbox"] = {"pending": d.get("inbox_pending"), "oldest_pending_seconds":
+                             d.get("inbox_oldest_pending_seconds"), "inflight": d.get("inflight"),
+                             "handled": d.get("handled"), "failed": d.get("failed")}
         for key, section in self.sections.items():
             body[key] = section()
         if self.loopwatch is not None:

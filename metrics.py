@@ -78,6 +78,28 @@ class Metrics:
         self.webhook_errors = Counter("trt_webhook_errors", "Failed webhook verification cycles", registry=r)
         self.http_requests = Counter("trt_http_requests", "HTTP requests served by ingress",
                                      ["route", "status"], registry=r)
+        self.updates_received = Counter("trt_updates_received", "Updates made durable in the inbox",
+                                        ["source", "result"], registry=r)  # result: new, duplicate
+        self.updates_rejected = Counter("trt_webhook_rejected", "Webhook requests refused before the inbox",
+                                        ["reason"], registry=r)
+        self.inbox_commit_seconds = Histogram(
+            "trt_inbox_commit_seconds", "Group commits of received updates", registry=r,
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+        self.inbox_batch_size = Histogram("trt_inbox_batch_size", "Updates per group commit", registry=r,
+                                          buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
+        self.updates_handled = Counter("trt_updates_handled", "Updates the dispatcher finished",
+                                       ["kind", "outcome"], registry=r)
+        self.update_seconds = Histogram(
+            "trt_update_handling_seconds", "Time from claim to done for one update", ["kind"], registry=r,
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.inbox_pending = Gauge("trt_inbox_pending", "Updates in the inbox not yet done", registry=r)
+        self.inbox_oldest = Gauge("trt_inbox_oldest_pending_seconds", "Age of the oldest update not yet done",
+                                  registry=r)
+        self.dispatch_inflight = Gauge("trt_dispatch_inflight", "Updates claimed and held in memory", registry=r)
+        self.telegram_retries = Counter("trt_telegram_retry_after", "429 answers from Telegram that were waited out",
+                                        ["method"], registry=r)
 
     def set_source(self, key: str, fn: Callable[[], Iterable[Metric]] | None) -> None:
         """Install (or remove, with None) a scrape-time source of metrics."""

@@ -1,4 +1,4 @@
-"""ingress: the aiohttp server of the process (/health, /metrics, /chaos; /webhook later).
+"""ingress: the aiohttp server of the process (/webhook, /health, /metrics, /chaos).
 
 HTTP handlers run in aiohttp's own tasks, not in the actor's message loop, so a slow request
 never blocks the actor and a crash of the actor (a restart rebinds the port) never loses more
@@ -18,9 +18,11 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 import logs
-from actors.base import Actor, Mailbox, MailboxError
+from actors.base import Actor, Mailbox, MailboxError, handles
 from config import Settings
+from intake import WebhookIntake
 from messages.control import ChaosFault
+from messages.roles import CurrentRole, RoleChanged
 from metrics import METRICS
 
 log = logs.get("ingress")
@@ -45,6 +47,7 @@ class Ingress(Actor):
         find_actor: Callable[[str], Mailbox | None],
         host: str = "0.0.0.0",
         routes: list[tuple[str, str, Handler]] | None = None,
+        intake: WebhookIntake | None = None,
     ) -> None:
         super().__init__(mailbox)
         self.settings = settings
@@ -52,6 +55,7 @@ class Ingress(Actor):
         self.find_actor = find_actor
         self.host = host
         self.extra_routes = routes or []
+        self.intake = intake
         self.runner: web.AppRunner | None = None
 
     async def on_start(self) -> None:
@@ -61,6 +65,8 @@ class Ingress(Actor):
         app.router.add_get("/metrics", self._metrics)
         if self.settings.chaos_token:
             app.router.add_post("/chaos/{actor}", self._chaos)
+        if self.intake is not None:
+            app.router.add_post("/webhook", self.intake.handle)
         for method, path, handler in self.extra_routes:
             app.router.add_route(method, path, handler)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
@@ -72,11 +78,26 @@ class Ingress(Actor):
             raise
         self.runner = runner
         log.info("http_listening", extra={"port": self.settings.port})
+        keeper = self.find_actor("lock_keeper")
+        if self.intake is not None and keeper is not None:
+            try:
+                current = await keeper.ask(CurrentRole(), timeout=1.0)
+                self.intake.role = current.role
+            except (TimeoutError, MailboxError) as exc:  # its next RoleChanged tells us
+                log.info("role_unknown_at_start", extra={"error_text": str(exc)[:200]})
 
     async def on_stop(self) -> None:
         runner, self.runner = self.runner, None
         if runner is not None:
             await runner.cleanup()
+        if self.intake is not None:
+            await self.intake.close()
+
+    @handles(RoleChanged, deadline=1.0)
+    async def role_changed(self, msg: RoleChanged) -> None:
+        """PASSIVE_MODE=REJECT answers callback queries itself while this instance is not ACTIVE."""
+        if self.intake is not None:
+            self.intake.role = msg.role
 
     @web.middleware
     async def _count(self, request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -1,4 +1,4 @@
-"""janitor: trims tables that grow forever (trace events now; the inbox later) by age."""
+"""janitor: trims tables that grow forever (trace events, the inbox) by age, so none can grow without bound."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import logs
 from actors.base import Actor
 from messages.control import Tick
-from store import traces
+from store import inbox, traces
 from store.database import Database, DatabaseUnavailable
 
 log = logs.get("janitor")
@@ -31,12 +31,17 @@ class Janitor(Actor):
     async def on_tick(self, msg: Tick) -> None:
         try:
             removed = await traces.trim(self.database, self.retention)
+            updates, unfinished = await inbox.trim(self.database, self.retention)
         except DatabaseUnavailable:
             return
-        self.trimmed += removed
+        self.trimmed += removed + updates
         self.last_run = time.time()
         if removed:
             log.info("traces_trimmed", extra={"count": removed})
+        if updates:
+            log.info("inbox_trimmed", extra={"count": updates, "unfinished": unfinished})
+        if unfinished:  # never handled within the retention: say so, it is lost work
+            log.warning("inbox_trimmed_unfinished", extra={"count": unfinished})
 
     def health(self) -> dict[str, Any]:
         return {"trimmed": self.trimmed, "last_run_at": self.last_run}

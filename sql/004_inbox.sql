@@ -1,7 +1,7 @@
 -- The durable inbox: every Telegram update is here before Telegram gets its 200, and stays
 -- until it is handled (state 2) and trimmed by age. (bot_id, update_id) is the key, so a
 -- redelivery is a no-op and two bots can share one database.
--- state: 0 pending, 1 claimed by the leader of claimed_epoch, 2 done.
+-- state: 0 pending, 1 claimed (by the consuming session claimed_by, under claimed_epoch), 2 done.
 CREATE TABLE IF NOT EXISTS inbox (
     bot_id        bigint      NOT NULL,
     update_id     bigint      NOT NULL,
@@ -12,6 +12,7 @@ CREATE TABLE IF NOT EXISTS inbox (
     received_by   text        NOT NULL,
     state         smallint    NOT NULL DEFAULT 0,
     claimed_epoch bigint,
+    claimed_by    text,
     claimed_at    timestamptz,
     attempts      integer     NOT NULL DEFAULT 0,
     done_at       timestamptz,

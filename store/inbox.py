@@ -58,28 +58,29 @@ async def append_batch(db: Database, bot_id: int, instance: str, rows: Sequence[
         return await append(conn, bot_id, instance, rows)
 
 
-async def claim(db: Database, lock_name: str, epoch: int, bot_id: int, limit: int,
-                reclaim: bool = False) -> list[Claimed]:
-    """Claim up to `limit` unfinished updates, oldest first, fenced by `epoch`.
+async def claim(db: Database, lock_name: str, epoch: int, bot_id: int, limit: int, session: str) -> list[Claimed]:
+    """Claim up to `limit` unfinished updates, oldest first, fenced by `epoch`, for `session`.
 
-    `reclaim` also takes updates already claimed (by an earlier leader, or by this process
-    before its dispatcher restarted): they were in flight when that owner stopped.
+    Updates claimed by any other session are taken over too: the fence proves we lead now, so
+    their owner (an earlier leader, or this process before its dispatcher restarted) has
+    stopped with them in flight. Only the caller's own claims are skipped.
     """
     async with fenced(db, lock_name, epoch) as conn:
         records = await conn.fetch(
             """WITH picked AS (
                    SELECT update_id FROM inbox
-                    WHERE bot_id = $1 AND state < $2
+                    WHERE bot_id = $1 AND state < 2 AND (state = 0 OR claimed_by IS DISTINCT FROM $4)
                     ORDER BY update_id
-                    LIMIT $3
+                    LIMIT $2
                     FOR UPDATE
                )
                UPDATE inbox i
-                  SET state = 1, claimed_epoch = $4, claimed_at = now(), attempts = i.attempts + 1
+                  SET state = 1, claimed_epoch = $3, claimed_by = $4, claimed_at = now(),
+                      attempts = i.attempts + 1
                  FROM picked
                 WHERE i.bot_id = $1 AND i.update_id = picked.update_id
                RETURNING i.update_id, i.kind, i.chat_key, i.payload, i.attempts""",
-            bot_id, DONE if reclaim else CLAIMED, limit, epoch,
+            bot_id, limit, epoch, session,
         )
     out = [Claimed(r["update_id"], r["kind"], r["chat_key"], r["payload"], r["attempts"]) for r in records]
     out.sort(key=lambda c: c.update_id)

@@ -1,0 +1,118 @@
+"""POST /webhook: check, validate, make durable, then ack; nothing else on the ack path.
+
+Telegram sends one chat's updates one at a time and waits for each answer, so the ack does only
+what durability needs: the secret (constant time), the size, the JSON shape, and a group commit
+into the inbox shared with concurrent requests. 200 means "committed"; when the database is
+unreachable or the commit fails the answer is 503 with Retry-After and Telegram redelivers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import time
+from collections.abc import Callable, Sequence
+
+import asyncpg
+from aiohttp import web
+
+import logs
+import updates
+from config import Settings
+from messages.roles import Role
+from metrics import METRICS
+from store import inbox
+from store.database import Database, DatabaseUnavailable
+from store.group_commit import GroupCommit
+from store.inbox import Incoming
+
+log = logs.get("ingress")
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+COMMIT_TIMEOUT = 5.0
+RETRY_AFTER = "1"
+LOG_EVERY = 60.0
+
+
+class WebhookIntake:
+    """The /webhook route's logic; ingress owns the server, this owns the durable ack."""
+
+    def __init__(self, settings: Settings, database: Database, wake: Callable[[], None],
+                 updating_text: Callable[[dict], str]) -> None:
+        self.settings = settings
+        self.database = database
+        self.wake = wake
+        self.role = Role.PASSIVE  # kept current by ingress, which subscribes to RoleChanged
+        self.updating_text = updating_text
+        self.secret = settings.webhook_secret.encode()
+        self.commits: GroupCommit[Incoming, bool] = GroupCommit(self._flush)
+        self.logged: dict[str, float] = {}
+
+    async def close(self) -> None:
+        await self.commits.close()
+
+    async def _flush(self, rows: Sequence[Incoming]) -> list[bool]:
+        started = time.perf_counter()
+        unique = list({r.update_id: r for r in rows}.values())
+        new = await inbox.append_batch(self.database, self.settings.bot_id, self.settings.instance_id, unique)
+        METRICS.inbox_commit_seconds.observe(time.perf_counter() - started)
+        METRICS.inbox_batch_size.observe(len(rows))
+        answered: set[int] = set()
+        out = []
+        for r in rows:  # the same update twice in one batch: only the first is "new"
+            out.append(r.update_id in new and r.update_id not in answered)
+            answered.add(r.update_id)
+        return out
+
+    def _log_once(self, key: str, event: str, **fields: object) -> None:
+        """At most one line per key per minute: a misconfigured sender must not flood the log."""
+        now = time.monotonic()
+        if now - self.logged.get(key, -LOG_EVERY) >= LOG_EVERY:
+            self.logged[key] = now
+            if len(self.logged) > 10_000:
+                self.logged = {k: v for k, v in self.logged.items() if now - v < LOG_EVERY}
+            log.warning(event, extra=fields)
+
+    def _reject(self, reason: str, status: int, message: str) -> web.Response:
+        METRICS.updates_rejected.labels(reason).inc()
+        return web.json_response({"ok": False, "error": message}, status=status)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        source = request.remote or "unknown"
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not hmac.compare_digest(given, self.secret):
+            reason = "secret_missing" if not given else "secret_wrong"
+            self._log_once(f"secret:{source}", "webhook_unauthorized", source=source, reason=reason)
+            return self._reject(reason, 401, "unauthorized")
+        limit = self.settings.max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            return self._reject("too_large", 413, f"body over {limit} bytes")
+        try:
+            raw = await request.read()  # aiohttp stops reading past client_max_size (= the limit)
+        except web.HTTPRequestEntityTooLarge:
+            return self._reject("too_large", 413, f"body over {limit} bytes")
+        try:
+            update, row = updates.parse(raw)
+        except updates.BadUpdate as exc:
+            self._log_once(f"bad:{source}:{exc}", "webhook_bad_update", source=source, reason=str(exc))
+            return self._reject(str(exc), 400, f"not a Telegram update ({exc})")
+        try:
+            async with asyncio.timeout(COMMIT_TIMEOUT):
+                new = await self.commits.submit(row)
+        except (DatabaseUnavailable, asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            self._log_once("commit", "webhook_commit_failed", error_text=logs.redact(str(exc))[:200] or
+                           type(exc).__name__)
+            METRICS.updates_rejected.labels("not_durable").inc()
+            return web.json_response({"ok": False, "error": "storage unavailable, retry"}, status=503,
+                                     headers={"Retry-After": RETRY_AFTER})
+        METRICS.updates_received.labels("webhook", "new" if new else "duplicate").inc()
+        if new:
+            self.wake()
+        if (row.kind == "callback_query" and self.settings.passive_mode == "REJECT"
+                and self.role is not Role.ACTIVE):
+            query = update["callback_query"]
+            reply = {"method": "answerCallbackQuery", "callback_query_id": str(query.get("id", "")),
+                     "text": self.updating_text(query.get("from") or {})}
+            return web.Response(text=json.dumps(reply, ensure_ascii=False), content_type="application/json")
+        return web.Response(status=200)
