@@ -50,6 +50,10 @@ def execute(command: str, t0: float) -> int:
             return _run(migrate(database))
         if command == "check":
             return _run(check(settings, database))
+        if command == "demo":
+            import demo
+
+            return _run(demo.run(settings, database, t0))
         return _run(serve(settings, database, t0))
     finally:
         if server is not None:
