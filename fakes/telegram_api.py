@@ -31,7 +31,8 @@ captions have their length limits, inline buttons their 64-byte ``callback_data`
 Standalone: ``python -m fakes.telegram_api --port 8081`` prints one JSON log line with the base
 URL and serves until SIGINT or SIGTERM; ``POST /_fake/updates`` (an update, or the shorthand
 ``{"chat_id": 1, "text": "/start"}`` or ``{"chat_id": 1, "callback_data": "x"}``) queues it, or
-delivers it when a webhook is set, and ``GET /_fake/calls`` lists what the bot called.
+delivers it when a webhook is set, and ``GET /_fake/calls`` lists what the bot called
+(``?method=``, ``?chat_id=`` filter; ``?count=1`` answers only ``{"count": N}``).
 """
 
 from __future__ import annotations
@@ -1449,6 +1450,8 @@ class FakeTelegram:
     async def _control_calls(self, request: web.Request) -> web.Response:
         chat = request.query.get("chat_id")
         found = self.calls(request.query.get("method") or None, chat)
+        if request.query.get("count"):  # ?count=1: only how many, for pollers that watch progress
+            return web.json_response({"count": len(found)})
         return web.json_response(
             [
                 {
@@ -1459,6 +1462,7 @@ class FakeTelegram:
                     "result": _jsonable(call.result),
                     "error": call.error,
                     "source": call.source,
+                    "at": call.at,  # time.monotonic() of arrival: comparable across local processes
                 }
                 for call in found
             ]

@@ -37,6 +37,7 @@ class GroupCommit(Generic[T, R]):
         if self.runner is None or self.runner.done():
             self.runner = asyncio.get_running_loop().create_task(self._run(), name="group-commit")
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_retrieved)  # a caller that gave up leaves nobody to read the error
         self.pending.append((item, future))
         self.arrived.set()
         if len(self.pending) >= self.max_batch:
@@ -95,3 +96,8 @@ class GroupCommit(Generic[T, R]):
             if not future.done():
                 future.set_exception(ConnectionError("ingress is stopping"))
         self.pending.clear()
+
+
+def _retrieved(future: asyncio.Future[object]) -> None:
+    if not future.cancelled():
+        future.exception()

@@ -1,0 +1,300 @@
+"""What the pipeline benchmarks share: the fake Telegram as its own process, TRT and the stock
+aiogram app started the same way, update bodies, wrk and an open-loop load generator.
+
+Every figure is measured against both apps in the same run, on the same machine and database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from tests.procs import FAKE_TOKEN, ROOT, TrtProcess, eventually, free_port
+
+SECRET = "bench-secret-0123456789"
+HEADERS = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET}
+
+
+def update_body(update_id: int, chat: int) -> bytes:
+    text = "/start"
+    return json.dumps({"update_id": update_id, "message": {
+        "message_id": update_id, "date": 1_700_000_000, "text": text,
+        "from": {"id": chat, "is_bot": False, "first_name": "Bench", "language_code": "en"},
+        "chat": {"id": chat, "type": "private", "first_name": "Bench"},
+        "entities": [{"type": "bot_command", "offset": 0, "length": len(text)}]}}).encode()
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@dataclass
+class App:
+    """One app under test: its base URL and the pid whose memory is measured."""
+
+    name: str
+    base: str
+    pid: int
+    stop: Any
+
+
+@contextlib.contextmanager
+def workdir() -> Iterator[Path]:
+    directory = Path(tempfile.mkdtemp(prefix="trt-bench-"))
+    directory.chmod(0o755)
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextlib.asynccontextmanager
+async def database(tmp: Path) -> AsyncIterator[str]:
+    """DATABASE_URL, or an embedded PostgreSQL for the run."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    from store import embedded
+
+    data = tmp / "pg"
+    data.mkdir()
+    data.chmod(0o755)
+    server, url = await asyncio.to_thread(embedded.start, data)
+    try:
+        yield url
+    finally:
+        embedded.stop(server)
+
+
+async def fresh_database(server_url: str, name: str) -> str:
+    import asyncpg
+
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    from tests.conftest import _with_database
+
+    return _with_database(server_url, name)
+
+
+@contextlib.asynccontextmanager
+async def fake_telegram(tmp: Path) -> AsyncIterator[str]:
+    """`python -m fakes.telegram_api` in its own process (its CPU is not the app's)."""
+    port = free_port()
+    log = (tmp / f"fake-{port}.log").open("wb")
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "fakes.telegram_api", "--port", str(port),
+                                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async def up() -> bool:
+            async with aiohttp.ClientSession() as s, s.get(base + "/_fake/calls?method=none") as r:
+                return r.status == 200
+        await eventually(up, 30, "the fake Telegram")
+        yield base
+    finally:
+        proc.terminate()
+        await proc.wait()
+        log.close()
+
+
+@contextlib.asynccontextmanager
+async def black_hole() -> AsyncIterator[str]:
+    """A "Telegram" that accepts connections and never answers: every send hangs, so updates pile up."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        with contextlib.suppress(OSError, ConnectionError):
+            while await reader.read(65536):
+                pass
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+
+
+def trt_env(db_url: str, api_base: str, **extra: str) -> dict[str, str]:
+    env = {"TELEGRAM_BOT_TOKEN": FAKE_TOKEN, "DATABASE_URL": db_url, "TELEGRAM_API_BASE": api_base,
+           "WEBHOOK_BASE_URL": "https://bench.example.com", "BOT_MODE": "webhook", "WEBHOOK_SECRET": SECRET,
+           "AUTO_SET_WEBHOOK": "0", "TELEGRAM_RATE_GLOBAL": "0", "TELEGRAM_RATE_PER_CHAT": "0",
+           "LOG_LEVEL": "WARNING"}
+    env.update(extra)
+    return env
+
+
+@contextlib.asynccontextmanager
+async def trt(tmp: Path, db_url: str, api_base: str, **extra: str) -> AsyncIterator[App]:
+    proc = TrtProcess(tmp, trt_env(db_url, api_base, **extra), name="trt").start()
+    try:
+        async def consuming() -> bool:
+            body = await proc.health()
+            return body["role"] == "ACTIVE" and body["actors"]["dispatcher"]["consuming"]
+        await eventually(consuming, 90, "TRT ACTIVE and consuming")
+        yield App("TRT", proc.base, proc.pid, proc)
+    finally:
+        proc.kill()
+
+
+@contextlib.asynccontextmanager
+async def stock(tmp: Path, api_base: str) -> AsyncIterator[App]:
+    port = free_port()
+    log = (tmp / f"stock-{port}.log").open("wb")
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.stock_app", "--port", str(port),
+                                                "--api-base", api_base, "--secret", SECRET, cwd=ROOT, stdout=log,
+                                                stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async def up() -> bool:
+            async with aiohttp.ClientSession() as s, s.get(base + "/health") as r:
+                return r.status == 200
+        await eventually(up, 60, "the stock aiogram app")
+        yield App("stock aiogram", base, proc.pid, proc)
+    finally:
+        proc.kill()
+        await proc.wait()
+        log.close()
+
+
+WRK_SCRIPT = """
+local counter = 0
+function init(args)
+  first = tonumber(args[1])
+  wrk.method = "POST"
+  wrk.path = "/webhook"
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["X-Telegram-Bot-Api-Secret-Token"] = "%(secret)s"
+end
+function setup(thread)
+  thread:set("tid", (tid_seq or 0) + 1)
+  tid_seq = (tid_seq or 0) + 1
+end
+function request()
+  counter = counter + 1
+  local uid = first + tid * 10000000 + counter
+  local chat = 1000000 + (uid %% 5000)
+  local body = string.format('{"update_id":%%d,"message":{"message_id":%%d,"date":1700000000,"text":"/start",'
+    .. '"from":{"id":%%d,"is_bot":false,"first_name":"Bench","language_code":"en"},'
+    .. '"chat":{"id":%%d,"type":"private","first_name":"Bench"},'
+    .. '"entities":[{"type":"bot_command","offset":0,"length":6}]}}', uid, uid, chat, chat)
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+async def run_wrk(tmp: Path, base: str, seconds: int, conns: int, first_id: int) -> dict[str, float]:
+    """wrk at `conns` connections (closed loop: as fast as the app acknowledges)."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    script = tmp / "webhook.lua"
+    script.write_text(WRK_SCRIPT % {"secret": SECRET})
+    proc = await asyncio.create_subprocess_exec(
+        "wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency", "--timeout", "10s", "-s", str(script), base,
+        "--", str(first_id), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out = (await proc.communicate())[0].decode()
+    found = {q: re.search(rf"^\s+{q}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M) for q in ("50", "99")}
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:.*", out)
+    if rps is None or not all(found.values()):
+        raise RuntimeError(f"wrk output not understood:\n{out}")
+    return {"rps": float(rps.group(1)), "p50": _ms(*found["50"].groups()),  # type: ignore[union-attr]
+            "p99": _ms(*found["99"].groups()), "non2xx": float(non2xx.group(1)) if non2xx else 0.0,  # type: ignore[union-attr]
+            "socket_errors": 1.0 if errors else 0.0}
+
+
+async def open_loop(base: str, rate: float, seconds: float, conns: int, first_id: int) -> dict[str, float]:
+    """Posts at a fixed `rate` over `conns` connections; latency counts from the scheduled send
+    time, so a stalled app is charged for the queue it causes (no coordinated omission)."""
+    total = int(rate * seconds)
+    queue: asyncio.Queue[tuple[int, float]] = asyncio.Queue()
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    connector = aiohttp.TCPConnector(limit=conns)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
+        async def worker() -> None:
+            while True:
+                number, due = await queue.get()
+                uid = first_id + number
+                try:
+                    async with session.post(base + "/webhook", data=update_body(uid, 2_000_000 + uid % 5000),
+                                            headers=HEADERS) as response:
+                        await response.read()
+                        statuses[response.status] = statuses.get(response.status, 0) + 1
+                except (aiohttp.ClientError, TimeoutError):
+                    statuses[0] = statuses.get(0, 0) + 1
+                latencies.append(time.monotonic() - due)
+                queue.task_done()
+
+        workers = [asyncio.create_task(worker()) for _ in range(conns)]
+        began = time.monotonic()
+        for number in range(total):
+            due = began + number / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            queue.put_nowait((number, due))
+        await queue.join()
+        for task in workers:
+            task.cancel()
+    return {"sent": float(total), "p50": pct(latencies, 0.5) * 1000, "p99": pct(latencies, 0.99) * 1000,
+            "ok": float(statuses.get(200, 0))}
+
+
+async def fake_calls(api_base: str, method: str) -> list[dict[str, Any]]:
+    async with aiohttp.ClientSession() as s, s.get(f"{api_base}/_fake/calls", params={"method": method}) as r:
+        calls: list[dict[str, Any]] = await r.json()
+        return calls
+
+
+async def sent_count(api_base: str) -> int:
+    async with aiohttp.ClientSession() as s, s.get(f"{api_base}/_fake/calls",
+                                                   params={"method": "sendMessage", "count": "1"}) as r:
+        return int((await r.json())["count"])
+
+
+async def settle(api_base: str, limit: float = 180.0) -> int:
+    """Waits until the app has stopped sending (a backlog drained), so phases do not overlap."""
+    deadline = time.monotonic() + limit
+    last = -1
+    while time.monotonic() < deadline:
+        now = await sent_count(api_base)
+        if now == last:
+            return now
+        last = now
+        await asyncio.sleep(1.0)
+    return last

@@ -1,0 +1,57 @@
+"""Webhook acknowledgements: acks/s and ack latency at 50 connections, TRT beside stock aiogram.
+
+    .venv/bin/python -m bench.ingress          (needs wrk: apt-get install wrk)
+
+Closed loop (wrk, as fast as each app acknowledges) gives each app's saturation rate; then an
+open loop at the stock app's saturation rate gives both apps' ack latency at that same rate.
+TRT acknowledges only after the update is committed to PostgreSQL; the stock app before the
+update is stored anywhere. Both run with the same handlers against the same fake Telegram
+(its own process). Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from bench.harness import database, fake_telegram, fresh_database, open_loop, run_wrk, settle, stock, trt, workdir
+
+CONNS = 50
+SECONDS = 10
+
+
+def show(name: str, what: str, r: dict[str, float]) -> None:
+    extra = f", non-2xx {r['non2xx']:.0f}" if r.get("non2xx") else ""
+    rate = f"{r['rps']:8.0f} acks/s" if "rps" in r else f"{r['ok']:8.0f} acked "
+    print(f"  {name:14s} {what:34s} {rate}  p50 {r['p50']:7.2f} ms  p99 {r['p99']:8.2f} ms{extra}", flush=True)
+
+
+async def main() -> None:
+    with workdir() as tmp:
+        async with database(tmp) as server_url, fake_telegram(tmp) as api:
+            print(f"webhook acks, {CONNS} connections, {SECONDS} s per run (after a 3 s warm-up)", flush=True)
+            async with stock(tmp, api) as app:
+                await run_wrk(tmp, app.base, 3, CONNS, 10_000_000)
+                await settle(api)
+                stock_sat = await run_wrk(tmp, app.base, SECONDS, CONNS, 20_000_000)
+                show(app.name, "saturation (wrk, closed loop)", stock_sat)
+                await settle(api)
+                rate = stock_sat["rps"]
+                stock_open = await open_loop(app.base, rate, SECONDS, CONNS, 30_000_000)
+                show(app.name, f"open loop at {rate:.0f}/s", stock_open)
+                await settle(api)
+            db = await fresh_database(server_url, "trt_bench_ingress")
+            async with trt(tmp, db, api) as app:
+                await run_wrk(tmp, app.base, 3, CONNS, 40_000_000)
+                await settle(api)
+                trt_sat = await run_wrk(tmp, app.base, SECONDS, CONNS, 50_000_000)
+                show(app.name, "saturation (wrk, closed loop)", trt_sat)
+                await settle(api)
+                trt_open = await open_loop(app.base, rate, SECONDS, CONNS, 60_000_000)
+                show(app.name, f"open loop at {rate:.0f}/s (stock's max)", trt_open)
+            print(f"TRT/stock saturation acks/s: {trt_sat['rps'] / stock_sat['rps']:.2f}x; "
+                  f"ack p99 at {rate:.0f}/s: TRT {trt_open['p99']:.1f} ms vs stock {stock_open['p99']:.1f} ms",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
