@@ -123,24 +123,28 @@ async def fake_telegram(tmp: Path) -> AsyncIterator[str]:
         log.close()
 
 
+class _Hole(asyncio.Protocol):
+    def __init__(self, held: list[asyncio.BaseTransport]) -> None:
+        self.held = held
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.held.append(transport)
+
+    def data_received(self, data: bytes) -> None:
+        return None  # read, never answered
+
+
 @contextlib.asynccontextmanager
 async def black_hole() -> AsyncIterator[str]:
     """A "Telegram" that accepts connections and never answers: every send hangs, so updates pile up."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-        with contextlib.suppress(OSError, ConnectionError):
-            while await reader.read(65536):
-                pass
-
-    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    held: list[asyncio.BaseTransport] = []
+    server = await asyncio.get_running_loop().create_server(lambda: _Hole(held), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        for writer in held:
-            writer.close()
+        for transport in held:
+            transport.close()
         server.close()
 
 
