@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from store.fsm import PostgresStorage
-
 from actors.base import Mailbox, MailboxError
 from actors.correlation_flusher import CorrelationFlusher
 from actors.db import DbActor
@@ -31,6 +29,7 @@ from intake import WebhookIntake
 from loopwatch import LoopWatch
 from messages.pipeline import Wake
 from store.database import Database
+from store.fsm import PostgresStorage
 from supervisor import Backoff, ChildSpec, Strategy, Supervisor
 
 

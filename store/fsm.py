@@ -74,6 +74,8 @@ class PostgresStorage(BaseStorage):
         """Merges `data` into the stored dict in one statement (atomic against concurrent updates)."""
         if not isinstance(data, Mapping):
             raise DataNotDictLikeError(f"Data must be a dict or dict-like object, got {type(data).__name__}")
+        if not data:  # nothing to merge: read, so that an empty key still leaves no row
+            return await self.get_data(key)
         payload = json.dumps(dict(data), ensure_ascii=False)
         raw = await self.database.require().fetchval(
             f"""INSERT INTO fsm ({_COLUMNS}, data) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)

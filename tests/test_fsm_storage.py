@@ -85,6 +85,16 @@ async def test_update_data_creates_the_row(db: Database) -> None:
     assert await storage.get_state(KEY) is None and await storage.get_data(KEY) == {"a": 1}
 
 
+async def test_an_empty_update_leaves_no_row(db: Database) -> None:
+    storage = PostgresStorage(db)
+    assert await storage.update_data(KEY, {}) == {}
+    assert await rows(db) == 0
+    await FSMContext(storage=storage, key=KEY).update_data()
+    assert await rows(db) == 0
+    await storage.set_data(KEY, {"a": 1})
+    assert await storage.update_data(KEY, {}) == {"a": 1}
+
+
 async def test_concurrent_update_data_loses_nothing(db: Database) -> None:
     storage = PostgresStorage(db)
     await asyncio.gather(*(storage.update_data(KEY, {f"k{i}": i}) for i in range(50)))
