@@ -92,7 +92,8 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
         else:
             poller_box = box(Poller.mailbox("poller"))
             role_subscribers.append(poller_box)
-            work_children.append(ChildSpec.actor(Poller, poller_box, settings, database, lock_box, dispatcher_box))
+            work_children.append(ChildSpec.actor(Poller, poller_box, settings, database, lock_box,
+                                                 lambda: wake(dispatcher_box)))
     observer_ref: list[Observer] = []
 
     root = Supervisor(

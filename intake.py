@@ -14,7 +14,6 @@ import json
 import time
 from collections.abc import Callable, Sequence
 
-import asyncpg
 from aiohttp import web
 
 import logs
@@ -23,7 +22,7 @@ from config import Settings
 from messages.roles import Role
 from metrics import METRICS
 from store import inbox
-from store.database import Database, DatabaseUnavailable
+from store.database import DB_ERRORS, Database
 from store.group_commit import GroupCommit
 from store.inbox import Incoming
 
@@ -100,7 +99,7 @@ class WebhookIntake:
         try:
             async with asyncio.timeout(COMMIT_TIMEOUT):
                 new = await self.commits.submit(row)
-        except (DatabaseUnavailable, asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        except DB_ERRORS as exc:
             self._log_once("commit", "webhook_commit_failed", error_text=logs.redact(str(exc))[:200] or
                            type(exc).__name__)
             METRICS.updates_rejected.labels("not_durable").inc()

@@ -14,7 +14,7 @@ import enum
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -361,6 +361,9 @@ class Actor:
         self.done: asyncio.Future[Exit] = asyncio.get_running_loop().create_future()
         self._task: asyncio.Task[None] | None = None
         self._timers: list[asyncio.Task[None]] = []
+        self._owned: set[asyncio.Task[Any]] = set()
+        self._task_error: BaseException | None = None
+        self._ending = False
         self._stopping = False
         self._abandoned = False
         self._leaving = False
@@ -396,6 +399,25 @@ class Actor:
 
         self._timers.append(asyncio.create_task(timer(), name=f"timer:{self.name}"))
 
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """A background task owned by this actor. If it dies with an error the actor fails with
+        that error (its supervisor restarts it) instead of the error going unseen; whatever is
+        still running when the actor has stopped (after on_stop) is cancelled."""
+        task = asyncio.get_running_loop().create_task(coro, name=f"{self.name}:{name}")
+        self._owned.add(task)
+        task.add_done_callback(self._owned_done)
+        return task
+
+    def _owned_done(self, task: asyncio.Task[Any]) -> None:
+        self._owned.discard(task)
+        if task.cancelled() or task.exception() is None:
+            return
+        error = task.exception()
+        log.error("actor_task_failed", extra={"task": task.get_name(), "error_text": describe(error)})
+        if self._task is not None and not self._task.done() and not self._ending and self._task_error is None:
+            self._task_error = error
+            self._task.cancel()
+
     def health(self) -> dict[str, Any]:
         """Actor-specific facts for /health (JSON-serialisable)."""
         return {}
@@ -423,7 +445,9 @@ class Actor:
     def _finished(self, task: asyncio.Task[None]) -> None:
         if self.done.done():
             return
-        if task.cancelled():
+        if task.cancelled() and self._task_error is not None:  # an owned task failed: so did we
+            self.done.set_result(Exit(ExitKind.ABNORMAL, self._task_error))
+        elif task.cancelled():
             self.done.set_result(SHUTDOWN)
         elif task.exception() is not None:
             self.done.set_result(Exit(ExitKind.ABNORMAL, task.exception()))
@@ -452,6 +476,7 @@ class Actor:
             self._timers.append(watchdog)
             await self._loop()
         finally:
+            self._ending = True
             for timer in self._timers:
                 timer.cancel()
             try:
@@ -461,6 +486,8 @@ class Actor:
                 log.error("stop_deadline_exceeded", extra={"deadline": self.stop_deadline})
             except Exception as exc:
                 log.error("on_stop_failed", extra={"error_text": describe(exc)})
+            for task in list(self._owned):  # on_stop has had its chance to end them in order
+                task.cancel()
             if not started.done():
                 started.set_exception(DeadlineExceeded(f"{self.name} stopped while starting"))
 

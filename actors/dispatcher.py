@@ -19,7 +19,6 @@ import time
 import uuid
 from typing import Any, ClassVar
 
-import asyncpg
 from aiogram import Bot
 from aiogram import Dispatcher as AiogramDispatcher
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
@@ -27,14 +26,15 @@ from aiogram.types import Update
 
 import logs
 from actors.base import Actor, Mailbox, Overflow, describe, handles
+from actors.lock_keeper import current_role
 from bot import keyboards, texts
 from config import Settings
 from messages.control import Tick
-from messages.pipeline import Wake, WorkerFailed
-from messages.roles import CurrentRole, Role, RoleChanged
+from messages.pipeline import Wake
+from messages.roles import Role, RoleChanged
 from metrics import METRICS
 from store import inbox
-from store.database import Database, DatabaseUnavailable
+from store.database import DB_ERRORS, Database
 from store.fence import Fenced
 from store.inbox import Claimed
 from store.leader import lock_name
@@ -45,7 +45,6 @@ HANDLED = frozenset({"message", "edited_message", "callback_query", "pre_checkou
 CLAIM_BATCH = 500
 HIGH_WATER = 2000  # updates held in memory at most; the rest waits in the inbox
 DRAIN_SECONDS = 5.0  # on a stop, how long running updates may take to finish (under stop_deadline)
-DB_ERRORS = (DatabaseUnavailable, asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 Key = tuple[str, int]
 
 
@@ -88,12 +87,9 @@ class Dispatcher(Actor):
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def on_start(self) -> None:
-        self.done_writer = self._spawn(self._write_done(), "done-writer")
-        try:
-            current = await self.lock_keeper.ask(CurrentRole(), timeout=2.0)
+        self.done_writer = self.spawn(self._write_done(), "done-writer")
+        if (current := await current_role(self.lock_keeper)) is not None:
             await self.role_changed(current)
-        except (TimeoutError, Exception) as exc:  # lock_keeper restarting: its next RoleChanged tells us
-            log.info("role_unknown_at_start", extra={"error_text": str(exc)[:200]})
         self.every(self.settings.inbox_sweep_interval, Tick("sweep"))
         self.every(2.0, Tick("depth"), first=0.5)
 
@@ -128,22 +124,6 @@ class Dispatcher(Actor):
             if late:
                 log.warning("drain_incomplete", extra={"running": len(late), "timeout": timeout})
 
-    def _spawn(self, coro: Any, name: str) -> asyncio.Task[None]:
-        task = asyncio.get_running_loop().create_task(coro, name=f"{self.name}:{name}")
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        if task.cancelled() or task.exception() is None:
-            return
-        error = describe(task.exception())  # type: ignore[arg-type]
-        log.error("dispatcher_task_failed", extra={"task": task.get_name(), "error_text": error})
-        self.mailbox.tell_nowait(WorkerFailed(f"{task.get_name()}: {error}"))
-
-    @handles(WorkerFailed, deadline=1.0)
-    async def worker_failed(self, msg: WorkerFailed) -> None:
-        raise RuntimeError(msg.error)  # the supervisor restarts us; the inbox still has every claim
-
     @handles(RoleChanged, deadline=5.0)
     async def role_changed(self, msg: RoleChanged) -> None:
         if msg.role is Role.ACTIVE and (self.role is not Role.ACTIVE or msg.epoch != self.epoch):
@@ -159,8 +139,9 @@ class Dispatcher(Actor):
         # a fresh claim owner: whatever an earlier session left claimed is taken over, ours is not
         self.session = f"{self.settings.instance_id}/{uuid.uuid4().hex[:8]}"
         log.info("dispatch_started", extra={"epoch": self.epoch, "workers": self.settings.dispatch_concurrency})
-        self.tasks = [self._spawn(self._pump(), "pump")]
-        self.tasks += [self._spawn(self._worker(i), f"worker-{i}") for i in range(self.settings.dispatch_concurrency)]
+        # a task that dies fails the actor (Actor.spawn): the supervisor restarts it, the inbox keeps every claim
+        self.tasks = [self.spawn(self._pump(), "pump")]
+        self.tasks += [self.spawn(self._worker(i), f"worker-{i}") for i in range(self.settings.dispatch_concurrency)]
         self.wanted.set()
 
     async def _stop_consuming(self, reason: str) -> None:
@@ -202,12 +183,9 @@ class Dispatcher(Actor):
                 try:
                     batch = await inbox.claim(self.database, self.name_, self.epoch, self.settings.bot_id, limit,
                                               self.session)
-                except Fenced as exc:
+                except Fenced as exc:  # another instance leads now; lock_keeper will say so too
                     log.warning("claim_fenced", extra={"epoch": self.epoch, "error_text": str(exc)})
-                    self.role = Role.PASSIVE  # lock_keeper says so too; stop acting now
-                    self.queues.clear()
-                    self.ready.clear()
-                    self.held.clear()
+                    self.mailbox.tell_nowait(RoleChanged(Role.PASSIVE, self.epoch, "fenced"))  # stop consuming
                     return
                 except DB_ERRORS as exc:
                     self.last_claim_error = describe(exc)[:200]
@@ -238,7 +216,7 @@ class Dispatcher(Actor):
             return
         if claimed.kind == "callback_query":  # it waits behind its chat: stop the spinner now
             self.pre_answered.add(claimed.update_id)
-            self._spawn(self._answer_early(claimed), f"early-answer-{claimed.update_id}")
+            self.spawn(self._answer_early(claimed), f"early-answer-{claimed.update_id}")
         if not queue or queue[-1].update_id < claimed.update_id:
             queue.append(claimed)
         else:  # committed out of order by two instances: keep update_id order

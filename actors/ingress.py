@@ -19,10 +19,11 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 import logs
 from actors.base import Actor, Mailbox, MailboxError, handles
+from actors.lock_keeper import current_role
 from config import Settings
 from intake import WebhookIntake
 from messages.control import ChaosFault
-from messages.roles import CurrentRole, RoleChanged
+from messages.roles import RoleChanged
 from metrics import METRICS
 
 log = logs.get("ingress")
@@ -78,13 +79,8 @@ class Ingress(Actor):
             raise
         self.runner = runner
         log.info("http_listening", extra={"port": self.settings.port})
-        keeper = self.find_actor("lock_keeper")
-        if self.intake is not None and keeper is not None:
-            try:
-                current = await keeper.ask(CurrentRole(), timeout=1.0)
-                self.intake.role = current.role
-            except (TimeoutError, MailboxError) as exc:  # its next RoleChanged tells us
-                log.info("role_unknown_at_start", extra={"error_text": str(exc)[:200]})
+        if self.intake is not None and (current := await current_role(self.find_actor("lock_keeper"), 1.0)):
+            self.intake.role = current.role
 
     async def on_stop(self) -> None:
         runner, self.runner = self.runner, None

@@ -269,3 +269,16 @@ class LockKeeper(Actor):
             "lock_error": self.last_error,
             "fenced_probes": dict(self.probes),
         }
+
+
+async def current_role(lock_keeper: Mailbox | None, timeout: float = 2.0) -> RoleChanged | None:
+    """The role now, for an actor (re)starting after the last RoleChanged was told; None when
+    lock_keeper cannot say (it is restarting, and its next RoleChanged will tell)."""
+    if lock_keeper is None:
+        return None
+    try:
+        answer: RoleChanged = await lock_keeper.ask(CurrentRole(), timeout=timeout)
+    except (TimeoutError, MailboxError) as exc:
+        logs.get("roles").info("role_unknown_at_start", extra={"error_text": str(exc)[:200]})
+        return None
+    return answer

@@ -9,27 +9,26 @@ update types pass through untouched.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import aiohttp
-import asyncpg
 
 import logs
 import updates
 from actors.base import Actor, Mailbox, describe, handles
+from actors.lock_keeper import current_role
 from bot.telegram import ALLOWED_UPDATES
 from config import Settings
-from messages.pipeline import Wake, WorkerFailed
-from messages.roles import CurrentRole, Role, RoleChanged
+from messages.roles import Role, RoleChanged
 from metrics import METRICS
 from store import inbox
-from store.database import Database, DatabaseUnavailable
+from store.database import DB_ERRORS, Database
 from supervisor import Backoff
 
 log = logs.get("poller")
 
 POLL_TIMEOUT = 25  # seconds Telegram holds an empty getUpdates open
-DB_ERRORS = (DatabaseUnavailable, asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
 class TelegramError(Exception):
@@ -43,12 +42,12 @@ class Poller(Actor):
     default_deadline: ClassVar[float] = 5.0
 
     def __init__(self, mailbox: Mailbox, settings: Settings, database: Database, lock_keeper: Mailbox,
-                 dispatcher: Mailbox | None, poll_timeout: int = POLL_TIMEOUT) -> None:
+                 wake: Callable[[], None], poll_timeout: int = POLL_TIMEOUT) -> None:
         super().__init__(mailbox)
         self.settings = settings
         self.database = database
         self.lock_keeper = lock_keeper
-        self.dispatcher = dispatcher
+        self.wake = wake  # tells the dispatcher that updates were committed
         self.poll_timeout = poll_timeout
         self.role = Role.PASSIVE
         self.task: asyncio.Task[None] | None = None
@@ -63,11 +62,8 @@ class Poller(Actor):
 
     async def on_start(self) -> None:
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.poll_timeout + 15))
-        try:
-            current = await self.lock_keeper.ask(CurrentRole(), timeout=2.0)
+        if (current := await current_role(self.lock_keeper)) is not None:
             await self.role_changed(current)
-        except (TimeoutError, Exception) as exc:  # lock_keeper restarting: its next RoleChanged tells us
-            log.info("role_unknown_at_start", extra={"error_text": str(exc)[:200]})
 
     async def on_stop(self) -> None:
         await self._stop_polling()
@@ -78,8 +74,7 @@ class Poller(Actor):
     async def role_changed(self, msg: RoleChanged) -> None:
         self.role = msg.role
         if msg.role is Role.ACTIVE and self.task is None:
-            self.task = asyncio.get_running_loop().create_task(self._poll(), name="poller:poll")
-            self.task.add_done_callback(self._task_done)
+            self.task = self.spawn(self._poll(), "poll")  # if it dies, the poller fails and is restarted
         elif msg.role is not Role.ACTIVE:
             await self._stop_polling()
 
@@ -89,14 +84,6 @@ class Poller(Actor):
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             log.info("polling_stopped")
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            self.mailbox.tell_nowait(WorkerFailed(describe(task.exception())))  # type: ignore[arg-type]
-
-    @handles(WorkerFailed, deadline=1.0)
-    async def worker_failed(self, msg: WorkerFailed) -> None:
-        raise RuntimeError(msg.error)
 
     async def _call(self, method: str, params: dict[str, Any]) -> Any:
         assert self.session is not None
@@ -133,8 +120,8 @@ class Poller(Actor):
                     self.received += len(new)
                     METRICS.updates_received.labels("polling", "new").inc(len(new))
                     METRICS.updates_received.labels("polling", "duplicate").inc(len(rows) - len(new))
-                    if new and self.dispatcher is not None and self.dispatcher.depth < 4:
-                        self.dispatcher.tell_nowait(Wake())
+                    if new:
+                        self.wake()
                 self.failures, self.last_error = 0, None
             except (TelegramError, aiohttp.ClientError, *DB_ERRORS) as exc:
                 self.failures += 1

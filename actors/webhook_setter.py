@@ -19,9 +19,10 @@ from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramR
 
 import logs
 from actors.base import Actor, Mailbox, handles
+from actors.lock_keeper import current_role
 from config import Settings
 from messages.control import Tick
-from messages.roles import CurrentRole, Role, RoleChanged
+from messages.roles import Role, RoleChanged
 from metrics import METRICS
 from store import webhook
 from store.database import Database, DatabaseUnavailable
@@ -58,11 +59,8 @@ class WebhookSetter(Actor):
         self.sets = 0
 
     async def on_start(self) -> None:
-        try:
-            current = await self.lock_keeper.ask(CurrentRole(), timeout=2.0)
+        if (current := await current_role(self.lock_keeper)) is not None:
             await self.role_changed(current)
-        except (TimeoutError, Exception) as exc:  # lock_keeper restarting: its next RoleChanged tells us
-            log.info("role_unknown_at_start", extra={"error_text": str(exc)[:200]})
         self.every(0.1, Tick("due"))  # fine-grained enough that a backoff is what sets the pace
 
     @handles(RoleChanged, deadline=1.0)

@@ -17,19 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.procs import FAKE_TOKEN, TrtProcess, eventually
+from tests.procs import FAKE_TOKEN, TrtProcess, eventually, one_active
 
 SETTINGS = {"HEARTBEAT_INTERVAL": "2", "LOCK_RETRY_INTERVAL": "1", "STALE_AFTER": "15"}
-
-
-async def active(procs: list[TrtProcess]) -> TrtProcess | None:
-    for p in procs:
-        try:
-            if (await p.health())["role"] == "ACTIVE":
-                return p
-        except (OSError, AssertionError, ValueError):
-            continue
-    return None
 
 
 async def one(tmp: Path, url: str, how: str, n: int) -> float:
@@ -37,7 +27,7 @@ async def one(tmp: Path, url: str, how: str, n: int) -> float:
     a = TrtProcess(tmp, env, name=f"{how.replace(' ', '')}{n}a").start()
     try:
         await a.wait_healthy(timeout=60)
-        await eventually(lambda: active([a]), 30, "first ACTIVE")
+        await eventually(lambda: one_active([a]), 30, "first ACTIVE")
         b = TrtProcess(tmp, env, name=f"{how.replace(' ', '')}{n}b").start()
         try:
             await b.wait_healthy(timeout=60)
@@ -48,7 +38,7 @@ async def one(tmp: Path, url: str, how: str, n: int) -> float:
                 a.signal(signal.SIGSTOP)
             else:
                 a.signal(signal.SIGTERM)
-            await eventually(lambda: active([b]), 60, "standby ACTIVE", interval=0.01)
+            await eventually(lambda: one_active([b]), 60, "standby ACTIVE", interval=0.01)
             return time.monotonic() - began
         finally:
             b.kill()

@@ -104,23 +104,31 @@ async def fresh_database(server_url: str, name: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def fake_telegram(tmp: Path) -> AsyncIterator[str]:
-    """`python -m fakes.telegram_api` in its own process (its CPU is not the app's)."""
+async def python_server(tmp: Path, module: str, args: list[str], probe: str, what: str) -> AsyncIterator[App]:
+    """`python -m module --port P args...` in its own process (its CPU is not ours), up once
+    `probe` answers 200; killed at the end."""
     port = free_port()
-    log = (tmp / f"fake-{port}.log").open("wb")
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "fakes.telegram_api", "--port", str(port),
-                                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    log = (tmp / f"{module}-{port}.log").open("wb")
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", module, "--port", str(port), *args, cwd=ROOT,
+                                                stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         async def up() -> bool:
-            async with aiohttp.ClientSession() as s, s.get(base + "/_fake/calls?method=none") as r:
+            async with aiohttp.ClientSession() as s, s.get(base + probe) as r:
                 return r.status == 200
-        await eventually(up, 30, "the fake Telegram")
-        yield base
+        await eventually(up, 60, what)
+        yield App(what, base, proc.pid, proc)
     finally:
-        proc.terminate()
+        proc.kill()
         await proc.wait()
         log.close()
+
+
+@contextlib.asynccontextmanager
+async def fake_telegram(tmp: Path) -> AsyncIterator[str]:
+    """The fake Telegram Bot API that both apps talk to."""
+    async with python_server(tmp, "fakes.telegram_api", [], "/_fake/calls?method=none", "the fake Telegram") as fake:
+        yield fake.base
 
 
 class _Hole(asyncio.Protocol):
@@ -172,22 +180,9 @@ async def trt(tmp: Path, db_url: str, api_base: str, **extra: str) -> AsyncItera
 
 @contextlib.asynccontextmanager
 async def stock(tmp: Path, api_base: str) -> AsyncIterator[App]:
-    port = free_port()
-    log = (tmp / f"stock-{port}.log").open("wb")
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.stock_app", "--port", str(port),
-                                                "--api-base", api_base, "--secret", SECRET, cwd=ROOT, stdout=log,
-                                                stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async def up() -> bool:
-            async with aiohttp.ClientSession() as s, s.get(base + "/health") as r:
-                return r.status == 200
-        await eventually(up, 60, "the stock aiogram app")
-        yield App("stock aiogram", base, proc.pid, proc)
-    finally:
-        proc.kill()
-        await proc.wait()
-        log.close()
+    async with python_server(tmp, "bench.stock_app", ["--api-base", api_base, "--secret", SECRET], "/health",
+                             "stock aiogram") as app:
+        yield app
 
 
 WRK_SCRIPT = """

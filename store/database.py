@@ -21,6 +21,10 @@ class DatabaseUnavailable(Exception):
     """The database cannot be used right now (not connected yet, or down)."""
 
 
+# what a statement raises when the database is down, restarting or unreachable: retry later
+DB_ERRORS = (DatabaseUnavailable, asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+
 def describe_url(url: str) -> str:
     """The URL without credentials, for logs and reports."""
     parts = urlsplit(url)

@@ -10,12 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import asyncpg
-
 from store.database import Database
 from store.fence import fenced
-
-PENDING, CLAIMED, DONE = 0, 1, 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,19 +25,15 @@ class Incoming:
 
 
 @dataclass(frozen=True, slots=True)
-class Claimed:
-    """An update the dispatcher now owns under its epoch."""
+class Claimed(Incoming):
+    """An update the dispatcher now owns under its epoch; `attempts` counts this claim too."""
 
-    update_id: int
-    kind: str
-    chat_key: int | None
-    payload: str
     attempts: int
 
 
-async def append(conn: asyncpg.Connection, bot_id: int, instance: str, rows: Sequence[Incoming]) -> set[int]:
+async def append_batch(db: Database, bot_id: int, instance: str, rows: Sequence[Incoming]) -> set[int]:
     """Insert the batch in one statement; returns the update_ids that were new (not redeliveries)."""
-    records = await conn.fetch(
+    records = await db.require().fetch(
         """INSERT INTO inbox (bot_id, update_id, kind, chat_key, payload, received_by)
            SELECT $1, u.update_id, u.kind, u.chat_key, u.payload, $2
              FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::text[]) AS u(update_id, kind, chat_key, payload)
@@ -51,11 +43,6 @@ async def append(conn: asyncpg.Connection, bot_id: int, instance: str, rows: Seq
         [r.update_id for r in rows], [r.kind for r in rows], [r.chat_key for r in rows], [r.payload for r in rows],
     )
     return {r["update_id"] for r in records}
-
-
-async def append_batch(db: Database, bot_id: int, instance: str, rows: Sequence[Incoming]) -> set[int]:
-    async with db.require().acquire() as conn:
-        return await append(conn, bot_id, instance, rows)
 
 
 async def claim(db: Database, lock_name: str, epoch: int, bot_id: int, limit: int, session: str) -> list[Claimed]:
@@ -120,9 +107,3 @@ async def trim(db: Database, older_than_seconds: float) -> tuple[int, int]:
     assert row is not None
     return int(row["removed"]), int(row["unfinished"])
 
-
-async def outcomes(db: Database, bot_id: int) -> dict[int, tuple[int, str | None, int]]:
-    """update_id -> (state, outcome, attempts): for tests and operators."""
-    rows = await db.require().fetch(
-        "SELECT update_id, state, outcome, attempts FROM inbox WHERE bot_id = $1", bot_id)
-    return {r["update_id"]: (r["state"], r["outcome"], r["attempts"]) for r in rows}

@@ -133,3 +133,22 @@ class TrtProcess:
 async def _returncode(proc: subprocess.Popen[bytes]) -> int | None:
     code = proc.poll()
     return None if code is None else code + 1000  # +1000 keeps exit code 0 truthy for eventually()
+
+
+async def roles(procs: list[TrtProcess]) -> list[tuple[str, int]]:
+    """(role, epoch) of each process by its /health; ("DOWN", 0) for one that does not answer."""
+    out = []
+    for p in procs:
+        try:
+            body = await p.health()
+            out.append((body["role"], body["epoch"]))
+        except (OSError, AssertionError, ValueError, aiohttp.ClientError):
+            out.append(("DOWN", 0))
+    return out
+
+
+async def one_active(procs: list[TrtProcess]) -> TrtProcess | None:
+    """The one ACTIVE process, or None while there is none or more than one."""
+    found = await roles(procs)
+    active = [p for p, (role, _) in zip(procs, found, strict=True) if role == "ACTIVE"]
+    return active[0] if len(active) == 1 else None

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from store import leader
-from tests.procs import FAKE_TOKEN, TrtProcess, eventually
+from tests.procs import FAKE_TOKEN, eventually, one_active, roles
 
 pytestmark = pytest.mark.timeout(120)
 CHAOS = "chaos-token-leadership"
@@ -53,23 +53,6 @@ async def test_extreme_keys_lock_and_are_found_in_pg_locks(database_url) -> None
     finally:
         await holder.close()
         await other.close()
-
-
-async def roles(procs: list[TrtProcess]) -> list[tuple[str, int]]:
-    out = []
-    for p in procs:
-        try:
-            body = await p.health()
-            out.append((body["role"], body["epoch"]))
-        except (OSError, AssertionError, ValueError):
-            out.append(("DOWN", 0))
-    return out
-
-
-async def one_active(procs: list[TrtProcess]) -> TrtProcess | None:
-    found = await roles(procs)
-    active = [p for p, (role, _) in zip(procs, found, strict=True) if role == "ACTIVE"]
-    return active[0] if len(active) == 1 else None
 
 
 async def leader_row(database_url: str) -> tuple[int, str] | None:

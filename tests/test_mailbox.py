@@ -405,6 +405,46 @@ async def test_chaos_hang_trips_its_own_deadline() -> None:
     await sup.stop()
 
 
+@dataclass(frozen=True)
+class Spawn:
+    fail: bool
+
+
+class Owner(Probe):
+    """Runs background tasks through Actor.spawn: one that fails, one that would run forever."""
+
+    @handles(Spawn)
+    async def spawn_task(self, msg: Spawn) -> None:
+        async def body() -> None:
+            if msg.fail:
+                raise ValueError("background task broke")
+            await asyncio.Event().wait()
+        self.world.journal.append(("spawned", self.incarnation))
+        self.background = self.spawn(body(), "background")
+
+
+async def test_a_failing_owned_task_fails_the_actor_and_a_stop_cancels_the_rest() -> None:
+    world = World()
+    box = Owner.mailbox(unique("owner"))
+    sup = Supervisor("sup", [ChildSpec.actor(Owner, box, world, shutdown=1.0)], intensity=10, period=30,
+                     backoff=FAST)
+    await sup.start()
+    first = sup.child(box.name)
+    await box.tell(Spawn(fail=True))
+    exit = await asyncio.wait_for(first.done, 5)
+    assert exit.kind is ExitKind.ABNORMAL and isinstance(exit.error, ValueError)
+    await until(running_again(sup, box.name, 1), what="restart after the owned task failed")
+    assert ("stop", 1) in world.journal, "on_stop ran for the failed incarnation"
+
+    await box.ask(Spawn(fail=False))
+    second = sup.child(box.name)
+    forever = second.background
+    await sup.stop()
+    await asyncio.wait_for(asyncio.gather(forever, return_exceptions=True), 5)
+    assert forever.cancelled(), "a task still running when its actor stopped is cancelled"
+    assert (await asyncio.wait_for(second.done, 5)).kind is ExitKind.SHUTDOWN
+
+
 class SlowStarter(Probe):
     start_deadline: ClassVar[float] = 0.05
 

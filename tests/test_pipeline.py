@@ -21,7 +21,7 @@ import pytest
 
 from fakes.telegram_api import FakeTelegram, callback_update, message_update
 from store.fsm import PostgresStorage
-from tests.procs import FAKE_TOKEN, TrtProcess, eventually
+from tests.procs import FAKE_TOKEN, TrtProcess, eventually, one_active
 
 pytestmark = pytest.mark.timeout(180)
 SECRET = "pipeline-secret_0123"
@@ -309,12 +309,7 @@ async def test_kill_9_of_the_active_mid_stream_loses_nothing(database_url, fake,
     procs = [spawn(env(database_url, fake), name=f"k{i}") for i in range(2)]
     for proc in procs:
         await proc.wait_healthy()
-
-    async def leader() -> TrtProcess | None:
-        bodies = [await p.health() for p in procs]
-        found = [p for p, b in zip(procs, bodies, strict=True) if b["role"] == "ACTIVE"]
-        return found[0] if len(found) == 1 else None
-    first = await active(await eventually(leader, 30, "one ACTIVE"))
+    first = await active(await eventually(lambda: one_active(procs), 30, "one ACTIVE"))
     standby = next(p for p in procs if p is not first)
     plan = start_plan(chats=200, per=10, first_id=100_000)
     streaming = asyncio.create_task(stream(poster, [first, standby], plan))

@@ -16,7 +16,7 @@ import pytest
 
 from bot.telegram import ALLOWED_UPDATES
 from fakes.telegram_api import FakeTelegram, message_update
-from tests.procs import FAKE_TOKEN, TrtProcess, eventually
+from tests.procs import FAKE_TOKEN, TrtProcess, eventually, one_active
 
 pytestmark = pytest.mark.timeout(120)
 URL = "https://bot.example.com"
@@ -195,12 +195,7 @@ async def test_only_the_active_instance_sets_and_a_new_leader_only_verifies(data
     procs = [spawn(env(database_url, fake), name=f"p{i}") for i in range(2)]
     for proc in procs:
         await proc.wait_healthy()
-
-    async def one_active() -> TrtProcess | None:
-        bodies = [await p.health() for p in procs]
-        active = [p for p, b in zip(procs, bodies, strict=True) if b["role"] == "ACTIVE"]
-        return active[0] if len(active) == 1 else None
-    active = await eventually(one_active, 30, "one ACTIVE instance")
+    active = await eventually(lambda: one_active(procs), 30, "one ACTIVE instance")
     passive = next(p for p in procs if p is not active)
     await settled(active)
     await verifications(fake, len(fake.calls("getWebhookInfo")) + 2)
