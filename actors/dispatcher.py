@@ -319,16 +319,19 @@ class Dispatcher(Actor):
             self.done_event.clear()
             if len(self.done_marks) < 200:
                 await asyncio.sleep(0.01)  # linger: one statement for everything finished meanwhile
-            marks, self.done_marks = self.done_marks, []
+            # the marks leave the list only once written: a cancel mid-statement (a stop) keeps them
+            # for on_stop's last attempt instead of losing them, which would replay finished updates
+            marks = self.done_marks[:]
             if not marks:
                 continue
             try:
                 await inbox.mark_done(self.database, self.settings.bot_id, marks)
             except DB_ERRORS as exc:
                 log.warning("done_marks_retry", extra={"count": len(marks), "error_text": describe(exc)})
-                self.done_marks = marks + self.done_marks
                 await asyncio.sleep(1.0)
                 self.done_event.set()
+            else:
+                del self.done_marks[:len(marks)]  # later marks were only appended meanwhile
 
     def health(self) -> dict[str, Any]:
         return {
