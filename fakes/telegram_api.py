@@ -286,7 +286,7 @@ class Call:
     referenced it) to its size in bytes; ``uploads`` holds the parts themselves. ``status`` is the
     HTTP status answered (None while running or when the call hung); ``result`` the ``result``
     answered, ``error`` the error description. ``source`` is "http", or "webhook-reply" for a method
-    a webhook answered with.
+    a webhook answered with. ``content_type`` is the request body's media type.
     """
 
     method: str
@@ -300,6 +300,7 @@ class Call:
     error: str | None = None
     description: str | None = None  # the note Telegram adds to some ok answers ("Webhook was set")
     source: str = "http"
+    content_type: str | None = None  # of the request body: form, multipart or JSON
 
     @property
     def ok(self) -> bool:
@@ -1268,6 +1269,7 @@ class FakeTelegram:
         name = request.match_info["method"]
         call = Call(method=_CANONICAL.get(name.lower(), name), params={}, token=token, at=time.monotonic())
         try:
+            call.content_type = request.content_type if request.can_read_body else None
             call.params, call.uploads = await self._read_params(request)
             call.files = self._file_sizes(call.params, call.uploads)
         except TelegramError as exc:

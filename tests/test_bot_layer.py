@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from aiogram import Bot, Dispatcher
 from aiogram.dispatcher.event.bases import UNHANDLED
-from aiogram.exceptions import TelegramRetryAfter
-from aiogram.types import Update
+from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.types import BufferedInputFile, Update
 
 from bot import keyboards, texts
 from bot.handlers import build_dispatcher
@@ -27,6 +27,8 @@ pytestmark = pytest.mark.timeout(60)
 
 MENU_DATA = [keyboards.MENU_IMAGE, keyboards.MENU_VIDEO, keyboards.MENU_BALANCE, keyboards.MENU_HISTORY,
              keyboards.MENU_HELP]
+# a PNG header the fake reads 2x3 pixels from
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x02\x00\x00\x00\x03\x08\x02" + b"\x00" * 44
 
 
 @pytest.fixture
@@ -256,3 +258,31 @@ async def test_per_chat_buckets_do_not_grow_without_bound(fake: FakeTelegram) ->
     finally:
         await bot.session.close()
     assert len(limiter.chats) <= 50 and len(fake.sent_messages()) == 200
+
+
+async def test_methods_go_as_json_bodies_and_uploads_as_multipart(fake: FakeTelegram, bot: Bot) -> None:
+    sent = await bot.send_message(96, "<b>hi</b>", parse_mode="HTML", disable_notification=False,
+                                  reply_markup=keyboards.main_menu("en"))
+    assert sent.chat.id == 96 and sent.text == "hi"  # the answer is parsed into aiogram's model
+    call = fake.calls("sendMessage", chat_id=96)[0]
+    assert call.content_type == "application/json"
+    assert call.params["disable_notification"] is False, "a false flag must reach Telegram, not be dropped"
+    assert buttons(call) == MENU_DATA
+    await bot.send_photo(96, BufferedInputFile(PNG, "p.png"), caption="c")
+    photo = fake.calls("sendPhoto", chat_id=96)[0]
+    assert photo.ok and photo.content_type == "multipart/form-data" and photo.files == {"photo": len(PNG)}
+
+
+async def test_json_session_errors_are_aiograms_own(fake: FakeTelegram) -> None:
+    bot = make_bot(FAKE_TOKEN, fake.base_url, timeout=1)
+    try:
+        with pytest.raises(TelegramBadRequest, match="can't parse entities"):
+            await bot.send_message(97, "<b>unclosed", parse_mode="HTML")
+        fake.inject("sendMessage", hang=True)
+        with pytest.raises(TelegramNetworkError, match="timeout"):
+            await bot.send_message(97, "slow")
+        fake.inject("sendMessage", status=500, description="Internal Server Error")
+        with pytest.raises(TelegramServerError):
+            await bot.send_message(97, "x")
+    finally:
+        await bot.session.close()
