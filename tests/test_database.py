@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from store import migrations
+from store.database import Database
 from tests.procs import FAKE_TOKEN, ROOT, free_port
 
 pytestmark = pytest.mark.timeout(120)
@@ -105,3 +106,25 @@ async def test_embedded_database_first_and_second_run(spawn, tmp_path) -> None:
         applied = [line for line in trt.log_lines() if line["event"] == "migration_applied"]
         assert bool(applied) == (attempt == "first")
     assert (tmp_path / "data" / "pg" / "PG_VERSION").exists()
+
+
+async def test_a_pool_release_costs_no_reset_statement_but_still_ends_a_transaction(database_url) -> None:
+    db = Database(database_url, "pool-reset-test", pool_size=1)
+    await db.connect()
+    watcher = await asyncpg.connect(database_url)
+    try:
+        pool = db.require()
+        await pool.execute("SELECT 41 + 1")
+        last = await watcher.fetchval(
+            "SELECT query FROM pg_stat_activity WHERE application_name = 'trt:pool-reset-test'")
+        assert last == "SELECT 41 + 1", f"the release sent {last!r} after the statement"
+        async with pool.acquire() as conn:
+            transaction = conn.transaction()
+            await transaction.start()  # left open on purpose: the release must roll it back
+            await conn.execute("CREATE TEMP TABLE IF NOT EXISTS left_open (id int)")
+        async with pool.acquire() as conn:
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval("SELECT to_regclass('pg_temp.left_open') IS NULL")
+    finally:
+        await watcher.close()
+        await db.close()
