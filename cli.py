@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 import config
+import heap
 import logs
 from actors.base import ExitKind
 from app import build
@@ -79,6 +80,7 @@ async def serve(settings: config.Settings, database: Database, t0: float) -> int
     loop = asyncio.get_running_loop()
     watch = LoopWatch(loop)
     watch.start()
+    heap.watch_pauses()
     app = build(settings, database, watch)
     METRICS.set_source("tree", app.observer.collect)
     stop = asyncio.Event()
@@ -98,7 +100,8 @@ async def serve(settings: config.Settings, database: Database, t0: float) -> int
         return 1
     log.info("started", extra={"instance": settings.instance_id, "port": settings.port,
                                "startup_seconds": round(time.monotonic() - t0, 3),
-                               "mode": settings.bot_mode, "database": describe_url(database.url)})
+                               "mode": settings.bot_mode, "database": describe_url(database.url),
+                               **heap.freeze_startup_heap()})
     waiter = asyncio.create_task(stop.wait())
     await asyncio.wait({waiter, app.root.done}, return_when=asyncio.FIRST_COMPLETED)
     waiter.cancel()

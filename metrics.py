@@ -100,6 +100,11 @@ class Metrics:
         self.dispatch_inflight = Gauge("trt_dispatch_inflight", "Updates claimed and held in memory", registry=r)
         self.telegram_retries = Counter("trt_telegram_retry_after", "429 answers from Telegram that were waited out",
                                         ["method"], registry=r)
+        self.gc_pause = Histogram("trt_gc_pause_seconds", "Garbage collections (they stop the event loop)",
+                                  ["generation"], registry=r,
+                                  buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1))
+        self.gc_frozen = Gauge("trt_gc_frozen_objects", "Startup objects moved out of the collector's reach",
+                               registry=r)
 
     def set_source(self, key: str, fn: Callable[[], Iterable[Metric]] | None) -> None:
         """Install (or remove, with None) a scrape-time source of metrics."""

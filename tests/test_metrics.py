@@ -16,7 +16,8 @@ EXPECTED = {
     "trt_build_info", "trt_actor_restarts", "trt_actor_state", "trt_supervisor_escalations",
     "trt_mailbox_depth", "trt_mailbox_capacity", "trt_mailbox_dropped", "trt_dead_letters",
     "trt_message_handling_seconds", "trt_actor_deadline_misses", "trt_event_loop_lag_seconds",
-    "process_resident_memory_bytes", "trt_database_up", "trt_http_requests",
+    "process_resident_memory_bytes", "trt_database_up", "trt_http_requests", "trt_gc_frozen_objects",
+    "trt_gc_pause_seconds",
 }
 
 
@@ -44,6 +45,13 @@ async def test_metrics_parse_and_lint(database_url, spawn) -> None:
                if s.labels == {"actor": "janitor", "state": "running"}]
     assert running and running[0].value == 1.0
     assert FAKE_TOKEN not in text and FAKE_TOKEN.split(":")[1] not in text
+    frozen = families["trt_gc_frozen_objects"].samples[0].value
+    assert frozen > 10_000, "the startup heap (aiogram, pydantic, the app) is frozen out of full collections"
+    full = [s.value for s in families["trt_gc_pause_seconds"].samples
+            if s.name == "trt_gc_pause_seconds_count" and s.labels["generation"] == "2"]
+    assert full and full[0] >= 1, "the collection before the freeze is timed like any other"
+    started = [line for line in trt.log_lines() if line.get("event") == "started"]
+    assert started and started[0]["frozen_objects"] == frozen
 
     promtool = shutil.which("promtool")
     if promtool is None:
