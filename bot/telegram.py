@@ -10,13 +10,19 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramNetworkError
 from aiogram.methods import TelegramMethod
-from aiogram.methods.base import TelegramType
+from aiogram.methods.base import Response, TelegramType
 from aiogram.types import InputFile
 
 from bot.limiter import SendLimiter
 
 # the update types the bot handles: what setWebhook / getUpdates ask Telegram for
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "pre_checkout_query", "my_chat_member"]
+
+
+# pydantic keeps a parametrized generic only weakly: without a strong reference the Response[T]
+# that aiogram's check_response asks for is garbage after each call and built again, schema and
+# all, on the next (a tenth of the dispatcher's CPU in bench.e2e)
+_RESPONSE_MODELS: dict[Any, Any] = {}
 
 
 class JsonSession(AiohttpSession):
@@ -32,6 +38,9 @@ class JsonSession(AiohttpSession):
             prepared = self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
             if prepared is not None:
                 payload[key] = prepared
+        returning = method.__returning__
+        if returning not in _RESPONSE_MODELS:
+            _RESPONSE_MODELS[returning] = Response[returning]  # type: ignore[valid-type]
         if files:
             return await super().make_request(bot, method, timeout)
         session = await self.create_session()
