@@ -21,6 +21,7 @@ import logs
 from bot import keyboards
 from bot.middlewares import AnswerCallbackFirst
 from bot.texts import lang_of, t
+from store.fsm import PostgresStorage
 
 log = logs.get("bot")
 
@@ -35,13 +36,23 @@ async def send_menu(message: Message, lang: str, text_key: str = "menu") -> None
     await message.answer(t(lang, text_key), reply_markup=keyboards.main_menu(lang))
 
 
+async def forget(state: FSMContext) -> str | None:
+    """Ends any wizard: state and data cleared, the state it was in returned. One statement on
+    PostgresStorage; aiogram's FSMContext.clear is two writes."""
+    if isinstance(state.storage, PostgresStorage):
+        return await state.storage.clear(state.key)
+    previous = await state.get_state()
+    await state.clear()
+    return previous
+
+
 def core_router() -> Router:
     router = Router(name="core")
 
     @router.message(CommandStart())
     async def start(message: Message, state: FSMContext) -> None:
         lang = lang_of(message.from_user)
-        await state.clear()
+        await forget(state)
         await message.answer(t(lang, "welcome", name=_name(message.from_user, lang)),
                              reply_markup=keyboards.main_menu(lang))
 
@@ -53,14 +64,13 @@ def core_router() -> Router:
     @router.message(Command("cancel"))
     async def cancel(message: Message, state: FSMContext) -> None:
         lang = lang_of(message.from_user)
-        had = await state.get_state() is not None
-        await state.clear()
+        had = await forget(state) is not None
         await send_menu(message, lang, "cancelled" if had else "nothing_to_cancel")
 
     @router.callback_query(F.data == keyboards.MENU_OPEN)
     async def open_menu(query: CallbackQuery, state: FSMContext) -> None:
         lang = lang_of(query.from_user)
-        await state.clear()
+        await forget(state)
         await query.bot.send_message(_chat_of(query), t(lang, "menu"), reply_markup=keyboards.main_menu(lang))
 
     @router.callback_query(F.data == keyboards.MENU_HELP)

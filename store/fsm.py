@@ -41,9 +41,11 @@ class PostgresStorage(BaseStorage):
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
         pool = self.database.require()
-        if value is None:
-            await pool.execute(f"UPDATE fsm SET state = NULL, updated_at = now() WHERE {_KEY}", *_key(key))
-            await self._forget_if_empty(key)
+        if value is None:  # one statement: the row goes when nothing else is left in it
+            await pool.execute(
+                f"""WITH gone AS (DELETE FROM fsm WHERE {_KEY} AND data = '{{}}'::jsonb RETURNING 1)
+                    UPDATE fsm SET state = NULL, updated_at = now()
+                     WHERE {_KEY} AND NOT EXISTS (SELECT 1 FROM gone)""", *_key(key))
             return
         await pool.execute(
             f"""INSERT INTO fsm ({_COLUMNS}, state) VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -58,8 +60,10 @@ class PostgresStorage(BaseStorage):
         payload = json.dumps(_dict(data), ensure_ascii=False)
         pool = self.database.require()
         if not data:
-            await pool.execute(f"UPDATE fsm SET data = '{{}}', updated_at = now() WHERE {_KEY}", *_key(key))
-            await self._forget_if_empty(key)
+            await pool.execute(
+                f"""WITH gone AS (DELETE FROM fsm WHERE {_KEY} AND state IS NULL RETURNING 1)
+                    UPDATE fsm SET data = '{{}}', updated_at = now()
+                     WHERE {_KEY} AND NOT EXISTS (SELECT 1 FROM gone)""", *_key(key))
             return
         await pool.execute(
             f"""INSERT INTO fsm ({_COLUMNS}, data) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)
@@ -84,9 +88,11 @@ class PostgresStorage(BaseStorage):
             *_key(key), payload)
         return dict(json.loads(raw))
 
-    async def _forget_if_empty(self, key: StorageKey) -> None:
-        await self.database.require().execute(
-            f"DELETE FROM fsm WHERE {_KEY} AND state IS NULL AND data = '{{}}'::jsonb", *_key(key))
+    async def clear(self, key: StorageKey) -> str | None:
+        """State and data gone in one statement (FSMContext.clear takes two); returns the state it had."""
+        previous: str | None = await self.database.require().fetchval(
+            f"DELETE FROM fsm WHERE {_KEY} RETURNING state", *_key(key))
+        return previous
 
     async def close(self) -> None:
         """Nothing to close: the pool belongs to the Database handle."""

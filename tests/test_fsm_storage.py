@@ -79,6 +79,31 @@ async def test_data_set_merged_and_replaced(db: Database) -> None:
     assert await rows(db) == 0
 
 
+async def test_clearing_one_half_keeps_the_other_and_the_last_half_takes_the_row(db: Database) -> None:
+    storage = PostgresStorage(db)
+    await storage.set_state(KEY, "wizard:prompt")
+    await storage.set_data(KEY, {"model": "flux"})
+    await storage.set_state(KEY, None)
+    assert await storage.get_data(KEY) == {"model": "flux"} and await rows(db) == 1
+    await storage.set_data(KEY, {})
+    assert await rows(db) == 0
+    await storage.set_state(KEY, None)  # nothing there: still nothing, no error
+    await storage.set_data(KEY, {})
+    assert await rows(db) == 0
+
+
+async def test_clear_takes_state_and_data_and_says_what_state_it_was(db: Database) -> None:
+    storage = PostgresStorage(db)
+    other = StorageKey(bot_id=1, chat_id=11, user_id=100)
+    await storage.set_state(KEY, "wizard:confirm")
+    await storage.set_data(KEY, {"price": 150})
+    await storage.set_data(other, {"keep": 1})
+    assert await storage.clear(KEY) == "wizard:confirm"
+    assert await storage.get_state(KEY) is None and await storage.get_data(KEY) == {}
+    assert await storage.clear(KEY) is None, "a second clear finds nothing"
+    assert await storage.get_data(other) == {"keep": 1} and await rows(db) == 1
+
+
 async def test_update_data_creates_the_row(db: Database) -> None:
     storage = PostgresStorage(db)
     assert await storage.update_data(KEY, {"a": 1}) == {"a": 1}
