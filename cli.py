@@ -45,7 +45,8 @@ def execute(command: str, t0: float) -> int:
             return 1
         log.info("embedded_database_started", extra={"seconds": round(time.monotonic() - started, 3),
                                                       "data_dir": str(settings.data_dir)})
-    database = Database(url, settings.instance_id, embedded=server is not None)
+    database = Database(url, settings.instance_id, embedded=server is not None,
+                        pool_size=settings.database_pool_size)
     try:
         if command == "migrate":
             return _run(migrate(database))

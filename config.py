@@ -65,6 +65,7 @@ class Settings:
     webhook_max_connections: int = 40
     webhook_cycle_deadline: float = 5.0
     dispatch_concurrency: int = 32
+    database_pool_size: int = 40
     update_deadline: float = 30.0
     inbox_retention_days: float = 7.0
     max_body_bytes: int = 1024 * 1024
@@ -218,6 +219,7 @@ def load(command: str = "serve", env: Mapping[str, str] | None = None) -> Settin
     if not re.fullmatch(r"[\w.@:-]{1,64}", instance_id):
         problems.append("INSTANCE_ID may hold letters, digits and ._@:- (at most 64 characters)")
 
+    dispatch_concurrency = int(_number(problems, env, "DISPATCH_CONCURRENCY", 32, 1, 1000))
     settings = Settings(
         command=command,
         telegram_bot_token=token,
@@ -246,7 +248,10 @@ def load(command: str = "serve", env: Mapping[str, str] | None = None) -> Settin
         webhook_verify_interval=_number(problems, env, "WEBHOOK_VERIFY_INTERVAL", 600.0, 1, 86400),
         webhook_max_connections=int(_number(problems, env, "WEBHOOK_MAX_CONNECTIONS", 40, 1, 100)),
         webhook_cycle_deadline=_number(problems, env, "WEBHOOK_CYCLE_DEADLINE", 5.0, 0.1, 60),
-        dispatch_concurrency=int(_number(problems, env, "DISPATCH_CONCURRENCY", 32, 1, 1000)),
+        dispatch_concurrency=dispatch_concurrency,
+        # every dispatch worker may hold a connection at once, plus ingress's group commits, the
+        # claim pump, done marks and the janitor: fewer and workers queue for the pool
+        database_pool_size=int(_number(problems, env, "DATABASE_POOL_SIZE", dispatch_concurrency + 8, 2, 1000)),
         update_deadline=_number(problems, env, "UPDATE_DEADLINE", 30.0, 0.1, 600),
         inbox_retention_days=_number(problems, env, "INBOX_RETENTION_DAYS", 7.0, 0.001, 365),
         max_body_bytes=int(_number(problems, env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024)),

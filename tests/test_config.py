@@ -49,6 +49,7 @@ def problems(env: dict[str, str], command: str = "serve") -> list[str]:
         ({**GOOD, "AUTO_SET_WEBHOOK": "perhaps"}, "AUTO_SET_WEBHOOK must be 0 or 1"),
         ({**GOOD, "WEBHOOK_SECRET": "has spaces!"}, "WEBHOOK_SECRET may hold only"),
         ({**GOOD, "INSTANCE_ID": "a b"}, "INSTANCE_ID may hold"),
+        ({**GOOD, "DATABASE_POOL_SIZE": "1"}, "DATABASE_POOL_SIZE must be between"),
     ],
 )
 def test_each_bad_setting_is_named(env: dict[str, str], expected: str) -> None:
@@ -74,6 +75,10 @@ def test_good_settings_and_defaults() -> None:
     assert unix.database_url is not None
     assert config.load("demo", {}).telegram_bot_token == ""
     assert config.load("serve", GOOD).bot_mode == "polling"
+    assert s.dispatch_concurrency == 32 and s.database_pool_size == 40
+    wide = config.load("serve", {**GOOD, "DISPATCH_CONCURRENCY": "100"})
+    assert wide.database_pool_size == 108, "the pool follows the workers unless set"
+    assert config.load("serve", {**GOOD, "DATABASE_POOL_SIZE": "12"}).database_pool_size == 12
 
 
 @pytest.mark.parametrize(
