@@ -286,7 +286,8 @@ class Call:
     referenced it) to its size in bytes; ``uploads`` holds the parts themselves. ``status`` is the
     HTTP status answered (None while running or when the call hung); ``result`` the ``result``
     answered, ``error`` the error description. ``source`` is "http", or "webhook-reply" for a method
-    a webhook answered with. ``content_type`` is the request body's media type.
+    a webhook answered with. ``content_type`` is the request body's media type, ``host`` the Host
+    header the client sent.
     """
 
     method: str
@@ -301,6 +302,7 @@ class Call:
     description: str | None = None  # the note Telegram adds to some ok answers ("Webhook was set")
     source: str = "http"
     content_type: str | None = None  # of the request body: form, multipart or JSON
+    host: str | None = None  # the Host header: tells apart clients given different base URLs
 
     @property
     def ok(self) -> bool:
@@ -1270,6 +1272,7 @@ class FakeTelegram:
         call = Call(method=_CANONICAL.get(name.lower(), name), params={}, token=token, at=time.monotonic())
         try:
             call.content_type = request.content_type if request.can_read_body else None
+            call.host = request.host
             call.params, call.uploads = await self._read_params(request)
             call.files = self._file_sizes(call.params, call.uploads)
         except TelegramError as exc:
