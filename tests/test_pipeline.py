@@ -345,7 +345,9 @@ async def test_kill_9_of_the_active_mid_stream_loses_nothing(database_url, fake,
 
 async def test_a_demoted_leader_stops_consuming_at_once_and_the_new_one_finishes(
         database_url, fake, spawn, poster) -> None:
-    first = await active(spawn(env(database_url, fake, INSTANCE_ID="demote-a"), name="a"))
+    # the demoted one retries the lock only after 30 s, so the standby (0.2 s) is surely next
+    first = await active(spawn(env(database_url, fake, INSTANCE_ID="demote-a", LOCK_RETRY_INTERVAL="30"),
+                               name="a"))
     # the standby reaches the same fake under another host name, so the fake tells their calls apart
     other_base = fake.base_url.replace("127.0.0.1", "localhost")
     standby = spawn(env(database_url, fake, INSTANCE_ID="demote-b", TELEGRAM_API_BASE=other_base), name="b")
