@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.procs import FAKE_TOKEN, ROOT, TrtProcess, eventually, free_port
 
@@ -216,7 +217,9 @@ def _ms(value: str, unit: str) -> float:
 
 
 async def run_wrk(tmp: Path, base: str, seconds: int, conns: int, first_id: int) -> dict[str, float]:
-    """wrk at `conns` connections (closed loop: as fast as the app acknowledges)."""
+    """wrk at `conns` connections (closed loop: as fast as the app acknowledges). Update ids are
+    first_id + thread * 10M + n: start runs 100M apart, or a run repeats an earlier run's ids and
+    TRT answers those as cheap duplicates (an earlier version of bench.ingress did)."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
     script = tmp / "webhook.lua"
@@ -272,6 +275,17 @@ async def open_loop(base: str, rate: float, seconds: float, conns: int, first_id
             task.cancel()
     return {"sent": float(total), "p50": pct(latencies, 0.5) * 1000, "p99": pct(latencies, 0.99) * 1000,
             "ok": float(statuses.get(200, 0))}
+
+
+async def duplicate_acks(app: App) -> float:
+    """Webhook posts TRT acknowledged as redeliveries: 0 unless the bench repeated update ids."""
+    async with aiohttp.ClientSession() as s, s.get(app.base + "/metrics") as r:
+        text = await r.text()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "trt_updates_received_total" and sample.labels.get("result") == "duplicate":
+                return sample.value
+    return 0.0
 
 
 async def fake_calls(api_base: str, method: str) -> list[dict[str, Any]]:

@@ -13,7 +13,18 @@ from __future__ import annotations
 
 import asyncio
 
-from bench.harness import database, fake_telegram, fresh_database, open_loop, run_wrk, settle, stock, trt, workdir
+from bench.harness import (
+    database,
+    duplicate_acks,
+    fake_telegram,
+    fresh_database,
+    open_loop,
+    run_wrk,
+    settle,
+    stock,
+    trt,
+    workdir,
+)
 
 CONNS = 50
 SECONDS = 10
@@ -30,24 +41,26 @@ async def main() -> None:
         async with database(tmp) as server_url, fake_telegram(tmp) as api:
             print(f"webhook acks, {CONNS} connections, {SECONDS} s per run (after a 3 s warm-up)", flush=True)
             async with stock(tmp, api) as app:
-                await run_wrk(tmp, app.base, 3, CONNS, 10_000_000)
+                await run_wrk(tmp, app.base, 3, CONNS, 100_000_000)
                 await settle(api)
-                stock_sat = await run_wrk(tmp, app.base, SECONDS, CONNS, 20_000_000)
+                stock_sat = await run_wrk(tmp, app.base, SECONDS, CONNS, 200_000_000)
                 show(app.name, "saturation (wrk, closed loop)", stock_sat)
                 await settle(api)
                 rate = stock_sat["rps"]
-                stock_open = await open_loop(app.base, rate, SECONDS, CONNS, 30_000_000)
+                stock_open = await open_loop(app.base, rate, SECONDS, CONNS, 300_000_000)
                 show(app.name, f"open loop at {rate:.0f}/s", stock_open)
                 await settle(api)
             db = await fresh_database(server_url, "trt_bench_ingress")
             async with trt(tmp, db, api) as app:
-                await run_wrk(tmp, app.base, 3, CONNS, 40_000_000)
+                await run_wrk(tmp, app.base, 3, CONNS, 400_000_000)
                 await settle(api)
-                trt_sat = await run_wrk(tmp, app.base, SECONDS, CONNS, 50_000_000)
+                trt_sat = await run_wrk(tmp, app.base, SECONDS, CONNS, 500_000_000)
                 show(app.name, "saturation (wrk, closed loop)", trt_sat)
                 await settle(api)
-                trt_open = await open_loop(app.base, rate, SECONDS, CONNS, 60_000_000)
+                trt_open = await open_loop(app.base, rate, SECONDS, CONNS, 600_000_000)
                 show(app.name, f"open loop at {rate:.0f}/s (stock's max)", trt_open)
+                repeated = await duplicate_acks(app)
+                print(f"  {app.name:14s} duplicate acks (repeated update ids): {repeated:.0f}", flush=True)
             print(f"TRT/stock saturation acks/s: {trt_sat['rps'] / stock_sat['rps']:.2f}x; "
                   f"ack p99 at {rate:.0f}/s: TRT {trt_open['p99']:.1f} ms vs stock {stock_open['p99']:.1f} ms",
                   flush=True)
