@@ -317,8 +317,9 @@ class Dispatcher(Actor):
         while True:
             await self.done_event.wait()
             self.done_event.clear()
-            if len(self.done_marks) < 200:
-                await asyncio.sleep(0.01)  # linger: one statement for everything finished meanwhile
+            # no linger: what finishes while a statement runs goes in the next one, so batches grow
+            # with the load by themselves, and an update whose reply went out stays unmarked (and
+            # replays after a crash) only for as long as one statement takes
             # the marks leave the list only once written: a cancel mid-statement (a stop) keeps them
             # for on_stop's last attempt instead of losing them, which would replay finished updates
             marks = self.done_marks[:]
