@@ -129,11 +129,11 @@ class Probe(Actor):
         await asyncio.Event().wait()
 
 
-async def supervised(prefix: str = "probe", capacity: int | None = None,
-                     overflow: Overflow | None = None) -> tuple[Supervisor, Mailbox, World]:
+async def supervised(prefix: str = "probe", capacity: int | None = None, overflow: Overflow | None = None,
+                     actor: type[Probe] = Probe) -> tuple[Supervisor, Mailbox, World]:
     world = World()
-    box = Probe.mailbox(unique(prefix), capacity, overflow)
-    sup = Supervisor("sup", [ChildSpec.actor(Probe, box, world, shutdown=1.0)], intensity=10, period=30,
+    box = actor.mailbox(unique(prefix), capacity, overflow)
+    sup = Supervisor("sup", [ChildSpec.actor(actor, box, world, shutdown=1.0)], intensity=10, period=30,
                      backoff=FAST)
     await sup.start()
     return sup, box, world
@@ -424,11 +424,7 @@ class Owner(Probe):
 
 
 async def test_a_failing_owned_task_fails_the_actor_and_a_stop_cancels_the_rest() -> None:
-    world = World()
-    box = Owner.mailbox(unique("owner"))
-    sup = Supervisor("sup", [ChildSpec.actor(Owner, box, world, shutdown=1.0)], intensity=10, period=30,
-                     backoff=FAST)
-    await sup.start()
+    sup, box, world = await supervised("owner", actor=Owner)
     first = sup.child(box.name)
     await box.tell(Spawn(fail=True))
     exit = await asyncio.wait_for(first.done, 5)
@@ -489,11 +485,7 @@ class Hasty(Probe):
 
 
 async def test_watchdog_ends_a_handler_that_ignores_cancellation() -> None:
-    world = World()
-    box = Hasty.mailbox(unique("watchdog"))
-    sup = Supervisor("sup", [ChildSpec.actor(Hasty, box, world, shutdown=1.0)], intensity=10, period=30,
-                     backoff=FAST)
-    await sup.start()
+    sup, box, world = await supervised("watchdog", actor=Hasty)
     first = sup.child(box.name)
     await box.tell(ChaosFault("hang", ignore_cancel=True))  # swallows the deadline's cancellation
     follow_up = asyncio.create_task(box.ask(Ping(5), timeout=10))
