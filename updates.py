@@ -43,14 +43,19 @@ def parse(raw: bytes | str) -> tuple[dict[str, Any], Incoming]:
         raise BadUpdate("not_json") from None
     if not isinstance(update, dict):
         raise BadUpdate("not_object")
-    if not _is_int(update.get("update_id")):
+    if not is_update(update):
         raise BadUpdate("no_update_id")
     kind, chat_key = classify(update)
     return update, Incoming(int(update["update_id"]), kind, chat_key, text)
 
 
+def is_update(value: Any) -> bool:
+    """An object with an integer update_id: what parse() accepts, for updates already decoded."""
+    return isinstance(value, dict) and _is_int(value.get("update_id"))
+
+
 def from_object(update: dict[str, Any]) -> Incoming:
-    """An update the poller already has as an object (getUpdates)."""
+    """An update the poller already has as an object (getUpdates); check is_update first."""
     kind, chat_key = classify(update)
     return Incoming(int(update["update_id"]), kind, chat_key, json.dumps(update, ensure_ascii=False))
 

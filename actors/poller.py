@@ -111,7 +111,7 @@ class Poller(Actor):
                 if self.offset is not None:
                     params["offset"] = self.offset
                 result = await self._call("getUpdates", params)
-                batch = [u for u in result if isinstance(u, dict) and isinstance(u.get("update_id"), int)]
+                batch = [u for u in result if updates.is_update(u)]
                 if batch:
                     rows = [updates.from_object(u) for u in batch]
                     new = await inbox.append_batch(self.database, self.settings.bot_id, self.settings.instance_id,
