@@ -28,6 +28,7 @@ import logs
 from actors.base import Actor, Mailbox, Overflow, describe, handles
 from actors.lock_keeper import current_role
 from bot import keyboards, texts
+from bot.telegram import ALLOWED_UPDATES
 from config import Settings
 from messages.control import Tick
 from messages.pipeline import Wake
@@ -41,7 +42,7 @@ from store.leader import lock_name
 
 log = logs.get("dispatcher")
 
-HANDLED = frozenset({"message", "edited_message", "callback_query", "pre_checkout_query", "my_chat_member"})
+HANDLED = frozenset(ALLOWED_UPDATES)  # what we ask Telegram for is what has handlers; the rest is skipped
 CLAIM_BATCH = 500
 HIGH_WATER = 2000  # updates held in memory at most; the rest waits in the inbox
 DRAIN_SECONDS = 5.0  # on a stop, how long running updates may take to finish (under stop_deadline)
