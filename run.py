@@ -2,7 +2,7 @@
 
     python3 run.py [serve|check|migrate|demo]      python3 run.py test [pytest args]
 
-On a fresh machine the first run installs the dependencies into .venv (see bootstrap.py).
+On a fresh machine the first run installs the dependencies into .venv (see commands/bootstrap.py).
 Without DATABASE_URL an embedded PostgreSQL under DATA_DIR is started and stopped with us.
 Exit codes: 0 clean stop, 1 failure (root supervisor gave up, start failed, check failed),
 2 configuration errors (one line each, no traceback).
@@ -16,7 +16,7 @@ import time
 if sys.version_info < (3, 11):  # noqa: UP036 - this line must be readable on an old interpreter
     sys.exit(f"TRT needs Python 3.11 or newer; this is {sys.version.split()[0]}")
 
-import bootstrap
+from commands import bootstrap
 
 T0 = time.monotonic()
 COMMANDS = ("serve", "check", "migrate", "demo", "test")
@@ -39,7 +39,7 @@ def main(argv: list[str]) -> int:
     if len(argv) > 1:
         print(f"{command} takes no arguments\n{USAGE}", file=sys.stderr)
         return 2
-    from cli import execute
+    from commands.main import execute
 
     return execute(command, T0)
 

@@ -12,15 +12,16 @@ from __future__ import annotations
 import asyncio
 import collections
 import enum
-import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import logs
-from actors.base import SHUTDOWN, Actor, Exit, ExitKind, Mailbox, describe
-from metrics import METRICS
+from actors.actor import SHUTDOWN, Actor, Exit, ExitKind
+from actors.backoff import Backoff
+from actors.mailbox import Mailbox, describe
+from telemetry import logs
+from telemetry.metrics import METRICS
 
 log = logs.get("supervisor")
 
@@ -87,26 +88,6 @@ class ChildSpec:
         **kwargs: Any,
     ) -> ChildSpec:
         return cls(mailbox.name, lambda: actor_cls(mailbox, *args, **kwargs), restart, shutdown, mailbox)
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential restart delay with jitter; the streak resets after a quiet period."""
-
-    min: float = 0.05
-    max: float = 10.0
-    factor: float = 2.0
-    jitter: float = 0.2
-    reset_after: float = 30.0
-
-    def delay(self, streak: int) -> float:
-        if streak <= 0 or self.max <= 0:
-            return 0.0
-        try:
-            base = min(self.max, self.min * self.factor ** (streak - 1))
-        except OverflowError:  # a crash loop long enough to outgrow floats is long past the cap
-            base = self.max if self.min > 0 else 0.0
-        return max(0.0, min(self.max, base * (1 + random.uniform(-self.jitter, self.jitter))))
 
 
 @dataclass(eq=False)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import logs
-from actors.base import Actor, Overflow, handles
+from actors.actor import Actor, handles
+from actors.mailbox import Overflow
 from messages.control import Tick
 from messages.trace import TraceEvent
-from metrics import METRICS
 from store import traces
 from store.database import Database, DatabaseUnavailable
+from telemetry import logs
+from telemetry.metrics import METRICS
 
 log = logs.get("correlation_flusher")
 

@@ -13,11 +13,11 @@ from typing import Any, ClassVar
 
 import asyncpg
 
-import logs
-from actors.base import Actor
+from actors.actor import Actor
 from messages.control import Tick
 from store import migrations
 from store.database import Database
+from telemetry import logs
 
 log = logs.get("db")
 

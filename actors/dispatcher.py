@@ -19,26 +19,26 @@ import time
 import uuid
 from typing import Any, ClassVar
 
-from aiogram import Bot
-from aiogram import Dispatcher as AiogramDispatcher
+from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 from aiogram.types import Update
 
-import logs
-from actors.base import Actor, Mailbox, Overflow, describe, handles
-from actors.lock_keeper import current_role
+from actors.actor import Actor, handles
+from actors.mailbox import Mailbox, Overflow, describe
+from actors.roles import current_role
 from bot import keyboards, texts
-from bot.telegram import ALLOWED_UPDATES
 from config import Settings
+from ingest.bot_api import ALLOWED_UPDATES
 from messages.control import Tick
 from messages.pipeline import Wake
 from messages.roles import Role, RoleChanged
-from metrics import METRICS
 from store import inbox
 from store.database import DB_ERRORS, Database
 from store.fence import Fenced
 from store.inbox import Claimed
 from store.leader import lock_name
+from telemetry import logs
+from telemetry.metrics import METRICS
 
 log = logs.get("dispatcher")
 
@@ -49,14 +49,14 @@ DRAIN_SECONDS = 5.0  # on a stop, how long running updates may take to finish (u
 Key = tuple[str, int]
 
 
-class Dispatcher(Actor):
+class UpdateDispatcher(Actor):
     capacity: ClassVar[int] = 8
     overflow: ClassVar[Overflow] = Overflow.DROP_NEWEST  # Wake messages coalesce
     default_deadline: ClassVar[float] = 5.0
     stop_deadline: ClassVar[float] = 10.0
 
     def __init__(self, mailbox: Mailbox, settings: Settings, database: Database, bot: Bot,
-                 dp: AiogramDispatcher, lock_keeper: Mailbox) -> None:
+                 dp: Dispatcher, lock_keeper: Mailbox) -> None:
         super().__init__(mailbox)
         self.settings = settings
         self.database = database

@@ -17,14 +17,15 @@ from typing import Any, ClassVar
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-import logs
-from actors.base import Actor, Mailbox, MailboxError, handles
-from actors.lock_keeper import current_role
+from actors.actor import Actor, handles
+from actors.mailbox import Mailbox, MailboxError
+from actors.roles import current_role
 from config import Settings
-from intake import WebhookIntake
+from ingest.webhook_intake import WebhookIntake
 from messages.control import ChaosFault
 from messages.roles import RoleChanged
-from metrics import METRICS
+from telemetry import logs
+from telemetry.metrics import METRICS
 
 log = logs.get("ingress")
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar
 
-import logs
-from actors.base import Actor
+from actors.actor import Actor
 from messages.control import Tick
 from store import inbox, traces
 from store.database import Database, DatabaseUnavailable
+from telemetry import logs
 
 log = logs.get("janitor")
 

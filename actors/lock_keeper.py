@@ -18,15 +18,16 @@ from typing import Any, ClassVar
 
 import asyncpg
 
-import logs
-from actors.base import Actor, Mailbox, MailboxError, handles
+from actors.actor import Actor, handles
+from actors.mailbox import Mailbox, MailboxError
 from config import Settings
 from messages.control import ChaosFault, Tick
 from messages.roles import CurrentRole, LockConnectionLost, Role, RoleChanged
-from metrics import METRICS
 from store import leader
 from store.database import Database, DatabaseUnavailable
 from store.fence import Fenced, fenced_probe
+from telemetry import logs
+from telemetry.metrics import METRICS
 
 log = logs.get("lock_keeper")
 HELD_LOG_EVERY = 30.0
@@ -269,16 +270,3 @@ class LockKeeper(Actor):
             "lock_error": self.last_error,
             "fenced_probes": dict(self.probes),
         }
-
-
-async def current_role(lock_keeper: Mailbox | None, timeout: float = 2.0) -> RoleChanged | None:
-    """The role now, for an actor (re)starting after the last RoleChanged was told; None when
-    lock_keeper cannot say (it is restarting, and its next RoleChanged will tell)."""
-    if lock_keeper is None:
-        return None
-    try:
-        answer: RoleChanged = await lock_keeper.ask(CurrentRole(), timeout=timeout)
-    except (TimeoutError, MailboxError) as exc:
-        logs.get("roles").info("role_unknown_at_start", extra={"error_text": str(exc)[:200]})
-        return None
-    return answer

@@ -14,17 +14,18 @@ from typing import Any, ClassVar
 
 import aiohttp
 
-import logs
-import updates
-from actors.base import Actor, Mailbox, describe, handles
-from actors.lock_keeper import current_role
-from bot.telegram import ALLOWED_UPDATES
+from actors.actor import Actor, handles
+from actors.backoff import Backoff
+from actors.mailbox import Mailbox, describe
+from actors.roles import current_role
 from config import Settings
+from ingest import updates
+from ingest.bot_api import ALLOWED_UPDATES
 from messages.roles import Role, RoleChanged
-from metrics import METRICS
 from store import inbox
 from store.database import DB_ERRORS, Database
-from supervisor import Backoff
+from telemetry import logs
+from telemetry.metrics import METRICS
 
 log = logs.get("poller")
 

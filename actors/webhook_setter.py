@@ -17,18 +17,19 @@ from typing import Any, ClassVar
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramRetryAfter
 
-import logs
-from actors.base import Actor, Mailbox, handles
-from actors.lock_keeper import current_role
+from actors.actor import Actor, handles
+from actors.backoff import Backoff
+from actors.mailbox import Mailbox
+from actors.roles import current_role
 from config import Settings
 from messages.control import Tick
 from messages.roles import Role, RoleChanged
-from metrics import METRICS
 from store import webhook
 from store.database import Database, DatabaseUnavailable
 from store.fence import Fenced
 from store.leader import lock_name
-from supervisor import Backoff
+from telemetry import logs
+from telemetry.metrics import METRICS
 
 log = logs.get("webhook_setter")
 

@@ -17,7 +17,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
-from bot.handlers import build_dispatcher
+from bot.conversation import build_dispatcher
 from tests.procs import FAKE_TOKEN
 
 

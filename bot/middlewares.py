@@ -9,7 +9,7 @@ from aiogram import BaseMiddleware
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 from aiogram.types import CallbackQuery, TelegramObject
 
-import logs
+from telemetry import logs
 
 log = logs.get("bot")
 

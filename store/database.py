@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-import logs
+from telemetry import logs
 
 log = logs.get("store")
 

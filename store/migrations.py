@@ -13,7 +13,7 @@ from pathlib import Path
 
 import asyncpg
 
-import logs
+from telemetry import logs
 
 log = logs.get("store")
 
@@ -96,3 +96,22 @@ async def pending(conn: asyncpg.Connection, directory: Path = SQL_DIR) -> list[s
     if exists:
         done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
     return [m.name for m in discover(directory) if m.version not in done]
+
+
+async def apply_at(url: str, timeout: float = 10.0) -> tuple[list[str], list[str]]:
+    """apply() on a connection of its own, for `run.py migrate` (no pool, no tree)."""
+    conn = await asyncpg.connect(url, timeout=timeout)
+    try:
+        return await apply(conn)
+    finally:
+        await conn.close()
+
+
+async def inspect(url: str, timeout: float = 10.0) -> tuple[str, list[str]]:
+    """(server version, pending migration names) on a connection of its own, for `run.py check`."""
+    conn = await asyncpg.connect(url, timeout=timeout)
+    try:
+        version: str = await conn.fetchval("SHOW server_version")
+        return version, await pending(conn)
+    finally:
+        await conn.close()

@@ -15,11 +15,11 @@ from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError, Telegra
 from aiogram.types import BufferedInputFile, Update
 
 from bot import keyboards, texts
-from bot.handlers import build_dispatcher
-from bot.limiter import Bucket, SendLimiter
-from bot.telegram import make_bot
+from bot.conversation import build_dispatcher
 from fakes.telegram_api import FakeTelegram, callback_update, message_update
-from metrics import METRICS
+from ingest.bot_api import make_bot
+from ingest.send_limiter import Bucket, SendLimiter
+from telemetry.metrics import METRICS
 from tests.actors_kit import until
 from tests.procs import FAKE_TOKEN
 

@@ -1,4 +1,4 @@
-"""store/fsm.py on a real PostgreSQL: aiogram's storage contract, atomic merges, restarts."""
+"""bot/fsm_storage.py over store/fsm.py on a real PostgreSQL: aiogram's storage contract, atomic merges, restarts."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.fsm.storage.base import StorageKey
 
+from bot.fsm_storage import PostgresStorage
 from store import migrations
 from store.database import Database
-from store.fsm import PostgresStorage
 
 pytestmark = pytest.mark.timeout(60)
 KEY = StorageKey(bot_id=1, chat_id=10, user_id=100)

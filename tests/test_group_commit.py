@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-import updates
+from ingest import updates
 from store.group_commit import GroupCommit
 
 pytestmark = pytest.mark.timeout(30)

@@ -11,21 +11,11 @@ from typing import Any, ClassVar
 
 import pytest
 
-from actors.base import (
-    Actor,
-    AskTimeout,
-    DeadlineExceeded,
-    ExitKind,
-    Mailbox,
-    MailboxClosed,
-    MailboxFull,
-    Overflow,
-    WrongMessageType,
-    dead_letters,
-    handles,
-)
+from actors.actor import Actor, DeadlineExceeded, ExitKind, handles
+from actors.backoff import Backoff
+from actors.mailbox import AskTimeout, Mailbox, MailboxClosed, MailboxFull, Overflow, WrongMessageType, dead_letters
 from messages.control import ChaosFault, Tick
-from supervisor import Backoff, ChildSpec, StartFailed, State, Supervisor
+from supervisor import ChildSpec, StartFailed, State, Supervisor
 from tests.actors_kit import until
 
 pytestmark = pytest.mark.timeout(30)

@@ -20,8 +20,8 @@ import aiohttp
 import asyncpg
 import pytest
 
+from bot.fsm_storage import PostgresStorage
 from fakes.telegram_api import FakeTelegram, callback_update, message_update
-from store.fsm import PostgresStorage
 from tests.procs import FAKE_TOKEN, TrtProcess, eventually, one_active
 
 pytestmark = pytest.mark.timeout(180)

@@ -15,9 +15,11 @@ from typing import Any, ClassVar
 
 import pytest
 
-from actors.base import SHUTDOWN, Actor, ExitKind, Mailbox, handles
+from actors.actor import SHUTDOWN, Actor, ExitKind, handles
+from actors.backoff import Backoff
+from actors.mailbox import Mailbox
 from messages.control import ChaosFault
-from supervisor import Backoff, ChildSpec, Escalation, Restart, StartFailed, State, Strategy, Supervisor
+from supervisor import ChildSpec, Escalation, Restart, StartFailed, State, Strategy, Supervisor
 from tests.actors_kit import until
 
 pytestmark = pytest.mark.timeout(30)

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from bot.telegram import ALLOWED_UPDATES
 from fakes.telegram_api import FakeTelegram, message_update
+from ingest.bot_api import ALLOWED_UPDATES
 from tests.procs import FAKE_TOKEN, TrtProcess, eventually, one_active
 
 pytestmark = pytest.mark.timeout(120)

@@ -10,27 +10,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from actors.base import Mailbox, MailboxError
+from actors.backoff import Backoff
 from actors.correlation_flusher import CorrelationFlusher
 from actors.db import DbActor
-from actors.dispatcher import Dispatcher
+from actors.dispatcher import UpdateDispatcher
 from actors.ingress import Ingress
 from actors.janitor import Janitor
 from actors.lock_keeper import LockKeeper
+from actors.mailbox import Mailbox, MailboxError
 from actors.poller import Poller
 from actors.webhook_setter import WebhookSetter
 from bot import texts
-from bot.handlers import build_dispatcher
-from bot.limiter import SendLimiter
-from bot.telegram import ALLOWED_UPDATES, make_bot
+from bot.conversation import build_dispatcher
+from bot.fsm_storage import PostgresStorage
 from config import Settings
-from health import Observer
-from intake import WebhookIntake
-from loopwatch import LoopWatch
+from ingest.bot_api import ALLOWED_UPDATES, make_bot
+from ingest.send_limiter import SendLimiter
+from ingest.webhook_intake import WebhookIntake
 from messages.pipeline import Wake
 from store.database import Database
-from store.fsm import PostgresStorage
-from supervisor import Backoff, ChildSpec, Strategy, Supervisor
+from supervisor import ChildSpec, Strategy, Supervisor
+from telemetry.health import Observer
+from telemetry.loopwatch import LoopWatch
 
 
 @dataclass
@@ -62,15 +63,15 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
     intake: WebhookIntake | None = None
     token = settings.telegram_bot_token
     if token:
-        dispatcher_box = box(Dispatcher.mailbox("dispatcher"))
+        dispatcher_box = box(UpdateDispatcher.mailbox("dispatcher"))
         role_subscribers.append(dispatcher_box)
         dp = build_dispatcher(PostgresStorage(database), chaos=bool(settings.chaos_token))
         # one limiter for every incarnation of the dispatcher: a 429 pause outlives a restart
         limiter = SendLimiter(settings.telegram_rate_global, settings.telegram_rate_per_chat)
 
-        def make_dispatcher() -> Dispatcher:
+        def make_dispatcher() -> UpdateDispatcher:
             bot = make_bot(token, settings.telegram_api_base, timeout=settings.telegram_timeout, limiter=limiter)
-            return Dispatcher(dispatcher_box, settings, database, bot, dp, lock_box)
+            return UpdateDispatcher(dispatcher_box, settings, database, bot, dp, lock_box)
 
         work_children.insert(0, ChildSpec("dispatcher", make_dispatcher, mailbox=dispatcher_box,
                                           shutdown=settings.shutdown_timeout))

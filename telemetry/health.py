@@ -14,12 +14,13 @@ from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from actors.base import Actor, dead_letters
+from actors.actor import Actor
+from actors.mailbox import dead_letters
 from config import Settings
-from loopwatch import LoopWatch
-from metrics import VERSION
 from store.database import Database
 from supervisor import State, Supervisor
+from telemetry.loopwatch import LoopWatch
+from telemetry.metrics import VERSION
 
 STATES = [s.value for s in State]
 

@@ -14,8 +14,8 @@ import threading
 import time
 import traceback
 
-import logs
-from metrics import METRICS
+from telemetry import logs
+from telemetry.metrics import METRICS
 
 log = logs.get("loopwatch")
 

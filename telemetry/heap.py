@@ -14,7 +14,7 @@ import gc
 import time
 from typing import Any
 
-from metrics import METRICS
+from telemetry.metrics import METRICS
 
 # Python's default (700, 10, 10) collects the young generation every 700 net allocations: the
 # objects of updates still in flight survive, are promoted and walked again by the older

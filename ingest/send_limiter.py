@@ -19,8 +19,8 @@ from aiogram.exceptions import TelegramRetryAfter
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 
-import logs
-from metrics import METRICS
+from telemetry import logs
+from telemetry.metrics import METRICS
 
 log = logs.get("telegram")
 

@@ -16,15 +16,15 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
-import logs
-import updates
 from config import Settings
+from ingest import updates
 from messages.roles import Role
-from metrics import METRICS
 from store import inbox
 from store.database import DB_ERRORS, Database
 from store.group_commit import GroupCommit
 from store.inbox import Incoming
+from telemetry import logs
+from telemetry.metrics import METRICS
 
 log = logs.get("ingress")
 

@@ -1,0 +1,25 @@
+"""Anything no other router took: the user always gets the menu back, never silence. Included last."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.types import CallbackQuery, Message
+
+from bot import keyboards
+from bot.replies import chat_of, send_menu
+from bot.texts import lang_of, t
+
+
+def router() -> Router:
+    router = Router(name="fallback")
+
+    @router.message()
+    async def unknown_message(message: Message) -> None:
+        await send_menu(message, lang_of(message.from_user), "fallback")
+
+    @router.callback_query()
+    async def unknown_button(query: CallbackQuery) -> None:
+        lang = lang_of(query.from_user)
+        await query.bot.send_message(chat_of(query), t(lang, "fallback"), reply_markup=keyboards.main_menu(lang))
+
+    return router

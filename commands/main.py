@@ -1,0 +1,72 @@
+"""Runs one command of run.py once the dependencies are known to be installed: settings, logs,
+the embedded database when DATABASE_URL is unset, then the command's own module."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+import config
+from commands.check import report
+from commands.migrate import migrate
+from commands.serve import serve
+from store import embedded
+from store.database import Database
+from telemetry import logs
+
+log = logs.get("main")
+
+
+def execute(command: str, t0: float) -> int:
+    try:
+        settings = config.load(command)
+    except config.ConfigError as exc:
+        print("TRT cannot start, the configuration has problems:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    logs.setup(settings.log_format, settings.log_level, settings.secrets())
+    server = None
+    url = settings.database_url
+    if url is None:
+        started = time.monotonic()
+        try:
+            server, url = embedded.start(settings.data_dir)
+        except embedded.EmbeddedDatabaseError as exc:
+            log.critical("embedded_database_failed", extra={"error_text": str(exc)})
+            return 1
+        log.info("embedded_database_started", extra={"seconds": round(time.monotonic() - started, 3),
+                                                      "data_dir": str(settings.data_dir)})
+    database = Database(url, settings.instance_id, embedded=server is not None,
+                        pool_size=settings.database_pool_size)
+    try:
+        if command == "migrate":
+            return _run(migrate(database))
+        if command == "check":
+            return _run(report(settings, database))
+        if command == "demo":
+            from commands import demo  # the fakes are loaded only by the demo, never by serve
+
+            return _run(demo.run(settings, database, t0))
+        return _run(serve(settings, database, t0))
+    finally:
+        if server is not None:
+            embedded.stop(server)
+
+
+def _run(main: Coroutine[Any, Any, int]) -> int:
+    """asyncio.run, except that a task ignoring cancellation cannot keep the process alive."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(main)
+    finally:
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.wait(pending, timeout=2.0))
+        loop.close()

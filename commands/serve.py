@@ -1,0 +1,63 @@
+"""`run.py serve` (the default): build the tree, run it until SIGTERM / SIGINT or until the root
+supervisor gives up, then stop it within SHUTDOWN_TIMEOUT."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+
+from actors.actor import ExitKind
+from commands.tree import build
+from config import Settings
+from store.database import Database, describe_url
+from supervisor import StartFailed
+from telemetry import heap, logs
+from telemetry.loopwatch import LoopWatch
+from telemetry.metrics import METRICS
+
+log = logs.get("main")
+
+
+async def serve(settings: Settings, database: Database, t0: float) -> int:
+    loop = asyncio.get_running_loop()
+    watch = LoopWatch(loop)
+    watch.start()
+    heap.watch_pauses()
+    app = build(settings, database, watch)
+    METRICS.set_source("tree", app.observer.collect)
+    stop = asyncio.Event()
+    received: list[str] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        received.append(sig.name)
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        await app.root.start()
+    except StartFailed as exc:
+        log.critical("start_failed", extra={"reason": str(exc)})
+        watch.stop()
+        return 1
+    log.info("started", extra={"instance": settings.instance_id, "port": settings.port,
+                               "startup_seconds": round(time.monotonic() - t0, 3),
+                               "mode": settings.bot_mode, "database": describe_url(database.url),
+                               **heap.freeze_startup_heap()})
+    waiter = asyncio.create_task(stop.wait())
+    await asyncio.wait({waiter, app.root.done}, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    code = 0
+    if app.root.done.done():
+        exit = app.root.done.result()
+        code = 1 if exit.kind is ExitKind.ABNORMAL else 0
+        log.critical("root_failed", extra={"reason": str(exit)})
+    else:
+        log.info("stopping", extra={"signal": received[0] if received else None,
+                                    "timeout": settings.shutdown_timeout})
+        began = time.monotonic()
+        await app.root.stop(settings.shutdown_timeout)
+        log.info("stopped", extra={"seconds": round(time.monotonic() - began, 3)})
+    watch.stop()
+    return code
