@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import time
 from typing import Any, ClassVar
-
-import asyncpg
 
 from actors.actor import Actor, handles
 from actors.mailbox import Mailbox, MailboxError
@@ -24,8 +21,9 @@ from config import Settings
 from messages.control import ChaosFault, Tick
 from messages.roles import CurrentRole, LockConnectionLost, Role, RoleChanged
 from store import leader
-from store.database import Database, DatabaseUnavailable
+from store.database import DB_ERRORS, Database
 from store.fence import Fenced, fenced_probe
+from store.lock_session import LOCK_ERRORS, LockSession
 from telemetry import logs
 from telemetry.metrics import METRICS
 
@@ -40,12 +38,11 @@ class LockKeeper(Actor):
         super().__init__(mailbox)
         self.settings = settings
         self.database = database
-        self.url = database.url
         self.subscribers = subscribers
         self.name_ = leader.lock_name(settings.bot_id)
         self.keys = leader.lock_keys(self.name_)
         self.start_deadline = settings.lock_wait_seconds + 15.0
-        self.conn: asyncpg.Connection | None = None
+        self.session: LockSession | None = None
         self.role = Role.PASSIVE
         self.epoch = 0
         self.leader_instance: str | None = None
@@ -76,18 +73,19 @@ class LockKeeper(Actor):
 
     async def on_stop(self) -> None:
         """Release last: the tree stops lock_keeper after the work that needed the lock."""
-        conn, self.conn = self.conn, None
+        session, self.session = self.session, None
         was_active = self.role is Role.ACTIVE
         self.role = Role.PASSIVE
-        if conn is None:
+        if session is None:
             return
         try:
             if was_active:
-                await asyncio.wait_for(leader.unlock(conn, self.keys), 2.0)
+                await asyncio.wait_for(session.unlock(), 2.0)
                 log.info("leadership_released", extra={"epoch": self.epoch})
-            await asyncio.wait_for(conn.close(), 2.0)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
-            conn.terminate()
+        except LOCK_ERRORS:
+            session.terminate()
+            return
+        await session.close()
 
     # -- messages ------------------------------------------------------------------------------
 
@@ -119,76 +117,56 @@ class LockKeeper(Actor):
         except Fenced:
             self.probes["fenced"] += 1
             log.warning("fenced_write_refused", extra={"epoch": self.epoch, "role": self.role.value})
-        except (DatabaseUnavailable, OSError, asyncpg.PostgresError) as exc:
+        except DB_ERRORS as exc:
             self.probes["failed"] += 1
             log.warning("fenced_write_failed", extra={"epoch": self.epoch, "error_text": str(exc)[:200]})
 
     # -- leadership ----------------------------------------------------------------------------
 
-    async def _connect(self) -> asyncpg.Connection:
-        idle_ms = int(max(3.0, 3 * self.settings.heartbeat_interval) * 1000)
-        conn = await asyncpg.connect(
-            self.url,
-            timeout=5,
-            command_timeout=max(2.0, self.settings.heartbeat_interval),
-            server_settings={
-                "application_name": f"trt-lock:{self.settings.instance_id}"[:63],
-                # the server ends a silent (frozen) holder's session, freeing the lock
-                "idle_session_timeout": str(idle_ms),
-                "tcp_keepalives_idle": "5",
-                "tcp_keepalives_interval": "2",
-                "tcp_keepalives_count": "3",
-            },
-        )
-        sock = conn._transport.get_extra_info("socket") if conn._transport else None
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            # our side: notice a vanished server within ~11 s
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-            for opt, value in (("TCP_KEEPIDLE", 5), ("TCP_KEEPINTVL", 2), ("TCP_KEEPCNT", 3)):
-                if hasattr(socket, opt):
-                    sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, opt), value)
-        conn.add_termination_listener(self._terminated)
-        return conn
+    async def _connect(self) -> LockSession:
+        return await LockSession.open(self.database.url, instance_id=self.settings.instance_id,
+                                      heartbeat_interval=self.settings.heartbeat_interval, name=self.name_,
+                                      keys=self.keys, on_lost=self._terminated)
 
-    def _terminated(self, conn: asyncpg.Connection) -> None:
-        if conn is self.conn:
+    def _terminated(self, session: LockSession) -> None:
+        if session is self.session:
             try:
                 self.mailbox.tell_nowait(LockConnectionLost("connection terminated"))
             except MailboxError:
                 self._drop_connection()
 
     def _drop_connection(self) -> None:
-        conn, self.conn = self.conn, None
-        if conn is not None:
-            conn.terminate()  # a call that timed out may have been granted: never reuse
+        session, self.session = self.session, None
+        if session is not None:
+            session.terminate()  # a call that timed out may have been granted: never reuse
 
     async def _attempt(self) -> None:
         """One standby step: (re)connect, try the lock, take over a stale holder."""
         began = time.monotonic()
         try:
             async with asyncio.timeout(max(3.0, self.settings.lock_retry_interval * 3)):
-                if self.conn is None or self.conn.is_closed():
-                    self.conn = await self._connect()
-                got = await leader.try_lock(self.conn, self.keys)
+                if self.session is None or self.session.closed:
+                    self.session = await self._connect()
+                session = self.session
+                got = await session.try_lock()
                 took_over: str | None = None
                 if not got:
-                    holder = await leader.holder(self.conn, self.name_)
+                    holder = await session.holder()
                     self.leader_instance = holder.instance if holder else None
                     self.leader_heartbeat_age = holder.heartbeat_age if holder else None
                     if holder is not None and holder.heartbeat_age > self.settings.stale_after:
-                        pids = await leader.terminate_holder(self.conn, self.keys)
+                        pids = await session.terminate_holder()
                         log.warning("takeover", extra={"from_instance": holder.instance, "to_instance":
                                                        self.settings.instance_id,
                                                        "heartbeat_age": round(holder.heartbeat_age, 2),
                                                        "terminated_pids": pids})
-                        got = await leader.try_lock(self.conn, self.keys)
+                        got = await session.try_lock()
                         took_over = holder.instance if got else None
                 if not got:
                     self._log_held()
                     return
-                self.epoch = await leader.bump_epoch(self.conn, self.name_, self.settings.instance_id,
-                                                     os.getpid(), took_over)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                self.epoch = await session.bump_epoch(self.settings.instance_id, os.getpid(), took_over)
+        except LOCK_ERRORS as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"[:300]
             log.warning("lock_attempt_failed", extra={"error_text": self.last_error})
             self._drop_connection()
@@ -214,15 +192,13 @@ class LockKeeper(Actor):
                                                              "heartbeat_age": self.leader_heartbeat_age})
 
     async def _heartbeat(self) -> None:
-        conn = self.conn
+        session = self.session
         try:
-            if conn is None:
+            if session is None:
                 raise ConnectionError("no lock connection")
             async with asyncio.timeout(max(1.0, self.settings.heartbeat_interval)):
-                await conn.fetchval("SELECT 1")
-                still = await leader.heartbeat(conn, self.name_, self.epoch)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
-                asyncpg.InternalClientError) as exc:
+                still = await session.heartbeat(self.epoch)
+        except LOCK_ERRORS as exc:
             await self._demote(f"heartbeat failed: {type(exc).__name__}: {exc}"[:300])
             self._drop_connection()
             return
