@@ -9,9 +9,9 @@ import sys
 import pytest
 
 from tests.procs import ROOT
+from tests.test_architecture import program_files
 
 pytestmark = pytest.mark.timeout(60)
-PROGRAM_DIRS = ("actors", "messages", "store", "kie", "bot", "catalog", "fakes")
 
 
 def test_ruff_is_clean() -> None:
@@ -21,7 +21,7 @@ def test_ruff_is_clean() -> None:
 
 
 def test_no_blocking_sleep_or_stubs_in_program_code() -> None:
-    files = [p for d in PROGRAM_DIRS for p in (ROOT / d).rglob("*.py")] + list(ROOT.glob("*.py"))
+    files = program_files()
     offenders = []
     for path in files:
         text = path.read_text()
