@@ -40,7 +40,7 @@ def handles(*types: type, deadline: float | None = None) -> Callable[[Callable[.
     """Mark an actor method as the handler of these message types, with a handling deadline."""
 
     def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
-        fn.__handles__ = (types, deadline)  # type: ignore[attr-defined]
+        setattr(fn, "__handles__", (types, deadline))  # noqa: B010 - a marker read by __init_subclass__
         return fn
 
     return mark
@@ -82,7 +82,7 @@ class Actor:
     overflow: ClassVar[Overflow] = Overflow.BLOCK
     block_timeout: ClassVar[float] = 5.0
     default_deadline: ClassVar[float] = 5.0
-    start_deadline: ClassVar[float] = 10.0
+    start_deadline: float = 10.0  # an instance may set its own (lock_keeper waits LOCK_WAIT_SECONDS)
     stop_deadline: ClassVar[float] = 5.0
     watchdog_grace: ClassVar[float] = 1.0
     _handlers: ClassVar[dict[type, tuple[str, float | None]]] = {}
@@ -103,7 +103,7 @@ class Actor:
         return (*cls._handlers, ChaosFault, Tick)
 
     @classmethod
-    def mailbox(cls, name: str, capacity: int | None = None, overflow: Overflow | None = None) -> Mailbox:
+    def new_mailbox(cls, name: str, capacity: int | None = None, overflow: Overflow | None = None) -> Mailbox:
         """The mailbox (address) for an actor of this class, made once by whoever builds the tree."""
         return Mailbox(name, cls.accepts(), capacity or cls.capacity, overflow or cls.overflow,
                        cls.block_timeout)
@@ -163,9 +163,8 @@ class Actor:
 
     def _owned_done(self, task: asyncio.Task[Any]) -> None:
         self._owned.discard(task)
-        if task.cancelled() or task.exception() is None:
+        if task.cancelled() or (error := task.exception()) is None:
             return
-        error = task.exception()
         log.error("actor_task_failed", extra={"task": task.get_name(), "error_text": describe(error)})
         if self._task is not None and not self._task.done() and not self._ending and self._task_error is None:
             self._task_error = error
@@ -244,11 +243,14 @@ class Actor:
             if not started.done():
                 started.set_exception(DeadlineExceeded(f"{self.name} stopped while starting"))
 
+    def _looping(self) -> bool:
+        return not (self._stopping or self._abandoned or self._leaving)
+
     async def _loop(self) -> None:
         handlers = self._handlers
         stats = self.mailbox.stats
         histogram = METRICS.handling_seconds
-        while not self._stopping and not self._abandoned and not self._leaving:
+        while self._looping():
             env = await self.mailbox.get()
             if self._abandoned:  # a newer incarnation owns the mailbox now
                 dead_letters.add(self.name, env.msg, "abandoned")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from actors.actor import Actor, handles
-from actors.mailbox import Overflow
+from actors.mailbox import Mailbox, Overflow
 from messages.control import Tick
 from messages.trace import TraceEvent
 from store import traces
@@ -25,7 +25,7 @@ class CorrelationFlusher(Actor):
     capacity: ClassVar[int] = 20_000
     overflow: ClassVar[Overflow] = Overflow.DROP_NEWEST
 
-    def __init__(self, mailbox: Any, database: Database, batch: int = 500, interval: float = 0.5) -> None:
+    def __init__(self, mailbox: Mailbox, database: Database, batch: int = 500, interval: float = 0.5) -> None:
         super().__init__(mailbox)
         self.database = database
         self.batch_size = batch

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import asyncpg
 
 from actors.actor import Actor
+from actors.mailbox import Mailbox
 from messages.control import Tick
 from store import migrations
 from store.database import Database
@@ -27,10 +28,10 @@ OUTAGE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg
 
 
 class DbActor(Actor):
-    start_deadline: ClassVar[float] = 120.0  # migrations of a big table may take a while
+    start_deadline: float = 120.0  # migrations of a big table may take a while
     default_deadline: ClassVar[float] = 15.0
 
-    def __init__(self, mailbox: Any, database: Database, ping_interval: float = 2.0,
+    def __init__(self, mailbox: Mailbox, database: Database, ping_interval: float = 2.0,
                  sql_dir: Path = migrations.SQL_DIR) -> None:
         super().__init__(mailbox)
         self.database = database

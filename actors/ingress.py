@@ -66,7 +66,7 @@ class Ingress(Actor):
         app.router.add_get("/health", self._health)
         app.router.add_get("/metrics", self._metrics)
         if self.settings.chaos_token:
-            app.router.add_post("/chaos/{actor}", self._chaos)
+            app.router.add_post("/chaos/{actor}", self._chaos_request)
         if self.intake is not None:
             app.router.add_post("/webhook", self.intake.handle)
         for method, path, handler in self.extra_routes:
@@ -123,7 +123,7 @@ class Ingress(Actor):
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
 
-    async def _chaos(self, request: web.Request) -> web.Response:
+    async def _chaos_request(self, request: web.Request) -> web.Response:
         token = request.headers.get("X-Chaos-Token", "")
         if not hmac.compare_digest(token.encode(), (self.settings.chaos_token or "").encode()):
             return json_response({"error": "wrong or missing X-Chaos-Token"}, status=401)

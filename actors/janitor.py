@@ -6,6 +6,7 @@ import time
 from typing import Any, ClassVar
 
 from actors.actor import Actor
+from actors.mailbox import Mailbox
 from messages.control import Tick
 from store import inbox, traces
 from store.database import Database, DatabaseUnavailable
@@ -17,7 +18,7 @@ log = logs.get("janitor")
 class Janitor(Actor):
     default_deadline: ClassVar[float] = 120.0
 
-    def __init__(self, mailbox: Any, database: Database, retention_seconds: float, interval: float = 600.0) -> None:
+    def __init__(self, mailbox: Mailbox, database: Database, retention_seconds: float, interval: float = 600.0) -> None:
         super().__init__(mailbox)
         self.database = database
         self.retention = retention_seconds

@@ -97,8 +97,11 @@ async def _narrate(telegram: FakeTelegram) -> None:
     """Logs every message the bot sends, with its buttons, as it arrives at the fake."""
     seen = 0
     while True:
+        def more(count: int = seen) -> bool:
+            return len(telegram.sent_messages()) > count
+
         with contextlib.suppress(TimeoutError):
-            await telegram.wait_for(lambda n=seen: len(telegram.sent_messages()) > n, timeout=3600)
+            await telegram.wait_for(more, timeout=3600)
         sent = telegram.sent_messages()
         for call in sent[seen:]:
             log.info("demo_bot_said", extra={"chat_id": call.chat_id, "text": call.text, "buttons": _buttons(call)})

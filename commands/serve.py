@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from typing import Any
 
 from actors.actor import ExitKind
 from commands.tree import build
@@ -45,8 +46,9 @@ async def serve(settings: Settings, database: Database, t0: float) -> int:
                                "startup_seconds": round(time.monotonic() - t0, 3),
                                "mode": settings.bot_mode, "database": describe_url(database.url),
                                **heap.freeze_startup_heap()})
-    waiter = asyncio.create_task(stop.wait())
-    await asyncio.wait({waiter, app.root.done}, return_when=asyncio.FIRST_COMPLETED)
+    waiter = asyncio.ensure_future(stop.wait())
+    either: list[asyncio.Future[Any]] = [waiter, app.root.done]
+    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
     waiter.cancel()
     code = 0
     if app.root.done.done():

@@ -51,11 +51,11 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
         return mailbox
 
     backoff = Backoff(min=settings.restart_backoff_min, max=settings.restart_backoff_max)
-    db_box = box(DbActor.mailbox("db"))
-    lock_box = box(LockKeeper.mailbox("lock_keeper"))
-    flusher_box = box(CorrelationFlusher.mailbox("correlation_flusher"))
-    janitor_box = box(Janitor.mailbox("janitor"))
-    ingress_box = box(Ingress.mailbox("ingress"))
+    db_box = box(DbActor.new_mailbox("db"))
+    lock_box = box(LockKeeper.new_mailbox("lock_keeper"))
+    flusher_box = box(CorrelationFlusher.new_mailbox("correlation_flusher"))
+    janitor_box = box(Janitor.new_mailbox("janitor"))
+    ingress_box = box(Ingress.new_mailbox("ingress"))
     retention = settings.inbox_retention_days * 86400
 
     work_children = [ChildSpec.actor(Janitor, janitor_box, database, retention)]
@@ -63,7 +63,7 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
     intake: WebhookIntake | None = None
     token = settings.telegram_bot_token
     if token:
-        dispatcher_box = box(UpdateDispatcher.mailbox("dispatcher"))
+        dispatcher_box = box(UpdateDispatcher.new_mailbox("dispatcher"))
         role_subscribers.append(dispatcher_box)
         dp = build_dispatcher(PostgresStorage(database), chaos=bool(settings.chaos_token))
         # one limiter for every incarnation of the dispatcher: a 429 pause outlives a restart
@@ -79,7 +79,7 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
             intake = WebhookIntake(settings, database, lambda: wake(dispatcher_box),
                                    lambda user: texts.t(texts.lang_of(user), "updating"))
             role_subscribers.append(ingress_box)
-            setter_box = box(WebhookSetter.mailbox("webhook_setter"))
+            setter_box = box(WebhookSetter.new_mailbox("webhook_setter"))
             role_subscribers.append(setter_box)
             work_children.append(ChildSpec(
                 "webhook_setter",
@@ -91,7 +91,7 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
                 mailbox=setter_box,
             ))
         else:
-            poller_box = box(Poller.mailbox("poller"))
+            poller_box = box(Poller.new_mailbox("poller"))
             role_subscribers.append(poller_box)
             work_children.append(ChildSpec.actor(Poller, poller_box, settings, database, lock_box,
                                                  lambda: wake(dispatcher_box)))

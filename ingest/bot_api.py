@@ -40,6 +40,7 @@ class JsonSession(AiohttpSession):
                 payload[key] = prepared
         returning = method.__returning__
         if returning not in _RESPONSE_MODELS:
+            # a generic parametrized at run time by the method's return type: no static type to check
             _RESPONSE_MODELS[returning] = Response[returning]  # type: ignore[valid-type]
         if files:
             return await super().make_request(bot, method, timeout)

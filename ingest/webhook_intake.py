@@ -13,6 +13,7 @@ import hmac
 import json
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from aiohttp import web
 
@@ -38,7 +39,7 @@ class WebhookIntake:
     """The /webhook route's logic; ingress owns the server, this owns the durable ack."""
 
     def __init__(self, settings: Settings, database: Database, wake: Callable[[], None],
-                 updating_text: Callable[[dict], str]) -> None:
+                 updating_text: Callable[[dict[str, Any]], str]) -> None:
         self.settings = settings
         self.database = database
         self.wake = wake

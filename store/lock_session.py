@@ -58,7 +58,7 @@ class LockSession:
 
     @property
     def closed(self) -> bool:
-        return self._conn.is_closed()
+        return bool(self._conn.is_closed())
 
     async def try_lock(self) -> bool:
         return await leader.try_lock(self._conn, self.keys)

@@ -7,7 +7,9 @@ from store.fence import fenced
 
 
 async def last_secret_hash(db: Database, name: str) -> str | None:
-    return await db.require().fetchval("SELECT secret_hash FROM webhook_state WHERE name = $1", name)
+    secret_hash: str | None = await db.require().fetchval("SELECT secret_hash FROM webhook_state WHERE name = $1",
+                                                           name)
+    return secret_hash
 
 
 async def record_set(db: Database, name: str, epoch: int, url: str, secret_hash: str,

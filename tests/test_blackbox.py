@@ -140,3 +140,22 @@ async def test_unreachable_database_is_reported_not_fatal(spawn) -> None:
     assert "secret-password" not in trt.log_text()
     trt.signal(signal.SIGTERM)
     assert await trt.wait_exit(10) == 0
+
+
+async def test_a_slow_fault_on_ingress_is_handled_by_ingress_not_mistaken_for_its_http_route(
+        database_url, spawn) -> None:
+    """Ingress once named its HTTP chaos route `_chaos`, shadowing the actor's fault handler: every
+    fault sent to ingress crashed it (AttributeError) instead of doing what was asked."""
+    trt = spawn(env(database_url))
+    await trt.wait_healthy(status="pass")
+    status, _ = await trt.post("/chaos/ingress", {"fault": "slow", "seconds": 0.2}, HDR)
+    assert status == 202
+
+    async def slowed() -> list[dict] | None:
+        lines = [line for line in trt.log_lines() if line.get("event") == "chaos_fault" and line.get("actor") == "ingress"]
+        return lines or None
+
+    await eventually(slowed, 10, "ingress took the slow fault")
+    body = await trt.wait_healthy(status="pass", timeout=10)
+    assert body["actors"]["ingress"]["restarts"] == 0
+    assert body["actors"]["ingress"]["last_error"] is None

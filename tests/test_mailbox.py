@@ -122,7 +122,7 @@ class Probe(Actor):
 async def supervised(prefix: str = "probe", capacity: int | None = None, overflow: Overflow | None = None,
                      actor: type[Probe] = Probe) -> tuple[Supervisor, Mailbox, World]:
     world = World()
-    box = actor.mailbox(unique(prefix), capacity, overflow)
+    box = actor.new_mailbox(unique(prefix), capacity, overflow)
     sup = Supervisor("sup", [ChildSpec.actor(actor, box, world, shutdown=1.0)], intensity=10, period=30,
                      backoff=FAST)
     await sup.start()
@@ -154,13 +154,13 @@ def test_capacity_must_be_positive() -> None:
 
 
 def test_actor_mailbox_accepts_its_handled_types_plus_control_messages() -> None:
-    box = Probe.mailbox(unique("types"), capacity=7, overflow=Overflow.REJECT)
+    box = Probe.new_mailbox(unique("types"), capacity=7, overflow=Overflow.REJECT)
     assert set(box.accepts) == {Ping, Poison, Fail, Gate, Stall, ChaosFault, Tick}
     assert box.capacity == 7 and box.overflow is Overflow.REJECT and box.block_timeout == Probe.block_timeout
 
 
 async def test_wrong_type_is_rejected_at_send() -> None:
-    box = Probe.mailbox(unique("types"))
+    box = Probe.new_mailbox(unique("types"))
     with pytest.raises(WrongMessageType, match="does not accept Other"):
         box.tell_nowait(Other())
     with pytest.raises(WrongMessageType, match="does not accept str"):
@@ -432,7 +432,7 @@ async def test_a_failing_owned_task_fails_the_actor_and_a_stop_cancels_the_rest(
 
 
 class SlowStarter(Probe):
-    start_deadline: ClassVar[float] = 0.05
+    start_deadline: float = 0.05
 
     async def on_start(self) -> None:
         await super().on_start()
@@ -441,7 +441,7 @@ class SlowStarter(Probe):
 
 async def test_start_deadline_fails_the_start() -> None:
     world = World()
-    box = SlowStarter.mailbox(unique("slowstart"))
+    box = SlowStarter.new_mailbox(unique("slowstart"))
     actor = SlowStarter(box, world)
     with pytest.raises(DeadlineExceeded, match=r"did not start within 0\.05s"):
         await asyncio.wait_for(actor.start(), 5)
@@ -458,7 +458,7 @@ async def test_start_deadline_fails_the_start() -> None:
 
 async def test_direct_start_and_graceful_stop() -> None:
     world = World()
-    box = Probe.mailbox(unique("direct"))
+    box = Probe.new_mailbox(unique("direct"))
     actor = Probe(box, world)
     await actor.start()
     assert await box.ask(Ping(1)) == (1, 1)

@@ -113,7 +113,7 @@ class Member(Actor):
 
 def member(name: str, world: World, restart: Restart = Restart.PERMANENT, shutdown: float = 1.0,
            capacity: int | None = None) -> ChildSpec:
-    return ChildSpec.actor(Member, Member.mailbox(name, capacity), world, restart=restart, shutdown=shutdown)
+    return ChildSpec.actor(Member, Member.new_mailbox(name, capacity), world, restart=restart, shutdown=shutdown)
 
 
 def box_of(spec: ChildSpec) -> Mailbox:

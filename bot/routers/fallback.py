@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import Router
+from aiogram import Bot, Router
 from aiogram.types import CallbackQuery, Message
 
 from bot import keyboards
@@ -18,8 +18,8 @@ def router() -> Router:
         await send_menu(message, lang_of(message.from_user), "fallback")
 
     @router.callback_query()
-    async def unknown_button(query: CallbackQuery) -> None:
+    async def unknown_button(query: CallbackQuery, bot: Bot) -> None:
         lang = lang_of(query.from_user)
-        await query.bot.send_message(chat_of(query), t(lang, "fallback"), reply_markup=keyboards.main_menu(lang))
+        await bot.send_message(chat_of(query), t(lang, "fallback"), reply_markup=keyboards.main_menu(lang))
 
     return router

@@ -6,7 +6,7 @@ after a crash (README "Replays").
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
@@ -41,19 +41,19 @@ def router() -> Router:
         await send_menu(message, lang, "cancelled" if had else "nothing_to_cancel")
 
     @router.callback_query(F.data == keyboards.MENU_OPEN)
-    async def open_menu(query: CallbackQuery, state: FSMContext) -> None:
+    async def open_menu(query: CallbackQuery, bot: Bot, state: FSMContext) -> None:
         lang = lang_of(query.from_user)
         await forget(state)
-        await query.bot.send_message(chat_of(query), t(lang, "menu"), reply_markup=keyboards.main_menu(lang))
+        await bot.send_message(chat_of(query), t(lang, "menu"), reply_markup=keyboards.main_menu(lang))
 
     @router.callback_query(F.data == keyboards.MENU_HELP)
-    async def help_button(query: CallbackQuery) -> None:
+    async def help_button(query: CallbackQuery, bot: Bot) -> None:
         lang = lang_of(query.from_user)
-        await query.bot.send_message(chat_of(query), t(lang, "help"), reply_markup=keyboards.menu_button(lang))
+        await bot.send_message(chat_of(query), t(lang, "help"), reply_markup=keyboards.menu_button(lang))
 
     @router.callback_query(F.data.in_(SECTIONS))
-    async def section(query: CallbackQuery) -> None:  # the product's routers replace these one by one
+    async def section(query: CallbackQuery, bot: Bot) -> None:  # the product's routers replace these one by one
         lang = lang_of(query.from_user)
-        await query.bot.send_message(chat_of(query), t(lang, "coming_soon"), reply_markup=keyboards.main_menu(lang))
+        await bot.send_message(chat_of(query), t(lang, "coming_soon"), reply_markup=keyboards.main_menu(lang))
 
     return router
