@@ -1,4 +1,4 @@
-"""Builds the supervisor tree of DESIGN.md from the settings: who runs, in which order, how restarted.
+"""Builds the supervisor tree from the settings: who runs, in which order, how restarted.
 
 root (rest_for_one): db, lock_keeper, correlation_flusher, work (one_for_one: dispatcher,
 janitor, webhook_setter in webhook mode or poller in polling mode), ingress (with /webhook).

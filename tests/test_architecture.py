@@ -1,5 +1,5 @@
-"""The layout rules of DESIGN.md, held by reading the source (ast), so they survive every change:
-actors hold addresses and never import each other, store/ and messages/ import nothing above
+"""The layout rules (README "How it is built"), held by reading the source (ast) so they survive
+every change: actors hold addresses and never import each other, store/ and messages/ import nothing above
 them, bot/ never touches actors/ or asyncpg, only store/ talks SQL, only kie/ (and the fake KIE)
 knows KIE's wire format, no import cycles, and nothing loose at the root."""
 
@@ -17,7 +17,7 @@ from tests.procs import ROOT
 
 pytestmark = pytest.mark.timeout(60)
 
-ROOT_MODULES = {"run", "config", "supervisor"}  # DESIGN.md's top level; everything else lives in a folder
+ROOT_MODULES = {"run", "config", "supervisor"}  # the design card's top level; everything else lives in a folder
 NOT_PROGRAM = {"tests", "bench"}
 ACTOR_KIT = {"actors.actor", "actors.mailbox", "actors.backoff", "actors.roles"}  # what every actor may import
 SQL = re.compile(r"\b(SELECT\s+[\w*(]|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+(TABLE|INDEX)|"
