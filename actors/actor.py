@@ -238,10 +238,24 @@ class Actor:
                 log.error("stop_deadline_exceeded", extra={"deadline": self.stop_deadline})
             except Exception as exc:
                 log.error("on_stop_failed", extra={"error_text": describe(exc)})
-            for task in list(self._owned):  # on_stop has had its chance to end them in order
-                task.cancel()
-            if not started.done():
-                started.set_exception(DeadlineExceeded(f"{self.name} stopped while starting"))
+            finally:
+                # whatever ended on_stop (its deadline, an error, or stop() cancelling us a second
+                # time), no task of this incarnation may outlive it: a new incarnation would run
+                # beside it (two workers on one update)
+                if not started.done():
+                    started.set_exception(DeadlineExceeded(f"{self.name} stopped while starting"))
+                await self._end_owned()
+
+    async def _end_owned(self) -> None:
+        """Cancel every owned task and wait (bounded) for them to finish; a further cancellation
+        of ours does not stop the cancelling, only the waiting."""
+        owned = list(self._owned)
+        for task in owned:  # on_stop has had its chance to end them in order
+            task.cancel()
+        if owned:
+            _, late = await asyncio.wait(owned, timeout=self.watchdog_grace)
+            if late:
+                log.error("owned_tasks_ignored_cancel", extra={"tasks": sorted(t.get_name() for t in late)})
 
     def _looping(self) -> bool:
         return not (self._stopping or self._abandoned or self._leaving)

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from messages.control import Control
 from telemetry import logs
 
 log = logs.get("actor")
@@ -102,7 +103,13 @@ class MailboxStats:
 
 
 class Mailbox:
-    """A bounded queue that accepts only the declared message types."""
+    """A bounded queue that accepts only the declared message types, with a control lane.
+
+    Control messages (messages.control.Control) bypass the bound and the overflow policy: they
+    are taken before any data message, a newer state replaces a queued older one of its type,
+    and they are kept while the actor restarts (the mailbox is closed), so a role change can be
+    neither dropped by timer or update traffic nor lost in a restart.
+    """
 
     def __init__(
         self,
@@ -122,6 +129,8 @@ class Mailbox:
         self.stats = MailboxStats()
         self.closed = False
         self._queue: collections.deque[Envelope] = collections.deque()
+        self._control: dict[type, Envelope] = {}  # the latest state per type, in arrival order
+        self._control_asks: collections.deque[Envelope] = collections.deque()
         self._getters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._putters: collections.deque[asyncio.Future[None]] = collections.deque()
 
@@ -130,7 +139,12 @@ class Mailbox:
 
     @property
     def depth(self) -> int:
+        """Data messages waiting (the bounded part)."""
         return len(self._queue)
+
+    @property
+    def control_depth(self) -> int:
+        return len(self._control) + len(self._control_asks)
 
     def _check(self, msg: Any) -> None:
         if not isinstance(msg, self.accepts):
@@ -151,8 +165,23 @@ class Mailbox:
         self.stats.sent += 1
         self._wake(self._getters)
 
+    def _offer_control(self, env: Envelope) -> bool:
+        if env.reply is not None:  # someone waits for the answer: in order, and never to a stopped actor
+            if self.closed:
+                env.reply.set_exception(MailboxClosed(f"{self.name} is stopped"))
+                return False
+            self._control_asks.append(env)
+        else:
+            self._control.pop(type(env.msg), None)  # the older state is superseded, not lost
+            self._control[type(env.msg)] = env
+        self.stats.sent += 1
+        self._wake(self._getters)
+        return True
+
     def _offer(self, env: Envelope) -> bool | None:
         """Try to enqueue without waiting: True queued, False dropped, None must wait."""
+        if isinstance(env.msg, Control):
+            return self._offer_control(env)
         if self.closed:
             dead_letters.add(self.name, env.msg, "stopped")
             if env.reply is not None and not env.reply.done():
@@ -234,24 +263,41 @@ class Mailbox:
             if result is not None:
                 return result
 
+    def _next_control(self) -> Envelope | None:
+        if self._control_asks:
+            return self._control_asks.popleft()
+        if self._control:
+            return self._control.pop(next(iter(self._control)))
+        return None
+
     async def get(self) -> Envelope:
-        while not self._queue:
+        while True:
+            control = self._next_control()
+            if control is not None:
+                return control
+            if self._queue:
+                break
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._getters.append(waiter)
             try:
                 await waiter
             except asyncio.CancelledError:
-                if waiter.done() and self._queue:
+                if waiter.done() and (self._queue or self.control_depth):
                     self._wake(self._getters)  # pass the wake-up on, nothing is lost
                 raise
         env = self._queue.popleft()
         self._wake(self._putters)
         return env
 
-    def drain(self, reason: str) -> None:
-        """Send everything queued to dead letters (used when the actor is gone for good)."""
-        while self._queue:
-            env = self._queue.popleft()
+    def drain(self, reason: str, control: bool = False) -> None:
+        """Send the queued data messages to dead letters (the control state too when the actor is
+        gone for good); a waiting control ask is answered MailboxClosed either way."""
+        queued = list(self._queue) + list(self._control_asks) + (list(self._control.values()) if control else [])
+        self._queue.clear()
+        self._control_asks.clear()
+        if control:
+            self._control.clear()
+        for env in queued:
             dead_letters.add(self.name, env.msg, reason)
             if env.reply is not None and not env.reply.done():
                 env.reply.set_exception(MailboxClosed(f"{self.name} is stopped"))

@@ -1,8 +1,17 @@
-"""Messages every actor understands: timers and injected faults."""
+"""Messages every actor understands: timers and injected faults; and the control marker."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+
+class Control:
+    """Marker of a control message (a role change, a stop): it goes ahead of data messages and is
+    never dropped by a full mailbox. Told without a reply, a newer one of the same type replaces
+    a queued older one (they carry state, and only the latest state matters); one that waits for
+    a reply is kept in order. It survives its actor's restart, for the next incarnation."""
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ import pytest
 from actors.actor import Actor, DeadlineExceeded, ExitKind, handles
 from actors.backoff import Backoff
 from actors.mailbox import AskTimeout, Mailbox, MailboxClosed, MailboxFull, Overflow, WrongMessageType, dead_letters
-from messages.control import ChaosFault, Tick
+from messages.control import ChaosFault, Control, Tick
 from supervisor import ChildSpec, StartFailed, State, Supervisor
 from tests.actors_kit import until
 
@@ -491,3 +491,83 @@ async def test_watchdog_ends_a_handler_that_ignores_cancellation() -> None:
     assert sup.snapshot()[box.name]["restarts"] == 1
     assert "abandoned" in sup.snapshot()[box.name]["last_error"]
     await asyncio.wait_for(sup.stop(), 5)
+
+
+class SlowStopper(Owner):
+    """on_stop outlasts the stop timeout, so stop() cancels the actor a second time inside it."""
+
+    stop_deadline: ClassVar[float] = 30.0
+
+    async def on_stop(self) -> None:
+        await super().on_stop()
+        await asyncio.Event().wait()
+
+
+async def test_a_second_cancellation_during_on_stop_still_cancels_the_owned_tasks() -> None:
+    """Otherwise an old worker keeps running beside the next incarnation (one update twice at once)."""
+    world = World()
+    box = SlowStopper.new_mailbox(unique("slowstop"))
+    actor = SlowStopper(box, world)
+    await actor.start()
+    await box.ask(Spawn(fail=False))
+    background = actor.background
+    await actor.stop(0.2)
+    await asyncio.wait_for(asyncio.gather(background, return_exceptions=True), 5)
+    assert background.cancelled()
+
+
+@dataclass(frozen=True, slots=True)
+class Level(Control):
+    n: int
+
+
+@dataclass(frozen=True, slots=True)
+class Order(Control):
+    n: int
+
+
+def control_box(capacity: int = 2, overflow: Overflow = Overflow.DROP_NEWEST) -> Mailbox:
+    return Mailbox(unique("control"), (Ping, Level, Order), capacity, overflow, 0.05)
+
+
+async def test_a_control_message_is_never_dropped_by_a_full_drop_newest_mailbox_and_goes_first() -> None:
+    box = control_box()
+    assert box.tell_nowait(Ping(1)) and box.tell_nowait(Ping(2))
+    assert not box.tell_nowait(Ping(3)), "data is still dropped when full"
+    assert box.tell_nowait(Level(1))
+    assert [(await box.get()).msg for _ in range(3)] == [Level(1), Ping(1), Ping(2)]
+
+
+@pytest.mark.parametrize("overflow", [Overflow.BLOCK, Overflow.REJECT, Overflow.DROP_OLDEST])
+async def test_a_control_message_passes_every_overflow_policy_without_displacing_data(overflow: Overflow) -> None:
+    box = control_box(overflow=overflow)
+    box.tell_nowait(Ping(1))
+    box.tell_nowait(Ping(2))
+    assert await box.tell(Level(7), timeout=0.01)
+    assert [(await box.get()).msg for _ in range(3)] == [Level(7), Ping(1), Ping(2)]
+
+
+async def test_a_newer_control_state_replaces_the_queued_one_of_its_type_and_keeps_the_others() -> None:
+    box = control_box()
+    for n in range(5):
+        box.tell_nowait(Level(n))
+    box.tell_nowait(Order(1))
+    assert box.control_depth == 2
+    assert [(await box.get()).msg for _ in range(2)] == [Level(4), Order(1)]
+
+
+async def test_control_state_told_while_the_actor_restarts_waits_for_the_next_incarnation() -> None:
+    box = control_box()
+    box.close()
+    box.tell_nowait(Ping(1))  # data to a stopped actor is a dead letter, as before
+    box.tell_nowait(Level(3))
+    box.reopen()
+    assert box.depth == 0
+    assert (await asyncio.wait_for(box.get(), 1)).msg == Level(3)
+
+
+async def test_a_control_ask_to_a_stopped_actor_fails_at_once() -> None:
+    box = control_box()
+    box.close()
+    with pytest.raises(MailboxClosed):
+        await box.ask(Order(1), timeout=1)
