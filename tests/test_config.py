@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -79,6 +82,36 @@ def test_good_settings_and_defaults() -> None:
     wide = config.load("serve", {**GOOD, "DISPATCH_CONCURRENCY": "100"})
     assert wide.database_pool_size == 108, "the pool follows the workers unless set"
     assert config.load("serve", {**GOOD, "DATABASE_POOL_SIZE": "12"}).database_pool_size == 12
+
+
+def test_documented_defaults() -> None:
+    """Only the token set: every default the README's Configuration section promises is what load() gives."""
+    s = config.load("serve", GOOD)
+    # the table
+    assert s.database_url is None, "unset: the embedded PostgreSQL"
+    assert s.webhook_base_url is None and s.webhook_url is None and s.bot_mode == "polling"
+    assert s.webhook_secret == config.load("serve", GOOD).webhook_secret, "derived from the token"
+    other = config.load("serve", {"TELEGRAM_BOT_TOKEN": "987654321:" + FAKE_TOKEN.split(":")[1]})
+    assert other.webhook_secret != s.webhook_secret and s.webhook_secret not in FAKE_TOKEN
+    assert s.telegram_api_base == "https://api.telegram.org"
+    assert s.kie_api_key == "" and s.kie_api_base == "https://api.kie.ai"
+    assert s.port == 10000
+    assert s.admin_ids == frozenset()
+    host, pid, suffix = s.instance_id.rsplit("-", 2)
+    assert host == socket.gethostname()[:24] and pid == str(os.getpid()) and len(suffix) == 6
+    assert s.passive_mode == "HOLD"
+    assert s.chaos_token is None
+    assert s.data_dir == Path("./.data").resolve()
+    assert s.log_format == "json" and s.log_level == "INFO"
+    # "Tuning, beyond the table"
+    assert s.database_pool_size == s.dispatch_concurrency + 8
+    assert s.shutdown_timeout == 10 and s.health_restart_window == 10
+    assert s.auto_set_webhook is True
+    assert s.webhook_verify_interval == 600 and s.webhook_cycle_deadline == 5 and s.webhook_max_connections == 40
+    assert s.telegram_timeout == 30 and s.telegram_rate_global == 30 and s.telegram_rate_per_chat == 1
+    assert s.inbox_sweep_interval == 0.5 and s.heartbeat_interval == 2
+    # blank counts as unset
+    assert config.load("serve", {**GOOD, "PORT": " ", "LOG_LEVEL": "", "PASSIVE_MODE": "  "}).port == 10000
 
 
 @pytest.mark.parametrize(
