@@ -152,8 +152,8 @@ async def test_a_slow_fault_on_ingress_is_handled_by_ingress_not_mistaken_for_it
     assert status == 202
 
     async def slowed() -> list[dict] | None:
-        lines = [line for line in trt.log_lines() if line.get("event") == "chaos_fault" and line.get("actor") == "ingress"]
-        return lines or None
+        lines = trt.log_lines()
+        return [line for line in lines if line.get("event") == "chaos_fault" and line.get("actor") == "ingress"] or None
 
     await eventually(slowed, 10, "ingress took the slow fault")
     body = await trt.wait_healthy(status="pass", timeout=10)
