@@ -5,17 +5,22 @@ per request would cost a round trip (and an fsync) each. Callers submit an item 
 result; a flusher takes what has gathered (up to `max_batch`, waiting at most `linger` seconds
 for more when the batch is not full) and commits it in one statement. A failed flush fails
 every caller in it, so nobody is told "durable" for what was not committed.
+
+A flush slot is held either by the runner (while it lingers) or by one flush task, and it goes
+back when that holder ends, however it ends: the object outlives close() (ingress closes it on
+every stop and keeps it across restarts), so a slot lost to a cancellation would be lost for good.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
-
 
 class GroupCommit(Generic[T, R]):
     def __init__(self, flush: Callable[[Sequence[T]], Awaitable[Sequence[R]]], *, max_batch: int = 256,
@@ -23,12 +28,15 @@ class GroupCommit(Generic[T, R]):
         self.flush = flush
         self.max_batch = max_batch
         self.linger = linger
+        self.parallel = parallel
         self.slots = asyncio.Semaphore(parallel)
-        self.pending: list[tuple[T, asyncio.Future[R]]] = []
+        self.busy = 0  # slots taken (by the lingering runner or by flush tasks)
+        self.saturated_since: float | None = None  # when the last free slot was taken
+        self.pending: list[tuple[T, asyncio.Future[R], float]] = []  # item, its caller's future, submitted at
         self.arrived = asyncio.Event()
         self.full = asyncio.Event()
         self.runner: asyncio.Task[None] | None = None
-        self.flushing: set[asyncio.Task[None]] = set()
+        self.flushing: dict[asyncio.Task[None], float] = {}  # flush task -> its oldest item's submit time
         self.batches = 0
         self.items = 0
 
@@ -38,64 +46,115 @@ class GroupCommit(Generic[T, R]):
             self.runner = asyncio.get_running_loop().create_task(self._run(), name="group-commit")
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieved)  # a caller that gave up leaves nobody to read the error
-        self.pending.append((item, future))
+        self.pending.append((item, future, time.monotonic()))
         self.arrived.set()
         if len(self.pending) >= self.max_batch:
             self.full.set()
         return await asyncio.shield(future)  # a caller giving up must not cancel the batch's future
 
+    async def _take_slot(self) -> None:
+        await self.slots.acquire()
+        self.busy += 1
+        if self.busy >= self.parallel:
+            self.saturated_since = time.monotonic()
+
+    def _give_slot(self) -> None:
+        self.busy -= 1
+        self.saturated_since = None
+        self.slots.release()
+
     async def _run(self) -> None:
         while True:
             await self.arrived.wait()
-            await self.slots.acquire()
-            if len(self.pending) < self.max_batch and self.linger > 0:
-                try:
-                    async with asyncio.timeout(self.linger):
-                        await self.full.wait()
-                except TimeoutError:
-                    pass
-            batch, self.pending = self.pending[:self.max_batch], self.pending[self.max_batch:]
-            if len(self.pending) < self.max_batch:
-                self.full.clear()
-            if not self.pending:
-                self.arrived.clear()
-            if not batch:
-                self.slots.release()
-                continue
-            task = asyncio.get_running_loop().create_task(self._flush(batch))
-            self.flushing.add(task)
-            task.add_done_callback(self.flushing.discard)
+            await self._take_slot()
+            handed = False  # the slot goes with the batch to its flush task, or back right here
+            try:
+                if len(self.pending) < self.max_batch and self.linger > 0:
+                    try:
+                        async with asyncio.timeout(self.linger):
+                            await self.full.wait()
+                    except TimeoutError:
+                        pass
+                batch, self.pending = self.pending[:self.max_batch], self.pending[self.max_batch:]
+                if len(self.pending) < self.max_batch:
+                    self.full.clear()
+                if not self.pending:
+                    self.arrived.clear()
+                if batch:
+                    task = asyncio.get_running_loop().create_task(self._flush(batch))
+                    self.flushing[task] = batch[0][2]
+                    task.add_done_callback(functools.partial(self._flushed, batch))
+                    handed = True
+            finally:
+                if not handed:
+                    self._give_slot()
 
-    async def _flush(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+    async def _flush(self, batch: list[tuple[T, asyncio.Future[R], float]]) -> None:
         try:
-            results = await self.flush([item for item, _ in batch])
-        except BaseException as exc:
-            for _, future in batch:
+            results = await self.flush([item for item, _, _ in batch])
+        except Exception as exc:
+            for _, future, _ in batch:
                 if not future.done():
-                    future.set_exception(exc if isinstance(exc, Exception) else ConnectionError("flush cancelled"))
-            if not isinstance(exc, Exception):
-                raise
+                    future.set_exception(exc)
         else:
             self.batches += 1
             self.items += len(batch)
-            for (_, future), result in zip(batch, results, strict=True):
+            for (_, future, _), result in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(result)
-        finally:
-            self.slots.release()
+
+    def _flushed(self, batch: list[tuple[T, asyncio.Future[R], float]], task: asyncio.Task[None]) -> None:
+        """A flush task ended (even cancelled before it ever ran): its slot is free, its callers answered."""
+        self.flushing.pop(task, None)
+        self._give_slot()
+        for _, future, _ in batch:
+            if not future.done():
+                future.set_exception(ConnectionError("flush cancelled"))
 
     async def close(self) -> None:
-        """Stop taking batches; callers still waiting get an error (never a false success)."""
-        if self.runner is not None:
-            self.runner.cancel()
-            await asyncio.gather(self.runner, return_exceptions=True)
-        for task in list(self.flushing):
+        """Stop taking batches; callers still waiting get an error (never a false success).
+
+        The object stays usable: the next submit starts a fresh runner, with every slot free.
+        """
+        runner, self.runner = self.runner, None
+        if runner is not None:
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+        flushing = list(self.flushing)
+        for task in flushing:
             task.cancel()
-        await asyncio.gather(*self.flushing, return_exceptions=True)
-        for _, future in self.pending:
+        await asyncio.gather(*flushing, return_exceptions=True)
+        pending, self.pending = self.pending, []
+        for _, future, _ in pending:
             if not future.done():
-                future.set_exception(ConnectionError("ingress is stopping"))
-        self.pending.clear()
+                future.set_exception(ConnectionError("group commit closed"))
+        self.arrived.clear()
+        self.full.clear()
+
+    def stats(self) -> dict[str, Any]:
+        """What /health shows of it: waiting items, the oldest wait (in a flush or not), slots, batches."""
+        now = time.monotonic()
+        waits = list(self.flushing.values())
+        if self.pending:
+            waits.append(self.pending[0][2])  # pending is in submit order
+        oldest = min(waits, default=None)
+        saturated = self.saturated_since
+        return {"pending": len(self.pending), "flushing": len(self.flushing),
+                "oldest_pending_seconds": 0.0 if oldest is None else round(now - oldest, 3),
+                "free_slots": self.parallel - self.busy, "slots": self.parallel,
+                "no_free_slot_seconds": 0.0 if saturated is None or not self.pending else round(now - saturated, 3),
+                "batches": self.batches, "items": self.items}
+
+    def problems(self, limit: float) -> list[str]:
+        """Why it looks stuck (empty when it is not): a submit waiting longer than `limit`, or no free
+        slot for that long while items wait; a 200 that takes that long is a 503 for Telegram."""
+        stats = self.stats()
+        out = []
+        if stats["oldest_pending_seconds"] > limit:
+            out.append(f"a commit has waited {stats['oldest_pending_seconds']:.1f}s (over {limit:g}s)")
+        if stats["no_free_slot_seconds"] > limit:
+            out.append(f"no free commit slot for {stats['no_free_slot_seconds']:.1f}s with {stats['pending']} pending")
+        return out
 
 
 def _retrieved(future: asyncio.Future[Any]) -> None:

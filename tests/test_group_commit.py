@@ -9,6 +9,7 @@ import pytest
 
 from ingest import updates
 from store.group_commit import GroupCommit
+from tests.actors_kit import until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -92,3 +93,47 @@ def test_parse_keeps_the_raw_text_with_unknown_fields() -> None:
     update, row = updates.parse(raw)
     assert row.update_id == 12 and row.kind == "future_kind" and row.chat_key == 4
     assert row.payload == raw.decode() and update["extra"] == 1
+
+
+def free_slots(commits: GroupCommit[int, int]) -> int:
+    return commits.slots._value  # the semaphore itself: what the next batch would find
+
+
+async def test_close_during_the_linger_gives_the_slot_back_so_a_later_submit_still_commits() -> None:
+    async def flush(items: Sequence[int]) -> list[int]:
+        return [i + 1 for i in items]
+
+    commits: GroupCommit[int, int] = GroupCommit(flush, max_batch=256, linger=30.0, parallel=2)
+    for round_ in range(3):  # more closes than there are slots: each used to keep one
+        lingering = max(free_slots(commits) - 1, 0)  # with none left (as before the fix) it waits for one instead
+        waiting = asyncio.ensure_future(commits.submit(round_))
+        await until(lambda want=lingering: free_slots(commits) == want, 5, "the runner lingering with a slot")
+        await commits.close()
+        with pytest.raises(ConnectionError):
+            await waiting
+    commits.linger = 0.001
+    async with asyncio.timeout(2):
+        assert await commits.submit(41) == 42, "a submit after the closes commits promptly"
+    assert free_slots(commits) == 2
+    await commits.close()
+
+
+async def test_a_flush_that_never_returns_is_reported_as_a_stuck_commit() -> None:
+    never = asyncio.Event()
+
+    async def flush(items: Sequence[int]) -> list[int]:
+        await never.wait()
+        return list(items)
+
+    commits: GroupCommit[int, int] = GroupCommit(flush, max_batch=1, linger=0, parallel=1)
+    assert commits.problems(0.05) == []
+    callers = [asyncio.ensure_future(commits.submit(i)) for i in range(3)]
+    await until(lambda: commits.stats()["flushing"] == 1 and commits.stats()["pending"] == 2, 5, "one stuck flush")
+    assert commits.stats()["free_slots"] == 0
+    problems = await until(lambda: len(commits.problems(0.05)) == 2 and commits.problems(0.05), 5,
+                           "both reasons reported")
+    assert "waited" in problems[0] and "no free commit slot" in problems[1], problems
+    assert commits.stats()["oldest_pending_seconds"] > 0.05
+    await commits.close()
+    await asyncio.gather(*callers, return_exceptions=True)
+    assert commits.problems(0.05) == [] and commits.stats()["free_slots"] == 1
