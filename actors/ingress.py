@@ -90,6 +90,10 @@ class Ingress(Actor):
         if self.intake is not None:
             await self.intake.close()
 
+    def health(self) -> dict[str, Any]:
+        """The webhook intake's group commit: pending, oldest wait, free slots, batches, problems."""
+        return {} if self.intake is None else {"intake": self.intake.health()}
+
     @handles(RoleChanged, deadline=1.0)
     async def role_changed(self, msg: RoleChanged) -> None:
         """PASSIVE_MODE=REJECT answers callback queries itself while this instance is not ACTIVE."""

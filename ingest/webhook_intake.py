@@ -52,6 +52,10 @@ class WebhookIntake:
     async def close(self) -> None:
         await self.commits.close()
 
+    def health(self) -> dict[str, Any]:
+        """The group commit for /health: a commit stuck past COMMIT_TIMEOUT means every ack is a 503."""
+        return {**self.commits.stats(), "problems": self.commits.problems(COMMIT_TIMEOUT)}
+
     async def _flush(self, rows: Sequence[Incoming]) -> list[bool]:
         started = time.perf_counter()
         unique = list({r.update_id: r for r in rows}.values())

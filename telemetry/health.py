@@ -1,8 +1,9 @@
 """What /health and the tree's /metrics say: one reading of the supervisor tree, two formats.
 
 Status: `fail` while the database is down or within HEALTH_RESTART_WINDOW of a supervisor
-escalation; `warn` while any child is not running, an actor is stuck past its deadline, or a
-restart happened within the window; `pass` otherwise. /health answers 200 in every case: the
+escalation; `warn` while any child is not running, an actor is stuck past its deadline, a
+restart happened within the window, or the webhook intake's group commit is stuck (acks would be
+503s while everything else looks fine); `pass` otherwise. /health answers 200 in every case: the
 body says how things are, the status code only says the process serves.
 """
 
@@ -58,6 +59,9 @@ class Observer:
                 warn.append(f"{name} is {item['state']}")
             if item.get("stuck"):
                 warn.append(f"{name} is stuck in one message for {item['heartbeat_age_seconds']}s")
+            intake = item.get("intake")
+            if isinstance(intake, dict):  # the process serves, but webhook acks are not getting through
+                warn.extend(f"{name} intake: {problem}" for problem in intake.get("problems", []))
         if fail:
             return "fail", fail + warn
         return ("warn", warn) if warn else ("pass", [])
@@ -90,6 +94,8 @@ class Observer:
             body["inbox"] = {"pending": d.get("inbox_pending"), "oldest_pending_seconds":
                              d.get("inbox_oldest_pending_seconds"), "inflight": d.get("inflight"),
                              "handled": d.get("handled"), "failed": d.get("failed")}
+        if isinstance(actors.get("ingress", {}).get("intake"), dict):
+            body["intake"] = actors["ingress"]["intake"]
         for key, section in self.sections.items():
             body[key] = section()
         if self.loopwatch is not None:
