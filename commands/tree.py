@@ -58,7 +58,7 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
     ingress_box = box(Ingress.new_mailbox("ingress"))
     retention = settings.inbox_retention_days * 86400
 
-    work_children = [ChildSpec.actor(Janitor, janitor_box, database, retention)]
+    work_children = [ChildSpec.actor(Janitor, janitor_box, database, settings.bot_id, retention)]
     role_subscribers: list[Mailbox] = []
     intake: WebhookIntake | None = None
     token = settings.telegram_bot_token

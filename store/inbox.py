@@ -95,15 +95,24 @@ async def depth(db: Database, bot_id: int) -> tuple[int, float]:
     return int(row["n"]), float(row["age"])
 
 
-async def trim(db: Database, older_than_seconds: float) -> tuple[int, int]:
-    """Delete updates received before the retention; returns (removed, of them never finished)."""
+async def trim(db: Database, bot_id: int, older_than_seconds: float) -> tuple[int, int]:
+    """Delete this bot's handled updates received before the retention; returns (removed, unfinished).
+
+    Only done rows go: another bot on the same database keeps its own, and an update not yet
+    handled is work, not history; `unfinished` counts this bot's older rows left undone, for the
+    janitor to report.
+    """
     row = await db.require().fetchrow(
         """WITH gone AS (
-               DELETE FROM inbox WHERE received_at < now() - make_interval(secs => $1) RETURNING state
+               DELETE FROM inbox
+                WHERE bot_id = $1 AND state = 2 AND received_at < now() - make_interval(secs => $2)
+               RETURNING 1
            )
-           SELECT count(*) AS removed, count(*) FILTER (WHERE state < 2) AS unfinished FROM gone""",
-        float(older_than_seconds),
+           SELECT (SELECT count(*) FROM gone) AS removed,
+                  (SELECT count(*) FROM inbox
+                    WHERE bot_id = $1 AND state < 2 AND received_at < now() - make_interval(secs => $2)
+                  ) AS unfinished""",
+        bot_id, float(older_than_seconds),
     )
     assert row is not None
     return int(row["removed"]), int(row["unfinished"])
-
