@@ -1,0 +1,7 @@
+"""The fake KIE jobs API, in parts; import it from :mod:`fakes.kie_api`.
+
+* :mod:`~fakes.kie.wire`: paths, models, task states, and the records kept (calls, plans, faults, tasks);
+* :mod:`~fakes.kie.world`: credits, tasks and files, and the task simulation (states, results, callbacks);
+* :mod:`~fakes.kie.routes`: the HTTP routes, the recording and faulting middleware, KIE's envelopes;
+* :mod:`~fakes.kie.fake`: :class:`FakeKie`, the steering and observing API tests use.
+"""

@@ -1,0 +1,228 @@
+"""Files and media: the files the fake knows, file parameters resolved, the media objects messages carry.
+
+Why it exists: a photo, video or document can reach the fake as a multipart upload, an
+``attach://`` reference, an http(s) URL the fake downloads, or a ``file_id`` it already knows —
+and comes back as Telegram's ``PhotoSize`` list or media object with sizes sniffed from the
+bytes. :class:`MediaMethods` does that for the send methods, and serves ``getFile``.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import secrets
+import struct
+from typing import Any
+
+import aiohttp
+
+from fakes.telegram.updates import photo_update
+from fakes.telegram.wire import Call, FileRecord, attach_key, bad
+from fakes.telegram.world import TelegramWorld
+
+_FILE_PREFIXES = {
+    "photo": "AgACAgIAAxkBAAI",
+    "video": "BAACAgIAAxkBAAI",
+    "audio": "CQACAgIAAxkBAAI",
+    "document": "BQACAgIAAxkBAAI",
+    "animation": "CgACAgIAAxkBAAI",
+}
+_FILE_FOLDERS = {
+    "photo": "photos",
+    "video": "videos",
+    "audio": "music",
+    "document": "documents",
+    "animation": "animations",
+}
+_DEFAULT_EXTENSIONS = {"photo": ".jpg", "video": ".mp4", "audio": ".mp3", "document": "", "animation": ".mp4"}
+_DEFAULT_MIME = {"video": "video/mp4", "audio": "audio/mpeg", "animation": "video/mp4"}
+
+
+def _image_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height of a PNG, GIF or JPEG, or None."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        width, height = struct.unpack(">II", data[16:24])
+        return int(width), int(height)
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        width, height = struct.unpack("<HH", data[6:10])
+        return int(width), int(height)
+    if data[:2] == b"\xff\xd8":
+        index = 2
+        while index + 9 < len(data):
+            if data[index] != 0xFF:
+                index += 1
+                continue
+            marker = data[index + 1]
+            if marker in (0xD8, 0x01, 0xFF) or 0xD0 <= marker <= 0xD7:
+                index += 1 if marker == 0xFF else 2
+                continue
+            length = int.from_bytes(data[index + 2 : index + 4], "big")
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                height, width = struct.unpack(">HH", data[index + 5 : index + 9])
+                return int(width), int(height)
+            index += 2 + length
+    return None
+
+
+def _scaled(size: tuple[int, int], limit: int) -> tuple[int, int]:
+    width, height = size
+    biggest = max(width, height, 1)
+    if biggest <= limit:
+        return max(width, 1), max(height, 1)
+    return max(1, round(width * limit / biggest)), max(1, round(height * limit / biggest))
+
+
+class MediaMethods(TelegramWorld):
+    """File registry and media handling, shared by every method that sends or reads a file."""
+
+    def add_file(
+        self, data: bytes | None, *, kind: str = "document", file_name: str | None = None, mime_type: str | None = None
+    ) -> FileRecord:
+        """Register a file (as if uploaded by someone) so getFile and downloads know it."""
+        self._file_counter += 1
+        number = self._file_counter
+        extension = os.path.splitext(file_name or "")[1] or _DEFAULT_EXTENSIONS.get(kind, "")
+        mime = mime_type or (mimetypes.guess_type(file_name)[0] if file_name else None) or _DEFAULT_MIME.get(kind)
+        if kind == "photo":
+            mime = None
+        width = height = None
+        if kind in ("photo", "video", "animation"):
+            sniffed = _image_size(data or b"") if data else None
+            width, height = _scaled(sniffed, 1280) if sniffed else (1280, 720 if kind != "photo" else 960)
+        record = FileRecord(
+            file_id=f"{_FILE_PREFIXES.get(kind, _FILE_PREFIXES['document'])}{number:05d}{secrets.token_urlsafe(24)}",
+            file_unique_id=f"AQAD{secrets.token_urlsafe(9)}",
+            kind=kind,
+            file_path=f"{_FILE_FOLDERS.get(kind, 'documents')}/file_{number}{extension}",
+            data=data,
+            file_name=file_name,
+            mime_type=mime,
+            width=width,
+            height=height,
+            duration=5 if kind in ("video", "audio", "animation") else None,
+        )
+        self.files[record.file_id] = record
+        self._files_by_path[record.file_path] = record
+        return record
+
+    def user_photo(
+        self, chat_id: int, data: bytes, caption: str | None = None, **kwargs: Any
+    ) -> tuple[dict[str, Any], FileRecord]:
+        """A photo message from a user whose bytes the bot can getFile and download."""
+        record = self.add_file(data, kind="photo")
+        kwargs.setdefault("message_id", self.next_message_id(chat_id))
+        update = photo_update(
+            self.next_update_id(),
+            chat_id,
+            record.file_id,
+            record.file_unique_id,
+            caption=caption,
+            width=record.width or 1280,
+            height=record.height or 960,
+            file_size=record.size,
+            **kwargs,
+        )
+        return update, record
+
+    async def _file_param(self, call: Call, name: str, kind: str, *, value: Any = None) -> FileRecord:
+        """Resolve a file parameter: an upload (attach:// or a part of that name), a URL, or a file_id."""
+        if value is None:
+            value = call.params.get(name)
+        key = attach_key(value)
+        upload = call.uploads.get(key) if key else (call.uploads.get(name) if value is None else None)
+        if upload is not None:
+            if not upload.data:
+                raise bad("file must be non-empty")
+            file_name = upload.filename if kind in ("document", "audio", "video", "animation") else None
+            mime = None if upload.content_type == "application/octet-stream" else upload.content_type
+            return self.add_file(upload.data, kind=kind, file_name=file_name, mime_type=mime)
+        if key is not None or value is None or value == "":
+            raise bad(f"there is no {name} in the request")
+        if not isinstance(value, str):
+            raise bad(f"wrong {name} parameter")
+        if value.startswith(("http://", "https://")):
+            data, content_type = await self._fetch(value, kind)
+            file_name = os.path.basename(value.split("?", 1)[0]) or None
+            return self.add_file(data, kind=kind, file_name=file_name, mime_type=content_type)
+        known = self.files.get(value)
+        if known is None:
+            raise bad("wrong file identifier/HTTP URL specified")
+        if known.kind != kind and not (kind == "document" or {known.kind, kind} <= {"video", "animation"}):
+            raise bad(f"can't use file of type {known.kind.capitalize()} as {kind.capitalize()}")
+        return known
+
+    async def _fetch(self, url: str, kind: str) -> tuple[bytes | None, str | None]:
+        if not self.fetch_urls or self._session is None:
+            return None, None
+        try:
+            async with self._session.get(url, timeout=aiohttp.ClientTimeout(total=15)) as response:
+                if response.status != 200:
+                    raise bad("failed to get HTTP URL content")
+                data = await response.read()
+                content_type = response.content_type
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise bad("failed to get HTTP URL content") from exc
+        if kind == "photo" and not content_type.startswith("image/"):
+            raise bad("wrong type of the web page content")
+        return data, content_type
+
+    @staticmethod
+    def _media_object(record: FileRecord, call: Call | None = None) -> dict[str, Any]:
+        obj: dict[str, Any] = {"file_id": record.file_id, "file_unique_id": record.file_unique_id}
+        params = call.params if call is not None else {}
+        if record.kind in ("video", "animation"):
+            obj["width"] = params.get("width") if isinstance(params.get("width"), int) else record.width or 1280
+            obj["height"] = params.get("height") if isinstance(params.get("height"), int) else record.height or 720
+        if record.kind in ("video", "audio", "animation"):
+            duration = params.get("duration")
+            obj["duration"] = duration if isinstance(duration, int) else record.duration or 5
+        if record.kind == "audio":
+            for key in ("performer", "title"):
+                if isinstance(params.get(key), str):
+                    obj[key] = params[key]
+        if record.file_name and record.kind != "photo":
+            obj["file_name"] = record.file_name
+        if record.mime_type and record.kind != "photo":
+            obj["mime_type"] = record.mime_type
+        if record.size is not None:
+            obj["file_size"] = record.size
+        return obj
+
+    def _photo_sizes(self, record: FileRecord) -> list[dict[str, Any]]:
+        full = (record.width or 1280, record.height or 960)
+        thumb_w, thumb_h = _scaled(full, 90)
+        thumb = self.add_file(record.data, kind="photo")
+        thumb.width, thumb.height = thumb_w, thumb_h
+        sizes = []
+        for item, (width, height) in ((thumb, (thumb_w, thumb_h)), (record, full)):
+            size: dict[str, Any] = {
+                "file_id": item.file_id,
+                "file_unique_id": item.file_unique_id,
+                "width": width,
+                "height": height,
+            }
+            if item.size is not None:
+                size["file_size"] = item.size
+            sizes.append(size)
+        return sizes
+
+    def _media_content(self, record: FileRecord, call: Call | None = None) -> dict[str, Any]:
+        if record.kind == "photo":
+            return {"photo": self._photo_sizes(record)}
+        obj = self._media_object(record, call)
+        if record.kind == "animation":
+            return {"animation": obj, "document": dict(obj)}
+        return {record.kind: obj}
+
+    async def _get_file(self, call: Call) -> dict[str, Any]:
+        file_id = call.params.get("file_id")
+        if not file_id:
+            raise bad("file_id is empty")
+        record = self.files.get(str(file_id))
+        if record is None:
+            raise bad("invalid file_id")
+        result: dict[str, Any] = {"file_id": record.file_id, "file_unique_id": record.file_unique_id}
+        if record.size is not None:
+            result["file_size"] = record.size
+            result["file_path"] = record.file_path
+        return result

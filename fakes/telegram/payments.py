@@ -1,0 +1,64 @@
+"""Payments: invoices (``sendInvoice``, Telegram Stars) and the pre-checkout query the bot must answer.
+
+Why it exists: the bot sells generations for Stars; Telegram is strict about invoices (title,
+description and payload lengths, one price for XTR, no provider token) and lets a pre-checkout
+query be answered only once, so the fake checks the same things.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fakes.telegram.messages import MessageMethods
+from fakes.telegram.wire import Call, bad
+
+
+def _is_price(item: Any) -> bool:
+    return isinstance(item, dict) and isinstance(item.get("amount"), int) and bool(item.get("label"))
+
+
+class PaymentMethods(MessageMethods):
+    """``sendInvoice`` (an invoice message in the chat) and ``answerPreCheckoutQuery``."""
+
+    async def _send_invoice(self, call: Call) -> dict[str, Any]:
+        chat = self._target_chat(call)
+        for name in ("title", "description", "payload", "currency"):
+            if not call.params.get(name):
+                raise bad(f"{name} is empty" if name != "payload" else "INVOICE_PAYLOAD_INVALID")
+        title, description = str(call.params["title"]), str(call.params["description"])
+        if not 1 <= len(title) <= 32:
+            raise bad("INVOICE_TITLE_INVALID" if title else "title is empty")
+        if not 1 <= len(description) <= 255:
+            raise bad("INVOICE_DESCRIPTION_INVALID")
+        if not 1 <= len(str(call.params["payload"]).encode()) <= 128:
+            raise bad("INVOICE_PAYLOAD_INVALID")
+        prices = call.params.get("prices")
+        if not isinstance(prices, list) or not prices or not all(_is_price(item) for item in prices):
+            raise bad("can't parse prices JSON object")
+        currency = str(call.params["currency"])
+        if currency == "XTR" and (len(prices) != 1 or call.params.get("provider_token")):
+            raise bad("STARS_INVOICE_INVALID")
+        total = sum(int(p["amount"]) for p in prices)
+        if total <= 0:
+            raise bad("CURRENCY_TOTAL_AMOUNT_INVALID")
+        start_parameter = call.params.get("start_parameter")
+        invoice = {
+            "title": title,
+            "description": description,
+            "start_parameter": start_parameter if isinstance(start_parameter, str) else "",
+            "currency": currency,
+            "total_amount": total,
+        }
+        return self._new_message(call, chat, {"invoice": invoice})
+
+    async def _answer_pre_checkout_query(self, call: Call) -> bool:
+        query_id = call.params.get("pre_checkout_query_id")
+        if not query_id:
+            raise bad("QUERY_ID_INVALID")
+        ok = call.params.get("ok")
+        if not isinstance(ok, bool):
+            raise bad('parameter "ok" is required')
+        if not ok and not call.params.get("error_message"):
+            raise bad("ERROR_MESSAGE_EMPTY")
+        self._answer_once(f"pre_checkout:{query_id}")
+        return True
