@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import aiohttp
+import asyncpg
 
 from actors.actor import Actor, handles
 from actors.backoff import Backoff
@@ -57,6 +58,7 @@ class Poller(Actor):
         self.backoff = Backoff(min=0.5, max=30.0, jitter=0.2)
         self.failures = 0
         self.received = 0
+        self.refused = 0  # updates the database would not take even alone (logged, skipped)
         self.last_error: str | None = None
         base = settings.telegram_api_base.rstrip("/")
         self._url = f"{base}/bot{settings.telegram_bot_token}/"  # never logged: it holds the token
@@ -115,8 +117,7 @@ class Poller(Actor):
                 batch = [u for u in result if updates.is_update(u)]
                 if batch:
                     rows = [updates.from_object(u) for u in batch]
-                    new = await inbox.append_batch(self.database, self.settings.bot_id, self.settings.instance_id,
-                                                   rows)
+                    new = await self._store(rows)
                     self.offset = max(r.update_id for r in rows) + 1  # confirmed by the next call only now
                     self.received += len(new)
                     METRICS.updates_received.labels("polling", "new").inc(len(new))
@@ -134,6 +135,29 @@ class Poller(Actor):
                                                   "failures": self.failures})
                 await asyncio.sleep(delay)
 
+    async def _store(self, rows: list[inbox.Incoming]) -> set[int]:
+        """Append the batch; the update_ids that were new.
+
+        When the database refuses the data itself (a DataError: it will refuse it again, unlike a
+        connection error), each update is stored alone, and one it refuses even then is logged and
+        counted and left behind: retrying it would stall every later update for ever.
+        """
+        bot_id, instance = self.settings.bot_id, self.settings.instance_id
+        try:
+            return await inbox.append_batch(self.database, bot_id, instance, rows)
+        except asyncpg.DataError:
+            pass
+        new: set[int] = set()
+        for row in rows:
+            try:
+                new |= await inbox.append_batch(self.database, bot_id, instance, [row])
+            except asyncpg.DataError as exc:
+                self.refused += 1
+                log.error("poll_update_refused", extra={"update_id": row.update_id, "kind": row.kind,
+                                                        "error_text": logs.redact(describe(exc))[:300]})
+        return new
+
     def health(self) -> dict[str, Any]:
         return {"polling": self.task is not None and not self.task.done(), "offset": self.offset,
-                "received": self.received, "failures": self.failures, "poll_error": self.last_error}
+                "received": self.received, "refused": self.refused, "failures": self.failures,
+                "poll_error": self.last_error}

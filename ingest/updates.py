@@ -19,8 +19,10 @@ class BadUpdate(ValueError):
 
 def classify(update: dict[str, Any]) -> tuple[str, int | None]:
     """(kind, chat key): the chat when there is one, else the user, else None (runs alone)."""
-    kind = next((k for k, v in update.items() if k != "update_id" and isinstance(v, dict)), "unknown")
-    body = update.get(kind)
+    key = next((k for k, v in update.items() if k != "update_id" and isinstance(v, dict)), "unknown")
+    # update types are names; a key with a NUL or a lone surrogate, stored as the kind, would fail its whole batch
+    kind = key if key.isascii() and key.isidentifier() else "unknown"
+    body = update.get(key)
     if not isinstance(body, dict):
         return kind, None
     chat = body.get("chat")
@@ -46,6 +48,8 @@ def parse(raw: bytes | str) -> tuple[dict[str, Any], Incoming]:
     if not is_update(update):
         raise BadUpdate("no_update_id")
     kind, chat_key = classify(update)
+    if not isinstance(raw, bytes):  # decoded bytes are valid UTF-8 already; a str may hold a lone surrogate
+        text = storable(text, update)
     return update, Incoming(int(update["update_id"]), kind, chat_key, text)
 
 
@@ -57,7 +61,22 @@ def is_update(value: Any) -> bool:
 def from_object(update: dict[str, Any]) -> Incoming:
     """An update the poller already has as an object (getUpdates); check is_update first."""
     kind, chat_key = classify(update)
-    return Incoming(int(update["update_id"]), kind, chat_key, json.dumps(update, ensure_ascii=False))
+    payload = storable(json.dumps(update, ensure_ascii=False), update)
+    return Incoming(int(update["update_id"]), kind, chat_key, payload)
+
+
+def storable(text: str, update: dict[str, Any]) -> str:
+    """`text` if PostgreSQL can hold it, else the update with JSON escapes.
+
+    A JSON string may carry a lone surrogate ("\\ud800"): it decodes to a str that has no UTF-8
+    form, so the database refuses it, and a poller retrying that batch would never get past it.
+    Escaped, it is plain ASCII and decodes back to the same update.
+    """
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(update, ensure_ascii=True)
+    return text
 
 
 def _is_int(value: Any) -> bool:

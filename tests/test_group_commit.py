@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 
 import pytest
@@ -137,3 +138,31 @@ async def test_a_flush_that_never_returns_is_reported_as_a_stuck_commit() -> Non
     await commits.close()
     await asyncio.gather(*callers, return_exceptions=True)
     assert commits.problems(0.05) == [] and commits.stats()["free_slots"] == 1
+
+
+LONE = "\ud800"  # a lone surrogate: valid in a JSON string as an escape, without any UTF-8 form
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"update_id": 7, "message": {"chat": {"id": 4}, "text": "\\ud800"}}',  # as Telegram sends it
+    '{"update_id": 7, "message": {"chat": {"id": 4}, "text": "\\ud800"}}',
+    '{"update_id": 7, "message": {"chat": {"id": 4}, "text": "\ud800"}}',  # the surrogate itself, in a str
+])
+def test_parse_keeps_a_lone_surrogate_in_a_payload_the_database_can_hold(raw: bytes | str) -> None:
+    update, row = updates.parse(raw)
+    assert update["message"]["text"] == LONE and row.kind == "message" and row.chat_key == 4
+    row.payload.encode()  # PostgreSQL takes only what has a UTF-8 form
+    assert json.loads(row.payload) == update
+
+
+def test_an_update_from_get_updates_with_a_lone_surrogate_gets_a_payload_the_database_can_hold() -> None:
+    update = {"update_id": 8, "message": {"chat": {"id": 4}, "text": LONE + "é"}}
+    row = updates.from_object(update)
+    row.payload.encode()
+    assert json.loads(row.payload) == update and row.kind == "message"
+    assert "é" in updates.from_object({"update_id": 9, "message": {"text": "é"}}).payload, "plain text stays as is"
+
+
+@pytest.mark.parametrize("key", [LONE, "x\x00", "not a name", ""])
+def test_an_update_type_that_is_not_a_name_is_classified_unknown_with_its_chat(key: str) -> None:
+    assert updates.classify({"update_id": 1, key: {"chat": {"id": 3}}}) == ("unknown", 3)

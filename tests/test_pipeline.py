@@ -433,3 +433,48 @@ async def test_fsm_state_set_before_a_restart_is_there_after_it(database_url, fa
     await fake.wait_for(lambda: len(fake.sent_messages(1201)) >= 2, timeout=15, what="two /cancel replies")
     first, second = (c.params["text"] for c in fake.sent_messages(1201))
     assert first != second, "the first /cancel found the state set before the restart, the second found none"
+
+
+LONE_SURROGATE = "\ud800"  # what the JSON escape "\ud800" decodes to: valid JSON, not encodable as UTF-8
+
+
+async def test_polling_stores_an_update_with_a_lone_surrogate_and_goes_on_to_the_next(
+        database_url, fake, spawn) -> None:
+    polling = env(database_url, fake, BOT_MODE="polling")
+    polling.pop("WEBHOOK_BASE_URL")
+    proc = await active(spawn(polling, name="poll"))
+    odd = fake.push_update(fake.user_message(1200, LONE_SURROGATE))
+    start = fake.push_update(fake.user_message(1200, "/start"))
+    await fake.wait_for(lambda: "menu" in [kind_of(c) for c in fake.sent_messages(1200)], timeout=30,
+                        what="the /start after the odd update answered")
+    rows = await inbox_rows(database_url)
+    assert {odd["update_id"], start["update_id"]} <= set(rows), "both stored"
+
+    async def both_done() -> bool:
+        rows = await inbox_rows(database_url)
+        return all(rows[u]["state"] == 2 for u in (odd["update_id"], start["update_id"]))
+    await eventually(both_done, 30, "both updates handled")
+    poller = (await proc.health())["actors"]["poller"]
+    assert poller["offset"] == start["update_id"] + 1 and poller["poll_error"] is None, poller
+
+
+async def test_a_webhook_update_with_a_lone_surrogate_is_acknowledged_and_stored(
+        database_url, fake, spawn, poster) -> None:
+    proc = await active(spawn(env(database_url, fake)))
+    update = message_update(1300, 1300, LONE_SURROGATE)
+    raw = json.dumps(update).encode()
+    assert b"\\ud800" in raw, "sent as Telegram would: an escape in otherwise plain JSON"
+    assert (await poster.post(proc, None, raw=raw))[0] == 200
+
+    async def done() -> bool:
+        rows = await inbox_rows(database_url)
+        return 1300 in rows and rows[1300]["state"] == 2
+    await eventually(done, 30, "the update stored and handled")
+    # an unknown update type whose name is no name: stored under kind "unknown", never a 503 for the batch
+    for update_id, kind in ((1302, LONE_SURROGATE), (1303, "x\u0000")):
+        assert (await poster.post(proc, {"update_id": update_id, kind: {"chat": {"id": 1300}}}))[0] == 200
+    rows = await inbox_rows(database_url)
+    assert rows[1302]["kind"] == rows[1303]["kind"] == "unknown"
+    assert (await poster.post(proc, message_update(1301, 1300, "/start")))[0] == 200
+    await fake.wait_for(lambda: "menu" in [kind_of(c) for c in fake.sent_messages(1300)], timeout=30,
+                        what="the chat goes on")
