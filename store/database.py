@@ -36,6 +36,11 @@ class PooledConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg shi
         return ""
 
 
+def _ms(seconds: float) -> str:
+    """A server setting in milliseconds; a positive value never rounds down to 0 (which means none)."""
+    return str(max(1, round(seconds * 1000)) if seconds > 0 else 0)
+
+
 def describe_url(url: str) -> str:
     """The URL without credentials, for logs and reports."""
     parts = urlsplit(url)
@@ -47,11 +52,17 @@ def describe_url(url: str) -> str:
 class Database:
     """Pool, connection state and the last measured round trip."""
 
-    def __init__(self, url: str, instance_id: str, embedded: bool = False, pool_size: int = 10) -> None:
+    def __init__(self, url: str, instance_id: str, embedded: bool = False, pool_size: int = 10,
+                 idle_in_transaction_timeout: float = 5.0, statement_timeout: float = 30.0) -> None:
+        """The two timeouts (seconds, 0 = none) are server settings of every pool connection, so a
+        frozen or stuck process cannot keep a fenced transaction open, and with it the leader row
+        that the next leader's epoch bump waits for, for ever."""
         self.url = url
         self.instance_id = instance_id
         self.embedded = embedded
         self.pool_size = pool_size
+        self.idle_in_transaction_timeout = idle_in_transaction_timeout
+        self.statement_timeout = statement_timeout
         self.pool: asyncpg.Pool | None = None
         self.state = "connecting"
         self.last_error: str | None = None
@@ -70,7 +81,11 @@ class Database:
             command_timeout=30,
             max_inactive_connection_lifetime=300,
             connection_class=PooledConnection,
-            server_settings={"application_name": f"trt:{self.instance_id}"[:63]},
+            server_settings={
+                "application_name": f"trt:{self.instance_id}"[:63],
+                "idle_in_transaction_session_timeout": _ms(self.idle_in_transaction_timeout),
+                "statement_timeout": _ms(self.statement_timeout),
+            },
         )
         await self.close()
         self.pool = pool

@@ -70,6 +70,8 @@ async def apply(conn: asyncpg.Connection, directory: Path = SQL_DIR) -> tuple[li
     migrations = discover(directory)
     fresh: list[str] = []
     async with conn.transaction():
+        # pool connections carry a statement_timeout; a long migration must not be cut by it
+        await conn.execute("SET LOCAL statement_timeout = 0")
         done = await _prepare(conn)
         for m in migrations:
             if m.version in done:

@@ -128,3 +128,36 @@ async def test_a_pool_release_costs_no_reset_statement_but_still_ends_a_transact
     finally:
         await watcher.close()
         await db.close()
+
+
+async def test_pool_connections_end_idle_transactions_and_long_statements_on_the_server(database_url) -> None:
+    """A frozen process must not keep a (fenced) transaction open for ever: the pool's connections
+    carry idle_in_transaction_session_timeout and statement_timeout."""
+    db = Database(database_url, "timeouts-test", pool_size=2)
+    short = Database(database_url, "short-statements", pool_size=1, statement_timeout=0.2)
+    await db.connect()
+    await short.connect()
+    try:
+        async with db.require().acquire() as conn:
+            assert await conn.fetchval("SHOW idle_in_transaction_session_timeout") == "5s"
+            assert await conn.fetchval("SHOW statement_timeout") == "30s"
+        with pytest.raises(asyncpg.QueryCanceledError):
+            await short.require().execute("SELECT pg_sleep(2)")
+    finally:
+        await db.close()
+        await short.close()
+
+
+async def test_a_migration_longer_than_the_pool_statement_timeout_still_applies(database_url, tmp_path) -> None:
+    sql = tmp_path / "sql"
+    sql.mkdir()
+    (sql / "001_slow.sql").write_text("SELECT pg_sleep(0.6); CREATE TABLE IF NOT EXISTS slow (id int);")
+    db = Database(database_url, "slow-migration", pool_size=1, statement_timeout=0.2)
+    await db.connect()
+    try:
+        async with db.require().acquire() as conn:
+            assert (await migrations.apply(conn, sql))[1] == ["001_slow"]
+            # the migration's own setting ended with its transaction
+            assert await conn.fetchval("SHOW statement_timeout") == "200ms"
+    finally:
+        await db.close()
