@@ -1,7 +1,11 @@
-"""Leadership statements: the advisory lock, the epoch row, stale-holder takeover.
+"""Leadership statements: the advisory lock, the epoch row, the heartbeat row, stale-holder takeover.
 
 All of these run on lock_keeper's dedicated connection (never the pool: asyncpg's pool runs
 pg_advisory_unlock_all() on release, and a transaction pooler cannot hold session locks).
+
+The epoch lives in `leader`, which fenced transactions hold FOR SHARE; the heartbeat lives in
+`leader_heartbeat`, which nothing else locks, because share lockers jump ahead of a waiting UPDATE
+of their row and back-to-back fenced traffic would hold a heartbeat there for seconds.
 """
 
 from __future__ import annotations
@@ -34,8 +38,12 @@ async def unlock(conn: asyncpg.Connection, keys: tuple[int, int]) -> bool:
 
 
 async def bump_epoch(conn: asyncpg.Connection, name: str, instance: str, pid: int,
-                     took_over: str | None = None) -> int:
-    """Record the acquisition: epoch + 1. Waits for an old leader's open fenced transactions."""
+                     took_over: str | None = None, *, timeout: float | None = None) -> int:
+    """Record the acquisition: epoch + 1 in `leader` (the UPDATE waits for an old leader's open
+    fenced transactions, up to the pool's idle_in_transaction_timeout for a frozen one: `timeout`,
+    seconds per statement, lets it wait longer than the connection's command_timeout), and in the
+    same transaction the heartbeat row naming this connection's backend, the one a standby may
+    terminate when its heartbeat goes stale."""
     async with conn.transaction():
         epoch = await conn.fetchval(
             """INSERT INTO leader (name, epoch, instance, pid, heartbeat_at, acquired_at)
@@ -44,20 +52,35 @@ async def bump_epoch(conn: asyncpg.Connection, name: str, instance: str, pid: in
                   SET epoch = leader.epoch + 1, instance = EXCLUDED.instance, pid = EXCLUDED.pid,
                       heartbeat_at = now(), acquired_at = now()
                RETURNING epoch""",
-            name, instance, pid,
+            name, instance, pid, timeout=timeout,
+        )
+        # clock_timestamp(), not now(): the UPDATE above may have waited, and the heartbeat must
+        # not start out aged by that wait
+        await conn.execute(
+            """INSERT INTO leader_heartbeat (name, epoch, instance, backend_pid, backend_start, heartbeat_at)
+               VALUES ($1, $2, $3, pg_backend_pid(),
+                       (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()),
+                       clock_timestamp())
+               ON CONFLICT (name) DO UPDATE
+                  SET epoch = EXCLUDED.epoch, instance = EXCLUDED.instance, backend_pid = EXCLUDED.backend_pid,
+                      backend_start = EXCLUDED.backend_start, heartbeat_at = EXCLUDED.heartbeat_at""",
+            name, epoch, instance, timeout=timeout,
         )
         await conn.execute(
             """INSERT INTO leader_history (name, epoch, instance, pid, acquired_at, took_over)
                VALUES ($1, $2, $3, $4, now(), $5) ON CONFLICT DO NOTHING""",
-            name, epoch, instance, pid, took_over,
+            name, epoch, instance, pid, took_over, timeout=timeout,
         )
     return int(epoch)
 
 
 async def heartbeat(conn: asyncpg.Connection, name: str, epoch: int) -> bool:
-    """Fenced heartbeat: False when another leader has bumped the epoch since."""
+    """Fenced heartbeat on the heartbeat row: False when another leader has bumped the epoch since,
+    or when this is not the backend that bumped it (then a standby could not end it if it froze)."""
     status: str = await conn.execute(
-        "UPDATE leader SET heartbeat_at = now() WHERE name = $1 AND epoch = $2", name, epoch
+        """UPDATE leader_heartbeat SET heartbeat_at = now()
+           WHERE name = $1 AND epoch = $2 AND backend_pid = pg_backend_pid()""",
+        name, epoch,
     )
     return status == "UPDATE 1"
 
@@ -67,19 +90,49 @@ class Holder:
     instance: str
     epoch: int
     heartbeat_age: float
+    backend_pid: int | None = None  # None: a leader from before leader_heartbeat, not recorded
 
 
 async def holder(conn: asyncpg.Connection, name: str) -> Holder | None:
+    """The current leader and its heartbeat's age. A leader row ahead of the heartbeat row was
+    bumped by a version from before leader_heartbeat, which still heartbeats the leader row."""
     row = await conn.fetchrow(
-        """SELECT instance, epoch, extract(epoch FROM now() - heartbeat_at)::float8 AS age
-           FROM leader WHERE name = $1""",
+        """SELECT l.instance, l.epoch,
+                  extract(epoch FROM now() - CASE WHEN h.epoch = l.epoch THEN h.heartbeat_at
+                                                  ELSE l.heartbeat_at END)::float8 AS age,
+                  CASE WHEN h.epoch = l.epoch THEN h.backend_pid END AS backend_pid
+           FROM leader l LEFT JOIN leader_heartbeat h ON h.name = l.name
+           WHERE l.name = $1""",
         name,
     )
-    return None if row is None else Holder(row["instance"], row["epoch"], row["age"])
+    return None if row is None else Holder(row["instance"], row["epoch"], row["age"], row["backend_pid"])
+
+
+async def terminate_stale_holder(conn: asyncpg.Connection, name: str, keys: tuple[int, int],
+                                 stale_after: float) -> list[int]:
+    """End the lock's holder only if it is the backend recorded in leader_heartbeat (pid and start
+    time, so a reused pid does not match) and its heartbeat is older than `stale_after` seconds,
+    all in one statement: a leader elected since the caller read the staleness holds the lock from
+    a backend not recorded yet, and is left alone. An (int4, int4) advisory lock shows in pg_locks
+    as classid = key1, objid = key2 (unsigned oids), objsubid 2."""
+    rows = await conn.fetch(
+        """SELECT l.pid, pg_terminate_backend(l.pid) AS ended
+           FROM leader_heartbeat h
+           JOIN pg_locks l ON l.pid = h.backend_pid
+           JOIN pg_stat_activity a ON a.pid = h.backend_pid
+           WHERE h.name = $1 AND h.heartbeat_at < now() - make_interval(secs => $4)
+             AND a.backend_start IS NOT DISTINCT FROM h.backend_start
+             AND l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+             AND l.classid::int4 = $2::int4 AND l.objid::int4 = $3::int4
+             AND l.pid <> pg_backend_pid()""",
+        name, *keys, stale_after,
+    )
+    return [r["pid"] for r in rows if r["ended"]]
 
 
 async def terminate_holder(conn: asyncpg.Connection, keys: tuple[int, int]) -> list[int]:
-    """End the backend holding our lock (an (int4, int4) lock: classid = key1, objid = key2, objsubid 2)."""
+    """End whoever holds our lock now. Unsafe for a takeover (it also ends a leader elected after
+    the caller judged the old one stale): kept only until lock_keeper calls terminate_stale_holder."""
     rows = await conn.fetch(
         """SELECT l.pid, pg_terminate_backend(l.pid) AS ended
            FROM pg_locks l

@@ -60,14 +60,21 @@ class LockSession:
     def closed(self) -> bool:
         return bool(self._conn.is_closed())
 
+    @property
+    def backend_pid(self) -> int:
+        """The server process of this connection: what bump_epoch records and a standby may end."""
+        return int(self._conn.get_server_pid())
+
     async def try_lock(self) -> bool:
         return await leader.try_lock(self._conn, self.keys)
 
     async def unlock(self) -> bool:
         return await leader.unlock(self._conn, self.keys)
 
-    async def bump_epoch(self, instance: str, pid: int, took_over: str | None) -> int:
-        return await leader.bump_epoch(self._conn, self.name, instance, pid, took_over)
+    async def bump_epoch(self, instance: str, pid: int, took_over: str | None, *, timeout: float | None = None) -> int:
+        """`timeout`: seconds per statement instead of the connection's command_timeout (the bump may
+        wait for a frozen ex-leader's fenced transaction until the server ends it)."""
+        return await leader.bump_epoch(self._conn, self.name, instance, pid, took_over, timeout=timeout)
 
     async def heartbeat(self, epoch: int) -> bool:
         """A round trip on the lock connection, then the fenced heartbeat row update."""
@@ -77,7 +84,13 @@ class LockSession:
     async def holder(self) -> leader.Holder | None:
         return await leader.holder(self._conn, self.name)
 
+    async def terminate_stale_holder(self, stale_after: float) -> list[int]:
+        """Takeover: end the holder only if it is the recorded leader's backend and its heartbeat is
+        older than `stale_after` seconds, in one statement (see leader.terminate_stale_holder)."""
+        return await leader.terminate_stale_holder(self._conn, self.name, self.keys, stale_after)
+
     async def terminate_holder(self) -> list[int]:
+        """Unsafe: ends whoever holds the lock now; goes once lock_keeper calls terminate_stale_holder."""
         return await leader.terminate_holder(self._conn, self.keys)
 
     async def close(self, timeout: float = 2.0) -> None:

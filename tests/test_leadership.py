@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import time
 
 import asyncpg
 import pytest
 
-from store import leader
+from store import leader, migrations
+from store.lock_session import LockSession
 from tests.procs import FAKE_TOKEN, eventually, one_active, roles
 
 pytestmark = pytest.mark.timeout(120)
@@ -37,22 +39,152 @@ def test_two_bots_get_different_keys() -> None:
     assert leader.lock_keys(leader.lock_name(123)) != leader.lock_keys(leader.lock_name(124))
 
 
+async def migrated(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await migrations.apply(conn)
+    finally:
+        await conn.close()
+
+
+async def age_heartbeat(url: str, seconds: float) -> None:
+    """As if the recorded leader had not heartbeated for `seconds`."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("UPDATE leader_heartbeat SET heartbeat_at = now() - make_interval(secs => $1)", seconds)
+    finally:
+        await conn.close()
+
+
 async def test_extreme_keys_lock_and_are_found_in_pg_locks(database_url) -> None:
     """The seeds' 'OID out of range' and '(integer, bigint) does not exist' cannot happen."""
+    await migrated(database_url)
     holder, other = await asyncpg.connect(database_url), await asyncpg.connect(database_url)
     try:
         for keys in [(-(2**31), 2**31 - 1), (2**31 - 1, -(2**31)), (-1, -1), leader.lock_keys("🤖")]:
+            name = f"extreme:{keys}"
             assert await leader.try_lock(holder, keys)
             assert not await leader.try_lock(other, keys)
-            ended = await leader.terminate_holder(other, keys)
-            assert len(ended) == 1
+            await leader.bump_epoch(holder, name, "holder", 1)
+            await age_heartbeat(database_url, 60)
+            assert await leader.terminate_stale_holder(other, name, keys, 15.0) == [holder.get_server_pid()]
             holder.terminate()
             holder = await asyncpg.connect(database_url)
-            assert await leader.try_lock(other, keys)
+
+            async def freed(keys: tuple[int, int] = keys) -> bool:
+                return await leader.try_lock(other, keys)
+
+            await eventually(freed, 10, f"the lock {keys} free once its holder's backend has ended")
             assert await leader.unlock(other, keys)
     finally:
         await holder.close()
         await other.close()
+
+
+async def open_session(url: str, instance: str) -> LockSession:
+    return await LockSession.open(url, instance_id=instance, heartbeat_interval=2.0, name=NAME,
+                                  keys=leader.lock_keys(NAME), on_lost=lambda _session: None)
+
+
+async def test_a_standby_never_terminates_a_holder_elected_after_the_stale_leader_it_read(database_url) -> None:
+    """A standby reads a stale heartbeat, and meanwhile the stale leader lets go and a fresh backend
+    takes the lock (not recorded yet: it has not bumped the epoch). Ending "whoever holds the lock"
+    killed the fresh one; only the recorded backend with a stale heartbeat may be ended."""
+    await migrated(database_url)
+    a, b, standby = [await open_session(database_url, name) for name in ("a", "b", "standby")]
+    try:
+        assert await a.try_lock()
+        await a.bump_epoch("a", os.getpid(), None)
+        await age_heartbeat(database_url, 60)
+        assert await a.unlock()
+        assert await b.try_lock()  # the fresh holder, between its lock and its epoch bump
+        assert not await standby.try_lock()
+        seen = await standby.holder()
+        assert seen is not None and seen.instance == "a" and seen.heartbeat_age > 15  # stale, as read
+        assert await standby.terminate_stale_holder(15.0) == []
+        assert await b.holder() is not None and not b.closed  # b's session still answers
+        assert not await standby.try_lock()
+        assert await b.bump_epoch("b", os.getpid(), None) == seen.epoch + 1
+    finally:
+        for session in (a, b, standby):
+            await session.close()
+
+
+async def test_a_standby_terminates_the_recorded_leader_once_its_heartbeat_is_stale(database_url) -> None:
+    await migrated(database_url)
+    a, standby = await open_session(database_url, "a"), await open_session(database_url, "standby")
+    try:
+        assert await a.try_lock()
+        epoch = await a.bump_epoch("a", os.getpid(), None)
+        assert await a.heartbeat(epoch)
+        seen = await standby.holder()
+        assert seen is not None and seen.backend_pid == a.backend_pid and seen.heartbeat_age < 15
+        assert await standby.terminate_stale_holder(15.0) == []  # fresh: left alone
+        await age_heartbeat(database_url, 60)
+        assert await standby.terminate_stale_holder(15.0) == [a.backend_pid]
+        await eventually(standby.try_lock, 10, "the lock free once the stale leader's backend has ended")
+    finally:
+        await a.close()
+        await standby.close()
+
+
+async def test_a_recorded_pid_now_used_by_another_backend_is_never_terminated(database_url) -> None:
+    """The server reuses process ids: the recorded backend is its pid and its start time."""
+    await migrated(database_url)
+    a, standby = await open_session(database_url, "a"), await open_session(database_url, "standby")
+    try:
+        assert await a.try_lock()
+        await a.bump_epoch("a", os.getpid(), None)
+        await age_heartbeat(database_url, 60)
+        conn = await asyncpg.connect(database_url)
+        try:  # as if the recorded backend had ended and a's backend had got its pid
+            await conn.execute("UPDATE leader_heartbeat SET backend_start = backend_start - interval '1 hour'")
+        finally:
+            await conn.close()
+        assert await standby.terminate_stale_holder(15.0) == []
+        assert await a.holder() is not None and not a.closed
+    finally:
+        await a.close()
+        await standby.close()
+
+
+async def test_a_heartbeat_is_refused_once_another_leader_has_bumped_the_epoch(database_url) -> None:
+    await migrated(database_url)
+    a, b = await open_session(database_url, "a"), await open_session(database_url, "b")
+    try:
+        epoch = await a.bump_epoch("a", os.getpid(), None)
+        assert await a.heartbeat(epoch)
+        assert not await b.heartbeat(epoch)  # not the backend that bumped
+        assert await b.bump_epoch("b", os.getpid(), "a") == epoch + 1
+        assert not await a.heartbeat(epoch)
+        assert await b.heartbeat(epoch + 1)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_holder_reports_the_age_of_the_last_heartbeat(database_url) -> None:
+    await migrated(database_url)
+    a = await open_session(database_url, "a")
+    try:
+        epoch = await a.bump_epoch("a", os.getpid(), None)
+        await age_heartbeat(database_url, 60)
+        seen = await a.holder()
+        assert seen is not None and (seen.instance, seen.epoch) == ("a", epoch) and 59 < seen.heartbeat_age < 70
+        assert await a.heartbeat(epoch)
+        seen = await a.holder()
+        assert seen is not None and seen.heartbeat_age < 5
+        conn = await asyncpg.connect(database_url)
+        try:  # a leader of a version from before leader_heartbeat bumps the epoch and heartbeats its row
+            await conn.execute("""UPDATE leader SET epoch = epoch + 1, instance = 'older version',
+                                  heartbeat_at = now() - interval '30 seconds'""")
+        finally:
+            await conn.close()
+        seen = await a.holder()
+        assert seen is not None and seen.instance == "older version" and 29 < seen.heartbeat_age < 40
+        assert seen.backend_pid is None
+    finally:
+        await a.close()
 
 
 async def leader_row(database_url: str) -> tuple[int, str] | None:
