@@ -83,7 +83,7 @@ class Actor:
     block_timeout: ClassVar[float] = 5.0
     default_deadline: ClassVar[float] = 5.0
     start_deadline: float = 10.0  # an instance may set its own (lock_keeper waits LOCK_WAIT_SECONDS)
-    stop_deadline: ClassVar[float] = 5.0
+    stop_deadline: float = 5.0  # an instance may set its own (lock_keeper waits out its lease)
     watchdog_grace: ClassVar[float] = 1.0
     _handlers: ClassVar[dict[type, tuple[str, float | None]]] = {}
 
@@ -208,6 +208,7 @@ class Actor:
 
     async def _main(self, started: asyncio.Future[None]) -> None:
         logs.current_actor.set(self.name)
+        self.mailbox.consumers += 1
         try:
             try:
                 async with asyncio.timeout(self.start_deadline):
@@ -244,7 +245,10 @@ class Actor:
                 # beside it (two workers on one update)
                 if not started.done():
                     started.set_exception(DeadlineExceeded(f"{self.name} stopped while starting"))
-                await self._end_owned()
+                try:
+                    await self._end_owned()
+                finally:
+                    self.mailbox.consumers -= 1
 
     async def _end_owned(self) -> None:
         """Cancel every owned task and wait (bounded) for them to finish; a further cancellation

@@ -7,6 +7,13 @@ oldest update through aiogram's Dispatcher under UPDATE_DEADLINE, and come back 
 chat, so a slow chat holds one worker and never another chat. Done marks are written in batches.
 Going PASSIVE drops everything in memory at once: the claims stay in the inbox and the next
 leader takes them again (at-least-once; only what was in flight can run twice).
+
+It acts only within the lease lock_keeper grants with every heartbeat: past it (lock_keeper hung,
+crashed, or the whole process frozen and woken) workers park and the bot's send gate refuses
+every request, so nothing is sent once another instance may lead. An update's outcome is "done",
+"failed for good" (apology, done mark) or "run again" (no apology, no mark): refused by the
+fence or the send gate, the database unreachable, or a deadline after the handler committed an
+intent under the fence.
 """
 
 from __future__ import annotations
@@ -25,16 +32,17 @@ from aiogram.types import Update
 
 from actors.actor import Actor, handles
 from actors.mailbox import Mailbox, Overflow, describe
-from actors.roles import current_role
+from actors.roles import ask_for_role
 from bot import keyboards, texts
 from config import Settings
 from ingest.bot_api import ALLOWED_UPDATES
+from ingest.send_gate import ActingRefused, SendGate
 from messages.control import Tick
 from messages.pipeline import Wake
-from messages.roles import Role, RoleChanged
+from messages.roles import EpochRefused, Relinquish, Role, RoleChanged
 from store import inbox
-from store.database import DB_ERRORS, Database
-from store.fence import Fenced
+from store.database import DB_ERRORS, DB_UNAVAILABLE, Database
+from store.fence import Fenced, counting_commits
 from store.inbox import Claimed
 from store.leader import lock_name
 from telemetry import logs
@@ -46,14 +54,21 @@ HANDLED = frozenset(ALLOWED_UPDATES)  # what we ask Telegram for is what has han
 CLAIM_BATCH = 500
 HIGH_WATER = 2000  # updates held in memory at most; the rest waits in the inbox
 DRAIN_SECONDS = 5.0  # on a stop, how long running updates may take to finish (under stop_deadline)
+RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)  # between runs of an update that must run again
+MAX_RUNS_UNAVAILABLE = 40  # the database unreachable this many runs in a row (minutes): failed for good
+MAX_RUNS_AFTER_INTENT = 3  # a deadline after a committed intent this many times: failed for good
 Key = tuple[str, int]
+
+
+class RunAgain(Exception):
+    """The update must run again later: no apology, no done mark."""
 
 
 class UpdateDispatcher(Actor):
     capacity: ClassVar[int] = 8
     overflow: ClassVar[Overflow] = Overflow.DROP_NEWEST  # Wake messages coalesce
     default_deadline: ClassVar[float] = 5.0
-    stop_deadline: ClassVar[float] = 10.0
+    stop_deadline: float = 10.0
 
     def __init__(self, mailbox: Mailbox, settings: Settings, database: Database, bot: Bot,
                  dp: Dispatcher, lock_keeper: Mailbox) -> None:
@@ -63,9 +78,15 @@ class UpdateDispatcher(Actor):
         self.bot = bot
         self.dp = dp
         self.lock_keeper = lock_keeper
+        bot.session.middleware(SendGate(self.may_act))  # after the limiter's waits: checked right before the wire
         self.name_ = lock_name(settings.bot_id)
         self.role = Role.PASSIVE
         self.epoch = 0
+        self.lease_until = 0.0
+        self.acting = asyncio.Event()  # set while the lease is valid: workers and the pump park when it is not
+        self.runs: dict[int, int] = {}  # update_id -> runs that ended in "run again"
+        self.generation = 0  # of the consuming session: a retry timer of an earlier one does nothing
+        self.retried = 0
         self.queues: dict[Key, collections.deque[Claimed]] = {}
         self.ready: collections.deque[Key] = collections.deque()
         self.ready_event = asyncio.Event()
@@ -78,6 +99,7 @@ class UpdateDispatcher(Actor):
         self.session = ""
         self.done_marks: list[tuple[int, str]] = []
         self.done_event = asyncio.Event()
+        self.done_flushed = asyncio.Event()  # set whenever no done mark waits to be written
         self.done_writer: asyncio.Task[None] | None = None
         self.handled = 0
         self.failed = 0
@@ -89,8 +111,8 @@ class UpdateDispatcher(Actor):
 
     async def on_start(self) -> None:
         self.done_writer = self.spawn(self._write_done(), "done-writer")
-        if (current := await current_role(self.lock_keeper)) is not None:
-            await self.role_changed(current)
+        self.spawn(self._watch_lease(), "lease-watch")
+        ask_for_role(self.lock_keeper)  # the answer comes as a RoleChanged; until then we do nothing
         self.every(self.settings.inbox_sweep_interval, Tick("sweep"))
         self.every(2.0, Tick("depth"), first=0.5)
 
@@ -125,27 +147,84 @@ class UpdateDispatcher(Actor):
             if late:
                 log.warning("drain_incomplete", extra={"running": len(late), "timeout": timeout})
 
+    def may_act(self) -> bool:
+        """ACTIVE within a valid lease: checked before every claim, every update and every request
+        to Telegram. time.monotonic() runs on while a process is frozen, so a woken one is refused."""
+        return self.role is Role.ACTIVE and time.monotonic() < self.lease_until
+
     @handles(RoleChanged, deadline=5.0)
     async def role_changed(self, msg: RoleChanged) -> None:
-        if msg.role is Role.ACTIVE and (self.role is not Role.ACTIVE or msg.epoch != self.epoch):
-            await self._stop_consuming("new epoch")
-            self.role, self.epoch = Role.ACTIVE, msg.epoch
-            self._start_consuming()
-        elif msg.role is not Role.ACTIVE and self.role is Role.ACTIVE:
-            self.role = msg.role
+        """lock_keeper's state, told again after every heartbeat: applied as it is, not as an edge."""
+        if msg.role is Role.ACTIVE:
+            if self.role is not Role.ACTIVE or msg.epoch != self.epoch:
+                await self._stop_consuming("new epoch")
+                self.role, self.epoch = Role.ACTIVE, msg.epoch
+            self.lease_until = msg.lease_until
+            if self.may_act():
+                self.acting.set()
+                if not self.tasks:
+                    self._start_consuming()
+        elif self.role is Role.ACTIVE:
+            self.role = Role.PASSIVE
+            self.acting.clear()
             await self._stop_consuming(msg.reason or "passive")
+
+    @handles(Relinquish, deadline=DRAIN_SECONDS + 3.0)
+    async def relinquish(self, msg: Relinquish) -> bool:
+        """lock_keeper is about to let the lock go and waits for this answer: take nothing new, let
+        the running updates finish within the lease and their done marks reach the inbox (so the
+        next leader does not run them again), then stop acting."""
+        if self.role is Role.ACTIVE and msg.epoch == self.epoch and self.tasks:
+            began = time.monotonic()
+            await self._drain(min(DRAIN_SECONDS, self.lease_until - began - 0.5))
+            await self._stop_consuming(f"relinquished epoch {msg.epoch}")
+            await self._flush_done(max(0.0, self.lease_until - time.monotonic() - 0.2))
+            log.info("relinquished", extra={"epoch": msg.epoch, "seconds": round(time.monotonic() - began, 3),
+                                            "done_marks_waiting": len(self.done_marks)})
+        if msg.epoch == self.epoch:
+            self.role = Role.PASSIVE
+            self.acting.clear()
+        return True
+
+    @handles(EpochRefused, deadline=5.0)
+    async def epoch_refused(self, msg: EpochRefused) -> None:
+        """The fence says another instance leads: stop at once (nothing drains: it is not ours to
+        finish). lock_keeper learns it at its next heartbeat; until it says otherwise, a RoleChanged
+        of this same epoch starts us again and the fence refuses again, so nothing is done twice."""
+        if self.role is Role.ACTIVE and msg.epoch == self.epoch:
+            self.acting.clear()
+            await self._stop_consuming(f"fenced epoch {msg.epoch}")
+            ask_for_role(self.lock_keeper)
+
+    async def _watch_lease(self) -> None:
+        """Parks the workers when the lease runs out without a renewal; nothing is sent meanwhile
+        (the send gate checks the lease itself), this only stops them from trying."""
+        while True:
+            await self.acting.wait()
+            remaining = self.lease_until - time.monotonic()
+            if remaining > 0 and self.role is Role.ACTIVE:
+                await asyncio.sleep(min(1.0, remaining))  # then look again: a renewal moves the lease
+                continue
+            self.acting.clear()
+            if self.role is Role.ACTIVE:
+                log.warning("lease_expired", extra={"epoch": self.epoch, "held": len(self.held)})
 
     def _start_consuming(self) -> None:
         self.draining = False
+        self.runs.clear()
         # a fresh claim owner: whatever an earlier session left claimed is taken over, ours is not
-        self.session = f"{self.settings.instance_id}/{uuid.uuid4().hex[:8]}"
+        self._new_session()
         log.info("dispatch_started", extra={"epoch": self.epoch, "workers": self.settings.dispatch_concurrency})
         # a task that dies fails the actor (Actor.spawn): the supervisor restarts it, the inbox keeps every claim
         self.tasks = [self.spawn(self._pump(), "pump")]
         self.tasks += [self.spawn(self._worker(i), f"worker-{i}") for i in range(self.settings.dispatch_concurrency)]
         self.wanted.set()
 
+    def _new_session(self) -> None:
+        self.session = f"{self.settings.instance_id}/{uuid.uuid4().hex[:8]}"
+
     async def _stop_consuming(self, reason: str) -> None:
+        self.generation += 1
         tasks, self.tasks = self.tasks, []
         for task in tasks:
             task.cancel()
@@ -179,17 +258,22 @@ class UpdateDispatcher(Actor):
         while True:
             await self.wanted.wait()
             self.wanted.clear()
-            while len(self.held) < HIGH_WATER:
+            await self.acting.wait()
+            while len(self.held) < HIGH_WATER and self.may_act():
                 limit = min(CLAIM_BATCH, HIGH_WATER - len(self.held))
                 try:
                     batch = await inbox.claim(self.database, self.name_, self.epoch, self.settings.bot_id, limit,
                                               self.session)
                 except Fenced as exc:  # another instance leads now; lock_keeper will say so too
                     log.warning("claim_fenced", extra={"epoch": self.epoch, "error_text": str(exc)})
-                    self.mailbox.tell_nowait(RoleChanged(Role.PASSIVE, self.epoch, "fenced"))  # stop consuming
+                    self.mailbox.tell_nowait(EpochRefused(self.epoch))  # stop consuming (a control message)
                     return
                 except DB_ERRORS as exc:
                     self.last_claim_error = describe(exc)[:200]
+                    # the claim may have committed with its answer lost: those rows are ours but
+                    # unknown to us, and a session skips its own claims; a new session takes them
+                    # over (what we already hold is claimed again and skipped as held)
+                    self._new_session()
                     break  # the next sweep tries again
                 self.last_claim_error = None
                 for claimed in batch:
@@ -228,7 +312,7 @@ class UpdateDispatcher(Actor):
         try:
             query_id = json.loads(claimed.payload)["callback_query"]["id"]
             await self.bot.answer_callback_query(str(query_id))
-        except (TelegramAPIError, TelegramNetworkError, KeyError, ValueError, TypeError) as exc:
+        except (TelegramAPIError, TelegramNetworkError, ActingRefused, KeyError, ValueError, TypeError) as exc:
             log.info("early_answer_failed", extra={"update_id": claimed.update_id, "error_text": describe(exc)})
 
     # -- handling ------------------------------------------------------------------------------
@@ -243,17 +327,27 @@ class UpdateDispatcher(Actor):
         me = asyncio.current_task()
         assert me is not None
         while not self.draining:
+            await self.acting.wait()
             key = await self._next_chat()
             queue = self.queues[key]
+            if not self.may_act():  # the lease ran out while we waited for a chat: put it back
+                self.ready.appendleft(key)
+                self.acting.clear()
+                continue
             claimed = queue.popleft()
             self.busy.add(me)
             try:
                 outcome = await self._handle(claimed)
             finally:
                 self.busy.discard(me)
+            if outcome == "again":
+                self._run_again(key, claimed)
+                continue
+            self.runs.pop(claimed.update_id, None)
             self.held.discard(claimed.update_id)
             self.pre_answered.discard(claimed.update_id)
             self.done_marks.append((claimed.update_id, outcome))
+            self.done_flushed.clear()
             self.done_event.set()
             if queue:
                 self.ready.append(key)
@@ -263,6 +357,21 @@ class UpdateDispatcher(Actor):
             if len(self.held) < HIGH_WATER // 2:
                 self.wanted.set()
             METRICS.dispatch_inflight.set(len(self.held))
+
+    def _run_again(self, key: Key, claimed: Claimed) -> None:
+        """Back at the head of its chat, which waits (the chat's order holds); other chats go on."""
+        self.retried += 1
+        runs = self.runs.get(claimed.update_id, 0)
+        self.queues[key].appendleft(claimed)
+        delay = RETRY_DELAYS[min(runs - 1, len(RETRY_DELAYS) - 1)]
+        generation = self.generation
+
+        def ready() -> None:  # meanwhile no worker can take the chat: it is neither ready nor new
+            if generation == self.generation and self.queues.get(key) and key not in self.ready:
+                self.ready.append(key)
+                self.ready_event.set()
+
+        asyncio.get_running_loop().call_later(delay, ready)
 
     async def _handle(self, claimed: Claimed) -> str:
         started = time.perf_counter()
@@ -275,6 +384,9 @@ class UpdateDispatcher(Actor):
                 outcome = await self._feed(claimed, cid)
         finally:
             logs.correlation_id.reset(token)
+        if outcome == "again":
+            METRICS.updates_handled.labels(claimed.kind, "again").inc()
+            return outcome
         METRICS.updates_handled.labels(claimed.kind if claimed.kind in HANDLED else "other", outcome).inc()
         METRICS.update_seconds.labels(claimed.kind if claimed.kind in HANDLED else "other").observe(
             time.perf_counter() - started)
@@ -286,9 +398,12 @@ class UpdateDispatcher(Actor):
         try:
             raw = json.loads(claimed.payload)
             update = Update.model_validate(raw, context={"bot": self.bot})
-            async with asyncio.timeout(self.settings.update_deadline):
-                await self.dp.feed_update(self.bot, update, pre_answered=claimed.update_id in self.pre_answered)
+            await self._run(claimed, update)
             return "ok"
+        except RunAgain as again:
+            log.warning("update_runs_again", extra={"update_id": claimed.update_id, "kind": claimed.kind,
+                                                    "reason": str(again), "runs": self.runs.get(claimed.update_id)})
+            return "again"
         except TimeoutError:
             reason, error = "deadline", f"no result within {self.settings.update_deadline:g}s"
         except Exception as exc:
@@ -298,6 +413,33 @@ class UpdateDispatcher(Actor):
                                           "error_text": logs.redact(error)[:500], "attempts": claimed.attempts})
         await self._apologise(claimed, raw, cid)
         return reason
+
+    async def _run(self, claimed: Claimed, update: Update) -> None:
+        """One run through aiogram, its outcome sorted: returns (done), raises RunAgain, or raises
+        what makes it failed for good (the deadline's TimeoutError, the handler's error)."""
+        runs = self.runs.get(claimed.update_id, 0) + 1
+        timer = asyncio.timeout(self.settings.update_deadline)
+        with counting_commits() as intents:
+            try:
+                async with timer:
+                    await self.dp.feed_update(self.bot, update, pre_answered=claimed.update_id in self.pre_answered,
+                                              fence_epoch=self.epoch)
+                return
+            except (ActingRefused, Fenced) as exc:
+                if isinstance(exc, Fenced):  # not ours to act on any more: stop, the next leader runs it
+                    self.mailbox.tell_nowait(EpochRefused(self.epoch))
+                self.runs[claimed.update_id] = runs
+                raise RunAgain(describe(exc)) from exc
+            except DB_UNAVAILABLE as exc:
+                if timer.expired():
+                    if intents and runs <= MAX_RUNS_AFTER_INTENT:  # its intent stands: carry on from it
+                        self.runs[claimed.update_id] = runs
+                        raise RunAgain(f"deadline after {len(intents)} fenced commit(s)") from exc
+                    raise TimeoutError("deadline") from exc
+                if runs <= MAX_RUNS_UNAVAILABLE:
+                    self.runs[claimed.update_id] = runs
+                    raise RunAgain(describe(exc)) from exc
+                raise
 
     async def _apologise(self, claimed: Claimed, raw: dict[str, Any], cid: str) -> None:
         """A user is never left in silence: a short apology with the reference and a Menu button."""
@@ -309,7 +451,7 @@ class UpdateDispatcher(Actor):
             async with asyncio.timeout(10):
                 await self.bot.send_message(claimed.chat_key, texts.t(lang, "apology", ref=cid),
                                             reply_markup=keyboards.menu_button(lang))
-        except (TelegramAPIError, TelegramNetworkError, TimeoutError) as exc:
+        except (TelegramAPIError, TelegramNetworkError, ActingRefused, TimeoutError) as exc:
             log.warning("apology_failed", extra={"update_id": claimed.update_id, "error_text": describe(exc)})
 
     # -- done marks ----------------------------------------------------------------------------
@@ -334,6 +476,17 @@ class UpdateDispatcher(Actor):
                 self.done_event.set()
             else:
                 del self.done_marks[:len(marks)]  # later marks were only appended meanwhile
+                if not self.done_marks:
+                    self.done_flushed.set()
+
+    async def _flush_done(self, timeout: float) -> None:
+        """Wait (bounded) until every done mark is written."""
+        if self.done_marks:
+            try:
+                async with asyncio.timeout(timeout):
+                    await self.done_flushed.wait()
+            except TimeoutError:
+                log.warning("done_marks_unflushed", extra={"count": len(self.done_marks)})
 
     def health(self) -> dict[str, Any]:
         return {

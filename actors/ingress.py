@@ -12,18 +12,18 @@ import hmac
 import json
 import math
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from actors.actor import Actor, handles
 from actors.mailbox import Mailbox, MailboxError
-from actors.roles import current_role
+from actors.roles import ask_for_role
 from config import Settings
 from ingest.webhook_intake import WebhookIntake
 from messages.control import ChaosFault
-from messages.roles import RoleChanged
+from messages.roles import Relinquish, Role, RoleChanged
 from telemetry import logs
 from telemetry.metrics import METRICS
 
@@ -39,7 +39,7 @@ def json_response(body: dict[str, Any], status: int = 200, headers: dict[str, st
 
 
 class Ingress(Actor):
-    stop_deadline: ClassVar[float] = 15.0
+    stop_deadline: float = 15.0
 
     def __init__(
         self,
@@ -80,8 +80,8 @@ class Ingress(Actor):
             raise
         self.runner = runner
         log.info("http_listening", extra={"port": self.settings.port})
-        if self.intake is not None and (current := await current_role(self.find_actor("lock_keeper"), 1.0)):
-            self.intake.role = current.role
+        if self.intake is not None:
+            ask_for_role(self.find_actor("lock_keeper"))
 
     async def on_stop(self) -> None:
         runner, self.runner = self.runner, None
@@ -99,6 +99,12 @@ class Ingress(Actor):
         """PASSIVE_MODE=REJECT answers callback queries itself while this instance is not ACTIVE."""
         if self.intake is not None:
             self.intake.role = msg.role
+
+    @handles(Relinquish, deadline=1.0)
+    async def relinquish(self, msg: Relinquish) -> bool:
+        if self.intake is not None:
+            self.intake.role = Role.PASSIVE
+        return True
 
     @web.middleware
     async def _count(self, request: web.Request, handler: Handler) -> web.StreamResponse:

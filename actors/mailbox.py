@@ -128,6 +128,7 @@ class Mailbox:
         self.block_timeout = block_timeout
         self.stats = MailboxStats()
         self.closed = False
+        self.consumers = 0  # actor incarnations running on this mailbox (an old one may still be ending)
         self._queue: collections.deque[Envelope] = collections.deque()
         self._control: dict[type, Envelope] = {}  # the latest state per type, in arrival order
         self._control_asks: collections.deque[Envelope] = collections.deque()
@@ -167,7 +168,7 @@ class Mailbox:
 
     def _offer_control(self, env: Envelope) -> bool:
         if env.reply is not None:  # someone waits for the answer: in order, and never to a stopped actor
-            if self.closed:
+            if self.closed or not self.consumers:
                 env.reply.set_exception(MailboxClosed(f"{self.name} is stopped"))
                 return False
             self._control_asks.append(env)

@@ -18,11 +18,11 @@ import asyncpg
 from actors.actor import Actor, handles
 from actors.backoff import Backoff
 from actors.mailbox import Mailbox, describe
-from actors.roles import current_role
+from actors.roles import ask_for_role
 from config import Settings
 from ingest import updates
 from ingest.bot_api import ALLOWED_UPDATES
-from messages.roles import Role, RoleChanged
+from messages.roles import Relinquish, Role, RoleChanged
 from store import inbox
 from store.database import DB_ERRORS, Database
 from telemetry import logs
@@ -65,8 +65,7 @@ class Poller(Actor):
 
     async def on_start(self) -> None:
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.poll_timeout + 15))
-        if (current := await current_role(self.lock_keeper)) is not None:
-            await self.role_changed(current)
+        ask_for_role(self.lock_keeper)
 
     async def on_stop(self) -> None:
         await self._stop_polling()
@@ -80,6 +79,13 @@ class Poller(Actor):
             self.task = self.spawn(self._poll(), "poll")  # if it dies, the poller fails and is restarted
         elif msg.role is not Role.ACTIVE:
             await self._stop_polling()
+
+    @handles(Relinquish, deadline=5.0)
+    async def relinquish(self, msg: Relinquish) -> bool:
+        """lock_keeper lets the lock go: only the leader polls (Telegram allows one consumer)."""
+        self.role = Role.PASSIVE
+        await self._stop_polling()
+        return True
 
     async def _stop_polling(self) -> None:
         task, self.task = self.task, None

@@ -1,24 +1,25 @@
-"""The role query: what lock_keeper says the role is now, asked through its address.
+"""How an actor whose work depends on the role hears about it, through lock_keeper's address.
 
-Any actor whose work depends on the role asks this when it (re)starts; it needs only
+lock_keeper tells every subscriber its state again after every heartbeat and lock attempt, so a
+subscriber needs no answer to go on: a (re)starting one just asks for an early word. It needs only
 lock_keeper's mailbox, never the lock_keeper module (actors hold addresses, not each other).
 """
 
 from __future__ import annotations
 
 from actors.mailbox import Mailbox, MailboxError
-from messages.roles import CurrentRole, RoleChanged
+from messages.roles import RoleQuery
 from telemetry import logs
 
+log = logs.get("roles")
 
-async def current_role(lock_keeper: Mailbox | None, timeout: float = 2.0) -> RoleChanged | None:
-    """The role now, for an actor (re)starting after the last RoleChanged was told; None when
-    lock_keeper cannot say (it is restarting, and its next RoleChanged will tell)."""
+
+def ask_for_role(lock_keeper: Mailbox | None) -> None:
+    """Ask lock_keeper to tell us the role now; if it cannot take the question (restarting), its
+    next heartbeat or lock attempt tells us anyway: until then the role is unknown, not PASSIVE."""
     if lock_keeper is None:
-        return None
+        return
     try:
-        answer: RoleChanged = await lock_keeper.ask(CurrentRole(), timeout=timeout)
-    except (TimeoutError, MailboxError) as exc:
-        logs.get("roles").info("role_unknown_at_start", extra={"error_text": str(exc)[:200]})
-        return None
-    return answer
+        lock_keeper.tell_nowait(RoleQuery())
+    except MailboxError as exc:
+        log.info("role_query_not_delivered", extra={"error_text": str(exc)[:200]})

@@ -20,10 +20,10 @@ from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramR
 from actors.actor import Actor, handles
 from actors.backoff import Backoff
 from actors.mailbox import Mailbox
-from actors.roles import current_role
+from actors.roles import ask_for_role
 from config import Settings
 from messages.control import Tick
-from messages.roles import Role, RoleChanged
+from messages.roles import Relinquish, Role, RoleChanged
 from store import webhook
 from store.database import Database, DatabaseUnavailable
 from store.fence import Fenced
@@ -60,18 +60,25 @@ class WebhookSetter(Actor):
         self.sets = 0
 
     async def on_start(self) -> None:
-        if (current := await current_role(self.lock_keeper)) is not None:
-            await self.role_changed(current)
+        ask_for_role(self.lock_keeper)
         self.every(0.1, Tick("due"))  # fine-grained enough that a backoff is what sets the pace
 
     @handles(RoleChanged, deadline=1.0)
     async def role_changed(self, msg: RoleChanged) -> None:
+        """Told after every heartbeat: only a new leadership (role or epoch) starts a verification."""
+        if (msg.role, msg.epoch) == (self.role, self.epoch):
+            return
         self.role, self.epoch = msg.role, msg.epoch
         if msg.role is Role.ACTIVE:
             self.failures = 0
             self.next_attempt = time.monotonic()  # verify at once
         else:
             self.next_attempt = None
+
+    @handles(Relinquish, deadline=1.0)
+    async def relinquish(self, msg: Relinquish) -> bool:
+        self.role, self.next_attempt = Role.PASSIVE, None
+        return True
 
     async def on_tick(self, msg: Tick) -> None:
         if self.role is not Role.ACTIVE or self.next_attempt is None or time.monotonic() < self.next_attempt:

@@ -16,7 +16,7 @@ from actors.db import DbActor
 from actors.dispatcher import UpdateDispatcher
 from actors.ingress import Ingress
 from actors.janitor import Janitor
-from actors.lock_keeper import LockKeeper
+from actors.lock_keeper import LockKeeper, lease_seconds
 from actors.mailbox import Mailbox, MailboxError
 from actors.poller import Poller
 from actors.webhook_setter import WebhookSetter
@@ -101,7 +101,9 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
         "root",
         [
             ChildSpec.actor(DbActor, db_box, database, shutdown=settings.shutdown_timeout),
-            ChildSpec.actor(LockKeeper, lock_box, settings, database, role_subscribers),
+            # its stop may wait out the lease it granted before letting the lock go
+            ChildSpec.actor(LockKeeper, lock_box, settings, database, role_subscribers,
+                            shutdown=lease_seconds(settings.heartbeat_interval, settings.stale_after) + 5.0),
             ChildSpec.actor(CorrelationFlusher, flusher_box, database),
             ChildSpec("work", lambda: Supervisor("work", work_children, Strategy.ONE_FOR_ONE, intensity=5,
                                                  period=10, backoff=backoff),

@@ -50,6 +50,13 @@ class Relinquish(Control):
 
 
 @dataclass(frozen=True, slots=True)
+class EpochRefused(Control):
+    """The fence refused a write under `epoch`: another instance leads. Stop acting at once."""
+
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
 class LockConnectionLost:
     """The lock connection numbered `session` ended under us (server restart, termination, network)."""
 

@@ -23,6 +23,12 @@ class DatabaseUnavailable(Exception):
 
 # what a statement raises when the database is down, restarting or unreachable: retry later
 DB_ERRORS = (DatabaseUnavailable, asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+# of those, what says "not now" rather than "this statement is wrong": the connection or the
+# server is gone or refusing, a statement was cancelled or timed out, a serialization conflict;
+# work that met one of these is retried, never reported as failed for good
+DB_UNAVAILABLE = (DatabaseUnavailable, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError, TimeoutError,
+                  asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError,
+                  asyncpg.InsufficientResourcesError, asyncpg.TransactionRollbackError)
 
 
 class PooledConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg ships no types: Connection is Any

@@ -9,8 +9,9 @@ commit an idempotency key under the fence first and call afterwards.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 
 import asyncpg
 
@@ -21,14 +22,35 @@ class Fenced(Exception):
     """Our epoch is no longer the leader's: treat as demotion."""
 
 
+# fenced transactions committed in this context (one update's handling), or None when nobody counts:
+# a deadline that fires after one of them committed an intent means "run the update again", not
+# "failed", because the intent's idempotency key lets the next run carry on where this one stopped
+_commits: ContextVar[list[int] | None] = ContextVar("fenced_commits", default=None)
+
+
+@contextmanager
+def counting_commits() -> Iterator[list[int]]:
+    """Collect the epochs of the fenced transactions committed inside this block (same task)."""
+    commits: list[int] = []
+    token = _commits.set(commits)
+    try:
+        yield commits
+    finally:
+        _commits.reset(token)
+
+
 @asynccontextmanager
 async def fenced(db: Database, name: str, epoch: int) -> AsyncIterator[asyncpg.Connection]:
     """A transaction that commits only while `epoch` is the current leader epoch."""
-    async with db.require().acquire() as conn, conn.transaction():
-        ok = await conn.fetchval("SELECT 1 FROM leader WHERE name = $1 AND epoch = $2 FOR SHARE", name, epoch)
-        if ok is None:
-            raise Fenced(f"epoch {epoch} is no longer the leader of {name}")
-        yield conn
+    async with db.require().acquire() as conn:
+        async with conn.transaction():
+            ok = await conn.fetchval("SELECT 1 FROM leader WHERE name = $1 AND epoch = $2 FOR SHARE", name, epoch)
+            if ok is None:
+                raise Fenced(f"epoch {epoch} is no longer the leader of {name}")
+            yield conn
+        commits = _commits.get()
+        if commits is not None:  # reached only when the transaction committed
+            commits.append(epoch)
 
 
 async def fenced_probe(db: Database, name: str, epoch: int, what: str) -> None:

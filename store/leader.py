@@ -130,20 +130,6 @@ async def terminate_stale_holder(conn: asyncpg.Connection, name: str, keys: tupl
     return [r["pid"] for r in rows if r["ended"]]
 
 
-async def terminate_holder(conn: asyncpg.Connection, keys: tuple[int, int]) -> list[int]:
-    """End whoever holds our lock now. Unsafe for a takeover (it also ends a leader elected after
-    the caller judged the old one stale): kept only until lock_keeper calls terminate_stale_holder."""
-    rows = await conn.fetch(
-        """SELECT l.pid, pg_terminate_backend(l.pid) AS ended
-           FROM pg_locks l
-           WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
-             AND l.classid::int4 = $1::int4 AND l.objid::int4 = $2::int4
-             AND l.pid <> pg_backend_pid()""",
-        *keys,
-    )
-    return [r["pid"] for r in rows if r["ended"]]
-
-
 async def history(conn: asyncpg.Connection | asyncpg.Pool, name: str) -> list[tuple[int, str]]:
     rows = await conn.fetch("SELECT epoch, instance FROM leader_history WHERE name = $1 ORDER BY epoch", name)
     return [(r["epoch"], r["instance"]) for r in rows]

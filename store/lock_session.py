@@ -24,6 +24,12 @@ from store import leader
 LOCK_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 
 
+def idle_session_timeout(heartbeat_interval: float) -> float:
+    """Seconds of silence after which the server ends the lock session (and frees the lock):
+    three heartbeats, so one late heartbeat is not fatal."""
+    return max(3.0, 3 * heartbeat_interval)
+
+
 class LockSession:
     """One dedicated connection and the leadership statements that run on it."""
 
@@ -37,7 +43,7 @@ class LockSession:
                    keys: tuple[int, int], on_lost: Callable[[LockSession], None]) -> LockSession:
         """Connect with the server-side idle timeout of three heartbeats and keepalives on both ends;
         `on_lost(session)` is called when the server or the network ends the connection."""
-        idle_ms = int(max(3.0, 3 * heartbeat_interval) * 1000)
+        idle_ms = int(idle_session_timeout(heartbeat_interval) * 1000)
         conn = await asyncpg.connect(
             url,
             timeout=5,
@@ -88,10 +94,6 @@ class LockSession:
         """Takeover: end the holder only if it is the recorded leader's backend and its heartbeat is
         older than `stale_after` seconds, in one statement (see leader.terminate_stale_holder)."""
         return await leader.terminate_stale_holder(self._conn, self.name, self.keys, stale_after)
-
-    async def terminate_holder(self) -> list[int]:
-        """Unsafe: ends whoever holds the lock now; goes once lock_keeper calls terminate_stale_holder."""
-        return await leader.terminate_holder(self._conn, self.keys)
 
     async def close(self, timeout: float = 2.0) -> None:
         try:

@@ -571,3 +571,35 @@ async def test_a_control_ask_to_a_stopped_actor_fails_at_once() -> None:
     box.close()
     with pytest.raises(MailboxClosed):
         await box.ask(Order(1), timeout=1)
+
+
+async def test_a_control_ask_to_a_mailbox_no_actor_runs_on_fails_at_once() -> None:
+    """lock_keeper asks every subscriber to stop acting before it lets the lock go: one that never
+    started (or has ended) acts on nothing, and waiting for its answer would only delay failover."""
+    box = control_box()
+    with pytest.raises(MailboxClosed):
+        await box.ask(Order(1), timeout=5)
+
+
+class Obeys(Probe):
+    @handles(Order)
+    async def order(self, msg: Order) -> int:
+        self.world.journal.append(("order", msg.n))
+        return msg.n
+
+
+async def test_a_running_actor_answers_a_control_ask_ahead_of_its_queued_data() -> None:
+    world = World()
+    box = Obeys.new_mailbox(unique("obeys"))
+    actor = Obeys(box, world)
+    await actor.start()
+    release = asyncio.Event()
+    box.tell_nowait(Gate(release))
+    box.tell_nowait(Ping(1))
+    answer = asyncio.ensure_future(box.ask(Order(5), timeout=5))
+    await until(lambda: box.control_depth == 1, what="the order queued")
+    release.set()
+    assert await answer == 5
+    await box.ask(Ping(2), timeout=5)
+    assert world.journal[1:] == [("order", 5), ("ping", 1), ("ping", 2)], "the order went before the queued ping"
+    await actor.stop(1.0)

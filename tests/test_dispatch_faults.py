@@ -1,0 +1,261 @@
+"""The dispatcher under faults, in process: a real PostgreSQL, the fake Telegram over HTTP, real
+aiogram, and the test in lock_keeper's place (it tells the role and grants the lease).
+
+What is checked: an update is done, failed for good (apology), or run again (no apology, no
+done mark) when the fence refuses, the database is unreachable, or a deadline fires after an
+intent was committed; nothing is sent outside the lease; claims whose commit answer was lost are
+not stranded in the live session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import pytest
+from aiogram import Dispatcher, Router
+from aiogram.filters import Command
+from aiogram.types import Message
+
+import config
+from actors.dispatcher import UpdateDispatcher
+from actors.mailbox import Mailbox
+from bot.fsm_storage import PostgresStorage
+from fakes.telegram_api import FakeTelegram, message_update
+from ingest.bot_api import make_bot
+from messages.pipeline import Wake
+from messages.roles import CurrentRole, Role, RoleChanged, RoleQuery
+from store import inbox, leader, migrations
+from store.database import Database, DatabaseUnavailable
+from store.fence import fenced_probe
+from store.inbox import Incoming
+from tests.actors_kit import until
+from tests.procs import FAKE_TOKEN
+
+pytestmark = pytest.mark.timeout(60)
+BOT_ID = int(FAKE_TOKEN.split(":")[0])
+NAME = leader.lock_name(BOT_ID)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await migrations.apply(conn)
+    finally:
+        await conn.close()
+    database = Database(database_url, "dispatch-test", pool_size=8)
+    await database.connect()
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as server:
+        yield server
+
+
+@dataclass
+class Runs:
+    """How often each test command ran, so a handler can fail on its first runs only."""
+
+    counts: collections.Counter[str] = field(default_factory=collections.Counter)
+
+
+def faulty_router(db: Database, runs: Runs) -> Router:
+    router = Router(name="faults")
+
+    def first(key: str, times: int = 1) -> bool:
+        runs.counts[key] += 1
+        return runs.counts[key] <= times
+
+    @router.message(Command("fenced"))
+    async def fenced_once(message: Message, fence_epoch: int) -> None:
+        if first("fenced"):
+            await fenced_probe(db, NAME, fence_epoch - 1, "a write under an epoch that is not ours")
+        await message.answer("fenced ok")
+
+    @router.message(Command("flaky"))
+    async def flaky(message: Message) -> None:
+        if first("flaky", 2):
+            raise DatabaseUnavailable("database is down")
+        await message.answer("flaky ok")
+
+    @router.message(Command("intent"))
+    async def intent_then_hang(message: Message, fence_epoch: int) -> None:
+        await fenced_probe(db, NAME, fence_epoch, f"intent of update {message.message_id}")
+        if first("intent"):
+            await asyncio.Event().wait()  # the deadline fires after the intent committed
+        await message.answer("intent ok")
+
+    @router.message(Command("hang"))
+    async def hang(message: Message) -> None:
+        await asyncio.Event().wait()
+
+    @router.message()
+    async def echo(message: Message) -> None:
+        await message.answer(f"echo {message.text}")
+
+    return router
+
+
+@dataclass
+class Harness:
+    db: Database
+    fake: FakeTelegram
+    box: Mailbox
+    actor: UpdateDispatcher
+    epoch: int
+    keeper: asyncio.Task[None] | None = None
+    lease: float = 3600.0
+
+    def grant(self, lease: float | None = None) -> None:
+        self.box.tell_nowait(RoleChanged(Role.ACTIVE, self.epoch, "test", time.monotonic() + (lease or self.lease)))
+
+    def keep_granting(self, every: float = 0.1) -> None:
+        """As lock_keeper does after every heartbeat."""
+        async def loop() -> None:
+            while True:
+                self.grant()
+                await asyncio.sleep(every)
+        self.keeper = asyncio.create_task(loop())
+
+    async def post(self, *updates: dict[str, Any]) -> None:
+        rows = [Incoming(u["update_id"], "message", u["message"]["chat"]["id"], json.dumps(u)) for u in updates]
+        await inbox.append_batch(self.db, BOT_ID, "test", rows)
+        self.box.tell_nowait(Wake())
+
+    async def rows(self) -> dict[int, asyncpg.Record]:
+        records = await self.db.require().fetch(
+            "SELECT update_id, state, outcome, attempts FROM inbox WHERE bot_id = $1", BOT_ID)
+        return {r["update_id"]: r for r in records}
+
+    async def done_rows(self) -> dict[int, asyncpg.Record]:
+        """The rows once every one is done (done marks are written a moment after the answer)."""
+        async def all_done() -> dict[int, asyncpg.Record] | None:
+            rows = await self.rows()
+            return rows if all(r["state"] == 2 for r in rows.values()) else None
+        return await until(all_done, timeout=10, what="every update marked done")
+
+    def texts(self, chat: int) -> list[str]:
+        return [c.params.get("text", "") for c in self.fake.sent_messages(chat)]
+
+
+@pytest.fixture
+async def harness(db: Database, fake: FakeTelegram, database_url: str) -> AsyncIterator[Callable[..., Any]]:
+    made: list[Harness] = []
+
+    async def make(runs: Runs | None = None, **env: str) -> Harness:
+        settings = config.load("serve", {"TELEGRAM_BOT_TOKEN": FAKE_TOKEN, "DATABASE_URL": database_url,
+                                          "TELEGRAM_API_BASE": fake.base_url, "TELEGRAM_RATE_GLOBAL": "0",
+                                          "TELEGRAM_RATE_PER_CHAT": "0", "INBOX_SWEEP_INTERVAL": "0.1",
+                                          "DISPATCH_CONCURRENCY": "4", **env})
+        conn = await asyncpg.connect(database_url)
+        try:
+            epoch = await leader.bump_epoch(conn, NAME, "test", 1)
+        finally:
+            await conn.close()
+        dp = Dispatcher(storage=PostgresStorage(db))
+        dp.include_router(faulty_router(db, runs or Runs()))
+        keeper_box = Mailbox("lock_keeper-stand-in", (RoleQuery, CurrentRole), 1000)
+        box = UpdateDispatcher.new_mailbox(f"dispatcher-{len(made)}")
+        bot = make_bot(FAKE_TOKEN, fake.base_url, timeout=5)
+        actor = UpdateDispatcher(box, settings, db, bot, dp, keeper_box)
+        await actor.start()
+        made.append(Harness(db, fake, box, actor, epoch))
+        return made[-1]
+
+    yield make
+    for h in made:
+        if h.keeper is not None:
+            h.keeper.cancel()
+        await h.actor.stop(5.0)
+
+
+def chat_updates(chat: int, first_id: int, texts: list[str]) -> list[dict[str, Any]]:
+    return [message_update(first_id + i, chat, text) for i, text in enumerate(texts)]
+
+
+async def test_a_claim_whose_commit_answer_was_lost_is_not_stranded_in_the_live_session(
+        harness: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    h: Harness = await harness()
+    real_claim = inbox.claim
+    lost = []
+
+    async def claim_then_lose_the_answer(*args: Any, **kwargs: Any) -> list[inbox.Claimed]:
+        claimed = await real_claim(*args, **kwargs)
+        if claimed and not lost:
+            lost.extend(claimed)
+            raise ConnectionResetError("the COMMIT reached the server, its answer did not reach us")
+        return claimed
+
+    monkeypatch.setattr(inbox, "claim", claim_then_lose_the_answer)
+    await h.post(*chat_updates(501, 1000, [f"m{i}" for i in range(6)]))
+    h.keep_granting()
+    await h.fake.wait_for(lambda: len(h.fake.sent_messages(501)) >= 6, timeout=20, what="all six answered")
+    assert lost, "the fault was injected"
+    assert h.texts(501) == [f"echo m{i}" for i in range(6)], "in update_id order, each once"
+    assert all(r["outcome"] == "ok" for r in (await h.done_rows()).values())
+
+
+async def test_a_fenced_write_in_a_handler_runs_the_update_again_without_an_apology(
+        harness: Callable[..., Any]) -> None:
+    runs = Runs()
+    h: Harness = await harness(runs)
+    await h.post(*chat_updates(502, 2000, ["/fenced", "after"]))
+    h.keep_granting()
+    await h.fake.wait_for(lambda: len(h.fake.sent_messages(502)) >= 2, timeout=20, what="both answered")
+    assert h.texts(502) == ["fenced ok", "echo after"], "no apology, and the chat kept its order"
+    assert runs.counts["fenced"] == 2
+    rows = await h.done_rows()
+    assert rows[2000]["outcome"] == "ok" and rows[2000]["attempts"] == 2, "claimed again after the refusal"
+
+
+async def test_an_unreachable_database_in_a_handler_runs_the_update_again(harness: Callable[..., Any]) -> None:
+    runs = Runs()
+    h: Harness = await harness(runs)
+    await h.post(*chat_updates(503, 3000, ["/flaky", "after"]))
+    h.keep_granting()
+    await h.fake.wait_for(lambda: len(h.fake.sent_messages(503)) >= 2, timeout=20, what="both answered")
+    assert h.texts(503) == ["flaky ok", "echo after"]
+    assert runs.counts["flaky"] == 3
+    assert (await h.done_rows())[3000]["outcome"] == "ok"
+
+
+async def test_a_deadline_after_a_committed_intent_runs_the_update_again_but_a_plain_one_apologises(
+        harness: Callable[..., Any]) -> None:
+    runs = Runs()
+    h: Harness = await harness(runs, UPDATE_DEADLINE="0.5")
+    await h.post(*chat_updates(504, 4000, ["/intent", "/hang", "after"]))
+    h.keep_granting()
+    await h.fake.wait_for(lambda: len(h.fake.sent_messages(504)) >= 3, timeout=20, what="three answers")
+    texts = h.texts(504)
+    assert texts[0] == "intent ok", texts
+    assert "u4001" in texts[1], "the plain deadline is failed for good, with the reference"
+    assert texts[2] == "echo after"
+    rows = await h.done_rows()
+    assert (rows[4000]["outcome"], rows[4001]["outcome"], rows[4002]["outcome"]) == ("ok", "deadline", "ok")
+
+
+async def test_nothing_is_sent_past_the_lease_and_the_work_resumes_when_it_is_renewed(
+        harness: Callable[..., Any]) -> None:
+    h: Harness = await harness()
+    h.grant(lease=0.4)
+    await h.post(*chat_updates(505, 5000, ["a"]))
+    await h.fake.wait_for(lambda: h.fake.sent_messages(505), timeout=10, what="the first answer within the lease")
+    await until(lambda: not h.actor.may_act(), timeout=5, what="the lease ran out")
+    await h.post(*chat_updates(505, 5001, ["b", "c"]))
+    sent_before = len(h.fake.calls())
+    with pytest.raises(TimeoutError):  # a bounded look for what must not happen
+        await h.fake.wait_for(lambda: len(h.fake.calls()) > sent_before, timeout=1.0, what="a send past the lease")
+    assert [r["state"] for u, r in sorted((await h.rows()).items()) if u > 5000] == [0, 0], "not even claimed"
+    h.keep_granting()
+    await h.fake.wait_for(lambda: len(h.fake.sent_messages(505)) >= 3, timeout=10, what="the rest after renewal")
+    assert h.texts(505) == ["echo a", "echo b", "echo c"]
