@@ -106,6 +106,11 @@ class UpdateDispatcher(Actor):
         self.pending = 0
         self.oldest_age = 0.0
         self.last_claim_error: str | None = None
+        self.foreign_claims = 0
+        self.foreign_claim_age = 0.0
+        self.idle_since: float | None = time.monotonic()  # not consuming since (None while consuming)
+        self.consuming_since = 0.0
+        self.running: dict[asyncio.Task[Any], tuple[int, float]] = {}  # worker -> (update_id, started)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -216,6 +221,8 @@ class UpdateDispatcher(Actor):
         self._new_session()
         log.info("dispatch_started", extra={"epoch": self.epoch, "workers": self.settings.dispatch_concurrency})
         # a task that dies fails the actor (Actor.spawn): the supervisor restarts it, the inbox keeps every claim
+        self.idle_since = None
+        self.consuming_since = time.monotonic()
         self.tasks = [self.spawn(self._pump(), "pump")]
         self.tasks += [self.spawn(self._worker(i), f"worker-{i}") for i in range(self.settings.dispatch_concurrency)]
         self.wanted.set()
@@ -225,6 +232,8 @@ class UpdateDispatcher(Actor):
 
     async def _stop_consuming(self, reason: str) -> None:
         self.generation += 1
+        if self.tasks:
+            self.idle_since = time.monotonic()
         tasks, self.tasks = self.tasks, []
         for task in tasks:
             task.cancel()
@@ -248,9 +257,11 @@ class UpdateDispatcher(Actor):
             self.wanted.set()
         elif msg.name == "depth":
             try:
-                self.pending, self.oldest_age = await inbox.depth(self.database, self.settings.bot_id)
+                depth = await inbox.depth(self.database, self.settings.bot_id, self.session if self.tasks else "")
             except DB_ERRORS:
                 return
+            self.pending, self.oldest_age = depth.pending, depth.oldest_age
+            self.foreign_claims, self.foreign_claim_age = depth.foreign_claims, depth.foreign_claim_age
             METRICS.inbox_pending.set(self.pending)
             METRICS.inbox_oldest.set(self.oldest_age)
 
@@ -336,10 +347,12 @@ class UpdateDispatcher(Actor):
                 continue
             claimed = queue.popleft()
             self.busy.add(me)
+            self.running[me] = (claimed.update_id, time.monotonic())
             try:
                 outcome = await self._handle(claimed)
             finally:
                 self.busy.discard(me)
+                self.running.pop(me, None)
             if outcome == "again":
                 self._run_again(key, claimed)
                 continue
@@ -489,8 +502,28 @@ class UpdateDispatcher(Actor):
                 log.warning("done_marks_unflushed", extra={"count": len(self.done_marks)})
 
     def health(self) -> dict[str, Any]:
+        """With `problems` (warn): updates running past their deadline, claims no live consumer holds."""
+        now = time.monotonic()
+        problems = []
+        grace = self.settings.update_deadline + 5.0  # the deadline fires first unless a handler ignores it
+        late = sorted((now - started, update_id) for update_id, started in self.running.values())
+        if late and late[-1][0] > grace:
+            age, update_id = late[-1]
+            problems.append(f"update {update_id} has run {age:.0f}s, past its deadline")
+        if self.tasks and self.foreign_claim_age > self.settings.update_deadline:
+            problems.append(f"{self.foreign_claims} update(s) claimed by a consumer that stopped, the oldest"
+                            f" {self.foreign_claim_age:.0f}s ago, not taken over")
         return {
             "consuming": bool(self.tasks),
+            "acting": self.acting.is_set(),
+            "role": self.role.value,
+            "lease_seconds_left": round(max(0.0, self.lease_until - now), 3) if self.role is Role.ACTIVE else None,
+            "idle_seconds": None if self.idle_since is None else round(now - self.idle_since, 3),
+            "parked_seconds": None if self.acting.is_set() or not self.tasks
+            else round(now - max(self.lease_until, self.consuming_since), 3),
+            "runs_again": self.retried,
+            "foreign_claims": self.foreign_claims,
+            "problems": problems,
             "epoch": self.epoch,
             "inflight": len(self.held),
             "chats_queued": len(self.queues),

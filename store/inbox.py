@@ -84,15 +84,27 @@ async def mark_done(db: Database, bot_id: int, done: Sequence[tuple[int, str]]) 
     )
 
 
-async def depth(db: Database, bot_id: int) -> tuple[int, float]:
-    """Unfinished updates and the age in seconds of the oldest one (0 when none)."""
+@dataclass(frozen=True, slots=True)
+class Depth:
+    pending: int  # unfinished updates
+    oldest_age: float  # seconds since the oldest unfinished one arrived (0 when none)
+    foreign_claims: int  # claimed by another consuming session than `session`
+    foreign_claim_age: float  # seconds the oldest of those has been claimed (0 when none)
+
+
+async def depth(db: Database, bot_id: int, session: str = "") -> Depth:
+    """The inbox's backlog, and the claims held by a session other than `session` (the caller's):
+    while the caller consumes, those are taken over at its next sweep, so an old one is stuck work."""
     row = await db.require().fetchrow(
-        """SELECT count(*) AS n, COALESCE(EXTRACT(EPOCH FROM now() - min(received_at)), 0) AS age
+        """SELECT count(*) AS n, COALESCE(EXTRACT(EPOCH FROM now() - min(received_at)), 0) AS age,
+                  count(*) FILTER (WHERE state = 1 AND claimed_by IS DISTINCT FROM $2) AS foreign_n,
+                  COALESCE(EXTRACT(EPOCH FROM now() - min(claimed_at)
+                           FILTER (WHERE state = 1 AND claimed_by IS DISTINCT FROM $2)), 0) AS foreign_age
              FROM inbox WHERE bot_id = $1 AND state < 2""",
-        bot_id,
+        bot_id, session,
     )
     assert row is not None
-    return int(row["n"]), float(row["age"])
+    return Depth(int(row["n"]), float(row["age"]), int(row["foreign_n"]), float(row["foreign_age"]))
 
 
 async def trim(db: Database, bot_id: int, older_than_seconds: float) -> tuple[int, int]:

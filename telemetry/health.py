@@ -62,6 +62,8 @@ class Observer:
             intake = item.get("intake")
             if isinstance(intake, dict):  # the process serves, but webhook acks are not getting through
                 warn.extend(f"{name} intake: {problem}" for problem in intake.get("problems", []))
+            warn.extend(f"{name}: {problem}" for problem in item.get("problems", []))
+        fail.extend(idle_leader(actors, 3 * self.settings.heartbeat_interval + 1.0))
         if fail:
             return "fail", fail + warn
         return ("warn", warn) if warn else ("pass", [])
@@ -135,3 +137,19 @@ class Observer:
         db_latency = GaugeMetricFamily("trt_database_ping_seconds", "Last database round trip")
         db_latency.add_metric([], self.database.latency or 0.0)
         yield from (state, depth, capacity, sent, dropped, handled, letters, db_up, db_latency)
+
+
+def idle_leader(actors: dict[str, dict[str, Any]], grace: float) -> list[str]:
+    """ACTIVE, yet the dispatcher has not consumed, or has been parked outside its lease, for
+    longer than lock_keeper takes to tell it the role again (`grace`): updates would wait for ever
+    behind a `pass`."""
+    keeper, dispatcher = actors.get("lock_keeper", {}), actors.get("dispatcher")
+    if keeper.get("role") != "ACTIVE" or not dispatcher or dispatcher.get("state") != State.RUNNING.value:
+        return []
+    problems = []
+    idle, parked = dispatcher.get("idle_seconds"), dispatcher.get("parked_seconds")
+    if idle is not None and idle > grace:
+        problems.append(f"ACTIVE but the dispatcher has not consumed for {idle:.0f}s")
+    if parked is not None and parked > grace:
+        problems.append(f"ACTIVE but the dispatcher has waited {parked:.0f}s for a valid lease")
+    return problems
