@@ -96,18 +96,23 @@ def _choice(*allowed: str) -> Callable[[str], str]:
 def _url(*schemes: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = raw.rstrip("/")
-        parts = urlsplit(value)
+        expected = f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}"
+        try:
+            parts = urlsplit(value)
+            host, _ = parts.hostname, parts.port  # both raise ValueError on a malformed netloc
+        except ValueError as exc:
+            raise _Invalid(f"{expected} ({exc})") from None
         # a PostgreSQL URL may name no host: libpq then reads it from ?host=/socket/dir
         needs_host = not parts.scheme.startswith("postgres")
-        if parts.scheme not in schemes or (needs_host and not parts.hostname):
-            raise _Invalid(f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}")
+        if parts.scheme not in schemes or (needs_host and not host):
+            raise _Invalid(expected)
         return value
 
     return parse
 
 
 def _tcp_port(raw: str) -> int:
-    if raw.isdigit() and 1 <= int(raw) <= 65535:
+    if re.fullmatch(r"[0-9]{1,5}", raw) and 1 <= int(raw) <= 65535:  # ASCII digits only: "²" is a digit too
         return int(raw)
     raise _Invalid(f"must be an integer from 1 to 65535, got {raw!r}")
 
@@ -274,6 +279,12 @@ def load(command: str = "serve", env: Mapping[str, str] | None = None) -> Settin
     instance_id = env.get("INSTANCE_ID", "").strip() or default_instance_id()
     if not re.fullmatch(r"[\w.@:-]{1,64}", instance_id):
         problems.append("INSTANCE_ID may hold letters, digits and ._@:- (at most 64 characters)")
+
+    heartbeat, stale = declared["heartbeat_interval"], declared["stale_after"]
+    if stale <= heartbeat + max(1.0, heartbeat):  # a heartbeat may take up to max(1 s, its interval)
+        problems.append(f"STALE_AFTER must be more than HEARTBEAT_INTERVAL plus a heartbeat's timeout "
+                        f"({heartbeat + max(1.0, heartbeat):g}s), or standbys take the lock from a healthy leader; "
+                        f"got {stale:g}")
 
     pool_size = _read(problems, "DATABASE_POOL_SIZE", env.get("DATABASE_POOL_SIZE"), _integer(2, 1000),
                       declared["dispatch_concurrency"] + POOL_HEADROOM)

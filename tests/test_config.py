@@ -53,6 +53,12 @@ def problems(env: dict[str, str], command: str = "serve") -> list[str]:
         ({**GOOD, "WEBHOOK_SECRET": "has spaces!"}, "WEBHOOK_SECRET may hold only"),
         ({**GOOD, "INSTANCE_ID": "a b"}, "INSTANCE_ID may hold"),
         ({**GOOD, "DATABASE_POOL_SIZE": "1"}, "DATABASE_POOL_SIZE must be between"),
+        ({**GOOD, "PORT": "²"}, "PORT must be an integer from 1 to 65535"),
+        ({**GOOD, "TELEGRAM_API_BASE": "http://[x"}, "TELEGRAM_API_BASE must be a URL"),
+        ({**GOOD, "KIE_API_BASE": "https://kie.example:99999"}, "KIE_API_BASE must be a URL"),
+        # standbys would take the lock from a leader whose heartbeat is merely in flight
+        ({**GOOD, "HEARTBEAT_INTERVAL": "2", "STALE_AFTER": "4"}, "STALE_AFTER must be more than"),
+        ({**GOOD, "HEARTBEAT_INTERVAL": "0.5", "STALE_AFTER": "1.5"}, "STALE_AFTER must be more than"),
     ],
 )
 def test_each_bad_setting_is_named(env: dict[str, str], expected: str) -> None:
