@@ -15,6 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from store import migrations
+from store.database import Database
 from tests.procs import TrtProcess
 
 
@@ -75,6 +77,20 @@ async def database_url(pg_server_url: str) -> AsyncIterator[str]:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """The fresh database migrated, behind the Database handle the program's store/ functions take."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await migrations.apply(conn)
+    finally:
+        await conn.close()
+    database = Database(database_url, "test", pool_size=8)
+    await database.connect()
+    yield database
+    await database.close()
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from fakes.telegram_api import FakeTelegram, message_update
 from ingest.bot_api import make_bot
 from messages.pipeline import Wake
 from messages.roles import CurrentRole, Role, RoleChanged, RoleQuery
-from store import inbox, leader, migrations
+from store import inbox, leader
 from store.database import Database, DatabaseUnavailable
 from store.fence import fenced_probe
 from store.inbox import Incoming
@@ -41,19 +41,6 @@ from tests.procs import FAKE_TOKEN
 pytestmark = pytest.mark.timeout(60)
 BOT_ID = int(FAKE_TOKEN.split(":")[0])
 NAME = leader.lock_name(BOT_ID)
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        await migrations.apply(conn)
-    finally:
-        await conn.close()
-    database = Database(database_url, "dispatch-test", pool_size=8)
-    await database.connect()
-    yield database
-    await database.close()
 
 
 @pytest.fixture

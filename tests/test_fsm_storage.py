@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import asyncpg
 import pytest
 from aiogram.exceptions import DataNotDictLikeError
 from aiogram.fsm.context import FSMContext
@@ -13,7 +11,6 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.fsm.storage.base import StorageKey
 
 from bot.fsm_storage import PostgresStorage
-from store import migrations
 from store.database import Database
 
 pytestmark = pytest.mark.timeout(60)
@@ -29,18 +26,6 @@ async def open_database(url: str) -> Database:
     db = Database(url, "fsm-test", pool_size=4)
     await db.connect()
     return db
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        await migrations.apply(conn)
-    finally:
-        await conn.close()
-    database = await open_database(database_url)
-    yield database
-    await database.close()
 
 
 async def rows(db: Database) -> int:

@@ -5,13 +5,11 @@ update running past its deadline. The checks are pure functions over /health's a
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 import pytest
 
-from store import inbox, migrations
+from store import inbox
 from store.database import Database
 from store.inbox import Incoming
 from supervisor import State
@@ -44,22 +42,9 @@ def test_a_passive_instance_or_a_restarting_dispatcher_is_not_an_idle_leader() -
     assert idle_leader({"lock_keeper": {"role": "ACTIVE"}}, grace=2.5) == []  # polling tree without a token
 
 
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        await migrations.apply(conn)
-        await conn.execute("INSERT INTO leader (name, epoch, instance, pid, heartbeat_at, acquired_at) "
-                           "VALUES ('trt:leader:7', 1, 't', 1, now(), now())")
-    finally:
-        await conn.close()
-    database = Database(database_url, "health-test", pool_size=4)
-    await database.connect()
-    yield database
-    await database.close()
-
-
 async def test_the_inbox_depth_sees_claims_held_by_another_session_and_their_age(db: Database) -> None:
+    await db.require().execute("INSERT INTO leader (name, epoch, instance, pid, heartbeat_at, acquired_at) "
+                               "VALUES ('trt:leader:7', 1, 't', 1, now(), now())")
     rows = [Incoming(n, "message", 1, json.dumps({"update_id": n})) for n in (1, 2, 3, 4)]
     await inbox.append_batch(db, 7, "test", rows)
     await inbox.claim(db, "trt:leader:7", 1, 7, 2, "stopped-session")  # 1 and 2

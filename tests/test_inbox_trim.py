@@ -4,33 +4,18 @@ ones stay and are counted."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
-import asyncpg
 import pytest
 
 from actors.janitor import Janitor
 from messages.control import Tick
-from store import inbox, migrations
+from store import inbox
 from store.database import Database
 from store.inbox import Incoming
 
 pytestmark = pytest.mark.timeout(60)
 BOT, OTHER = 111, 222
 DAY = 86400.0
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        await migrations.apply(conn)
-    finally:
-        await conn.close()
-    database = Database(database_url, "trim-test", pool_size=2)
-    await database.connect()
-    yield database
-    await database.close()
 
 
 async def store(db: Database, bot_id: int, update_id: int, *, days_old: float, done: bool) -> None:

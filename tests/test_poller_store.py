@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import asyncpg
 import pytest
 
 import config
 from actors.lock_keeper import LockKeeper
 from actors.poller import Poller
 from ingest import updates
-from store import migrations
 from store.database import Database
 from store.inbox import Incoming
 from tests.procs import FAKE_TOKEN
 
 pytestmark = pytest.mark.timeout(60)
 BOT_ID = int(FAKE_TOKEN.split(":")[0])
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        await migrations.apply(conn)
-    finally:
-        await conn.close()
-    database = Database(database_url, "poller-test", pool_size=2)
-    await database.connect()
-    yield database
-    await database.close()
 
 
 def poller(db: Database, url: str) -> Poller:
