@@ -30,7 +30,7 @@ from bot.fsm_storage import PostgresStorage
 from fakes.telegram_api import FakeTelegram, message_update
 from ingest.bot_api import make_bot
 from messages.pipeline import Wake
-from messages.roles import CurrentRole, Role, RoleChanged, RoleQuery
+from messages.roles import CurrentRole, EpochRefused, Role, RoleChanged, RoleQuery
 from store import inbox, leader
 from store.database import Database, DatabaseUnavailable
 from store.fence import fenced_probe
@@ -246,3 +246,18 @@ async def test_nothing_is_sent_past_the_lease_and_the_work_resumes_when_it_is_re
     h.keep_granting()
     await h.fake.wait_for(lambda: len(h.fake.sent_messages(505)) >= 3, timeout=10, what="the rest after renewal")
     assert h.texts(505) == ["echo a", "echo b", "echo c"]
+
+
+async def test_a_stale_fence_refusal_of_an_earlier_epoch_does_not_stop_the_current_one(
+        harness: Callable[..., Any]) -> None:
+    """The pump's refusal under an old epoch, landing after a newer ACTIVE, once stopped consuming
+    for good (the PASSIVE it sent itself ignored the epoch)."""
+    h: Harness = await harness()
+    h.grant()
+    await until(lambda: h.actor.health()["consuming"], what="consuming")
+    h.box.tell_nowait(EpochRefused(h.epoch - 1))
+    await h.post(*chat_updates(506, 6000, ["still here"]))
+    await h.fake.wait_for(lambda: h.fake.sent_messages(506), timeout=10, what="answered after the stale refusal")
+    assert h.actor.health()["consuming"]
+    h.box.tell_nowait(EpochRefused(h.epoch))
+    await until(lambda: not h.actor.health()["consuming"], what="a refusal of the current epoch stops it")
