@@ -72,6 +72,17 @@ def _integer(lo: float, hi: float) -> Callable[[str], int]:
     return lambda raw: int(number(raw))
 
 
+def _whole(lo: int, hi: int) -> Callable[[str], int]:
+    """A whole number, refused rather than truncated: a money setting must say exactly what it means."""
+
+    def parse(raw: str) -> int:
+        if not re.fullmatch(r"[0-9]{1,12}", raw) or not lo <= int(raw) <= hi:
+            raise _Invalid(f"must be a whole number from {lo} to {hi}, got {raw!r}")
+        return int(raw)
+
+    return parse
+
+
 def _flag(raw: str) -> bool:
     value = raw.lower()
     if value in ("1", "true", "yes", "on"):
@@ -180,6 +191,9 @@ class Settings:
     telegram_api_base: str = setting("TELEGRAM_API_BASE", "https://api.telegram.org", _url("https", "http"))
     kie_api_key: str = setting("KIE_API_KEY", "", str)
     kie_api_base: str = setting("KIE_API_BASE", "https://api.kie.ai", _url("https", "http"))
+    # the user's price: KIE credits x kopecks per credit x markup, rounded up to whole rubles (catalog/pricing.py)
+    price_kopecks_per_credit: int = setting("PRICE_KOPECKS_PER_CREDIT", 50, _whole(1, 100_000))
+    price_markup: float = setting("PRICE_MARKUP", 2.0, _number(1, 100))
     port: int = setting("PORT", 10000, _tcp_port)
     admin_ids: frozenset[int]
     instance_id: str

@@ -59,6 +59,13 @@ def problems(env: dict[str, str], command: str = "serve") -> list[str]:
         # standbys would take the lock from a leader whose heartbeat is merely in flight
         ({**GOOD, "HEARTBEAT_INTERVAL": "2", "STALE_AFTER": "4"}, "STALE_AFTER must be more than"),
         ({**GOOD, "HEARTBEAT_INTERVAL": "0.5", "STALE_AFTER": "1.5"}, "STALE_AFTER must be more than"),
+        # money settings are refused, never truncated or rounded
+        ({**GOOD, "PRICE_KOPECKS_PER_CREDIT": "0"}, "PRICE_KOPECKS_PER_CREDIT must be a whole number from 1"),
+        ({**GOOD, "PRICE_KOPECKS_PER_CREDIT": "50.5"}, "PRICE_KOPECKS_PER_CREDIT must be a whole number"),
+        ({**GOOD, "PRICE_KOPECKS_PER_CREDIT": "-5"}, "PRICE_KOPECKS_PER_CREDIT must be a whole number"),
+        ({**GOOD, "PRICE_MARKUP": "0.9"}, "PRICE_MARKUP must be between 1 and 100"),
+        ({**GOOD, "PRICE_MARKUP": "101"}, "PRICE_MARKUP must be between 1 and 100"),
+        ({**GOOD, "PRICE_MARKUP": "double"}, "PRICE_MARKUP must be a number"),
     ],
 )
 def test_each_bad_setting_is_named(env: dict[str, str], expected: str) -> None:
@@ -88,6 +95,8 @@ def test_good_settings_and_defaults() -> None:
     wide = config.load("serve", {**GOOD, "DISPATCH_CONCURRENCY": "100"})
     assert wide.database_pool_size == 108, "the pool follows the workers unless set"
     assert config.load("serve", {**GOOD, "DATABASE_POOL_SIZE": "12"}).database_pool_size == 12
+    priced = config.load("serve", {**GOOD, "PRICE_KOPECKS_PER_CREDIT": "75", "PRICE_MARKUP": "1.5"})
+    assert priced.price_kopecks_per_credit == 75 and priced.price_markup == 1.5
 
 
 def test_documented_defaults() -> None:
@@ -101,6 +110,7 @@ def test_documented_defaults() -> None:
     assert other.webhook_secret != s.webhook_secret and s.webhook_secret not in FAKE_TOKEN
     assert s.telegram_api_base == "https://api.telegram.org"
     assert s.kie_api_key == "" and s.kie_api_base == "https://api.kie.ai"
+    assert s.price_kopecks_per_credit == 50 and s.price_markup == 2.0
     assert s.port == 10000
     assert s.admin_ids == frozenset()
     host, pid, suffix = s.instance_id.rsplit("-", 2)
