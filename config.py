@@ -191,6 +191,10 @@ class Settings:
     telegram_api_base: str = setting("TELEGRAM_API_BASE", "https://api.telegram.org", _url("https", "http"))
     kie_api_key: str = setting("KIE_API_KEY", "", str)
     kie_api_base: str = setting("KIE_API_BASE", "https://api.kie.ai", _url("https", "http"))
+    # KIE's file upload service is another host than its API
+    kie_upload_base: str = setting("KIE_UPLOAD_BASE", "https://kieai.redpandaai.co", _url("https", "http"))
+    # set when KIE signs callbacks (an HMAC key in KIE's settings): unsigned or badly signed ones are refused
+    kie_webhook_hmac_key: str | None = setting("KIE_WEBHOOK_HMAC_KEY", None, str)
     # the user's price: KIE credits x kopecks per credit x markup, rounded up to whole rubles (catalog/pricing.py)
     price_kopecks_per_credit: int = setting("PRICE_KOPECKS_PER_CREDIT", 50, _whole(1, 100_000))
     price_markup: float = setting("PRICE_MARKUP", 2.0, _number(1, 100))
@@ -228,7 +232,8 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Every value that must never appear in logs, health, metrics or user-visible text."""
-        values = [self.telegram_bot_token, self.webhook_secret, self.kie_api_key, self.chaos_token or ""]
+        values = [self.telegram_bot_token, self.webhook_secret, self.kie_api_key, self.kie_webhook_hmac_key or "",
+                  self.chaos_token or ""]
         if self.database_url:
             password = urlsplit(self.database_url).password
             if password:

@@ -56,6 +56,7 @@ def problems(env: dict[str, str], command: str = "serve") -> list[str]:
         ({**GOOD, "PORT": "²"}, "PORT must be an integer from 1 to 65535"),
         ({**GOOD, "TELEGRAM_API_BASE": "http://[x"}, "TELEGRAM_API_BASE must be a URL"),
         ({**GOOD, "KIE_API_BASE": "https://kie.example:99999"}, "KIE_API_BASE must be a URL"),
+        ({**GOOD, "KIE_UPLOAD_BASE": "kieai.redpandaai.co"}, "KIE_UPLOAD_BASE must be a URL"),
         # standbys would take the lock from a leader whose heartbeat is merely in flight
         ({**GOOD, "HEARTBEAT_INTERVAL": "2", "STALE_AFTER": "4"}, "STALE_AFTER must be more than"),
         ({**GOOD, "HEARTBEAT_INTERVAL": "0.5", "STALE_AFTER": "1.5"}, "STALE_AFTER must be more than"),
@@ -87,6 +88,8 @@ def test_good_settings_and_defaults() -> None:
     assert s.port == 10000 and s.passive_mode == "HOLD" and s.log_format == "json"
     assert s.webhook_secret and s.webhook_secret not in FAKE_TOKEN
     assert FAKE_TOKEN in s.secrets() and s.webhook_secret in s.secrets()
+    signed = config.load("serve", {**GOOD, "KIE_WEBHOOK_HMAC_KEY": "kie-hmac-secret", "KIE_UPLOAD_BASE": "http://up:9/"})
+    assert signed.kie_webhook_hmac_key in signed.secrets() and signed.kie_upload_base == "http://up:9"
     unix = config.load("serve", {**GOOD, "DATABASE_URL": "postgresql://postgres:@/postgres?host=/tmp/x"})
     assert unix.database_url is not None
     assert config.load("demo", {}).telegram_bot_token == ""
@@ -110,6 +113,7 @@ def test_documented_defaults() -> None:
     assert other.webhook_secret != s.webhook_secret and s.webhook_secret not in FAKE_TOKEN
     assert s.telegram_api_base == "https://api.telegram.org"
     assert s.kie_api_key == "" and s.kie_api_base == "https://api.kie.ai"
+    assert s.kie_upload_base == "https://kieai.redpandaai.co" and s.kie_webhook_hmac_key is None
     assert s.price_kopecks_per_credit == 50 and s.price_markup == 2.0
     assert s.port == 10000
     assert s.admin_ids == frozenset()
