@@ -14,7 +14,9 @@ Wire format, as Telegram speaks it:
   files are multipart parts, referenced as ``attach://<part>`` or sent as the parameter itself;
 * answers ``{"ok": true, "result": ...}`` or ``{"ok": false, "error_code": N, "description": ...}``
   (plus ``"parameters": {"retry_after": N}`` for 429);
-* ``GET /file/bot<token>/<file_path>`` serves files the fake knows (uploads, :meth:`add_file`).
+* ``GET /file/bot<token>/<file_path>`` serves files the fake knows (uploads, :meth:`add_file`);
+* both also under a ``/_as/<caller>`` prefix (a base URL of ``<fake>/_as/<caller>``), recorded as
+  the call's ``caller``: several bot processes on one fake are told apart by what they were given.
 
 One fake is one bot's world (one webhook, one update queue, the chats and their messages);
 ``tokens`` only decide which tokens authenticate (the bot id is the token's digits). Tests steer

@@ -625,6 +625,28 @@ async def test_user_photo_can_be_fetched_by_the_bot(bot: Bot, tg: FakeTelegram) 
     assert downloaded is not None and downloaded.read() == PNG
 
 
+async def test_clients_behind_an_as_prefix_are_told_apart_on_one_fake(bot: Bot, tg: FakeTelegram) -> None:
+    """Several bot processes share one fake (the soak's instances); each is given the base URL
+    <fake>/_as/<name>, and every call it makes, file downloads included, is recorded as its."""
+    alpha, beta = make_bot(tg.base_url + "/_as/alpha"), make_bot(tg.base_url + "/_as/beta")
+    try:
+        await alpha.send_message(CHAT, "from alpha")
+        await beta.send_message(CHAT, "from beta")
+        await bot.send_message(CHAT, "plain")
+        sent = await beta.send_photo(CHAT, BufferedInputFile(PNG, filename="p.png"))
+        assert sent.photo is not None
+        file = await alpha.get_file(sent.photo[-1].file_id)
+        assert file.file_path is not None
+        downloaded = await alpha.download_file(file.file_path)
+        assert downloaded is not None and downloaded.read() == PNG
+    finally:
+        await alpha.session.close()
+        await beta.session.close()
+    assert [(c.text, c.caller) for c in tg.calls("sendMessage")] == [
+        ("from alpha", "alpha"), ("from beta", "beta"), ("plain", None)]
+    assert [(c.method, c.caller) for c in tg.calls()[3:]] == [("sendPhoto", "beta"), ("getFile", "alpha")]
+
+
 async def test_aiogram_dispatcher_polls_the_fake(bot: Bot, tg: FakeTelegram) -> None:
     dispatcher = Dispatcher()
 

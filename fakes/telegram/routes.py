@@ -44,6 +44,9 @@ class TelegramRoutes(TelegramWorld):
         app = web.Application(client_max_size=_MAX_UPLOAD + 1024 * 1024)
         app.router.add_route("*", r"/bot{token:[^/]+}/{method:[^/]+}", self._api)
         app.router.add_get(r"/file/bot{token:[^/]+}/{path:.+}", self._download)
+        # the same under /_as/<caller>: several clients on one fake, told apart by their base URL
+        app.router.add_route("*", r"/_as/{caller:[^/]+}/bot{token:[^/]+}/{method:[^/]+}", self._api)
+        app.router.add_get(r"/_as/{caller:[^/]+}/file/bot{token:[^/]+}/{path:.+}", self._download)
         app.router.add_post("/_fake/updates", self._control_update)
         app.router.add_get("/_fake/calls", self._control_calls)
         return app
@@ -57,6 +60,7 @@ class TelegramRoutes(TelegramWorld):
         try:
             call.content_type = request.content_type if request.can_read_body else None
             call.host = request.host
+            call.caller = request.match_info.get("caller")
             call.params, call.uploads = await self._read_params(request)
             call.files = self._file_sizes(call.params, call.uploads)
         except TelegramError as exc:
@@ -298,6 +302,7 @@ class TelegramRoutes(TelegramWorld):
                     "result": _jsonable(call.result),
                     "error": call.error,
                     "source": call.source,
+                    "caller": call.caller,
                     "at": call.at,  # time.monotonic() of arrival: comparable across local processes
                 }
                 for call in found

@@ -182,7 +182,9 @@ class Call:
     HTTP status answered (None while running or when the call hung); ``result`` the ``result``
     answered, ``error`` the error description. ``source`` is "http", or "webhook-reply" for a method
     a webhook answered with. ``content_type`` is the request body's media type, ``host`` the Host
-    header the client sent.
+    header the client sent, ``caller`` the name in a ``/_as/<caller>/`` prefix of the path (None
+    without one): clients given base URLs ``<fake>/_as/a`` and ``<fake>/_as/b`` are told apart
+    even on one host.
     """
 
     method: str
@@ -198,6 +200,7 @@ class Call:
     source: str = "http"
     content_type: str | None = None  # of the request body: form, multipart or JSON
     host: str | None = None  # the Host header: tells apart clients given different base URLs
+    caller: str | None = None  # the <caller> of a /_as/<caller>/bot<token>/... path
 
     @property
     def ok(self) -> bool:
