@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from store import migrations
+from store import invariants, migrations
 from store.database import Database
 from tests.procs import TrtProcess
 
@@ -91,6 +91,35 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     await database.connect()
     yield database
     await database.close()
+
+
+class Money:
+    """A database with a leader row, for fenced money calls: lock `name` led at `epoch` by bot `bot_id`."""
+
+    bot_id = 4242
+    name = "trt:leader:4242"
+
+    def __init__(self, db: Database, epoch: int) -> None:
+        self.db = db
+        self.epoch = epoch
+
+    async def new_leader(self) -> int:
+        """Another instance takes over: the epoch grows, and fenced calls under the old one are refused."""
+        self.epoch = await self.db.require().fetchval(
+            "UPDATE leader SET epoch = epoch + 1, instance = 'next' WHERE name = $1 RETURNING epoch", self.name)
+        return self.epoch
+
+
+@pytest.fixture
+async def money(db: Database) -> AsyncIterator[Money]:
+    """`db` led by a fake leader (epoch 1); after the test the money invariants must hold
+    (store/invariants.py), whatever the test did."""
+    await db.require().execute(
+        """INSERT INTO leader (name, epoch, instance, pid, heartbeat_at, acquired_at)
+           VALUES ($1, 1, 'test', 0, now(), now())""", Money.name)
+    yield Money(db, 1)
+    problems = await invariants.check(db)
+    assert not problems, "money invariants broken after the test:\n" + "\n".join(problems)
 
 
 @pytest.fixture

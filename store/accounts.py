@@ -1,0 +1,197 @@
+"""Users and their money: an account per user in integer kopecks, moved only by ledger entries.
+
+An entry is appended under the leader's fence with an idempotency key unique per bot, so a
+replayed update, a double click or a failover moves money once; the database applies each entry
+to its account (a trigger) and refuses a negative available balance (a CHECK), whoever writes.
+Holds, captures and releases belong to jobs and are written by store/jobs.py through post().
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import asyncpg
+
+from store.database import Database
+from store.fence import fenced
+
+CreditKind = Literal["top_up", "bonus", "refund", "adjustment"]
+CREDIT_KINDS = ("top_up", "bonus", "refund", "adjustment")
+
+
+class UnknownUser(Exception):
+    """The user has no account yet: ensure_user() runs at their first contact, before any money moves."""
+
+
+class Overdraft(Exception):
+    """The database refused an entry that would make the available balance negative."""
+
+
+class KeyReused(Exception):
+    """An idempotency key already names a different entry: two intents were given one key (a bug)."""
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    user_id: int
+    language: str | None
+    first_seen: datetime
+    blocked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """Kopecks: `balance` is the user's money, `held` the part running jobs reserve."""
+
+    balance: int
+    held: int
+
+    @property
+    def available(self) -> int:
+        return self.balance - self.held
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    id: int
+    user_id: int
+    kind: str
+    balance_delta: int
+    held_delta: int
+    job_id: int | None
+    key: str
+    epoch: int
+    note: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """An entry and whether this call appended it (False: the key was already there, nothing moved)."""
+
+    entry: Entry
+    fresh: bool
+
+
+WELCOME_KEY = "welcome:{user_id}"
+_ENTRY = "id, user_id, kind, balance_delta, held_delta, job_id, idempotency_key, epoch, note, created_at"
+_USER = "user_id, language, first_seen, blocked"
+
+
+def _entry(r: asyncpg.Record) -> Entry:
+    return Entry(r["id"], r["user_id"], r["kind"], r["balance_delta"], r["held_delta"], r["job_id"],
+                 r["idempotency_key"], r["epoch"], r["note"], r["created_at"])
+
+
+def _user(r: asyncpg.Record) -> User:
+    return User(r["user_id"], r["language"], r["first_seen"], r["blocked"])
+
+
+async def post(conn: asyncpg.Connection, bot_id: int, user_id: int, kind: str, balance_delta: int, held_delta: int,
+               key: str, epoch: int, *, job_id: int | None = None, note: str | None = None) -> Posted:
+    """Append one entry inside the caller's fenced transaction, or find the one `key` already names.
+
+    Raises KeyReused when that one differs (user, kind, amounts or job); a refused overdraft or a
+    missing account raises asyncpg's CheckViolationError / ForeignKeyViolationError, and the
+    caller's transaction is then aborted.
+    """
+    row = await conn.fetchrow(
+        f"""INSERT INTO ledger (bot_id, user_id, kind, balance_delta, held_delta, job_id, idempotency_key, epoch, note)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            ON CONFLICT (bot_id, idempotency_key) DO NOTHING
+            RETURNING {_ENTRY}""",
+        bot_id, user_id, kind, balance_delta, held_delta, job_id, key, epoch, note,
+    )
+    if row is not None:
+        return Posted(_entry(row), True)
+    row = await conn.fetchrow(f"SELECT {_ENTRY} FROM ledger WHERE bot_id = $1 AND idempotency_key = $2", bot_id, key)
+    assert row is not None  # a conflicting row is committed (ON CONFLICT waited for it), and the ledger keeps rows
+    entry = _entry(row)
+    if (entry.user_id, entry.kind, entry.balance_delta, entry.held_delta, entry.job_id) != (
+            user_id, kind, balance_delta, held_delta, job_id):
+        raise KeyReused(f"idempotency key {key!r} already names entry {entry.id} ({entry.kind} {entry.balance_delta}"
+                        f"/{entry.held_delta} for user {entry.user_id})")
+    return Posted(entry, False)
+
+
+async def get_user(db: Database, bot_id: int, user_id: int) -> User | None:
+    row = await db.require().fetchrow(f"SELECT {_USER} FROM users WHERE bot_id = $1 AND user_id = $2", bot_id, user_id)
+    return None if row is None else _user(row)
+
+
+async def ensure_user(db: Database, lock_name: str, epoch: int, bot_id: int, user_id: int, language: str | None,
+                      welcome_bonus: int) -> tuple[User, bool]:
+    """The user, and True when this call met them first: it created their account and credited
+    `welcome_bonus` kopecks (once per new user: concurrent first contacts wait on the users row,
+    and the bonus is keyed by the user). A known user costs one read and no fenced transaction."""
+    if welcome_bonus < 0:
+        raise ValueError(f"welcome bonus must not be negative, got {welcome_bonus}")
+    known = await get_user(db, bot_id, user_id)
+    if known is not None:
+        return known, False
+    async with fenced(db, lock_name, epoch) as conn:
+        row = await conn.fetchrow(
+            f"""INSERT INTO users (bot_id, user_id, language) VALUES ($1, $2, $3)
+                ON CONFLICT (bot_id, user_id) DO NOTHING RETURNING {_USER}""",
+            bot_id, user_id, language,
+        )
+        if row is None:  # a concurrent first contact created them
+            row = await conn.fetchrow(f"SELECT {_USER} FROM users WHERE bot_id = $1 AND user_id = $2", bot_id, user_id)
+            assert row is not None
+            return _user(row), False
+        await conn.execute("INSERT INTO accounts (bot_id, user_id) VALUES ($1, $2)", bot_id, user_id)
+        if welcome_bonus:
+            await post(conn, bot_id, user_id, "bonus", welcome_bonus, 0, WELCOME_KEY.format(user_id=user_id), epoch,
+                       note="welcome bonus")
+    return _user(row), True
+
+
+async def set_language(db: Database, bot_id: int, user_id: int, language: str) -> None:
+    """Not fenced: no money, and the last choice wins either way."""
+    await db.require().execute("UPDATE users SET language = $3 WHERE bot_id = $1 AND user_id = $2",
+                               bot_id, user_id, language)
+
+
+async def set_blocked(db: Database, bot_id: int, user_id: int, blocked: bool) -> None:
+    """Telegram said the user blocked the bot (403), or wrote again; not fenced: no money moves."""
+    await db.require().execute("UPDATE users SET blocked = $3 WHERE bot_id = $1 AND user_id = $2",
+                               bot_id, user_id, blocked)
+
+
+async def balance(db: Database, bot_id: int, user_id: int) -> Balance:
+    """The user's kopecks (zero for a user never seen)."""
+    row = await db.require().fetchrow("SELECT balance, held FROM accounts WHERE bot_id = $1 AND user_id = $2",
+                                      bot_id, user_id)
+    return Balance(0, 0) if row is None else Balance(row["balance"], row["held"])
+
+
+async def credit(db: Database, lock_name: str, epoch: int, bot_id: int, user_id: int, amount: int, key: str, *,
+                 kind: CreditKind = "top_up", note: str | None = None, job_id: int | None = None) -> Posted:
+    """Add `amount` kopecks to the user's balance under the fence, once per `key` (a payment's
+    charge id, an operator's request id): a second call with the key moves nothing and returns
+    the first entry. Only an adjustment may be negative; one that would overdraw raises Overdraft."""
+    if kind not in CREDIT_KINDS:
+        raise ValueError(f"credit kind must be one of {', '.join(CREDIT_KINDS)}, got {kind!r}")
+    if amount == 0 or (amount < 0 and kind != "adjustment"):
+        raise ValueError(f"a {kind} must be positive, got {amount}")
+    try:
+        async with fenced(db, lock_name, epoch) as conn:
+            return await post(conn, bot_id, user_id, kind, amount, 0, key, epoch, job_id=job_id, note=note)
+    except asyncpg.CheckViolationError as exc:
+        raise Overdraft(f"{kind} of {amount} refused for user {user_id}: {exc.constraint_name}") from exc
+    except asyncpg.ForeignKeyViolationError as exc:
+        if exc.constraint_name != "ledger_bot_id_user_id_fkey":
+            raise
+        raise UnknownUser(f"user {user_id} has no account") from exc
+
+
+async def recent_entries(db: Database, bot_id: int, user_id: int, limit: int = 20) -> list[Entry]:
+    """The user's newest entries first."""
+    rows = await db.require().fetch(
+        f"SELECT {_ENTRY} FROM ledger WHERE bot_id = $1 AND user_id = $2 ORDER BY id DESC LIMIT $3",
+        bot_id, user_id, limit,
+    )
+    return [_entry(r) for r in rows]
+

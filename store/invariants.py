@@ -1,0 +1,87 @@
+"""The money invariants, checked from the outside: what the tests assert after every test that
+moves money, and what a soak's checker asserts after chaos. Each violation is one readable line.
+
+- every account is what its ledger entries add up to (balance and held);
+- no account has a negative held or available balance;
+- every job holds what its ledger says (hold less capture or release), and an account's held is
+  the sum of its jobs' holds: no money held by nothing;
+- a paid job has exactly one hold of its price, then exactly one capture (succeeded) or release
+  (failed, timed out) of it; a running one has neither; an unpaid job has no hold at all;
+- a finished job holds nothing;
+- optionally: no user used more free generations a day than the limit, or runs more jobs at once.
+"""
+
+from __future__ import annotations
+
+from store.database import Database
+
+
+async def check(db: Database, bot_id: int | None = None, *, free_daily_limit: int | None = None,
+                max_active: int | None = None) -> list[str]:
+    """Violations over one bot's rows (every bot's when `bot_id` is None); empty when all hold."""
+    pool = db.require()
+    problems: list[str] = []
+    for r in await pool.fetch(
+            """SELECT a.bot_id, a.user_id, a.balance, a.held, COALESCE(l.balance, 0) AS l_balance,
+                      COALESCE(l.held, 0) AS l_held, COALESCE(j.held, 0) AS j_held
+                 FROM accounts a
+                 LEFT JOIN (SELECT bot_id, user_id, sum(balance_delta) AS balance, sum(held_delta) AS held
+                              FROM ledger GROUP BY bot_id, user_id) l USING (bot_id, user_id)
+                 LEFT JOIN (SELECT bot_id, user_id, sum(held) AS held FROM jobs GROUP BY bot_id, user_id) j
+                        USING (bot_id, user_id)
+                WHERE ($1::bigint IS NULL OR a.bot_id = $1)""", bot_id):
+        who = f"user {r['user_id']} (bot {r['bot_id']})"
+        if (r["balance"], r["held"]) != (r["l_balance"], r["l_held"]):
+            problems.append(f"{who}: account balance/held {r['balance']}/{r['held']} but the ledger adds up to "
+                            f"{r['l_balance']}/{r['l_held']}")
+        if r["held"] < 0 or r["balance"] - r["held"] < 0:
+            problems.append(f"{who}: negative: balance {r['balance']}, held {r['held']}")
+        if r["held"] != r["j_held"]:
+            problems.append(f"{who}: account holds {r['held']} but its jobs hold {r['j_held']}")
+    for r in await pool.fetch(
+            """SELECT j.id, j.user_id, j.state, j.paid_with, j.price, j.held,
+                      count(l.id) FILTER (WHERE l.kind = 'hold') AS holds,
+                      count(l.id) FILTER (WHERE l.kind = 'capture') AS captures,
+                      count(l.id) FILTER (WHERE l.kind = 'release') AS releases,
+                      COALESCE(sum(l.held_delta) FILTER (WHERE l.kind = 'hold'), 0) AS held_in,
+                      COALESCE(sum(-l.held_delta) FILTER (WHERE l.kind IN ('capture', 'release')), 0) AS held_out,
+                      COALESCE(sum(-l.balance_delta) FILTER (WHERE l.kind = 'capture'), 0) AS captured,
+                      count(l.id) FILTER (WHERE l.user_id <> j.user_id OR l.bot_id <> j.bot_id) AS strangers
+                 FROM jobs j LEFT JOIN ledger l ON l.job_id = j.id
+                WHERE ($1::bigint IS NULL OR j.bot_id = $1)
+                GROUP BY j.id""", bot_id):
+        job = f"job {r['id']} ({r['state']}, {r['paid_with']}, price {r['price']})"
+        paid = r["paid_with"] == "money"
+        finished = r["state"] in ("succeeded", "failed", "timed_out")
+        expected = (
+            1 if paid else 0,
+            1 if paid and r["state"] == "succeeded" else 0,
+            1 if paid and r["state"] in ("failed", "timed_out") else 0,
+        )
+        if (r["holds"], r["captures"], r["releases"]) != expected:
+            problems.append(f"{job}: {r['holds']} holds, {r['captures']} captures, {r['releases']} releases; "
+                            f"expected {expected[0]}, {expected[1]}, {expected[2]}")
+        if r["held"] != r["held_in"] - r["held_out"]:
+            problems.append(f"{job}: holds {r['held']} but its ledger entries leave {r['held_in'] - r['held_out']}")
+        if paid and (r["held_in"] != r["price"] * r["holds"] or r["captured"] != r["price"] * r["captures"]):
+            problems.append(f"{job}: held {r['held_in']} and captured {r['captured']}, not its price")
+        if finished and r["held"]:
+            problems.append(f"{job}: finished with {r['held']} still held")
+        if r["strangers"]:
+            problems.append(f"{job}: {r['strangers']} ledger entries of another user")
+    if free_daily_limit is not None:
+        for r in await pool.fetch(
+                """SELECT user_id, free_day, count(*) AS used FROM jobs
+                    WHERE ($1::bigint IS NULL OR bot_id = $1)
+                      AND paid_with = 'free' AND state NOT IN ('failed', 'timed_out')
+                    GROUP BY bot_id, user_id, free_day HAVING count(*) > $2""", bot_id, free_daily_limit):
+            problems.append(f"user {r['user_id']}: {r['used']} free generations on {r['free_day']}, "
+                            f"limit {free_daily_limit}")
+    if max_active is not None:
+        for r in await pool.fetch(
+                """SELECT user_id, count(*) AS active FROM jobs
+                    WHERE ($1::bigint IS NULL OR bot_id = $1)
+                      AND state IN ('created', 'submitting', 'submitted', 'running')
+                    GROUP BY bot_id, user_id HAVING count(*) > $2""", bot_id, max_active):
+            problems.append(f"user {r['user_id']}: {r['active']} jobs running at once, limit {max_active}")
+    return problems
