@@ -1,0 +1,385 @@
+"""Generations: a job row from Confirm to delivery, and the money it holds.
+
+A KIE call cannot be fenced, so every step commits its intent under the leader's fence first:
+confirm() holds the price (or counts a free generation) and creates the job in one transaction
+keyed by the confirmation screen's nonce; mark_submitting() precedes createTask; finish()
+captures or releases the hold in the same transaction that ends the job. Each is idempotent, so
+a double click, a replayed update, a callback racing a poll, a restart or a failover moves money
+once. States (sql/007_ledger_jobs.sql): created -> submitting -> submitted -> running ->
+succeeded | failed | timed_out; delivered_at marks that the user has been told.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from store.accounts import UnknownUser, post
+from store.database import Database
+from store.fence import fenced
+
+PaidWith = Literal["money", "free", "admin"]
+ACTIVE = ("created", "submitting", "submitted", "running")  # counted by MAX_ACTIVE_JOBS_PER_USER, money held
+FINISHED = ("succeeded", "failed", "timed_out")
+# a failed or timed-out free generation gave the user nothing, so it does not use up the day's allowance
+_COUNTS_AS_FREE = "paid_with = 'free' AND state NOT IN ('failed', 'timed_out')"
+_ACTIVE_SQL = "state IN ('created', 'submitting', 'submitted', 'running')"
+_JOB = ("id, bot_id, user_id, chat_id, confirm_nonce, model, sku, input, price, paid_with, held, free_day, state, "
+        "kie_task_id, epoch, attempts, polls, result, failure, result_file_id, status_message_id, created_at, "
+        "updated_at, submitted_at, last_polled_at, finished_at, delivered_at")
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: int
+    bot_id: int
+    user_id: int
+    chat_id: int
+    nonce: str
+    model: str
+    sku: str
+    input: dict[str, Any]
+    price: int  # kopecks
+    paid_with: str
+    held: int  # kopecks this job holds now
+    free_day: date | None
+    state: str
+    kie_task_id: str | None
+    epoch: int
+    attempts: int
+    polls: int
+    result: dict[str, Any] | None
+    failure: str | None
+    result_file_id: str | None
+    status_message_id: int | None
+    created_at: datetime
+    updated_at: datetime
+    submitted_at: datetime | None
+    last_polled_at: datetime | None
+    finished_at: datetime | None
+    delivered_at: datetime | None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED
+
+
+def _job(r: asyncpg.Record) -> Job:
+    return Job(r["id"], r["bot_id"], r["user_id"], r["chat_id"], r["confirm_nonce"], r["model"], r["sku"],
+               json.loads(r["input"]), r["price"], r["paid_with"], r["held"], r["free_day"], r["state"],
+               r["kie_task_id"], r["epoch"], r["attempts"], r["polls"],
+               None if r["result"] is None else json.loads(r["result"]), r["failure"], r["result_file_id"],
+               r["status_message_id"], r["created_at"], r["updated_at"], r["submitted_at"], r["last_polled_at"],
+               r["finished_at"], r["delivered_at"])
+
+
+def local_day(zone: ZoneInfo, at: datetime | None = None) -> date:
+    """The calendar day in BOT_TIMEZONE that a free generation counts against."""
+    return (at or datetime.now(zone)).astimezone(zone).date()
+
+
+# --- Confirm ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """What the confirmation screen showed. paid_with is the caller's call: "admin" for ADMIN_IDS
+    (before "free"), "free" for a free-tier SKU, else "money"; `day` is local_day() now."""
+
+    user_id: int
+    chat_id: int
+    nonce: str
+    model: str
+    sku: str
+    input: Mapping[str, Any]
+    price: int  # kopecks
+    paid_with: PaidWith
+    day: date
+    status_message_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    job: Job
+
+
+@dataclass(frozen=True, slots=True)
+class Existing:
+    """This screen was confirmed before (a double click, a replayed update): nothing moved now."""
+
+    job: Job
+
+
+@dataclass(frozen=True, slots=True)
+class InsufficientFunds:
+    available: int
+    price: int
+
+
+@dataclass(frozen=True, slots=True)
+class TooManyActive:
+    active: int
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class FreeLimitReached:
+    used: int
+    limit: int
+
+
+Confirmation = Created | Existing | InsufficientFunds | TooManyActive | FreeLimitReached
+
+
+async def confirm(db: Database, lock_name: str, epoch: int, bot_id: int, order: Order, *, free_daily_limit: int,
+                  max_active: int) -> Confirmation:
+    """Create the job and hold its price (or count the free generation) in one fenced transaction.
+
+    The user's account row is locked first, so one user's confirmations run one at a time and
+    each sees the ones before it: the nonce, the running jobs, the day's free generations and
+    the available balance are all read after the lock. A nonce already confirmed answers
+    Existing. The accounts CHECK backs the balance test: no interleaving can overdraw.
+    Raises UnknownUser when ensure_user() has not run for the user.
+    """
+    if order.paid_with == "money" and order.price <= 0:
+        raise ValueError(f"a paid job needs a positive price, got {order.price}")
+    async with fenced(db, lock_name, epoch) as conn:
+        account = await conn.fetchrow(
+            "SELECT balance, held FROM accounts WHERE bot_id = $1 AND user_id = $2 FOR UPDATE", bot_id, order.user_id)
+        if account is None:
+            raise UnknownUser(f"user {order.user_id} has no account")
+        row = await conn.fetchrow(f"SELECT {_JOB} FROM jobs WHERE bot_id = $1 AND confirm_nonce = $2",
+                                  bot_id, order.nonce)
+        if row is not None:
+            if row["user_id"] != order.user_id:
+                raise ValueError(f"confirmation nonce {order.nonce!r} belongs to another user")
+            return Existing(_job(row))
+        active = await conn.fetchval(f"SELECT count(*) FROM jobs WHERE bot_id = $1 AND user_id = $2 AND {_ACTIVE_SQL}",
+                                     bot_id, order.user_id)
+        if active >= max_active:
+            return TooManyActive(active, max_active)
+        if order.paid_with == "free":
+            used = await conn.fetchval(
+                f"""SELECT count(*) FROM jobs
+                     WHERE bot_id = $1 AND user_id = $2 AND free_day = $3 AND {_COUNTS_AS_FREE}""",
+                bot_id, order.user_id, order.day)
+            if used >= free_daily_limit:
+                return FreeLimitReached(used, free_daily_limit)
+        held = order.price if order.paid_with == "money" else 0
+        available = account["balance"] - account["held"]
+        if available < held:
+            return InsufficientFunds(available, order.price)
+        row = await conn.fetchrow(
+            f"""INSERT INTO jobs (bot_id, user_id, chat_id, confirm_nonce, model, sku, input, price, paid_with, held,
+                                  free_day, epoch, status_message_id)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                RETURNING {_JOB}""",
+            bot_id, order.user_id, order.chat_id, order.nonce, order.model, order.sku, json.dumps(dict(order.input)),
+            order.price, order.paid_with, held, order.day if order.paid_with == "free" else None, epoch,
+            order.status_message_id)
+        assert row is not None
+        job = _job(row)
+        if held:
+            await post(conn, bot_id, order.user_id, "hold", 0, held, f"hold:{job.id}", epoch, job_id=job.id)
+    return Created(job)
+
+
+# --- Steps after Confirm ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """The job after a step, and whether this call changed it (False: a repetition, or too late)."""
+
+    job: Job
+    changed: bool
+
+
+async def _step(db: Database, lock_name: str, epoch: int, job_id: int, sets: str, allowed: str,
+                *args: Any) -> Step:
+    """UPDATE jobs SET `sets` where the job is in a state `allowed`, fenced; else the job as it is."""
+    async with fenced(db, lock_name, epoch) as conn:
+        row = await conn.fetchrow(
+            f"""UPDATE jobs SET {sets}, epoch = $2, updated_at = now()
+                 WHERE id = $1 AND ({allowed}) RETURNING {_JOB}""", job_id, epoch, *args)
+        if row is not None:
+            return Step(_job(row), True)
+        row = await conn.fetchrow(f"SELECT {_JOB} FROM jobs WHERE id = $1", job_id)
+    if row is None:
+        raise LookupError(f"no job {job_id}")
+    return Step(_job(row), False)
+
+
+async def mark_submitting(db: Database, lock_name: str, epoch: int, job_id: int) -> Step:
+    """Commit "createTask is about to be sent" (attempts + 1) before sending it. A job found in
+    'submitting' by a later run may or may not exist at KIE; only a caller that knows its request
+    never left may submit again (this counts another attempt)."""
+    return await _step(db, lock_name, epoch, job_id, "state = 'submitting', attempts = attempts + 1",
+                       "state IN ('created', 'submitting')")
+
+
+async def mark_submitted(db: Database, lock_name: str, epoch: int, job_id: int, task_id: str) -> Step:
+    """KIE answered createTask with `task_id`; the first task id recorded stays. A task id already
+    on another job raises asyncpg's UniqueViolationError."""
+    return await _step(db, lock_name, epoch, job_id,
+                       "state = 'submitted', kie_task_id = $3, submitted_at = now()",
+                       "state IN ('created', 'submitting') AND kie_task_id IS NULL", task_id)
+
+
+async def record_poll(db: Database, lock_name: str, epoch: int, job_id: int, *, running: bool) -> Step:
+    """A poll (or a callback) found the task unfinished; `running`: KIE has started it."""
+    return await _step(db, lock_name, epoch, job_id,
+                       "state = CASE WHEN $3::boolean THEN 'running' ELSE state END, polls = polls + 1, "
+                       "last_polled_at = now()",
+                       "state IN ('submitted', 'running')", running)
+
+
+async def set_status_message(db: Database, lock_name: str, epoch: int, job_id: int, message_id: int) -> Step:
+    """The message that shows the job's progress (the one to edit)."""
+    return await _step(db, lock_name, epoch, job_id, "status_message_id = $3", "true", message_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Succeeded:
+    result: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    reason: str  # a plain category for the user and the operator, never a raw error
+
+
+@dataclass(frozen=True, slots=True)
+class TimedOut:
+    pass
+
+
+Outcome = Succeeded | Failed | TimedOut
+
+
+async def finish(db: Database, lock_name: str, epoch: int, job_id: int, outcome: Outcome) -> Step:
+    """End the job and settle its money in one fenced transaction: success captures the hold,
+    failure and timeout release it (and a free generation stops counting). The job row is locked
+    first, so of any number of finishes in any order (callbacks, polls, restarts, leaders) the
+    first ends it and the others find it finished and change nothing."""
+    if isinstance(outcome, Succeeded):
+        state, result, failure = "succeeded", json.dumps(dict(outcome.result)), None
+    elif isinstance(outcome, Failed):
+        state, result, failure = "failed", None, outcome.reason
+    else:
+        state, result, failure = "timed_out", None, "timed_out"
+    async with fenced(db, lock_name, epoch) as conn:
+        row = await conn.fetchrow(f"SELECT {_JOB} FROM jobs WHERE id = $1 FOR UPDATE", job_id)
+        if row is None:
+            raise LookupError(f"no job {job_id}")
+        job = _job(row)
+        if job.finished:
+            return Step(job, False)
+        row = await conn.fetchrow(
+            f"""UPDATE jobs SET state = $2, held = 0, result = $3, failure = $4, finished_at = now(),
+                                epoch = $5, updated_at = now()
+                 WHERE id = $1 RETURNING {_JOB}""", job_id, state, result, failure, epoch)
+        assert row is not None
+        if job.held and state == "succeeded":
+            await post(conn, job.bot_id, job.user_id, "capture", -job.held, -job.held, f"capture:{job_id}", epoch,
+                       job_id=job_id)
+        elif job.held:
+            await post(conn, job.bot_id, job.user_id, "release", 0, -job.held, f"release:{job_id}", epoch,
+                       job_id=job_id)
+    return Step(_job(row), True)
+
+
+async def mark_delivered(db: Database, lock_name: str, epoch: int, job_id: int, file_id: str | None = None) -> Step:
+    """The user has been told the outcome (for a success: the result sent as `file_id`), or the
+    driver gave up telling them (they blocked the bot), so the job leaves jobs_to_drive(). Once: a
+    repetition keeps the first mark. Raises ValueError for a job not finished."""
+    step = await _step(db, lock_name, epoch, job_id, "delivered_at = now(), result_file_id = $3",
+                       "finished_at IS NOT NULL AND delivered_at IS NULL", file_id)
+    if not step.job.finished:
+        raise ValueError(f"job {job_id} is {step.job.state}: not finished, nothing to deliver")
+    return step
+
+
+# --- Reading ------------------------------------------------------------------------------------
+
+
+async def job(db: Database, job_id: int) -> Job | None:
+    row = await db.require().fetchrow(f"SELECT {_JOB} FROM jobs WHERE id = $1", job_id)
+    return None if row is None else _job(row)
+
+
+async def job_by_task(db: Database, task_id: str) -> Job | None:
+    row = await db.require().fetchrow(f"SELECT {_JOB} FROM jobs WHERE kie_task_id = $1", task_id)
+    return None if row is None else _job(row)
+
+
+async def user_jobs(db: Database, bot_id: int, user_id: int, offset: int = 0, limit: int = 10) -> list[Job]:
+    """A user's history, newest first."""
+    rows = await db.require().fetch(
+        f"SELECT {_JOB} FROM jobs WHERE bot_id = $1 AND user_id = $2 ORDER BY id DESC OFFSET $3 LIMIT $4",
+        bot_id, user_id, offset, limit)
+    return [_job(r) for r in rows]
+
+
+async def active_count(db: Database, bot_id: int, user_id: int) -> int:
+    count: int = await db.require().fetchval(
+        f"SELECT count(*) FROM jobs WHERE bot_id = $1 AND user_id = $2 AND {_ACTIVE_SQL}", bot_id, user_id)
+    return count
+
+
+async def free_used(db: Database, bot_id: int, user_id: int, day: date) -> int:
+    """Free generations the user has used on `day` (failed and timed-out ones do not count)."""
+    count: int = await db.require().fetchval(
+        f"SELECT count(*) FROM jobs WHERE bot_id = $1 AND user_id = $2 AND free_day = $3 AND {_COUNTS_AS_FREE}",
+        bot_id, user_id, day)
+    return count
+
+
+async def jobs_to_drive(db: Database, bot_id: int, limit: int = 100) -> list[Job]:
+    """Jobs with work left, oldest first: running ones and finished ones the user has not been told
+    about, including those an earlier leader or an earlier run of this process left."""
+    rows = await db.require().fetch(
+        f"SELECT {_JOB} FROM jobs WHERE bot_id = $1 AND delivered_at IS NULL ORDER BY id LIMIT $2", bot_id, limit)
+    return [_job(r) for r in rows]
+
+
+# --- KIE callbacks ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Callback:
+    id: int
+    job_id: int | None
+    task_id: str | None
+    body: str
+    received_at: datetime
+
+
+async def store_callback(db: Database, bot_id: int, instance: str, body: str, *, job_id: int | None = None,
+                         task_id: str | None = None) -> int:
+    """Keep a KIE callback durably before answering it. Not fenced: any instance, ACTIVE or
+    PASSIVE, takes callbacks; only the leader applies them (finish() is fenced)."""
+    callback_id: int = await db.require().fetchval(
+        """INSERT INTO kie_callbacks (bot_id, job_id, task_id, body, received_by) VALUES ($1, $2, $3, $4, $5)
+           RETURNING id""", bot_id, job_id, task_id, body, instance)
+    return callback_id
+
+
+async def pending_callbacks(db: Database, bot_id: int, limit: int = 100) -> list[Callback]:
+    rows = await db.require().fetch(
+        """SELECT id, job_id, task_id, body, received_at FROM kie_callbacks
+            WHERE bot_id = $1 AND applied_at IS NULL ORDER BY id LIMIT $2""", bot_id, limit)
+    return [Callback(r["id"], r["job_id"], r["task_id"], r["body"], r["received_at"]) for r in rows]
+
+
+async def mark_callbacks_applied(db: Database, callback_ids: Sequence[int]) -> None:
+    """Not fenced: applying a callback twice changes nothing (finish() is idempotent), so a lost
+    mark costs one more no-op."""
+    await db.require().execute("UPDATE kie_callbacks SET applied_at = now() WHERE id = ANY($1::bigint[])",
+                               list(callback_ids))

@@ -1,0 +1,325 @@
+"""Jobs and the money they hold, on a real PostgreSQL: Confirm holds once per confirmation screen
+whatever the clicks, replays and failovers; one user's concurrent confirmations never overdraw or
+run more than the limit; finish moves money once whatever the order and repetition of callbacks
+and polls. The `money` fixture checks the invariants (store/invariants.py) after every test."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from store import accounts, invariants, jobs
+from store.accounts import UnknownUser
+from store.fence import Fenced
+from store.jobs import (
+    Created,
+    Existing,
+    Failed,
+    FreeLimitReached,
+    InsufficientFunds,
+    Order,
+    Succeeded,
+    TimedOut,
+    TooManyActive,
+)
+from tests.conftest import Money
+
+pytestmark = pytest.mark.timeout(60)
+USER = 2002
+PRICE = 1_000
+DAY = date(2025, 3, 1)
+MOSCOW = ZoneInfo("Europe/Moscow")
+PROMPT = {"prompt": "a cat 🐈 and a lone surrogate \ud800"}
+
+
+def order(nonce: str, *, price: int = PRICE, paid_with: jobs.PaidWith = "money", day: date = DAY,
+          user: int = USER) -> Order:
+    return Order(user_id=user, chat_id=user, nonce=nonce, model="flux", sku="flux-1:1", input=PROMPT,
+                 price=price, paid_with=paid_with, day=day, status_message_id=77)
+
+
+async def user_with(money: Money, kopecks: int, user: int = USER) -> None:
+    await accounts.ensure_user(money.db, money.name, money.epoch, money.bot_id, user, "ru", 0)
+    if kopecks:
+        await accounts.credit(money.db, money.name, money.epoch, money.bot_id, user, kopecks, f"seed:{user}")
+
+
+async def confirm(money: Money, o: Order, *, limit: int = 5, max_active: int = 3) -> jobs.Confirmation:
+    return await jobs.confirm(money.db, money.name, money.epoch, money.bot_id, o, free_daily_limit=limit,
+                              max_active=max_active)
+
+
+async def created(money: Money, o: Order, **kwargs: int) -> jobs.Job:
+    result = await confirm(money, o, **kwargs)
+    assert isinstance(result, Created), result
+    return result.job
+
+
+async def balance(money: Money, user: int = USER) -> accounts.Balance:
+    return await accounts.balance(money.db, money.bot_id, user)
+
+
+async def kinds(money: Money, user: int = USER) -> list[str]:
+    return [e.kind for e in reversed(await accounts.recent_entries(money.db, money.bot_id, user, 100))]
+
+
+# --- Confirm --------------------------------------------------------------------------------------
+
+
+async def test_confirm_holds_the_price_and_creates_the_job(money: Money) -> None:
+    await user_with(money, 2_500)
+    job = await created(money, order("n1"))
+    assert (job.state, job.paid_with, job.price, job.held, job.epoch) == ("created", "money", PRICE, PRICE, money.epoch)
+    assert job.input == PROMPT, "a prompt jsonb would refuse is kept as it was"
+    assert job.status_message_id == 77 and job.chat_id == USER and job.free_day is None
+    assert await balance(money) == accounts.Balance(2_500, PRICE)
+    assert (await balance(money)).available == 1_500
+    assert await kinds(money) == ["top_up", "hold"]
+
+
+async def test_a_double_click_holds_once_and_creates_one_job(money: Money) -> None:
+    await user_with(money, 5_000)
+    first = await created(money, order("screen-1"))
+    again = await confirm(money, order("screen-1"))
+    assert again == Existing(first)
+    results = await asyncio.gather(*(confirm(money, order("screen-2")) for _ in range(10)))
+    assert sum(isinstance(r, Created) for r in results) == 1
+    assert all(isinstance(r, Created | Existing) for r in results)
+    assert len({r.job.id for r in results if isinstance(r, Created | Existing)}) == 1
+    assert await balance(money) == accounts.Balance(5_000, 2 * PRICE)
+    assert len(await jobs.user_jobs(money.db, money.bot_id, USER)) == 2
+
+
+async def test_a_confirmation_replayed_after_a_failover_finds_its_job(money: Money) -> None:
+    await user_with(money, 5_000)
+    job = await created(money, order("screen-1"))
+    await money.new_leader()
+    again = await confirm(money, order("screen-1"))
+    assert isinstance(again, Existing) and again.job.id == job.id and again.job.epoch == job.epoch
+    assert await balance(money) == accounts.Balance(5_000, PRICE)
+
+
+async def test_twenty_concurrent_confirmations_with_money_for_three_make_three_jobs(money: Money) -> None:
+    await user_with(money, 3 * PRICE + PRICE // 2)
+    results = await asyncio.gather(*(confirm(money, order(f"screen-{i}"), max_active=100) for i in range(20)))
+    made = [r for r in results if isinstance(r, Created)]
+    refused = [r for r in results if isinstance(r, InsufficientFunds)]
+    assert len(made) == 3 and len(refused) == 17
+    assert {r.price for r in refused} == {PRICE} and {r.available for r in refused} == {PRICE // 2}
+    assert await balance(money) == accounts.Balance(3 * PRICE + PRICE // 2, 3 * PRICE)
+    assert await jobs.active_count(money.db, money.bot_id, USER) == 3
+
+
+async def test_twenty_concurrent_confirmations_run_at_most_max_active(money: Money) -> None:
+    await user_with(money, 100 * PRICE)
+    results = await asyncio.gather(*(confirm(money, order(f"screen-{i}"), max_active=3) for i in range(20)))
+    assert sum(isinstance(r, Created) for r in results) == 3
+    assert {r for r in results if not isinstance(r, Created)} == {TooManyActive(3, 3)}
+    assert (await balance(money)).held == 3 * PRICE
+
+
+async def test_a_finished_job_frees_its_place(money: Money) -> None:
+    await user_with(money, 10 * PRICE)
+    first = await created(money, order("a"))
+    await created(money, order("b"))
+    await created(money, order("c"))
+    assert await confirm(money, order("d")) == TooManyActive(3, 3)
+    await jobs.finish(money.db, money.name, money.epoch, first.id, Failed("kie_error"))
+    await created(money, order("d"))
+
+
+async def test_exactly_the_price_is_enough_and_a_kopeck_less_is_not(money: Money) -> None:
+    await user_with(money, PRICE - 1)
+    assert await confirm(money, order("a")) == InsufficientFunds(PRICE - 1, PRICE)
+    await accounts.credit(money.db, money.name, money.epoch, money.bot_id, USER, 1, "one kopeck")
+    await created(money, order("a"))
+    assert (await balance(money)).available == 0
+
+
+async def test_free_generations_count_per_day_in_the_bot_timezone(money: Money) -> None:
+    await user_with(money, 0)
+    evening = jobs.local_day(MOSCOW, datetime(2025, 3, 1, 20, 59, 59, tzinfo=UTC))  # 23:59:59 in Moscow
+    midnight = jobs.local_day(MOSCOW, datetime(2025, 3, 1, 21, 0, 0, tzinfo=UTC))  # 00:00 the next day
+    assert (evening, midnight) == (date(2025, 3, 1), date(2025, 3, 2))
+    assert jobs.local_day(ZoneInfo("UTC"), datetime(2025, 3, 1, 21, 0, 0, tzinfo=UTC)) == date(2025, 3, 1)
+    free = [await created(money, order(f"free-{i}", paid_with="free", day=evening), max_active=100) for i in range(5)]
+    assert all(j.held == 0 and j.free_day == evening for j in free), "free generations hold no money"
+    assert await confirm(money, order("free-5", paid_with="free", day=evening), max_active=100) == \
+        FreeLimitReached(5, 5)
+    assert await jobs.free_used(money.db, money.bot_id, USER, evening) == 5
+    # a free generation that failed gave nothing: it does not count
+    await jobs.finish(money.db, money.name, money.epoch, free[0].id, Failed("kie_error"))
+    await jobs.finish(money.db, money.name, money.epoch, free[1].id, Succeeded({"urls": ["https://x/1.png"]}))
+    assert await jobs.free_used(money.db, money.bot_id, USER, evening) == 4
+    await created(money, order("free-5", paid_with="free", day=evening), max_active=100)
+    assert await confirm(money, order("free-6", paid_with="free", day=evening), max_active=100) == \
+        FreeLimitReached(5, 5)
+    await created(money, order("free-7", paid_with="free", day=midnight), max_active=100)
+    assert await balance(money) == accounts.Balance(0, 0)
+    assert await invariants.check(money.db, free_daily_limit=5) == []
+
+
+async def test_an_admin_generates_for_free_with_nothing_held(money: Money) -> None:
+    await user_with(money, 0)
+    job = await created(money, order("adm", paid_with="admin"))
+    assert (job.paid_with, job.price, job.held) == ("admin", PRICE, 0)
+    await jobs.finish(money.db, money.name, money.epoch, job.id, Succeeded({"urls": []}))
+    assert await balance(money) == accounts.Balance(0, 0)
+    assert await kinds(money) == []
+
+
+async def test_confirm_needs_a_known_user_and_its_own_nonce(money: Money) -> None:
+    with pytest.raises(UnknownUser):
+        await confirm(money, order("x"))
+    await user_with(money, 5_000)
+    await user_with(money, 5_000, user=USER + 1)
+    await created(money, order("x"))
+    with pytest.raises(ValueError, match="another user"):
+        await confirm(money, order("x", user=USER + 1))
+    with pytest.raises(ValueError, match="positive price"):
+        await confirm(money, order("y", price=0))
+    assert (await balance(money, USER + 1)).held == 0
+
+
+async def test_a_confirmation_under_a_stale_epoch_is_refused_and_moves_nothing(money: Money) -> None:
+    await user_with(money, 5_000)
+    old = money.epoch
+    await money.new_leader()
+    with pytest.raises(Fenced):
+        await jobs.confirm(money.db, money.name, old, money.bot_id, order("late"), free_daily_limit=5, max_active=3)
+    assert await jobs.user_jobs(money.db, money.bot_id, USER) == []
+    assert await balance(money) == accounts.Balance(5_000, 0)
+
+
+# --- After Confirm ----------------------------------------------------------------------------------
+
+
+async def test_a_success_captures_once(money: Money) -> None:
+    await user_with(money, 5_000)
+    job = await created(money, order("a"))
+    step = await jobs.finish(money.db, money.name, money.epoch, job.id, Succeeded({"urls": ["https://x/1.png"]}))
+    assert step.changed and step.job.state == "succeeded" and step.job.held == 0
+    assert step.job.result == {"urls": ["https://x/1.png"]} and step.job.finished_at is not None
+    again = await jobs.finish(money.db, money.name, money.epoch, job.id, Succeeded({"urls": ["https://x/2.png"]}))
+    assert not again.changed and again.job == step.job
+    late_failure = await jobs.finish(money.db, money.name, money.epoch, job.id, Failed("kie_error"))
+    assert not late_failure.changed and late_failure.job.state == "succeeded"
+    assert await balance(money) == accounts.Balance(4_000, 0)
+    assert await kinds(money) == ["top_up", "hold", "capture"]
+
+
+@pytest.mark.parametrize("outcome", [Failed("kie_error"), TimedOut()])
+async def test_a_failure_or_timeout_releases_once(money: Money, outcome: jobs.Outcome) -> None:
+    await user_with(money, 5_000)
+    job = await created(money, order("a"))
+    step = await jobs.finish(money.db, money.name, money.epoch, job.id, outcome)
+    assert step.changed and step.job.state in ("failed", "timed_out") and step.job.failure in ("kie_error", "timed_out")
+    for repeat in (outcome, Succeeded({"urls": []}), TimedOut()):
+        assert not (await jobs.finish(money.db, money.name, money.epoch, job.id, repeat)).changed
+    assert await balance(money) == accounts.Balance(5_000, 0)
+    assert await kinds(money) == ["top_up", "hold", "release"]
+
+
+async def test_ten_concurrent_finishes_callbacks_and_polls_move_money_once(money: Money) -> None:
+    await user_with(money, 10 * PRICE)
+    outcomes: list[jobs.Outcome] = [Succeeded({"urls": [f"https://x/{i}.png"]}) if i % 2 else Failed("kie_error")
+                                    for i in range(10)]
+    for n in range(3):
+        job = await created(money, order(f"job-{n}"))
+        steps = await asyncio.gather(*(jobs.finish(money.db, money.name, money.epoch, job.id, o) for o in outcomes))
+        assert sum(s.changed for s in steps) == 1
+        winner = next(s.job for s in steps if s.changed)
+        assert all(s.job == winner for s in steps)
+    entries = await accounts.recent_entries(money.db, money.bot_id, USER, 100)
+    assert sum(e.kind in ("capture", "release") for e in entries) == 3
+    assert (await balance(money)).held == 0
+
+
+async def test_the_way_from_confirm_to_delivery(money: Money) -> None:
+    await user_with(money, 5_000)
+    job = await created(money, order("a"))
+    submitting = await jobs.mark_submitting(money.db, money.name, money.epoch, job.id)
+    assert submitting.changed and submitting.job.state == "submitting" and submitting.job.attempts == 1
+    assert (await jobs.mark_submitting(money.db, money.name, money.epoch, job.id)).job.attempts == 2
+    submitted = await jobs.mark_submitted(money.db, money.name, money.epoch, job.id, "task-1")
+    assert submitted.changed and submitted.job.kie_task_id == "task-1" and submitted.job.submitted_at is not None
+    other = await jobs.mark_submitted(money.db, money.name, money.epoch, job.id, "task-2")
+    assert not other.changed and other.job.kie_task_id == "task-1", "the first task id stays"
+    assert not (await jobs.mark_submitting(money.db, money.name, money.epoch, job.id)).changed
+    queued = await jobs.record_poll(money.db, money.name, money.epoch, job.id, running=False)
+    assert queued.job.state == "submitted" and queued.job.polls == 1
+    running = await jobs.record_poll(money.db, money.name, money.epoch, job.id, running=True)
+    assert running.job.state == "running" and running.job.polls == 2 and running.job.last_polled_at is not None
+    assert await jobs.job_by_task(money.db, "task-1") == running.job
+    await jobs.set_status_message(money.db, money.name, money.epoch, job.id, 99)
+    with pytest.raises(ValueError, match="not finished"):
+        await jobs.mark_delivered(money.db, money.name, money.epoch, job.id, "file-1")
+    assert [j.id for j in await jobs.jobs_to_drive(money.db, money.bot_id)] == [job.id]
+    await jobs.finish(money.db, money.name, money.epoch, job.id, Succeeded({"urls": ["https://x/1.png"]}))
+    assert not (await jobs.record_poll(money.db, money.name, money.epoch, job.id, running=True)).changed
+    assert [j.id for j in await jobs.jobs_to_drive(money.db, money.bot_id)] == [job.id], "the user is not told yet"
+    delivered = await jobs.mark_delivered(money.db, money.name, money.epoch, job.id, "file-1")
+    assert delivered.changed and delivered.job.result_file_id == "file-1" and delivered.job.status_message_id == 99
+    again = await jobs.mark_delivered(money.db, money.name, money.epoch, job.id, "file-2")
+    assert not again.changed and again.job.result_file_id == "file-1"
+    late = await jobs.finish(money.db, money.name, money.epoch, job.id, Failed("kie_error"))
+    assert not late.changed and late.job.state == "succeeded" and late.job.delivered_at is not None
+    assert await jobs.jobs_to_drive(money.db, money.bot_id) == []
+    assert await balance(money) == accounts.Balance(4_000, 0)
+
+
+async def test_a_finish_under_a_stale_epoch_is_refused_and_the_next_leader_finishes(money: Money) -> None:
+    await user_with(money, 5_000)
+    job = await created(money, order("a"))
+    old = money.epoch
+    await money.new_leader()
+    for stale in (jobs.finish(money.db, money.name, old, job.id, Succeeded({"urls": []})),
+                  jobs.mark_submitting(money.db, money.name, old, job.id)):
+        with pytest.raises(Fenced):
+            await stale
+    assert await balance(money) == accounts.Balance(5_000, PRICE)
+    assert [j.id for j in await jobs.jobs_to_drive(money.db, money.bot_id)] == [job.id], "left for the next leader"
+    step = await jobs.finish(money.db, money.name, money.epoch, job.id, Failed("kie_error"))
+    assert step.changed and step.job.epoch == money.epoch
+    assert await balance(money) == accounts.Balance(5_000, 0)
+
+
+async def test_callbacks_are_kept_until_applied(money: Money) -> None:
+    first = await jobs.store_callback(money.db, money.bot_id, "passive-1", '{"taskId": "t1"}', task_id="t1")
+    second = await jobs.store_callback(money.db, money.bot_id, "active-1", "not json", job_id=5)
+    await jobs.store_callback(money.db, money.bot_id + 1, "active-1", "{}")
+    pending = await jobs.pending_callbacks(money.db, money.bot_id)
+    assert [(c.id, c.task_id, c.job_id, c.body) for c in pending] == [
+        (first, "t1", None, '{"taskId": "t1"}'), (second, None, 5, "not json")]
+    await jobs.mark_callbacks_applied(money.db, [first])
+    assert [c.id for c in await jobs.pending_callbacks(money.db, money.bot_id)] == [second]
+
+
+async def test_the_checker_sees_a_job_that_holds_money_the_ledger_never_held(money: Money) -> None:
+    await user_with(money, 5_000)
+    job = await created(money, order("a"))
+    pool = money.db.require()
+    await pool.execute(
+        """INSERT INTO jobs (bot_id, user_id, chat_id, confirm_nonce, model, sku, input, price, paid_with, held, epoch)
+           SELECT bot_id, user_id, chat_id, 'forged', model, sku, input, price, paid_with, held, epoch
+             FROM jobs WHERE id = $1""", job.id)
+    problems = await invariants.check(money.db)
+    assert any("0 holds" in p for p in problems) and any("its jobs hold 2000" in p for p in problems), problems
+    await pool.execute("DELETE FROM jobs WHERE confirm_nonce = 'forged'")
+    assert await invariants.check(money.db, max_active=1) == []
+    await created(money, order("b"))
+    assert await invariants.check(money.db, max_active=1) == [f"user {USER}: 2 jobs running at once, limit 1"]
+
+
+async def test_the_history_is_newest_first(money: Money) -> None:
+    await user_with(money, 10 * PRICE)
+    made = [await created(money, order(f"h{i}"), max_active=10) for i in range(5)]
+    page = await jobs.user_jobs(money.db, money.bot_id, USER, offset=1, limit=2)
+    assert [j.id for j in page] == [made[3].id, made[2].id]
+    assert await jobs.job(money.db, made[0].id) == made[0]
+    assert await jobs.job(money.db, 10**12) is None
+    with pytest.raises(LookupError):
+        await jobs.finish(money.db, money.name, money.epoch, 10**12, TimedOut())
