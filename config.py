@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 T = TypeVar("T")
 
@@ -147,6 +148,15 @@ def _webhook_secret(raw: str) -> str:
     return raw
 
 
+def _timezone(raw: str) -> str:
+    """An IANA time zone this system can load (the free tier's day begins at its midnight)."""
+    try:
+        ZoneInfo(raw)
+    except (ValueError, KeyError, OSError):
+        raise _Invalid(f"must be an IANA time zone such as Europe/Moscow, got {raw!r}") from None
+    return raw
+
+
 def _read(problems: list[str], name: str, raw: str | None, parse: Callable[[str], T], default: T) -> T:
     """`raw` parsed, or `default` when it is unset or blank, or refused (the refusal joins `problems`)."""
     text = (raw or "").strip()
@@ -198,6 +208,12 @@ class Settings:
     # the user's price: KIE credits x kopecks per credit x markup, rounded up to whole rubles (catalog/pricing.py)
     price_kopecks_per_credit: int = setting("PRICE_KOPECKS_PER_CREDIT", 50, _whole(1, 100_000))
     price_markup: float = setting("PRICE_MARKUP", 2.0, _number(1, 100))
+    # kopecks credited once to each new user; free generations of a free-tier SKU per user per day in
+    # BOT_TIMEZONE (ADMIN_IDS generate for free, without that limit); generations one user runs at once
+    welcome_bonus: int = setting("WELCOME_BONUS", 0, _whole(0, 100_000_000))
+    free_daily_limit: int = setting("FREE_DAILY_LIMIT", 5, _whole(0, 10_000))
+    bot_timezone: str = setting("BOT_TIMEZONE", "Europe/Moscow", _timezone)
+    max_active_jobs_per_user: int = setting("MAX_ACTIVE_JOBS_PER_USER", 3, _whole(1, 1_000))
     port: int = setting("PORT", 10000, _tcp_port)
     admin_ids: frozenset[int]
     instance_id: str
@@ -239,6 +255,11 @@ class Settings:
             if password:
                 values.append(password)
         return [v for v in values if v and len(v) >= 6]
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """BOT_TIMEZONE: where a day of free generations begins and ends."""
+        return ZoneInfo(self.bot_timezone)
 
     @property
     def webhook_url(self) -> str | None:

@@ -67,6 +67,13 @@ def problems(env: dict[str, str], command: str = "serve") -> list[str]:
         ({**GOOD, "PRICE_MARKUP": "0.9"}, "PRICE_MARKUP must be between 1 and 100"),
         ({**GOOD, "PRICE_MARKUP": "101"}, "PRICE_MARKUP must be between 1 and 100"),
         ({**GOOD, "PRICE_MARKUP": "double"}, "PRICE_MARKUP must be a number"),
+        ({**GOOD, "WELCOME_BONUS": "-100"}, "WELCOME_BONUS must be a whole number from 0"),
+        ({**GOOD, "WELCOME_BONUS": "99.5"}, "WELCOME_BONUS must be a whole number"),
+        ({**GOOD, "FREE_DAILY_LIMIT": "2.5"}, "FREE_DAILY_LIMIT must be a whole number"),
+        ({**GOOD, "MAX_ACTIVE_JOBS_PER_USER": "0"}, "MAX_ACTIVE_JOBS_PER_USER must be a whole number from 1"),
+        ({**GOOD, "BOT_TIMEZONE": "MSK+3"}, "BOT_TIMEZONE must be an IANA time zone"),
+        ({**GOOD, "BOT_TIMEZONE": "../../etc/passwd"}, "BOT_TIMEZONE must be an IANA time zone"),
+        ({**GOOD, "BOT_TIMEZONE": "Europe"}, "BOT_TIMEZONE must be an IANA time zone"),
     ],
 )
 def test_each_bad_setting_is_named(env: dict[str, str], expected: str) -> None:
@@ -100,6 +107,10 @@ def test_good_settings_and_defaults() -> None:
     assert config.load("serve", {**GOOD, "DATABASE_POOL_SIZE": "12"}).database_pool_size == 12
     priced = config.load("serve", {**GOOD, "PRICE_KOPECKS_PER_CREDIT": "75", "PRICE_MARKUP": "1.5"})
     assert priced.price_kopecks_per_credit == 75 and priced.price_markup == 1.5
+    product = config.load("serve", {**GOOD, "WELCOME_BONUS": "5000", "FREE_DAILY_LIMIT": "0",
+                                    "BOT_TIMEZONE": "Asia/Vladivostok", "MAX_ACTIVE_JOBS_PER_USER": "1"})
+    assert (product.welcome_bonus, product.free_daily_limit, product.max_active_jobs_per_user) == (5000, 0, 1)
+    assert product.zone.key == "Asia/Vladivostok"
 
 
 def test_documented_defaults() -> None:
@@ -115,6 +126,8 @@ def test_documented_defaults() -> None:
     assert s.kie_api_key == "" and s.kie_api_base == "https://api.kie.ai"
     assert s.kie_upload_base == "https://kieai.redpandaai.co" and s.kie_webhook_hmac_key is None
     assert s.price_kopecks_per_credit == 50 and s.price_markup == 2.0
+    assert s.welcome_bonus == 0 and s.free_daily_limit == 5 and s.max_active_jobs_per_user == 3
+    assert s.bot_timezone == "Europe/Moscow" and s.zone.key == "Europe/Moscow"
     assert s.port == 10000
     assert s.admin_ids == frozenset()
     host, pid, suffix = s.instance_id.rsplit("-", 2)
