@@ -313,6 +313,17 @@ async def test_injected_429_then_normal(fake: FakeKie, client: aiohttp.ClientSes
     assert [call.status for call in fake.calls("createTask")] == [429, 200, 200]
 
 
+async def test_injected_headers_ride_on_faulted_answers(fake: FakeKie, client: aiohttp.ClientSession) -> None:
+    fake.inject("createTask", code=429, headers={"Retry-After": "2"})
+    fake.inject("createTask", body="<html><title>Just a moment</title></html>", http_status=429,
+                headers={"Retry-After": "3"})
+    async with client.post(fake.base_url + CREATE_PATH, json={"model": IMAGE_MODEL, "input": {}}) as response:
+        assert (response.status, response.headers["Retry-After"], (await response.json())["code"]) == (429, "2", 429)
+    async with client.post(fake.base_url + CREATE_PATH, json={"model": IMAGE_MODEL, "input": {}}) as response:
+        assert (response.status, response.headers["Retry-After"], response.content_type) == (429, "3", "text/html")
+    assert fake.tasks == {}
+
+
 async def test_injected_delay_then_normal_answer(fake: FakeKie, client: aiohttp.ClientSession) -> None:
     fake.inject(CREDIT_PATH, delay=0.1)
     started = time.monotonic()

@@ -78,12 +78,14 @@ class FakeKie(KieRoutes):
         drop_after_create: bool = False,
         body: str | bytes | None = None,
         content_type: str = "text/html",
+        headers: dict[str, str] | None = None,
     ) -> Injection:
         """Fault the next ``count`` requests whose path ends with ``path`` ("*" = every path).
 
         * ``code``: answer ``{"code": code, "msg": msg, "data": null}`` with HTTP ``http_status``
           (default: ``code`` itself; pass 200 for KIE's "HTTP 200, error in the body" style);
         * ``body``: answer these raw bytes instead (e.g. a CDN's HTML 502), HTTP ``http_status`` or 502;
+        * ``headers``: extra headers on a ``code`` or ``body`` answer (a CDN's 429 says ``Retry-After``);
         * ``delay``: wait that long first (then fault, or answer normally when nothing else is set);
         * ``hang``: never answer; the connection is closed when the fake stops;
         * ``drop_after_create``: handle the request for real (the task is created and kept in
@@ -100,6 +102,7 @@ class FakeKie(KieRoutes):
             drop_after_create=drop_after_create,
             body=body,
             content_type=content_type,
+            headers=None if headers is None else dict(headers),
         )
         self._injections.append(injection)
         return injection

@@ -61,12 +61,16 @@ class KieRoutes(KieWorld):
                 if injection.body is not None:
                     body = injection.body.encode() if isinstance(injection.body, str) else injection.body
                     response: web.StreamResponse = web.Response(
-                        body=body, status=injection.http_status or 502, content_type=injection.content_type
+                        body=body,
+                        status=injection.http_status or 502,
+                        content_type=injection.content_type,
+                        headers=injection.headers,
                     )
                     call.status = response.status
                     return response
                 if injection.code is not None:
                     response = self._envelope(injection.code, injection.msg, http_status=injection.http_status)
+                    response.headers.update(injection.headers or {})
                     call.status = response.status
                     return response
             try:

@@ -164,6 +164,7 @@ class Injection:
     drop_after_create: bool = False
     body: str | bytes | None = None
     content_type: str = "text/html"
+    headers: dict[str, str] | None = None  # extra headers on the faulted answer (e.g. Retry-After)
 
     def matches(self, path: str) -> bool:
         return self.remaining > 0 and (self.path == "*" or path.endswith(self.path))
