@@ -1,0 +1,68 @@
+"""The KIE client: the only code that knows KIE's wire format.
+
+* :mod:`~kie.client`: :class:`KieClient` — createTask, recordInfo, credit, file upload, result download;
+* :mod:`~kie.endpoint`: the seam for endpoint families; :mod:`~kie.jobs` is the jobs (Market) API behind it;
+* :mod:`~kie.envelope`: any answer read into KIE's envelope or a typed error; :mod:`~kie.fields` its loose fields;
+* :mod:`~kie.errors`: what went wrong, retryable or not, ambiguous or not;
+* :mod:`~kie.limiter`: the shared limits (createTask ≤ 18 per 10 s, recordInfo ≤ 10 per s);
+* :mod:`~kie.models`: the typed results; :mod:`~kie.validate`: what a request must be before it leaves.
+"""
+
+from kie.client import KieClient, RetryPolicy
+from kie.endpoint import Endpoint, Request
+from kie.errors import (
+    BadResponse,
+    Disabled,
+    GenerationFailed,
+    InvalidRequest,
+    KieError,
+    Maintenance,
+    NotFound,
+    OutOfCredits,
+    RateLimited,
+    Rejected,
+    ServerError,
+    SubKeyLimit,
+    Throttled,
+    Timeout,
+    TooLarge,
+    Transport,
+    Unauthorized,
+)
+from kie.limiter import CREATE, DEFAULT_RATES, RECORD, Limiter, Rate
+from kie.models import Callback, Credits, TaskCreated, TaskRecord, TaskState, Upload
+
+__all__ = [
+    "CREATE",
+    "DEFAULT_RATES",
+    "RECORD",
+    "BadResponse",
+    "Callback",
+    "Credits",
+    "Disabled",
+    "Endpoint",
+    "GenerationFailed",
+    "InvalidRequest",
+    "KieClient",
+    "KieError",
+    "Limiter",
+    "Maintenance",
+    "NotFound",
+    "OutOfCredits",
+    "Rate",
+    "RateLimited",
+    "Rejected",
+    "Request",
+    "RetryPolicy",
+    "ServerError",
+    "SubKeyLimit",
+    "TaskCreated",
+    "TaskRecord",
+    "TaskState",
+    "Throttled",
+    "Timeout",
+    "TooLarge",
+    "Transport",
+    "Unauthorized",
+    "Upload",
+]

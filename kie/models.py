@@ -1,0 +1,114 @@
+"""Typed results of KIE calls: what the rest of the program sees instead of KIE's JSON.
+
+Why it exists: KIE's answers are loose (``param`` and ``resultJson`` are JSON *strings*, keys are
+absent while a task runs, task ids come in several shapes, a callback may say ``task_id``);
+parsing happens once, in kie/, and everything above works with these frozen records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, NewType
+
+__all__ = ["Callback", "Credits", "TaskCreated", "TaskRecord", "TaskState", "Upload"]
+
+Credits = NewType("Credits", int)  # KIE credits left on the account (1 credit ≈ $0.005)
+
+
+class TaskState(StrEnum):
+    """A task's state; ``UNKNOWN`` stands for a state KIE added after this code was written."""
+
+    WAITING = "waiting"
+    QUEUING = "queuing"
+    GENERATING = "generating"
+    SUCCESS = "success"
+    FAIL = "fail"
+    UNKNOWN = "unknown"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (TaskState.SUCCESS, TaskState.FAIL)
+
+    @classmethod
+    def parse(cls, value: object) -> TaskState:
+        """KIE's state string (any case); anything else is UNKNOWN, so a poller keeps asking."""
+        if isinstance(value, str):
+            try:
+                return cls(value.strip().lower())
+            except ValueError:
+                pass
+        return cls.UNKNOWN
+
+
+@dataclass(frozen=True)
+class TaskCreated:
+    """A task KIE accepted, and how to ask about it again: its opaque id and the endpoint family.
+
+    It is also the reference a poller rebuilds from what it stored: ``client.record(task)``
+    works the same way for every family (only "jobs" exists today).
+    """
+
+    task_id: str
+    endpoint: str = "jobs"
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """A task as KIE reports it (recordInfo or a callback). Times are ms epochs, ``cost_ms`` ms."""
+
+    task_id: str
+    model: str
+    state: TaskState
+    result_urls: list[str] = field(default_factory=list)
+    result_object: Any = None  # text models answer {"resultObject": ...} instead of URLs
+    fail_code: str | None = None
+    fail_msg: str | None = None
+    cost_ms: int | None = None
+    created_ms: int | None = None
+    updated_ms: int | None = None
+    completed_ms: int | None = None
+    param: dict[str, Any] | None = None  # the original request, parsed from its JSON string
+    raw_state: str | None = None  # KIE's own word for the state, for UNKNOWN ones
+    endpoint: str = "jobs"
+
+    @property
+    def terminal(self) -> bool:
+        return self.state.terminal
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state is TaskState.SUCCESS
+
+    @property
+    def failed(self) -> bool:
+        return self.state is TaskState.FAIL
+
+
+@dataclass(frozen=True)
+class Callback:
+    """A parsed callback: the task's record, the envelope's code and message, and the credits."""
+
+    record: TaskRecord
+    code: int | None
+    message: str
+    consume_credits: int | None = None  # 0 for failed tasks
+    remained_credits: int | None = None
+    signed: bool = False  # True when an HMAC signature was checked and matched
+
+    @property
+    def task_id(self) -> str:
+        return self.record.task_id
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file KIE's upload service now hosts; KIE deletes it after ``expires`` (about 3 days)."""
+
+    file_url: str
+    download_url: str
+    expires: datetime
+    file_name: str | None = None
+    size: int | None = None
+    mime: str | None = None
