@@ -5,9 +5,11 @@
 * :mod:`~kie.envelope`: any answer read into KIE's envelope or a typed error; :mod:`~kie.fields` its loose fields;
 * :mod:`~kie.errors`: what went wrong, retryable or not, ambiguous or not;
 * :mod:`~kie.limiter`: the shared limits (createTask ≤ 18 per 10 s, recordInfo ≤ 10 per s);
-* :mod:`~kie.models`: the typed results; :mod:`~kie.validate`: what a request must be before it leaves.
+* :mod:`~kie.models`: the typed results; :mod:`~kie.validate`: what a request must be before it leaves;
+* :mod:`~kie.callbacks`: a callback checked (HMAC, freshness) and parsed.
 """
 
+from kie.callbacks import BadSignature, CallbackError, MalformedCallback, parse_callback, verify_signature
 from kie.client import KieClient, RetryPolicy
 from kie.endpoint import Endpoint, Request
 from kie.errors import (
@@ -37,7 +39,9 @@ __all__ = [
     "DEFAULT_RATES",
     "RECORD",
     "BadResponse",
+    "BadSignature",
     "Callback",
+    "CallbackError",
     "Credits",
     "Disabled",
     "Endpoint",
@@ -47,6 +51,7 @@ __all__ = [
     "KieError",
     "Limiter",
     "Maintenance",
+    "MalformedCallback",
     "NotFound",
     "OutOfCredits",
     "Rate",
@@ -65,4 +70,6 @@ __all__ = [
     "Transport",
     "Unauthorized",
     "Upload",
+    "parse_callback",
+    "verify_signature",
 ]
