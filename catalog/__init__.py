@@ -1,0 +1,12 @@
+"""What the bot sells: the models, their inputs and their prices, from catalog/models/*.yaml.
+
+Pure data and arithmetic: no Telegram, no database, no KIE wire format, so the wizard, the KIE
+client and the ledger can all read the same catalog.
+"""
+
+from catalog.families import FAMILIES, Family, Text
+from catalog.loader import Catalog, CatalogError, Field, Model, Option, Sku, load, shipped
+from catalog.pricing import Pricing, user_price_kopecks
+
+__all__ = ["FAMILIES", "Catalog", "CatalogError", "Family", "Field", "Model", "Option", "Pricing", "Sku", "Text",
+           "load", "shipped", "user_price_kopecks"]
