@@ -9,6 +9,7 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
+import catalog
 import config
 from commands.check import report
 from commands.migrate import migrate
@@ -25,6 +26,13 @@ def execute(command: str, t0: float) -> int:
         settings = config.load(command)
     except config.ConfigError as exc:
         print("TRT cannot start, the configuration has problems:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    try:
+        catalog.shipped()  # what the bot sells: a broken catalog must not reach a user as a wrong price
+    except catalog.CatalogError as exc:
+        print("TRT cannot start, the catalog (catalog/models/*.yaml) has problems:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  - {problem}", file=sys.stderr)
         return 2
