@@ -1,0 +1,27 @@
+"""What the conversation's handlers need beyond aiogram, handed to them by the tree (aiogram
+workflow data `services`): the database handle for store/ calls, the settings, the catalog, and
+a way to wake the jobs actor after a job is committed. bot/ holds no actor: `wake_jobs` is a
+plain callable the tree builds around the jobs actor's mailbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from catalog.loader import Catalog
+from config import Settings
+from store.database import Database
+from store.leader import lock_name
+
+
+@dataclass(frozen=True)
+class Services:
+    database: Database
+    settings: Settings
+    catalog: Catalog
+    wake_jobs: Callable[[], None]
+
+    @property
+    def lock_name(self) -> str:
+        """The fence's name for this bot: handlers pass it with `fence_epoch` to fenced writes."""
+        return lock_name(self.settings.bot_id)
