@@ -4,7 +4,11 @@ Telegram allows about 30 messages a second overall and about one a second per ch
 it answers 429 with retry_after and the whole bot should hold off, not only the request that
 hit it. SendLimiter is an aiogram request middleware: sending methods take a token from a global
 and a per-chat bucket first; a 429 pauses every request until retry_after has passed and the
-request is tried again (up to MAX_RETRIES), so nothing is dropped for a flood wait.
+request is tried again (up to MAX_RETRIES), so nothing is dropped for a flood wait. A 5xx answer
+(Telegram's hiccup) is tried again too, after SERVER_ERROR_PAUSES, that request alone: giving up
+at once left a user in silence when the reply and then its apology both met one (bench.soak,
+seed 6). A send repeated after a 5xx that had gone through is a duplicate message, which the
+at-least-once contract of the handlers already allows.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
-from aiogram.exceptions import TelegramRetryAfter
+from aiogram.exceptions import TelegramRetryAfter, TelegramServerError
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 
@@ -25,6 +29,7 @@ from telemetry.metrics import METRICS
 log = logs.get("telegram")
 
 MAX_RETRIES = 5
+SERVER_ERROR_PAUSES = (0.5, 1.0, 2.0, 4.0)  # seconds before each retry of a 5xx answer (the last repeats)
 MAX_PAUSE = 60.0  # a retry_after beyond this fails the request instead of stalling every chat
 PER_CHAT_BURST = 3.0
 MAX_CHAT_BUCKETS = 10_000
@@ -86,6 +91,14 @@ class SendLimiter(BaseRequestMiddleware):
                 self.paused_until = max(self.paused_until, time.monotonic() + exc.retry_after)
                 log.warning("telegram_retry_after", extra={"method": name, "retry_after": exc.retry_after,
                                                            "attempt": attempt})
+            except TelegramServerError as exc:
+                attempt += 1
+                if attempt > self.max_retries:
+                    raise
+                pause = SERVER_ERROR_PAUSES[min(attempt, len(SERVER_ERROR_PAUSES)) - 1]
+                log.warning("telegram_server_error_retry", extra={"method": name, "attempt": attempt,
+                                                                  "pause": pause, "error_text": str(exc)[:200]})
+                await asyncio.sleep(pause)
 
     async def _wait_pause(self) -> None:
         """Sleeps out the shared pause, again if another 429 extended it meanwhile."""

@@ -214,6 +214,19 @@ async def test_a_429_is_waited_out_and_the_send_succeeds(fake: FakeTelegram, bot
     assert retries("sendMessage") == before + 2
 
 
+async def test_a_telegram_5xx_is_tried_again_and_too_many_reach_the_caller(fake: FakeTelegram, bot: Bot) -> None:
+    """bench.soak (seed 6) found a user left in silence: a 500 on the reply, another on the
+    apology right after, and the update was done with nothing sent."""
+    fake.inject("sendMessage", status=500, count=2)
+    message = await bot.send_message(93, "hello")
+    assert message.text == "hello"
+    assert [c.status for c in fake.calls("sendMessage")] == [500, 500, 200]
+    fake.inject("sendMessage", status=502, count=3)  # the bot fixture's limiter retries twice
+    with pytest.raises(TelegramServerError):
+        await bot.send_message(94, "hello")
+    assert [c.status for c in fake.calls("sendMessage", chat_id=94)] == [502, 502, 502]
+
+
 async def test_a_429_pauses_every_request_not_only_its_own(fake: FakeTelegram) -> None:
     limiter = SendLimiter(0, 0)
     bot = make_bot(FAKE_TOKEN, fake.base_url, limiter=limiter)
