@@ -1,12 +1,13 @@
 """/chaos_raise and /chaos_hang: a handler that fails and one that never ends, for the chaos tests
-of the dispatcher. Included only when CHAOS_TOKEN is set (test and staging setups)."""
+of the dispatcher; /chaos_echo <token>: a reply carrying the token, so a soak can tell which
+update each message answers. Included only when CHAOS_TOKEN is set (test and staging setups)."""
 
 from __future__ import annotations
 
 import asyncio
 
 from aiogram import Router
-from aiogram.filters import Command
+from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
 
@@ -20,5 +21,9 @@ def router() -> Router:
     @router.message(Command("chaos_hang"))
     async def chaos_hang(message: Message) -> None:
         await asyncio.Event().wait()
+
+    @router.message(Command("chaos_echo"))
+    async def chaos_echo(message: Message, command: CommandObject) -> None:
+        await message.answer(f"chaos_echo {command.args or ''}".rstrip())
 
     return router

@@ -1,0 +1,784 @@
+"""The chaos soak: several `run.py serve` on one PostgreSQL and one fake Telegram, a Telegram-like
+load over many chats, a seeded schedule of faults, then a drain and a check of the recorded
+history against the invariants of bench/soak_checker.py.
+
+    .venv/bin/python -m bench.soak --seed 1 --minutes 3 [--instances 3] [--chats 200] [--rate 30]
+
+Why: the bugs of the role and the pipeline (an update lost, answered twice, answered by an
+ex-leader, a leader that stops working) appear under combinations of faults nobody writes a
+test for. A soak finds them before a user does, and its seed replays the schedule that found
+one. Prints figures; exits 1 on any violation, printing the seed, the whole fault schedule and
+the kept log files of every process. tests/test_soak.py runs a short one in the suite.
+
+What runs: each instance gets TELEGRAM_API_BASE=<fake>/_as/<instance> (the fake records the
+sender of every call) and INSTANCE_ID=<instance>, reused when a process manager would start it
+again. The load posts `/chaos_echo <update_id>` (bot/routers/chaos.py answers with the id) to a
+random instance's /webhook, one update per chat at a time, redelivering elsewhere after an
+error, a 503 or a timeout, as Telegram does. Faults: kill -9 and SIGTERM (then started again),
+SIGSTOP then SIGCONT (sometimes past STALE_AFTER), /chaos crash, hang and slow of every actor,
+a PostgreSQL restart, and Telegram answering 429, 500 or slowly; half of the process faults aim
+at whichever instance is ACTIVE at that moment. /health of every instance and the inbox's
+unfinished count are sampled twice a second throughout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from bench.soak_checker import (
+    Acquisition,
+    History,
+    InboxRow,
+    Reply,
+    Sample,
+    Violation,
+    check,
+    describe_failovers,
+    failover_times,
+    figures,
+    parse_reply,
+)
+from fakes.telegram_api import FakeTelegram, message_update
+from store.leader import lock_name
+from tests.procs import FAKE_TOKEN, TrtProcess, free_port
+
+BOT_ID = int(FAKE_TOKEN.split(":")[0])
+SECRET = "soak-secret_0123"
+CHAOS_TOKEN = "chaos-token-soak"
+CHAOS_HEADERS = {"X-Chaos-Token": CHAOS_TOKEN}
+ACTORS = ("db", "lock_keeper", "correlation_flusher", "dispatcher", "janitor", "webhook_setter", "ingress")
+PROCESS_FAULTS = ("kill9", "sigterm", "sigstop")
+# the faults are dealt from a shuffled deck, so every kind comes up within a dozen faults
+DECK = ("kill9", "sigterm", "sigstop", "sigstop", "pg_restart",
+        "chaos", "chaos", "chaos", "chaos", "telegram", "telegram", "telegram")
+KINDS = ("kill9", "sigterm", "sigstop", "pg_restart", "chaos", "telegram")
+ENDS_LEADERSHIP = ("kill9", "sigterm", "sigstop", "pg_restart")
+
+
+# -- the schedule --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlannedFault:
+    """One fault of the schedule: `at` seconds into the fault period, on `target` ("i<n>", "active"
+    for whichever instance is ACTIVE then, "-" for none), with its parameters."""
+
+    at: float
+    kind: str
+    target: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def param(self, name: str, default: Any = None) -> Any:
+        return dict(self.params).get(name, default)
+
+    def label(self) -> str:
+        shown = " ".join(f"{k}={v}" for k, v in self.params)
+        return f"{self.kind} {self.target}{' ' + shown if shown else ''}"
+
+
+def make_schedule(seed: int, seconds: float, instances: int) -> list[PlannedFault]:
+    """The faults of a run, from the seed alone: the same seed gives the same schedule."""
+    rng = random.Random(seed)
+    out: list[PlannedFault] = []
+    deck: list[str] = []
+    at = rng.uniform(1.0, 3.0)
+    while at < seconds:
+        if not deck:
+            deck = list(DECK)
+            rng.shuffle(deck)
+        kind = deck.pop()
+        target = "-"
+        if kind in (*PROCESS_FAULTS, "chaos"):
+            target = "active" if rng.random() < 0.5 else f"i{rng.randrange(instances)}"
+        params: dict[str, Any] = {}
+        if kind in ("kill9", "sigterm"):
+            params["down"] = round(rng.uniform(0.5, 3.0), 2)  # before the process manager starts it again
+        elif kind == "sigstop":  # half of them outlast STALE_AFTER (3 s): a standby takes over meanwhile
+            params["seconds"] = round(rng.uniform(1.0, 2.5) if rng.random() < 0.5 else rng.uniform(3.5, 7.0), 2)
+        elif kind == "chaos":
+            params["actor"] = rng.choice(ACTORS)
+            params["fault"] = rng.choice(("crash", "hang", "slow"))
+            if params["fault"] == "hang":
+                params["deadline"] = round(rng.uniform(0.5, 3.0), 2)
+                if rng.random() < 0.2:
+                    params["ignore_cancel"] = True  # only the watchdog ends it
+            elif params["fault"] == "slow":
+                params["seconds"] = round(rng.uniform(0.5, 4.0), 2)
+        elif kind == "telegram":
+            what = rng.choice(("429", "500", "slow"))
+            params["answer"] = what
+            if what == "429":
+                params["count"] = rng.randint(1, 5)
+            elif what == "500":
+                params["count"] = rng.randint(1, 3)
+            else:
+                params["delay"] = round(rng.uniform(0.5, 3.0), 2)
+                params["count"] = rng.randint(5, 20)
+        out.append(PlannedFault(round(at, 2), kind, target, tuple(params.items())))
+        at += rng.uniform(2.0, 6.0)
+    return out
+
+
+@dataclass
+class AppliedFault:
+    planned: PlannedFault
+    at: float  # wall clock when it was applied
+    target: str = "-"  # the instance it hit
+    was_active: bool = False  # the target reported ACTIVE just before
+    outcome: str = "ok"  # "ok", "skipped: why", "failed: why"
+    detail: str = ""
+
+    def line(self) -> str:
+        hit = f" -> {self.target}{' (ACTIVE)' if self.was_active else ''}" if self.target != "-" else ""
+        more = f" {self.detail}" if self.detail else ""
+        return f"+{self.planned.at:7.2f}s ({self.at:.3f}) {self.planned.label()}{hit}: {self.outcome}{more}"
+
+
+# -- the processes -------------------------------------------------------------------------------
+
+
+class Slot:
+    """One instance as a process manager sees it: a name, a port, the process of the moment."""
+
+    def __init__(self, name: str, tmp: Path, env: dict[str, str]) -> None:
+        self.name = name
+        self.tmp = tmp
+        self.env = env
+        self.port = int(env["PORT"])
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.proc: TrtProcess | None = None
+        self.started: list[TrtProcess] = []
+        self.incarnation = 0
+        self.down = False  # taken down on purpose: the process manager waits for the fault to start it
+        self.frozen = False
+
+    def start(self) -> TrtProcess:
+        self.incarnation += 1
+        proc = TrtProcess(self.tmp, self.env, name=f"{self.name}-{self.incarnation}").start()
+        self.proc = proc
+        self.started.append(proc)
+        self.down = False
+        self.frozen = False
+        return proc
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.proc is not None and self.proc.proc.poll() is None
+
+    async def kill(self) -> None:
+        """kill -9, waiting for the exit without blocking the loop (the fake stamps arrivals in
+        it: a blocked loop would make sends look later than they were)."""
+        proc = self.proc
+        if proc is not None and proc.proc is not None:
+            popen = proc.proc
+            if popen.poll() is None:
+                popen.send_signal(signal.SIGCONT)
+                popen.kill()
+            for _ in range(200):
+                if popen.poll() is not None:
+                    break
+                await asyncio.sleep(0.05)
+            proc.kill()  # closes its log; waits only if it is somehow still there
+        self.frozen = False
+
+    def kill_all(self) -> None:
+        for proc in self.started:
+            proc.kill()
+
+
+async def get_json(session: aiohttp.ClientSession, url: str, timeout: float) -> dict[str, Any] | None:
+    try:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+            body = await response.json(content_type=None)
+            return body if isinstance(body, dict) else None
+    except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
+        return None
+
+
+def role_of(body: dict[str, Any] | None) -> tuple[str | None, bool]:
+    if body is None:
+        return None, False
+    dispatcher = body.get("actors", {}).get("dispatcher") or {}
+    return body.get("role"), bool(dispatcher.get("consuming"))
+
+
+# -- the run -------------------------------------------------------------------------------------
+
+
+@dataclass
+class SoakConfig:
+    seed: int
+    fault_seconds: float
+    instances: int = 3
+    chats: int = 200
+    rate: float = 30.0  # updates/s over all chats, on average (each chat pauses chats/rate between its updates)
+    quiet_seconds: float = 5.0  # after the faults, before the drain is judged
+    drain_timeout: float = 120.0  # bound on the wait for every acknowledged update answered
+    start_timeout: float = 90.0
+    post_timeout: float = 3.0  # a webhook POST not answered by then is redelivered elsewhere
+    redeliver_for: float = 120.0  # an update not acknowledged for this long is given up (a figure)
+    sample_every: float = 0.5
+    idle_bound: float = 5.0
+    slack: float = 0.05
+
+
+@dataclass
+class SoakResult:
+    config: SoakConfig
+    schedule: list[PlannedFault]
+    applied: list[AppliedFault]
+    history: History
+    violations: list[Violation]
+    log_paths: list[Path]
+    posts: Counter[str] = field(default_factory=Counter)
+    posted: int = 0
+    unacked: list[int] = field(default_factory=list)
+    exits: list[str] = field(default_factory=list)
+    max_lag: float = 0.0
+    lags: list[tuple[float, float]] = field(default_factory=list)
+    drained_in: float | None = None
+    phases: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def failovers(self) -> list[tuple[str, float]]:
+        hits = [(a.at, f"{a.planned.kind}@{a.planned.at:g}") for a in self.applied
+                if a.outcome == "ok" and (a.planned.kind == "pg_restart" or
+                                          (a.planned.kind in ENDS_LEADERSHIP and a.was_active))]
+        return failover_times(self.history, hits)
+
+    def report(self, full: bool = False) -> str:
+        """The figures; with `full` (always on failure) the seed, schedule, violations and logs."""
+        c = self.config
+        f = figures(self.history)
+        kinds = Counter(a.planned.kind for a in self.applied if a.outcome == "ok")
+        detail = Counter(a.planned.label().split(" ")[0] + ":" + (
+            a.planned.param("fault") or a.planned.param("answer") or "") for a in self.applied if a.outcome == "ok")
+        not_applied = Counter(a.outcome.split(":")[0] + " " + a.planned.kind for a in self.applied
+                              if a.outcome != "ok")
+        by_invariant = Counter(v.invariant for v in self.violations)
+        drained = "NOT within the bound" if self.drained_in is None else f"in {self.drained_in:.1f}s"
+        lines = [
+            f"soak seed={c.seed} faults for {c.fault_seconds:g}s, {c.instances} instances, {c.chats} chats, "
+            f"~{c.rate:g} updates/s",
+            f"updates: posted {self.posted}, acked {f['acked']}, answered {f['answered']}, "
+            f"never acked {len(self.unacked)}; webhook posts by answer {dict(sorted(self.posts.items()))}",
+            f"replies: {f['replies_ok']} seen by users {f['replies_by_kind']}, {f['replies_failed']} failed sends; "
+            f"by instance {f['replies_by_instance']}",
+            f"faults: {len(self.applied)} of {len(self.schedule)} planned applied; ok by kind {dict(kinds)}; "
+            f"detail {dict(sorted(detail.items()))}; not applied {dict(not_applied)}",
+            f"replays (duplicates): {f['replayed_updates']} updates answered more than once, "
+            f"{f['replay_replies']} extra replies; inbox attempts {f['inbox_attempts']}",
+            f"failovers after a fault on the leader: {describe_failovers(self.failovers())}",
+            f"epochs {f['epochs']}; processes that exited by themselves: {len(self.exits)} {self.exits}",
+            f"drained {drained}; "
+            f"bench event-loop lag max {self.max_lag * 1000:.0f} ms; health samples {f['health_samples']}; "
+            f"phases {', '.join(f'{k} {v:.0f}s' for k, v in self.phases.items())}",
+            f"violations: {len(self.violations)} {dict(by_invariant)}",
+        ]
+        if full or self.violations:
+            lines.append(f"replay with: .venv/bin/python -m bench.soak --seed {c.seed} "
+                         f"--minutes {c.fault_seconds / 60:g} --instances {c.instances} --chats {c.chats} "
+                         f"--rate {c.rate:g}")
+            lines.append("schedule (as applied):")
+            lines += ["  " + a.line() for a in self.applied]
+            lines += ["  " + f"+{p.at:7.2f}s {p.label()}: not reached" for p in self.schedule[len(self.applied):]]
+            for name in by_invariant:
+                found = [v.detail for v in self.violations if v.invariant == name]
+                lines.append(f"violated: {name} ({len(found)}):")
+                lines += ["  " + d for d in found[:25]]
+                if len(found) > 25:
+                    lines.append(f"  ... and {len(found) - 25} more")
+            if self.lags:
+                worst = sorted(self.lags, key=lambda x: -x[1])[:10]
+                lines.append(f"bench loop stalls over 50 ms ({len(self.lags)}), worst: "
+                             + ", ".join(f"{lag * 1000:.0f} ms at {at:.3f}" for at, lag in sorted(worst)))
+            lines.append("logs:")
+            lines += ["  " + str(p) for p in self.log_paths]
+        return "\n".join(lines)
+
+
+class Soak:
+    """One run: start the instances, load and faults, drain, record, check."""
+
+    def __init__(self, config: SoakConfig, database_url: str, tmp: Path,
+                 restart_postgres: Callable[[], None] | None) -> None:
+        self.config = config
+        self.database_url = database_url
+        self.tmp = tmp
+        self.restart_postgres = restart_postgres
+        self.schedule = make_schedule(config.seed, config.fault_seconds, config.instances)
+        self.runtime_rng = random.Random(f"{config.seed}:runtime")
+        self.load_rng = random.Random(f"{config.seed}:load")
+        self.slots: list[Slot] = []
+        self.applied: list[AppliedFault] = []
+        self.samples: list[Sample] = []
+        self.acked: dict[int, int] = {}
+        self.posts: Counter[str] = Counter()
+        self.posted = 0
+        self.unacked: list[int] = []
+        self.exits: list[str] = []
+        self.next_update_id = 1_000_000
+        self.max_lag = 0.0
+        self.lags: list[tuple[float, float]] = []  # (wall clock, seconds) of each stall over 50 ms
+        self.stop_load = asyncio.Event()
+        self.stop_sampling = asyncio.Event()
+        self.pg_lock = asyncio.Lock()
+        self.pending_lock = asyncio.Lock()
+        self.fault_tasks: set[asyncio.Task[None]] = set()
+        self.pending_conn: asyncpg.Connection | None = None
+        self.phases: dict[str, float] = {}
+
+    # -- the whole run -------------------------------------------------------------------------
+
+    async def run(self) -> SoakResult:
+        async with FakeTelegram() as fake, self._session() as session:
+            self.fake = fake
+            self.session = session
+            helpers: list[asyncio.Task[None]] = []
+            chats: list[asyncio.Task[None]] = []
+            drained_in: float | None = None
+            try:
+                began = time.monotonic()
+                await self._start_instances()
+                self.phases["start"] = time.monotonic() - began
+                helpers += [asyncio.create_task(self._sample_loop()), asyncio.create_task(self._lag_loop()),
+                            asyncio.create_task(self._process_manager())]
+                chats = [asyncio.create_task(self._chat(50_000 + c)) for c in range(self.config.chats)]
+                began = time.monotonic()
+                await self._run_faults()
+                self.phases["faults"] = time.monotonic() - began
+                self.stop_load.set()
+                began = time.monotonic()
+                await self._settle(chats)
+                self.phases["settle"] = time.monotonic() - began
+                await asyncio.sleep(self.config.quiet_seconds)  # the scenario's quiet period
+                began = time.monotonic()
+                drained_in = await self._drain()
+                self.phases["drain"] = time.monotonic() - began
+                final = await self._look(pending=await self._pending())
+                self.stop_sampling.set()
+                for task in helpers:  # an observer that died would leave the history short: fail loudly
+                    if task.done() and task.exception() is not None:
+                        raise RuntimeError(f"a soak helper failed: {task.exception()!r}")
+                history = await self._history(final)
+            finally:
+                self.stop_load.set()
+                self.stop_sampling.set()
+                for task in [*chats, *helpers, *self.fault_tasks]:
+                    task.cancel()
+                await asyncio.gather(*chats, *helpers, *self.fault_tasks, return_exceptions=True)
+                for slot in self.slots:
+                    slot.kill_all()
+                if self.pending_conn is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(self.pending_conn.close(), 2)
+        violations = check(history)
+        return SoakResult(self.config, self.schedule, self.applied, history, violations,
+                          [p.log_path for s in self.slots for p in s.started], self.posts, self.posted,
+                          self.unacked, self.exits, self.max_lag, self.lags, drained_in, self.phases)
+
+    @contextlib.asynccontextmanager
+    async def _session(self) -> AsyncIterator[aiohttp.ClientSession]:
+        connector = aiohttp.TCPConnector(limit=0)  # chats stuck on a frozen instance must not starve the rest
+        async with aiohttp.ClientSession(connector=connector) as session:
+            yield session
+
+    def _env(self, name: str) -> dict[str, str]:
+        return {
+            "TELEGRAM_BOT_TOKEN": FAKE_TOKEN, "DATABASE_URL": self.database_url,
+            "TELEGRAM_API_BASE": f"{self.fake.base_url}/_as/{name}", "INSTANCE_ID": name,
+            "PORT": str(free_port()), "LOG_LEVEL": "INFO",
+            "WEBHOOK_BASE_URL": "https://soak.example.com", "BOT_MODE": "webhook", "WEBHOOK_SECRET": SECRET,
+            "CHAOS_TOKEN": CHAOS_TOKEN, "TELEGRAM_RATE_GLOBAL": "0", "TELEGRAM_RATE_PER_CHAT": "0",
+            "HEARTBEAT_INTERVAL": "0.5", "LOCK_RETRY_INTERVAL": "0.2", "STALE_AFTER": "3",
+            "INBOX_SWEEP_INTERVAL": "0.2", "RESTART_BACKOFF_MIN": "0.05", "RESTART_BACKOFF_MAX": "0.5",
+        }
+
+    async def _start_instances(self) -> None:
+        for i in range(self.config.instances):
+            slot = Slot(f"i{i}", self.tmp, self._env(f"i{i}"))
+            self.slots.append(slot)
+            slot.start()
+        deadline = time.monotonic() + self.config.start_timeout
+        while True:
+            looks = await asyncio.gather(*(get_json(self.session, s.base + "/health", 1.0) for s in self.slots))
+            states = [role_of(b) for b in looks]
+            if all(b is not None for b in looks) and sum(r == "ACTIVE" and c for r, c in states) == 1:
+                return
+            for slot in self.slots:
+                if not slot.running():
+                    raise RuntimeError(f"{slot.name} exited at start; see {slot.started[-1].log_path}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"instances not up with one ACTIVE within {self.config.start_timeout:g}s: {states}")
+            await asyncio.sleep(0.2)
+
+    # -- load ----------------------------------------------------------------------------------
+
+    async def _chat(self, chat: int) -> None:
+        """One chat, as Telegram feeds a webhook: its next update only once the previous got a 200."""
+        mean_pause = self.config.chats / self.config.rate
+        await self._pause(self.load_rng.uniform(0, mean_pause))
+        while not self.stop_load.is_set():
+            update_id = self.next_update_id
+            self.next_update_id += 1
+            if not await self._deliver(chat, update_id):
+                return  # given up: the chat's later updates would be out of its order
+            await self._pause(self.load_rng.uniform(0, 2 * mean_pause))
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self.stop_load.wait()
+
+    async def _deliver(self, chat: int, update_id: int) -> bool:
+        body = json.dumps(message_update(update_id, chat, f"/chaos_echo {update_id}", language_code="en")).encode()
+        headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET}
+        self.posted += 1
+        give_up = time.monotonic() + self.config.redeliver_for
+        attempt = 0
+        while True:
+            slot = self.load_rng.choice(self.slots)
+            try:
+                async with self.session.post(slot.base + "/webhook", data=body, headers=headers,
+                                             timeout=aiohttp.ClientTimeout(total=self.config.post_timeout)) as r:
+                    await r.read()
+                    answer = str(r.status)
+            except TimeoutError:
+                answer = "timeout"
+            except (aiohttp.ClientError, OSError):
+                answer = "connection error"
+            self.posts[answer] += 1
+            if answer == "200":
+                self.acked[update_id] = chat
+                return True
+            attempt += 1
+            if time.monotonic() > give_up:
+                self.unacked.append(update_id)
+                return False
+            await asyncio.sleep(0.05 * min(attempt, 6) + self.load_rng.uniform(0, 0.1))
+
+    async def _settle(self, chats: list[asyncio.Task[None]]) -> None:
+        """Let every chat's update in delivery finish (bounded by redeliver_for), and every fault
+        end (a frozen process woken, a killed one started again), then make sure all run."""
+        await asyncio.wait(chats, timeout=self.config.redeliver_for + 10)
+        if self.fault_tasks:
+            await asyncio.wait(list(self.fault_tasks), timeout=60)
+        for slot in self.slots:
+            if slot.frozen and slot.proc is not None and slot.running():
+                slot.proc.signal(signal.SIGCONT)
+                slot.frozen = False
+            if not slot.running():
+                slot.start()
+
+    # -- faults --------------------------------------------------------------------------------
+
+    async def _run_faults(self) -> None:
+        began = time.monotonic()
+        for planned in self.schedule:
+            delay = began + planned.at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            applied = AppliedFault(planned, time.time())
+            self.applied.append(applied)
+            task = asyncio.create_task(self._apply(applied))
+            self.fault_tasks.add(task)
+            task.add_done_callback(self.fault_tasks.discard)
+        rest = began + self.config.fault_seconds - time.monotonic()
+        if rest > 0:
+            await asyncio.sleep(rest)
+
+    async def _roles(self) -> dict[str, tuple[str | None, bool]]:
+        looks = await asyncio.gather(*(get_json(self.session, s.base + "/health", 1.0) for s in self.slots))
+        return {s.name: role_of(b) for s, b in zip(self.slots, looks, strict=True)}
+
+    async def _apply(self, fault: AppliedFault) -> None:
+        planned = fault.planned
+        try:
+            if planned.target != "-":
+                roles = await self._roles()
+                name = planned.target
+                if name == "active":
+                    active = [n for n, (role, _) in roles.items() if role == "ACTIVE"]
+                    name = active[0] if len(active) == 1 else self.runtime_rng.choice(sorted(roles))
+                    if len(active) != 1:
+                        fault.detail = f"(no single ACTIVE: {active})"
+                fault.target = name
+                fault.was_active = roles[name][0] == "ACTIVE"
+            slot = next((s for s in self.slots if s.name == fault.target), None)
+            if planned.kind in PROCESS_FAULTS:
+                assert slot is not None
+                await self._process_fault(fault, slot)
+            elif planned.kind == "chaos":
+                assert slot is not None
+                await self._chaos(fault, slot)
+            elif planned.kind == "telegram":
+                self._telegram(fault)
+            elif planned.kind == "pg_restart":
+                await self._pg_restart(fault)
+        except Exception as exc:  # a fault that fails to apply is recorded, never fatal
+            fault.outcome = f"failed: {type(exc).__name__}: {exc}"[:300]
+
+    async def _process_fault(self, fault: AppliedFault, slot: Slot) -> None:
+        kind = fault.planned.kind
+        if slot.down or not slot.running():
+            fault.outcome = "skipped: down"
+            return
+        if slot.frozen:
+            fault.outcome = "skipped: already stopped"
+            return
+        proc = slot.proc
+        assert proc is not None
+        if kind == "sigstop":
+            slot.frozen = True
+            proc.signal(signal.SIGSTOP)
+            await asyncio.sleep(fault.planned.param("seconds"))  # how long the freeze lasts: the scenario
+            if slot.proc is proc and slot.running():
+                proc.signal(signal.SIGCONT)
+                slot.frozen = False
+            return
+        slot.down = True  # the process manager leaves it to us
+        if kind == "kill9":
+            await slot.kill()
+        else:
+            proc.signal(signal.SIGTERM)
+            try:
+                code = await proc.wait_exit(40)
+                fault.detail = f"exited {code}"
+            except AssertionError:
+                fault.outcome = "failed: no exit within 40s of SIGTERM; killed"
+                await slot.kill()
+        await asyncio.sleep(fault.planned.param("down"))  # as long as the process manager takes
+        if slot.proc is proc and not slot.running():
+            slot.start()
+
+    async def _chaos(self, fault: AppliedFault, slot: Slot) -> None:
+        body = {k: v for k, v in fault.planned.params if k != "actor"}
+        actor = fault.planned.param("actor")
+        try:
+            async with self.session.post(f"{slot.base}/chaos/{actor}", json=body, headers=CHAOS_HEADERS,
+                                         timeout=aiohttp.ClientTimeout(total=2)) as r:
+                text = await r.text()
+                if r.status != 202:
+                    fault.outcome = f"failed: {r.status} {text[:120]}"
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            fault.outcome = f"failed: {type(exc).__name__} {exc}"[:200]
+
+    def _telegram(self, fault: AppliedFault) -> None:
+        answer = fault.planned.param("answer")
+        count = fault.planned.param("count")
+        if answer == "429":
+            self.fake.inject("sendMessage", retry_after=1, count=count)
+        elif answer == "500":
+            self.fake.inject("sendMessage", status=500, count=count)
+        else:
+            self.fake.inject("sendMessage", delay=fault.planned.param("delay"), count=count)
+
+    async def _pg_restart(self, fault: AppliedFault) -> None:
+        if self.restart_postgres is None:
+            fault.outcome = "skipped: PostgreSQL is not ours to restart (DATABASE_URL)"
+            return
+        if self.pg_lock.locked():
+            fault.outcome = "skipped: a restart is running"
+            return
+        async with self.pg_lock:
+            began = time.monotonic()
+            await asyncio.to_thread(self.restart_postgres)
+            fault.detail = f"took {time.monotonic() - began:.1f}s"
+
+    async def _process_manager(self) -> None:
+        """Starts again a process that exited by itself (as Render or systemd would), and notes it."""
+        while True:
+            await asyncio.sleep(0.5)
+            for slot in self.slots:
+                if not slot.down and slot.proc is not None and not slot.running():
+                    code = slot.proc.proc.returncode if slot.proc.proc is not None else None
+                    self.exits.append(f"{slot.name}#{slot.incarnation} exited {code} at {time.time():.3f}")
+                    slot.start()
+
+    # -- observation ---------------------------------------------------------------------------
+
+    async def _pending(self) -> int | None:
+        """Unfinished inbox rows now; None while the database does not answer."""
+        async with self.pending_lock:  # one connection, shared by the sampler and the drain
+            return await self._count_pending()
+
+    async def _count_pending(self) -> int | None:
+        try:
+            if self.pending_conn is None or self.pending_conn.is_closed():
+                self.pending_conn = await asyncpg.connect(self.database_url, timeout=1.0)
+            value = await self.pending_conn.fetchval(
+                "SELECT count(*) FROM inbox WHERE bot_id = $1 AND state < 2", BOT_ID, timeout=1.0)
+            return int(value)
+        except Exception:  # whatever a restarting server answers (or not): unknown this time
+            conn, self.pending_conn = self.pending_conn, None
+            if conn is not None:
+                conn.terminate()
+            return None
+
+    async def _look(self, pending: int | None) -> list[Sample]:
+        looks = await asyncio.gather(*(get_json(self.session, s.base + "/health", 1.0) for s in self.slots))
+        now = time.time()
+        return [Sample(now, s.name, *role_of(b), pending) for s, b in zip(self.slots, looks, strict=True)]
+
+    async def _sample_loop(self) -> None:
+        while not self.stop_sampling.is_set():
+            began = time.monotonic()
+            self.samples += await self._look(await self._pending())
+            await asyncio.sleep(max(0.0, self.config.sample_every - (time.monotonic() - began)))
+
+    async def _lag_loop(self) -> None:
+        """The bench's own event-loop lag: the fake stamps arrivals in this loop, so it bounds how
+        late a send may look (a figure to read a leadership violation against)."""
+        while True:
+            began = time.monotonic()
+            await asyncio.sleep(0.05)
+            lag = time.monotonic() - began - 0.05
+            self.max_lag = max(self.max_lag, lag)
+            if lag > 0.05:
+                self.lags.append((time.time() - lag, lag))
+
+    async def _drain(self) -> float | None:
+        """Wait (bounded) until every acknowledged update is stored and the inbox has nothing
+        unfinished (a row is marked done after its reply went out: nothing more will come), and
+        one instance is ACTIVE and consuming; the seconds it took, or None."""
+        began = time.monotonic()
+        while time.monotonic() - began < self.config.drain_timeout:
+            if await self._finished():
+                states = await self._roles()
+                if sum(r == "ACTIVE" and c for r, c in states.values()) == 1:
+                    return time.monotonic() - began
+            await asyncio.sleep(0.5)
+        return None
+
+    async def _finished(self) -> bool:
+        """Every acknowledged update stored and nothing unfinished in the inbox."""
+        if await self._pending() != 0:
+            return False
+        try:
+            conn = await asyncpg.connect(self.database_url, timeout=2.0)
+            try:
+                stored = await conn.fetchval("SELECT count(*) FROM inbox WHERE bot_id = $1 AND update_id = ANY($2)",
+                                             BOT_ID, list(self.acked), timeout=5.0)
+            finally:
+                await conn.close()
+        except Exception:
+            return False
+        return int(stored) == len(self.acked)
+
+    async def _history(self, final: list[Sample]) -> History:
+        conn = await asyncpg.connect(self.database_url, timeout=10)
+        try:
+            leaders = await conn.fetch(
+                "SELECT epoch, instance, extract(epoch FROM acquired_at)::float8 AS at FROM leader_history "
+                "WHERE name = $1 ORDER BY epoch", lock_name(BOT_ID))
+            rows = await conn.fetch("SELECT update_id, chat_key, state, attempts, outcome FROM inbox "
+                                    "WHERE bot_id = $1", BOT_ID)
+        finally:
+            await conn.close()
+        to_wall = time.time() - time.monotonic()
+        replies = []
+        for call in self.fake.calls("sendMessage"):
+            update_id, kind = parse_reply(call.text)
+            chat = call.chat_id
+            replies.append(Reply(call.caller or "?", int(chat) if chat is not None else 0, call.at + to_wall,
+                                 call.ok, update_id, kind))
+        return History(
+            acked=dict(self.acked), replies=replies,
+            leadership=[Acquisition(r["epoch"], r["instance"], r["at"]) for r in leaders],
+            inbox={r["update_id"]: InboxRow(r["update_id"], r["chat_key"], r["state"], r["attempts"], r["outcome"])
+                   for r in rows},
+            samples=list(self.samples), final=final, slack=self.config.slack, idle_bound=self.config.idle_bound,
+            stalls=list(self.lags))
+
+
+async def run_soak(config: SoakConfig, database_url: str, tmp: Path,
+                   restart_postgres: Callable[[], None] | None = None) -> SoakResult:
+    """One soak on an empty database; `restart_postgres` (blocking) enables the PostgreSQL restarts."""
+    return await Soak(config, database_url, tmp, restart_postgres).run()
+
+
+# -- the command line ----------------------------------------------------------------------------
+
+
+async def _main(args: argparse.Namespace, tmp: Path) -> SoakResult:
+    import os
+
+    from tests.conftest import _with_database
+
+    server: Any = None
+    restart: Callable[[], None] | None = None
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        from store import embedded
+
+        (tmp / "pg").mkdir()
+        (tmp / "pg").chmod(0o755)
+        server, url = await asyncio.to_thread(embedded.start, tmp / "pg")
+
+        def restart() -> None:
+            server._stop()
+            server.ensure_postgres_running()
+    assert url is not None
+    try:
+        name = f"soak_{args.seed}_{uuid.uuid4().hex[:8]}"
+        admin = await asyncpg.connect(url)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        config = SoakConfig(seed=args.seed, fault_seconds=args.minutes * 60, instances=args.instances,
+                            chats=args.chats, rate=args.rate)
+        return await run_soak(config, _with_database(url, name), tmp, restart)
+    finally:
+        if server is not None:
+            from store import embedded
+
+            embedded.stop(server)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--minutes", type=float, default=3.0, help="of faults (then a quiet period and a drain)")
+    parser.add_argument("--instances", type=int, default=3)
+    parser.add_argument("--chats", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=30.0, help="updates/s over all chats, on average")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) even when clean")
+    args = parser.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix=f"trt-soak-{args.seed}-"))
+    tmp.chmod(0o755)
+    keep = True
+    try:
+        result = asyncio.run(_main(args, tmp))
+        print(result.report(full=not result.ok), flush=True)
+        keep = args.keep or not result.ok
+        if keep:
+            print(f"work directory kept: {tmp}")
+        return 0 if result.ok else 1
+    finally:
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,312 @@
+"""The chaos soak's history checker: pure functions over what one run recorded.
+
+Why it is apart from the engine (bench/soak.py): an invariant is a claim about the product, and
+a claim is only as good as the proof that it catches its violation. Here each one is a plain
+function over a :class:`History` (no processes, no database, no clock), so tests/test_soak.py
+shows each of them failing on a small synthetic history before a soak relies on it passing.
+
+Extensible: :data:`INVARIANTS` is a list of ``(name, function)``; a function takes the History
+and returns one line of evidence per violation. A new property (the product's money invariants:
+a payment credited once, credits spent once per idempotency key, a generation charged once) is
+one more function appended there, with the facts it needs added as fields of History and
+recorded by the engine.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+ECHO = re.compile(r"^chaos_echo (\d+)$")  # bot/routers/chaos.py: the reply to "/chaos_echo <update_id>"
+APOLOGY = re.compile(r"(?:Код|Ref): u(\d+)")  # bot/texts.py "apology": the reference is u<update_id>
+
+
+def parse_reply(text: str | None) -> tuple[int | None, str]:
+    """Which update a bot message answers, and how: ("echo" its handler's reply, "apology" the
+    dispatcher's message for a failed update, "other" for anything that names no update)."""
+    if text:
+        if found := ECHO.match(text):
+            return int(found.group(1)), "echo"
+        if found := APOLOGY.search(text):
+            return int(found.group(1)), "apology"
+    return None, "other"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One sendMessage that reached the fake Telegram (answered with any status)."""
+
+    instance: str  # the sender: the /_as/<instance> prefix of its TELEGRAM_API_BASE ("?" without one)
+    chat_id: int
+    at: float  # wall clock (time.time()) of its arrival at the fake
+    ok: bool  # answered 200: the user saw it
+    update_id: int | None
+    kind: str  # see parse_reply
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """One row of leader_history: the lock was acquired by `instance` under `epoch` at `at` (wall clock)."""
+
+    epoch: int
+    instance: str
+    at: float
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    update_id: int
+    chat_id: int | None
+    state: int  # 0 pending, 1 claimed, 2 done
+    attempts: int  # claims so far: more than one means it was taken over after a crash or failover
+    outcome: str | None
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One look at one instance's /health, with the inbox's unfinished rows at that moment."""
+
+    at: float  # wall clock
+    instance: str
+    role: str | None  # None: /health did not answer (down, frozen, starting)
+    consuming: bool
+    pending: int | None  # unfinished inbox rows; None: the database did not answer
+
+
+@dataclass
+class History:
+    """Everything a soak run recorded that the invariants judge."""
+
+    acked: dict[int, int]  # update_id -> chat_id of every update a /webhook answered with 200
+    replies: list[Reply]
+    leadership: list[Acquisition]  # by epoch
+    inbox: dict[int, InboxRow]
+    samples: list[Sample]  # during the run
+    final: list[Sample]  # one per instance, after the drain
+    slack: float = 0.05  # seconds: the fake's arrival stamp against the database's clock
+    idle_bound: float = 5.0  # seconds an ACTIVE instance may report not consuming while work waits
+    # (wall clock, seconds) of each stall of the loop that stamped the arrivals: evidence to read
+    # a late send against (a stamp may be late by a stall, never early); never judged
+    stalls: list[tuple[float, float]] = field(default_factory=list)
+
+
+Invariant = Callable[[History], list[str]]
+
+
+def ok_replies(history: History) -> dict[int, list[Reply]]:
+    """The replies users saw, per update they answer, in arrival order."""
+    out: dict[int, list[Reply]] = defaultdict(list)
+    for reply in sorted(history.replies, key=lambda r: r.at):
+        if reply.ok and reply.update_id is not None:
+            out[reply.update_id].append(reply)
+    return out
+
+
+def leadership_spans(history: History) -> list[tuple[str, float, float, int]]:
+    """(instance, from, until, epoch): each acquisition holds until the next one."""
+    acq = sorted(history.leadership, key=lambda a: a.epoch)
+    return [(a.instance, a.at, acq[i + 1].at if i + 1 < len(acq) else float("inf"), a.epoch)
+            for i, a in enumerate(acq)]
+
+
+# -- the invariants ------------------------------------------------------------------------------
+
+
+def every_acked_update_answered(history: History) -> list[str]:
+    """1. An update Telegram got a 200 for is the bot's promise: the user sees a reply naming it
+    (its echo, or the apology with its reference)."""
+    answered = ok_replies(history)
+    naming: dict[int, list[Reply]] = defaultdict(list)
+    for reply in history.replies:
+        if reply.update_id is not None:
+            naming[reply.update_id].append(reply)
+    out = []
+    for update_id in sorted(history.acked):
+        if update_id not in answered:
+            row = history.inbox.get(update_id)
+            where = "not in the inbox" if row is None else (
+                f"inbox state {row.state}, attempts {row.attempts}, outcome {row.outcome}")
+            tried = naming.get(update_id, [])
+            sends = ", ".join(f"{r.instance}@{r.at:.3f}{'' if r.ok else ' failed'}" for r in tried) or "none"
+            out.append(f"update {update_id} (chat {history.acked[update_id]}) acknowledged but never answered; "
+                       f"{where}; sends naming it: {sends}")
+    return out
+
+
+def no_send_outside_leadership(history: History) -> list[str]:
+    """2. A message reaches Telegram only from the instance holding the lock at that moment: each
+    send by X arrives within an interval from X's acquisition to the next acquisition by anyone
+    (within `slack`). A frozen-then-woken ex-leader's late send is exactly what this catches."""
+    spans = leadership_spans(history)
+    out = []
+    for reply in sorted(history.replies, key=lambda r: r.at):
+        if any(inst == reply.instance and start - history.slack <= reply.at <= end + history.slack
+               for inst, start, end, _ in spans):
+            continue
+        own = [(start, end, epoch) for inst, start, end, epoch in spans if inst == reply.instance]
+        before = [s for s in own if s[0] <= reply.at]
+        if before:
+            start, end, epoch = before[-1]
+            nxt = next((f"{inst} (epoch {e})" for inst, s, _, e in spans if s == end), "?")
+            why = (f"its epoch {epoch} began {start:.3f}, ended {end:.3f} when {nxt} acquired: "
+                   f"{reply.at - end:.3f}s late")
+        else:
+            why = "it had never held the lock before"
+        stalled = [lag for at, lag in history.stalls if reply.at - 1.0 <= at <= reply.at]
+        if stalled:
+            why += f" (the stamping loop stalled up to {max(stalled) * 1000:.0f} ms in the second before)"
+        out.append(f"{reply.instance} sent to chat {reply.chat_id} ({reply.kind} of update {reply.update_id}, "
+                   f"{'ok' if reply.ok else 'failed'}) at {reply.at:.3f}: {why}")
+    return out
+
+
+def no_double_answer_without_replay(history: History) -> list[str]:
+    """3. A second reply to one update is a replay of a claim taken over after a crash or
+    failover, never two runs of one claim: an update may be answered at most as often as it
+    was claimed (inbox attempts), so answered twice with one attempt is a violation."""
+    out = []
+    for update_id, replies in sorted(ok_replies(history).items()):
+        if len(replies) < 2:
+            continue
+        row = history.inbox.get(update_id)
+        attempts = row.attempts if row is not None else 0
+        if len(replies) > attempts:
+            who = ", ".join(f"{r.kind} by {r.instance}@{r.at:.3f}" for r in replies)
+            out.append(f"update {update_id} answered {len(replies)} times with {attempts} attempt(s): {who}")
+    return out
+
+
+def each_chat_in_update_id_order(history: History) -> list[str]:
+    """4. One chat's updates are answered one at a time in update_id order: the first reply of
+    each update (replays excluded) comes after the first reply of every earlier update."""
+    first = {u: replies[0] for u, replies in ok_replies(history).items()}
+    per_chat: dict[int, list[int]] = defaultdict(list)
+    for update_id, chat in history.acked.items():
+        if update_id in first:
+            per_chat[chat].append(update_id)
+    out = []
+    for chat, ids in sorted(per_chat.items()):
+        ids.sort()
+        for earlier, later in itertools.pairwise(ids):
+            a, b = first[earlier], first[later]
+            if b.at < a.at:
+                out.append(f"chat {chat}: update {later} first answered at {b.at:.3f} by {b.instance}, "
+                           f"before update {earlier} at {a.at:.3f} by {a.instance}")
+    return out
+
+
+def no_claim_left_stranded(history: History) -> list[str]:
+    """5. After the drain every update is stored and done: nothing acknowledged is missing from
+    the inbox, and no row waits pending or claimed by an owner that is gone."""
+    out = [f"update {u} (chat {c}) acknowledged but not in the inbox"
+           for u, c in sorted(history.acked.items()) if u not in history.inbox]
+    out += [f"update {row.update_id} left in state {row.state} after {row.attempts} attempt(s)"
+            for row in sorted(history.inbox.values(), key=lambda r: r.update_id) if row.state != 2]
+    return out
+
+
+def no_active_instance_idle(history: History) -> list[str]:
+    """6. An ACTIVE instance works: one that reports ACTIVE but not consuming while the inbox has
+    unfinished updates, for longer than `idle_bound` (more than a lease), is stuck; and at the
+    end exactly one instance is ACTIVE and consuming."""
+    out = []
+    by_instance: dict[str, list[Sample]] = defaultdict(list)
+    for sample in history.samples:
+        by_instance[sample.instance].append(sample)
+    for instance, samples in sorted(by_instance.items()):
+        samples.sort(key=lambda s: s.at)
+        began: Sample | None = None
+        last: Sample | None = None
+        for look in [*samples, None]:
+            if (look is not None and look.role == "ACTIVE" and not look.consuming
+                    and look.pending is not None and look.pending > 0):
+                began = began or look
+                last = look
+                continue
+            if began is not None and last is not None and last.at - began.at > history.idle_bound:
+                out.append(f"{instance} ACTIVE and not consuming from {began.at:.3f} to {last.at:.3f} "
+                           f"({last.at - began.at:.1f}s) with {last.pending} update(s) waiting")
+            began = last = None
+    working = [s.instance for s in history.final if s.role == "ACTIVE" and s.consuming]
+    active = [s.instance for s in history.final if s.role == "ACTIVE"]
+    if len(working) != 1 or len(active) != 1:
+        shown = ", ".join(f"{s.instance}={s.role}{'/consuming' if s.consuming else ''}" for s in history.final)
+        out.append(f"at the end {len(active)} ACTIVE and {len(working)} ACTIVE and consuming: {shown}")
+    return out
+
+
+INVARIANTS: list[tuple[str, Invariant]] = [
+    ("every acknowledged update answered", every_acked_update_answered),
+    ("no send outside the sender's leadership", no_send_outside_leadership),
+    ("no double answer without a replay", no_double_answer_without_replay),
+    ("each chat in update_id order", each_chat_in_update_id_order),
+    ("no claim left stranded", no_claim_left_stranded),
+    ("no ACTIVE instance idle", no_active_instance_idle),
+]
+
+
+@dataclass(frozen=True)
+class Violation:
+    invariant: str
+    detail: str
+
+
+def check(history: History, invariants: list[tuple[str, Invariant]] | None = None) -> list[Violation]:
+    """Every violation of every invariant, in the list's order."""
+    return [Violation(name, detail) for name, judge in (invariants or INVARIANTS) for detail in judge(history)]
+
+
+# -- figures (never judged) ----------------------------------------------------------------------
+
+
+def replays(history: History) -> dict[int, int]:
+    """update_id -> extra replies, for updates answered more than once."""
+    return {u: len(r) - 1 for u, r in ok_replies(history).items() if len(r) > 1}
+
+
+def figures(history: History) -> dict[str, object]:
+    answered = ok_replies(history)
+    kinds = Counter(r.kind for r in history.replies if r.ok)
+    attempts = Counter(min(row.attempts, 5) for row in history.inbox.values())
+    senders = Counter(r.instance for r in history.replies if r.ok)
+    extra = replays(history)
+    return {
+        "acked": len(history.acked),
+        "answered": sum(1 for u in history.acked if u in answered),
+        "replies_ok": sum(kinds.values()),
+        "replies_failed": sum(1 for r in history.replies if not r.ok),
+        "replies_by_kind": dict(kinds),
+        "replies_by_instance": dict(sorted(senders.items())),
+        "replayed_updates": len(extra),
+        "replay_replies": sum(extra.values()),
+        "inbox_rows": len(history.inbox),
+        "inbox_attempts": {f"{k}{'+' if k == 5 else ''}": v for k, v in sorted(attempts.items())},
+        "epochs": len(history.leadership),
+        "health_samples": len(history.samples),
+    }
+
+
+def failover_times(history: History, faults: list[tuple[float, str]], within: float = 30.0) -> list[tuple[str, float]]:
+    """(fault, seconds until the next acquisition) for each (wall time, label) of a fault on the
+    leader. A fault after which the leader kept its lock (a freeze shorter than the server's
+    idle timeout) is left out: no acquisition before the next such fault, or within `within`."""
+    out = []
+    ordered = sorted(faults)
+    for i, (at, label) in enumerate(ordered):
+        until = min(ordered[i + 1][0] if i + 1 < len(ordered) else float("inf"), at + within)
+        after = [a.at - at for a in history.leadership if at <= a.at <= until]
+        if after:
+            out.append((label, min(after)))
+    return out
+
+
+def describe_failovers(times: list[tuple[str, float]]) -> str:
+    if not times:
+        return "none seen"
+    values = [t for _, t in times]
+    return (f"{len(values)}, median {statistics.median(values):.2f}s, max {max(values):.2f}s: "
+            + ", ".join(f"{label} {t:.2f}s" for label, t in times))
