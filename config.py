@@ -11,6 +11,7 @@ and for ADMIN_IDS, which is checked item by item.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import re
 import socket
@@ -249,7 +250,7 @@ class Settings:
     def secrets(self) -> list[str]:
         """Every value that must never appear in logs, health, metrics or user-visible text."""
         values = [self.telegram_bot_token, self.webhook_secret, self.kie_api_key, self.kie_webhook_hmac_key or "",
-                  self.chaos_token or ""]
+                  self.chaos_token or "", self.kie_callback_secret]
         if self.database_url:
             password = urlsplit(self.database_url).password
             if password:
@@ -260,6 +261,19 @@ class Settings:
     def zone(self) -> ZoneInfo:
         """BOT_TIMEZONE: where a day of free generations begins and ends."""
         return ZoneInfo(self.bot_timezone)
+
+    @property
+    def kie_callback_secret(self) -> str:
+        """The secret in KIE's callback URLs, derived from WEBHOOK_SECRET so every instance of this
+        bot agrees on it, and never the bot token itself: a callback URL is seen by KIE."""
+        return hmac.new(self.webhook_secret.encode(), b"kie-callback", hashlib.sha256).hexdigest()[:40]
+
+    def kie_callback_url(self, job_id: int) -> str | None:
+        """Where KIE posts the end of job `job_id`'s task; None without a public base URL (then
+        the jobs actor only polls)."""
+        if not self.webhook_base_url:
+            return None
+        return f"{self.webhook_base_url}/kie-callback/{self.kie_callback_secret}/{job_id}"
 
     @property
     def webhook_url(self) -> str | None:

@@ -12,7 +12,7 @@ succeeded | failed | timed_out; delivered_at marks that the user has been told.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
@@ -25,6 +25,9 @@ from store.database import Database
 from store.fence import fenced
 
 PaidWith = Literal["money", "free", "admin"]
+# each told "hold", "capture" or "release" after a transaction that moved a job's money committed:
+# the tree installs the ledger flow counter (store/ imports no metrics), by a name, so never twice
+ledger_listeners: dict[str, Callable[[str], None]] = {}
 ACTIVE = ("created", "submitting", "submitted", "running")  # counted by MAX_ACTIVE_JOBS_PER_USER, money held
 FINISHED = ("succeeded", "failed", "timed_out")
 # a failed or timed-out free generation gave the user nothing, so it does not use up the day's allowance
@@ -77,6 +80,11 @@ def _job(r: asyncpg.Record) -> Job:
                None if r["result"] is None else json.loads(r["result"]), r["failure"], r["result_file_id"],
                r["status_message_id"], r["created_at"], r["updated_at"], r["submitted_at"], r["last_polled_at"],
                r["finished_at"], r["delivered_at"])
+
+
+def _flowed(kind: str) -> None:
+    for listener in list(ledger_listeners.values()):
+        listener(kind)
 
 
 def local_day(zone: ZoneInfo, at: datetime | None = None) -> date:
@@ -187,6 +195,8 @@ async def confirm(db: Database, lock_name: str, epoch: int, bot_id: int, order: 
         job = _job(row)
         if held:
             await post(conn, bot_id, order.user_id, "hold", 0, held, f"hold:{job.id}", epoch, job_id=job.id)
+    if held:
+        _flowed("hold")
     return Created(job)
 
 
@@ -222,6 +232,13 @@ async def mark_submitting(db: Database, lock_name: str, epoch: int, job_id: int)
     never left may submit again (this counts another attempt)."""
     return await _step(db, lock_name, epoch, job_id, "state = 'submitting', attempts = attempts + 1",
                        "state IN ('created', 'submitting')")
+
+
+async def submit_refused(db: Database, lock_name: str, epoch: int, job_id: int) -> Step:
+    """KIE certainly refused createTask (an answer without a task, or nothing sent): back to
+    'created', so that 'submitting' keeps meaning "KIE may have the task" after any crash."""
+    return await _step(db, lock_name, epoch, job_id, "state = 'created'",
+                       "state = 'submitting' AND kie_task_id IS NULL")
 
 
 async def mark_submitted(db: Database, lock_name: str, epoch: int, job_id: int, task_id: str) -> Step:
@@ -263,11 +280,17 @@ class TimedOut:
 Outcome = Succeeded | Failed | TimedOut
 
 
-async def finish(db: Database, lock_name: str, epoch: int, job_id: int, outcome: Outcome) -> Step:
+async def finish(db: Database, lock_name: str, epoch: int, job_id: int, outcome: Outcome, *,
+                 delivered: bool = False, file_id: str | None = None) -> Step:
     """End the job and settle its money in one fenced transaction: success captures the hold,
     failure and timeout release it (and a free generation stops counting). The job row is locked
     first, so of any number of finishes in any order (callbacks, polls, restarts, leaders) the
-    first ends it and the others find it finished and change nothing."""
+    first ends it and the others find it finished and change nothing.
+
+    `delivered`: the user already has the outcome (a result sent before this commit, as
+    `file_id`): the delivery mark goes in the same transaction, so no crash can leave a job
+    finished and sent but undelivered (it would be sent again). On a job already finished it
+    marks delivery if nothing has yet (changed stays False: the money had moved before)."""
     if isinstance(outcome, Succeeded):
         state, result, failure = "succeeded", json.dumps(dict(outcome.result)), None
     elif isinstance(outcome, Failed):
@@ -280,18 +303,31 @@ async def finish(db: Database, lock_name: str, epoch: int, job_id: int, outcome:
             raise LookupError(f"no job {job_id}")
         job = _job(row)
         if job.finished:
+            if delivered and job.delivered_at is None:
+                row = await conn.fetchrow(
+                    f"""UPDATE jobs SET delivered_at = now(), result_file_id = $2, epoch = $3, updated_at = now()
+                         WHERE id = $1 RETURNING {_JOB}""", job_id, file_id, epoch)
+                assert row is not None
+                job = _job(row)
             return Step(job, False)
         row = await conn.fetchrow(
             f"""UPDATE jobs SET state = $2, held = 0, result = $3, failure = $4, finished_at = now(),
-                                epoch = $5, updated_at = now()
-                 WHERE id = $1 RETURNING {_JOB}""", job_id, state, result, failure, epoch)
+                                epoch = $5, updated_at = now(),
+                                delivered_at = CASE WHEN $6::boolean THEN now() END,
+                                result_file_id = CASE WHEN $6::boolean THEN $7 END
+                 WHERE id = $1 RETURNING {_JOB}""", job_id, state, result, failure, epoch, delivered, file_id)
         assert row is not None
+        flow = None
         if job.held and state == "succeeded":
             await post(conn, job.bot_id, job.user_id, "capture", -job.held, -job.held, f"capture:{job_id}", epoch,
                        job_id=job_id)
+            flow = "capture"
         elif job.held:
             await post(conn, job.bot_id, job.user_id, "release", 0, -job.held, f"release:{job_id}", epoch,
                        job_id=job_id)
+            flow = "release"
+    if flow:
+        _flowed(flow)
     return Step(_job(row), True)
 
 
@@ -341,12 +377,25 @@ async def free_used(db: Database, bot_id: int, user_id: int, day: date) -> int:
     return count
 
 
-async def jobs_to_drive(db: Database, bot_id: int, limit: int = 100) -> list[Job]:
+async def jobs_to_drive(db: Database, bot_id: int, limit: int = 100, *, after: int = 0) -> list[Job]:
     """Jobs with work left, oldest first: running ones and finished ones the user has not been told
-    about, including those an earlier leader or an earlier run of this process left."""
+    about, including those an earlier leader or an earlier run of this process left. `after`: the
+    last id of the previous page, so a driver sees every one however many there are."""
     rows = await db.require().fetch(
-        f"SELECT {_JOB} FROM jobs WHERE bot_id = $1 AND delivered_at IS NULL ORDER BY id LIMIT $2", bot_id, limit)
+        f"SELECT {_JOB} FROM jobs WHERE bot_id = $1 AND delivered_at IS NULL AND id > $3 ORDER BY id LIMIT $2",
+        bot_id, limit, after)
     return [_job(r) for r in rows]
+
+
+async def usual_seconds(db: Database, bot_id: int, model: str, sample: int = 50) -> float | None:
+    """How long `model` usually takes: the median, from confirmation to the end, of its last
+    `sample` successful jobs (what a status message promises a waiting user); None before any."""
+    value = await db.require().fetchval(
+        """SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) FROM (
+               SELECT extract(epoch FROM finished_at - created_at) AS seconds FROM jobs
+                WHERE bot_id = $1 AND model = $2 AND state = 'succeeded'
+                ORDER BY id DESC LIMIT $3) recent""", bot_id, model, sample)
+    return None if value is None else float(value)
 
 
 # --- KIE callbacks ------------------------------------------------------------------------------
