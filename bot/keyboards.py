@@ -1,35 +1,197 @@
 """Inline keyboards, built from the texts catalog so every label follows the user's language.
 
-Callback data are short stable ids ("menu:image"): they outlive deploys inside old messages, so
-a renamed button must keep its id.
+Callback data are short stable ids ("menu:open", "fam:audio:0"): they outlive deploys inside old
+messages, so a renamed button must keep its id, and every one fits Telegram's 64 bytes
+(tests/test_wizard.py builds each keyboard with the longest model ids). The scheme:
+
+    menu:open | menu:help | menu:balance | menu:history    the main menu and its sections
+    fam:<family>:<page>                                    a family's models, one page
+    mdl:<model id>                                         a model's card
+    go:<model id>                                          start the wizard for a model
+    w:<nonce>:<action>[:<arg>]                             a wizard screen's button (bot/flow.py)
+    hist:<page> | hjob:<job id>:<page>                     history: a page, one generation
+    gen:again:<job id>                                     repeat a generation (also under results)
+    bal:topup                                              how to top up
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.texts import t
+from catalog.families import FAMILIES, Family
 
 MENU_OPEN = "menu:open"
-MENU_IMAGE = "menu:image"
-MENU_VIDEO = "menu:video"
+MENU_HELP = "menu:help"
 MENU_BALANCE = "menu:balance"
 MENU_HISTORY = "menu:history"
-MENU_HELP = "menu:help"
+# the main menu's first sections before families existed: still inside old messages
+MENU_IMAGE = "menu:image"
+MENU_VIDEO = "menu:video"
+TOP_UP = "bal:topup"
+AGAIN = "gen:again:"
+FAMILY = "fam:"
+MODEL = "mdl:"
+START = "go:"
+STEP = "w:"
+HISTORY = "hist:"
+JOB = "hjob:"
+
+FAMILY_ICONS = {
+    "text_to_image": "🎨", "image_edit": "🖌", "text_to_video": "🎬", "image_to_video": "📽",
+    "video_to_video": "🎞", "avatar": "🗣", "audio": "🎧", "image_upscale": "🔍", "video_upscale": "📺",
+    "background_removal": "✂️",
+}
+
+Row = list[InlineKeyboardButton]
+
+
+def button(text: str, data: str) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=data)
 
 
 def _button(lang: str, key: str, data: str) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=t(lang, key), callback_data=data)
+    return button(t(lang, key), data)
 
 
-def main_menu(lang: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[
-        [_button(lang, "btn_image", MENU_IMAGE), _button(lang, "btn_video", MENU_VIDEO)],
-        [_button(lang, "btn_balance", MENU_BALANCE), _button(lang, "btn_history", MENU_HISTORY)],
-        [_button(lang, "btn_help", MENU_HELP)],
-    ])
+def family_data(family: str, page: int = 0) -> str:
+    return f"{FAMILY}{family}:{page}"
+
+
+def model_data(model_id: str) -> str:
+    return f"{MODEL}{model_id}"
+
+
+def start_data(model_id: str) -> str:
+    return f"{START}{model_id}"
+
+
+def step_data(nonce: str, action: str, arg: int | str | None = None) -> str:
+    return f"{STEP}{nonce}:{action}" if arg is None else f"{STEP}{nonce}:{action}:{arg}"
+
+
+def history_data(page: int) -> str:
+    return f"{HISTORY}{page}"
+
+
+def job_data(job_id: int, page: int = 0) -> str:
+    return f"{JOB}{job_id}:{page}"
+
+
+def again_data(job_id: int) -> str:
+    return f"{AGAIN}{job_id}"
+
+
+def family_label(lang: str, family: Family) -> str:
+    return f"{FAMILY_ICONS.get(family.id, '•')} {family.title.get(lang)}"
+
+
+def main_menu(lang: str, families: Sequence[Family] = FAMILIES) -> InlineKeyboardMarkup:
+    """The families to create with, then balance, history and help."""
+    rows: list[Row] = [[button(family_label(lang, f), family_data(f.id))] for f in families]
+    rows.append([_button(lang, "btn_balance", MENU_BALANCE), _button(lang, "btn_history", MENU_HISTORY)])
+    rows.append([_button(lang, "btn_help", MENU_HELP)])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def menu_button(lang: str) -> InlineKeyboardMarkup:
     """One "Menu" button: under help, apologies and anything that is not itself the menu."""
     return InlineKeyboardMarkup(inline_keyboard=[[_button(lang, "btn_menu", MENU_OPEN)]])
+
+
+def _pages(page: int, pages: int, make: Callable[[int], str]) -> Row:
+    """◀ n/N ▶ for a paginated list; `make` gives a page's callback data."""
+    row: Row = []
+    if page > 0:
+        row.append(button("◀", make(page - 1)))
+    if pages > 1:
+        row.append(button(f"{page + 1}/{pages}", make(page)))
+    if page + 1 < pages:
+        row.append(button("▶", make(page + 1)))
+    return row
+
+
+def model_list(lang: str, family: str, items: Sequence[tuple[str, str]], page: int, pages: int
+               ) -> InlineKeyboardMarkup:
+    """A family's models on one page: (label, model id) each, pages, Back and Menu."""
+    rows: list[Row] = [[button(label, model_data(model_id))] for label, model_id in items]
+    nav = _pages(page, pages, lambda p: family_data(family, p))
+    if nav:
+        rows.append(nav)
+    rows.append([_button(lang, "btn_back", MENU_OPEN), _button(lang, "btn_menu", MENU_OPEN)])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def model_card(lang: str, model_id: str, family: str, page: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[
+        [_button(lang, "btn_start", start_data(model_id))],
+        [_button(lang, "btn_back", family_data(family, page)), _button(lang, "btn_menu", MENU_OPEN)],
+    ])
+
+
+def step(lang: str, nonce: str, choices: Sequence[tuple[str, str, int | str | None]], *, wide: bool,
+         extra: Sequence[tuple[str, str]] = (), back: bool = True) -> InlineKeyboardMarkup:
+    """A wizard screen: its choices as (label, action, arg) (two a row unless `wide`), then its own
+    buttons as (text key, action) one a row, then Back and Cancel, then Menu."""
+    rows: list[Row] = []
+    per_row = 1 if wide else 2
+    buttons = [button(label, step_data(nonce, action, arg)) for label, action, arg in choices]
+    rows += [buttons[i:i + per_row] for i in range(0, len(buttons), per_row)]
+    rows += [[_button(lang, key, step_data(nonce, action))] for key, action in extra]
+    last = [_button(lang, "btn_cancel", step_data(nonce, "cancel"))]
+    if back:
+        last.insert(0, _button(lang, "btn_back", step_data(nonce, "back")))
+    rows.append(last)
+    rows.append([_button(lang, "btn_menu", MENU_OPEN)])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def confirmation(lang: str, nonce: str, price_text: str, *, short: bool) -> InlineKeyboardMarkup:
+    """Confirm (its callback data carries the screen's nonce: the job's key), Top up when the
+    balance is short, Change, Back, Cancel, Menu."""
+    rows: list[Row] = []
+    if short:
+        rows.append([_button(lang, "btn_top_up", TOP_UP)])
+    rows.append([button(t(lang, "btn_confirm", price=price_text), step_data(nonce, "ok"))])
+    rows.append([_button(lang, "btn_change", step_data(nonce, "chg"))])
+    rows.append([_button(lang, "btn_back", step_data(nonce, "back")), _button(lang, "btn_cancel",
+                                                                             step_data(nonce, "cancel"))])
+    rows.append([_button(lang, "btn_menu", MENU_OPEN)])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def history_list(lang: str, items: Sequence[tuple[str, int]], page: int, has_next: bool) -> InlineKeyboardMarkup:
+    """A page of generations, (label, job id) each, newest first."""
+    rows: list[Row] = [[button(label, job_data(job_id, page))] for label, job_id in items]
+    nav: Row = []
+    if page > 0:
+        nav.append(button("◀", history_data(page - 1)))
+    if has_next:
+        nav.append(button("▶", history_data(page + 1)))
+    if nav:
+        rows.append(nav)
+    rows.append([_button(lang, "btn_menu", MENU_OPEN)])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def history_job(lang: str, job_id: int, page: int, *, repeat: bool) -> InlineKeyboardMarkup:
+    rows: list[Row] = [[_button(lang, "btn_repeat", again_data(job_id))]] if repeat else []
+    rows.append([_button(lang, "btn_back", history_data(page)), _button(lang, "btn_menu", MENU_OPEN)])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def balance(lang: str, back_to: str | None) -> InlineKeyboardMarkup:
+    """Top up, history, and back to a kept confirmation (`back_to`: its Show button's data)."""
+    rows: list[Row] = [[_button(lang, "btn_top_up", TOP_UP)]]
+    if back_to:
+        rows.append([_button(lang, "btn_back_to_confirmation", back_to)])
+    rows.append([_button(lang, "btn_history", MENU_HISTORY), _button(lang, "btn_menu", MENU_OPEN)])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def top_up(lang: str, back_to: str | None) -> InlineKeyboardMarkup:
+    rows: list[Row] = [[_button(lang, "btn_back_to_confirmation", back_to)]] if back_to else []
+    rows.append([_button(lang, "btn_balance", MENU_BALANCE), _button(lang, "btn_menu", MENU_OPEN)])
+    return InlineKeyboardMarkup(inline_keyboard=rows)

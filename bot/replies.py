@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aiogram.types import CallbackQuery, Message, User
 
 from bot import keyboards
 from bot.texts import t
+from catalog.families import FAMILIES, Family
 
 
 def chat_of(query: CallbackQuery) -> int:
@@ -17,5 +20,6 @@ def name_of(user: User | None, lang: str) -> str:
     return (user.first_name if user and user.first_name else t(lang, "friend"))[:64]
 
 
-async def send_menu(message: Message, lang: str, text_key: str = "menu") -> None:
-    await message.answer(t(lang, text_key), reply_markup=keyboards.main_menu(lang))
+async def send_menu(message: Message, lang: str, text_key: str = "menu",
+                    families: Sequence[Family] = FAMILIES) -> None:
+    await message.answer(t(lang, text_key), reply_markup=keyboards.main_menu(lang, families))

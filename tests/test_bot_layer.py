@@ -16,6 +16,7 @@ from aiogram.types import BufferedInputFile, Update
 
 from bot import keyboards, texts
 from bot.conversation import build_dispatcher
+from catalog.families import FAMILIES
 from fakes.telegram_api import FakeTelegram, callback_update, message_update
 from ingest.bot_api import make_bot
 from ingest.send_limiter import Bucket, SendLimiter
@@ -25,7 +26,7 @@ from tests.procs import FAKE_TOKEN
 
 pytestmark = pytest.mark.timeout(60)
 
-MENU_DATA = [keyboards.MENU_IMAGE, keyboards.MENU_VIDEO, keyboards.MENU_BALANCE, keyboards.MENU_HISTORY,
+MENU_DATA = [*(keyboards.family_data(f.id) for f in FAMILIES), keyboards.MENU_BALANCE, keyboards.MENU_HISTORY,
              keyboards.MENU_HELP]
 # a PNG header the fake reads 2x3 pixels from
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x02\x00\x00\x00\x03\x08\x02" + b"\x00" * 44
@@ -90,7 +91,8 @@ def test_callback_data_fit_telegrams_64_bytes_and_labels_follow_the_language() -
         menu = keyboards.main_menu(lang)
         data = [b.callback_data for row in menu.inline_keyboard for b in row]
         assert data == MENU_DATA and all(len(d.encode()) <= 64 for d in data)
-        assert menu.inline_keyboard[0][0].text == texts.t(lang, "btn_image")
+        assert menu.inline_keyboard[0][0].text == keyboards.family_label(lang, FAMILIES[0])
+        assert menu.inline_keyboard[-2][0].text == texts.t(lang, "btn_balance")
     assert keyboards.menu_button("en").inline_keyboard[0][0].text == texts.t("en", "btn_menu")
 
 
@@ -154,6 +156,7 @@ async def test_a_photo_without_text_gets_the_menu_too(fake: FakeTelegram, bot: B
     (keyboards.MENU_HELP, "help", [keyboards.MENU_OPEN]),
     (keyboards.MENU_IMAGE, "coming_soon", MENU_DATA),
     (keyboards.MENU_HISTORY, "coming_soon", MENU_DATA),
+    (keyboards.family_data("audio"), "coming_soon", MENU_DATA),
     ("stale:button-from-an-old-release", "fallback", MENU_DATA),
 ])
 async def test_buttons_are_answered_first_then_handled(fake: FakeTelegram, bot: Bot, dp: Dispatcher,

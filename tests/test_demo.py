@@ -26,7 +26,7 @@ async def test_demo_answers_start_with_the_menu_and_takes_more_by_curl(database_
     async def menu() -> list[dict[str, Any]] | None:
         return said(proc) or None
     [first] = await eventually(menu, 60, "the bot's answer to the scripted /start")
-    assert "menu:image" in " ".join(first["buttons"]) and first["text"]
+    assert "menu:balance" in " ".join(first["buttons"]) and first["text"]
     ready = next(line for line in proc.log_lines() if line.get("event") == "demo_ready")
     assert f"127.0.0.1:{telegram_port}/_fake/updates" in ready["say"]
 

@@ -83,7 +83,7 @@ def kind_of(call: Any) -> str:
     """What a sendMessage was: the main menu, help, fallback, apology, ... by its keyboard and text."""
     markup = call.params.get("reply_markup") or {}
     data = [b.get("callback_data") for row in markup.get("inline_keyboard", []) for b in row]
-    if "menu:image" in data:
+    if "menu:balance" in data:
         return "menu"
     if data == ["menu:open"]:
         return "apology" if "u" in call.params.get("text", "") and _has_ref(call.params["text"]) else "help"

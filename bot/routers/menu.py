@@ -1,10 +1,13 @@
-"""The main menu: /start, /help, /cancel, the Menu and Help buttons, and the menu's sections.
+"""The main menu: /start, /help, /cancel, the Menu and Help buttons. The menu lists the families
+to create with (the catalog's, when the product is on), then balance, history and help.
 
 These only send messages and clear state, which is safe to repeat when an update runs again
-after a crash (README "Replays").
+after a crash (README "Replays"). /start, /cancel and Menu leave any wizard step.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandStart
@@ -14,20 +17,27 @@ from aiogram.types import CallbackQuery, Message
 from bot import keyboards
 from bot.fsm_storage import forget
 from bot.replies import chat_of, name_of, send_menu
+from bot.services import Services
 from bot.texts import lang_of, t
+from catalog.families import FAMILIES, Family
 
-SECTIONS = (keyboards.MENU_IMAGE, keyboards.MENU_VIDEO, keyboards.MENU_BALANCE, keyboards.MENU_HISTORY)
+# sections that answer "coming soon" while the product's routers are not included (no services)
+PLACEHOLDERS = (keyboards.MENU_IMAGE, keyboards.MENU_VIDEO, keyboards.MENU_BALANCE, keyboards.MENU_HISTORY)
 
 
-def router() -> Router:
+def families(services: Services | None) -> Sequence[Family]:
+    return services.catalog.families() if services is not None else FAMILIES
+
+
+def router(*, product: bool = False) -> Router:
     router = Router(name="menu")
 
     @router.message(CommandStart())
-    async def start(message: Message, state: FSMContext) -> None:
+    async def start(message: Message, state: FSMContext, services: Services | None = None) -> None:
         lang = lang_of(message.from_user)
         await forget(state)
         await message.answer(t(lang, "welcome", name=name_of(message.from_user, lang)),
-                             reply_markup=keyboards.main_menu(lang))
+                             reply_markup=keyboards.main_menu(lang, families(services)))
 
     @router.message(Command("help"))
     async def help_(message: Message) -> None:
@@ -35,25 +45,34 @@ def router() -> Router:
         await message.answer(t(lang, "help"), reply_markup=keyboards.menu_button(lang))
 
     @router.message(Command("cancel"))
-    async def cancel(message: Message, state: FSMContext) -> None:
+    async def cancel(message: Message, state: FSMContext, services: Services | None = None) -> None:
         lang = lang_of(message.from_user)
         had = await forget(state) is not None
-        await send_menu(message, lang, "cancelled" if had else "nothing_to_cancel")
+        await send_menu(message, lang, "cancelled" if had else "nothing_to_cancel", families(services))
 
     @router.callback_query(F.data == keyboards.MENU_OPEN)
-    async def open_menu(query: CallbackQuery, bot: Bot, state: FSMContext) -> None:
+    async def open_menu(query: CallbackQuery, bot: Bot, state: FSMContext, services: Services | None = None) -> None:
         lang = lang_of(query.from_user)
         await forget(state)
-        await bot.send_message(chat_of(query), t(lang, "menu"), reply_markup=keyboards.main_menu(lang))
+        await bot.send_message(chat_of(query), t(lang, "menu"),
+                               reply_markup=keyboards.main_menu(lang, families(services)))
 
     @router.callback_query(F.data == keyboards.MENU_HELP)
     async def help_button(query: CallbackQuery, bot: Bot) -> None:
         lang = lang_of(query.from_user)
         await bot.send_message(chat_of(query), t(lang, "help"), reply_markup=keyboards.menu_button(lang))
 
-    @router.callback_query(F.data.in_(SECTIONS))
-    async def section(query: CallbackQuery, bot: Bot) -> None:  # the product's routers replace these one by one
-        lang = lang_of(query.from_user)
-        await bot.send_message(chat_of(query), t(lang, "coming_soon"), reply_markup=keyboards.main_menu(lang))
+    if product:
+        @router.callback_query(F.data.in_((keyboards.MENU_IMAGE, keyboards.MENU_VIDEO)))
+        async def old_sections(query: CallbackQuery, bot: Bot, services: Services) -> None:
+            """The first menu's "image" and "video" buttons, in old messages: the families now."""
+            lang = lang_of(query.from_user)
+            await bot.send_message(chat_of(query), t(lang, "menu"),
+                                   reply_markup=keyboards.main_menu(lang, families(services)))
+    else:
+        @router.callback_query(F.data.in_(PLACEHOLDERS) | F.data.startswith(keyboards.FAMILY))
+        async def section(query: CallbackQuery, bot: Bot) -> None:
+            lang = lang_of(query.from_user)
+            await bot.send_message(chat_of(query), t(lang, "coming_soon"), reply_markup=keyboards.main_menu(lang))
 
     return router
