@@ -7,12 +7,23 @@ from aiogram import Dispatcher
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 
-from bot.middlewares import AnswerCallbackFirst
+from bot.middlewares import AnswerCallbackFirst, EnsureUser, LoadWizard
 from bot.routers import routers
+from bot.services import Services
 
 
-def build_dispatcher(storage: BaseStorage | None = None, *, chaos: bool = False) -> Dispatcher:
+def build_dispatcher(storage: BaseStorage | None = None, *, chaos: bool = False,
+                     services: Services | None = None) -> Dispatcher:
+    """With `services` (the tree's database, settings, catalog and jobs wake) the product's
+    screens are included: they are in workflow data as `services`, every user gets an account at
+    first contact, and the wizard's data is read once per update. Handlers then need `fence_epoch`
+    from feed_update (the dispatcher actor passes it)."""
     dp = Dispatcher(storage=storage or MemoryStorage())
     dp.callback_query.outer_middleware(AnswerCallbackFirst())
-    dp.include_routers(*routers(chaos_on=chaos))
+    if services is not None:
+        dp["services"] = services
+        for observer in (dp.message, dp.callback_query):
+            observer.outer_middleware(EnsureUser())
+            observer.outer_middleware(LoadWizard())
+    dp.include_routers(*routers(chaos_on=chaos, product=services is not None))
     return dp

@@ -7,11 +7,18 @@ from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
-from aiogram.types import CallbackQuery, TelegramObject
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message, TelegramObject
 
+from bot.flow import Wiz, Wizard
+from bot.fsm_storage import forget
+from bot.services import Services
+from store import accounts
 from telemetry import logs
 
 log = logs.get("bot")
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
 class AnswerCallbackFirst(BaseMiddleware):
@@ -22,11 +29,47 @@ class AnswerCallbackFirst(BaseMiddleware):
     `pre_answered`; answering twice would only earn an error from Telegram.
     """
 
-    async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-                       event: TelegramObject, data: dict[str, Any]) -> Any:
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if isinstance(event, CallbackQuery) and not data.get("pre_answered"):
             try:
                 await event.answer()
             except (TelegramAPIError, TelegramNetworkError) as exc:  # too old, or Telegram hiccup
                 log.info("callback_answer_failed", extra={"error_text": str(exc)[:200]})
+        return await handler(event, data)
+
+
+class EnsureUser(BaseMiddleware):
+    """The user has an account before any handler runs (the welcome bonus at first contact), so
+    a Confirm never meets an unknown user. A known user costs one read; the first contact is a
+    fenced write under the update's `fence_epoch` (refused by the fence: the update runs again)."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        services: Services | None = data.get("services")
+        user = event.from_user if isinstance(event, Message | CallbackQuery) else None
+        if services is not None and user is not None and not user.is_bot:
+            settings = services.settings
+            known, _ = await accounts.ensure_user(services.database, services.lock_name, data["fence_epoch"],
+                                                  settings.bot_id, user.id, user.language_code,
+                                                  settings.welcome_bonus)
+            if known.blocked:  # they blocked the bot once and write again: deliveries may go to them
+                await accounts.set_blocked(services.database, settings.bot_id, user.id, False)
+        return await handler(event, data)
+
+
+class LoadWizard(BaseMiddleware):
+    """Reads the wizard's data once per update, for the filters and handlers of every router
+    (`wiz`: None outside the wizard). Data that is not a wizard's (an older layout, a model
+    taken out of the catalog) ends the wizard instead of failing every update after it."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        wiz = None
+        state: FSMContext | None = data.get("state")
+        services: Services | None = data.get("services")
+        if state is not None and services is not None and data.get("raw_state") == Wizard.step.state:
+            wiz = Wiz.load(await state.get_data())
+            if wiz is None or wiz.model not in services.catalog:
+                log.info("wizard_dropped", extra={"model": None if wiz is None else wiz.model})
+                await forget(state)
+                data["raw_state"], wiz = None, None
+        data["wiz"] = wiz
         return await handler(event, data)

@@ -1,0 +1,475 @@
+"""The wizard: its state in the FSM and its screens, shared by the wizard's routers.
+
+One aiogram state, Wizard.step; the data (small, JSON, in PostgreSQL) says where the user is:
+asking the model's i-th field, the confirmation, or the list of fields to change. Each screen
+has a nonce, new whenever the step changes, that its buttons carry (w:<nonce>:<action>): a
+button of an older screen is recognised and answered with "outdated" and the current step, and
+the confirmation's nonce is the job's key, so Confirm pressed twice or replayed makes one job.
+The data is written before a screen is sent, so its buttons always find their screen.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiogram import Bot
+from aiogram.filters import Filter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, TelegramObject
+
+from bot import keyboards
+from bot.fsm_storage import forget
+from bot.inputs import formats, limit_mb
+from bot.prices import exact, price_range
+from bot.services import Services
+from bot.texts import lang_of, money, t
+from catalog.loader import Field, Model, same
+from catalog.payload import build, is_job_ref
+from store import accounts, jobs
+
+FIELD, CONFIRM, CHANGE = "f", "c", "x"
+TEXT_KINDS = ("prompt", "text", "int", "float")
+BUTTON_KINDS = ("enum", "bool", "task")
+MEDIA_KINDS = ("image", "video", "audio")
+QUOTE = 300  # characters of a typed text shown back on a screen
+TASK_CHOICES = 8  # earlier results offered for a field of kind task
+
+
+class Wizard(StatesGroup):
+    step = State()
+
+
+@dataclass
+class Wiz:
+    """The wizard's FSM data: the model, where the user is, and what they chose so far (FileRef
+    for files, JobRef for an earlier result), the files of a multi-file step being collected, and
+    the terms (paid_with, price) the confirmation showed."""
+
+    model: str
+    nonce: str
+    at: str = FIELD
+    index: int = 0
+    values: dict[str, Any] = field(default_factory=dict)
+    editing: bool = False  # a field opened from Change: answering it goes back to the confirmation
+    collected: list[Any] = field(default_factory=list)
+    terms: list[Any] | None = None
+
+    def dump(self) -> dict[str, Any]:
+        return {"m": self.model, "n": self.nonce, "at": self.at, "i": self.index, "v": self.values,
+                "ed": self.editing, "col": self.collected, "terms": self.terms}
+
+    @classmethod
+    def load(cls, data: Mapping[str, Any]) -> Wiz | None:
+        """The data as written by dump(), or None for anything else (an older layout, a broken row)."""
+        try:
+            wiz = cls(model=data["m"], nonce=data["n"], at=data["at"], index=data["i"], values=data["v"],
+                      editing=data["ed"], collected=data["col"], terms=data["terms"])
+        except (KeyError, TypeError):
+            return None
+        kinds_ok = (isinstance(wiz.model, str) and isinstance(wiz.nonce, str) and wiz.at in (FIELD, CONFIRM, CHANGE)
+                    and isinstance(wiz.index, int) and isinstance(wiz.values, dict)
+                    and isinstance(wiz.editing, bool) and isinstance(wiz.collected, list)
+                    and (wiz.terms is None or isinstance(wiz.terms, list)))
+        return wiz if kinds_ok else None
+
+
+def new_nonce() -> str:
+    return secrets.token_urlsafe(6)
+
+
+@dataclass(frozen=True, slots=True)
+class Press:
+    """A wizard button: w:<nonce>:<action>[:<arg>]."""
+
+    nonce: str
+    action: str
+    arg: str | None
+
+    @classmethod
+    def parse(cls, data: str | None) -> Press | None:
+        if not data or not data.startswith(keyboards.STEP):
+            return None
+        parts = data[len(keyboards.STEP):].split(":", 2)
+        if len(parts) < 2:
+            return None
+        return cls(parts[0], parts[1], parts[2] if len(parts) == 3 else None)
+
+    def number(self) -> int | None:
+        return int(self.arg) if self.arg is not None and self.arg.isdigit() and len(self.arg) < 19 else None
+
+
+def asked(model: Model) -> list[Field]:
+    """The fields the wizard asks, in order (the rest is sent as their defaults)."""
+    return [f for f in model.fields if f.ask and f.kind != "json"]
+
+
+@dataclass
+class Ctx:
+    """Who a screen is for and what it needs: the chat, the user's language, the services."""
+
+    bot: Bot
+    chat_id: int
+    user_id: int
+    lang: str
+    services: Services
+    state: FSMContext
+
+    @classmethod
+    def of(cls, event: Message | CallbackQuery, bot: Bot, services: Services, state: FSMContext) -> Ctx:
+        user = event.from_user
+        assert user is not None  # the middleware's ensure_user and the FSM key need a user
+        if isinstance(event, Message):
+            chat = event.chat.id
+        else:
+            chat = event.message.chat.id if event.message is not None else user.id
+        return cls(bot, chat, user.id, lang_of(user), services, state)
+
+    def t(self, key: str, **values: Any) -> str:
+        return t(self.lang, key, **values)
+
+    def money(self, kopecks: int) -> str:
+        return money(self.lang, kopecks)
+
+
+# --- showing values -----------------------------------------------------------------------------
+
+
+def quote(text: str, limit: int = QUOTE) -> str:
+    return f"«{text if len(text) <= limit else text[:limit - 1] + '…'}»"
+
+
+def shown(ctx: Ctx, item: Field, value: Any) -> str:
+    """A chosen value as the user knows it: an option's label, a quoted text, a count of files."""
+    if value is None:
+        return ctx.t("value_none")
+    if item.kind == "enum":
+        try:
+            return item.option(value).label.get(ctx.lang)
+        except KeyError:
+            return str(value)
+    if item.kind == "bool":
+        return ctx.t("yes" if value else "no")
+    if item.media:
+        return ctx.t("value_files", count=len(value) if isinstance(value, list) else 1)
+    if item.kind == "task":
+        return ctx.t("value_result", id=value.get("job_id") if isinstance(value, dict) else "?")
+    if isinstance(value, str):
+        return quote(value)
+    return str(value)
+
+
+def value_lines(ctx: Ctx, model: Model, values: Mapping[str, Any]) -> list[str]:
+    """"Title: value" for each asked field, what the user chose or the default that will be sent."""
+    lines = []
+    for item in asked(model):
+        value = values.get(item.name, item.default)
+        if value is None:
+            continue
+        assert item.title is not None
+        lines.append(f"{item.title.get(ctx.lang)}: {shown(ctx, item, value)}")
+    return lines
+
+
+# --- screens ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Screen:
+    text: str
+    markup: InlineKeyboardMarkup
+
+
+async def field_screen(ctx: Ctx, model: Model, wiz: Wiz) -> Screen:
+    fields = asked(model)
+    item = fields[wiz.index]
+    assert item.title is not None
+    title = item.title.get(ctx.lang)
+    lines = [ctx.t("step_header", model=model.title.get(ctx.lang), step=wiz.index + 1, steps=len(fields))]
+    choices: list[tuple[str, str, int | str | None]] = []
+    wide = False
+    if item.kind in ("prompt", "text"):
+        lines.append(ctx.t("ask_text", title=title, limit=item.max_length))
+    elif item.kind in ("int", "float"):
+        lines.append(ctx.t("ask_number", title=title, low=item.minimum, high=item.maximum))
+    elif item.kind in ("enum", "bool"):
+        lines.append(ctx.t("ask_choice", title=title))
+        choices = _options(ctx, model, wiz, item)
+        wide = any(len(label) > 18 for label, _, _ in choices)
+    elif item.media:
+        lines.append(ctx.t(f"ask_file_{item.kind}", title=title, formats=formats(item), limit=limit_mb(item)))
+        if item.array:
+            lines.append(ctx.t("ask_files_many", most=item.max_items))
+            if wiz.collected:
+                lines.append(ctx.t("files_so_far", count=len(wiz.collected), most=item.max_items))
+    else:  # task: one of the user's earlier results
+        choices = await _results(ctx, item)
+        wide = True
+        sources = ", ".join(dict.fromkeys(ctx.services.catalog.model(s).title.get(ctx.lang) for s in item.sources
+                                          if s in ctx.services.catalog))
+        lines.append(ctx.t("ask_task", title=title) if choices else ctx.t("no_task_sources", models=sources))
+    current = wiz.values.get(item.name)
+    if current is not None and item.kind not in ("enum", "bool"):
+        lines.append(ctx.t("current_value", value=shown(ctx, item, current)))
+    elif current is None and item.default is not None and item.kind not in ("enum", "bool"):
+        lines.append(ctx.t("default_value", value=shown(ctx, item, item.default)))
+    if not item.required:
+        lines.append(ctx.t("optional_hint"))
+    extra: list[tuple[str, str]] = []
+    if current is not None and item.kind not in ("enum", "bool"):
+        extra.append(("btn_keep", "keep"))
+    if item.media and item.array and len(wiz.collected) >= item.min_items:
+        extra.append(("btn_done", "done"))
+    if not item.required:
+        extra.append(("btn_skip", "skip"))
+    return Screen("\n\n".join(lines), keyboards.step(ctx.lang, wiz.nonce, choices, wide=wide, extra=extra))
+
+
+def allowed(model: Model, wiz: Wiz, item: Field, value: object) -> bool:
+    """An option the user may pick: KIE accepts it with what they chose for the other fields."""
+    others = {k: v for k, v in wiz.values.items() if k != item.name}
+    return not model.forbidden({**others, item.name: value})
+
+
+def _options(ctx: Ctx, model: Model, wiz: Wiz, item: Field) -> list[tuple[str, str, int | str | None]]:
+    """The options as buttons, the current one (or the default) marked, each with its price when
+    the options cost differently."""
+    current = wiz.values.get(item.name, item.default)
+    if item.kind == "bool":
+        pairs: list[tuple[object, str, str, int]] = [(True, ctx.t("yes"), "b", 1), (False, ctx.t("no"), "b", 0)]
+    else:
+        pairs = [(o.value, o.label.get(ctx.lang), "o", i) for i, o in enumerate(item.options)]
+    pairs = [p for p in pairs if allowed(model, wiz, item, p[0])]
+    priced = _option_prices(ctx, model, wiz, item, [(value, arg) for value, _, _, arg in pairs])
+    out: list[tuple[str, str, int | str | None]] = []
+    for value, label, action, arg in pairs:
+        mark = "✓ " if current is not None and same(value, current) else ""
+        price = f" · {priced[arg]}" if priced else ""
+        out.append((f"{mark}{label}{price}", action, arg))
+    return out
+
+
+def _option_prices(ctx: Ctx, model: Model, wiz: Wiz, item: Field, options: list[tuple[object, int]]
+                   ) -> dict[int, str]:
+    """Each option's price (by its button's arg), or nothing when they all cost the same."""
+    if item.name not in model.price_fields and not any(s.of == item.name for s in model.skus):
+        return {}
+    chosen = {k: v for k, v in wiz.values.items() if k in model.price_fields}
+    ranges = {}
+    for value, arg in options:
+        try:
+            ranges[arg] = price_range(ctx.services.settings, model, {**chosen, item.name: value})
+        except LookupError:  # a combination with the defaults that no SKU prices: show no prices
+            return {}
+    if len({(r.low, r.high) for r in ranges.values()}) <= 1:
+        return {}
+    return {arg: ctx.money(r.low) if r.low == r.high else ctx.t("price_from", price=ctx.money(r.low))
+            for arg, r in ranges.items()}
+
+
+async def _results(ctx: Ctx, item: Field) -> list[tuple[str, str, int | str | None]]:
+    """The user's finished results of the field's source models, newest first."""
+    db, settings = ctx.services.database, ctx.services.settings
+    found = [j for j in await jobs.user_jobs(db, settings.bot_id, ctx.user_id, 0, 50)
+             if j.state == "succeeded" and j.model in item.sources][:TASK_CHOICES]
+    catalog = ctx.services.catalog
+    out: list[tuple[str, str, int | str | None]] = []
+    for job in found:
+        title = catalog.model(job.model).title.get(ctx.lang) if job.model in catalog else job.model
+        day = job.created_at.astimezone(settings.zone).strftime("%d.%m %H:%M")
+        out.append((f"#{job.id} {title} · {day}", "t", job.id))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """How a confirmation is paid: "admin", "free" or "money", and the price in kopecks."""
+
+    paid_with: jobs.PaidWith
+    price: int
+    free_left: int | None = None  # free generations left today, for a free-tier SKU
+    available: int | None = None  # the user's available kopecks, when they pay
+
+    def key(self) -> list[Any]:
+        return [self.paid_with, self.price]
+
+
+async def terms(ctx: Ctx, model: Model, payload: Mapping[str, Any]) -> Terms:
+    """The price of this input and how it would be paid right now: admins for free, a free-tier
+    SKU for free while the day's free generations last, otherwise money."""
+    settings, db = ctx.services.settings, ctx.services.database
+    price = exact(settings, model, payload)
+    if ctx.user_id in settings.admin_ids:
+        return Terms("admin", price)
+    left = None
+    if model.sku_for(payload).free:
+        used = await jobs.free_used(db, settings.bot_id, ctx.user_id, jobs.local_day(settings.zone))
+        left = max(0, settings.free_daily_limit - used)
+        if left:
+            return Terms("free", price, left)
+    balance = await accounts.balance(db, settings.bot_id, ctx.user_id)
+    return Terms("money", price, left, balance.available)
+
+
+def confirm_screen(ctx: Ctx, model: Model, wiz: Wiz, terms: Terms) -> Screen:
+    lines = [ctx.t("confirm_header"), ctx.t("confirm_model", model=model.title.get(ctx.lang))]
+    lines += value_lines(ctx, model, wiz.values)
+    price = ctx.money(terms.price)
+    short = False
+    if terms.paid_with == "admin":
+        lines.append(ctx.t("confirm_admin", price=price))
+        button_price = ctx.t("price_free")
+    elif terms.paid_with == "free":
+        lines.append(ctx.t("confirm_free", left=terms.free_left, limit=ctx.services.settings.free_daily_limit))
+        button_price = ctx.t("price_free")
+    else:
+        available = terms.available or 0
+        lines.append(ctx.t("confirm_price", price=price))
+        if terms.free_left == 0:
+            lines.append(ctx.t("confirm_free_used_up", limit=ctx.services.settings.free_daily_limit))
+        lines.append(ctx.t("confirm_balance", available=ctx.money(available)))
+        if available < terms.price:
+            short = True
+            lines.append(ctx.t("confirm_short", short=ctx.money(terms.price - available)))
+        button_price = price
+    return Screen("\n".join(lines), keyboards.confirmation(ctx.lang, wiz.nonce, button_price, short=short))
+
+
+def change_screen(ctx: Ctx, model: Model, wiz: Wiz) -> Screen:
+    choices: list[tuple[str, str, int | str | None]] = []
+    for index, item in enumerate(asked(model)):
+        assert item.title is not None
+        value = wiz.values.get(item.name, item.default)
+        choices.append((f"{item.title.get(ctx.lang)}: {shown(ctx, item, value)}"[:60], "e", index))
+    return Screen(ctx.t("change_what"), keyboards.step(ctx.lang, wiz.nonce, choices, wide=True))
+
+
+# --- moving through the wizard ------------------------------------------------------------------
+
+
+async def show(ctx: Ctx, wiz: Wiz, *, notice: str | None = None, fresh: bool = True, save: bool = True,
+               begin: bool = False) -> None:
+    """Send the screen of the wizard's current step, after writing the data its buttons need.
+
+    fresh: the step changed, so the screen gets a new nonce (older buttons become outdated);
+    otherwise the same screen again (bad input, an outdated button), whose buttons stay valid.
+    A confirmation shown again whose terms changed meanwhile is a new confirmation (new nonce).
+    begin: the wizard starts (the state is set after the data).
+    """
+    model = ctx.services.catalog.model(wiz.model)
+    if fresh:
+        wiz.nonce = new_nonce()
+    if wiz.at == CONFIRM and model.forbidden(build(model, wiz.values)):
+        wiz.at, wiz.nonce, save = CHANGE, new_nonce(), True
+        notice = "\n\n".join(filter(None, [notice, ctx.t("forbidden_combination")]))
+    if wiz.at == CONFIRM:
+        now = await terms(ctx, model, build(model, wiz.values))
+        if wiz.terms != now.key():
+            if not fresh:
+                wiz.nonce = new_nonce()
+            wiz.terms, save = now.key(), True
+        screen = confirm_screen(ctx, model, wiz, now)
+    elif wiz.at == FIELD:
+        screen = await field_screen(ctx, model, wiz)
+    else:
+        screen = change_screen(ctx, model, wiz)
+    if fresh or save:
+        await ctx.state.set_data(wiz.dump())
+    if begin:
+        await ctx.state.set_state(Wizard.step)
+    text = f"{notice}\n\n{screen.text}" if notice else screen.text
+    await ctx.bot.send_message(ctx.chat_id, text, reply_markup=screen.markup)
+
+
+async def start(ctx: Ctx, model: Model, values: Mapping[str, Any] | None = None) -> None:
+    """A new wizard for `model` (replacing any other): its first field, or with `values` (a
+    repetition) straight to the confirmation."""
+    wiz = Wiz(model=model.id, nonce="", values=dict(values or {}))
+    missing = [i for i, f in enumerate(asked(model)) if f.required and f.name not in wiz.values]
+    if values is not None and missing:  # the model asks for more since: that field, then the confirmation
+        wiz.index, wiz.editing = missing[0], len(missing) == 1
+    elif values is not None or not asked(model):
+        wiz.at = CONFIRM
+    await show(ctx, wiz, begin=True)
+
+
+async def advance(ctx: Ctx, wiz: Wiz) -> None:
+    """The current field is answered: the next one, or the confirmation after the last (or after
+    a field opened from Change)."""
+    model = ctx.services.catalog.model(wiz.model)
+    wiz.collected = []
+    if wiz.editing or wiz.index + 1 >= len(asked(model)):
+        wiz.at, wiz.editing = CONFIRM, False
+    else:
+        wiz.index += 1
+    await show(ctx, wiz)
+
+
+async def leave(ctx: Ctx, text_key: str) -> None:
+    """Out of the wizard, to the main menu."""
+    await forget(ctx.state)
+    await ctx.bot.send_message(ctx.chat_id, ctx.t(text_key),
+                               reply_markup=keyboards.main_menu(ctx.lang, ctx.services.catalog.families()))
+
+
+def repeat_values(model: Model, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """What a repetition chooses: the asked fields of an earlier job's input that still fit the
+    model (an option since removed falls back to the default)."""
+    out: dict[str, Any] = {}
+    for item in asked(model):
+        if item.name not in payload:
+            continue
+        value = payload[item.name]
+        if item.kind == "enum" and not any(same(o.value, value) for o in item.options):
+            continue
+        if item.kind == "task" and not is_job_ref(value):
+            continue
+        out[item.name] = value
+    return out
+
+
+class OnStep(Filter):
+    """The wizard is at one of `steps` (LoadWizard put it in the data as `wiz`); for a button,
+    also its nonce is the current screen's. Hands the handler `press` (the parsed button)."""
+
+    def __init__(self, *steps: str) -> None:
+        self.steps = steps
+
+    async def __call__(self, event: TelegramObject, wiz: Wiz | None = None) -> bool | dict[str, Any]:
+        if wiz is None or wiz.at not in self.steps:
+            return False
+        if isinstance(event, CallbackQuery):
+            press = Press.parse(event.data)
+            if press is None or press.nonce != wiz.nonce:
+                return False
+            return {"press": press}
+        return True
+
+
+# --- after Confirm ------------------------------------------------------------------------------
+
+
+def job_nonce(user_id: int, nonce: str) -> str:
+    """The job's confirmation key: the screen's nonce, made unique across users."""
+    return f"{user_id}:{nonce}"
+
+
+async def announce(ctx: Ctx, job: jobs.Job, epoch: int) -> None:
+    """The job is committed: its status message (once: a replay that finds it recorded sends
+    none), recorded for the jobs actor to edit, and the actor woken."""
+    services = ctx.services
+    if job.status_message_id is None:
+        title = services.catalog.model(job.model).title.get(ctx.lang) if job.model in services.catalog else job.model
+        sent = await ctx.bot.send_message(ctx.chat_id, ctx.t("status_queued", model=title))
+        await jobs.set_status_message(services.database, services.lock_name, epoch, job.id, sent.message_id)
+    services.wake_jobs()
+
+
+async def confirmed_job(ctx: Ctx, nonce: str) -> jobs.Job | None:
+    """The job an earlier press of this confirmation created (among the user's newest), if any."""
+    key = job_nonce(ctx.user_id, nonce)
+    recent = await jobs.user_jobs(ctx.services.database, ctx.services.settings.bot_id, ctx.user_id, 0, 20)
+    return next((j for j in recent if j.nonce == key), None)

@@ -1,0 +1,92 @@
+"""The confirmation (the exact price, the balance or the free generations left; Confirm, Change,
+Back, Cancel) and the list of fields to change.
+
+Confirm holds the price and creates the job in one fenced transaction keyed by the screen's
+nonce (store.jobs.confirm), so a double click, a replay or a failover makes one job; then the
+status message, recorded on the job, and a wake for the jobs actor. A refusal keeps the
+confirmation: a short balance says by how much and offers Top up, and the same Confirm works
+after the top-up. Paused generations (KIE's 402) are an apology before anything is held.
+"""
+
+from __future__ import annotations
+
+from aiogram import Bot, Router
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+
+from bot.flow import CHANGE, CONFIRM, FIELD, Ctx, OnStep, Press, Wiz, announce, asked, job_nonce, leave, show, terms
+from bot.fsm_storage import forget
+from bot.prices import sku_name
+from bot.services import Services
+from catalog.payload import build
+from store import jobs, kie_account
+from store.jobs import Created, Existing, FreeLimitReached, InsufficientFunds, Order, TooManyActive
+
+
+def router() -> Router:
+    router = Router(name="confirm")
+
+    @router.callback_query(OnStep(CONFIRM, CHANGE))
+    async def pressed(query: CallbackQuery, bot: Bot, state: FSMContext, services: Services, wiz: Wiz,
+                      press: Press, fence_epoch: int) -> None:
+        ctx = Ctx.of(query, bot, services, state)
+        fields = asked(services.catalog.model(wiz.model))
+        number = press.number()
+        if press.action == "cancel":
+            await leave(ctx, "cancelled")
+        elif press.action == "show":
+            await show(ctx, wiz, fresh=False, save=False)
+        elif wiz.at == CONFIRM and press.action == "ok":
+            await confirm(ctx, wiz, fence_epoch)
+        elif wiz.at == CONFIRM and press.action == "chg":
+            wiz.at = CHANGE
+            await show(ctx, wiz)
+        elif wiz.at == CONFIRM and press.action == "back" and fields:
+            wiz.at, wiz.index, wiz.collected = FIELD, len(fields) - 1, []
+            await show(ctx, wiz)
+        elif wiz.at == CHANGE and press.action == "back":
+            wiz.at = CONFIRM
+            await show(ctx, wiz)
+        elif wiz.at == CHANGE and press.action == "e" and number is not None and number < len(fields):
+            wiz.at, wiz.index, wiz.editing, wiz.collected = FIELD, number, True, []
+            await show(ctx, wiz)
+        else:
+            await show(ctx, wiz, notice=ctx.t("outdated"), fresh=False, save=False)
+
+    @router.message(OnStep(CONFIRM, CHANGE))
+    async def typed(message: Message, bot: Bot, state: FSMContext, services: Services, wiz: Wiz) -> None:
+        ctx = Ctx.of(message, bot, services, state)
+        await show(ctx, wiz, notice=ctx.t("use_buttons"), fresh=False, save=False)
+
+    return router
+
+
+async def confirm(ctx: Ctx, wiz: Wiz, epoch: int) -> None:
+    """Confirm pressed on the current confirmation: the terms it showed, or a new confirmation
+    when they changed meanwhile (a price, the day's free generations)."""
+    services, settings = ctx.services, ctx.services.settings
+    if (await kie_account.get(services.database, settings.bot_id)).paused:
+        await show(ctx, wiz, notice=ctx.t("paused"), fresh=False, save=False)
+        return
+    model = services.catalog.model(wiz.model)
+    payload = build(model, wiz.values)
+    now = await terms(ctx, model, payload)
+    if now.key() != wiz.terms:
+        await show(ctx, wiz, notice=ctx.t("terms_changed"))
+        return
+    order = Order(user_id=ctx.user_id, chat_id=ctx.chat_id, nonce=job_nonce(ctx.user_id, wiz.nonce), model=model.id,
+                  sku=sku_name(model, payload), input=payload, price=now.price, paid_with=now.paid_with,
+                  day=jobs.local_day(settings.zone))
+    result = await jobs.confirm(services.database, services.lock_name, epoch, settings.bot_id, order,
+                                free_daily_limit=settings.free_daily_limit,
+                                max_active=settings.max_active_jobs_per_user)
+    if isinstance(result, Created | Existing):
+        await announce(ctx, result.job, epoch)
+        await forget(ctx.state)
+    elif isinstance(result, InsufficientFunds):
+        await show(ctx, wiz, notice=ctx.t("insufficient"), fresh=False, save=False)
+    elif isinstance(result, TooManyActive):
+        await show(ctx, wiz, notice=ctx.t("too_many_active", active=result.active, limit=result.limit), fresh=False,
+                   save=False)
+    elif isinstance(result, FreeLimitReached):
+        await show(ctx, wiz, notice=ctx.t("free_limit_reached", limit=result.limit))

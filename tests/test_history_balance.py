@@ -1,0 +1,134 @@
+"""History (My generations: list, open, re-send by file_id, repeat through the confirmation) and
+Balance (money, held, free generations left, ledger entries, Top up), and the account a first
+contact opens, fed through the real Dispatcher against the fake Telegram (tests/wizard_kit.py).
+The `money` fixture checks the money invariants after each."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from aiogram import Bot
+
+from bot import keyboards, texts
+from fakes.telegram_api import FakeTelegram
+from ingest.bot_api import make_bot
+from ingest.send_limiter import SendLimiter
+from store import accounts, jobs
+from store.jobs import Order, Succeeded
+from tests.conftest import Money
+from tests.wizard_kit import PNG, TOKEN, USER, Chat, rub, settings_with, t
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as server:
+        yield server
+
+
+@pytest.fixture
+async def bot(fake: FakeTelegram) -> AsyncIterator[Bot]:
+    bot = make_bot(TOKEN, fake.base_url, timeout=10, limiter=SendLimiter(0, 0, max_retries=2))
+    yield bot
+    await bot.session.close()
+
+
+@pytest.fixture
+def chat(money: Money, fake: FakeTelegram, bot: Bot) -> Chat:
+    return Chat(money, fake, bot)
+
+
+async def test_first_contact_opens_an_account_with_the_welcome_bonus(money: Money, fake: FakeTelegram,
+                                                                     bot: Bot) -> None:
+    chat = Chat(money, fake, bot, settings_with(welcome_bonus=5_000), user=7101, lang="en")
+    await chat.say("/start")
+    await chat.say("/start")
+    assert await chat.balance() == accounts.Balance(5_000, 0)
+    [entry] = await accounts.recent_entries(money.db, money.bot_id, 7101)
+    assert entry.kind == "bonus"
+    await chat.press(keyboards.MENU_BALANCE)
+    assert (chat.last.text or "").startswith(texts.t("en", "balance_header", balance="50 ₽"))
+
+
+async def test_history_lists_opens_resends_and_repeats(chat: Chat) -> None:
+    money = chat.money
+    await chat.say("/history")
+    assert chat.last.text == t("history_empty")
+    await chat.top_up(10_000)
+    await chat.open_model("google/nano-banana")
+    await chat.say("an owl")
+    await chat.press(chat.find("9:16"))
+    await chat.press(chat.action("ok"))
+    [job] = await chat.jobs()
+    photo = chat.fake.add_file(PNG, kind="photo")
+    result = {"urls": ["https://kie.example/owl.png"], "kind": "photo",
+              "sent": [{"as": "photo", "file_id": photo.file_id, "document_file_id": None}]}
+    await jobs.finish(money.db, money.name, money.epoch, job.id, Succeeded(result))
+    await jobs.mark_delivered(money.db, money.name, money.epoch, job.id, photo.file_id)
+
+    await chat.say("/history")
+    listing = chat.last
+    assert t("history_header") in (listing.text or "") and f"#{job.id}" in (listing.text or "")
+    assert t("state_succeeded") in (listing.text or "") and rub(job.price) in (listing.text or "")
+    await chat.press(keyboards.job_data(job.id, 0))
+    resent, details = chat.screens[-2:]
+    assert resent.method == "sendPhoto" and resent.params["photo"] == photo.file_id, "re-sent by file_id"
+    assert "«an owl»" in (details.text or "") and "9:16" in (details.text or "")
+    assert keyboards.again_data(job.id) in chat.data(details)
+    calls_before = len(chat.fake.calls())
+
+    await chat.press(keyboards.again_data(job.id))  # also the jobs actor's button under a result
+    assert t("confirm_header") in (chat.last.text or "") and "«an owl»" in (chat.last.text or "")
+    assert not [c for c in chat.fake.calls()[calls_before:] if c.method == "sendPhoto"]
+    await chat.press(chat.action("ok"))
+    again, first = await chat.jobs()
+    assert again.input == first.input and again.id != first.id and again.state == "created"
+
+    other = Chat(money, chat.fake, chat.bot, user=7201)
+    await other.press(keyboards.job_data(job.id, 0))
+    assert other.last.text == t("job_not_found"), "another user's generation is not shown"
+    await other.press(keyboards.again_data(job.id))
+    assert other.last.text == t("job_not_found")
+
+
+async def test_history_pages_newest_first(chat: Chat) -> None:
+    money = chat.money
+    await chat.say("/start")
+    for n in range(7):
+        order = Order(user_id=USER, chat_id=USER, nonce=f"n{n}", model="z-image", sku="base",
+                      input={"prompt": f"p{n}", "aspect_ratio": "1:1"}, price=100, paid_with="admin",
+                      day=jobs.local_day(chat.settings.zone))
+        await jobs.confirm(money.db, money.name, money.epoch, money.bot_id, order, free_daily_limit=5, max_active=100)
+    ids = [j.id for j in await chat.jobs()]
+    await chat.press(keyboards.MENU_HISTORY)
+    first = [d for d in chat.data() if d.startswith(keyboards.JOB)]
+    assert first == [keyboards.job_data(i, 0) for i in ids[:5]]
+    await chat.press(keyboards.history_data(1))
+    assert [d for d in chat.data() if d.startswith(keyboards.JOB)] == [keyboards.job_data(i, 1) for i in ids[5:]]
+    assert keyboards.history_data(0) in chat.data()
+
+
+async def test_the_balance_screen(chat: Chat) -> None:
+    money = chat.money
+    await chat.say("/start")
+    await chat.top_up(12_345)
+    await chat.open_model("google/nano-banana")
+    await chat.say("a fish")
+    await chat.press(chat.data()[0])
+    await chat.press(chat.action("ok"))
+    [job] = await chat.jobs()
+    await chat.say("/balance")
+    screen = chat.last.text or ""
+    assert screen.startswith(t("balance_header", balance=rub(12_345)))
+    assert t("balance_held", held=rub(job.price), available=rub(12_345 - job.price)) in screen
+    assert t("balance_free_left", left=5, limit=5) in screen
+    assert f"{t('ledger_top_up')}: +{rub(12_345)}" in screen and f"{t('ledger_hold')} #{job.id}: {rub(-job.price)}" \
+        in screen
+    assert chat.data()[0] == keyboards.TOP_UP
+    await jobs.finish(money.db, money.name, money.epoch, job.id, Succeeded({"urls": []}))
+    await chat.press(keyboards.MENU_BALANCE)
+    assert f"{t('ledger_capture')} #{job.id}: {rub(-job.price)}" in (chat.last.text or "")
+    await chat.press(keyboards.TOP_UP)
+    assert chat.last.text == t("top_up_soon") and chat.data() == [keyboards.MENU_BALANCE, keyboards.MENU_OPEN]

@@ -1,0 +1,598 @@
+"""The wizard and its confirmation, fed through aiogram's real Dispatcher (build_dispatcher with
+PostgresStorage and the product's services) and a real Bot against the fake Telegram over HTTP
+(tests/wizard_kit.py): whole paths for an image, a video, an image-input, an audio and an avatar
+model; bad input at every step; old buttons; leaving; restarts; Confirm's one job per screen,
+its refusals (short balance, paused, free limit, running limit), the free tier and admins; the
+64-byte callback data of every screen. The `money` fixture checks the money invariants after each."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from aiogram import Bot
+from aiogram.exceptions import TelegramServerError
+
+from bot import flow, keyboards, texts
+from bot.prices import kopecks
+from bot.services import Services
+from catalog.payload import file_ref
+from fakes.telegram_api import FakeTelegram, callback_update
+from ingest.bot_api import make_bot
+from ingest.send_limiter import SendLimiter
+from store import accounts, jobs, kie_account
+from store.jobs import Order, Succeeded
+from tests.conftest import Money
+from tests.wizard_kit import CATALOG, IDS, TOKEN, USER, Chat, price_of, rub, settings_with, t, title
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as server:
+        yield server
+
+
+@pytest.fixture
+async def bot(fake: FakeTelegram) -> AsyncIterator[Bot]:
+    bot = make_bot(TOKEN, fake.base_url, timeout=10, limiter=SendLimiter(0, 0, max_retries=2))
+    yield bot
+    await bot.session.close()
+
+
+@pytest.fixture
+def chat(money: Money, fake: FakeTelegram, bot: Bot) -> Chat:
+    return Chat(money, fake, bot)
+
+
+# --- whole paths --------------------------------------------------------------------------------
+
+
+async def test_an_image_model_from_the_menu_to_a_created_job(chat: Chat) -> None:
+    model_id = "seedream/4.5-text-to-image"
+    price = price_of(model_id, {})
+    assert price == 700, "6.5 credits x 50 x 2.0 = 650 kopecks, rounded up to whole rubles"
+    await chat.say("/start")
+    assert chat.last.text == t("welcome", name="Test")
+    assert keyboards.family_data("text_to_image") in chat.data()
+    await chat.top_up(1_000)
+
+    await chat.press(keyboards.family_data("text_to_image"))
+    listed = dict((d, text) for text, d in chat.buttons())
+    assert listed[keyboards.model_data(model_id)] == "⭐ Seedream 4.5 · от 7 ₽"
+    assert listed[keyboards.model_data("z-image")].startswith("🎁 Z-Image · бесплатно")
+    models = [d for d in chat.data() if d.startswith(keyboards.MODEL)]
+    assert models[:4] == [keyboards.model_data(m.id) for m in CATALOG.in_family("text_to_image")[:4]], "popular first"
+
+    await chat.press(keyboards.model_data(model_id))
+    assert "ByteDance" in (chat.last.text or "") and "7 ₽" in (chat.last.text or "")
+    await chat.press(keyboards.start_data(model_id))
+    assert (chat.last.text or "").startswith(t("step_header", model="Seedream 4.5", step=1, steps=3))
+    assert "3000" in (chat.last.text or "")
+
+    await chat.say("a red fox in the snow")
+    assert t("ask_choice", title=title(model_id, "aspect_ratio")) in (chat.last.text or "")
+    assert "✓ 1:1 квадрат" in [text for text, _ in chat.buttons()], "the default is marked"
+    await chat.press(chat.find("16:9"))
+    await chat.press(chat.find("Высокое"))
+
+    confirmation = chat.last
+    assert t("confirm_header") in (confirmation.text or "")
+    assert "«a red fox in the snow»" in (confirmation.text or "")
+    assert "16:9 горизонтально" in (confirmation.text or "") and t("confirm_price", price="7 ₽") in (confirmation.text
+                                                                                                    or "")
+    assert t("confirm_balance", available="10 ₽") in (confirmation.text or "")
+    ok = chat.action("ok")
+    await chat.press(ok)
+
+    [job] = await chat.jobs()
+    assert (job.state, job.model, job.paid_with, job.price, job.held) == ("created", model_id, "money", 700, 700)
+    assert job.input == {"prompt": "a red fox in the snow", "aspect_ratio": "16:9", "quality": "high",
+                         "nsfw_checker": True}
+    assert job.nonce == f"{USER}:{ok.split(':')[1]}", "the job is keyed by the confirmation's nonce"
+    status = chat.last
+    assert status.text == t("status_queued", model="Seedream 4.5")
+    assert job.status_message_id == status.result["message_id"], "the status message is recorded on the job"
+    assert chat.wakes == 1
+    assert await chat.balance() == accounts.Balance(1_000, 700)
+    assert await chat.state() == (None, {}), "the wizard is over"
+
+
+async def test_a_video_model_priced_by_its_options(chat: Chat) -> None:
+    model_id = "kling-2.6/text-to-video"
+    await chat.top_up(100_000)
+    await chat.open_model(model_id)
+    await chat.say("waves on a beach at sunset")
+    await chat.press(chat.find("9:16"))
+    options = [text for text, _ in chat.buttons()]
+    assert any(text.startswith("10") and rub(price_of(model_id, {"duration": "10"})) in text for text in options), \
+        "options that change the price show it"
+    await chat.press(chat.find("10"))
+    await chat.press(chat.find(t("yes")))
+    expected = price_of(model_id, {"duration": "10", "sound": True})
+    assert expected == 22_000
+    assert t("confirm_price", price=rub(expected)) in (chat.last.text or "")
+    await chat.press(chat.action("ok"))
+    [job] = await chat.jobs()
+    assert job.input["duration"] == "10" and job.input["sound"] is True and job.held == expected
+    assert job.sku == "duration=10,sound=True"
+
+
+async def test_an_image_input_model_takes_photos_and_refuses_what_does_not_fit(chat: Chat) -> None:
+    model_id = "google/nano-banana-edit"
+    await chat.top_up(10_000)
+    await chat.open_model(model_id)
+    step = chat.last
+    assert "JPG, PNG, WEBP" in (step.text or "") and "10 МБ" in (step.text or "")
+    await chat.send("document", {"file_id": "pdf-1", "file_unique_id": "u1", "file_name": "cv.pdf",
+                                 "mime_type": "application/pdf", "file_size": 1000})
+    assert (chat.last.text or "").startswith(t("bad_file_kind", want="image"))
+    assert chat.data() == chat.data(step), "the same step again, its buttons still valid"
+    await chat.send("document", {"file_id": "gif-1", "file_unique_id": "u2", "file_name": "a.gif",
+                                 "mime_type": "image/gif", "file_size": 1000})
+    assert (chat.last.text or "").startswith(t("bad_mime", allowed="JPG, PNG, WEBP"))
+    await chat.send("document", {"file_id": "big-1", "file_unique_id": "u3", "file_name": "big.png",
+                                 "mime_type": "image/png", "file_size": 12_000_000})
+    assert (chat.last.text or "").startswith(t("bad_too_big", size="12", limit="10"))
+    await chat.say("a cat")
+    assert (chat.last.text or "").startswith(t("send_file_image"))
+    await chat.send("sticker", {"file_id": "s", "file_unique_id": "s", "type": "regular", "width": 1, "height": 1,
+                                "is_animated": False, "is_video": False})
+    assert (chat.last.text or "").startswith(t("send_file_image"))
+    assert not [d for d in chat.data() if ":done" in d], "no Done before a file"
+
+    photo = await chat.photo(size=80_000)
+    assert (chat.last.text or "").startswith(t("file_received", count=1, most=10))
+    await chat.send("document", {"file_id": "png-1", "file_unique_id": "u4", "file_name": "ref.png",
+                                 "mime_type": "image/png", "file_size": 2_000})  # a document that fits is fine
+    assert (chat.last.text or "").startswith(t("file_received", count=2, most=10))
+    await chat.press(chat.action("done"))
+    assert "4000" in (chat.last.text or "")
+    await chat.say("make it a watercolor")
+    await chat.press(chat.find("Авто"))
+    assert t("value_files", count=2) in (chat.last.text or "")
+    await chat.press(chat.action("ok"))
+    [job] = await chat.jobs()
+    assert job.input["image_urls"] == [file_ref(photo, "image/jpeg", 80_000), file_ref("png-1", "image/png", 2_000)]
+    assert job.input["prompt"] == "make it a watercolor"
+
+
+async def test_an_audio_model_priced_by_the_characters_typed(chat: Chat) -> None:
+    model_id = "elevenlabs/text-to-speech-multilingual-v2"
+    await chat.top_up(10_000)
+    await chat.open_model(model_id)
+    text = "Привет! " * 150  # 1200 characters
+    await chat.say(text)
+    await chat.press(chat.data()[1])  # the second voice
+    model = CATALOG.model(model_id)
+    voice = model.field("voice").options[1].value
+    expected = kopecks(chat.settings, model.credits({"text": text.strip(), "voice": voice}))
+    assert t("confirm_price", price=rub(expected)) in (chat.last.text or "")
+    await chat.press(chat.action("ok"))
+    [job] = await chat.jobs()
+    assert job.price == expected and job.input["voice"] == voice and job.sku == "base/1000_chars"
+
+
+async def test_a_talking_avatar_takes_a_voice_message_priced_by_its_length(chat: Chat) -> None:
+    model_id = "kling/ai-avatar-standard"
+    await chat.top_up(100_000)
+    await chat.open_model(model_id)
+    await chat.photo()
+    assert "MP3" in (chat.last.text or "")
+    await chat.send("voice", {"file_id": "long", "file_unique_id": "v1", "duration": 20, "mime_type": "audio/ogg",
+                              "file_size": 9_000})
+    assert (chat.last.text or "").startswith(t("bad_too_long_media", got=20, limit=15))
+    await chat.send("document", {"file_id": "doc-mp3", "file_unique_id": "v2", "file_name": "a.mp3",
+                                 "mime_type": "audio/mpeg", "file_size": 9_000})
+    assert (chat.last.text or "").startswith(t("bad_no_length")), "a length-priced file needs its length"
+    await chat.send("voice", {"file_id": "voice-1", "file_unique_id": "v3", "duration": 7, "mime_type": "audio/ogg",
+                              "file_size": 9_000})
+    await chat.say("smile and speak calmly")
+    model = CATALOG.model(model_id)
+    expected = kopecks(chat.settings, model.credits({}, {"audio_url": 7}))
+    assert t("confirm_price", price=rub(expected)) in (chat.last.text or "")
+    await chat.press(chat.action("ok"))
+    [job] = await chat.jobs()
+    assert job.input["audio_url"] == file_ref("voice-1", "audio/ogg", 9_000, 7.0) and job.price == expected
+
+
+# --- bad input, old buttons, leaving, restarting ------------------------------------------------
+
+
+async def test_bad_input_at_every_step_gets_its_reason_and_the_same_step(chat: Chat) -> None:
+    await chat.top_up(10_000)
+    await chat.open_model("z-image")
+    prompt_step = chat.last
+    await chat.say("x" * 1001)
+    assert (chat.last.text or "").startswith(t("bad_too_long_text", got=1001, limit=1000))
+    assert (chat.last.text or "").endswith(prompt_step.text or ""), "the reason, then the same step"
+    assert chat.data() == chat.data(prompt_step)
+    await chat.photo()
+    assert (chat.last.text or "").startswith(t("send_text"))
+    await chat.say("   ")
+    assert (chat.last.text or "").startswith(t("bad_empty"))
+    await chat.say("y" * 1000)  # exactly the limit is fine, counted in characters
+    ratio_step = chat.last
+    assert t("ask_choice", title=title("z-image", "aspect_ratio")) in (ratio_step.text or "")
+    await chat.say("16:9")
+    assert (chat.last.text or "").startswith(t("use_buttons")) and chat.data() == chat.data(ratio_step)
+    await chat.press(chat.find("16:9"))
+    confirmation = chat.last
+    await chat.say("yes, go")
+    assert (chat.last.text or "").startswith(t("use_buttons")) and chat.data() == chat.data(confirmation)
+    await chat.photo()
+    assert (chat.last.text or "").startswith(t("use_buttons"))
+    assert await chat.jobs() == []
+    assert (await chat.state())[0] == flow.Wizard.step.state
+
+
+async def test_an_old_button_is_outdated_and_shows_the_current_step(chat: Chat) -> None:
+    await chat.open_model("z-image")
+    first = chat.last
+    await chat.say("a lighthouse")
+    current = chat.last
+    await chat.press(chat.action("back", first))
+    assert (chat.last.text or "").startswith(t("outdated"))
+    assert (chat.last.text or "").endswith(current.text or "") and chat.data() == chat.data(current)
+    await chat.press("w:zzzzzzzz:o:0")  # a nonce never shown
+    assert (chat.last.text or "").startswith(t("outdated"))
+    await chat.press(chat.action("o", current).rsplit(":", 1)[0] + ":99")  # an option the step has not got
+    assert (chat.last.text or "").startswith(t("outdated"))
+    await chat.say("/cancel")
+    await chat.press(chat.action("o", current))
+    assert chat.last.text == t("outdated") and keyboards.MENU_BALANCE in chat.data(), "outside a wizard: the menu"
+
+
+async def test_back_cancel_and_menu_work_on_every_step(chat: Chat) -> None:
+    await chat.open_model("flux-2/pro-text-to-image")
+    await chat.say("a bridge")
+    await chat.press(chat.action("back"))
+    assert "4000" in (chat.last.text or "") and t("current_value", value="«a bridge»") in (chat.last.text or "")
+    await chat.press(chat.action("keep"))
+    await chat.press(chat.find("3:2"))
+    await chat.press(chat.find("2K"))
+    assert t("confirm_header") in (chat.last.text or "")
+    await chat.press(chat.action("back"))
+    assert t("ask_choice", title=title("flux-2/pro-text-to-image", "resolution")) in (chat.last.text or "")
+    assert "✓ 2K" in " ".join(text for text, _ in chat.buttons())
+    await chat.press(chat.action("cancel"))
+    assert chat.last.text == t("cancelled") and await chat.state() == (None, {})
+    await chat.press(keyboards.start_data("flux-2/pro-text-to-image"))
+    assert keyboards.MENU_OPEN in chat.data()
+    await chat.press(keyboards.MENU_OPEN)
+    assert chat.last.text == t("menu") and await chat.state() == (None, {})
+    await chat.press(keyboards.start_data("flux-2/pro-text-to-image"))
+    await chat.press(chat.action("back"))  # back from the first step: the model's card, the wizard over
+    assert chat.data()[0] == keyboards.start_data("flux-2/pro-text-to-image") and await chat.state() == (None, {})
+
+
+async def test_cancel_and_start_leave_any_step(chat: Chat) -> None:
+    await chat.open_model("z-image")
+    await chat.say("a tree")
+    await chat.say("/cancel")
+    assert chat.last.text == t("cancelled") and await chat.state() == (None, {})
+    await chat.open_model("z-image")
+    await chat.say("/start")
+    assert chat.last.text == t("welcome", name="Test") and await chat.state() == (None, {})
+    await chat.open_model("z-image")
+    await chat.say("/balance")  # a command inside a step is the command, not the prompt
+    assert (chat.last.text or "").startswith(t("balance_header", balance="0 ₽"))
+    assert (await chat.state())[0] == flow.Wizard.step.state
+
+
+async def test_a_restart_mid_wizard_keeps_the_step(chat: Chat) -> None:
+    await chat.top_up(1_000)
+    await chat.open_model("flux-2/pro-text-to-image")
+    await chat.say("a castle")
+    ratio = chat.last
+    chat.restart()
+    await chat.press(chat.find("3:4", ratio))
+    chat.restart()
+    await chat.press(chat.find("1K"))
+    assert "«a castle»" in (chat.last.text or "")
+    chat.restart()
+    await chat.press(chat.action("ok"))
+    [job] = await chat.jobs()
+    assert job.input["aspect_ratio"] == "3:4" and job.input["prompt"] == "a castle"
+
+
+async def test_change_from_the_confirmation_and_a_combination_the_model_refuses(chat: Chat) -> None:
+    model_id = "hailuo/2-3-image-to-video-pro"
+    model = CATALOG.model(model_id)
+    await chat.top_up(100_000)
+    await chat.open_model(model_id)
+    await chat.photo()
+    for item in flow.asked(model)[1:]:
+        if item.kind in ("prompt", "text"):
+            await chat.say("the cat walks")
+        elif item.name == "duration":
+            await chat.press(chat.find("10"))
+        elif item.name == "resolution":
+            assert not any("1080" in text for text, _ in chat.buttons()), "10 s at 1080P is not offered"
+            await chat.press(chat.data()[0])
+        else:
+            await chat.press(chat.data()[0])
+    assert t("confirm_header") in (chat.last.text or "")
+    await chat.press(chat.action("chg"))
+    assert chat.last.text == t("change_what")
+    await chat.press(chat.find(model.field("duration").title.get("ru")))  # type: ignore[union-attr]
+    await chat.press(chat.find("6"))
+    assert t("confirm_header") in (chat.last.text or ""), "a field opened from Change goes back to the confirmation"
+    await chat.press(chat.action("chg"))
+    await chat.press(chat.find(model.field("resolution").title.get("ru")))  # type: ignore[union-attr]
+    await chat.press(chat.find("1080"))
+    await chat.press(chat.action("chg"))
+    await chat.press(chat.find(model.field("duration").title.get("ru")))  # type: ignore[union-attr]
+    assert not any(text.startswith("10") for text, _ in chat.buttons()), "10 s is not offered at 1080P"
+    await chat.press(chat.find("6"))
+    await chat.press(chat.action("ok"))
+    [job] = await chat.jobs()
+    assert (job.input["duration"], job.input["resolution"]) == ("6", "1080P")
+
+
+# --- Confirm ------------------------------------------------------------------------------------
+
+
+async def test_a_double_click_and_a_replay_make_one_job(chat: Chat) -> None:
+    await chat.top_up(1_000)
+    await chat.open_model("google/nano-banana")
+    await chat.say("a bird")
+    await chat.press(chat.data()[0])
+    ok = chat.action("ok")
+    update = callback_update(next(IDS), USER, ok)
+    await chat.press(ok)
+    await chat.press(ok)  # the double click
+    await chat.feed(update)
+    await chat.feed(update)  # the same update again, as after a crash
+    [job] = await chat.jobs()
+    assert await chat.balance() == accounts.Balance(1_000, job.price)
+    assert chat.last.text == t("already_confirmed", id=job.id)
+    assert len([c for c in chat.screens if c.text == t("status_queued", model="Nano Banana")]) == 1
+
+
+async def test_a_replayed_confirm_after_a_crash_still_records_the_status_message(chat: Chat) -> None:
+    """The job committed, then the process died before the status message: the replay finds the
+    job by its nonce, sends the status message and records it (and holds nothing more)."""
+    await chat.top_up(1_000)
+    await chat.open_model("google/nano-banana")
+    await chat.say("a bird")
+    await chat.press(chat.data()[0])
+    ok = chat.action("ok")
+    chat.fake.inject("sendMessage", status=500, count=3)
+    with pytest.raises(TelegramServerError):
+        await chat.press(ok)
+    [job] = await chat.jobs()
+    assert job.status_message_id is None and (await chat.state())[0] == flow.Wizard.step.state
+    await chat.press(ok)
+    [job] = await chat.jobs()
+    assert job.status_message_id == chat.last.result["message_id"] and chat.wakes == 1
+    assert await chat.balance() == accounts.Balance(1_000, job.price)
+
+
+async def test_a_short_balance_keeps_the_confirmation_and_the_same_confirm_works_after_a_top_up(
+        chat: Chat) -> None:
+    model_id = "flux-2/pro-text-to-image"
+    await chat.say("/start")
+    await chat.top_up(300)
+    await chat.open_model(model_id)
+    await chat.say("a dragon")
+    await chat.press(chat.data()[0])
+    await chat.press(chat.find("1K"))
+    price = price_of(model_id, {"resolution": "1K"})
+    confirmation = chat.last
+    assert t("confirm_short", short=rub(price - 300)) in (confirmation.text or "")
+    assert keyboards.TOP_UP in chat.data(confirmation)
+    ok = chat.action("ok")
+    await chat.press(ok)
+    assert (chat.last.text or "").startswith(t("insufficient"))
+    assert t("confirm_short", short=rub(price - 300)) in (chat.last.text or "") and chat.action("ok") == ok
+    assert await chat.jobs() == [] and await chat.balance() == accounts.Balance(300, 0)
+
+    await chat.press(keyboards.TOP_UP)
+    assert chat.last.text == t("top_up_soon")
+    back = chat.find(t("btn_back_to_confirmation"))
+    await chat.top_up(10_000, key="payment")  # what the payments issue will do
+    await chat.press(back)
+    assert t("confirm_short", short="x") not in (chat.last.text or "") and chat.action("ok") == ok
+    await chat.press(ok)  # the very first Confirm button
+    [job] = await chat.jobs()
+    assert job.held == price and await chat.balance() == accounts.Balance(10_300, price)
+
+
+async def test_paused_generations_apologise_at_confirm_and_hold_nothing(chat: Chat) -> None:
+    money = chat.money
+    await chat.top_up(1_000)
+    await chat.open_model("google/nano-banana")
+    await chat.say("a bird")
+    await chat.press(chat.data()[0])
+    ok = chat.action("ok")
+    await kie_account.pause(money.db, money.name, money.epoch, money.bot_id, "402 from KIE")
+    await chat.press(ok)
+    assert (chat.last.text or "").startswith(t("paused")) and chat.action("ok") == ok
+    assert await chat.jobs() == [] and await chat.balance() == accounts.Balance(1_000, 0) and chat.wakes == 0
+    await kie_account.resume(money.db, money.name, money.epoch, money.bot_id)
+    await chat.press(ok)
+    assert len(await chat.jobs()) == 1
+
+
+async def test_the_free_tier_and_its_daily_limit(money: Money, fake: FakeTelegram, bot: Bot) -> None:
+    chat = Chat(money, fake, bot, settings_with(free_daily_limit=1))
+    await chat.top_up(1_000)
+    await chat.open_model("z-image")
+    await chat.say("a lamp")
+    await chat.press(chat.data()[0])
+    assert t("confirm_free", left=1, limit=1) in (chat.last.text or "")
+    assert chat.buttons()[0][0] == t("btn_confirm", price=t("price_free"))
+    await chat.press(chat.action("ok"))
+    [free] = await chat.jobs()
+    assert (free.paid_with, free.held, free.free_day) == ("free", 0, jobs.local_day(chat.settings.zone))
+
+    await chat.open_model("z-image")
+    await chat.say("a second lamp")
+    await chat.press(chat.data()[0])
+    price = price_of("z-image", {})
+    assert t("confirm_free_used_up", limit=1) in (chat.last.text or "")
+    assert t("confirm_price", price=rub(price)) in (chat.last.text or "")
+    await chat.press(chat.action("ok"))
+    paid = (await chat.jobs())[0]
+    assert (paid.paid_with, paid.held) == ("money", price)
+
+
+async def test_a_confirmation_whose_free_generation_went_meanwhile_is_shown_again(
+        money: Money, fake: FakeTelegram, bot: Bot) -> None:
+    chat = Chat(money, fake, bot, settings_with(free_daily_limit=1))
+    await chat.top_up(1_000)
+    await chat.open_model("z-image")
+    await chat.say("a lamp")
+    await chat.press(chat.data()[0])
+    ok = chat.action("ok")
+    other = Order(user_id=USER, chat_id=USER, nonce="elsewhere", model="z-image", sku="base", input={"prompt": "p"},
+                  price=100, paid_with="free", day=jobs.local_day(chat.settings.zone))
+    await jobs.confirm(money.db, money.name, money.epoch, money.bot_id, other, free_daily_limit=1, max_active=3)
+    await chat.press(ok)
+    assert (chat.last.text or "").startswith(t("terms_changed"))
+    assert t("confirm_free_used_up", limit=1) in (chat.last.text or "") and chat.action("ok") != ok
+    assert len(await chat.jobs()) == 1, "nothing paid that the screen had not shown"
+
+
+async def test_an_admin_generates_for_free(money: Money, fake: FakeTelegram, bot: Bot) -> None:
+    chat = Chat(money, fake, bot, settings_with(admin_ids=frozenset({USER})))
+    await chat.open_model("flux-2/pro-text-to-image")
+    await chat.say("a crown")
+    await chat.press(chat.data()[0])
+    await chat.press(chat.find("2K"))
+    price = price_of("flux-2/pro-text-to-image", {"resolution": "2K"})
+    assert t("confirm_admin", price=rub(price)) in (chat.last.text or "")
+    await chat.press(chat.action("ok"))
+    [job] = await chat.jobs()
+    assert (job.paid_with, job.held, job.price) == ("admin", 0, price)
+    assert await chat.balance() == accounts.Balance(0, 0)
+
+
+async def test_too_many_running_generations_keep_the_confirmation(money: Money, fake: FakeTelegram,
+                                                                   bot: Bot) -> None:
+    chat = Chat(money, fake, bot, settings_with(max_active_jobs_per_user=1))
+    await chat.top_up(10_000)
+    for attempt in range(2):
+        await chat.open_model("google/nano-banana")
+        await chat.say(f"bird {attempt}")
+        await chat.press(chat.data()[0])
+        await chat.press(chat.action("ok"))
+    assert (chat.last.text or "").startswith(t("too_many_active", active=1, limit=1))
+    assert len(await chat.jobs()) == 1 and chat.action("ok")
+
+
+async def test_a_task_field_offers_the_users_earlier_results(chat: Chat) -> None:
+    money = chat.money
+    await chat.say("/start")
+    await chat.open_model("grok-imagine/upscale")
+    assert t("no_task_sources", models="Grok Imagine Video") in (chat.last.text or ""), "says which model makes them"
+    order = Order(user_id=USER, chat_id=USER, nonce="video-1", model="grok-imagine/text-to-video", sku="base",
+                  input={"prompt": "p"}, price=100, paid_with="admin", day=jobs.local_day(chat.settings.zone))
+    created = await jobs.confirm(money.db, money.name, money.epoch, money.bot_id, order, free_daily_limit=5,
+                                 max_active=3)
+    assert isinstance(created, jobs.Created)
+    await jobs.finish(money.db, money.name, money.epoch, created.job.id, Succeeded({"urls": ["u"]}))
+    await chat.say("/models")
+    await chat.open_model("grok-imagine/upscale")
+    pick = chat.find(f"#{created.job.id}")
+    await chat.press(pick.rsplit(":", 1)[0] + ":999999")  # a job that is not theirs (or does not exist)
+    assert (chat.last.text or "").startswith(t("outdated"))
+    await chat.press(pick)
+    assert t("value_result", id=created.job.id) in (chat.last.text or "")
+    await chat.top_up(10_000)
+    await chat.press(chat.action("ok"))
+    upscale, _ = await chat.jobs()
+    assert upscale.input["task_id"] == {"job_id": created.job.id}
+
+
+# --- callback data ------------------------------------------------------------------------------
+
+
+async def test_every_keyboard_fits_telegrams_64_bytes(chat: Chat) -> None:
+    """Every screen of every model (the longest ids among them), confirmation and change list
+    included, and the history and balance keyboards with the largest ids."""
+    longest = 0
+
+    def check(markup: Any) -> None:
+        nonlocal longest
+        for row in markup.inline_keyboard:
+            for b in row:
+                size = len(b.callback_data.encode())
+                longest = max(longest, size)
+                assert size <= 64, b.callback_data
+
+    await chat.say("/start")
+    ctx = flow.Ctx(chat.bot, USER, USER, "ru", Services(chat.money.db, chat.settings, CATALOG, lambda: None),
+                   chat.dp.fsm.get_context(chat.bot, chat_id=USER, user_id=USER))
+    for lang in ("ru", "en"):
+        check(keyboards.main_menu(lang))
+        for family in CATALOG.families():
+            models = CATALOG.in_family(family)
+            check(keyboards.model_list(lang, family.id, [(m.title.ru, m.id) for m in models], 99, 100))
+            for model in models:
+                check(keyboards.model_card(lang, model.id, family.id, 99))
+        check(keyboards.history_list(lang, [("x", 2**63 - 1)], 99_999, True))
+        check(keyboards.history_job(lang, 2**63 - 1, 99_999, repeat=True))
+        check(keyboards.balance(lang, keyboards.step_data(flow.new_nonce(), "show")))
+        check(keyboards.top_up(lang, keyboards.step_data(flow.new_nonce(), "show")))
+    for model in CATALOG.models:
+        wiz = flow.Wiz(model=model.id, nonce=flow.new_nonce())
+        for index, _ in enumerate(flow.asked(model)):
+            wiz.index = index
+            check((await flow.field_screen(ctx, model, wiz)).markup)
+        check(flow.change_screen(ctx, model, wiz).markup)
+        check(flow.confirm_screen(ctx, model, wiz, flow.Terms("money", 10**9, None, 0)).markup)
+    assert len(keyboards.step_data(flow.new_nonce(), "t", 2**63 - 1)) <= 64
+    assert len(keyboards.again_data(2**63 - 1)) <= 64
+    assert longest > 40, "the longest model ids were among them"
+
+
+def test_prices_on_screens_are_the_pricing_rule() -> None:
+    from bot.prices import lowest, price_range
+    settings = settings_with()
+    avatar = CATALOG.model("kling/ai-avatar-standard")
+    r = price_range(settings, avatar, {})
+    assert (r.low, r.high) == (kopecks(settings, avatar.credits({}, {"audio_url": 1})),
+                               kopecks(settings, avatar.max_credits({})))
+    assert lowest(settings, CATALOG.model("z-image")).free
+    kling = CATALOG.model("kling-2.6/text-to-video")
+    assert lowest(settings, kling).low == kopecks(settings, Decimal(55))
+    assert texts.money("ru", 123_450) == "1\u00a0234,50 ₽" and texts.money("en", 123_400) == "1,234 ₽"
+    assert texts.signed("en", -3_600) == "−36 ₽" and texts.signed("ru", 100) == "+1 ₽"
+
+
+async def test_the_wizard_state_is_small_json(chat: Chat) -> None:
+    await chat.open_model("google/nano-banana-edit")
+    await chat.photo()
+    state, data = await chat.state()
+    assert state == flow.Wizard.step.state and set(data) == {"m", "n", "at", "i", "v", "ed", "col", "terms"}
+    assert len(str(data)) < 500
+    assert flow.Wiz.load(data) is not None and flow.Wiz.load({"m": 1}) is None
+
+
+async def test_a_wizard_of_a_model_taken_out_of_the_catalog_ends_cleanly(chat: Chat) -> None:
+    await chat.open_model("z-image")
+    context = chat.dp.fsm.get_context(chat.bot, chat_id=USER, user_id=USER)
+    await context.update_data({"m": "no-such/model"})
+    await chat.say("a prompt")
+    assert chat.last.text == t("fallback") and await chat.state() == (None, {})
+
+
+async def test_concurrent_first_contacts_and_a_confirm_race_move_money_once(money: Money, fake: FakeTelegram,
+                                                                           bot: Bot) -> None:
+    """Two dispatchers (two instances over one database) handle the same Confirm at once: one job."""
+    chat = Chat(money, fake, bot)
+    await chat.top_up(1_000)
+    await chat.open_model("google/nano-banana")
+    await chat.say("a bird")
+    await chat.press(chat.data()[0])
+    ok = chat.action("ok")
+    twin = Chat(money, fake, bot)
+    await asyncio.gather(chat.press(ok), twin.press(ok))
+    [job] = await chat.jobs()
+    assert await chat.balance() == accounts.Balance(1_000, job.price)
