@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import contextlib
 import json
 import random
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -58,7 +60,7 @@ from bench.soak_checker import (
 )
 from fakes.telegram_api import FakeTelegram, message_update
 from store.leader import lock_name
-from tests.procs import FAKE_TOKEN, TrtProcess, free_port
+from tests.procs import FAKE_TOKEN, ROOT, TrtProcess, free_port
 
 BOT_ID = int(FAKE_TOKEN.split(":")[0])
 SECRET = "soak-secret_0123"
@@ -154,13 +156,48 @@ class AppliedFault:
 
 # -- the processes -------------------------------------------------------------------------------
 
+_LIVE: list[TrtProcess] = []  # every process this module started: killed at exit whatever happened
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for proc in _LIVE:
+        with contextlib.suppress(Exception):
+            proc.kill()
+
+
+SNAPSHOT_IGNORE = shutil.ignore_patterns(".venv", ".data", ".git", "__pycache__", "*.pyc", ".*_cache", "*.egg-info")
+
+
+def snapshot(into: Path) -> Path:
+    """A copy of the code to run the instances from: a process started again mid-run (as every
+    kill does) runs the same code as the others, whatever is edited in the working tree meanwhile
+    (a half-saved file once made every restart of a run exit 1 for a minute and a half)."""
+    shutil.copytree(ROOT, into, ignore=SNAPSHOT_IGNORE)
+    return into
+
+
+class SoakProcess(TrtProcess):
+    """`run.py serve` from `root` (a snapshot, or the working tree)."""
+
+    def __init__(self, tmp: Path, env: dict[str, str], name: str, root: Path) -> None:
+        super().__init__(tmp, env, name=name)
+        self.root = root
+
+    def start(self) -> SoakProcess:
+        self._log = self.log_path.open("ab")
+        self.proc = subprocess.Popen([sys.executable, str(self.root / "run.py"), self.command], cwd=self.root,
+                                     env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
+        return self
+
 
 class Slot:
     """One instance as a process manager sees it: a name, a port, the process of the moment."""
 
-    def __init__(self, name: str, tmp: Path, env: dict[str, str]) -> None:
+    def __init__(self, name: str, tmp: Path, env: dict[str, str], root: Path = ROOT) -> None:
         self.name = name
         self.tmp = tmp
+        self.root = root
         self.env = env
         self.port = int(env["PORT"])
         self.base = f"http://127.0.0.1:{self.port}"
@@ -172,9 +209,10 @@ class Slot:
 
     def start(self) -> TrtProcess:
         self.incarnation += 1
-        proc = TrtProcess(self.tmp, self.env, name=f"{self.name}-{self.incarnation}").start()
+        proc = SoakProcess(self.tmp, self.env, f"{self.name}-{self.incarnation}", self.root).start()
         self.proc = proc
         self.started.append(proc)
+        _LIVE.append(proc)
         self.down = False
         self.frozen = False
         return proc
@@ -234,6 +272,8 @@ class SoakConfig:
     start_timeout: float = 90.0
     post_timeout: float = 3.0  # a webhook POST not answered by then is redelivered elsewhere
     redeliver_for: float = 120.0  # an update not acknowledged for this long is given up (a figure)
+    settle_faults_timeout: float = 60.0  # bound on the wait for the last faults to end
+    code: Path = ROOT  # where run.py is run from (bench.soak: a snapshot taken at its start)
     sample_every: float = 0.5
     idle_bound: float = 5.0
     slack: float = 0.05
@@ -259,6 +299,19 @@ class SoakResult:
     @property
     def ok(self) -> bool:
         return not self.violations
+
+    @property
+    def anomalies(self) -> list[str]:
+        """What is no invariant's business but deserves the logs: processes exiting by themselves,
+        updates never acknowledged, a drain past its bound."""
+        out = []
+        if self.exits:
+            out.append(f"{len(self.exits)} process(es) exited by themselves")
+        if self.unacked:
+            out.append(f"{len(self.unacked)} update(s) never acknowledged")
+        if self.drained_in is None:
+            out.append("the drain did not finish within its bound")
+        return out
 
     def failovers(self) -> list[tuple[str, float]]:
         hits = [(a.at, f"{a.planned.kind}@{a.planned.at:g}") for a in self.applied
@@ -293,9 +346,9 @@ class SoakResult:
             f"drained {drained}; "
             f"bench event-loop lag max {self.max_lag * 1000:.0f} ms; health samples {f['health_samples']}; "
             f"phases {', '.join(f'{k} {v:.0f}s' for k, v in self.phases.items())}",
-            f"violations: {len(self.violations)} {dict(by_invariant)}",
+            f"violations: {len(self.violations)} {dict(by_invariant)}; anomalies: {self.anomalies or 'none'}",
         ]
-        if full or self.violations:
+        if full or self.violations or self.anomalies:
             lines.append(f"replay with: .venv/bin/python -m bench.soak --seed {c.seed} "
                          f"--minutes {c.fault_seconds / 60:g} --instances {c.instances} --chats {c.chats} "
                          f"--rate {c.rate:g}")
@@ -382,12 +435,16 @@ class Soak:
                         raise RuntimeError(f"a soak helper failed: {task.exception()!r}")
                 history = await self._history(final)
             finally:
+                # processes first, before any await: a finally interrupted (a test's timeout) still kills them
+                tasks = [*chats, *helpers, *self.fault_tasks]
+                for task in tasks:
+                    task.cancel()
+                for slot in self.slots:
+                    slot.kill_all()
                 self.stop_load.set()
                 self.stop_sampling.set()
-                for task in [*chats, *helpers, *self.fault_tasks]:
-                    task.cancel()
-                await asyncio.gather(*chats, *helpers, *self.fault_tasks, return_exceptions=True)
-                for slot in self.slots:
+                await asyncio.gather(*tasks, return_exceptions=True)
+                for slot in self.slots:  # one a cancelled fault may have started meanwhile
                     slot.kill_all()
                 if self.pending_conn is not None:
                     with contextlib.suppress(Exception):
@@ -416,7 +473,7 @@ class Soak:
 
     async def _start_instances(self) -> None:
         for i in range(self.config.instances):
-            slot = Slot(f"i{i}", self.tmp, self._env(f"i{i}"))
+            slot = Slot(f"i{i}", self.tmp, self._env(f"i{i}"), self.config.code)
             self.slots.append(slot)
             slot.start()
         deadline = time.monotonic() + self.config.start_timeout
@@ -481,8 +538,8 @@ class Soak:
         """Let every chat's update in delivery finish (bounded by redeliver_for), and every fault
         end (a frozen process woken, a killed one started again), then make sure all run."""
         await asyncio.wait(chats, timeout=self.config.redeliver_for + 10)
-        if self.fault_tasks:
-            await asyncio.wait(list(self.fault_tasks), timeout=60)
+        if self.fault_tasks:  # a freeze lasts 7 s at most, a SIGTERM is given 40 s
+            await asyncio.wait(list(self.fault_tasks), timeout=self.config.settle_faults_timeout)
         for slot in self.slots:
             if slot.frozen and slot.proc is not None and slot.running():
                 slot.proc.signal(signal.SIGCONT)
@@ -720,6 +777,18 @@ async def run_soak(config: SoakConfig, database_url: str, tmp: Path,
 # -- the command line ----------------------------------------------------------------------------
 
 
+def describe_code() -> str:
+    """The commit the run's code is based on, and whether the working tree differs from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (no git)"
+    return f"{head or 'unknown'}{' with uncommitted changes' if dirty else ''}"
+
+
 async def _main(args: argparse.Namespace, tmp: Path) -> SoakResult:
     import os
 
@@ -746,8 +815,10 @@ async def _main(args: argparse.Namespace, tmp: Path) -> SoakResult:
             await admin.execute(f'CREATE DATABASE "{name}"')
         finally:
             await admin.close()
+        code = ROOT if args.live else await asyncio.to_thread(snapshot, tmp / "code")
         config = SoakConfig(seed=args.seed, fault_seconds=args.minutes * 60, instances=args.instances,
-                            chats=args.chats, rate=args.rate)
+                            chats=args.chats, rate=args.rate, code=code)
+        print(f"code: {describe_code()}{' (the live working tree)' if args.live else ''}", flush=True)
         return await run_soak(config, _with_database(url, name), tmp, restart)
     finally:
         if server is not None:
@@ -764,6 +835,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chats", type=int, default=200)
     parser.add_argument("--rate", type=float, default=30.0, help="updates/s over all chats, on average")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) even when clean")
+    parser.add_argument("--live", action="store_true",
+                        help="run the working tree itself, not a snapshot taken at the start")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix=f"trt-soak-{args.seed}-"))
     tmp.chmod(0o755)
@@ -771,7 +844,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = asyncio.run(_main(args, tmp))
         print(result.report(full=not result.ok), flush=True)
-        keep = args.keep or not result.ok
+        keep = args.keep or not result.ok or bool(result.anomalies)
         if keep:
             print(f"work directory kept: {tmp}")
         return 0 if result.ok else 1

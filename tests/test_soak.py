@@ -215,10 +215,13 @@ def postgres_restart(pg_server_url: str, request: pytest.FixtureRequest) -> Call
     return restart
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(360)
 async def test_a_one_minute_soak_under_every_kind_of_fault_breaks_no_invariant(
         database_url: str, postgres_restart: Callable[[], None] | None, tmp_path: Path) -> None:
-    config = SoakConfig(seed=SOAK_SEED, fault_seconds=60, chats=150, rate=25, drain_timeout=90)
+    # every wait of the run is bounded, and the bounds add up to less than the timeout (about 80 s
+    # when all is well): start 60, faults 60, settle 40 + 45, quiet 5, drain 60
+    config = SoakConfig(seed=SOAK_SEED, fault_seconds=60, chats=150, rate=25, start_timeout=60,
+                        redeliver_for=30, settle_faults_timeout=45, drain_timeout=60)
     result = await run_soak(config, database_url, tmp_path, postgres_restart)
     print(result.report(full=True))
     applied = {a.planned.kind for a in result.applied if a.outcome == "ok"}
