@@ -17,8 +17,10 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramServerError
 
 from bot import flow, keyboards, texts
-from bot.prices import kopecks
+from bot.inputs import Bad, text_value
+from bot.prices import kopecks, lowest, price_range
 from bot.services import Services
+from catalog.loader import Field
 from catalog.payload import file_ref
 from fakes.telegram_api import FakeTelegram, callback_update
 from ingest.bot_api import make_bot
@@ -553,7 +555,6 @@ async def test_every_keyboard_fits_telegrams_64_bytes(chat: Chat) -> None:
 
 
 def test_prices_on_screens_are_the_pricing_rule() -> None:
-    from bot.prices import lowest, price_range
     settings = settings_with()
     avatar = CATALOG.model("kling/ai-avatar-standard")
     r = price_range(settings, avatar, {})
@@ -596,3 +597,16 @@ async def test_concurrent_first_contacts_and_a_confirm_race_move_money_once(mone
     await asyncio.gather(chat.press(ok), twin.press(ok))
     [job] = await chat.jobs()
     assert await chat.balance() == accounts.Balance(1_000, job.price)
+
+
+def test_typed_answers_are_checked_against_their_field() -> None:
+    whole = Field(name="steps", kind="int", title=None, minimum=1, maximum=50)
+    ratio = Field(name="cfg", kind="float", title=None, minimum=0.5, maximum=2)
+    assert text_value(whole, " 30 ") == 30 and text_value(ratio, "1,5") == 1.5
+    refused = Bad("bad_number", {"low": 1, "high": 50})
+    assert [text_value(whole, v) for v in ("0", "51", "2.5", "x", "nan")] == [refused] * 5
+    link = CATALOG.model("sora-watermark-remover").field("video_url")
+    assert text_value(link, "https://example.com/v") == Bad("bad_pattern")
+    assert text_value(link, " https://sora.chatgpt.com/p/s_1 ") == "https://sora.chatgpt.com/p/s_1"
+    prompt = CATALOG.model("z-image").field("prompt")
+    assert text_value(prompt, "🐈" * 1000) == "🐈" * 1000, "characters are counted, not bytes"
