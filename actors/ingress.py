@@ -1,4 +1,4 @@
-"""ingress: the aiohttp server of the process (/webhook, /health, /metrics, /chaos).
+"""ingress: the aiohttp server of the process (/webhook, /kie-callback, /health, /metrics, /chaos).
 
 HTTP handlers run in aiohttp's own tasks, not in the actor's message loop, so a slow request
 never blocks the actor and a crash of the actor (a restart rebinds the port) never loses more
@@ -21,6 +21,8 @@ from actors.actor import Actor, handles
 from actors.mailbox import Mailbox, MailboxError
 from actors.roles import ask_for_role
 from config import Settings
+from ingest.kie_callbacks import ROUTE as KIE_CALLBACK_ROUTE
+from ingest.kie_callbacks import KieCallbackIntake
 from ingest.webhook_intake import WebhookIntake
 from messages.control import ChaosFault
 from messages.roles import Relinquish, Role, RoleChanged
@@ -50,6 +52,7 @@ class Ingress(Actor):
         host: str = "0.0.0.0",
         routes: list[tuple[str, str, Handler]] | None = None,
         intake: WebhookIntake | None = None,
+        kie_callbacks: KieCallbackIntake | None = None,
     ) -> None:
         super().__init__(mailbox)
         self.settings = settings
@@ -58,6 +61,7 @@ class Ingress(Actor):
         self.host = host
         self.extra_routes = routes or []
         self.intake = intake
+        self.kie_callbacks = kie_callbacks
         self.runner: web.AppRunner | None = None
 
     async def on_start(self) -> None:
@@ -69,6 +73,8 @@ class Ingress(Actor):
             app.router.add_post("/chaos/{actor}", self._chaos_request)
         if self.intake is not None:
             app.router.add_post("/webhook", self.intake.handle)
+        if self.kie_callbacks is not None:  # on every instance: KIE calls whichever answers the URL
+            app.router.add_post(KIE_CALLBACK_ROUTE, self.kie_callbacks.handle)
         for method, path, handler in self.extra_routes:
             app.router.add_route(method, path, handler)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)

@@ -105,6 +105,25 @@ class Metrics:
                                   buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1))
         self.gc_frozen = Gauge("trt_gc_frozen_objects", "Startup objects moved out of the collector's reach",
                                registry=r)
+        # generations (actors/kie_poller.py; the gauges are the ACTIVE instance's last sweep, 0 elsewhere)
+        self.jobs = Gauge("trt_jobs", "Jobs not yet delivered to their user, by state", ["state"], registry=r)
+        self.job_oldest_running = Gauge("trt_job_oldest_running_seconds",
+                                        "Age of the oldest job not yet finished", registry=r)
+        self.kie_calls = Counter("trt_kie_calls", "Calls to KIE, by endpoint and outcome (ok or the error kind)",
+                                 ["endpoint", "outcome"], registry=r)
+        self.kie_seconds = Histogram(
+            "trt_kie_seconds", "Duration of KIE calls, retries included", ["endpoint"], registry=r,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+        )
+        self.generations_paused = Gauge("trt_generations_paused",
+                                        "1 while new generations are paused (KIE answered 402)", registry=r)
+        self.kie_credits = Gauge("trt_kie_credits", "KIE credits left, as last seen", registry=r)
+        self.ledger_flows = Counter("trt_ledger_flows", "Money moved for jobs, by kind (hold, capture, release)",
+                                    ["kind"], registry=r)
+        self.kie_callbacks = Counter("trt_kie_callbacks", "KIE callbacks received, by result",
+                                     ["result"], registry=r)
+        self.deliveries = Counter("trt_job_deliveries", "Jobs whose user was told the outcome, by outcome",
+                                  ["outcome"], registry=r)
 
     def set_source(self, key: str, fn: Callable[[], Iterable[Metric]] | None) -> None:
         """Install (or remove, with None) a scrape-time source of metrics."""

@@ -1,0 +1,134 @@
+"""What the jobs actor tells a user about a generation after Confirm: the status line it keeps
+editing, the result's caption and buttons, and the plain-words reason when there is no result.
+
+Kept apart from bot/texts.py (the conversation's strings) because the actor renders these
+outside any update; the same rules hold: Russian by default, English for English users, and
+never a word of KIE's internals (codes, messages, task ids) in front of a user.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.keyboards import MENU_OPEN
+
+AGAIN = "gen:again:{job_id}"  # the wizard's handler repeats the job with the same parameters
+CAPTION_PROMPT = 200  # characters of the prompt a caption repeats
+CAPTION_MAX = 1024  # Telegram's caption limit
+
+TEXTS: dict[str, dict[str, str]] = {
+    "ru": {
+        "status_sending": "⏳ Отправляю задание модели «{model}»…",
+        "status_queued": "🕐 «{model}»: задание в очереди. Прошло {elapsed}.",
+        "status_generating": "🎨 «{model}»: генерирую. Прошло {elapsed}.",
+        "status_usually": "Обычно это занимает около {usual}.",
+        "status_done": "✅ Готово за {elapsed}.",
+        "status_failed": "❌ Не получилось.",
+        "btn_again": "🔁 Ещё раз",
+        "btn_menu": "☰ Меню",
+        "result_link": "Файл слишком большой для Telegram, скачайте его по ссылке (она действует недолго):\n{url}",
+        "failed_content": "Модель отказалась выполнять этот запрос: похоже, он нарушает её правила. "
+                          "Попробуйте сформулировать иначе.",
+        "failed_rejected": "Модель не приняла эти параметры. Попробуйте изменить описание или настройки.",
+        "failed_temporary": "Не получилось из-за временной проблемы на нашей стороне или у модели. "
+                            "Попробуйте ещё раз чуть позже.",
+        "failed_paused": "Генерации временно приостановлены, мы уже это исправляем. Попробуйте позже.",
+        "failed_input": "Не удалось получить отправленный вами файл. Пришлите его ещё раз, пожалуйста.",
+        "failed_timeout": "Генерация заняла слишком много времени, и мы её остановили. Попробуйте ещё раз.",
+        "refund_money": "Деньги вернулись на баланс.",
+        "refund_free": "Бесплатная генерация не израсходована.",
+    },
+    "en": {
+        "status_sending": "⏳ Sending the task to “{model}”…",
+        "status_queued": "🕐 “{model}”: queued. {elapsed} so far.",
+        "status_generating": "🎨 “{model}”: generating. {elapsed} so far.",
+        "status_usually": "It usually takes about {usual}.",
+        "status_done": "✅ Done in {elapsed}.",
+        "status_failed": "❌ It did not work out.",
+        "btn_again": "🔁 Again",
+        "btn_menu": "☰ Menu",
+        "result_link": "The file is too large for Telegram; download it here (the link expires soon):\n{url}",
+        "failed_content": "The model refused this request: it seems to break its content rules. "
+                          "Try wording it differently.",
+        "failed_rejected": "The model did not accept these parameters. Try another description or settings.",
+        "failed_temporary": "It failed because of a temporary problem on our side or the model's. "
+                            "Please try again a little later.",
+        "failed_paused": "Generations are paused for a while; we are fixing it. Please try again later.",
+        "failed_input": "We could not get the file you sent. Please send it again.",
+        "failed_timeout": "The generation took too long and we stopped it. Please try again.",
+        "refund_money": "The money is back on your balance.",
+        "refund_free": "Your free generation was not used up.",
+    },
+}
+
+# a job's failure category (store.jobs.Failed.reason, or timed_out) -> what the user reads
+FAILURE_TEXT = {
+    "content_refused": "failed_content",
+    "rejected": "failed_rejected",
+    "service_paused": "failed_paused",
+    "input_unavailable": "failed_input",
+    "timed_out": "failed_timeout",
+}
+
+
+def lang_of_code(language: str | None) -> str:
+    """The stored language code of a user (users.language) as one of ours."""
+    return "en" if isinstance(language, str) and language.lower().startswith("en") else "ru"
+
+
+def t(lang: str, key: str, **values: Any) -> str:
+    template = TEXTS.get(lang, TEXTS["ru"]).get(key) or TEXTS["ru"].get(key) or key
+    return template.format(**values) if values else template
+
+
+def duration(seconds: float, lang: str) -> str:
+    """"1 мин 05 с" / "1 min 05 s": minutes and seconds, as a status line shows them."""
+    whole = max(0, int(seconds))
+    minutes, rest = divmod(whole, 60)
+    if lang == "en":
+        return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
+    return f"{minutes} мин {rest:02d} с" if minutes else f"{rest} с"
+
+
+def status(lang: str, state: str, model: str, elapsed: float, usual: float | None) -> str:
+    """The status line for a job in `state` ("sending", "queued", "generating")."""
+    line = t(lang, f"status_{state}", model=model, elapsed=duration(elapsed, lang))
+    if usual is not None and state != "sending":
+        line += "\n" + t(lang, "status_usually", usual=duration(usual, lang))
+    return line
+
+
+def failure(lang: str, reason: str, paid_with: str) -> str:
+    """Why there is no result, in plain words, and what happened to the money."""
+    text = t(lang, FAILURE_TEXT.get(reason, "failed_temporary"))
+    if paid_with == "money":
+        text += "\n" + t(lang, "refund_money")
+    elif paid_with == "free":
+        text += "\n" + t(lang, "refund_free")
+    return text
+
+
+def caption(model: str, prompt: object) -> str:
+    """The result's caption: the model's name and the prompt, shortened."""
+    text = model
+    if isinstance(prompt, str) and prompt.strip():
+        short = prompt.strip()
+        if len(short) > CAPTION_PROMPT:
+            short = short[:CAPTION_PROMPT - 1].rstrip() + "…"
+        text += f"\n«{short}»"
+    return text[:CAPTION_MAX]
+
+
+def result_keyboard(lang: str, job_id: int) -> InlineKeyboardMarkup:
+    """Again (the wizard repeats the job through its confirmation) and Menu."""
+    return InlineKeyboardMarkup(inline_keyboard=[[
+        InlineKeyboardButton(text=t(lang, "btn_again"), callback_data=AGAIN.format(job_id=job_id)),
+        InlineKeyboardButton(text=t(lang, "btn_menu"), callback_data=MENU_OPEN),
+    ]])
+
+
+def menu_keyboard(lang: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=t(lang, "btn_menu"),
+                                                                       callback_data=MENU_OPEN)]])

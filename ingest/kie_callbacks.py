@@ -1,0 +1,97 @@
+"""POST /kie-callback/<secret>/<job_id>: KIE saying a task ended, made durable, then acknowledged.
+
+Any instance takes callbacks, ACTIVE or PASSIVE: the callback URL names one public base URL, and
+KIE calls it once (maybe twice), with a 15 s timeout and no documented retry, so a callback
+dropped for being on the wrong instance would leave the job to polling. The route does only
+what durability needs: the secret in the URL (constant time; 401), KIE's signature when
+KIE_WEBHOOK_HMAC_KEY is set (401), a body kie/ can read (400), then the raw body stored with the
+job it names, and 200. Applying it is the ACTIVE jobs actor's work (fenced); `wake` tells a local
+one at once. The secret is never logged: aiohttp's access log is off and routes are counted by
+their pattern.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import re
+import time
+from collections.abc import Callable
+
+from aiohttp import web
+
+from config import Settings
+from kie.callbacks import CallbackError, parse_callback
+from store import jobs
+from store.database import DB_ERRORS, Database
+from telemetry import logs
+from telemetry.metrics import METRICS
+
+log = logs.get("ingress")
+
+ROUTE = "/kie-callback/{secret}/{job_id}"
+STORE_TIMEOUT = 5.0  # past it the answer is 503: KIE may call again, and polling is the fallback anyway
+LOG_EVERY = 60.0
+_JOB_ID = re.compile(r"[0-9]{1,18}")
+
+
+def _answer(status: int, result: str, error: str | None = None) -> web.Response:
+    METRICS.kie_callbacks.labels(result).inc()
+    body = {"ok": True} if error is None else {"ok": False, "error": error}
+    return web.Response(text=json.dumps(body), status=status, content_type="application/json")
+
+
+class KieCallbackIntake:
+    """The /kie-callback route's logic; ingress owns the server."""
+
+    def __init__(self, settings: Settings, database: Database, wake: Callable[[], None]) -> None:
+        self.settings = settings
+        self.database = database
+        self.wake = wake
+        self.secret = settings.kie_callback_secret.encode()
+        self.logged: dict[str, float] = {}
+
+    async def handle(self, request: web.Request) -> web.Response:
+        given = request.match_info.get("secret", "")
+        if not hmac.compare_digest(given.encode("utf-8", "replace"), self.secret):
+            self._log_once("kie_callback_unauthorized", request.remote or "?")
+            return _answer(401, "secret_wrong", "unauthorized")
+        raw_job = request.match_info.get("job_id", "")
+        if not _JOB_ID.fullmatch(raw_job):
+            return _answer(400, "malformed", "the job id must be a number")
+        body = await request.read()  # bounded by the application's client_max_size (MAX_BODY_BYTES): 413
+        try:
+            callback = parse_callback(body, request.headers, hmac_key=self.settings.kie_webhook_hmac_key)
+            text = body.decode("utf-8")
+        except CallbackError as exc:
+            reason = "bad_signature" if exc.status == 401 else "malformed"
+            self._log_once(f"kie_callback_{reason}", request.remote or "?", str(exc))
+            return _answer(exc.status, reason, "bad signature" if exc.status == 401 else "malformed callback")
+        except UnicodeDecodeError:
+            return _answer(400, "malformed", "the body must be UTF-8 JSON")
+        job_id = int(raw_job)
+        try:
+            async with asyncio.timeout(STORE_TIMEOUT):
+                stored = await jobs.store_callback(self.database, self.settings.bot_id, self.settings.instance_id,
+                                                   text, job_id=job_id, task_id=callback.task_id)
+        except (*DB_ERRORS, TimeoutError) as exc:
+            log.warning("kie_callback_not_stored", extra={"job_id": job_id, "error_text": type(exc).__name__})
+            response = _answer(503, "unavailable", "try again")
+            response.headers["Retry-After"] = "1"
+            return response
+        log.info("kie_callback_stored", extra={"job_id": job_id, "task_id": callback.task_id, "callback_id": stored,
+                                               "state": callback.record.state.value})
+        self.wake()
+        return _answer(200, "stored")
+
+    def _log_once(self, event: str, source: str, detail: str | None = None) -> None:
+        """At most one line a minute per kind and source: a scanner must not flood the log."""
+        now = time.monotonic()
+        key = f"{event}:{source}"
+        if now - self.logged.get(key, float("-inf")) < LOG_EVERY:
+            return
+        if len(self.logged) > 1000:
+            self.logged.clear()
+        self.logged[key] = now
+        log.warning(event, extra={"source": source, "detail": detail})
