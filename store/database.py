@@ -22,7 +22,9 @@ class DatabaseUnavailable(Exception):
 
 
 # what a statement raises when the database is down, restarting or unreachable: retry later
-DB_ERRORS = (DatabaseUnavailable, asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+# (InternalClientError: "another operation is in progress" on a connection the server is ending)
+DB_ERRORS = (DatabaseUnavailable, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError,
+             OSError, TimeoutError)
 # of those, what says "not now" rather than "this statement is wrong": the connection or the
 # server is gone or refusing, a statement was cancelled or timed out, a serialization conflict;
 # work that met one of these is retried, never reported as failed for good
