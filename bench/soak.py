@@ -267,6 +267,7 @@ class SoakConfig:
     instances: int = 3
     chats: int = 200
     rate: float = 30.0  # updates/s over all chats, on average (each chat pauses chats/rate between its updates)
+    handler_seconds: float = 0.15  # mean time a handler works before its reply (uniform from 0 to twice that)
     quiet_seconds: float = 5.0  # after the faults, before the drain is judged
     drain_timeout: float = 120.0  # bound on the wait for every acknowledged update answered
     start_timeout: float = 90.0
@@ -508,7 +509,11 @@ class Soak:
                 await self.stop_load.wait()
 
     async def _deliver(self, chat: int, update_id: int) -> bool:
-        body = json.dumps(message_update(update_id, chat, f"/chaos_echo {update_id}", language_code="en")).encode()
+        # the handler works a while before it answers, so a fault finds updates mid-handler, as
+        # it would real handlers (a woken ex-leader's late sends come from those)
+        work = round(self.load_rng.uniform(0, 2 * self.config.handler_seconds), 3)
+        text = f"/chaos_echo {update_id} {work}"
+        body = json.dumps(message_update(update_id, chat, text, language_code="en")).encode()
         headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET}
         self.posted += 1
         give_up = time.monotonic() + self.config.redeliver_for
@@ -765,7 +770,7 @@ class Soak:
             inbox={r["update_id"]: InboxRow(r["update_id"], r["chat_key"], r["state"], r["attempts"], r["outcome"])
                    for r in rows},
             samples=list(self.samples), final=final, slack=self.config.slack, idle_bound=self.config.idle_bound,
-            stalls=list(self.lags))
+            stalls=list(self.lags), webhook_answers=dict(self.posts))
 
 
 async def run_soak(config: SoakConfig, database_url: str, tmp: Path,
@@ -835,6 +840,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chats", type=int, default=200)
     parser.add_argument("--rate", type=float, default=30.0, help="updates/s over all chats, on average")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) even when clean")
+    parser.add_argument("--full", action="store_true", help="print the schedule and the logs even when clean")
     parser.add_argument("--live", action="store_true",
                         help="run the working tree itself, not a snapshot taken at the start")
     args = parser.parse_args(argv)
@@ -843,7 +849,7 @@ def main(argv: list[str] | None = None) -> int:
     keep = True
     try:
         result = asyncio.run(_main(args, tmp))
-        print(result.report(full=not result.ok), flush=True)
+        print(result.report(full=args.full or not result.ok), flush=True)
         keep = args.keep or not result.ok or bool(result.anomalies)
         if keep:
             print(f"work directory kept: {tmp}")

@@ -89,6 +89,8 @@ class History:
     final: list[Sample]  # one per instance, after the drain
     slack: float = 0.05  # seconds: the fake's arrival stamp against the database's clock
     idle_bound: float = 5.0  # seconds an ACTIVE instance may report not consuming while work waits
+    # how /webhook answered the load's posts: "200", "503", ..., "timeout", "connection error"
+    webhook_answers: dict[str, int] = field(default_factory=dict)
     # (wall clock, seconds) of each stall of the loop that stamped the arrivals: evidence to read
     # a late send against (a stamp may be late by a stall, never early); never judged
     stalls: list[tuple[float, float]] = field(default_factory=list)
@@ -239,6 +241,14 @@ def no_active_instance_idle(history: History) -> list[str]:
     return out
 
 
+def webhook_answers_200_or_503(history: History) -> list[str]:
+    """7. /webhook says "stored" (200) or "not now, again" (503, Retry-After), or cannot answer at
+    all (the process is down or frozen); anything else is an error escaping the intake."""
+    allowed = ("200", "503", "timeout", "connection error")
+    return [f"/webhook answered {answer} to {count} post(s)"
+            for answer, count in sorted(history.webhook_answers.items()) if answer not in allowed]
+
+
 INVARIANTS: list[tuple[str, Invariant]] = [
     ("every acknowledged update answered", every_acked_update_answered),
     ("no send outside the sender's leadership", no_send_outside_leadership),
@@ -246,6 +256,7 @@ INVARIANTS: list[tuple[str, Invariant]] = [
     ("each chat in update_id order", each_chat_in_update_id_order),
     ("no claim left stranded", no_claim_left_stranded),
     ("no ACTIVE instance idle", no_active_instance_idle),
+    ("webhook answers 200 or 503", webhook_answers_200_or_503),
 ]
 
 

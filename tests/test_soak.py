@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -59,7 +60,12 @@ async def test_chaos_echo_answers_with_its_token_and_exists_only_with_chaos_on(f
     await on.feed_update(bot, Update.model_validate(message_update(1, 61, "/chaos_echo 1000042")))
     await on.feed_update(bot, Update.model_validate(message_update(2, 61, "/chaos_echo")))
     await off.feed_update(bot, Update.model_validate(message_update(3, 62, "/chaos_echo 7")))
-    assert [c.text for c in fake.sent_messages(61)] == ["chaos_echo 1000042", "chaos_echo"]
+    began = time.monotonic()
+    await on.feed_update(bot, Update.model_validate(message_update(4, 61, "/chaos_echo 1000043 0.3")))
+    assert time.monotonic() - began >= 0.3  # it worked as long as asked before answering
+    await on.feed_update(bot, Update.model_validate(message_update(5, 61, "/chaos_echo 1000044 soon")))
+    assert [c.text for c in fake.sent_messages(61)] == [
+        "chaos_echo 1000042", "chaos_echo", "chaos_echo 1000043", "chaos_echo 1000044"]
     assert parse_reply(fake.sent_messages(61)[0].text) == (1000042, "echo")
     assert fake.sent_messages(62)[0].text == texts.t("ru", "fallback")  # without CHAOS_TOKEN: an unknown command
 
@@ -189,6 +195,14 @@ def test_an_active_instance_idle_past_the_bound_or_two_active_at_the_end_are_cau
     assert violated(history) == {"no ACTIVE instance idle"}
     history.final = [dataclasses.replace(s, consuming=False) for s in clean().final]
     assert violated(history) == {"no ACTIVE instance idle"}
+
+
+def test_a_webhook_answer_other_than_200_or_503_is_caught() -> None:
+    history = clean()
+    history.webhook_answers = {"200": 4, "503": 2, "timeout": 1, "connection error": 3}
+    assert check(history) == []
+    history.webhook_answers["500"] = 1  # an error escaped the intake (a traceback, not a Retry-After)
+    assert [v.detail for v in check(history)] == ["/webhook answered 500 to 1 post(s)"]
 
 
 def test_the_invariant_list_is_open_for_more() -> None:

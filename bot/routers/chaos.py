@@ -1,6 +1,7 @@
 """/chaos_raise and /chaos_hang: a handler that fails and one that never ends, for the chaos tests
-of the dispatcher; /chaos_echo <token>: a reply carrying the token, so a soak can tell which
-update each message answers. Included only when CHAOS_TOKEN is set (test and staging setups)."""
+of the dispatcher; /chaos_echo <token> [seconds]: a reply carrying the token (after working that
+long), so a soak can tell which update each message answers. Included only when CHAOS_TOKEN is
+set (test and staging setups)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,15 @@ def router() -> Router:
 
     @router.message(Command("chaos_echo"))
     async def chaos_echo(message: Message, command: CommandObject) -> None:
-        await message.answer(f"chaos_echo {command.args or ''}".rstrip())
+        """`/chaos_echo <token> [seconds]`: answers "chaos_echo <token>", after working `seconds`
+        (at most 10) the way a real handler does, so a soak's faults find updates mid-handler."""
+        token, _, rest = (command.args or "").partition(" ")
+        try:
+            seconds = min(10.0, max(0.0, float(rest))) if rest.strip() else 0.0
+        except ValueError:
+            seconds = 0.0
+        if seconds:
+            await asyncio.sleep(seconds)
+        await message.answer(f"chaos_echo {token}".rstrip())
 
     return router
