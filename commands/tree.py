@@ -1,7 +1,8 @@
 """Builds the supervisor tree from the settings: who runs, in which order, how restarted.
 
 root (rest_for_one): db, lock_keeper, correlation_flusher, work (one_for_one: dispatcher,
-janitor, webhook_setter in webhook mode or poller in polling mode), ingress (with /webhook).
+janitor, kie_poller, webhook_setter in webhook mode or poller in polling mode), ingress (with
+/webhook and /kie-callback).
 Mailboxes are made here once and outlive every incarnation of their actors; the chaos endpoint
 finds actors by name through the same table.
 """
@@ -16,6 +17,7 @@ from actors.db import DbActor
 from actors.dispatcher import UpdateDispatcher
 from actors.ingress import Ingress
 from actors.janitor import Janitor
+from actors.kie_poller import KiePoller
 from actors.lock_keeper import LockKeeper, lease_seconds
 from actors.mailbox import Mailbox, MailboxError
 from actors.poller import Poller
@@ -23,15 +25,22 @@ from actors.webhook_setter import WebhookSetter
 from bot import texts
 from bot.conversation import build_dispatcher
 from bot.fsm_storage import PostgresStorage
+from bot.services import Services
+from catalog.loader import shipped
 from config import Settings
 from ingest.bot_api import ALLOWED_UPDATES, make_bot
+from ingest.kie_callbacks import KieCallbackIntake
 from ingest.send_limiter import SendLimiter
 from ingest.webhook_intake import WebhookIntake
+from kie import KieClient
+from messages.jobs import WakeJobs
 from messages.pipeline import Wake
+from store import jobs
 from store.database import Database
 from supervisor import ChildSpec, Strategy, Supervisor
 from telemetry.health import Observer
 from telemetry.loopwatch import LoopWatch
+from telemetry.metrics import METRICS
 
 
 @dataclass
@@ -61,20 +70,36 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
     work_children = [ChildSpec.actor(Janitor, janitor_box, database, settings.bot_id, retention)]
     role_subscribers: list[Mailbox] = []
     intake: WebhookIntake | None = None
+    kie_callbacks: KieCallbackIntake | None = None
     token = settings.telegram_bot_token
     if token:
         dispatcher_box = box(UpdateDispatcher.new_mailbox("dispatcher"))
         role_subscribers.append(dispatcher_box)
-        dp = build_dispatcher(PostgresStorage(database), chaos=bool(settings.chaos_token))
-        # one limiter for every incarnation of the dispatcher: a 429 pause outlives a restart
+        jobs_box = box(KiePoller.new_mailbox("kie_poller"))
+        role_subscribers.append(jobs_box)
+        catalog = shipped()
+        services = Services(database, settings, catalog, wake_jobs=lambda: wake_jobs(jobs_box))
+        dp = build_dispatcher(PostgresStorage(database), chaos=bool(settings.chaos_token), services=services)
+        # one limiter for every incarnation of the dispatcher and the jobs actor (Telegram's limits are
+        # the bot's): a 429 pause outlives a restart
         limiter = SendLimiter(settings.telegram_rate_global, settings.telegram_rate_per_chat)
+        # one KIE client (and so one rate limiter) for every incarnation of the jobs actor
+        kie = KieClient(settings.kie_api_key, settings.kie_api_base, settings.kie_upload_base)
+        jobs.ledger_listeners["metrics"] = lambda kind: METRICS.ledger_flows.labels(kind).inc()
 
         def make_dispatcher() -> UpdateDispatcher:
             bot = make_bot(token, settings.telegram_api_base, timeout=settings.telegram_timeout, limiter=limiter)
             return UpdateDispatcher(dispatcher_box, settings, database, bot, dp, lock_box)
 
+        def make_jobs() -> KiePoller:
+            bot = make_bot(token, settings.telegram_api_base, timeout=settings.telegram_timeout, limiter=limiter)
+            return KiePoller(jobs_box, settings, database, bot, kie, catalog, lock_box)
+
         work_children.insert(0, ChildSpec("dispatcher", make_dispatcher, mailbox=dispatcher_box,
                                           shutdown=settings.shutdown_timeout))
+        work_children.insert(1, ChildSpec("kie_poller", make_jobs, mailbox=jobs_box,
+                                          shutdown=settings.shutdown_timeout))
+        kie_callbacks = KieCallbackIntake(settings, database, lambda: wake_jobs(jobs_box))
         if settings.bot_mode == "webhook":
             intake = WebhookIntake(settings, database, lambda: wake(dispatcher_box),
                                    lambda user: texts.t(texts.lang_of(user), "updating"))
@@ -109,7 +134,7 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
                                                  period=10, backoff=backoff),
                       shutdown=settings.shutdown_timeout),
             ChildSpec.actor(Ingress, ingress_box, settings, lambda: observer_ref[0].health(), boxes.get,
-                            intake=intake),
+                            intake=intake, kie_callbacks=kie_callbacks),
         ],
         Strategy.REST_FOR_ONE,
         intensity=5,
@@ -126,5 +151,14 @@ def wake(dispatcher: Mailbox) -> None:
     if dispatcher.depth < 4:
         try:
             dispatcher.tell_nowait(Wake())
+        except MailboxError:
+            pass
+
+
+def wake_jobs(jobs_actor: Mailbox) -> None:
+    """Tell the jobs actor a job was confirmed or a callback stored; a WakeJobs already queued is enough."""
+    if jobs_actor.depth < 4:
+        try:
+            jobs_actor.tell_nowait(WakeJobs())
         except MailboxError:
             pass

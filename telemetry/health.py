@@ -96,6 +96,10 @@ class Observer:
             body["inbox"] = {"pending": d.get("inbox_pending"), "oldest_pending_seconds":
                              d.get("inbox_oldest_pending_seconds"), "inflight": d.get("inflight"),
                              "handled": d.get("handled"), "failed": d.get("failed")}
+        if "kie_poller" in actors:  # generations: jobs by state, the oldest one, paused after a 402
+            k = actors["kie_poller"]
+            body["jobs"] = {key: k.get(key) for key in ("driving", "kie", "callbacks", "paused", "kie_credits", "jobs",
+                                                        "oldest_running_seconds", "in_flight")}
         if isinstance(actors.get("ingress", {}).get("intake"), dict):
             body["intake"] = actors["ingress"]["intake"]
         for key, section in self.sections.items():
