@@ -12,13 +12,14 @@ the kept log files of every process. tests/test_soak.py runs a short one in the 
 
 What runs: each instance gets TELEGRAM_API_BASE=<fake>/_as/<instance> (the fake records the
 sender of every call) and INSTANCE_ID=<instance>, reused when a process manager would start it
-again. The load posts `/chaos_echo <update_id>` (bot/routers/chaos.py answers with the id) to a
-random instance's /webhook, one update per chat at a time, redelivering elsewhere after an
-error, a 503 or a timeout, as Telegram does. Faults: kill -9 and SIGTERM (then started again),
-SIGSTOP then SIGCONT (sometimes past STALE_AFTER), /chaos crash, hang and slow of every actor,
-a PostgreSQL restart, and Telegram answering 429, 500 or slowly; half of the process faults aim
-at whichever instance is ACTIVE at that moment. /health of every instance and the inbox's
-unfinished count are sampled twice a second throughout.
+again; the code runs from a snapshot taken at the start (--live: the working tree). The load
+posts `/chaos_echo <update_id> <seconds>` (bot/routers/chaos.py works that long, 0 to 0.3 s,
+then answers with the id) to a random instance's /webhook, one update per chat at a time,
+redelivering elsewhere after an error, a 503 or a timeout, as Telegram does. Faults: kill -9
+and SIGTERM (then started again), SIGSTOP then SIGCONT (sometimes past STALE_AFTER), /chaos
+crash, hang and slow of every actor, a PostgreSQL restart, and Telegram answering 429, 500 or
+slowly; half of the process faults aim at whichever instance is ACTIVE at that moment. /health
+of every instance and the inbox's unfinished count are sampled twice a second throughout.
 """
 
 from __future__ import annotations
@@ -343,7 +344,9 @@ class SoakResult:
             f"replays (duplicates): {f['replayed_updates']} updates answered more than once, "
             f"{f['replay_replies']} extra replies; inbox attempts {f['inbox_attempts']}",
             f"failovers after a fault on the leader: {describe_failovers(self.failovers())}",
-            f"epochs {f['epochs']}; processes that exited by themselves: {len(self.exits)} {self.exits}",
+            f"epochs {f['epochs']}; longest ACTIVE-but-not-consuming spell with work waiting "
+            f"{f['longest_idle_active']:.1f}s (bound {self.history.idle_bound:g}s); "
+            f"processes that exited by themselves: {len(self.exits)} {self.exits}",
             f"drained {drained}; "
             f"bench event-loop lag max {self.max_lag * 1000:.0f} ms; health samples {f['health_samples']}; "
             f"phases {', '.join(f'{k} {v:.0f}s' for k, v in self.phases.items())}",

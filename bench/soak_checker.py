@@ -211,10 +211,9 @@ def no_claim_left_stranded(history: History) -> list[str]:
     return out
 
 
-def no_active_instance_idle(history: History) -> list[str]:
-    """6. An ACTIVE instance works: one that reports ACTIVE but not consuming while the inbox has
-    unfinished updates, for longer than `idle_bound` (more than a lease), is stuck; and at the
-    end exactly one instance is ACTIVE and consuming."""
+def idle_spells(history: History) -> list[tuple[str, Sample, Sample]]:
+    """(instance, first, last sample) of each run of samples where it reported ACTIVE and not
+    consuming while the inbox had unfinished updates (an unknown count ends a run)."""
     out = []
     by_instance: dict[str, list[Sample]] = defaultdict(list)
     for sample in history.samples:
@@ -229,10 +228,19 @@ def no_active_instance_idle(history: History) -> list[str]:
                 began = began or look
                 last = look
                 continue
-            if began is not None and last is not None and last.at - began.at > history.idle_bound:
-                out.append(f"{instance} ACTIVE and not consuming from {began.at:.3f} to {last.at:.3f} "
-                           f"({last.at - began.at:.1f}s) with {last.pending} update(s) waiting")
+            if began is not None and last is not None:
+                out.append((instance, began, last))
             began = last = None
+    return out
+
+
+def no_active_instance_idle(history: History) -> list[str]:
+    """6. An ACTIVE instance works: one that reports ACTIVE but not consuming while the inbox has
+    unfinished updates, for longer than `idle_bound` (more than a lease), is stuck; and at the
+    end exactly one instance is ACTIVE and consuming."""
+    out = [f"{instance} ACTIVE and not consuming from {began.at:.3f} to {last.at:.3f} "
+           f"({last.at - began.at:.1f}s) with {last.pending} update(s) waiting"
+           for instance, began, last in idle_spells(history) if last.at - began.at > history.idle_bound]
     working = [s.instance for s in history.final if s.role == "ACTIVE" and s.consuming]
     active = [s.instance for s in history.final if s.role == "ACTIVE"]
     if len(working) != 1 or len(active) != 1:
@@ -298,6 +306,7 @@ def figures(history: History) -> dict[str, object]:
         "inbox_attempts": {f"{k}{'+' if k == 5 else ''}": v for k, v in sorted(attempts.items())},
         "epochs": len(history.leadership),
         "health_samples": len(history.samples),
+        "longest_idle_active": max((last.at - began.at for _, began, last in idle_spells(history)), default=0.0),
     }
 
 
