@@ -67,7 +67,9 @@ BOT_ID = int(FAKE_TOKEN.split(":")[0])
 SECRET = "soak-secret_0123"
 CHAOS_TOKEN = "chaos-token-soak"
 CHAOS_HEADERS = {"X-Chaos-Token": CHAOS_TOKEN}
-ACTORS = ("db", "lock_keeper", "correlation_flusher", "dispatcher", "janitor", "webhook_setter", "ingress")
+# every actor of the tree (the run reports any /health shows that is not here: a new one to add)
+ACTORS = ("db", "lock_keeper", "correlation_flusher", "dispatcher", "kie_poller", "janitor", "webhook_setter",
+          "ingress")
 PROCESS_FAULTS = ("kill9", "sigterm", "sigstop")
 # the faults are dealt from a shuffled deck, so every kind comes up within a dozen faults
 DECK = ("kill9", "sigterm", "sigstop", "sigstop", "pg_restart",
@@ -297,6 +299,7 @@ class SoakResult:
     lags: list[tuple[float, float]] = field(default_factory=list)
     drained_in: float | None = None
     phases: dict[str, float] = field(default_factory=dict)
+    unfaulted: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -340,7 +343,8 @@ class SoakResult:
             f"replies: {f['replies_ok']} seen by users {f['replies_by_kind']}, {f['replies_failed']} failed sends; "
             f"by instance {f['replies_by_instance']}",
             f"faults: {len(self.applied)} of {len(self.schedule)} planned applied; ok by kind {dict(kinds)}; "
-            f"detail {dict(sorted(detail.items()))}; not applied {dict(not_applied)}",
+            f"detail {dict(sorted(detail.items()))}; not applied {dict(not_applied)}"
+            + (f"; actors never faulted (add them to ACTORS): {self.unfaulted}" if self.unfaulted else ""),
             f"replays (duplicates): {f['replayed_updates']} updates answered more than once, "
             f"{f['replay_replies']} extra replies; inbox attempts {f['inbox_attempts']}",
             f"failovers after a fault on the leader: {describe_failovers(self.failovers())}",
@@ -404,6 +408,7 @@ class Soak:
         self.fault_tasks: set[asyncio.Task[None]] = set()
         self.pending_conn: asyncpg.Connection | None = None
         self.phases: dict[str, float] = {}
+        self.unfaulted: list[str] = []  # actors /health shows that the schedule never faults
 
     # -- the whole run -------------------------------------------------------------------------
 
@@ -456,7 +461,8 @@ class Soak:
         violations = check(history)
         return SoakResult(self.config, self.schedule, self.applied, history, violations,
                           [p.log_path for s in self.slots for p in s.started], self.posts, self.posted,
-                          self.unacked, self.exits, self.max_lag, self.lags, drained_in, self.phases)
+                          self.unacked, self.exits, self.max_lag, self.lags, drained_in, self.phases,
+                          self.unfaulted)
 
     @contextlib.asynccontextmanager
     async def _session(self) -> AsyncIterator[aiohttp.ClientSession]:
@@ -485,6 +491,8 @@ class Soak:
             looks = await asyncio.gather(*(get_json(self.session, s.base + "/health", 1.0) for s in self.slots))
             states = [role_of(b) for b in looks]
             if all(b is not None for b in looks) and sum(r == "ACTIVE" and c for r, c in states) == 1:
+                seen = set((looks[0] or {}).get("actors", {}))
+                self.unfaulted = sorted(seen - set(ACTORS) - {"work"})
                 return
             for slot in self.slots:
                 if not slot.running():
