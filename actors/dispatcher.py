@@ -32,7 +32,7 @@ from aiogram.types import Update
 
 from actors.actor import Actor, handles
 from actors.mailbox import Mailbox, Overflow, describe
-from actors.roles import ask_for_role
+from actors.roles import Leased, ask_for_role
 from bot import keyboards, texts
 from config import Settings
 from ingest.bot_api import ALLOWED_UPDATES
@@ -64,7 +64,7 @@ class RunAgain(Exception):
     """The update must run again later: no apology, no done mark."""
 
 
-class UpdateDispatcher(Actor):
+class UpdateDispatcher(Leased, Actor):
     capacity: ClassVar[int] = 8
     overflow: ClassVar[Overflow] = Overflow.DROP_NEWEST  # Wake messages coalesce
     default_deadline: ClassVar[float] = 5.0
@@ -80,10 +80,7 @@ class UpdateDispatcher(Actor):
         self.lock_keeper = lock_keeper
         bot.session.middleware(SendGate(self.may_act))  # after the limiter's waits: checked right before the wire
         self.name_ = lock_name(settings.bot_id)
-        self.role = Role.PASSIVE
-        self.epoch = 0
-        self.lease_until = 0.0
-        self.acting = asyncio.Event()  # set while the lease is valid: workers and the pump park when it is not
+        self._init_lease()  # role, epoch, lease_until, and `acting`: workers and the pump park while it is clear
         self.runs: dict[int, int] = {}  # update_id -> runs that ended in "run again"
         self.generation = 0  # of the consuming session: a retry timer of an earlier one does nothing
         self.retried = 0
@@ -152,27 +149,13 @@ class UpdateDispatcher(Actor):
             if late:
                 log.warning("drain_incomplete", extra={"running": len(late), "timeout": timeout})
 
-    def may_act(self) -> bool:
-        """ACTIVE within a valid lease: checked before every claim, every update and every request
-        to Telegram. time.monotonic() runs on while a process is frozen, so a woken one is refused."""
-        return self.role is Role.ACTIVE and time.monotonic() < self.lease_until
-
     @handles(RoleChanged, deadline=5.0)
     async def role_changed(self, msg: RoleChanged) -> None:
-        """lock_keeper's state, told again after every heartbeat: applied as it is, not as an edge."""
-        if msg.role is Role.ACTIVE:
-            if self.role is not Role.ACTIVE or msg.epoch != self.epoch:
-                await self._stop_consuming("new epoch")
-                self.role, self.epoch = Role.ACTIVE, msg.epoch
-            self.lease_until = msg.lease_until
-            if self.may_act():
-                self.acting.set()
-                if not self.tasks:
-                    self._start_consuming()
-        elif self.role is Role.ACTIVE:
-            self.role = Role.PASSIVE
-            self.acting.clear()
-            await self._stop_consuming(msg.reason or "passive")
+        step = self._take_role(msg)
+        if step.stop and self.tasks:
+            await self._stop_consuming(step.stop)
+        if step.start and not self.tasks:
+            self._start_consuming()
 
     @handles(Relinquish, deadline=DRAIN_SECONDS + 3.0)
     async def relinquish(self, msg: Relinquish) -> bool:
@@ -186,9 +169,7 @@ class UpdateDispatcher(Actor):
             await self._flush_done(max(0.0, self.lease_until - time.monotonic() - 0.2))
             log.info("relinquished", extra={"epoch": msg.epoch, "seconds": round(time.monotonic() - began, 3),
                                             "done_marks_waiting": len(self.done_marks)})
-        if msg.epoch == self.epoch:
-            self.role = Role.PASSIVE
-            self.acting.clear()
+        self._give_up(msg.epoch)
         return True
 
     @handles(EpochRefused, deadline=5.0)
@@ -201,18 +182,8 @@ class UpdateDispatcher(Actor):
             await self._stop_consuming(f"fenced epoch {msg.epoch}")
             ask_for_role(self.lock_keeper)
 
-    async def _watch_lease(self) -> None:
-        """Parks the workers when the lease runs out without a renewal; nothing is sent meanwhile
-        (the send gate checks the lease itself), this only stops them from trying."""
-        while True:
-            await self.acting.wait()
-            remaining = self.lease_until - time.monotonic()
-            if remaining > 0 and self.role is Role.ACTIVE:
-                await asyncio.sleep(min(1.0, remaining))  # then look again: a renewal moves the lease
-                continue
-            self.acting.clear()
-            if self.role is Role.ACTIVE:
-                log.warning("lease_expired", extra={"epoch": self.epoch, "held": len(self.held)})
+    def _lease_expired_extra(self) -> dict[str, object]:
+        return {"held": len(self.held)}
 
     def _start_consuming(self) -> None:
         self.draining = False
@@ -517,7 +488,7 @@ class UpdateDispatcher(Actor):
             "consuming": bool(self.tasks),
             "acting": self.acting.is_set(),
             "role": self.role.value,
-            "lease_seconds_left": round(max(0.0, self.lease_until - now), 3) if self.role is Role.ACTIVE else None,
+            "lease_seconds_left": self.lease_seconds_left(),
             "idle_seconds": None if self.idle_since is None else round(now - self.idle_since, 3),
             "parked_seconds": None if self.acting.is_set() or not self.tasks
             else round(now - max(self.lease_until, self.consuming_since), 3),

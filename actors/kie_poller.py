@@ -54,7 +54,7 @@ from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
 
 from actors.actor import Actor, handles
 from actors.mailbox import Mailbox, Overflow, describe
-from actors.roles import ask_for_role
+from actors.roles import Leased, ask_for_role
 from bot import delivery_texts as texts
 from catalog import payload
 from catalog.loader import Catalog, Model
@@ -151,7 +151,7 @@ def shown_elapsed(seconds: float) -> float:
     return float(int(seconds) // step * step)
 
 
-class KiePoller(Actor):
+class KiePoller(Leased, Actor):
     capacity: ClassVar[int] = 8
     overflow: ClassVar[Overflow] = Overflow.DROP_NEWEST  # WakeJobs coalesce
     default_deadline: ClassVar[float] = 5.0
@@ -174,10 +174,7 @@ class KiePoller(Actor):
         self.bot_id = settings.bot_id
         self.name_ = lock_name(settings.bot_id)
         self.has_key = bool(settings.kie_api_key)
-        self.role = Role.PASSIVE
-        self.epoch = 0
-        self.lease_until = 0.0
-        self.acting = asyncio.Event()
+        self._init_lease()
         self.wanted = asyncio.Event()
         self.driver: asyncio.Task[None] | None = None
         self.side: asyncio.Task[None] | None = None  # the credit balance check
@@ -212,30 +209,17 @@ class KiePoller(Actor):
         await self.bot.session.close()
         await self.kie.close()
 
-    def may_act(self) -> bool:
-        """ACTIVE within a valid lease: checked before every KIE call and every Telegram request."""
-        return self.role is Role.ACTIVE and time.monotonic() < self.lease_until
-
     def _must_act(self) -> None:
         if not self.may_act():
             raise ActingRefused("not sent: this instance may not act now")
 
     @handles(RoleChanged, deadline=5.0)
     async def role_changed(self, msg: RoleChanged) -> None:
-        """lock_keeper's state, told again after every heartbeat: applied as it is, not as an edge."""
-        if msg.role is Role.ACTIVE:
-            if self.role is not Role.ACTIVE or msg.epoch != self.epoch:
-                await self._stop_driving("new epoch")
-                self.role, self.epoch = Role.ACTIVE, msg.epoch
-            self.lease_until = msg.lease_until
-            if self.may_act():
-                self.acting.set()
-                if self.driver is None:
-                    self._start_driving()
-        elif self.role is Role.ACTIVE:
-            self.role = Role.PASSIVE
-            self.acting.clear()
-            await self._stop_driving(msg.reason or "passive")
+        step = self._take_role(msg)
+        if step.stop and self.driver is not None:
+            await self._stop_driving(step.stop)
+        if step.start and self.driver is None:
+            self._start_driving()
 
     @handles(Relinquish, deadline=DRAIN_SECONDS + 3.0)
     async def relinquish(self, msg: Relinquish) -> bool:
@@ -244,9 +228,7 @@ class KiePoller(Actor):
         if self.role is Role.ACTIVE and msg.epoch == self.epoch and self.driver is not None:
             await self._drain(min(DRAIN_SECONDS, self.lease_until - time.monotonic() - 0.5))
             await self._stop_driving(f"relinquished epoch {msg.epoch}")
-        if msg.epoch == self.epoch:
-            self.role = Role.PASSIVE
-            self.acting.clear()
+        self._give_up(msg.epoch)
         return True
 
     @handles(EpochRefused, deadline=5.0)
@@ -265,18 +247,8 @@ class KiePoller(Actor):
         if msg.name == "sweep":
             self.wanted.set()
 
-    async def _watch_lease(self) -> None:
-        """Stops the driver from trying once the lease runs out without a renewal (every call is
-        checked against the lease anyway; this only parks the work)."""
-        while True:
-            await self.acting.wait()
-            remaining = self.lease_until - time.monotonic()
-            if remaining > 0 and self.role is Role.ACTIVE:
-                await asyncio.sleep(min(1.0, remaining))
-                continue
-            self.acting.clear()
-            if self.role is Role.ACTIVE:
-                log.warning("lease_expired", extra={"epoch": self.epoch, "driving": len(self.drives)})
+    def _lease_expired_extra(self) -> dict[str, object]:
+        return {"driving": len(self.drives)}
 
     def _start_driving(self) -> None:
         self.draining = False
