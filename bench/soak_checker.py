@@ -6,10 +6,10 @@ function over a :class:`History` (no processes, no database, no clock), so tests
 shows each of them failing on a small synthetic history before a soak relies on it passing.
 
 Extensible: :data:`INVARIANTS` is a list of ``(name, function)``; a function takes the History
-and returns one line of evidence per violation. A new property (the product's money invariants:
-a payment credited once, credits spent once per idempotency key, a generation charged once) is
-one more function appended there, with the facts it needs added as fields of History and
-recorded by the engine.
+and returns one line of evidence per violation. A new property is one more function appended
+there, with the facts it needs added as fields of History and recorded by the engine; the
+generations' ones (8-12: money, every job finished and told, one KIE task per job unless a
+submit was ambiguous, every success delivered, money moved once per job) came that way.
 """
 
 from __future__ import annotations
@@ -77,6 +77,45 @@ class Sample:
     pending: int | None  # unfinished inbox rows; None: the database did not answer
 
 
+@dataclass(frozen=True)
+class JobRow:
+    """One jobs row after the drain, with its ledger entries counted, and when KIE ended its task."""
+
+    job_id: int
+    chat_id: int
+    state: str  # created, submitting, submitted, running, succeeded, failed, timed_out
+    paid_with: str  # money, free, admin
+    delivered: bool  # delivered_at is set: the user was told the outcome
+    created_at: float  # wall clock
+    holds: int = 0
+    captures: int = 0
+    releases: int = 0
+    kie_done_at: float | None = None  # wall clock of the (last) task's end at the fake KIE, if it ended
+
+
+@dataclass(frozen=True)
+class KieCreate:
+    """One createTask the fake KIE received, tied to its job by the callBackUrl (/kie-callback/<secret>/<job>)."""
+
+    job_id: int | None
+    at: float  # wall clock
+    created: bool  # a task was made at KIE for it
+    ambiguous: bool  # the sender could not know whether a task was made (no answer: a hang or a dropped connection)
+
+
+@dataclass(frozen=True)
+class Media:
+    """One sendPhoto/sendDocument/sendVideo/sendAudio that reached the fake Telegram."""
+
+    chat_id: int
+    at: float  # wall clock
+    ok: bool
+    method: str
+
+
+TERMINAL_JOB_STATES = ("succeeded", "failed", "timed_out")
+
+
 @dataclass
 class History:
     """Everything a soak run recorded that the invariants judge."""
@@ -94,6 +133,12 @@ class History:
     # (wall clock, seconds) of each stall of the loop that stamped the arrivals: evidence to read
     # a late send against (a stamp may be late by a stall, never early); never judged
     stalls: list[tuple[float, float]] = field(default_factory=list)
+    # generations: every job row after the drain, every createTask the fake KIE received, every
+    # media message that reached the fake Telegram, and store.invariants.check's lines at the end
+    jobs: list[JobRow] = field(default_factory=list)
+    kie_creates: list[KieCreate] = field(default_factory=list)
+    media: list[Media] = field(default_factory=list)
+    money_problems: list[str] = field(default_factory=list)
 
 
 Invariant = Callable[[History], list[str]]
@@ -257,6 +302,81 @@ def webhook_answers_200_or_503(history: History) -> list[str]:
             for answer, count in sorted(history.webhook_answers.items()) if answer not in allowed]
 
 
+def money_invariants_hold(history: History) -> list[str]:
+    """8. The product's money invariants (store.invariants.check over the soak's database after the
+    drain): accounts equal their ledger, nothing negative, nothing held by a finished job."""
+    return list(history.money_problems)
+
+
+def every_job_finished_and_told(history: History) -> list[str]:
+    """9. Every confirmed job reached a terminal state and its user was told (delivered_at set)."""
+    out = []
+    for job in sorted(history.jobs, key=lambda j: j.job_id):
+        if job.state not in TERMINAL_JOB_STATES:
+            out.append(f"job {job.job_id} (chat {job.chat_id}) left in state {job.state}")
+        elif not job.delivered:
+            out.append(f"job {job.job_id} (chat {job.chat_id}) {job.state} but the user was never told")
+    return out
+
+
+def one_kie_task_per_job_unless_ambiguous(history: History) -> list[str]:
+    """10. A job has at most one task at KIE, unless a createTask before the second task was
+    ambiguous (no answer came back: KIE may have made it); refusals make no task."""
+    by_job: dict[int, list[KieCreate]] = defaultdict(list)
+    out = []
+    for create in sorted(history.kie_creates, key=lambda c: c.at):
+        if create.job_id is None:
+            out.append(f"createTask at {create.at:.3f} names no job in its callBackUrl")
+        else:
+            by_job[create.job_id].append(create)
+    for job_id, creates in sorted(by_job.items()):
+        made = [i for i, c in enumerate(creates) if c.created]
+        for second in made[1:]:
+            if not any(c.ambiguous for c in creates[:second]):
+                shown = ", ".join(f"{c.at:.3f}{' task' if c.created else ''}{' ambiguous' if c.ambiguous else ''}"
+                                  for c in creates)
+                out.append(f"job {job_id}: {len(made)} tasks at KIE with no ambiguous createTask before the "
+                           f"second; createTask calls: {shown}")
+                break
+    return out
+
+
+def every_success_delivered(history: History) -> list[str]:
+    """11. Every succeeded job's result reached its chat: a media message answered 200 to that chat
+    after KIE ended its task (each media message counted for one job only, earliest job first)."""
+    sends: dict[int, list[Media]] = defaultdict(list)
+    for media in sorted(history.media, key=lambda m: m.at):
+        if media.ok:
+            sends[media.chat_id].append(media)
+    used: set[int] = set()
+    out = []
+    for job in sorted((j for j in history.jobs if j.state == "succeeded"),
+                      key=lambda j: (j.kie_done_at or j.created_at, j.job_id)):
+        after = job.kie_done_at if job.kie_done_at is not None else job.created_at
+        match = next((i for i, m in enumerate(sends[job.chat_id])
+                      if id(m) not in used and m.at >= after - history.slack), None)
+        if match is None:
+            out.append(f"job {job.job_id} (chat {job.chat_id}) succeeded (KIE ended it at {after:.3f}) but no "
+                       f"result reached the chat after that ({len(sends[job.chat_id])} media message(s) in it)")
+        else:
+            used.add(id(sends[job.chat_id][match]))
+    return out
+
+
+def money_moved_once_per_job(history: History) -> list[str]:
+    """12. A paid job's money moved once: one hold, then one capture (succeeded) or one release
+    (failed, timed out); an unfinished one neither; an unpaid one none of them."""
+    out = []
+    for job in sorted(history.jobs, key=lambda j: j.job_id):
+        paid = job.paid_with == "money"
+        expected = (1 if paid else 0, 1 if paid and job.state == "succeeded" else 0,
+                    1 if paid and job.state in ("failed", "timed_out") else 0)
+        if (job.holds, job.captures, job.releases) != expected:
+            out.append(f"job {job.job_id} ({job.state}, {job.paid_with}): {job.holds} hold(s), {job.captures} "
+                       f"capture(s), {job.releases} release(s); expected {expected[0]}, {expected[1]}, {expected[2]}")
+    return out
+
+
 INVARIANTS: list[tuple[str, Invariant]] = [
     ("every acknowledged update answered", every_acked_update_answered),
     ("no send outside the sender's leadership", no_send_outside_leadership),
@@ -265,6 +385,11 @@ INVARIANTS: list[tuple[str, Invariant]] = [
     ("no claim left stranded", no_claim_left_stranded),
     ("no ACTIVE instance idle", no_active_instance_idle),
     ("webhook answers 200 or 503", webhook_answers_200_or_503),
+    ("money invariants hold", money_invariants_hold),
+    ("every job finished and told", every_job_finished_and_told),
+    ("one KIE task per job unless ambiguous", one_kie_task_per_job_unless_ambiguous),
+    ("every success delivered", every_success_delivered),
+    ("money moved once per job", money_moved_once_per_job),
 ]
 
 
@@ -307,6 +432,12 @@ def figures(history: History) -> dict[str, object]:
         "epochs": len(history.leadership),
         "health_samples": len(history.samples),
         "longest_idle_active": max((last.at - began.at for _, began, last in idle_spells(history)), default=0.0),
+        "jobs_by_state": dict(sorted(Counter(j.state for j in history.jobs).items())),
+        "jobs_delivered": sum(1 for j in history.jobs if j.delivered),
+        "kie_creates": len(history.kie_creates),
+        "kie_creates_ambiguous": sum(1 for c in history.kie_creates if c.ambiguous),
+        "kie_tasks": sum(1 for c in history.kie_creates if c.created),
+        "media_ok": sum(1 for m in history.media if m.ok),
     }
 
 

@@ -20,6 +20,9 @@ from bench.soak_checker import (
     Acquisition,
     History,
     InboxRow,
+    JobRow,
+    KieCreate,
+    Media,
     Reply,
     Sample,
     check,
@@ -118,6 +121,16 @@ def clean() -> History:
         + [Sample(T0 + 10 + t, "i1", "ACTIVE", t > 0, 1) for t in range(3)],
         final=[Sample(T0 + 20, "i0", "PASSIVE", False, 0), Sample(T0 + 20, "i1", "ACTIVE", True, 0),
                Sample(T0 + 20, "i2", None, False, 0)],
+        # three generations: job 1 paid and delivered; job 2 refused once (402: no task), then failed
+        # at KIE and released; job 3 free, its first createTask hung (ambiguous), so a second task is allowed
+        jobs=[JobRow(1, 7, "succeeded", "money", True, T0 + 1, 1, 1, 0, kie_done_at=T0 + 5),
+              JobRow(2, 8, "failed", "money", True, T0 + 2, 1, 0, 1, kie_done_at=T0 + 6),
+              JobRow(3, 8, "succeeded", "free", True, T0 + 3, kie_done_at=T0 + 9)],
+        kie_creates=[KieCreate(1, T0 + 1.5, True, False), KieCreate(2, T0 + 2.5, False, False),
+                     KieCreate(2, T0 + 3.5, True, False), KieCreate(3, T0 + 3.2, True, True),
+                     KieCreate(3, T0 + 8, True, False)],
+        media=[Media(7, T0 + 5.5, True, "sendPhoto"), Media(7, T0 + 5.6, True, "sendDocument"),
+               Media(8, T0 + 9.5, False, "sendPhoto"), Media(8, T0 + 9.7, True, "sendPhoto")],
     )
 
 
@@ -203,6 +216,63 @@ def test_a_webhook_answer_other_than_200_or_503_is_caught() -> None:
     assert check(history) == []
     history.webhook_answers["500"] = 1  # an error escaped the intake (a traceback, not a Retry-After)
     assert [v.detail for v in check(history)] == ["/webhook answered 500 to 1 post(s)"]
+
+
+def test_money_invariant_lines_are_violations() -> None:
+    history = clean()
+    history.money_problems = ["user 7 (bot 1): negative: balance -100, held 0"]
+    assert [(v.invariant, v.detail) for v in check(history)] == [
+        ("money invariants hold", "user 7 (bot 1): negative: balance -100, held 0")]
+
+
+def test_a_job_left_running_or_never_told_is_caught() -> None:
+    history = clean()
+    history.jobs[1] = dataclasses.replace(history.jobs[1], state="running", releases=0)
+    assert "every job finished and told" in violated(history)
+    assert "job 2 (chat 8) left in state running" in [v.detail for v in check(history)]
+    history = clean()
+    history.jobs[0] = dataclasses.replace(history.jobs[0], delivered=False)
+    assert [v.detail for v in check(history)] == ["job 1 (chat 7) succeeded but the user was never told"]
+
+
+def test_a_second_kie_task_without_an_ambiguous_submit_is_caught() -> None:
+    history = clean()
+    history.kie_creates.append(KieCreate(1, T0 + 2, True, False))  # job 1 submitted twice, both answered
+    assert violated(history) == {"one KIE task per job unless ambiguous"}
+    assert check(history)[0].detail.startswith("job 1: 2 tasks at KIE")
+    history = clean()
+    history.kie_creates.append(KieCreate(2, T0 + 4, True, False))  # the 402 made no task: it excuses nothing
+    assert violated(history) == {"one KIE task per job unless ambiguous"}
+    history = clean()
+    history.kie_creates.append(KieCreate(3, T0 + 8.5, True, False))  # after an ambiguous one: a third is allowed
+    assert check(history) == []
+    history.kie_creates.append(KieCreate(None, T0 + 9, True, False))
+    assert [v.detail for v in check(history)] == [f"createTask at {T0 + 9:.3f} names no job in its callBackUrl"]
+
+
+def test_a_success_whose_result_never_reached_the_chat_is_caught() -> None:
+    history = clean()
+    history.media = [m for m in history.media if m.chat_id != 8 or not m.ok]  # job 3's only good photo gone
+    assert violated(history) == {"every success delivered"}
+    assert check(history)[0].detail.startswith("job 3 (chat 8) succeeded")
+    history = clean()
+    history.media = [dataclasses.replace(m, at=T0 + 4) if m.chat_id == 7 else m for m in history.media]
+    assert violated(history) == {"every success delivered"}  # sent before KIE ended the task: not this result
+    history = clean()
+    history.jobs.append(JobRow(4, 8, "succeeded", "free", True, T0 + 9.1, kie_done_at=T0 + 9.2))
+    assert next(v.detail for v in check(history)).startswith("job 4 (chat 8)")  # one photo counts for one job
+
+
+def test_money_moved_twice_or_not_at_all_is_caught() -> None:
+    history = clean()
+    history.jobs[0] = dataclasses.replace(history.jobs[0], captures=2)
+    assert violated(history) == {"money moved once per job"}
+    history.jobs[0] = dataclasses.replace(history.jobs[0], captures=1, releases=1)
+    assert violated(history) == {"money moved once per job"}
+    history = clean()
+    history.jobs[2] = dataclasses.replace(history.jobs[2], holds=1)  # a free job held money
+    assert [v.detail for v in check(history)] == [
+        "job 3 (succeeded, free): 1 hold(s), 0 capture(s), 0 release(s); expected 0, 0, 0"]
 
 
 def test_the_invariant_list_is_open_for_more() -> None:
