@@ -1,0 +1,613 @@
+"""Generations: Confirm -> createTask and KIE's callback -> sendPhoto at 50 concurrent
+generations; the jobs actor with 1,000 jobs in flight and no callbacks.
+
+    .venv/bin/python -m bench.generation [--only a|b]
+
+The fake Telegram runs in its own process (as in bench.e2e); the fake KIE runs in this process,
+so its records can be stamped with time.monotonic(), the clock the fake Telegram stamps with
+(one clock for every process on this machine). TRT is a real `run.py serve` on its own database,
+with the production Telegram pacing (30 messages/s, 1 a second per chat) and the real KIE
+limiter (createTask 18 per 10 s, recordInfo 10 per s). The model is google/nano-banana (a photo).
+
+A. 50 users with money (WELCOME_BONUS) walk the real wizard by posted updates (/start, the
+   family, the model, Start, a prompt, an image size), taking each callback_data from what the
+   bot sent to the fake Telegram; once all 50 see the confirmation, the 50 Confirm presses are
+   posted at once. The fake KIE answers at once, ends each task 1 s after createTask and posts
+   the callback to TRT's /kie-callback. Figures: Confirm posted -> createTask arriving at KIE,
+   KIE's callback leaving -> sendPhoto arriving at Telegram, and the whole way, p50/p99.
+B. 1,000 jobs in flight: a first TRT starts (and idles 10 s: the baseline) and is killed; the
+   jobs are then created as the wizard would (store.jobs.confirm with a status message sent
+   through the fake Telegram, then mark_submitting / mark_submitted with a task that exists at
+   the fake KIE, held at "generating"), and a second TRT takes over. The fake KIE posts no
+   callbacks. Over the window, 300 of the tasks (chosen at random) end, evenly from 5 s to 65 s;
+   the window closes when each is delivered, or after 180 s. Figures: recordInfo calls/s at
+   the fake (mean, busiest second), which tasks were asked, the process's CPU share (of one
+   core) and RSS, the database reads of the sweeps (pg_stat_user_tables) and the CPU of
+   TRT's PostgreSQL backends, one sweep's read timed here, editMessageText/s, and the time from
+   each task's end at the fake to its sendPhoto at the fake Telegram.
+
+Prints figures; asserts nothing. The machine's load (1-minute average, a running bench.soak) is
+printed beside each scenario, since other work on the machine changes every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import random
+import re
+import subprocess
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
+
+from bench.harness import HEADERS, App, database, fake_telegram, fresh_database, pct, rss_mb, trt, workdir
+from catalog import payload
+from catalog.loader import shipped
+from fakes.kie_api import CREATE_PATH, RECORD_PATH, Call, FakeKie, FakeTask, Outcome
+from fakes.telegram_api import callback_update, message_update
+from store import accounts, jobs, leader
+from store.database import Database
+from store.jobs import Created, Order
+from tests.procs import FAKE_TOKEN, eventually, free_port
+
+BOT_ID = int(FAKE_TOKEN.split(":")[0])
+LOCK_NAME = leader.lock_name(BOT_ID)
+MODEL = "google/nano-banana"
+FAMILY = "text_to_image"
+KIE_KEY = "bench-kie-key-0123456789"
+PACING = {"TELEGRAM_RATE_GLOBAL": "30", "TELEGRAM_RATE_PER_CHAT": "1"}  # production defaults
+
+A_USERS = 50
+A_TASK_SECONDS = 1.0
+A_FIRST_CHAT = 700_001
+
+B_JOBS = 1000
+B_ENDING = 300  # tasks that end within the window
+B_ENDS_FROM, B_ENDS_TO = 5.0, 65.0  # seconds into the window
+B_LIMIT = 180.0  # seconds the window lasts at most
+B_IDLE = 10.0  # seconds of the idle baseline
+B_FIRST_CHAT = 800_001
+B_PRICE = 400  # kopecks
+
+UPDATE_IDS = itertools.count(60_000_000)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class TimedKie(FakeKie):
+    """The fake KIE with the bench's clock: every recorded request's ``at`` is time.monotonic()
+    (not the wall clock the fake keeps), and each task's end and callback are stamped too."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ended_at: dict[str, float] = {}
+        self.called_back_at: dict[str, float] = {}
+
+    async def _record(self, request: web.Request) -> Call:
+        call = await super()._record(request)
+        call.at = time.monotonic()
+        return call
+
+    def _complete(self, task: FakeTask, outcome: Outcome, *, fail_code: str | None = None,
+                  fail_msg: str | None = None) -> None:
+        was_terminal = task.terminal
+        super()._complete(task, outcome, fail_code=fail_code, fail_msg=fail_msg)
+        if not was_terminal and task.terminal:
+            self.ended_at[task.task_id] = time.monotonic()
+
+    async def _send_callbacks(self, task: FakeTask) -> None:
+        self.called_back_at.setdefault(task.task_id, time.monotonic())
+        await super()._send_callbacks(task)
+
+
+# -- the machine and the process ---------------------------------------------------------------
+
+
+def machine() -> str:
+    soak = subprocess.run(["pgrep", "-f", "bench.soak"], capture_output=True, text=True).stdout.split()
+    soak = [p for p in soak if int(p) != os.getpid()]
+    load1, load5, _ = os.getloadavg()
+    return (f"machine: {os.cpu_count()} cores, load average {load1:.2f} (1 min) {load5:.2f} (5 min), "
+            f"bench.soak {'running' if soak else 'not running'}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, in seconds (0 for one that is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def hwm_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@dataclass
+class Snapshot:
+    """What is read at each end of a window."""
+
+    at: float
+    cpu: float  # the TRT process's CPU seconds
+    backends: dict[int, float]  # TRT's PostgreSQL backends: pid -> CPU seconds
+    tables: dict[str, dict[str, int]]  # pg_stat_user_tables, by table
+
+
+async def snapshot(conn: asyncpg.Connection, pid: int, db_name: str) -> Snapshot:
+    rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'trt:%'",
+                            db_name)
+    tables = {r["relname"]: dict(r) for r in await conn.fetch(
+        """SELECT relname, seq_scan, seq_tup_read, coalesce(idx_scan, 0) AS idx_scan,
+                  coalesce(idx_tup_fetch, 0) AS idx_tup_fetch, n_tup_upd, n_tup_ins
+             FROM pg_stat_user_tables WHERE relname IN ('jobs', 'inbox', 'kie_callbacks', 'kie_account')""")}
+    return Snapshot(time.monotonic(), cpu_seconds(pid), {r["pid"]: cpu_seconds(r["pid"]) for r in rows}, tables)
+
+
+def backend_cpu(first: Snapshot, last: Snapshot) -> float:
+    """CPU seconds TRT's backends spent between the snapshots (a backend opened meanwhile counts whole)."""
+    return sum(cpu - first.backends.get(pid, 0.0) for pid, cpu in last.backends.items())
+
+
+def delta(first: dict[str, dict[str, int]], last: dict[str, dict[str, int]], name: str, column: str) -> int:
+    return last.get(name, {}).get(column, 0) - first.get(name, {}).get(column, 0)
+
+
+def table_rates(first: Snapshot, last: Snapshot) -> dict[str, float]:
+    seconds = last.at - first.at
+    out: dict[str, float] = {}
+    for table in ("jobs", "inbox"):
+        scans = delta(first.tables, last.tables, table, "seq_scan") + delta(first.tables, last.tables, table,
+                                                                                "idx_scan")
+        rows = delta(first.tables, last.tables, table, "seq_tup_read") + delta(first.tables, last.tables, table,
+                                                                                   "idx_tup_fetch")
+        out[f"{table}_scans"] = scans / seconds
+        out[f"{table}_rows"] = rows / seconds
+        out[f"{table}_updates"] = delta(first.tables, last.tables, table, "n_tup_upd") / seconds
+    return out
+
+
+def show_window(label: str, first: Snapshot, last: Snapshot, pid: int) -> dict[str, float]:
+    seconds = last.at - first.at
+    rates = table_rates(first, last)
+    cpu = (last.cpu - first.cpu) / seconds * 100
+    pg = backend_cpu(first, last) / seconds * 100
+    print(f"  {label}: {seconds:.0f} s; TRT process CPU {cpu:.1f}% of one core, RSS {rss_mb(pid):.1f} MB "
+          f"(peak {hwm_mb(pid):.1f}); TRT's PostgreSQL backends CPU {pg:.1f}%", flush=True)
+    print(f"    database reads: jobs {rates['jobs_scans']:.1f} scans/s, {rates['jobs_rows']:.0f} rows/s, jobs rows "
+          f"updated {rates['jobs_updates']:.1f}/s; inbox {rates['inbox_scans']:.1f} scans/s, "
+          f"{rates['inbox_rows']:.1f} rows/s", flush=True)
+    return {"cpu": cpu, "pg": pg, **rates}
+
+
+# -- talking to the fakes ----------------------------------------------------------------------
+
+
+def buttons(call: dict[str, Any]) -> list[str]:
+    markup = call["params"].get("reply_markup")
+    if isinstance(markup, str):
+        try:
+            markup = json.loads(markup)
+        except ValueError:
+            return []
+    if not isinstance(markup, dict):
+        return []
+    return [b.get("callback_data") or "" for row in markup.get("inline_keyboard", []) for b in row]
+
+
+def message_id_of(call: dict[str, Any]) -> int:
+    result = call.get("result")
+    if isinstance(result, dict) and "message_id" in result:
+        return int(result["message_id"])
+    return int(call["params"].get("message_id") or 1)
+
+
+async def telegram_calls(session: aiohttp.ClientSession, api: str, **query: str) -> Any:
+    async with session.get(f"{api}/_fake/calls", params=query) as r:
+        return await r.json()
+
+
+async def metric(base: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    async with aiohttp.ClientSession() as s, s.get(base + "/metrics") as r:
+        text = await r.text()
+    return {tuple(sorted(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples
+            if sample.name == name}
+
+
+async def driving(app: App) -> None:
+    async def probe() -> bool:
+        async with aiohttp.ClientSession() as s, s.get(app.base + "/health") as r:
+            body = await r.json()
+        return bool(body["role"] == "ACTIVE" and body["jobs"]["driving"])
+    await eventually(probe, 60, "the jobs actor driving")
+
+
+def trt_extra(kie: FakeKie, **more: str) -> dict[str, str]:
+    return {"KIE_API_KEY": KIE_KEY, "KIE_API_BASE": kie.base_url, "KIE_UPLOAD_BASE": kie.base_url, **PACING,
+            **more}
+
+
+def ms(values: list[float]) -> str:
+    return f"p50 {pct(values, 0.5) * 1000:7.0f} ms  p99 {pct(values, 0.99) * 1000:7.0f} ms  " \
+           f"max {max(values, default=float('nan')) * 1000:7.0f} ms  (n={len(values)})"
+
+
+# -- A: 50 generations through the wizard ------------------------------------------------------
+
+
+class User:
+    """One user of scenario A: posts updates to TRT's webhook, reads the bot's answers at the fake."""
+
+    def __init__(self, session: aiohttp.ClientSession, base: str, api: str, chat: int) -> None:
+        self.session, self.base, self.api, self.chat = session, base, api, chat
+        self.seen = 0
+
+    async def post(self, update: dict[str, Any]) -> None:
+        for _ in range(20):
+            try:
+                async with self.session.post(self.base + "/webhook", data=json.dumps(update).encode(),
+                                             headers=HEADERS) as response:
+                    if response.status == 200:
+                        return
+            except (aiohttp.ClientError, TimeoutError):
+                pass
+            await asyncio.sleep(0.1)  # Telegram redelivers a refused update
+        raise RuntimeError(f"chat {self.chat}: an update was refused 20 times")
+
+    async def say(self, text: str) -> None:
+        await self.post(message_update(next(UPDATE_IDS), self.chat, text, user_id=self.chat, language_code="en",
+                                       first_name="Bench"))
+
+    def press_update(self, data: str, message_id: int) -> dict[str, Any]:
+        return callback_update(next(UPDATE_IDS), self.chat, data, message_id, language_code="en", user_id=self.chat,
+                               first_name="Bench", bot_id=BOT_ID)
+
+    async def press(self, data: str, message_id: int) -> None:
+        await self.post(self.press_update(data, message_id))
+
+    async def button(self, pattern: str, timeout: float = 60.0) -> tuple[str, int]:
+        """The first button matching `pattern` on what the bot sent this chat since the last look."""
+        wanted = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            calls = await telegram_calls(self.session, self.api, chat_id=str(self.chat))
+            for index in range(self.seen, len(calls)):
+                found = next((d for d in buttons(calls[index]) if wanted.match(d)), None)
+                if found is not None and calls[index]["status"] == 200:
+                    self.seen = index + 1
+                    return found, message_id_of(calls[index])
+            await asyncio.sleep(0.25)
+        raise RuntimeError(f"chat {self.chat}: no button {pattern} within {timeout:g}s")
+
+    async def to_confirmation(self) -> tuple[str, int]:
+        await self.say("/start")
+        await self.press(*await self.button(rf"^fam:{FAMILY}:0$"))
+        await self.press(*await self.button(rf"^mdl:{re.escape(MODEL)}$"))
+        await self.press(*await self.button(rf"^go:{re.escape(MODEL)}$"))
+        await self.button(r"^w:[^:]+:cancel$")  # the prompt's step
+        await self.say(prompt_of(self.chat))
+        await self.press(*await self.button(r"^w:[^:]+:o:0$"))  # the first image size
+        return await self.button(r"^w:[^:]+:ok$")
+
+
+def bursts(times: dict[int, float], gap: float = 1.0) -> list[list[int]]:
+    """Chats grouped by their time: a new group after a pause longer than `gap`."""
+    groups: list[list[int]] = []
+    last = float("-inf")
+    for chat, at in sorted(times.items(), key=lambda item: item[1]):
+        if at - last > gap:
+            groups.append([])
+        groups[-1].append(chat)
+        last = at
+    return groups
+
+
+def prompt_of(chat: int) -> str:
+    return f"bench picture for chat {chat}"
+
+
+def chat_of(task: FakeTask) -> int:
+    return int(str(task.input.get("prompt", "0")).rsplit(" ", 1)[-1])
+
+
+async def scenario_a(tmp: Path, server_url: str, api: str) -> None:
+    print(f"A. {A_USERS} generations at once through the wizard ({MODEL}; the fake KIE answers at once, "
+          f"each task ends {A_TASK_SECONDS:g} s after createTask and calls back)", flush=True)
+    print(f"  {machine()}", flush=True)
+    db = await fresh_database(server_url, "trt_bench_generation_a")
+    port = free_port()
+    async with TimedKie(duration=A_TASK_SECONDS) as kie, \
+            trt(tmp, db, api, **trt_extra(kie, PORT=str(port), WEBHOOK_BASE_URL=f"http://127.0.0.1:{port}",
+                                           WELCOME_BONUS="100000")) as app:
+        await driving(app)
+        connector = aiohttp.TCPConnector(limit=2 * A_USERS)
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
+            users = [User(session, app.base, api, A_FIRST_CHAT + i) for i in range(A_USERS)]
+            began = time.monotonic()
+            confirmations = await asyncio.gather(*(u.to_confirmation() for u in users))
+            print(f"  {A_USERS} users at the confirmation after {time.monotonic() - began:.1f} s of wizard; "
+                  f"Confirm pressed by all at once", flush=True)
+            await asyncio.sleep(2.0)  # the wizard's last answers settle
+            presses = [u.press_update(data, mid) for u, (data, mid) in zip(users, confirmations, strict=True)]
+            posted: dict[int, float] = {}
+
+            async def confirm(user: User, update: dict[str, Any]) -> None:
+                posted[user.chat] = time.monotonic()
+                await user.post(update)
+            await asyncio.gather(*(confirm(u, p) for u, p in zip(users, presses, strict=True)))
+
+            async def photos() -> bool:
+                found = await telegram_calls(session, api, method="sendPhoto", count="1")
+                return int(found["count"]) >= A_USERS
+            with contextlib.suppress(AssertionError):
+                await eventually(photos, 120, "every photo sent", interval=0.5)
+            sent = await telegram_calls(session, api, method="sendPhoto")
+        photo_at: dict[int, float] = {}
+        for call in sent:
+            chat = int(call["params"].get("chat_id", 0))
+            if call["status"] == 200 and chat in posted:
+                photo_at.setdefault(chat, float(call["at"]))
+        created_at: dict[int, float] = {}
+        for call in kie.calls(CREATE_PATH):
+            prompt = str(((call.json or {}).get("input") or {}).get("prompt", ""))
+            if call.status == 200 and prompt.startswith("bench picture"):
+                created_at.setdefault(int(prompt.rsplit(" ", 1)[-1]), call.at)
+        callback_at = {chat_of(kie.tasks[t]): at for t, at in kie.called_back_at.items()}
+        to_create = [created_at[c] - posted[c] for c in posted if c in created_at]
+        by_arrival = sorted(created_at.values())
+        first_window = [created_at[c] - posted[c] for c in posted
+                        if c in created_at and created_at[c] <= by_arrival[min(17, len(by_arrival) - 1)]]
+        to_photo = [photo_at[c] - callback_at[c] for c in callback_at if c in photo_at]
+        whole = [photo_at[c] - posted[c] for c in posted if c in photo_at]
+        outcomes = await metric(app.base, "trt_kie_calls_total")
+        creates = {dict(k).get("outcome", "?"): int(v) for k, v in outcomes.items()
+                   if dict(k).get("endpoint") == "create_task"}
+        print(f"  Confirm posted -> createTask at KIE   {ms(to_create)}", flush=True)
+        print(f"    the first 18 to arrive (KIE's createTask window, 18 per 10 s) {ms(first_window)}", flush=True)
+        print(f"    createTask calls by outcome at TRT: {creates}; at the fake: {len(kie.calls(CREATE_PATH))}",
+              flush=True)
+        pressed = min(posted.values())
+        print("    createTask arrivals after the presses: " + ", ".join(
+            f"{len(group)} at {created_at[group[0]] - pressed:.1f}-{created_at[group[-1]] - pressed:.1f} s"
+            for group in bursts(created_at)), flush=True)
+        print(f"  KIE callback -> sendPhoto at Telegram {ms(to_photo)}", flush=True)
+        for group in bursts(callback_at):
+            photos_of = sorted(photo_at[c] for c in group if c in photo_at)
+            if photos_of:
+                print(f"    {len(group)} callbacks within {callback_at[group[-1]] - callback_at[group[0]]:.2f} s: "
+                      f"their sendPhoto calls spread over {photos_of[-1] - photos_of[0]:.2f} s, "
+                      f"{ms([photo_at[c] - callback_at[c] for c in group if c in photo_at])}", flush=True)
+        print(f"  Confirm posted -> sendPhoto           {ms(whole)}", flush=True)
+        print(f"  TRT RSS {rss_mb(app.pid):.1f} MB; {machine()}", flush=True)
+
+
+# -- B: 1,000 jobs in flight, no callbacks -----------------------------------------------------
+
+
+async def create_jobs(db_url: str, api: str, kie: TimedKie) -> dict[int, str]:
+    """B_JOBS jobs as the wizard makes them (status message included), each submitted with a task
+    held at the fake KIE. Written under the epoch of the instance that was just killed."""
+    kie.plan(hold=True)
+    store = Database(db_url, "bench", pool_size=8)
+    await store.connect()
+    model = shipped().model(MODEL)
+    tasks: dict[int, str] = {}
+    gate = asyncio.Semaphore(8)
+    try:
+        epoch = await store.require().fetchval("SELECT epoch FROM leader WHERE name = $1", LOCK_NAME)
+        async with aiohttp.ClientSession() as session:
+            async def one(chat: int) -> None:
+                async with gate:
+                    await accounts.ensure_user(store, LOCK_NAME, epoch, BOT_ID, chat, "en", 0)
+                    await accounts.credit(store, LOCK_NAME, epoch, BOT_ID, chat, 10 * B_PRICE, f"seed:{chat}")
+                    async with session.post(f"{api}/bot{FAKE_TOKEN}/sendMessage",
+                                            json={"chat_id": chat, "text": "Queued: Nano Banana"}) as r:
+                        status_id = int((await r.json())["result"]["message_id"])
+                    task_input = payload.build(model, {"prompt": prompt_of(chat)})
+                    order = Order(user_id=chat, chat_id=chat, nonce=f"bench-{chat}", model=MODEL, sku="default",
+                                  input=task_input, price=B_PRICE, paid_with="money", day=date.today(),
+                                  status_message_id=status_id)
+                    created = await jobs.confirm(store, LOCK_NAME, epoch, BOT_ID, order, free_daily_limit=5,
+                                                 max_active=3)
+                    assert isinstance(created, Created), created
+                    await jobs.mark_submitting(store, LOCK_NAME, epoch, created.job.id)
+                    async with session.post(kie.base_url + CREATE_PATH, json={"model": MODEL, "input": task_input},
+                                            headers={"Authorization": f"Bearer {KIE_KEY}"}) as r:
+                        task_id = str((await r.json())["data"]["taskId"])
+                    await jobs.mark_submitted(store, LOCK_NAME, epoch, created.job.id, task_id)
+                    tasks[chat] = task_id
+            await asyncio.gather(*(one(B_FIRST_CHAT + i) for i in range(B_JOBS)))
+        await sweep_read(store)
+    finally:
+        await store.close()
+    return tasks
+
+
+async def sweep_read(store: Database) -> None:
+    """What one sweep of the jobs actor reads, timed here (the same store calls, the same pages)."""
+    timings, cpu = [], []
+    count = 0
+    for _ in range(10):
+        began, began_cpu = time.perf_counter(), time.process_time()
+        await jobs.pending_callbacks(store, BOT_ID, 500)
+        found: list[jobs.Job] = []
+        after = 0
+        while True:
+            page = await jobs.jobs_to_drive(store, BOT_ID, 500, after=after)
+            found += page
+            if len(page) < 500:
+                break
+            after = page[-1].id
+        timings.append(time.perf_counter() - began)
+        cpu.append(time.process_time() - began_cpu)
+        count = len(found)
+    size = await store.require().fetchval(
+        "SELECT avg(pg_column_size(j.*)) FROM jobs j WHERE bot_id = $1 AND delivered_at IS NULL", BOT_ID)
+    print(f"  one sweep's read of {count} undelivered jobs (pending callbacks + jobs_to_drive pages, timed in "
+          f"the bench): median {pct(timings, 0.5) * 1000:.1f} ms (CPU of the reading process "
+          f"{pct(cpu, 0.5) * 1000:.1f} ms), max {max(timings) * 1000:.1f} ms; "
+          f"{float(size or 0):.0f} bytes a row, {count * float(size or 0) / 1024:.0f} KB a sweep", flush=True)
+
+
+async def sweep_rhythm(app: App, seconds: float = 10.0) -> None:
+    """How often the jobs actor sweeps, from /health's last_sweep_age_seconds sampled 5 times a second."""
+    seen: list[float] = []
+    began = time.monotonic()
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() - began < seconds:
+            asked = time.monotonic()
+            async with session.get(app.base + "/health") as r:
+                body = await r.json()
+            age = body["actors"]["kie_poller"].get("last_sweep_age_seconds")
+            if age is not None:
+                seen.append((asked + time.monotonic()) / 2 - age)
+            await asyncio.sleep(0.2)
+    sweeps: list[float] = []
+    for at in sorted(seen):  # one sweep seen twice differs by the requests' latency, sweeps are >= 0.2 s apart
+        if not sweeps or at - sweeps[-1] > 0.1:
+            sweeps.append(at)
+    gaps = [b - a for a, b in itertools.pairwise(sweeps)]
+    if gaps:
+        print(f"  sweeps seen through /health over {seconds:g} s: {len(sweeps)}, "
+              f"{len(gaps) / (sweeps[-1] - sweeps[0]):.2f}/s, gap median {pct(gaps, 0.5):.2f} s, "
+              f"max {max(gaps):.2f} s; event-loop lag now {body['event_loop']['lag_seconds'] * 1000:.0f} ms, "
+              f"max since start {body['event_loop']['lag_max_seconds'] * 1000:.0f} ms", flush=True)
+
+
+def busiest_second(times: list[float]) -> int:
+    ordered = sorted(times)
+    best, start = 0, 0
+    for end, at in enumerate(ordered):
+        while ordered[start] <= at - 1.0:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+async def scenario_b(tmp: Path, server_url: str, api: str) -> None:
+    print(f"B. {B_JOBS:,} jobs in flight, no callbacks; {B_ENDING} tasks end between {B_ENDS_FROM:g} s and "
+          f"{B_ENDS_TO:g} s of the window (at most {B_LIMIT:g} s)", flush=True)
+    print(f"  {machine()}", flush=True)
+    db_name = "trt_bench_generation_b"
+    db = await fresh_database(server_url, db_name)
+    async with TimedKie(callbacks=False) as kie:
+        stats = await asyncpg.connect(db)
+        try:
+            async with trt(tmp, db, api, **trt_extra(kie)) as app:  # the first instance: migrations, a leader row
+                await driving(app)
+                await asyncio.sleep(2.0)
+                first = await snapshot(stats, app.pid, db_name)
+                await asyncio.sleep(B_IDLE)
+                show_window("idle, no jobs (baseline)", first, await snapshot(stats, app.pid, db_name), app.pid)
+            prep = time.monotonic()
+            tasks = await create_jobs(db, api, kie)
+            print(f"  {len(tasks)} jobs created and submitted in {time.monotonic() - prep:.1f} s; the next "
+                  f"instance takes over", flush=True)
+            async with trt(tmp, db, api, **trt_extra(kie)) as app:
+                await driving(app)
+                first = await snapshot(stats, app.pid, db_name)
+                w0 = first.at
+                rss_start = rss_mb(app.pid)
+                ending = random.Random(7).sample(sorted(tasks.values()), B_ENDING)
+                loop = asyncio.get_running_loop()
+                for index, task_id in enumerate(ending):
+                    due = B_ENDS_FROM + (B_ENDS_TO - B_ENDS_FROM) * index / B_ENDING
+                    loop.call_at(loop.time() + due, kie.finish, task_id)
+                async with aiohttp.ClientSession() as session:
+                    photos_before = (await telegram_calls(session, api, method="sendPhoto", count="1"))["count"]
+                    edits_before = (await telegram_calls(session, api, method="editMessageText", count="1"))["count"]
+                    while time.monotonic() - w0 < B_LIMIT:
+                        await asyncio.sleep(1.0)
+                        found = await telegram_calls(session, api, method="sendPhoto", count="1")
+                        if time.monotonic() - w0 > B_ENDS_TO and int(found["count"]) - photos_before >= B_ENDING:
+                            break
+                    last = await snapshot(stats, app.pid, db_name)
+                    sent = await telegram_calls(session, api, method="sendPhoto")
+                    edits = (await telegram_calls(session, api, method="editMessageText", count="1"))["count"]
+                    edits -= edits_before
+                await sweep_rhythm(app)
+                print(f"  TRT RSS at the window's start {rss_start:.1f} MB", flush=True)
+                show_window("1,000 jobs in flight", first, last, app.pid)
+                seconds = last.at - w0
+                records = [c for c in kie.calls(RECORD_PATH) if w0 <= c.at <= last.at]
+                asked = Counter(c.query.get("taskId", "") for c in records)
+                job_rank = {task_id: rank for rank, (_, task_id) in enumerate(sorted(tasks.items()))}
+                asked_ranks = sorted(job_rank[t] for t in asked if t in job_rank)
+                print(f"  recordInfo at the fake: {len(records)} calls, {len(records) / seconds:.2f}/s, busiest "
+                      f"second {busiest_second([c.at for c in records])} (KIE's limit 10/s); "
+                      f"{len(asked)} of {B_JOBS} tasks asked at least once, {B_JOBS - len(asked)} never", flush=True)
+                if asked:
+                    per = sorted(asked.values())
+                    print(f"    calls per asked task: median {pct(per, 0.5):.0f}, max {per[-1]}; asked tasks by job "
+                          f"age rank (0 = oldest job): {asked_ranks[0]}..{asked_ranks[-1]}, median "
+                          f"{pct(asked_ranks, 0.5):.0f}", flush=True)
+                    calls_by_rank = Counter(job_rank[c.query.get("taskId", "")] // 100 for c in records
+                                            if c.query.get("taskId", "") in job_rank)
+                    print("    calls by job age rank: " + ", ".join(
+                        f"{b * 100}-{b * 100 + 99}: {calls_by_rank.get(b, 0)}" for b in range(B_JOBS // 100)),
+                          flush=True)
+                photo_at: dict[int, float] = {}
+                for call in sent:
+                    if call["status"] == 200 and int(call["params"].get("chat_id", 0)) >= B_FIRST_CHAT:
+                        photo_at.setdefault(int(call["params"].get("chat_id", 0)), float(call["at"]))
+                chat_of_task = {task_id: chat for chat, task_id in tasks.items()}
+                waits, waiting = [], []
+                by_rank: dict[int, list[float | None]] = {}
+                for task_id, ended in kie.ended_at.items():
+                    chat = chat_of_task[task_id]
+                    wait = photo_at[chat] - ended if chat in photo_at else None
+                    by_rank.setdefault(job_rank[task_id] // 100, []).append(wait)
+                    if wait is not None:
+                        waits.append(wait)
+                    else:
+                        waiting.append(last.at - ended)
+                print(f"  task's end at KIE -> sendPhoto: {len(waits)} of {len(kie.ended_at)} ended tasks delivered; "
+                      f"{ms(waits)}", flush=True)
+                print("    by job age rank, delivered/ended and p50: " + "; ".join(
+                    f"{b * 100}-{b * 100 + 99}: {sum(w is not None for w in v)}/{len(v)} "
+                    f"{pct([w for w in v if w is not None], 0.5):.0f} s" for b, v in sorted(by_rank.items())),
+                      flush=True)
+                if waiting:
+                    print(f"    not delivered when the window closed: {len(waiting)}, ended "
+                          f"{min(waiting):.0f}..{max(waiting):.0f} s before", flush=True)
+                print(f"  editMessageText (status messages) {int(edits) / seconds:.1f}/s over the window",
+                      flush=True)
+                states = await stats.fetch(
+                    "SELECT state, delivered_at IS NOT NULL AS told, count(*) FROM jobs GROUP BY 1, 2 ORDER BY 1, 2")
+                print("  jobs at the end: " + ", ".join(
+                    f"{r['state']}{' (told)' if r['told'] else ''} {r['count']}" for r in states), flush=True)
+                print(f"  {machine()}", flush=True)
+        finally:
+            await stats.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.generation")
+    parser.add_argument("--only", choices=("a", "b"), default=None)
+    args = parser.parse_args()
+    with workdir() as tmp:
+        async with database(tmp) as server_url, fake_telegram(tmp) as api:
+            if args.only in (None, "a"):
+                await scenario_a(tmp, server_url, api)
+            if args.only in (None, "b"):
+                await scenario_b(tmp, server_url, api)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
