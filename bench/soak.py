@@ -20,6 +20,18 @@ and SIGTERM (then started again), SIGSTOP then SIGCONT (sometimes past STALE_AFT
 crash, hang and slow of every actor, a PostgreSQL restart, and Telegram answering 429, 500 or
 slowly; half of the process faults aim at whichever instance is ACTIVE at that moment. /health
 of every instance and the inbox's unfinished count are sampled twice a second throughout.
+
+Generations: one fake KIE in this process serves every instance (KIE_API_BASE, KIE_UPLOAD_BASE),
+each instance's WEBHOOK_BASE_URL is its own address, so a task's callback goes to the instance
+that created it, whatever its role by then; WELCOME_BONUS gives every user money. `gen_chats`
+more chats walk the real wizard by posted updates, pressing the buttons the bot sent (read from
+the fake Telegram): /start, the family, google/nano-banana, Start, a prompt, a size, Confirm.
+KIE's faults have a schedule of their own seed stream (the process faults stay as they were):
+tasks that fail, tasks that take 10-40 s, 402 on createTask for a while (then credits back),
+duplicated callbacks, lost callbacks, a createTask that hangs, one whose answer is lost after the
+task was made. The drain also waits for every job told, except an ambiguous submit, which waits
+for its model's timeout (minutes); the history then holds the jobs with their ledger entries,
+the createTask calls, the media sends and store.invariants.check's lines.
 """
 
 from __future__ import annotations
@@ -30,6 +42,7 @@ import atexit
 import contextlib
 import json
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -50,6 +63,9 @@ from bench.soak_checker import (
     Acquisition,
     History,
     InboxRow,
+    JobRow,
+    KieCreate,
+    Media,
     Reply,
     Sample,
     Violation,
@@ -59,7 +75,12 @@ from bench.soak_checker import (
     figures,
     parse_reply,
 )
-from fakes.telegram_api import FakeTelegram, message_update
+from bot import keyboards
+from catalog.loader import shipped
+from fakes.kie_api import CREATE_PATH, FakeKie
+from fakes.telegram_api import FakeTelegram, callback_update, message_update
+from store import invariants
+from store.database import Database
 from store.leader import lock_name
 from tests.procs import FAKE_TOKEN, ROOT, TrtProcess, free_port
 
@@ -76,6 +97,13 @@ DECK = ("kill9", "sigterm", "sigstop", "sigstop", "pg_restart",
         "chaos", "chaos", "chaos", "chaos", "telegram", "telegram", "telegram")
 KINDS = ("kill9", "sigterm", "sigstop", "pg_restart", "chaos", "telegram")
 ENDS_LEADERSHIP = ("kill9", "sigterm", "sigstop", "pg_restart")
+# KIE's faults, on a schedule of their own (its own random stream: the schedule above stays as it was)
+KIE_DECK = ("fail", "slow", "402", "duplicate", "lost", "hang", "drop")
+GEN_MODEL = "google/nano-banana"  # a photo, two steps (a prompt, an optional size)
+WELCOME_BONUS = 1_000_000  # kopecks: more than any chat can spend in a soak
+CATALOG_FAMILY = shipped().model(GEN_MODEL).family
+GEN_TIMEOUT = float(shipped().model(GEN_MODEL).timeout_seconds) + 10.0  # its timeout, and a sweep's margin
+MEDIA_METHODS = ("sendPhoto", "sendDocument", "sendVideo", "sendAudio", "sendAnimation", "sendMediaGroup")
 
 
 # -- the schedule --------------------------------------------------------------------------------
@@ -139,6 +167,31 @@ def make_schedule(seed: int, seconds: float, instances: int) -> list[PlannedFaul
                 params["count"] = rng.randint(5, 20)
         out.append(PlannedFault(round(at, 2), kind, target, tuple(params.items())))
         at += rng.uniform(2.0, 6.0)
+    return out
+
+
+def make_kie_schedule(seed: int, seconds: float) -> list[PlannedFault]:
+    """KIE's faults of a run, from the seed alone: tasks that fail, tasks that take long, 402 on
+    createTask for a while (then credits back), duplicated callbacks, lost callbacks (polling must
+    finish those), a createTask that hangs or whose answer is lost after the task was made."""
+    rng = random.Random(f"{seed}:kie")
+    out: list[PlannedFault] = []
+    deck: list[str] = []
+    at = rng.uniform(3.0, 8.0)
+    while at < seconds:
+        if not deck:
+            deck = list(KIE_DECK)
+            rng.shuffle(deck)
+        what = deck.pop()
+        params: dict[str, Any] = {"answer": what}
+        if what in ("fail", "slow"):
+            params["count"] = rng.randint(2, 6)
+            if what == "slow":
+                params["duration"] = round(rng.uniform(10.0, 40.0), 1)
+        elif what in ("402", "duplicate", "lost"):
+            params["seconds"] = round(rng.uniform(3.0, 12.0), 1)
+        out.append(PlannedFault(round(at, 2), "kie", "-", tuple(params.items())))
+        at += rng.uniform(4.0, 9.0)
     return out
 
 
@@ -281,6 +334,9 @@ class SoakConfig:
     sample_every: float = 0.5
     idle_bound: float = 5.0
     slack: float = 0.05
+    gen_chats: int = 20  # chats that walk the wizard to generations (besides `chats`); 0: none
+    kie_faults: bool = True
+    kie_duration: float = 2.0  # seconds a task takes at the fake KIE unless a fault says otherwise
 
 
 @dataclass
@@ -300,6 +356,8 @@ class SoakResult:
     drained_in: float | None = None
     phases: dict[str, float] = field(default_factory=dict)
     unfaulted: list[str] = field(default_factory=list)
+    gen: Counter[str] = field(default_factory=Counter)
+    kie_callbacks: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -334,6 +392,8 @@ class SoakResult:
         not_applied = Counter(a.outcome.split(":")[0] + " " + a.planned.kind for a in self.applied
                               if a.outcome != "ok")
         by_invariant = Counter(v.invariant for v in self.violations)
+        kie_faults = Counter(a.planned.param("answer") for a in self.applied
+                             if a.planned.kind == "kie" and a.outcome == "ok")
         drained = "NOT within the bound" if self.drained_in is None else f"in {self.drained_in:.1f}s"
         lines = [
             f"soak seed={c.seed} faults for {c.fault_seconds:g}s, {c.instances} instances, {c.chats} chats, "
@@ -354,6 +414,12 @@ class SoakResult:
             f"drained {drained}; "
             f"bench event-loop lag max {self.max_lag * 1000:.0f} ms; health samples {f['health_samples']}; "
             f"phases {', '.join(f'{k} {v:.0f}s' for k, v in self.phases.items())}",
+            f"generations: {dict(sorted(self.gen.items()))}; jobs by state {f['jobs_by_state']}, delivered "
+            f"{f['jobs_delivered']}, ambiguous submits still within the model's timeout "
+            f"{f['jobs_submitting_within_timeout']}; createTask {f['kie_creates']} "
+            f"({f['kie_creates_ambiguous']} ambiguous), tasks "
+            f"made {f['kie_tasks']}; KIE callbacks {self.kie_callbacks}; media sent {f['media_ok']}; KIE faults "
+            f"applied {dict(sorted(kie_faults.items()))}",
             f"violations: {len(self.violations)} {dict(by_invariant)}; anomalies: {self.anomalies or 'none'}",
         ]
         if full or self.violations or self.anomalies:
@@ -388,6 +454,12 @@ class Soak:
         self.tmp = tmp
         self.restart_postgres = restart_postgres
         self.schedule = make_schedule(config.seed, config.fault_seconds, config.instances)
+        if config.kie_faults and config.gen_chats:
+            self.schedule = sorted(self.schedule + make_kie_schedule(config.seed, config.fault_seconds),
+                                   key=lambda f: f.at)
+        self.gen_acked: dict[int, int] = {}  # the generation chats' updates (no echo to judge them by)
+        self.gen: Counter[str] = Counter()  # the generation chats' progress: confirmed, results, stopped at
+        self.kie_callbacks: dict[str, int] = {}
         self.runtime_rng = random.Random(f"{config.seed}:runtime")
         self.load_rng = random.Random(f"{config.seed}:load")
         self.slots: list[Slot] = []
@@ -413,8 +485,10 @@ class Soak:
     # -- the whole run -------------------------------------------------------------------------
 
     async def run(self) -> SoakResult:
-        async with FakeTelegram() as fake, self._session() as session:
+        async with FakeTelegram() as fake, FakeKie(duration=self.config.kie_duration, credits=10**12) as kie, \
+                self._session() as session:
             self.fake = fake
+            self.kie = kie
             self.session = session
             helpers: list[asyncio.Task[None]] = []
             chats: list[asyncio.Task[None]] = []
@@ -426,6 +500,7 @@ class Soak:
                 helpers += [asyncio.create_task(self._sample_loop()), asyncio.create_task(self._lag_loop()),
                             asyncio.create_task(self._process_manager())]
                 chats = [asyncio.create_task(self._chat(50_000 + c)) for c in range(self.config.chats)]
+                chats += [asyncio.create_task(self._gen_chat(90_000 + c)) for c in range(self.config.gen_chats)]
                 began = time.monotonic()
                 await self._run_faults()
                 self.phases["faults"] = time.monotonic() - began
@@ -443,6 +518,9 @@ class Soak:
                     if task.done() and task.exception() is not None:
                         raise RuntimeError(f"a soak helper failed: {task.exception()!r}")
                 history = await self._history(final)
+                attempts = self.kie.callback_attempts
+                self.kie_callbacks = {"posted": len(attempts), "duplicates": sum(1 for a in attempts if a.copy),
+                                      "answered 200": sum(1 for a in attempts if a.status == 200)}
             finally:
                 # processes first, before any await: a finally interrupted (a test's timeout) still kills them
                 tasks = [*chats, *helpers, *self.fault_tasks]
@@ -462,7 +540,7 @@ class Soak:
         return SoakResult(self.config, self.schedule, self.applied, history, violations,
                           [p.log_path for s in self.slots for p in s.started], self.posts, self.posted,
                           self.unacked, self.exits, self.max_lag, self.lags, drained_in, self.phases,
-                          self.unfaulted)
+                          self.unfaulted, self.gen, self.kie_callbacks)
 
     @contextlib.asynccontextmanager
     async def _session(self) -> AsyncIterator[aiohttp.ClientSession]:
@@ -471,11 +549,15 @@ class Soak:
             yield session
 
     def _env(self, name: str) -> dict[str, str]:
+        port = free_port()
         return {
             "TELEGRAM_BOT_TOKEN": FAKE_TOKEN, "DATABASE_URL": self.database_url,
             "TELEGRAM_API_BASE": f"{self.fake.base_url}/_as/{name}", "INSTANCE_ID": name,
-            "PORT": str(free_port()), "LOG_LEVEL": "INFO",
-            "WEBHOOK_BASE_URL": "https://soak.example.com", "BOT_MODE": "webhook", "WEBHOOK_SECRET": SECRET,
+            "PORT": str(port), "LOG_LEVEL": "INFO",
+            # KIE's callbacks go to the instance that made the task, whatever its role by then
+            "WEBHOOK_BASE_URL": f"http://127.0.0.1:{port}", "BOT_MODE": "webhook", "WEBHOOK_SECRET": SECRET,
+            "KIE_API_KEY": "kie-soak-key", "KIE_API_BASE": self.kie.base_url, "KIE_UPLOAD_BASE": self.kie.base_url,
+            "WELCOME_BONUS": str(WELCOME_BONUS),
             "CHAOS_TOKEN": CHAOS_TOKEN, "TELEGRAM_RATE_GLOBAL": "0", "TELEGRAM_RATE_PER_CHAT": "0",
             "HEARTBEAT_INTERVAL": "0.5", "LOCK_RETRY_INTERVAL": "0.2", "STALE_AFTER": "3",
             "INBOX_SWEEP_INTERVAL": "0.2", "RESTART_BACKOFF_MIN": "0.05", "RESTART_BACKOFF_MAX": "0.5",
@@ -524,7 +606,12 @@ class Soak:
         # it would real handlers (a woken ex-leader's late sends come from those)
         work = round(self.load_rng.uniform(0, 2 * self.config.handler_seconds), 3)
         text = f"/chaos_echo {update_id} {work}"
-        body = json.dumps(message_update(update_id, chat, text, language_code="en")).encode()
+        return await self._post(chat, update_id, message_update(update_id, chat, text, language_code="en"),
+                                self.acked)
+
+    async def _post(self, chat: int, update_id: int, update: dict[str, Any], acked: dict[int, int]) -> bool:
+        """One update posted as Telegram does: again (to a random instance) until a 200, or given up."""
+        body = json.dumps(update).encode()
         headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET}
         self.posted += 1
         give_up = time.monotonic() + self.config.redeliver_for
@@ -542,13 +629,121 @@ class Soak:
                 answer = "connection error"
             self.posts[answer] += 1
             if answer == "200":
-                self.acked[update_id] = chat
+                acked[update_id] = chat
                 return True
             attempt += 1
             if time.monotonic() > give_up:
                 self.unacked.append(update_id)
                 return False
             await asyncio.sleep(0.05 * min(attempt, 6) + self.load_rng.uniform(0, 0.1))
+
+    # -- generations -------------------------------------------------------------------------
+
+    async def _gen_chat(self, chat: int) -> None:
+        """A user who makes generations through the wizard, pressing the buttons the bot sent
+        (their callback_data, nonces included, read from the fake Telegram): /start, the family,
+        the model, Start, a prompt, the first size, Confirm, then the result or the failure. A
+        screen that does not come within a bound (a fault ate it) starts the walk again from
+        /start; what the bot did with every Confirm is judged from the database at the end."""
+        model = GEN_MODEL
+        family = keyboards.family_data(CATALOG_FAMILY)
+        await self._pause(self.load_rng.uniform(0, 5.0))
+        while not self.stop_load.is_set():
+            self.gen["walks"] += 1
+            seen = len(self.fake.sent_messages(chat))
+            steps: list[tuple[str, str | None]] = [
+                ("/start", None), (rf"^{re.escape(family)}$", "family"),
+                (rf"^{re.escape(keyboards.model_data(model))}$", "model"),
+                (rf"^{re.escape(keyboards.start_data(model))}$", "start"),
+                (r"^w:[^:]+:cancel$", "prompt"), (r"^w:[^:]+:o:\d+$", "size"), (r"^w:[^:]+:ok$", "confirm")]
+            stopped = None
+            for pattern, name in steps:
+                if name is None:
+                    ok = await self._gen_update(chat, message_update(self._next_id(), chat, pattern,
+                                                                     language_code="en"))
+                    continue
+                found = await self._gen_button(chat, pattern, seen, 20.0)
+                if found is None:
+                    stopped = name
+                    break
+                data, message_id, seen = found
+                if name == "prompt":  # the prompt's step shows only Cancel: the answer is a message
+                    ok = await self._gen_update(chat, message_update(
+                        self._next_id(), chat, f"soak picture for chat {chat}", language_code="en"))
+                else:
+                    ok = await self._gen_update(chat, callback_update(
+                        self._next_id(), chat, data, message_id, language_code="en", user_id=chat,
+                        bot_id=BOT_ID))
+                if not ok:
+                    stopped = f"{name} (never acknowledged)"
+                    break
+            if stopped is not None:
+                self.gen[f"stopped at {stopped}"] += 1
+                await self._pause(1.0)
+                continue
+            self.gen["confirmed"] += 1
+            # the result carries Again; a failure, or a Confirm refused (a job of this user still
+            # running), leads back to the menu
+            end = rf"^({re.escape(keyboards.AGAIN)}|{re.escape(keyboards.MENU_OPEN)}$)"
+            told = await self._gen_button(chat, end, seen, 90.0)
+            self.gen["no answer while loading" if told is None else "a result" if told[0].startswith(
+                keyboards.AGAIN) else "a message with Menu"] += 1
+            await self._pause(self.load_rng.uniform(0.5, 3.0))
+
+    def _next_id(self) -> int:
+        update_id = self.next_update_id
+        self.next_update_id += 1
+        return update_id
+
+    async def _gen_update(self, chat: int, update: dict[str, Any]) -> bool:
+        return await self._post(chat, int(update["update_id"]), update, self.gen_acked)
+
+    async def _gen_button(self, chat: int, pattern: str, seen: int,
+                          timeout: float) -> tuple[str, int, int] | None:
+        """The first button matching `pattern` on a message sent to the chat after the first `seen`
+        (its data, message id, and how many messages the chat has seen with it); None by the bound
+        or once the load stops."""
+        wanted = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.stop_load.is_set():
+            sent = self.fake.sent_messages(chat)
+            for index in range(seen, len(sent)):
+                markup = sent[index].params.get("reply_markup") or {}
+                if isinstance(markup, str):
+                    markup = json.loads(markup)
+                for row in markup.get("inline_keyboard", []):
+                    for button in row:
+                        data = button.get("callback_data") or ""
+                        if wanted.match(data):
+                            return data, int((sent[index].result or {}).get("message_id", 1)), index + 1
+            await asyncio.sleep(0.5)  # each look scans every call the fake recorded: not too often
+        return None
+
+    async def _kie_fault(self, fault: AppliedFault) -> None:
+        kie = self.kie
+        what = fault.planned.param("answer")
+        if what == "fail":
+            kie.plan("*", "fail", count=fault.planned.param("count"))
+        elif what == "slow":
+            kie.plan("*", "success", duration=fault.planned.param("duration"), count=fault.planned.param("count"))
+        elif what == "hang":  # createTask never answered: an ambiguous submit, no task made
+            kie.inject(CREATE_PATH, hang=True)
+        elif what == "drop":  # the task made, the answer lost: an ambiguous submit with a task
+            kie.inject(CREATE_PATH, drop_after_create=True)
+        else:
+            seconds = fault.planned.param("seconds")
+            if what == "402":
+                credits, kie.credits = kie.credits, 0
+                await asyncio.sleep(seconds)
+                kie.credits = credits
+            elif what == "duplicate":
+                kie.callback_duplicates = 2
+                await asyncio.sleep(seconds)
+                kie.callback_duplicates = 0
+            elif what == "lost":
+                kie.callbacks = False
+                await asyncio.sleep(seconds)
+                kie.callbacks = True
 
     async def _settle(self, chats: list[asyncio.Task[None]]) -> None:
         """Let every chat's update in delivery finish (bounded by redeliver_for), and every fault
@@ -608,6 +803,8 @@ class Soak:
                 self._telegram(fault)
             elif planned.kind == "pg_restart":
                 await self._pg_restart(fault)
+            elif planned.kind == "kie":
+                await self._kie_fault(fault)
         except Exception as exc:  # a fault that fails to apply is recorded, never fatal
             fault.outcome = f"failed: {type(exc).__name__}: {exc}"[:300]
 
@@ -751,12 +948,17 @@ class Soak:
             conn = await asyncpg.connect(self.database_url, timeout=2.0)
             try:
                 stored = await conn.fetchval("SELECT count(*) FROM inbox WHERE bot_id = $1 AND update_id = ANY($2)",
-                                             BOT_ID, list(self.acked), timeout=5.0)
+                                             BOT_ID, list(self.acked) + list(self.gen_acked), timeout=5.0)
+                # an ambiguous submit waits for its callback or its model's timeout (minutes): not for the drain
+                undelivered = await conn.fetchval(
+                    "SELECT count(*) FROM jobs WHERE bot_id = $1 AND delivered_at IS NULL "
+                    "AND NOT (state = 'submitting' AND created_at > now() - make_interval(secs => $2::float8))",
+                    BOT_ID, GEN_TIMEOUT, timeout=5.0)
             finally:
                 await conn.close()
         except Exception:
             return False
-        return int(stored) == len(self.acked)
+        return int(stored) == len(self.acked) + len(self.gen_acked) and int(undelivered) == 0
 
     async def _history(self, final: list[Sample]) -> History:
         conn = await asyncpg.connect(self.database_url, timeout=10)
@@ -766,8 +968,40 @@ class Soak:
                 "WHERE name = $1 ORDER BY epoch", lock_name(BOT_ID))
             rows = await conn.fetch("SELECT update_id, chat_key, state, attempts, outcome FROM inbox "
                                     "WHERE bot_id = $1", BOT_ID)
+            job_rows = await conn.fetch(
+                """SELECT j.id, j.chat_id, j.state, j.paid_with, j.delivered_at IS NOT NULL AS delivered,
+                          extract(epoch FROM j.created_at)::float8 AS created,
+                          count(l.id) FILTER (WHERE l.kind = 'hold') AS holds,
+                          count(l.id) FILTER (WHERE l.kind = 'capture') AS captures,
+                          count(l.id) FILTER (WHERE l.kind = 'release') AS releases
+                     FROM jobs j LEFT JOIN ledger l ON l.job_id = j.id WHERE j.bot_id = $1 GROUP BY j.id""", BOT_ID)
         finally:
             await conn.close()
+        db = Database(self.database_url, "soak-checker", pool_size=1)
+        await db.connect()
+        try:
+            money = await invariants.check(db, BOT_ID)
+        finally:
+            await db.close()
+        job_of: dict[int, int | None] = {}  # id(createTask call) -> the job its callBackUrl names
+        ended: dict[int, float] = {}
+        for task in self.kie.tasks.values():
+            job = job_id_of(task.callback_url)
+            if job is not None and task.complete_time is not None:
+                ended[job] = max(ended.get(job, 0.0), task.complete_time / 1000)
+        creates = []
+        made = sorted((job_id_of(t.callback_url), t.create_time / 1000) for t in self.kie.tasks.values())
+        calls = sorted(self.kie.calls(CREATE_PATH), key=lambda c: c.at)
+        for call in calls:
+            url = (call.json or {}).get("callBackUrl") if isinstance(call.json, dict) else None
+            job_of[id(call)] = job_id_of(url)
+        made_by: set[int] = set()
+        for job, at in made:  # the task's call: the last createTask for its job that arrived before it was made
+            before = [c for c in calls if job_of[id(c)] == job and c.at <= at + 0.001]
+            if before:
+                made_by.add(id(before[-1]))
+        for call in calls:
+            creates.append(KieCreate(job_of[id(call)], call.at, id(call) in made_by, call.status is None))
         to_wall = time.time() - time.monotonic()
         replies = []
         for call in self.fake.calls("sendMessage"):
@@ -781,7 +1015,21 @@ class Soak:
             inbox={r["update_id"]: InboxRow(r["update_id"], r["chat_key"], r["state"], r["attempts"], r["outcome"])
                    for r in rows},
             samples=list(self.samples), final=final, slack=self.config.slack, idle_bound=self.config.idle_bound,
-            stalls=list(self.lags), webhook_answers=dict(self.posts))
+            stalls=list(self.lags), webhook_answers=dict(self.posts),
+            jobs=[JobRow(r["id"], r["chat_id"], r["state"], r["paid_with"], r["delivered"], r["created"],
+                         r["holds"], r["captures"], r["releases"], ended.get(r["id"]), r["created"] + GEN_TIMEOUT)
+                  for r in job_rows],
+            ended_at=time.time(),
+            kie_creates=creates,
+            media=[Media(int(c.chat_id or 0), c.at + to_wall, c.ok, c.method) for c in self.fake.calls()
+                   if c.method in MEDIA_METHODS],
+            money_problems=money)
+
+
+def job_id_of(url: str | None) -> int | None:
+    """The job a KIE callback URL names (config.kie_callback_url: .../kie-callback/<secret>/<job id>)."""
+    found = re.search(r"/kie-callback/[^/]+/(\d+)$", url or "")
+    return int(found.group(1)) if found else None
 
 
 async def run_soak(config: SoakConfig, database_url: str, tmp: Path,

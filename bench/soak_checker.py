@@ -91,6 +91,7 @@ class JobRow:
     captures: int = 0
     releases: int = 0
     kie_done_at: float | None = None  # wall clock of the (last) task's end at the fake KIE, if it ended
+    deadline: float | None = None  # wall clock by which its model's timeout (from created_at) has ended it
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,7 @@ class History:
     kie_creates: list[KieCreate] = field(default_factory=list)
     media: list[Media] = field(default_factory=list)
     money_problems: list[str] = field(default_factory=list)
+    ended_at: float | None = None  # wall clock when the jobs were read
 
 
 Invariant = Callable[[History], list[str]]
@@ -308,10 +310,20 @@ def money_invariants_hold(history: History) -> list[str]:
     return list(history.money_problems)
 
 
+def within_timeout(history: History, job: JobRow) -> bool:
+    """A job still 'submitting' (its createTask interrupted or unanswered: ambiguous, so it waits
+    for a callback or its model's timeout) when the history was read before that timeout."""
+    return (job.state == "submitting" and job.deadline is not None and history.ended_at is not None
+            and history.ended_at < job.deadline)
+
+
 def every_job_finished_and_told(history: History) -> list[str]:
-    """9. Every confirmed job reached a terminal state and its user was told (delivered_at set)."""
+    """9. Every confirmed job reached a terminal state and its user was told (delivered_at set);
+    only an ambiguous submit still within its model's timeout may be unfinished (a figure)."""
     out = []
     for job in sorted(history.jobs, key=lambda j: j.job_id):
+        if within_timeout(history, job):
+            continue
         if job.state not in TERMINAL_JOB_STATES:
             out.append(f"job {job.job_id} (chat {job.chat_id}) left in state {job.state}")
         elif not job.delivered:
@@ -434,6 +446,9 @@ def figures(history: History) -> dict[str, object]:
         "longest_idle_active": max((last.at - began.at for _, began, last in idle_spells(history)), default=0.0),
         "jobs_by_state": dict(sorted(Counter(j.state for j in history.jobs).items())),
         "jobs_delivered": sum(1 for j in history.jobs if j.delivered),
+        # each with how many createTask calls for it reached KIE (0: the submit was cut before it went out)
+        "jobs_submitting_within_timeout": {j.job_id: sum(1 for c in history.kie_creates if c.job_id == j.job_id)
+                                           for j in history.jobs if within_timeout(history, j)},
         "kie_creates": len(history.kie_creates),
         "kie_creates_ambiguous": sum(1 for c in history.kie_creates if c.ambiguous),
         "kie_tasks": sum(1 for c in history.kie_creates if c.created),

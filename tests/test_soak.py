@@ -233,6 +233,16 @@ def test_a_job_left_running_or_never_told_is_caught() -> None:
     history = clean()
     history.jobs[0] = dataclasses.replace(history.jobs[0], delivered=False)
     assert [v.detail for v in check(history)] == ["job 1 (chat 7) succeeded but the user was never told"]
+    # an ambiguous submit waits for its callback or its model's timeout: unfinished only until then
+    history = clean()
+    history.jobs.append(JobRow(4, 9, "submitting", "money", False, T0 + 10, 1, deadline=T0 + 310))
+    history.ended_at = T0 + 100
+    assert check(history) == []
+    history.ended_at = T0 + 311
+    assert [v.detail for v in check(history)] == ["job 4 (chat 9) left in state submitting"]
+    history.jobs[-1] = dataclasses.replace(history.jobs[-1], state="running")  # only a submit may wait so
+    history.ended_at = T0 + 100
+    assert [v.detail for v in check(history)] == ["job 4 (chat 9) left in state running"]
 
 
 def test_a_second_kie_task_without_an_ambiguous_submit_is_caught() -> None:
