@@ -98,7 +98,7 @@ DECK = ("kill9", "sigterm", "sigstop", "sigstop", "pg_restart",
 KINDS = ("kill9", "sigterm", "sigstop", "pg_restart", "chaos", "telegram")
 ENDS_LEADERSHIP = ("kill9", "sigterm", "sigstop", "pg_restart")
 # KIE's faults, on a schedule of their own (its own random stream: the schedule above stays as it was)
-KIE_DECK = ("fail", "slow", "402", "duplicate", "lost", "hang", "drop")
+KIE_DECK = ("fail", "slow", "duplicate", "lost", "hang", "drop")  # and one 402, late: see make_kie_schedule
 GEN_MODEL = "google/nano-banana"  # a photo, two steps (a prompt, an optional size)
 WELCOME_BONUS = 1_000_000  # kopecks: more than any chat can spend in a soak
 CATALOG_FAMILY = shipped().model(GEN_MODEL).family
@@ -173,7 +173,9 @@ def make_schedule(seed: int, seconds: float, instances: int) -> list[PlannedFaul
 def make_kie_schedule(seed: int, seconds: float) -> list[PlannedFault]:
     """KIE's faults of a run, from the seed alone: tasks that fail, tasks that take long, 402 on
     createTask for a while (then credits back), duplicated callbacks, lost callbacks (polling must
-    finish those), a createTask that hangs or whose answer is lost after the task was made."""
+    finish those), a createTask that hangs or whose answer is lost after the task was made. The 402
+    comes once, between 60% and 80% of the period: it pauses generations until the jobs actor next
+    asks KIE's balance (every 60 s while paused), so an earlier one leaves a short soak with few."""
     rng = random.Random(f"{seed}:kie")
     out: list[PlannedFault] = []
     deck: list[str] = []
@@ -192,7 +194,9 @@ def make_kie_schedule(seed: int, seconds: float) -> list[PlannedFault]:
             params["seconds"] = round(rng.uniform(3.0, 12.0), 1)
         out.append(PlannedFault(round(at, 2), "kie", "-", tuple(params.items())))
         at += rng.uniform(4.0, 9.0)
-    return out
+    late = round(rng.uniform(0.6, 0.8) * seconds, 2)
+    out.append(PlannedFault(late, "kie", "-", (("answer", "402"), ("seconds", round(rng.uniform(3.0, 12.0), 1)))))
+    return sorted(out, key=lambda f: f.at)
 
 
 @dataclass
