@@ -151,6 +151,14 @@ def shown_elapsed(seconds: float) -> float:
     return float(int(seconds) // step * step)
 
 
+class _NotOurs(Exception):
+    """mark_submitting changed nothing: another drive or an earlier leader moved the job on."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__(f"job {job.id} is {job.state}")
+        self.job = job
+
+
 class KiePoller(Leased, Actor):
     capacity: ClassVar[int] = 8
     overflow: ClassVar[Overflow] = Overflow.DROP_NEWEST  # WakeJobs coalesce
@@ -489,18 +497,28 @@ class KiePoller(Leased, Actor):
             log.info("job_input_retry", extra={"job_id": job.id, "error_text": describe(exc)})
             return job
         self._must_act()
-        step = await jobs.mark_submitting(self.database, self.name_, self.epoch, job.id)
-        if not step.changed:
-            return step.job
-        job = step.job
+        committed: list[Job] = []
+
+        async def intent() -> None:
+            """The intent, committed once the limiter's slot is ours, right before createTask leaves:
+            a job found 'submitting' after a crash is one KIE may really have."""
+            self._must_act()
+            step = await jobs.mark_submitting(self.database, self.name_, self.epoch, job.id)
+            if not step.changed:
+                raise _NotOurs(step.job)
+            committed.append(step.job)
+
         try:
             created = await self._kie("create_task", lambda: self.kie.create_task(
-                job.model, task_input, self.settings.kie_callback_url(job.id)))
+                job.model, task_input, self.settings.kie_callback_url(job.id), before_send=intent))
+        except _NotOurs as exc:
+            return exc.job
         except OutOfCredits:
             await self._pause()
-            return await self._end(job, track, model, Failed("service_paused"))
+            return await self._end(committed[0] if committed else job, track, model, Failed("service_paused"))
         except KieError as exc:
-            return await self._create_failed(job, track, model, exc)
+            return await self._create_failed(committed[0] if committed else job, track, model, exc)
+        job = committed[0]
         try:
             job = (await jobs.mark_submitted(self.database, self.name_, self.epoch, job.id, created.task_id)).job
         except asyncpg.UniqueViolationError:

@@ -157,17 +157,27 @@ class KieClient:
         *,
         endpoint: str = "jobs",
         timeout: float | None = None,
+        before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> TaskCreated:
         """Start a task; its id is in the answer. Validated locally first (InvalidRequest, nothing sent).
 
         Raises an error with ``ambiguous`` set when the task may exist anyway (see the module's
-        docstring); such an error is never retried here.
+        docstring); such an error is never retried here. ``before_send`` runs once, after the rate
+        limiter's slot is ours and right before the first request leaves: the caller commits its
+        intent there, so an intent never waits on the limiter (where a crash would leave it standing
+        for a task KIE never heard of); whatever it raises, nothing is sent.
         """
         family = self.endpoint(endpoint)
         request = family.create_request(model, input, callback_url)
+        intent: list[bool] = []
+
+        async def once() -> None:
+            if before_send is not None and not intent:
+                await before_send()
+                intent.append(True)
 
         async def attempt(deadline: float) -> TaskCreated:
-            envelope = await self._call(request, deadline, self.api_base, idempotent=False)
+            envelope = await self._call(request, deadline, self.api_base, idempotent=False, before_send=once)
             task_id = family.created_task_id(envelope.data)
             error = envelope.error()
             if error is not None:
@@ -302,6 +312,7 @@ class KieClient:
         *,
         idempotent: bool,
         form: Callable[[], aiohttp.FormData] | None = None,
+        before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> Envelope:
         """One attempt: a limiter slot, the request, KIE's envelope (errors in it are left to the caller).
 
@@ -314,6 +325,8 @@ class KieClient:
             raise Timeout(f"{request.path}: the deadline passed before the request was sent")
         if request.rate is not None:
             await self.limiter.acquire(request.rate, remaining)
+        if before_send is not None:
+            await before_send()
         headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
         body: Any = None
         if request.json is not None:

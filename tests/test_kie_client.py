@@ -484,3 +484,39 @@ def test_reading_successes() -> None:
     assert (credit.ok, credit.message, credit.data) == (True, "success", 12)
     assert kie_envelope.retry_after_seconds("3") == 3.0
     assert kie_envelope.retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") is None
+
+
+# ---------------------------------------------------------------------- the intent before the wire
+
+
+async def test_the_intent_runs_once_after_the_limiter_slot_and_before_the_request(fake: FakeKie) -> None:
+    seen: list[int] = []
+
+    async def intent() -> None:
+        seen.append(len(fake.calls(CREATE_PATH)))
+
+    fake.inject(CREATE_PATH, http_status=500, count=1)  # a certain refusal: retried, the intent not again
+    async with KieClient(KEY, fake.base_url, fake.base_url, timeout=5, retry=FAST_RETRY) as kie:
+        task = await kie.create_task(MODEL, {"prompt": "a fox"}, before_send=intent)
+    assert task.task_id in fake.tasks
+    assert seen == [0], "once, before anything reached KIE, and not again for the retry"
+
+
+async def test_an_intent_that_fails_sends_nothing_and_a_throttled_call_runs_no_intent(fake: FakeKie) -> None:
+    class Refused(Exception):
+        pass
+
+    async def refuse() -> None:
+        raise Refused("the fence said no")
+
+    async def must_not_run() -> None:
+        raise AssertionError("an intent for a request that never left")
+
+    limiter = Limiter({CREATE: Rate(1, 60.0)})
+    async with KieClient(KEY, fake.base_url, fake.base_url, timeout=1, retry=FAST_RETRY, limiter=limiter) as kie:
+        with pytest.raises(Refused):
+            await kie.create_task(MODEL, {"prompt": "a fox"}, before_send=refuse)
+        assert fake.calls(CREATE_PATH) == []
+        with pytest.raises(KieError):  # the window's one slot is spent: no slot within the deadline
+            await kie.create_task(MODEL, {"prompt": "a fox"}, before_send=must_not_run)
+    assert fake.calls(CREATE_PATH) == []
