@@ -1,6 +1,7 @@
-"""The one entrypoint: `serve` (default), `check`, `migrate`, `demo`, and `test` for developers.
+"""The one entrypoint: `serve` (default), `check`, `migrate`, `demo`, `trace`, and `test` for developers.
 
-    python3 run.py [serve|check|migrate|demo]      python3 run.py test [pytest args]
+    python3 run.py [serve|migrate|demo]      python3 run.py check [health URL]
+    python3 run.py trace <correlation id>    python3 run.py test [pytest args]
 
 On a fresh machine the first run installs the dependencies into .venv (see commands/bootstrap.py).
 Without DATABASE_URL an embedded PostgreSQL under DATA_DIR is started and stopped with us.
@@ -19,8 +20,9 @@ if sys.version_info < (3, 11):  # noqa: UP036 - this line must be readable on an
 from commands import bootstrap
 
 T0 = time.monotonic()
-COMMANDS = ("serve", "check", "migrate", "demo", "test")
-USAGE = "usage: python3 run.py [serve|check|migrate|demo|test] (test passes the rest to pytest)"
+COMMANDS = ("serve", "check", "migrate", "demo", "trace", "test")
+USAGE = ("usage: python3 run.py [serve|migrate|demo] | check [health URL] | trace <correlation id> | test [pytest args]")
+ARGUMENTS = {"check": (0, 1), "trace": (1, 1)}  # (fewest, most) for commands that take any
 
 
 def main(argv: list[str]) -> int:
@@ -36,12 +38,13 @@ def main(argv: list[str]) -> int:
         import subprocess
 
         return subprocess.call([sys.executable, "-m", "pytest", *argv[1:]], cwd=bootstrap.ROOT)
-    if len(argv) > 1:
-        print(f"{command} takes no arguments\n{USAGE}", file=sys.stderr)
+    fewest, most = ARGUMENTS.get(command, (0, 0))
+    if not fewest <= len(argv) - 1 <= most:
+        print(f"wrong arguments for {command}\n{USAGE}", file=sys.stderr)
         return 2
     from commands.main import execute
 
-    return execute(command, T0)
+    return execute(command, T0, argv[1:])
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ def _line(name: str, ok: bool | None, text: str) -> str:
     return f"  {mark} {name:<16} {text}"
 
 
-async def report(settings: Settings, database: Database) -> int:
+async def report(settings: Settings, database: Database, health_url: str | None = None) -> int:
     lines = [f"TRT check: instance {settings.instance_id}"]
     failed = False
     mode = f"{settings.bot_mode}" + (f", webhook {settings.webhook_url}" if settings.webhook_url else "")

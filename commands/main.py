@@ -21,7 +21,8 @@ from telemetry import logs
 log = logs.get("main")
 
 
-def execute(command: str, t0: float) -> int:
+def execute(command: str, t0: float, args: list[str] | None = None) -> int:
+    args = args or []
     try:
         settings = config.load(command)
     except config.ConfigError as exc:
@@ -54,7 +55,11 @@ def execute(command: str, t0: float) -> int:
         if command == "migrate":
             return _run(migrate(database))
         if command == "check":
-            return _run(report(settings, database))
+            return _run(report(settings, database, args[0] if args else None))
+        if command == "trace":
+            from commands.trace import show
+
+            return _run(show(database, args[0]))
         if command == "demo":
             from commands import demo  # the fakes are loaded only by the demo, never by serve
 
