@@ -138,3 +138,52 @@ async def history(conn: asyncpg.Connection | asyncpg.Pool, name: str) -> list[tu
 async def current(conn: asyncpg.Connection | asyncpg.Pool, name: str) -> tuple[int, str] | None:
     row = await conn.fetchrow("SELECT epoch, instance FROM leader WHERE name = $1", name)
     return None if row is None else (row["epoch"], row["instance"])
+
+
+@dataclass(frozen=True)
+class Leadership:
+    """What `run.py check` shows about the lock: the leader row as recorded, and whether a session
+    holds the advisory lock right now (a row says who led last; only pg_locks says anyone leads)."""
+
+    name: str
+    keys: tuple[int, int]
+    migrated: bool  # False: the leader tables do not exist yet (nothing has run the migrations)
+    holder: Holder | None
+    lock_pids: tuple[int, ...]  # backends holding the advisory lock now (one, or none)
+    lock_application: str | None  # the holder's application_name (trt-lock:<instance>), when visible
+
+    @property
+    def held(self) -> bool:
+        return bool(self.lock_pids)
+
+
+async def describe(conn: asyncpg.Connection, bot_id: int) -> Leadership:
+    """Read-only: the leader row and heartbeat of `bot_id`'s lock, and who holds the lock now.
+    Takes no lock and writes nothing, so an operator may run it against a live deployment."""
+    name = lock_name(bot_id)
+    keys = lock_keys(name)
+    locks = await conn.fetch(
+        """SELECT l.pid, a.application_name
+           FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+           WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+             AND l.classid::int4 = $1::int4 AND l.objid::int4 = $2::int4
+           ORDER BY l.pid""",
+        *keys,
+    )
+    pids = tuple(int(r["pid"]) for r in locks)
+    application = next((r["application_name"] for r in locks if r["application_name"]), None)
+    migrated = bool(await conn.fetchval(
+        "SELECT to_regclass('leader') IS NOT NULL AND to_regclass('leader_heartbeat') IS NOT NULL"))
+    found = await holder(conn, name) if migrated else None
+    return Leadership(name, keys, migrated, found, pids, application)
+
+
+async def inspect(url: str, bot_id: int, timeout: float = 5.0) -> Leadership:
+    """describe() on a short connection of its own (never the pool, never the lock session), for
+    `run.py check`."""
+    conn = await asyncpg.connect(url, timeout=timeout, command_timeout=timeout,
+                                 server_settings={"application_name": "trt-check"})
+    try:
+        return await describe(conn, bot_id)
+    finally:
+        await conn.close()
