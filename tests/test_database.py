@@ -75,7 +75,7 @@ def test_migrate_and_check_commands(database_url, tmp_path) -> None:
     assert done.returncode == 1  # no Telegram there
     assert "ok   database" in done.stdout + done.stderr
     assert f"{len(names)} pending: {', '.join(names)}" in done.stdout + done.stderr
-    assert "FAIL telegram" in done.stderr
+    assert "FAIL telegram" in done.stdout  # the report goes to stdout, failed or not
     assert FAKE_TOKEN not in done.stdout + done.stderr
     assert "Traceback" not in done.stderr
 
@@ -88,7 +88,7 @@ def test_migrate_and_check_commands(database_url, tmp_path) -> None:
     dead = {**env, "DATABASE_URL": f"postgresql://u:pw-secret-9@127.0.0.1:{free_port()}/x"}
     done = run("check", dead)
     assert done.returncode == 1
-    assert "FAIL database" in done.stderr and "pw-secret-9" not in done.stderr + done.stdout
+    assert "FAIL database" in done.stdout and "pw-secret-9" not in done.stderr + done.stdout
     assert "Traceback" not in done.stderr
 
 
