@@ -21,7 +21,8 @@ from commands import bootstrap
 
 T0 = time.monotonic()
 COMMANDS = ("serve", "check", "migrate", "demo", "trace", "test")
-USAGE = ("usage: python3 run.py [serve|migrate|demo] | check [health URL] | trace <correlation id> | test [pytest args]")
+USAGE = ("usage: python3 run.py [serve|migrate|demo] | check [health URL] | trace <correlation id>"
+         " | test [pytest args]")
 ARGUMENTS = {"check": (0, 1), "trace": (1, 1)}  # (fewest, most) for commands that take any
 
 

@@ -1,38 +1,55 @@
-"""correlation_flusher: batches trace events into Postgres off the hot path.
+"""correlation_flusher: writes trace events to PostgreSQL in batches, off every hot path.
 
-Producers tell it TraceEvents and never wait: the mailbox drops the newest when full (counted),
-because losing a trace line is better than slowing an update. Events are written with one COPY
-per batch, when the batch is full or on the flush timer.
+Producers tell it TraceEvents through telemetry.tracing and never wait: its mailbox drops the
+oldest event when full (counted as dropped), because losing a trace line is better than slowing
+an update. Events are written with one COPY per batch, when a batch is full or on the timer. A
+batch that fails (the database restarting) is kept and tried again with backoff while new events
+gather behind it up to a bound (beyond it the oldest go, counted); after `attempts` failures the
+batch is given up (counted), so a database that stays away costs traces, never memory.
 """
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from typing import Any, ClassVar
 
 from actors.actor import Actor, handles
+from actors.backoff import Backoff
 from actors.mailbox import Mailbox, Overflow
 from messages.control import Tick
 from messages.trace import TraceEvent
 from store import traces
-from store.database import Database, DatabaseUnavailable
+from store.database import DB_ERRORS, Database, DatabaseUnavailable
 from telemetry import logs
 from telemetry.metrics import METRICS
 
 log = logs.get("correlation_flusher")
 
+Row = tuple[str, float, str, str, dict[str, Any] | None]
+
 
 class CorrelationFlusher(Actor):
     capacity: ClassVar[int] = 20_000
-    overflow: ClassVar[Overflow] = Overflow.DROP_NEWEST
+    overflow: ClassVar[Overflow] = Overflow.DROP_OLDEST
 
-    def __init__(self, mailbox: Mailbox, database: Database, batch: int = 500, interval: float = 0.5) -> None:
+    def __init__(self, mailbox: Mailbox, database: Database, batch: int = 1_000, interval: float = 0.5,
+                 attempts: int = 5, held: int = 50_000, retry: Backoff | None = None) -> None:
         super().__init__(mailbox)
         self.database = database
         self.batch_size = batch
         self.interval = interval
-        self.buffer: list[tuple[str, float, str, str, dict[str, Any] | None]] = []
+        self.attempts = attempts
+        self.held = held  # events kept in memory while the database is away
+        self.retry = retry or Backoff(min=0.5, max=8.0)
+        self.buffer: deque[Row] = deque()
+        self.failing: list[Row] = []  # the batch being retried
+        self.failures = 0
+        self.retry_at = 0.0
         self.written = 0
-        self.lost = 0
+        self.dropped = 0
+        self.given_up = 0
+        self.write_error: str | None = None
 
     async def on_start(self) -> None:
         self.every(self.interval)
@@ -40,6 +57,10 @@ class CorrelationFlusher(Actor):
     @handles(TraceEvent, deadline=10.0)
     async def collect(self, msg: TraceEvent) -> None:
         self.buffer.append((msg.correlation_id, msg.at, msg.actor, msg.event, msg.data))
+        if len(self.buffer) + len(self.failing) > self.held:
+            self.buffer.popleft()
+            self.dropped += 1
+            METRICS.traces.labels("dropped").inc()
         if len(self.buffer) >= self.batch_size:
             await self.flush()
 
@@ -47,24 +68,48 @@ class CorrelationFlusher(Actor):
         await self.flush()
 
     async def flush(self) -> None:
-        if not self.buffer:
+        """Write the batch being retried (when its time has come), then full batches of new events."""
+        if self.failing and not await self._write(self.failing):
             return
-        batch, self.buffer = self.buffer, []
+        while self.buffer:
+            batch = [self.buffer.popleft() for _ in range(min(self.batch_size, len(self.buffer)))]
+            self.failing = batch
+            if not await self._write(batch):
+                return
+
+    async def _write(self, batch: list[Row]) -> bool:
+        if self.failures and time.monotonic() < self.retry_at:
+            return False
         try:
             await traces.insert_many(self.database, batch)
-            self.written += len(batch)
-            METRICS.traces.labels("written").inc(len(batch))
-        except (DatabaseUnavailable, OSError, TimeoutError) as exc:
-            self.lost += len(batch)
-            METRICS.traces.labels("lost").inc(len(batch))
-            log.warning("traces_lost", extra={"count": len(batch), "error_text": str(exc)[:200]})
+        except (*DB_ERRORS, DatabaseUnavailable) as exc:
+            self.failures += 1
+            self.write_error = logs.redact(f"{type(exc).__name__}: {exc}")[:200]
+            if self.failures >= self.attempts:
+                self.given_up += len(batch)
+                METRICS.traces.labels("given_up").inc(len(batch))
+                log.warning("traces_given_up", extra={"count": len(batch), "attempts": self.failures,
+                                                      "error_text": self.write_error})
+                self.failing, self.failures = [], 0
+                return True  # the next batch starts afresh
+            self.retry_at = time.monotonic() + self.retry.delay(self.failures)
+            return False
+        self.written += len(batch)
+        METRICS.traces.labels("written").inc(len(batch))
+        self.failing, self.failures = [], 0
+        return True
 
     async def on_stop(self) -> None:
-        if self.database.pool is not None:
-            try:
-                await self.flush()
-            except Exception as exc:  # stopping anyway; say what was lost
-                log.warning("traces_lost_on_stop", extra={"count": len(self.buffer), "error_text": str(exc)[:200]})
+        if self.database.pool is None:
+            return
+        self.failures = 0  # one last try for everything, now
+        try:
+            await self.flush()
+        except Exception as exc:  # stopping anyway; say what was lost
+            log.warning("traces_lost_on_stop", extra={"count": len(self.buffer) + len(self.failing),
+                                                      "error_text": str(exc)[:200]})
 
     def health(self) -> dict[str, Any]:
-        return {"written": self.written, "lost": self.lost, "buffered": len(self.buffer)}
+        return {"written": self.written, "dropped": self.dropped + self.mailbox.stats.dropped,
+                "given_up": self.given_up, "buffered": len(self.buffer) + len(self.failing),
+                "retrying": self.failures, "write_error": self.write_error}

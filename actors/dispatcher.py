@@ -45,7 +45,7 @@ from store.database import DB_ERRORS, DB_UNAVAILABLE, Database
 from store.fence import Fenced, counting_commits
 from store.inbox import Claimed
 from store.leader import lock_name
-from telemetry import logs
+from telemetry import logs, tracing
 from telemetry.metrics import METRICS
 
 log = logs.get("dispatcher")
@@ -259,6 +259,8 @@ class UpdateDispatcher(Leased, Actor):
                     break  # the next sweep tries again
                 self.last_claim_error = None
                 for claimed in batch:
+                    tracing.emit("claimed", {"attempts": claimed.attempts, "epoch": self.epoch,
+                                             "kind": claimed.kind}, correlation_id=f"u{claimed.update_id}")
                     self._enqueue(claimed)
                 METRICS.dispatch_inflight.set(len(self.held))
                 if len(batch) < limit:
@@ -361,12 +363,16 @@ class UpdateDispatcher(Leased, Actor):
         started = time.perf_counter()
         cid = f"u{claimed.update_id}"
         token = logs.correlation_id.set(cid)
+        tracing.emit("handler_start", {"kind": claimed.kind, "attempts": claimed.attempts})
+        outcome = "cancelled"
         try:
             if claimed.kind not in HANDLED:
                 outcome = "skipped"
             else:
                 outcome = await self._feed(claimed, cid)
         finally:
+            tracing.emit("handler_end", {"outcome": outcome,
+                                         "ms": round((time.perf_counter() - started) * 1000, 1)})
             logs.correlation_id.reset(token)
         if outcome == "again":
             METRICS.updates_handled.labels(claimed.kind, "again").inc()

@@ -69,7 +69,7 @@ from store.database import DB_ERRORS, Database
 from store.fence import Fenced
 from store.jobs import Callback, Failed, Job, Outcome, Succeeded, TimedOut
 from store.leader import lock_name
-from telemetry import logs
+from telemetry import logs, tracing
 from telemetry.metrics import METRICS
 
 log = logs.get("kie_poller")
@@ -967,8 +967,10 @@ class KiePoller(Leased, Actor):
             outcome = "cancelled"
             raise
         finally:
+            seconds = time.perf_counter() - began
             METRICS.kie_calls.labels(endpoint, outcome).inc()
-            METRICS.kie_seconds.labels(endpoint).observe(time.perf_counter() - began)
+            METRICS.kie_seconds.labels(endpoint).observe(seconds)
+            tracing.emit(f"kie.{endpoint}", {"status": outcome, "ms": round(seconds * 1000, 1)})
 
     # -- health --------------------------------------------------------------------------------
 

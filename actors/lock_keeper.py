@@ -270,6 +270,7 @@ class LockKeeper(Actor):
         """Tell every subscriber the state now (level-triggered: repeated, so a missed word heals)."""
         METRICS.role.set(1 if self.role is Role.ACTIVE else 0)
         METRICS.epoch.set(self.epoch)
+        logs.set_role(self.role.value, self.epoch)
         msg = self._state(reason)
         for box in self.subscribers:
             try:

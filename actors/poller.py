@@ -25,7 +25,7 @@ from ingest.bot_api import ALLOWED_UPDATES
 from messages.roles import Relinquish, Role, RoleChanged
 from store import inbox
 from store.database import DB_ERRORS, Database
-from telemetry import logs
+from telemetry import logs, tracing
 from telemetry.metrics import METRICS
 
 log = logs.get("poller")
@@ -128,6 +128,9 @@ class Poller(Actor):
                     self.received += len(new)
                     METRICS.updates_received.labels("polling", "new").inc(len(new))
                     METRICS.updates_received.labels("polling", "duplicate").inc(len(rows) - len(new))
+                    for row in rows:
+                        tracing.emit("received", {"source": "polling", "kind": row.kind,
+                                                  "new": row.update_id in new}, correlation_id=f"u{row.update_id}")
                     if new:
                         self.wake()
                 self.failures, self.last_error = 0, None

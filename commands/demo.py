@@ -7,8 +7,12 @@ fake Telegram sets its webhook to our /webhook exactly as Telegram would, and a 
 who has a welcome bonus to spend, makes a whole generation: /start, an image model, a prompt,
 each step the model asks (optional ones skipped), Confirm, and the picture from the fake KIE.
 Every message the bot sends is logged as `demo_bot_said`, every action of the user as
-`demo_user_said` / `demo_user_pressed`, the result as `demo_generation_delivered`. More can be
-sent with curl (the `demo_ready` line prints the commands).
+`demo_user_said` / `demo_user_pressed`, the result as `demo_generation_delivered`.
+
+A person takes part through the web chat the fake Telegram serves (fakes/webchat; its address is
+printed on stdout and in the `demo_ready` line): a page that plays a Telegram user in a chat of
+its own, so everything a user can do in Telegram can be tried without a token. More can be sent
+with curl too (the `demo_ready` line prints the commands).
 
 The script reads the bot's screens as a user does: it presses buttons it finds by their
 callback_data prefixes (bot/keyboards.py) in what the bot sent, waits for each answer within a
@@ -24,6 +28,7 @@ import dataclasses
 import json
 import os
 import secrets
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -35,6 +40,7 @@ from commands.serve import serve
 from config import Settings
 from fakes.kie_api import FakeKie
 from fakes.telegram_api import Call, FakeTelegram, message_update
+from fakes.webchat import ChatTelegram
 from store.database import Database
 from telemetry import logs
 
@@ -78,7 +84,7 @@ def _port(name: str, default: int) -> int:
 
 
 async def run(settings: Settings, database: Database, t0: float) -> int:
-    telegram = FakeTelegram()
+    telegram = ChatTelegram(first_name="TRT", username="trt_demo_bot")
     kie = FakeKie()
     try:
         await telegram.start("127.0.0.1", _port("DEMO_TELEGRAM_PORT", 8081))
@@ -90,7 +96,7 @@ async def run(settings: Settings, database: Database, t0: float) -> int:
         await kie.stop()
         return 1
     settings = demo_settings(settings, telegram.base_url, kie.base_url)
-    logs.setup(settings.log_format, settings.log_level, settings.secrets())
+    logs.setup(settings.log_format, settings.log_level, settings.secrets(), instance=settings.instance_id)
     log.info("demo_fakes_started", extra={"telegram": telegram.base_url, "kie": kie.base_url})
     narrator = _Narrator(telegram)
     helpers = [asyncio.create_task(narrator.run()), asyncio.create_task(_script(telegram, settings, narrator))]
@@ -115,7 +121,9 @@ async def _script(telegram: FakeTelegram, settings: Settings, narrator: _Narrato
 
     def curl(body: dict[str, Any]) -> str:
         return f"curl -s {base}/_fake/updates -H 'Content-Type: application/json' -d '{json.dumps(body)}'"
+    page = f"{base}/demo"
     log.info("demo_ready", extra={
+        "web_chat": page,
         "say": curl({"chat_id": DEMO_CHAT, "text": "/help"}),
         "press": curl({"chat_id": DEMO_CHAT, "callback_data": keyboards.family_data(DEMO_FAMILY)}),
         "balance": curl({"chat_id": DEMO_CHAT, "callback_data": keyboards.MENU_BALANCE}),
@@ -123,6 +131,7 @@ async def _script(telegram: FakeTelegram, settings: Settings, narrator: _Narrato
         "calls": f"curl -s {base}/_fake/calls",
         "health": f"curl -s http://127.0.0.1:{settings.port}/health",
     })
+    print(f"TRT demo: chat with the bot in a browser at {page}", file=sys.stdout, flush=True)
     user = _User(telegram, DEMO_CHAT, narrator)
     try:
         await user.make_a_picture()

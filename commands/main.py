@@ -37,7 +37,7 @@ def execute(command: str, t0: float, args: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"  - {problem}", file=sys.stderr)
         return 2
-    logs.setup(settings.log_format, settings.log_level, settings.secrets())
+    logs.setup(settings.log_format, settings.log_level, settings.secrets(), instance=settings.instance_id)
     server = None
     url = settings.database_url
     if url is None:

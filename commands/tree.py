@@ -35,9 +35,11 @@ from ingest.webhook_intake import WebhookIntake
 from kie import KieClient
 from messages.jobs import WakeJobs
 from messages.pipeline import Wake
+from messages.trace import TraceEvent
 from store import jobs
 from store.database import Database
 from supervisor import ChildSpec, Strategy, Supervisor
+from telemetry import tracing
 from telemetry.health import Observer
 from telemetry.loopwatch import LoopWatch
 from telemetry.metrics import METRICS
@@ -63,6 +65,7 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
     db_box = box(DbActor.new_mailbox("db"))
     lock_box = box(LockKeeper.new_mailbox("lock_keeper"))
     flusher_box = box(CorrelationFlusher.new_mailbox("correlation_flusher"))
+    tracing.install(trace_sink(flusher_box))
     janitor_box = box(Janitor.new_mailbox("janitor"))
     ingress_box = box(Ingress.new_mailbox("ingress"))
     retention = settings.inbox_retention_days * 86400
@@ -144,6 +147,21 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
     observer = Observer(settings, root, database, loopwatch)
     observer_ref.append(observer)
     return App(settings, database, root, observer, boxes)
+
+
+def trace_sink(flusher: Mailbox) -> tracing.Sink:
+    """Trace events go to the flusher without waiting: False when one was lost (the event itself, or
+    the oldest queued one it pushed out of a full mailbox)."""
+
+    def sink(event: TraceEvent) -> bool:
+        before = flusher.stats.dropped
+        try:
+            queued = flusher.tell_nowait(event)
+        except MailboxError:
+            return False
+        return queued and flusher.stats.dropped == before
+
+    return sink
 
 
 def wake(dispatcher: Mailbox) -> None:

@@ -16,15 +16,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from config import Settings
 from ingest import updates
+from ingest.nesting import too_deep
 from messages.roles import Role
 from store import inbox
 from store.database import DB_ERRORS, Database
 from store.group_commit import GroupCommit
 from store.inbox import Incoming
-from telemetry import logs
+from telemetry import http_errors, logs, tracing
 from telemetry.metrics import METRICS
 
 log = logs.get("ingress")
@@ -33,6 +35,18 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 COMMIT_TIMEOUT = 5.0
 RETRY_AFTER = "1"
 LOG_EVERY = 60.0
+
+
+def parse(raw: bytes) -> tuple[dict[str, Any], Incoming]:
+    """updates.parse, hardened against a hostile sender who holds the secret: a body nested past
+    what json can decode (RecursionError) or past what any update nests is `too_deep`, a 400."""
+    try:
+        update, row = updates.parse(raw)
+    except RecursionError:
+        raise updates.BadUpdate("too_deep") from None
+    if too_deep(update):
+        raise updates.BadUpdate("too_deep")
+    return update, row
 
 
 class WebhookIntake:
@@ -96,8 +110,13 @@ class WebhookIntake:
             raw = await request.read()  # aiohttp stops reading past client_max_size (= the limit)
         except web.HTTPRequestEntityTooLarge:
             return self._reject("too_large", 413, f"body over {limit} bytes")
+        except (HttpProcessingError, ConnectionResetError) as exc:  # broken framing or coding; the client gone
+            reason, detail = http_errors.describe(exc)
+            self._log_once(f"body:{source}:{reason}", "webhook_unreadable_body", source=source, reason=reason,
+                           detail=detail)
+            return self._reject("unreadable_body", 400, "the body could not be read")
         try:
-            update, row = updates.parse(raw)
+            update, row = parse(raw)
         except updates.BadUpdate as exc:
             self._log_once(f"bad:{source}:{exc}", "webhook_bad_update", source=source, reason=str(exc))
             return self._reject(str(exc), 400, f"not a Telegram update ({exc})")
@@ -111,6 +130,8 @@ class WebhookIntake:
             return web.json_response({"ok": False, "error": "storage unavailable, retry"}, status=503,
                                      headers={"Retry-After": RETRY_AFTER})
         METRICS.updates_received.labels("webhook", "new" if new else "duplicate").inc()
+        tracing.emit("received", {"source": "webhook", "kind": row.kind, "new": new},
+                     correlation_id=f"u{row.update_id}")
         if new:
             self.wake()
         if (row.kind == "callback_query" and self.settings.passive_mode == "REJECT"

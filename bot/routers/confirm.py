@@ -21,6 +21,7 @@ from bot.services import Services
 from catalog.payload import build
 from store import jobs, kie_account
 from store.jobs import Created, Existing, FreeLimitReached, InsufficientFunds, Order, TooManyActive
+from telemetry import logs, tracing
 
 
 def router() -> Router:
@@ -81,6 +82,14 @@ async def confirm(ctx: Ctx, wiz: Wiz, epoch: int) -> None:
                                 free_daily_limit=settings.free_daily_limit,
                                 max_active=settings.max_active_jobs_per_user)
     if isinstance(result, Created | Existing):
+        # the update's story names the job; the job's story begins with the update that made it
+        created = isinstance(result, Created)
+        tracing.emit("job_confirmed", {"job_id": result.job.id, "new": created, "model": model.id,
+                                       "price": order.price, "paid_with": order.paid_with})
+        if created:
+            tracing.emit("confirmed", {"update": logs.correlation_id.get(), "model": model.id, "price": order.price,
+                                       "paid_with": order.paid_with, "user_id": ctx.user_id},
+                         correlation_id=f"j{result.job.id}")
         await announce(ctx, result.job, epoch)
         await forget(ctx.state)
     elif isinstance(result, InsufficientFunds):
