@@ -1,0 +1,366 @@
+// The demo web chat: plays a Telegram user against the fake Telegram Bot API (fakes/webchat).
+// Everything the bot wrote is rendered from Telegram's stored form (plain text and its entities)
+// with DOM text nodes only, so no text from the bot or the user ever becomes markup.
+'use strict';
+
+(() => {
+  const params = new URLSearchParams(location.search);
+  const chat = /^[1-9]\d{0,14}$/.test(params.get('chat') || '') ? Number(params.get('chat')) : 1002;
+  const stored = safeGet('trt-demo-lang');
+  let lang = ['ru', 'en'].includes(params.get('lang')) ? params.get('lang')
+    : stored || ((navigator.language || '').toLowerCase().startsWith('ru') ? 'ru' : 'en');
+
+  const $ = (id) => document.getElementById(id);
+  const log = $('log');
+  const list = $('messages');
+  const rendered = new Map(); // message id -> {key, node, rev}
+  let cursor = {calls: 0, digest: ''};
+  let typingUntil = 0;
+  let online = false;
+  let botName = 'TRT';
+
+  function safeGet(key) {
+    try { return localStorage.getItem(key); } catch (e) { return null; }
+  }
+
+  function make(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function safeUrl(url) {
+    return typeof url === 'string' && /^(https?:\/\/|tg:\/\/)/i.test(url) ? url : null;
+  }
+
+  // ---------------------------------------------------------------- text with Telegram's entities
+
+  const TAGS = {bold: 'b', italic: 'i', underline: 'u', strikethrough: 's', code: 'code', pre: 'pre',
+    blockquote: 'blockquote', expandable_blockquote: 'blockquote'};
+
+  function entityNode(entity, text) {
+    if (entity.type === 'text_link' || entity.type === 'url') {
+      const href = safeUrl(entity.type === 'url' ? text : entity.url);
+      if (href) {
+        const link = make('a');
+        link.href = href;
+        link.target = '_blank';
+        link.rel = 'noopener noreferrer nofollow';
+        return link;
+      }
+      return make('span', 'link');
+    }
+    if (entity.type === 'spoiler') {
+      const spoiler = make('span', 'spoiler');
+      spoiler.title = 'spoiler: click to show';
+      spoiler.addEventListener('click', () => spoiler.classList.add('shown'));
+      return spoiler;
+    }
+    return make(TAGS[entity.type] || 'span', 'e-' + String(entity.type).replace(/[^a-z_]/g, ''));
+  }
+
+  // Offsets count UTF-16 code units, as JavaScript strings do: slices line up with Telegram's entities.
+  function richText(text, entities) {
+    const spans = (entities || []).filter((e) => Number.isInteger(e.offset) && Number.isInteger(e.length) && e.length > 0)
+      .sort((a, b) => a.offset - b.offset || b.length - a.length);
+    const root = document.createDocumentFragment();
+    let index = 0;
+    const build = (parent, start, end) => {
+      let pos = start;
+      while (index < spans.length && spans[index].offset < end) {
+        const entity = spans[index];
+        const stop = entity.offset + entity.length;
+        index += 1;
+        if (entity.offset < pos || stop > end) continue; // overlapping, not nested: shown as plain text
+        if (entity.offset > pos) parent.append(text.slice(pos, entity.offset));
+        const node = entityNode(entity, text.slice(entity.offset, stop));
+        build(node, entity.offset, stop);
+        parent.append(node);
+        pos = stop;
+      }
+      if (end > pos) parent.append(text.slice(pos, end));
+    };
+    build(root, 0, text.length);
+    return root;
+  }
+
+  // ---------------------------------------------------------------- one message
+
+  function money(currency, amount) {
+    if (currency === 'XTR') return '⭐ ' + amount;
+    return (amount / 100).toFixed(2) + ' ' + currency;
+  }
+
+  function size(bytes) {
+    if (!Number.isFinite(bytes)) return '';
+    return bytes < 1024 * 1024 ? Math.max(1, Math.round(bytes / 1024)) + ' KB' : (bytes / 1048576).toFixed(1) + ' MB';
+  }
+
+  function mediaNode(media) {
+    const kind = media.kind;
+    if (kind === 'photo') {
+      const img = make('img', 'media photo');
+      img.src = media.url;
+      img.alt = 'photo';
+      if (media.width && media.height) img.style.aspectRatio = media.width + ' / ' + media.height;
+      img.addEventListener('load', stickToBottom);
+      return img;
+    }
+    if (kind === 'video' || kind === 'animation') {
+      const video = make('video', 'media ' + kind);
+      video.src = media.url;
+      video.controls = kind === 'video';
+      video.preload = 'metadata';
+      video.playsInline = true;
+      if (kind === 'animation') { video.autoplay = true; video.loop = true; video.muted = true; }
+      return video;
+    }
+    if (kind === 'audio') {
+      const box = make('div', 'media audio');
+      const title = [media.performer, media.title].filter(Boolean).join(' — ') || media.file_name || 'audio';
+      box.append(make('div', 'file-name', '🎵 ' + title));
+      const audio = make('audio');
+      audio.src = media.url;
+      audio.controls = true;
+      audio.preload = 'metadata';
+      box.append(audio);
+      return box;
+    }
+    const doc = make('a', 'media document');
+    doc.href = media.url;
+    doc.download = media.file_name || 'file';
+    doc.append(make('span', 'doc-icon', '📄'));
+    const about = make('span', 'doc-about');
+    about.append(make('span', 'file-name', media.file_name || 'file'), make('span', 'file-size', size(media.file_size)));
+    doc.append(about);
+    return doc;
+  }
+
+  function keyboard(message) {
+    const rows = (message.buttons || []).slice();
+    if (message.invoice && !rows.some((row) => row.some((b) => b.pay))) {
+      rows.unshift([{text: 'Pay ' + money(message.invoice.currency, message.invoice.total_amount), pay: true}]);
+    }
+    if (!rows.length) return null;
+    const box = make('div', 'keyboard');
+    for (const row of rows) {
+      const line = make('div', 'kb-row');
+      for (const button of row) {
+        let node;
+        const href = safeUrl(button.url);
+        if (href) {
+          node = make('a', 'kb-btn url', button.text);
+          node.href = href;
+          node.target = '_blank';
+          node.rel = 'noopener noreferrer nofollow';
+        } else {
+          node = make('button', 'kb-btn', button.text);
+          node.type = 'button';
+          if (typeof button.data === 'string') {
+            node.dataset.callback = button.data;
+            node.addEventListener('click', () => press(message.id, button.data, node));
+          } else if (button.pay) {
+            node.classList.add('pay');
+            node.addEventListener('click', () => pay(message.id, node));
+          } else {
+            node.disabled = true;
+            node.title = 'not in the demo: ' + (button.other || 'unknown');
+          }
+        }
+        line.append(node);
+      }
+      box.append(line);
+    }
+    return box;
+  }
+
+  function time(seconds) {
+    if (!Number.isFinite(seconds)) return '';
+    const d = new Date(seconds * 1000);
+    return String(d.getHours()).padStart(2, '0') + ':' + String(d.getMinutes()).padStart(2, '0');
+  }
+
+  function messageNode(message, rev) {
+    const node = make('div', 'msg ' + (message.mine ? 'mine' : 'bot'));
+    node.dataset.messageId = String(message.id);
+    node.dataset.rev = String(rev);
+    if (message.paid) {
+      node.className = 'msg service';
+      node.append(make('div', 'service', 'You paid ' + money(message.paid.currency, message.paid.total_amount)));
+      return node;
+    }
+    const bubble = make('div', 'bubble');
+    if (message.media) {
+      bubble.classList.add('has-media');
+      bubble.append(mediaNode(message.media));
+    }
+    if (message.invoice) {
+      const inv = make('div', 'invoice');
+      inv.append(make('div', 'inv-title', message.invoice.title), make('div', 'inv-desc', message.invoice.description),
+        make('div', 'inv-total', money(message.invoice.currency, message.invoice.total_amount)));
+      bubble.append(inv);
+    }
+    if (message.text) {
+      const text = make('div', 'text');
+      text.append(richText(message.text, message.entities));
+      bubble.append(text);
+    } else if (!message.media && !message.invoice) {
+      bubble.append(make('div', 'text unsupported', 'this kind of message is not shown in the demo'));
+    }
+    bubble.append(make('span', 'meta', (message.edited ? 'edited ' : '') + time(message.date)));
+    node.append(bubble);
+    const kb = keyboard(message);
+    if (kb) node.append(kb);
+    return node;
+  }
+
+  // ---------------------------------------------------------------- the chat
+
+  function nearBottom() {
+    return log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+  }
+
+  function stickToBottom() {
+    if (log.dataset.stick !== 'no') log.scrollTop = log.scrollHeight;
+  }
+
+  function apply(view) {
+    cursor = {calls: view.calls, digest: view.digest};
+    const wasNear = nearBottom();
+    let grew = false;
+    const seen = new Set();
+    let previous = null;
+    for (const message of view.messages) {
+      seen.add(message.id);
+      const key = JSON.stringify(message);
+      const old = rendered.get(message.id);
+      let node = old ? old.node : null;
+      if (!old || old.key !== key) {
+        const rev = old ? old.rev + 1 : 0;
+        node = messageNode(message, rev);
+        if (old) old.node.replaceWith(node); else grew = true;
+        rendered.set(message.id, {key, node, rev});
+      }
+      const wanted = previous ? previous.nextSibling : list.firstChild;
+      if (node !== wanted) list.insertBefore(node, wanted);
+      previous = node;
+    }
+    for (const [id, item] of rendered) {
+      if (!seen.has(id)) { item.node.remove(); rendered.delete(id); }
+    }
+    for (const toast of view.toasts || []) showToast(toast.text, toast.alert);
+    botName = (view.bot && view.bot.name) || botName;
+    $('bot-name').textContent = botName;
+    $('start-bar').hidden = view.messages.length > 0 || !view.ready;
+    typingUntil = view.typing ? Date.now() + 5000 : 0;
+    online = view.ready;
+    status();
+    log.dataset.stick = wasNear ? 'yes' : 'no';
+    if (grew && wasNear) stickToBottom();
+  }
+
+  function status(text) {
+    let shown = text;
+    if (!shown) shown = !online ? 'starting…' : Date.now() < typingUntil ? 'typing…' : 'bot';
+    $('bot-status').textContent = shown;
+    $('bot-status').classList.toggle('typing', shown === 'typing…');
+  }
+
+  let toastTimer = 0;
+  function showToast(text, alert) {
+    const toast = $('toast');
+    toast.textContent = text;
+    toast.classList.toggle('alert', Boolean(alert));
+    toast.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { toast.hidden = true; }, alert ? 6000 : 3000);
+  }
+
+  async function poll() {
+    let wait = 0;
+    for (;;) {
+      try {
+        const query = new URLSearchParams({chat: String(chat), calls: String(cursor.calls), digest: cursor.digest,
+          wait: String(wait)});
+        const response = await fetch('/demo/api/state?' + query, {cache: 'no-store'});
+        if (!response.ok) throw new Error('state ' + response.status);
+        apply(await response.json());
+        wait = 25;
+      } catch (error) {
+        online = false;
+        status('offline: is `python run.py demo` still running?');
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        wait = 0;
+      }
+    }
+  }
+
+  async function act(path, body, busy) {
+    if (busy) busy.classList.add('busy');
+    try {
+      const response = await fetch(path, body instanceof FormData ? {method: 'POST', body}
+        : {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)});
+      const answer = await response.json().catch(() => ({}));
+      if (!response.ok) showToast(answer.description || 'the fake Telegram answered ' + response.status, true);
+      return response.ok;
+    } catch (error) {
+      showToast('the demo is not reachable', true);
+      return false;
+    } finally {
+      if (busy) busy.classList.remove('busy');
+    }
+  }
+
+  function say(text) {
+    log.dataset.stick = 'yes';
+    return act('/demo/api/message', {chat, text, lang});
+  }
+
+  function press(messageId, data, node) {
+    return act('/demo/api/press', {chat, message_id: messageId, data, lang}, node);
+  }
+
+  function pay(messageId, node) {
+    return act('/demo/api/pay', {chat, message_id: messageId, lang}, node);
+  }
+
+  function setLang(value) {
+    lang = value;
+    try { localStorage.setItem('trt-demo-lang', value); } catch (e) { /* private mode */ }
+    document.documentElement.lang = value;
+    for (const button of document.querySelectorAll('.lang-btn')) {
+      button.setAttribute('aria-pressed', String(button.dataset.lang === value));
+    }
+  }
+
+  document.addEventListener('DOMContentLoaded', () => {
+    setLang(lang);
+    for (const button of document.querySelectorAll('.lang-btn')) {
+      button.addEventListener('click', () => setLang(button.dataset.lang));
+    }
+    $('composer').addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const input = $('text');
+      const text = input.value.trim();
+      if (!text) return;
+      input.value = '';
+      if (!(await say(text))) input.value = text;
+    });
+    $('start').addEventListener('click', () => say('/start'));
+    $('photo').addEventListener('change', async (event) => {
+      const file = event.target.files && event.target.files[0];
+      if (!file) return;
+      const form = new FormData();
+      form.append('chat', String(chat));
+      form.append('lang', lang);
+      form.append('caption', $('text').value.trim());
+      form.append('file', file, file.name);
+      log.dataset.stick = 'yes';
+      if (await act('/demo/api/photo', form)) $('text').value = '';
+      event.target.value = '';
+    });
+    setInterval(() => { if (online) status(); }, 1000);
+    poll();
+  });
+})();

@@ -1,0 +1,324 @@
+"""The demo page and the user's actions over HTTP, served by the demo's fake Telegram.
+
+Why it exists: the page plays a Telegram user, so each of its actions must reach the bot the way
+a real user's does: as an update built by the fake's own builders (a message, a button press on a
+message the bot really sent, a photo whose bytes the bot can getFile, a payment) and delivered to
+the bot's webhook by the fake, secret header and all. The page reads the chat back through a long
+poll (:func:`fakes.webchat.view.chat_view`) and the files through the fake's file store.
+
+Routes (same origin only for actions; JSON bodies, the photo as multipart):
+
+* ``GET /demo`` the page; ``GET /demo/chat.css``, ``GET /demo/chat.js`` its files;
+* ``GET /demo/api/state?chat=&calls=&digest=&wait=`` the chat, once it differs from ``digest``
+  or a button press was answered with a toast (waits at most ``wait`` seconds, 25 at most);
+* ``POST /demo/api/message {chat, text, lang}``, ``POST /demo/api/press {chat, message_id, data, lang}``,
+  ``POST /demo/api/photo`` (chat, lang, caption, file), ``POST /demo/api/pay {chat, message_id, lang}``;
+* ``GET /demo/api/file/<file_id>`` a file's bytes, as a download unless it is a picture, video or sound.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import time
+from importlib import resources
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from fakes.telegram.fake import FakeTelegram
+from fakes.telegram.updates import message_update, pre_checkout_update, successful_payment_update
+from fakes.telegram.wire import FileRecord
+from fakes.webchat.view import FILE_PATH, chat_view
+
+DEFAULT_CHAT = 1002  # the page's user (the demo's scripted user is 1001)
+USER_NAME = "Guest"
+LANGUAGES = ("ru", "en")
+LONGEST_WAIT = 25.0  # a long poll's bound: under every browser's and proxy's idle timeout
+DELIVERY_SECONDS = 15.0  # the webhook's answer to one update
+PAYMENT_SECONDS = 10.0  # Telegram gives the bot 10 s to answer a pre-checkout query
+PHOTO_BYTES = 10 * 1024 * 1024  # Telegram's limit for a photo
+TEXT_LIMIT = 4096
+_PAGE_FILES = {"page.html": "text/html", "chat.css": "text/css", "chat.js": "text/javascript"}
+_STATIC = {name: resources.files(__package__).joinpath(name).read_bytes() for name in _PAGE_FILES}
+_PAGE_POLICY = ("default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; script-src 'self'; "
+                "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+_INLINE_KINDS = ("image/png", "image/jpeg", "image/gif", "image/webp", "video/", "audio/")
+
+
+class Refused(Exception):
+    """An action the page cannot do: answered with ``status`` and a sentence the page shows."""
+
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+
+
+class WebChat:
+    """The routes of the page on ``telegram``'s server, and which button presses came from it."""
+
+    def __init__(self, telegram: FakeTelegram) -> None:
+        self.telegram = telegram
+        self.queries: dict[str, int] = {}  # callback query id -> chat: whose toast an answer is
+
+    def install(self, app: web.Application) -> None:
+        app.router.add_get("/demo", self._page)
+        app.router.add_get("/demo/", self._page)
+        app.router.add_get("/demo/chat.css", self._static)
+        app.router.add_get("/demo/chat.js", self._static)
+        app.router.add_get("/demo/api/state", self._state)
+        app.router.add_post("/demo/api/message", self._message)
+        app.router.add_post("/demo/api/press", self._press)
+        app.router.add_post("/demo/api/photo", self._photo)
+        app.router.add_post("/demo/api/pay", self._pay)
+        app.router.add_get(FILE_PATH + "{file_id}", self._file)
+
+    # ------------------------------------------------------------------ the page
+
+    async def _page(self, request: web.Request) -> web.Response:
+        return _static_response("page.html")
+
+    async def _static(self, request: web.Request) -> web.Response:
+        return _static_response(request.path.rsplit("/", 1)[1])
+
+    async def _state(self, request: web.Request) -> web.Response:
+        try:
+            chat = _chat(request.query.get("chat"))
+            since = int(request.query.get("calls") or 0)
+            wait = min(max(float(request.query.get("wait") or 0), 0.0), LONGEST_WAIT)
+        except (Refused, ValueError):
+            return _refused(Refused(400, "chat, calls and wait must be numbers"))
+        digest = request.query.get("digest", "")
+
+        def changed() -> dict[str, Any] | None:
+            view = chat_view(self.telegram, chat, since, self.queries)
+            return view if view["digest"] != digest or view["toasts"] else None
+
+        try:
+            view = await self.telegram.wait_for(changed, timeout=wait, what="a change in the demo chat")
+        except TimeoutError:
+            view = chat_view(self.telegram, chat, since, self.queries)
+        return web.json_response(view, headers={"Cache-Control": "no-store"})
+
+    async def _file(self, request: web.Request) -> web.Response:
+        record = self.telegram.files.get(request.match_info["file_id"])
+        if record is None or record.data is None:
+            return web.json_response({"ok": False, "description": "no such file"}, status=404)
+        kind = _content_type(record)
+        inline = kind.startswith(_INLINE_KINDS)
+        headers = {
+            "Cache-Control": "private, max-age=3600",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",  # a file never runs as this page
+        }
+        if not inline:
+            name = (record.file_name or record.file_path.rsplit("/", 1)[-1]).replace('"', "")
+            headers["Content-Disposition"] = f'attachment; filename="{name}"'
+        return web.Response(body=record.data, content_type=kind if inline else "application/octet-stream",
+                            headers=headers)
+
+    # ------------------------------------------------------------------ the user's actions
+
+    async def _message(self, request: web.Request) -> web.Response:
+        try:
+            body = await _json_body(request)
+            chat, lang = _chat(body.get("chat")), _lang(body.get("lang"))
+            text = str(body.get("text") or "").strip()
+            if not text or len(text) > TEXT_LIMIT:
+                raise Refused(400, f"a message has 1 to {TEXT_LIMIT} characters")
+            update = message_update(self._update_id(), chat, text, language_code=lang, first_name=USER_NAME,
+                                    message_id=self.telegram.next_message_id(chat))
+            return await self._deliver(update)
+        except Refused as exc:
+            return _refused(exc)
+
+    async def _press(self, request: web.Request) -> web.Response:
+        try:
+            body = await _json_body(request)
+            chat, lang = _chat(body.get("chat")), _lang(body.get("lang"))
+            data, message_id = body.get("data"), body.get("message_id")
+            if not isinstance(data, str) or not isinstance(message_id, int):
+                raise Refused(400, "a press names the message and the button's data")
+            if not self._has_button(chat, message_id, data):
+                raise Refused(409, "that button is not on the message any more")
+            query_id = str(secrets.randbelow(10**18) + 10**17)
+            self.queries[query_id] = chat
+            update = self.telegram.user_callback(chat, data, message_id=message_id, language_code=lang,
+                                                 first_name=USER_NAME, query_id=query_id)
+            update["update_id"] = self._update_id()
+            return await self._deliver(update)
+        except Refused as exc:
+            return _refused(exc)
+
+    async def _photo(self, request: web.Request) -> web.Response:
+        try:
+            _same_origin(request)
+            fields: dict[str, str] = {}
+            data = b""
+            try:
+                reader = await request.multipart()
+                async for part in reader:
+                    if not isinstance(part, aiohttp.BodyPartReader) or not part.name:
+                        continue
+                    if part.name == "file":
+                        data = bytes(await part.read(decode=False))
+                        if len(data) > PHOTO_BYTES:
+                            raise Refused(413, "a photo is 10 MB at most")
+                    else:
+                        fields[part.name] = (await part.text())[:TEXT_LIMIT]
+            except (AssertionError, ValueError, KeyError) as exc:  # not multipart, or a broken body
+                raise Refused(400, "a photo comes as multipart/form-data with a file part") from exc
+            chat, lang = _chat(fields.get("chat")), _lang(fields.get("lang"))
+            if _picture_kind(data) is None:
+                raise Refused(415, "that file is not a picture (PNG, JPEG, GIF or WebP)")
+            caption = fields.get("caption", "").strip()[:1024] or None
+            update, _ = self.telegram.user_photo(chat, data, caption, language_code=lang, first_name=USER_NAME)
+            update["update_id"] = self._update_id()
+            return await self._deliver(update)
+        except Refused as exc:
+            return _refused(exc)
+
+    async def _pay(self, request: web.Request) -> web.Response:
+        """Pay an invoice as Telegram does: a pre-checkout query the bot must confirm within 10 s,
+        then the successful payment as a message from the user."""
+        try:
+            body = await _json_body(request)
+            chat, lang = _chat(body.get("chat")), _lang(body.get("lang"))
+            sent = self._invoice(chat, body.get("message_id"))
+            total = sum(int(price["amount"]) for price in sent["prices"])
+            query_id = str(secrets.randbelow(10**18) + 10**17)
+            query = pre_checkout_update(self._update_id(), chat, total, str(sent["payload"]), str(sent["currency"]),
+                                        query_id=query_id, language_code=lang, first_name=USER_NAME)
+            refused = await self._deliver(query)
+            if refused.status != 200:
+                return refused
+
+            def answered() -> Any:
+                return next((call for call in self.telegram.calls("answerPreCheckoutQuery")
+                             if call.ok and str(call.params.get("pre_checkout_query_id")) == query_id), None)
+            try:
+                answer = await self.telegram.wait_for(answered, timeout=PAYMENT_SECONDS, what="the pre-checkout answer")
+            except TimeoutError:
+                raise Refused(504, "the bot did not confirm the payment within 10 s") from None
+            if not answer.params.get("ok"):
+                raise Refused(402, str(answer.params.get("error_message") or "the bot refused the payment"))
+            paid = successful_payment_update(self._update_id(), chat, total, str(sent["payload"]),
+                                             str(sent["currency"]), language_code=lang, first_name=USER_NAME,
+                                             message_id=self.telegram.next_message_id(chat))
+            return await self._deliver(paid)
+        except Refused as exc:
+            return _refused(exc)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _update_id(self) -> int:
+        """Above every update id this bot saw: the embedded database keeps an earlier demo's ids,
+        and the bot drops a repeated one as a duplicate (the scripted user does the same)."""
+        return max(int(time.time()), self.telegram.next_update_id())
+
+    def _has_button(self, chat: int, message_id: int, data: str) -> bool:
+        for message in self.telegram.chat_messages(chat):
+            if message.get("message_id") == message_id:
+                rows = (message.get("reply_markup") or {}).get("inline_keyboard") or []
+                return any(isinstance(b, dict) and b.get("callback_data") == data for row in rows for b in row)
+        return False
+
+    def _invoice(self, chat: int, message_id: Any) -> dict[str, Any]:
+        """The sendInvoice call that made message ``message_id``: the payload lives only there."""
+        for call in self.telegram.calls("sendInvoice", chat):
+            if call.ok and isinstance(call.result, dict) and call.result.get("message_id") == message_id:
+                return call.params
+        raise Refused(404, "no such invoice in this chat")
+
+    async def _deliver(self, update: dict[str, Any]) -> web.Response:
+        if not self.telegram.webhook_info().get("url"):
+            raise Refused(503, "the bot has not set its webhook yet: it is still starting")
+        try:
+            status = await self.telegram.deliver(update, timeout=DELIVERY_SECONDS)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise Refused(502, f"the bot's webhook did not answer: {type(exc).__name__}") from None
+        if status != 200:
+            raise Refused(502, f"the bot's webhook answered {status}")
+        return web.json_response({"ok": True, "update_id": update["update_id"]})
+
+
+class ChatTelegram(FakeTelegram):
+    """The fake Telegram Bot API that also serves the demo's web chat (``/demo``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.webchat = WebChat(self)
+
+    def _build_app(self) -> web.Application:
+        app = super()._build_app()
+        self.webchat.install(app)
+        return app
+
+
+def _static_response(name: str) -> web.Response:
+    if name not in _STATIC:
+        raise web.HTTPNotFound()
+    headers = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+    if name == "page.html":
+        headers.update({"Content-Security-Policy": _PAGE_POLICY, "Referrer-Policy": "no-referrer"})
+    return web.Response(body=_STATIC[name], content_type=_PAGE_FILES[name], charset="utf-8", headers=headers)
+
+
+def _refused(exc: Refused) -> web.Response:
+    return web.json_response({"ok": False, "description": exc.description}, status=exc.status)
+
+
+def _same_origin(request: web.Request) -> None:
+    """Another site open in the same browser must not act as the user (a form posted across sites)."""
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != f"{request.scheme}://{request.host}":
+        raise Refused(403, "actions come from the demo page only")
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    _same_origin(request)
+    if request.content_type != "application/json":  # a cross-site JSON post needs a preflight we never allow
+        raise Refused(415, "a JSON body is expected")
+    body: Any = None
+    with contextlib.suppress(ValueError):
+        body = await request.json()
+    if not isinstance(body, dict):
+        raise Refused(400, "a JSON object is expected")
+    return body
+
+
+def _chat(value: Any) -> int:
+    """The page's chat: a private chat, so a positive id (the user's own)."""
+    try:
+        chat = int(value) if value is not None and not isinstance(value, bool) else DEFAULT_CHAT
+    except (TypeError, ValueError):
+        raise Refused(400, "chat must be a number") from None
+    if not 0 < chat < 2**52:
+        raise Refused(400, "chat must be a positive number")
+    return chat
+
+
+def _lang(value: Any) -> str:
+    return value if value in LANGUAGES else LANGUAGES[0]
+
+
+def _picture_kind(data: bytes) -> str | None:
+    """The media type of a picture a browser shows, by its first bytes (a photo's record has none)."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "image/png"
+    if data[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def _content_type(record: FileRecord) -> str:
+    picture = _picture_kind(record.data or b"")
+    if picture is not None or record.kind == "photo":
+        return picture or "application/octet-stream"
+    return record.mime_type or "application/octet-stream"

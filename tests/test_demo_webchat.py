@@ -1,0 +1,275 @@
+"""The demo web chat in a real browser: `run.py demo` as a process, its page in headless chromium
+at a phone's size, playing a Telegram user against the real bot through the fake Telegram.
+
+The page's user presses the buttons the bot sent (found by their callback_data, as the scripted
+user and tests/test_generation_e2e.py do) and types or uploads what each wizard step asks, and
+every wait is a bounded wait for what the page shows: /start shows the menu, a button leads to
+the family's page, a text-to-image generation ends with its picture loaded on the page, and a
+photo from disk reaches the bot as a photo (the wizard takes it, and the jobs actor fetches that
+very file through the Bot API to send it to KIE). DEMO_SCREENSHOT=<path> keeps the picture of
+the finished generation (the README's docs/demo.png is one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import struct
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import aiohttp
+import pytest
+
+from bot import flow, keyboards, texts
+from catalog.loader import shipped
+from tests.browser import need_chromium, phone_browser
+from tests.procs import TrtProcess, eventually, free_port
+
+pytestmark = pytest.mark.timeout(600)  # room for apt-get to install chromium first; the tests take ~1 min
+LANG = "en"
+CATALOG = shipped()
+PROMPT = "A lighthouse on a cliff at sunset, watercolor"
+SCREEN_SECONDS = 30
+RESULT_SECONDS = 90
+
+
+def t(key: str, **values: Any) -> str:
+    return texts.t(LANG, key, **values)
+
+
+def png(width: int, height: int) -> bytes:
+    """A real PNG with a gradient: the user's photo from disk."""
+    raw = b"".join(b"\x00" + bytes(v for x in range(width) for v in (x * 255 // width, y * 255 // height, 160))
+                   for y in range(height))
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+class Chat:
+    """The page in the browser, read and used as a person would: the newest bot message with
+    buttons is the screen; each action waits, within a bound, for the next screen."""
+
+    def __init__(self, driver: Any) -> None:
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        self.driver = driver
+        self.wait = lambda seconds: WebDriverWait(driver, seconds, poll_frequency=0.1)
+
+    def screen(self) -> dict[str, Any] | None:
+        """The newest bot message with buttons: its id, revision, text and each button's data."""
+        found: dict[str, Any] | None = self.driver.execute_script("""
+            const screens = [...document.querySelectorAll('.msg.bot')].filter(m => m.querySelector('.kb-btn'));
+            const last = screens[screens.length - 1];
+            if (!last) return null;
+            return {id: Number(last.dataset.messageId), rev: Number(last.dataset.rev),
+                    text: (last.querySelector('.text') || {}).textContent || '',
+                    data: [...last.querySelectorAll('[data-callback]')].map(b => b.dataset.callback),
+                    labels: [...last.querySelectorAll('[data-callback]')].map(b => b.textContent)};
+        """)
+        return found
+
+    def next_screen(self, before: dict[str, Any] | None, expect: str | None, what: str,
+                    seconds: float = SCREEN_SECONDS) -> dict[str, Any]:
+        def arrived(_: Any) -> dict[str, Any] | None:
+            now = self.screen()
+            if now is None or (before is not None and (now["id"], now["rev"]) <= (before["id"], before["rev"])):
+                return None
+            return now if expect is None or expect in now["text"] else None
+        try:
+            found: dict[str, Any] = self.wait(seconds).until(arrived)
+        except Exception as exc:
+            raise AssertionError(f"no {what} within {seconds} s; the screen: {self.screen()}") from exc
+        return found
+
+    def act(self, action: Callable[[], None], expect: str | None, what: str, seconds: float = SCREEN_SECONDS
+            ) -> dict[str, Any]:
+        before = self.screen()
+        action()
+        return self.next_screen(before, expect, what, seconds)
+
+    def say(self, text: str, expect: str | None = None) -> dict[str, Any]:
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.common.keys import Keys
+
+        return self.act(lambda: self.driver.find_element(By.ID, "text").send_keys(text + Keys.ENTER), expect,
+                        f"answer to {text!r}")
+
+    def press(self, data: str, expect: str | None = None, seconds: float = SCREEN_SECONDS) -> dict[str, Any]:
+        from selenium.webdriver.common.by import By
+
+        button = self.driver.find_element(By.CSS_SELECTOR, f'.kb-btn[data-callback="{data}"]')
+        return self.act(button.click, expect, f"answer to pressing {data!r}", seconds)
+
+    def send_photo(self, path: Path, expect: str) -> dict[str, Any]:
+        from selenium.webdriver.common.by import By
+
+        return self.act(lambda: self.driver.find_element(By.ID, "photo").send_keys(str(path)), expect,
+                        "answer to the photo")
+
+
+def action(screen: dict[str, Any], name: str) -> str:
+    """A wizard button's data by its action (w:<nonce>:<action>[:arg])."""
+    found = [d for d in screen["data"] if d.startswith(keyboards.STEP) and d.split(":")[2] == name]
+    assert found, f"no {name!r} button on the screen: {screen}"
+    return found[0]
+
+
+def option(screen: dict[str, Any]) -> str:
+    """A wizard step's option: the one marked as chosen, else the first."""
+    options = [(label, d) for label, d in zip(screen["labels"], screen["data"], strict=True)
+               if d.startswith(keyboards.STEP) and d.split(":")[2] in ("o", "b")]
+    assert options, f"no options on the screen: {screen}"
+    return next((d for label, d in options if label.startswith("✓")), options[0][1])
+
+
+def generate(chat: Chat, family: str, photo: Path | None = None) -> str:
+    """/start -> the family -> its first model -> Start -> every step -> Confirm -> the result on
+    the page; the model's id."""
+    menu = chat.say("/start", expect=t("welcome", name="Guest"))
+    assert keyboards.MENU_BALANCE in menu["data"], f"/start shows the menu: {menu}"
+    page = chat.press(keyboards.family_data(family), expect=None)
+    models = [d for d in page["data"] if d.startswith(keyboards.MODEL)]
+    assert models, f"the family's page lists models: {page}"
+    model = CATALOG.model(models[0].removeprefix(keyboards.MODEL))
+    card = chat.press(models[0], expect=model.title.get(LANG))
+    steps = flow.asked(model)
+    screen = chat.press(keyboards.start_data(model.id), expect=None) if card else card
+    for index, item in enumerate(steps):
+        header = t("step_header", model=model.title.get(LANG), step=index + 1, steps=len(steps))
+        assert header in screen["text"], f"step {index + 1} ({item.name}) expected: {screen}"
+        following = (t("step_header", model=model.title.get(LANG), step=index + 2, steps=len(steps))
+                     if index + 1 < len(steps) else t("confirm_header"))
+        if not item.required:
+            screen = chat.press(action(screen, "skip"), expect=following)
+        elif item.kind in ("prompt", "text"):
+            screen = chat.say(PROMPT, expect=following)
+        elif item.kind in ("enum", "bool"):
+            screen = chat.press(option(screen), expect=following)
+        elif item.kind == "image" and photo is not None:
+            if item.array:
+                screen = chat.send_photo(photo, expect=t("file_received", count=1, most=item.max_items))
+                screen = chat.press(action(screen, "done"), expect=following)
+            else:
+                screen = chat.send_photo(photo, expect=following)
+        else:
+            raise AssertionError(f"this test does not answer a field of kind {item.kind}")
+    assert t("confirm_header") in screen["text"], f"the confirmation expected: {screen}"
+    chat.press(action(screen, "ok"), expect=None, seconds=RESULT_SECONDS)  # the status message comes first
+
+    def result(driver: Any) -> bool:
+        return bool(driver.execute_script("""
+            if (!document.querySelector('.msg.bot [data-callback^="gen:again:"]')) return false;
+            const pictures = document.querySelectorAll('.msg.bot img.photo');  // then its file, with Again
+            const img = pictures[pictures.length - 1];
+            return Boolean(img && img.complete && img.naturalWidth > 0);
+        """))
+    try:
+        chat.wait(RESULT_SECONDS).until(result)
+    except Exception as exc:
+        raise AssertionError(f"no picture with Again on the page within {RESULT_SECONDS} s: {chat.screen()}") from exc
+    return model.id
+
+
+async def demo(spawn: Any, database_url: str) -> tuple[TrtProcess, str]:
+    """`run.py demo`, healthy, and its web chat's address as it printed it."""
+    proc: TrtProcess = spawn({"DATABASE_URL": database_url, "DEMO_TELEGRAM_PORT": str(free_port()),
+                              "DEMO_KIE_PORT": str(free_port())}, command="demo")
+    await proc.wait_healthy()
+
+    async def ready() -> dict[str, Any] | None:
+        return next((line for line in proc.log_lines() if line.get("event") == "demo_ready"), None)
+    line = await eventually(ready, 60, "the demo_ready line", interval=0.2)
+    url = str(line["web_chat"])
+    assert url.startswith("http://127.0.0.1:") and url.endswith("/demo")
+    assert f"chat with the bot in a browser at {url}" in proc.log_text(), "a newcomer sees the address on stdout"
+    return proc, url
+
+
+def browse(tmp_path: Path, url: str, work: Callable[[Chat], Any]) -> Any:
+    """Open the page on a phone-sized screen and run `work` on it; the browser ends either way."""
+    driver = phone_browser(tmp_path / "chromium-profile")
+    try:
+        driver.set_page_load_timeout(30)
+        driver.get(url)
+        width = driver.execute_script("return [window.innerWidth, document.documentElement.scrollWidth]")
+        assert width[0] == 390, f"a phone's width expected, the page has {width[0]} px"
+        return work(Chat(driver))
+    finally:
+        driver.quit()
+
+
+def fits_the_phone(chat: Chat) -> None:
+    sizes = chat.driver.execute_script("""
+        const box = document.getElementById('composer').getBoundingClientRect();
+        return {inner: innerWidth, scroll: document.documentElement.scrollWidth, composerBottom: box.bottom,
+                height: innerHeight, widest: Math.max(...[...document.querySelectorAll('.msg')]
+                  .map(m => m.getBoundingClientRect().right))};
+    """)
+    assert sizes["scroll"] <= sizes["inner"] and sizes["widest"] <= sizes["inner"], f"nothing wider: {sizes}"
+    assert sizes["composerBottom"] <= sizes["height"], f"the message field is on the screen: {sizes}"
+
+
+async def test_a_whole_generation_in_the_web_chat_ends_with_the_picture(
+        tmp_path: Path, spawn: Any, database_url: str) -> None:
+    need_chromium()
+    proc, url = await demo(spawn, database_url)
+
+    def work(chat: Chat) -> str:
+        from selenium.webdriver.common.by import By
+
+        chat.wait(SCREEN_SECONDS).until(lambda d: d.find_element(By.ID, "start").is_displayed())
+        model = generate(chat, "text_to_image")
+        fits_the_phone(chat)
+        shot = tmp_path / "demo.png"
+        chat.driver.save_screenshot(str(shot))  # the finished generation, as the user sees it
+        if os.environ.get("DEMO_SCREENSHOT"):
+            shutil.copyfile(shot, os.environ["DEMO_SCREENSHOT"])
+        # what the user typed is shown as text, never run or rendered as markup
+        hostile = '<img src=x onerror="document.title=\'pwned\'"><b>not bold</b>'
+        chat.driver.find_element(By.ID, "text").send_keys(hostile + "\n")
+        last_said = "const m = document.querySelectorAll('.msg.mine .text'); return m.length && m[m.length-1].innerText"
+        chat.wait(SCREEN_SECONDS).until(lambda d: d.execute_script(last_said) == hostile)
+        assert chat.driver.execute_script(
+            "return document.querySelectorAll('.msg img:not(.photo), .msg.mine .text b').length") == 0
+        assert chat.driver.title == "TRT demo chat"
+        return model
+
+    model = await asyncio.to_thread(browse, tmp_path, url + "?lang=en", work)
+    delivered = [line for line in proc.log_lines() if line.get("event") == "job_delivered"]
+    assert any(line.get("model") == model for line in delivered), "the page's job was delivered by the jobs actor"
+    assert "TRT-demo-token" not in proc.log_text()
+
+
+async def test_a_photo_from_disk_reaches_the_bot_as_a_photo(tmp_path: Path, spawn: Any, database_url: str) -> None:
+    need_chromium()
+    proc, url = await demo(spawn, database_url)
+    picture = tmp_path / "my photo.png"
+    picture.write_bytes(png(96, 64))
+
+    def work(chat: Chat) -> str:
+        generate(chat, "image_edit", photo=picture)
+        src: str = chat.driver.execute_script("""
+            const mine = document.querySelector('.msg.mine img.photo');
+            return mine && mine.complete && mine.naturalWidth === 96 ? mine.getAttribute('src') : '';""")
+        assert src.startswith("/demo/api/file/"), "the user's photo is in the chat, loaded from the fake's file store"
+        return unquote(src.removeprefix("/demo/api/file/"))
+
+    file_id = await asyncio.to_thread(browse, tmp_path, url + "?lang=en", work)
+    telegram = url.removesuffix("/demo")
+    async with aiohttp.ClientSession() as session, session.get(f"{telegram}/_fake/calls?method=getFile") as response:
+        calls = await response.json()
+    assert file_id in [call["params"].get("file_id") for call in calls], \
+        "the bot fetched the user's photo through the Bot API to send it to KIE"
+    async with aiohttp.ClientSession() as session, session.get(f"{telegram}/_fake/calls?method=sendPhoto") as response:
+        sent = [call for call in await response.json() if call["params"].get("chat_id") == 1002]
+    assert sent, "the edited picture came back to the page's chat"
+    assert proc.proc is not None and proc.proc.poll() is None
