@@ -1,0 +1,246 @@
+"""The demo web chat's server side (fakes/webchat) and its page's rendering, without run.py: the
+test plays the bot through the fake Telegram's Bot API and keeps the updates its webhook gets.
+
+What the page does must reach the bot as Telegram's own updates (a message with the user's
+language, a press of a button the bot sent, a photo the bot can download, a paid invoice), only
+from the page itself; what the bot sends (HTML formatting, edits, deletions, toasts, invoices,
+files) must show as a Telegram client shows it, and nothing anyone wrote may become markup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from fakes.webchat import DEFAULT_CHAT, ChatTelegram
+from tests.browser import need_chromium, phone_browser
+from tests.test_demo_webchat import png
+
+pytestmark = pytest.mark.timeout(120)
+TOKEN = "4242:webchat-test-token"
+SECRET = "webchat-secret"
+
+
+class Bot:
+    """The bot's side: a webhook that keeps what Telegram delivered, and Bot API calls."""
+
+    def __init__(self, telegram: ChatTelegram, session: aiohttp.ClientSession) -> None:
+        self.telegram = telegram
+        self.session = session
+        self.updates: list[dict[str, Any]] = []
+        self.secrets: list[str | None] = []
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        self.secrets.append(request.headers.get("X-Telegram-Bot-Api-Secret-Token"))
+        self.updates.append(await request.json())
+        self.telegram.notify()
+        return web.Response()
+
+    async def call(self, method: str, **params: Any) -> Any:
+        async with self.session.post(f"{self.telegram.base_url}/bot{TOKEN}/{method}", json=params) as response:
+            body = await response.json()
+        assert body["ok"], body
+        return body["result"]
+
+    async def update(self, count: int) -> dict[str, Any]:
+        """The `count`-th update the webhook got (1-based), once it came."""
+        await self.telegram.wait_for(lambda: len(self.updates) >= count, 10, f"update #{count} at the webhook")
+        return self.updates[count - 1]
+
+
+@pytest.fixture
+async def bot() -> AsyncIterator[Bot]:
+    async with ChatTelegram() as telegram, aiohttp.ClientSession() as session:
+        me = Bot(telegram, session)
+        app = web.Application()
+        app.router.add_post("/webhook", me.webhook)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        await me.call("setWebhook", url=f"http://127.0.0.1:{port}/webhook", secret_token=SECRET)
+        try:
+            yield me
+        finally:
+            await runner.cleanup()
+
+
+async def page_post(bot: Bot, path: str, body: Any, origin: str | None = "same") -> tuple[int, dict[str, Any]]:
+    headers = {"Origin": bot.telegram.base_url if origin == "same" else origin} if origin else {}
+    async with bot.session.post(bot.telegram.base_url + path, json=body, headers=headers) as response:
+        return response.status, await response.json()
+
+
+async def state(bot: Bot, **query: Any) -> dict[str, Any]:
+    async with bot.session.get(bot.telegram.base_url + "/demo/api/state",
+                               params={"chat": DEFAULT_CHAT, **query}) as response:
+        assert response.status == 200
+        body: dict[str, Any] = await response.json()
+        return body
+
+
+async def test_a_typed_message_reaches_the_webhook_as_telegrams_update_and_shows_in_the_chat(bot: Bot) -> None:
+    status, _ = await page_post(bot, "/demo/api/message", {"chat": DEFAULT_CHAT, "text": "/start", "lang": "en"})
+    assert status == 200
+    update = await bot.update(1)
+    message = update["message"]
+    assert message["text"] == "/start" and message["entities"] == [{"type": "bot_command", "offset": 0, "length": 6}]
+    assert message["chat"] == {"id": DEFAULT_CHAT, "type": "private", "first_name": "Guest"}
+    assert message["from"]["language_code"] == "en" and bot.secrets == [SECRET], "delivered as Telegram does"
+    view = await state(bot)
+    assert [(m["mine"], m["text"]) for m in view["messages"]] == [(True, "/start")] and view["ready"]
+
+
+async def test_a_press_is_a_callback_query_on_the_bots_message_and_its_answer_a_toast(bot: Bot) -> None:
+    sent = await bot.call("sendMessage", chat_id=DEFAULT_CHAT, text="Pick",
+                          reply_markup={"inline_keyboard": [[{"text": "A", "callback_data": "pick:a"}]]})
+    first = await state(bot)
+    [shown] = first["messages"]
+    assert shown["buttons"] == [[{"text": "A", "data": "pick:a"}]] and not shown["mine"]
+    status, _ = await page_post(bot, "/demo/api/press", {"chat": DEFAULT_CHAT, "message_id": sent["message_id"],
+                                                         "data": "pick:b"})
+    assert status == 409, "only a button the message shows can be pressed"
+    status, _ = await page_post(bot, "/demo/api/press", {"chat": DEFAULT_CHAT, "message_id": sent["message_id"],
+                                                         "data": "pick:a", "lang": "ru"})
+    assert status == 200
+    query = (await bot.update(1))["callback_query"]
+    assert query["data"] == "pick:a" and query["message"]["message_id"] == sent["message_id"]
+    assert query["message"]["text"] == "Pick" and query["from"]["language_code"] == "ru"
+    waiting = asyncio.create_task(state(bot, calls=first["calls"], digest=first["digest"], wait=10))
+    await asyncio.sleep(0)
+    assert not waiting.done(), "the long poll waits while nothing changes"
+    await bot.call("answerCallbackQuery", callback_query_id=query["id"], text="Chosen: A")
+    view = await asyncio.wait_for(waiting, 5)
+    assert view["toasts"] == [{"text": "Chosen: A", "alert": False}]
+    assert (await state(bot, calls=view["calls"]))["toasts"] == [], "a toast is shown once"
+
+
+async def test_edits_and_deletions_show_as_the_chat_now_is(bot: Bot) -> None:
+    one = await bot.call("sendMessage", chat_id=DEFAULT_CHAT, text="Queued…")
+    two = await bot.call("sendMessage", chat_id=DEFAULT_CHAT, text="to be deleted")
+    await bot.call("editMessageText", chat_id=DEFAULT_CHAT, message_id=one["message_id"], text="<b>Done</b>",
+                   parse_mode="HTML")
+    await bot.call("deleteMessage", chat_id=DEFAULT_CHAT, message_id=two["message_id"])
+    [shown] = (await state(bot))["messages"]
+    assert shown["text"] == "Done" and shown["edited"]
+    assert shown["entities"] == [{"type": "bold", "offset": 0, "length": 4}], "Telegram's form: text and entities"
+
+
+async def test_a_photo_from_the_page_is_a_photo_update_whose_file_the_bot_can_download(bot: Bot) -> None:
+    picture = png(40, 30)
+    form = aiohttp.FormData()
+    form.add_field("chat", str(DEFAULT_CHAT))
+    form.add_field("lang", "en")
+    form.add_field("caption", "my cat")
+    form.add_field("file", picture, filename="cat.png", content_type="image/png")
+    async with bot.session.post(bot.telegram.base_url + "/demo/api/photo", data=form) as response:
+        assert response.status == 200, await response.text()
+    message = (await bot.update(1))["message"]
+    assert message["caption"] == "my cat" and message["photo"][-1]["width"] == 40
+    file = await bot.call("getFile", file_id=message["photo"][-1]["file_id"])
+    async with bot.session.get(f"{bot.telegram.base_url}/file/bot{TOKEN}/{file['file_path']}") as response:
+        assert await response.read() == picture
+    [shown] = (await state(bot))["messages"]
+    async with bot.session.get(bot.telegram.base_url + shown["media"]["url"]) as response:
+        assert response.content_type == "image/png" and await response.read() == picture
+
+    text = aiohttp.FormData()
+    text.add_field("file", b"<html><script>alert(1)</script>", filename="x.png", content_type="image/png")
+    async with bot.session.post(bot.telegram.base_url + "/demo/api/photo", data=text) as response:
+        assert response.status == 415, "only a picture is a photo"
+    assert len(bot.updates) == 1
+
+
+async def test_only_the_page_acts_and_a_file_never_runs_as_the_page(bot: Bot) -> None:
+    body = {"chat": DEFAULT_CHAT, "text": "hi"}
+    assert (await page_post(bot, "/demo/api/message", body, origin="https://evil.example"))[0] == 403
+    async with bot.session.post(bot.telegram.base_url + "/demo/api/message", data=json.dumps(body),
+                                headers={"Content-Type": "text/plain"}) as response:
+        assert response.status == 415, "a cross-site form cannot post JSON"
+    assert (await page_post(bot, "/demo/api/message", {"chat": -5, "text": "hi"}))[0] == 400
+    assert bot.updates == []
+    form = aiohttp.FormData()
+    form.add_field("chat_id", str(DEFAULT_CHAT))
+    form.add_field("document", b"<script>alert(1)</script>", filename="page.html", content_type="text/html")
+    async with bot.session.post(f"{bot.telegram.base_url}/bot{TOKEN}/sendDocument", data=form) as response:
+        assert response.status == 200
+    [shown] = (await state(bot))["messages"]
+    async with bot.session.get(bot.telegram.base_url + shown["media"]["url"]) as response:
+        assert response.content_type == "application/octet-stream"
+        assert response.headers["Content-Disposition"].startswith("attachment")
+        assert "sandbox" in response.headers["Content-Security-Policy"]
+    async with bot.session.get(bot.telegram.base_url + "/demo") as response:
+        policy = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+
+
+async def test_an_invoice_is_paid_through_a_pre_checkout_query_the_bot_confirms(bot: Bot) -> None:
+    invoice = await bot.call("sendInvoice", chat_id=DEFAULT_CHAT, title="100 credits", description="Top up",
+                             payload="topup:100", currency="XTR", prices=[{"label": "Credits", "amount": 50}])
+
+    async def confirm() -> None:
+        query = (await bot.update(1))["pre_checkout_query"]
+        assert query["total_amount"] == 50 and query["invoice_payload"] == "topup:100"
+        await bot.call("answerPreCheckoutQuery", pre_checkout_query_id=query["id"], ok=True)
+    confirming = asyncio.create_task(confirm())
+    status, _ = await page_post(bot, "/demo/api/pay", {"chat": DEFAULT_CHAT, "message_id": invoice["message_id"]})
+    await confirming
+    assert status == 200
+    paid = (await bot.update(2))["message"]["successful_payment"]
+    assert paid["invoice_payload"] == "topup:100" and paid["currency"] == "XTR"
+    shown = (await state(bot))["messages"]
+    assert shown[0]["invoice"]["total_amount"] == 50 and shown[1]["paid"]["total_amount"] == 50
+
+
+async def test_the_page_draws_the_bots_formatting_and_keeps_every_text_a_text(bot: Bot, tmp_path: Path) -> None:
+    need_chromium()
+    hostile = '<img src=x onerror="document.title=1">'
+    html = ("<b>bold</b> <i>italic</i> <u>under</u> <s>struck</s> <code>code</code> "
+            '<a href="https://example.org/">link</a> <a href="javascript:alert(1)">bad link</a> '
+            "<tg-spoiler>secret</tg-spoiler>\n<pre>pre</pre><blockquote>quote</blockquote>"
+            f"{hostile.replace('<', '&lt;').replace('>', '&gt;')}")
+    await bot.call("sendMessage", chat_id=DEFAULT_CHAT, text=html, parse_mode="HTML")
+    await bot.call("sendInvoice", chat_id=DEFAULT_CHAT, title="Top up", description="100 credits",
+                   payload="topup:100", currency="XTR", prices=[{"label": "Credits", "amount": 50}])
+    form = aiohttp.FormData()
+    form.add_field("chat_id", str(DEFAULT_CHAT))
+    form.add_field("audio", b"ID3" + bytes(64), filename="song.mp3", content_type="audio/mpeg")
+    async with bot.session.post(f"{bot.telegram.base_url}/bot{TOKEN}/sendAudio", data=form) as response:
+        assert response.status == 200
+
+    def look() -> dict[str, Any]:
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        driver = phone_browser(tmp_path / "profile")
+        try:
+            driver.get(bot.telegram.base_url + "/demo?lang=en")
+            WebDriverWait(driver, 15, 0.1).until(lambda d: len(d.find_elements("css selector", ".msg.bot")) == 3)
+            found: dict[str, Any] = driver.execute_script("""
+                const text = document.querySelector('.msg.bot .text');
+                const tags = (sel) => [...text.querySelectorAll(sel)].map(n => n.textContent);
+                return {b: tags('b'), i: tags('i'), u: tags('u'), s: tags('s'), code: tags('code'), pre: tags('pre'),
+                        quote: tags('blockquote'), spoiler: tags('.spoiler'),
+                        links: [...text.querySelectorAll('a')].map(a => [a.textContent, a.getAttribute('href')]),
+                        imgs: document.querySelectorAll('.msg.bot .text img').length, plain: text.textContent,
+                        pay: [...document.querySelectorAll('.kb-btn.pay')].map(b => b.textContent),
+                        audio: document.querySelectorAll('.msg.bot audio[controls]').length,
+                        title: document.title, width: document.documentElement.scrollWidth, inner: innerWidth};""")
+            return found
+        finally:
+            driver.quit()
+
+    seen = await asyncio.to_thread(look)
+    assert (seen["b"], seen["i"], seen["u"], seen["s"]) == (["bold"], ["italic"], ["under"], ["struck"])
+    assert (seen["code"], seen["pre"], seen["quote"], seen["spoiler"]) == (["code"], ["pre"], ["quote"], ["secret"])
+    assert seen["links"] == [["link", "https://example.org/"]], "a javascript: link is shown as text only"
+    assert seen["imgs"] == 0 and hostile in seen["plain"] and seen["title"] == "TRT demo chat"
+    assert seen["pay"] == ["Pay ⭐ 50"] and seen["audio"] == 1
+    assert seen["width"] <= seen["inner"] == 390
