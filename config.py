@@ -33,7 +33,7 @@ LEGACY_VARIABLES = {
 
 TOKEN_RE = re.compile(r"^(\d{1,20}):[A-Za-z0-9_-]{20,}$")
 # demo brings its own token; migrate and check have work to do without one
-TOKENLESS_COMMANDS = ("demo", "migrate", "check")
+TOKENLESS_COMMANDS = ("demo", "migrate", "check", "trace")
 # every dispatch worker may hold a connection at once, plus ingress's group commits, the
 # claim pump, done marks and the janitor: fewer and workers queue for the pool
 POOL_HEADROOM = 8

@@ -683,9 +683,13 @@ class KiePoller(Leased, Actor):
             log.warning("record_of_another_task", extra={"job_id": job.id, "task_id": record.task_id})
             return job
         if record.terminal:
+            if track.terminal is None:
+                tracing.emit("kie_state", {"state": record.state.value, "task_id": record.task_id})
             track.terminal = record
             return job
         running = record.state is TaskState.GENERATING
+        if track.kie_state is not record.state:
+            tracing.emit("kie_state", {"state": record.state.value, "task_id": record.task_id})
         if track.kie_state is not record.state or (running and job.state != "running"):
             step = await jobs.record_poll(self.database, self.name_, self.epoch, job.id, running=running)
             job = step.job

@@ -25,7 +25,7 @@ correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("cor
 
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 # a Bot API token (digits, a colon, 35 characters) wherever it appears: another bot's, or one in a URL
-_TOKEN_SHAPE = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{30,}")
+_TOKEN_SHAPE = re.compile(r"(?<![0-9])[0-9]{5,}:[A-Za-z0-9_-]{30,}")
 # fields a storm of warnings is told apart by: the same event for another reason is another storm
 _REASON_KEYS = ("error_text", "reason", "why", "error_kind", "error")
 

@@ -1,0 +1,146 @@
+"""correlation_flusher on the real PostgreSQL: what a burst, a database that goes away and one
+that stays away do to trace events. Every event told is either written once or counted as
+dropped or given up; none is lost silently, none written twice."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from actors.backoff import Backoff
+from actors.correlation_flusher import CorrelationFlusher
+from commands.tree import trace_sink
+from store.database import Database
+from supervisor import ChildSpec, Supervisor
+from telemetry import tracing
+from telemetry.metrics import METRICS
+from tests.actors_kit import until
+
+pytestmark = pytest.mark.timeout(60)
+FAST = Backoff(min=0.01, max=0.05)
+
+
+def counted(outcome: str) -> float:
+    return METRICS.registry.get_sample_value("trt_trace_events_total", {"outcome": outcome}) or 0.0
+
+
+async def rows(db: Database) -> list[tuple[str, str]]:
+    found = await db.require().fetch("SELECT correlation_id, event FROM traces ORDER BY id")
+    return [(r["correlation_id"], r["event"]) for r in found]
+
+
+class Running:
+    """A flusher under its supervisor, the tracing sink pointed at its mailbox."""
+
+    def __init__(self, database: Database, capacity: int = 20_000, **kwargs: Any) -> None:
+        self.box = CorrelationFlusher.new_mailbox("correlation_flusher", capacity)
+        self.sup = Supervisor("sup", [ChildSpec.actor(CorrelationFlusher, self.box, database, interval=0.02,
+                                                      retry=FAST, **kwargs)], backoff=FAST)
+
+    @property
+    def flusher(self) -> CorrelationFlusher:
+        child = self.sup.child("correlation_flusher")
+        assert isinstance(child, CorrelationFlusher)
+        return child
+
+    def idle(self) -> bool:
+        health = self.flusher.health()
+        return self.box.depth == 0 and health["buffered"] == 0
+
+
+@pytest.fixture
+async def flusher_of() -> AsyncIterator[Any]:
+    made: list[Running] = []
+
+    async def make(database: Database, **kwargs: Any) -> Running:
+        running = Running(database, **kwargs)
+        await running.sup.start()
+        tracing.install(trace_sink(running.box))
+        made.append(running)
+        return running
+
+    yield make
+    tracing.install(None)
+    for running in made:
+        await running.sup.stop(5)
+
+
+async def test_a_burst_past_the_mailbox_loses_only_the_oldest_events_and_counts_them(
+        db: Database, flusher_of: Any) -> None:
+    running = await flusher_of(db, capacity=1_000)
+    written, dropped = counted("written"), counted("dropped")
+    for n in range(20_000):  # producers never wait: all of it is told before the flusher runs once
+        tracing.emit("step", {"n": n}, correlation_id=f"u{n}", actor="test")
+    await until(running.idle, 30, "the flusher drained")
+    stored = await rows(db)
+    assert len(stored) + (counted("dropped") - dropped) == 20_000, "every event written or counted as dropped"
+    assert counted("written") - written == len(stored) == 1_000
+    assert [cid for cid, _ in stored] == [f"u{n}" for n in range(19_000, 20_000)], "the newest are kept, in order"
+
+
+async def test_events_outside_any_story_are_not_traced(db: Database, flusher_of: Any) -> None:
+    running = await flusher_of(db)
+    tracing.emit("no_story")
+    tracing.emit("a_story", correlation_id="u1")
+    await until(lambda: running.flusher.written == 1, 10, "one event written")
+    assert await rows(db) == [("u1", "a_story")]
+
+
+async def test_a_failed_batch_is_retried_and_written_once_when_the_database_comes_back(
+        db: Database, database_url: str, flusher_of: Any) -> None:
+    away = Database(database_url, "test-away", pool_size=2)  # not connected yet: every write fails
+    running = await flusher_of(away, batch=10, attempts=1_000)
+    for n in range(25):
+        tracing.emit("step", correlation_id=f"j{n}", actor="test")
+    await until(lambda: running.flusher.health()["retrying"] >= 3, 10, "the batch retried with backoff")
+    assert running.flusher.written == 0 and running.flusher.health()["buffered"] == 25
+    assert "DatabaseUnavailable" in (running.flusher.health()["write_error"] or "")
+    await away.connect()
+    try:
+        await until(lambda: running.flusher.written == 25, 10, "everything written once the database is back")
+        assert sorted(cid for cid, _ in await rows(db)) == sorted(f"j{n}" for n in range(25)), "each exactly once"
+        assert running.flusher.given_up == 0
+    finally:
+        await away.close()
+
+
+async def test_a_batch_the_database_never_takes_is_given_up_after_its_attempts_and_counted(
+        db: Database, database_url: str, flusher_of: Any) -> None:
+    away = Database(database_url, "test-away", pool_size=2)
+    running = await flusher_of(away, batch=10, attempts=3, held=15)
+    given_up, dropped = counted("given_up"), counted("dropped")
+    for n in range(40):
+        tracing.emit("step", correlation_id=f"j{n}", actor="test")
+    await until(lambda: running.flusher.given_up >= 10, 10, "the first batch given up")
+    assert counted("given_up") - given_up == running.flusher.given_up
+    # memory is bounded while the database is away: beyond `held` the oldest go, counted
+    assert running.flusher.health()["buffered"] <= 15
+    assert counted("dropped") - dropped == running.flusher.dropped >= 40 - 15 - 10
+    await away.connect()
+    try:
+        await until(running.idle, 10, "the rest written once the database is back")
+        assert running.flusher.written + running.flusher.given_up + running.flusher.dropped == 40
+    finally:
+        await away.close()
+
+
+async def test_log_lines_under_a_correlation_id_join_its_trace_but_not_the_flushers_own(
+        db: Database, flusher_of: Any) -> None:
+    import logging
+
+    from telemetry import logs
+
+    running = await flusher_of(db)
+    token = logs.correlation_id.set("u77")
+    try:
+        logs.get("dispatcher").warning("update_failed", extra={"reason": "error", "error_text": "boom"})
+        logs.get("correlation_flusher").warning("traces_given_up", extra={"count": 1})
+        logging.getLogger("trt.dispatcher").debug("below the level")
+    finally:
+        logs.correlation_id.reset(token)
+    await until(lambda: running.flusher.written >= 1, 10, "the log line traced")
+    found = await db.require().fetch("SELECT event, data FROM traces WHERE correlation_id = 'u77'")
+    assert [r["event"] for r in found] == ["update_failed"]
+    assert '"level": "warning"' in found[0]["data"] and '"error_text": "boom"' in found[0]["data"]
