@@ -97,6 +97,7 @@ async def test_a_typed_message_reaches_the_webhook_as_telegrams_update_and_shows
     assert message["from"]["language_code"] == "en" and bot.secrets == [SECRET], "delivered as Telegram does"
     view = await state(bot)
     assert [(m["mine"], m["text"]) for m in view["messages"]] == [(True, "/start")] and view["ready"]
+    assert (await asyncio.wait_for(state(bot, digest=view["digest"], wait="nan"), 5))["digest"] == view["digest"]
 
 
 async def test_a_press_is_a_callback_query_on_the_bots_message_and_its_answer_a_toast(bot: Bot) -> None:

@@ -87,7 +87,9 @@ class WebChat:
         try:
             chat = _chat(request.query.get("chat"))
             since = int(request.query.get("calls") or 0)
-            wait = min(max(float(request.query.get("wait") or 0), 0.0), LONGEST_WAIT)
+            wait = float(request.query.get("wait") or 0)
+            if not 0 <= wait <= LONGEST_WAIT:  # NaN and infinity too
+                wait = 0.0 if not wait > 0 else LONGEST_WAIT
         except (Refused, ValueError):
             return _refused(Refused(400, "chat, calls and wait must be numbers"))
         digest = request.query.get("digest", "")
