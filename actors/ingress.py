@@ -26,7 +26,7 @@ from ingest.kie_callbacks import KieCallbackIntake
 from ingest.webhook_intake import WebhookIntake
 from messages.control import ChaosFault
 from messages.roles import Relinquish, Role, RoleChanged
-from telemetry import logs
+from telemetry import http_errors, logs
 from telemetry.metrics import METRICS
 
 log = logs.get("ingress")
@@ -65,6 +65,7 @@ class Ingress(Actor):
         self.runner: web.AppRunner | None = None
 
     async def on_start(self) -> None:
+        http_errors.install()  # aiohttp's parser errors: one warning line each, not an error with a traceback
         app = web.Application(client_max_size=self.settings.max_body_bytes, middlewares=[self._count])
         app.router.add_get("/", self._root)
         app.router.add_get("/health", self._health)
@@ -121,6 +122,13 @@ class Ingress(Actor):
         except web.HTTPException as exc:
             METRICS.http_requests.labels(name, str(exc.status)).inc()
             raise
+        except http_errors.CLIENT_ERRORS as exc:  # a body a route read was broken on the wire, or cut short
+            http_errors.reported(exc)
+            reason, detail = http_errors.describe(exc)
+            METRICS.http_requests.labels(name, "400").inc()
+            log.warning(http_errors.EVENT, extra={"route": name, "source": request.remote or "unknown",
+                                                   "reason": reason, "detail": detail})
+            return json_response({"error": "the request could not be read"}, status=400)
         except Exception:
             METRICS.http_requests.labels(name, "500").inc()
             log.exception("http_handler_failed", extra={"route": name})

@@ -22,10 +22,11 @@ from collections.abc import Callable
 from aiohttp import web
 
 from config import Settings
+from ingest.nesting import too_deep
 from kie.callbacks import CallbackError, parse_callback
 from store import jobs
 from store.database import DB_ERRORS, Database
-from telemetry import logs
+from telemetry import http_errors, logs
 from telemetry.metrics import METRICS
 
 log = logs.get("ingress")
@@ -33,7 +34,21 @@ log = logs.get("ingress")
 ROUTE = "/kie-callback/{secret}/{job_id}"
 STORE_TIMEOUT = 5.0  # past it the answer is 503: KIE may call again, and polling is the fallback anyway
 LOG_EVERY = 60.0
+BODY_TIMEOUT = 10.0  # a stalled body, or one whose chunked framing broke mid-way (see webhook_intake)
 _JOB_ID = re.compile(r"[0-9]{1,18}")
+MAX_TASK_ID = 256  # KIE's task ids are ~32 characters
+
+
+def _storable(task_id: str) -> bool:
+    """PostgreSQL text holds no NUL and no lone surrogate (a JSON escape can carry both): stored
+    as is, such a task id would be a 503 on every attempt, not the 400 it deserves."""
+    if "\x00" in task_id or len(task_id) > MAX_TASK_ID:
+        return False
+    try:
+        task_id.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _answer(status: int, result: str, error: str | None = None) -> web.Response:
@@ -60,16 +75,35 @@ class KieCallbackIntake:
         raw_job = request.match_info.get("job_id", "")
         if not _JOB_ID.fullmatch(raw_job):
             return _answer(400, "malformed", "the job id must be a number")
-        body = await request.read()  # bounded by the application's client_max_size (MAX_BODY_BYTES): 413
         try:
-            callback = parse_callback(body, request.headers, hmac_key=self.settings.kie_webhook_hmac_key)
+            async with asyncio.timeout(BODY_TIMEOUT):
+                body = await request.read()  # bounded by the application's client_max_size (MAX_BODY_BYTES): 413
+        except TimeoutError:
+            self._log_once("kie_callback_unreadable_body", request.remote or "?", "timeout")
+            return _answer(408, "timeout", f"body not received within {BODY_TIMEOUT:g} s")
+        except http_errors.CLIENT_ERRORS as exc:  # broken framing or content coding, or the client gone
+            http_errors.reported(exc)
+            self._log_once("kie_callback_unreadable_body", request.remote or "?", " ".join(http_errors.describe(exc)))
+            return _answer(400, "malformed", "the body could not be read")
+        try:
             text = body.decode("utf-8")
+            document = json.loads(text)
+        except RecursionError:
+            return self._malformed(request, "callback body nested too deep")
+        except ValueError:  # UnicodeDecodeError included
+            return self._malformed(request, "callback body is not UTF-8 JSON")
+        if not isinstance(document, dict):
+            return self._malformed(request, "callback body is not a JSON object")
+        if too_deep(document, embedded=True):  # the jobs actor decodes it again, on a deeper stack
+            return self._malformed(request, "callback body nested too deep")
+        try:
+            callback = parse_callback(document, request.headers, hmac_key=self.settings.kie_webhook_hmac_key)
         except CallbackError as exc:
             reason = "bad_signature" if exc.status == 401 else "malformed"
             self._log_once(f"kie_callback_{reason}", request.remote or "?", str(exc))
             return _answer(exc.status, reason, "bad signature" if exc.status == 401 else "malformed callback")
-        except UnicodeDecodeError:
-            return _answer(400, "malformed", "the body must be UTF-8 JSON")
+        if not _storable(callback.task_id):
+            return self._malformed(request, "callback task id is not storable text")
         job_id = int(raw_job)
         try:
             async with asyncio.timeout(STORE_TIMEOUT):
@@ -84,6 +118,10 @@ class KieCallbackIntake:
                                                "state": callback.record.state.value})
         self.wake()
         return _answer(200, "stored")
+
+    def _malformed(self, request: web.Request, detail: str) -> web.Response:
+        self._log_once("kie_callback_malformed", request.remote or "?", detail)
+        return _answer(400, "malformed", "malformed callback")
 
     def _log_once(self, event: str, source: str, detail: str | None = None) -> None:
         """At most one line a minute per kind and source: a scanner must not flood the log."""

@@ -1,7 +1,7 @@
 """POST /webhook: check, validate, make durable, then ack; nothing else on the ack path.
 
 Telegram sends one chat's updates one at a time and waits for each answer, so the ack does only
-what durability needs: the secret (constant time), the size, the JSON shape, and a group commit
+what durability needs: the secret (constant time), the size, the JSON shape and depth, and a group commit
 into the inbox shared with concurrent requests. 200 means "committed"; when the database is
 unreachable or the commit fails the answer is 503 with Retry-After and Telegram redelivers.
 """
@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
 
 from config import Settings
 from ingest import updates
@@ -35,6 +34,10 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 COMMIT_TIMEOUT = 5.0
 RETRY_AFTER = "1"
 LOG_EVERY = 60.0
+# Telegram sends a whole body at once; past this a body is a stalled or broken client. Also the
+# bound on a request whose chunked framing broke mid-body: aiohttp's parser then never tells the
+# body's reader (it queues a 400 behind the request), so the read would wait for the connection to go.
+BODY_TIMEOUT = 10.0
 
 
 def parse(raw: bytes) -> tuple[dict[str, Any], Incoming]:
@@ -107,10 +110,15 @@ class WebhookIntake:
         if request.content_length is not None and request.content_length > limit:
             return self._reject("too_large", 413, f"body over {limit} bytes")
         try:
-            raw = await request.read()  # aiohttp stops reading past client_max_size (= the limit)
+            async with asyncio.timeout(BODY_TIMEOUT):
+                raw = await request.read()  # aiohttp stops reading past client_max_size (= the limit)
         except web.HTTPRequestEntityTooLarge:
             return self._reject("too_large", 413, f"body over {limit} bytes")
-        except (HttpProcessingError, ConnectionResetError) as exc:  # broken framing or coding; the client gone
+        except TimeoutError:
+            self._log_once(f"body:{source}:timeout", "webhook_unreadable_body", source=source, reason="timeout")
+            return self._reject("body_timeout", 408, f"body not received within {BODY_TIMEOUT:g} s")
+        except http_errors.CLIENT_ERRORS as exc:  # broken framing or content coding, or the client gone
+            http_errors.reported(exc)
             reason, detail = http_errors.describe(exc)
             self._log_once(f"body:{source}:{reason}", "webhook_unreadable_body", source=source, reason=reason,
                            detail=detail)
