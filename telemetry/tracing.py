@@ -22,6 +22,7 @@ from telemetry.metrics import METRICS
 Sink = Callable[[TraceEvent], bool]  # True when the event was queued and nothing older was pushed out
 
 _sink: Sink | None = None
+emitted = 0  # events offered to the sink since start: written + dropped + given up, once all is flushed
 # the flusher's own records would come back to it as events (its handlers run under the producers' ids)
 _NOT_TRACED = ("trt.correlation_flusher",)
 _DATA_KEYS = 12  # a log record's extras kept in its trace event
@@ -45,6 +46,8 @@ def emit(event: str, data: dict[str, Any] | None = None, *, correlation_id: str 
     sink = _sink
     if cid is None or sink is None:
         return
+    global emitted
+    emitted += 1
     try:
         queued = sink(TraceEvent(cid, actor or logs.current_actor.get() or "main", event, data))
     except Exception:  # a trace must never fail the work it describes
