@@ -98,6 +98,14 @@ class Metrics:
         self.inbox_oldest = Gauge("trt_inbox_oldest_pending_seconds", "Age of the oldest update not yet done",
                                   registry=r)
         self.dispatch_inflight = Gauge("trt_dispatch_inflight", "Updates claimed and held in memory", registry=r)
+        self.telegram_requests = Counter(
+            "trt_telegram_requests", "Bot API requests, by method and outcome "
+            "(ok, bad_request, forbidden, not_found, conflict, retry_after, server_error, network, refused, other)",
+            ["method", "outcome"], registry=r)
+        self.telegram_seconds = Histogram(
+            "trt_telegram_seconds", "Bot API requests from first try to answer, the send limiter's waits included",
+            ["method"], registry=r, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
         self.telegram_retries = Counter("trt_telegram_retry_after", "429 answers from Telegram that were waited out",
                                         ["method"], registry=r)
         self.gc_pause = Histogram("trt_gc_pause_seconds", "Garbage collections (they stop the event loop)",
