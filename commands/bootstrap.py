@@ -48,6 +48,11 @@ def ensure(with_tests: bool = False) -> None:
     digest = hashlib.sha256("\n".join(reqs).encode()).hexdigest()
     if not _missing(with_tests) and (not in_project_venv or _stamp_ok(stamp, digest)):
         return
+    if in_project_venv and not _missing(with_tests) and not stamp.exists():
+        # a .venv someone else provisioned (Render builds into <repo>/.venv with `pip install .`):
+        # what it has is what it was given; stamped, so a later change of requirements is still seen
+        stamp.write_text(f"{digest}\n")
+        return
     python = _venv_python()
     if not python.exists():
         print(f"bootstrap: creating {VENV}", file=sys.stderr, flush=True)
