@@ -115,7 +115,7 @@ class KieCallbackIntake:
             response.headers["Retry-After"] = "1"
             return response
         log.info("kie_callback_stored", extra={"job_id": job_id, "task_id": callback.task_id, "callback_id": stored,
-                                               "state": callback.record.state.value})
+                                               "state": callback.record.state.value, "correlation_id": f"j{job_id}"})
         self.wake()
         return _answer(200, "stored")
 

@@ -100,6 +100,14 @@ class WebhookIntake:
         return web.json_response({"ok": False, "error": message}, status=status)
 
     async def handle(self, request: web.Request) -> web.Response:
+        """POST /webhook, timed: the ack latency Telegram sees (it sends a chat's next update only after)."""
+        began = time.perf_counter()
+        try:
+            return await self._handle(request)
+        finally:
+            METRICS.webhook_ack_seconds.observe(time.perf_counter() - began)
+
+    async def _handle(self, request: web.Request) -> web.Response:
         source = request.remote or "unknown"
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not hmac.compare_digest(given, self.secret):

@@ -82,6 +82,11 @@ class Metrics:
                                         ["source", "result"], registry=r)  # result: new, duplicate
         self.updates_rejected = Counter("trt_webhook_rejected", "Webhook requests refused before the inbox",
                                         ["reason"], registry=r)
+        self.webhook_ack_seconds = Histogram(
+            "trt_webhook_ack_seconds", "POST /webhook from request to answer (an update is acknowledged only once "
+            "committed to the inbox)", registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
         self.inbox_commit_seconds = Histogram(
             "trt_inbox_commit_seconds", "Group commits of received updates", registry=r,
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
