@@ -119,7 +119,7 @@ def parse_callback(
     else:
         try:
             document = json.loads(body)
-        except ValueError:  # UnicodeDecodeError included
+        except (ValueError, RecursionError):  # UnicodeDecodeError included; nested past the parser's depth
             raise MalformedCallback("callback body is not JSON") from None
     if not isinstance(document, Mapping):
         raise MalformedCallback("callback body is not a JSON object")

@@ -56,7 +56,7 @@ def read(http_status: int, body: bytes, content_type: str = "", retry_after: flo
     """
     try:
         parsed: Any = json.loads(body)
-    except ValueError:  # UnicodeDecodeError included
+    except (ValueError, RecursionError):  # UnicodeDecodeError included; nested past the parser's depth
         parsed = None
     ok_status = 200 <= http_status < 300
     if not isinstance(parsed, dict):

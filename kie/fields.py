@@ -64,6 +64,6 @@ def json_object(value: Any) -> dict[str, Any]:
     if isinstance(value, str) and value.strip():
         try:
             value = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # a hostile or broken resultJson is no result
             return {}
     return dict(value) if isinstance(value, Mapping) else {}
