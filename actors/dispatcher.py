@@ -60,6 +60,18 @@ MAX_RUNS_AFTER_INTENT = 3  # a deadline after a committed intent this many times
 Key = tuple[str, int]
 
 
+def _first_error(exc: Exception) -> str:
+    """The first problem of a refused update, short: which field and why."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            first = errors()[0]
+            return f"{'.'.join(str(p) for p in first.get('loc', ()))}: {first.get('msg', '')}"[:200]
+        except (IndexError, TypeError, ValueError):
+            pass
+    return describe(exc)[:200]
+
+
 class RunAgain(Exception):
     """The update must run again later: no apology, no done mark."""
 
@@ -388,6 +400,13 @@ class UpdateDispatcher(Leased, Actor):
         try:
             raw = json.loads(claimed.payload)
             update = Update.model_validate(raw, context={"bot": self.bot})
+        except (ValueError, RecursionError) as exc:  # pydantic's ValidationError is a ValueError
+            # not an update Telegram sends: only someone holding the secret can post it, so no apology
+            # goes to whatever chat it names, and one warning line says why
+            log.warning("update_invalid", extra={"update_id": claimed.update_id, "kind": claimed.kind,
+                                                 "error_text": _first_error(exc)})
+            return "invalid"
+        try:
             await self._run(claimed, update)
             return "ok"
         except RunAgain as again:

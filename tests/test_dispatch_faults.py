@@ -261,3 +261,19 @@ async def test_a_stale_fence_refusal_of_an_earlier_epoch_does_not_stop_the_curre
     assert h.actor.health()["consuming"]
     h.box.tell_nowait(EpochRefused(h.epoch))
     await until(lambda: not h.actor.health()["consuming"], what="a refusal of the current epoch stops it")
+
+
+async def test_an_update_telegram_would_never_send_is_done_as_invalid_without_an_apology(
+        harness: Callable[..., Any], caplog: pytest.LogCaptureFixture) -> None:
+    h: Harness = await harness()
+    invalid = message_update(6000, 506, "hello")
+    invalid["message"]["date"] = "not a date"  # someone holding the secret, not Telegram
+    await h.post(invalid, *chat_updates(506, 6001, ["after"]))
+    h.keep_granting()
+    await h.fake.wait_for(lambda: len(h.fake.sent_messages(506)) >= 1, timeout=20, what="the next update answered")
+    rows = await h.done_rows()
+    assert (rows[6000]["outcome"], rows[6001]["outcome"]) == ("invalid", "ok")
+    assert h.texts(506) == ["echo after"], "no apology to the chat an invalid update names"
+    [line] = [r for r in caplog.records if r.getMessage() == "update_invalid"]
+    assert line.levelname == "WARNING" and "message.date" in line.error_text  # type: ignore[attr-defined]
+    assert not [r for r in caplog.records if r.getMessage() == "update_failed"]
