@@ -40,7 +40,7 @@ def main(argv: list[str]) -> int:
 
         return subprocess.call([sys.executable, "-m", "pytest", *argv[1:]], cwd=bootstrap.ROOT)
     fewest, most = ARGUMENTS.get(command, (0, 0))
-    if not fewest <= len(argv) - 1 <= most:
+    if not fewest <= max(len(argv) - 1, 0) <= most:
         print(f"wrong arguments for {command}\n{USAGE}", file=sys.stderr)
         return 2
     from commands.main import execute

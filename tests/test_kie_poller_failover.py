@@ -29,6 +29,7 @@ from fakes.kie_api import CREATE_PATH, FakeKie
 from fakes.telegram_api import FakeTelegram
 from store import accounts, invariants, jobs, leader
 from store.database import Database
+from store.fence import Fenced
 from store.jobs import Created, Job, Order
 from tests.procs import FAKE_TOKEN, TrtProcess, eventually, free_port, one_active
 
@@ -82,7 +83,17 @@ async def pair(spawn: Any, database_url: str, telegram: FakeTelegram, kie: FakeK
 
 
 async def confirm(db: Database, user: int) -> Job:
-    """What the wizard does at Confirm, under the current leader's epoch."""
+    """What the wizard does at Confirm, under the current leader's epoch; run again under the next
+    one when the leader changed between reading the epoch and writing (as the dispatcher would)."""
+    for _ in range(10):
+        try:
+            return await _confirm(db, user)
+        except Fenced:
+            continue
+    raise AssertionError("the leader kept changing for 10 tries")
+
+
+async def _confirm(db: Database, user: int) -> Job:
     epoch = await db.require().fetchval("SELECT epoch FROM leader WHERE name = $1", NAME)
     await accounts.ensure_user(db, NAME, epoch, BOT_ID, user, "en", 0)
     await accounts.credit(db, NAME, epoch, BOT_ID, user, 5 * PRICE, f"seed:{user}")
