@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from fakes.telegram_api import FakeTelegram
 from store import invariants, migrations
 from store.database import Database
 from tests.procs import TrtProcess
@@ -135,3 +136,31 @@ def spawn(tmp_path: Path) -> Iterator[type[TrtProcess]]:
     yield make  # type: ignore[misc]
     for proc in started:
         proc.kill()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    """A fake Telegram Bot API on 127.0.0.1 for one test (tests of the fake KIE name theirs `fake` too)."""
+    async with FakeTelegram() as server:
+        yield server
+
+
+@pytest.fixture
+async def bot(fake: FakeTelegram) -> AsyncIterator[Any]:
+    """The bot as the dispatcher makes it (5xx retried twice), against the fake Telegram, with the
+    wizard tests' token (tests/wizard_kit.py; imported here, as it imports this module)."""
+    from ingest.bot_api import make_bot
+    from ingest.send_limiter import SendLimiter
+    from tests.wizard_kit import TOKEN
+
+    made = make_bot(TOKEN, fake.base_url, timeout=10, limiter=SendLimiter(0, 0, max_retries=2))
+    yield made
+    await made.session.close()
+
+
+@pytest.fixture
+def chat(money: Money, fake: FakeTelegram, bot: Any) -> Any:
+    """One user's chat with the whole conversation layer (tests/wizard_kit.Chat)."""
+    from tests.wizard_kit import Chat
+
+    return Chat(money, fake, bot)

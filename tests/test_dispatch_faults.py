@@ -43,12 +43,6 @@ BOT_ID = int(FAKE_TOKEN.split(":")[0])
 NAME = leader.lock_name(BOT_ID)
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as server:
-        yield server
-
-
 @dataclass
 class Runs:
     """How often each test command ran, so a handler can fail on its first runs only."""

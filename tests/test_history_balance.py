@@ -5,39 +5,17 @@ The `money` fixture checks the money invariants after each."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from aiogram import Bot
 
 from bot import keyboards, texts
 from fakes.telegram_api import FakeTelegram
-from ingest.bot_api import make_bot
-from ingest.send_limiter import SendLimiter
 from store import accounts, jobs
 from store.jobs import Order, Succeeded
 from tests.conftest import Money
-from tests.wizard_kit import PNG, TOKEN, USER, Chat, rub, settings_with, t
+from tests.wizard_kit import PNG, USER, Chat, rub, settings_with, t
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as server:
-        yield server
-
-
-@pytest.fixture
-async def bot(fake: FakeTelegram) -> AsyncIterator[Bot]:
-    bot = make_bot(TOKEN, fake.base_url, timeout=10, limiter=SendLimiter(0, 0, max_retries=2))
-    yield bot
-    await bot.session.close()
-
-
-@pytest.fixture
-def chat(money: Money, fake: FakeTelegram, bot: Bot) -> Chat:
-    return Chat(money, fake, bot)
 
 
 async def test_first_contact_opens_an_account_with_the_welcome_bonus(money: Money, fake: FakeTelegram,

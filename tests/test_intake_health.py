@@ -8,25 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import asyncpg
 import pytest
 
-from fakes.telegram_api import FakeTelegram, message_update
+from fakes.telegram_api import message_update
 from tests.procs import FAKE_TOKEN, TrtProcess, eventually
 
 pytestmark = pytest.mark.timeout(90)
 SECRET = "intake-health-secret_01"
 BOT_ID = int(FAKE_TOKEN.split(":")[0])
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as server:
-        yield server
 
 
 async def post(proc: TrtProcess, update: dict[str, Any]) -> int:

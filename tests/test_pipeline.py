@@ -30,12 +30,6 @@ CHAOS = "chaos-token-pipeline"
 BOT_ID = int(FAKE_TOKEN.split(":")[0])
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as server:
-        yield server
-
-
 def env(database_url: str, fake: FakeTelegram, **extra: str) -> dict[str, str]:
     base = {"TELEGRAM_BOT_TOKEN": FAKE_TOKEN, "DATABASE_URL": database_url, "TELEGRAM_API_BASE": fake.base_url,
             "WEBHOOK_BASE_URL": "https://bot.example.com", "BOT_MODE": "webhook", "WEBHOOK_SECRET": SECRET,

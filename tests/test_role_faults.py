@@ -15,18 +15,12 @@ import aiohttp
 import asyncpg
 import pytest
 
-from fakes.telegram_api import FakeTelegram, message_update
+from fakes.telegram_api import message_update
 from tests.procs import FAKE_TOKEN, TrtProcess, eventually, one_active
 from tests.test_pipeline import SECRET, Poster, env, per_chat
 
 pytestmark = pytest.mark.timeout(180)
 CHAOS = {"X-Chaos-Token": "chaos-token-pipeline"}
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as server:
-        yield server
 
 
 @pytest.fixture

@@ -46,12 +46,6 @@ SOAK_SEED = 6  # fixed, and its minute deals every kind and variant of fault; a 
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as server:
-        yield server
-
-
-@pytest.fixture
 async def bot(fake: FakeTelegram) -> AsyncIterator[Bot]:
     bot = make_bot(FAKE_TOKEN, fake.base_url, timeout=10)
     yield bot

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import signal
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -21,12 +20,6 @@ from tests.procs import FAKE_TOKEN, TrtProcess, eventually, one_active
 pytestmark = pytest.mark.timeout(120)
 URL = "https://bot.example.com"
 SECRET = "webhook-secret-for-tests_1"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as server:
-        yield server
 
 
 async def bot_api(fake: FakeTelegram, method: str, **params: object) -> dict:

@@ -8,7 +8,6 @@ its refusals (short balance, paused, free limit, running limit), the free tier a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -23,32 +22,12 @@ from bot.services import Services
 from catalog.loader import Field
 from catalog.payload import file_ref
 from fakes.telegram_api import FakeTelegram, callback_update
-from ingest.bot_api import make_bot
-from ingest.send_limiter import SendLimiter
 from store import accounts, jobs, kie_account
 from store.jobs import Order, Succeeded
 from tests.conftest import Money
-from tests.wizard_kit import CATALOG, IDS, TOKEN, USER, Chat, price_of, rub, settings_with, t, title
+from tests.wizard_kit import CATALOG, IDS, USER, Chat, price_of, rub, settings_with, t, title
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as server:
-        yield server
-
-
-@pytest.fixture
-async def bot(fake: FakeTelegram) -> AsyncIterator[Bot]:
-    bot = make_bot(TOKEN, fake.base_url, timeout=10, limiter=SendLimiter(0, 0, max_retries=2))
-    yield bot
-    await bot.session.close()
-
-
-@pytest.fixture
-def chat(money: Money, fake: FakeTelegram, bot: Bot) -> Chat:
-    return Chat(money, fake, bot)
 
 
 # --- whole paths --------------------------------------------------------------------------------
