@@ -1,4 +1,5 @@
-"""janitor: trims tables that grow forever (trace events, the inbox) by age, so none can grow without bound.
+"""janitor: trims tables that grow forever (trace events, the inbox, applied KIE callbacks) by age, so
+none can grow without bound.
 
 The inbox is trimmed of this bot's handled updates only: another bot may share the database, and
 an update never handled is lost work, which the janitor reports (a warning, its health) instead of
@@ -13,7 +14,7 @@ from typing import Any, ClassVar
 from actors.actor import Actor
 from actors.mailbox import Mailbox
 from messages.control import Tick
-from store import inbox, traces
+from store import inbox, jobs, traces
 from store.database import Database, DatabaseUnavailable
 from telemetry import logs
 
@@ -41,15 +42,18 @@ class Janitor(Actor):
         try:
             removed = await traces.trim(self.database, self.retention)
             updates, unfinished = await inbox.trim(self.database, self.bot_id, self.retention)
+            callbacks = await jobs.trim_callbacks(self.database, self.bot_id, self.retention)
         except DatabaseUnavailable:
             return
-        self.trimmed += removed + updates
+        self.trimmed += removed + updates + callbacks
         self.unfinished_past_retention = unfinished
         self.last_run = time.time()
         if removed:
             log.info("traces_trimmed", extra={"count": removed})
         if updates:
             log.info("inbox_trimmed", extra={"count": updates})
+        if callbacks:
+            log.info("kie_callbacks_trimmed", extra={"count": callbacks})
         if unfinished:  # never handled within the retention: kept, and said, since it is lost work otherwise
             log.warning("inbox_unfinished_past_retention", extra={"count": unfinished,
                                                                  "retention_seconds": self.retention})

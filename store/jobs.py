@@ -427,6 +427,15 @@ async def pending_callbacks(db: Database, bot_id: int, limit: int = 100) -> list
     return [Callback(r["id"], r["job_id"], r["task_id"], r["body"], r["received_at"]) for r in rows]
 
 
+async def trim_callbacks(db: Database, bot_id: int, older_than_seconds: float) -> int:
+    """Delete this bot's callbacks applied longer ago than the retention; one never applied stays
+    (its job may still need it). Returns how many went."""
+    status = await db.require().execute(
+        """DELETE FROM kie_callbacks WHERE bot_id = $1 AND applied_at IS NOT NULL
+              AND applied_at < now() - make_interval(secs => $2)""", bot_id, float(older_than_seconds))
+    return int(status.split()[-1])
+
+
 async def mark_callbacks_applied(db: Database, callback_ids: Sequence[int]) -> None:
     """Not fenced: applying a callback twice changes nothing (finish() is idempotent), so a lost
     mark costs one more no-op."""

@@ -61,3 +61,21 @@ async def test_the_janitor_warns_about_unfinished_updates_past_the_retention_and
     assert janitor.health()["inbox_unfinished_past_retention"] == 1
     assert [r.getMessage() for r in caplog.records] == ["inbox_unfinished_past_retention"]
     assert await left(db) == {(BOT, 1), (OTHER, 2)}
+
+
+async def test_applied_kie_callbacks_past_the_retention_go_and_unapplied_ones_stay(db: Database) -> None:
+    from store import jobs
+
+    ids = {}
+    for name, bot_id in (("old_applied", BOT), ("old_pending", BOT), ("new_applied", BOT), ("other_bot", OTHER)):
+        ids[name] = await jobs.store_callback(db, bot_id, "test", "{}", task_id=name)
+    await jobs.mark_callbacks_applied(db, [ids["old_applied"], ids["new_applied"], ids["other_bot"]])
+    await db.require().execute(
+        "UPDATE kie_callbacks SET applied_at = now() - interval '10 days', received_at = now() - interval '10 days' "
+        "WHERE id = ANY($1::bigint[])", [ids["old_applied"], ids["other_bot"]])
+    await db.require().execute("UPDATE kie_callbacks SET received_at = now() - interval '10 days' WHERE id = $1",
+                               ids["old_pending"])
+    janitor = Janitor(Janitor.new_mailbox("janitor"), db, BOT, 7 * DAY)
+    await janitor.on_tick(Tick())
+    kept = {r["task_id"] for r in await db.require().fetch("SELECT task_id FROM kie_callbacks")}
+    assert kept == {"old_pending", "new_applied", "other_bot"}, "a pending callback may still be needed by its job"
