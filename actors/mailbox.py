@@ -127,6 +127,7 @@ class Mailbox:
         self.overflow = overflow
         self.block_timeout = block_timeout
         self.stats = MailboxStats()
+        self.last_dropped: Any = None  # the message the latest drop of the overflow policy threw away
         self.closed = False
         self.consumers = 0  # actor incarnations running on this mailbox (an old one may still be ending)
         self._queue: collections.deque[Envelope] = collections.deque()
@@ -193,6 +194,7 @@ class Mailbox:
             return True
         if self.overflow is Overflow.DROP_NEWEST:
             self.stats.dropped += 1
+            self.last_dropped = env.msg
             dead_letters.add(self.name, env.msg, "dropped_newest")
             if env.reply is not None and not env.reply.done():
                 env.reply.set_exception(MailboxFull(f"{self.name} is full"))
@@ -200,6 +202,7 @@ class Mailbox:
         if self.overflow is Overflow.DROP_OLDEST:
             old = self._queue.popleft()
             self.stats.dropped += 1
+            self.last_dropped = old.msg
             dead_letters.add(self.name, old.msg, "dropped_oldest")
             if old.reply is not None and not old.reply.done():
                 old.reply.set_exception(MailboxFull(f"{self.name} dropped the message"))

@@ -144,3 +144,14 @@ async def test_log_lines_under_a_correlation_id_join_its_trace_but_not_the_flush
     found = await db.require().fetch("SELECT event, data FROM traces WHERE correlation_id = 'u77'")
     assert [r["event"] for r in found] == ["update_failed"]
     assert '"level": "warning"' in found[0]["data"] and '"error_text": "boom"' in found[0]["data"]
+
+
+def test_a_timer_tick_pushed_out_of_the_full_mailbox_is_no_lost_event() -> None:
+    from messages.control import Tick
+    from messages.trace import TraceEvent
+
+    box = CorrelationFlusher.new_mailbox("correlation_flusher", 3)
+    sink = trace_sink(box)
+    box.tell_nowait(Tick())
+    queued = [sink(TraceEvent(f"u{n}", "test", "step")) for n in range(4)]
+    assert queued == [True, True, True, False], "the Tick went first (no event lost), then the oldest event did"
