@@ -68,11 +68,16 @@ class Observer:
             return "fail", fail + warn
         return ("warn", warn) if warn else ("pass", [])
 
-    def health(self) -> dict[str, Any]:
+    def actors(self) -> dict[str, dict[str, Any]]:
+        """Every supervised child's health, with whether it is stuck in one message."""
         actors = self.root.snapshot()
         for _, record in self.root.walk():
             if record.name in actors:
                 actors[record.name]["stuck"] = isinstance(record.child, Actor) and record.child.stuck
+        return actors
+
+    def health(self) -> dict[str, Any]:
+        actors = self.actors()
         status, problems = self.status(actors)
         leadership = {k: v for k, v in actors.get("lock_keeper", {}).items()
                       if k in ("role", "epoch", "leader_instance", "leader_heartbeat_age_seconds",
@@ -136,11 +141,16 @@ class Observer:
                                       labels=["actor", "reason"])
         for (actor, reason), count in sorted(dead_letters.counts.items()):
             letters.add_metric([actor, reason], count)
+        verdict = GaugeMetricFamily("trt_health_status", "1 for the status /health reports now (pass, warn, fail)",
+                                    labels=["status"])
+        now, _ = self.status(self.actors())
+        for value in ("pass", "warn", "fail"):
+            verdict.add_metric([value], 1.0 if value == now else 0.0)
         db_up = GaugeMetricFamily("trt_database_up", "1 while the database answers the db actor's pings")
         db_up.add_metric([], 1.0 if self.database.state == "up" else 0.0)
         db_latency = GaugeMetricFamily("trt_database_ping_seconds", "Last database round trip")
         db_latency.add_metric([], self.database.latency or 0.0)
-        yield from (state, depth, capacity, sent, dropped, handled, letters, db_up, db_latency)
+        yield from (state, depth, capacity, sent, dropped, handled, letters, verdict, db_up, db_latency)
 
 
 def idle_leader(actors: dict[str, dict[str, Any]], grace: float) -> list[str]:

@@ -17,7 +17,7 @@ EXPECTED = {
     "trt_mailbox_depth", "trt_mailbox_capacity", "trt_mailbox_dropped", "trt_dead_letters",
     "trt_message_handling_seconds", "trt_actor_deadline_misses", "trt_event_loop_lag_seconds",
     "process_resident_memory_bytes", "trt_database_up", "trt_http_requests", "trt_gc_frozen_objects",
-    "trt_gc_pause_seconds",
+    "trt_gc_pause_seconds", "trt_health_status",
 }
 
 
@@ -44,6 +44,9 @@ async def test_metrics_parse_and_lint(database_url, spawn) -> None:
     running = [s for s in families["trt_actor_state"].samples
                if s.labels == {"actor": "janitor", "state": "running"}]
     assert running and running[0].value == 1.0
+    verdict = {s.labels["status"]: s.value for s in families["trt_health_status"].samples}
+    assert verdict == {"pass": 0.0, "warn": 1.0, "fail": 0.0}, "a restart within the window is a warn, as /health says"
+    assert (await trt.health())["status"] == "warn"
     assert FAKE_TOKEN not in text and FAKE_TOKEN.split(":")[1] not in text
     frozen = families["trt_gc_frozen_objects"].samples[0].value
     assert frozen > 10_000, "the startup heap (aiogram, pydantic, the app) is frozen out of full collections"
