@@ -91,17 +91,10 @@ async def database(tmp: Path) -> AsyncIterator[str]:
 
 
 async def fresh_database(server_url: str, name: str) -> str:
-    import asyncpg
+    """An empty database of that name for one app's run (an earlier run's is dropped first)."""
+    from tests.conftest import create_database
 
-    conn = await asyncpg.connect(server_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    from tests.conftest import _with_database
-
-    return _with_database(server_url, name)
+    return (await create_database(server_url, name))[1]
 
 
 @contextlib.asynccontextmanager

@@ -1060,7 +1060,7 @@ def describe_code() -> str:
 async def _main(args: argparse.Namespace, tmp: Path) -> SoakResult:
     import os
 
-    from tests.conftest import _with_database
+    from tests.conftest import create_database
 
     server: Any = None
     restart: Callable[[], None] | None = None
@@ -1077,17 +1077,12 @@ async def _main(args: argparse.Namespace, tmp: Path) -> SoakResult:
             server.ensure_postgres_running()
     assert url is not None
     try:
-        name = f"soak_{args.seed}_{uuid.uuid4().hex[:8]}"
-        admin = await asyncpg.connect(url)
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await admin.close()
+        _, soak_url = await create_database(url, f"soak_{args.seed}_{uuid.uuid4().hex[:8]}")
         code = ROOT if args.live else await asyncio.to_thread(snapshot, tmp / "code")
         config = SoakConfig(seed=args.seed, fault_seconds=args.minutes * 60, instances=args.instances,
                             chats=args.chats, rate=args.rate, code=code)
         print(f"code: {describe_code()}{' (the live working tree)' if args.live else ''}", flush=True)
-        return await run_soak(config, _with_database(url, name), tmp, restart)
+        return await run_soak(config, soak_url, tmp, restart)
     finally:
         if server is not None:
             from store import embedded

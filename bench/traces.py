@@ -57,7 +57,8 @@ async def bursting_trt(tmp: object, db: str, api: str) -> AsyncIterator[BurstPro
         proc.kill()
 
 
-def logged(proc: TrtProcess, event: str) -> dict[str, object] | None:
+async def logged(proc: TrtProcess, event: str) -> dict[str, object] | None:
+    """The first log line of `event` (a probe for eventually)."""
     return next((line for line in proc.log_lines() if line.get("event") == event), None)
 
 
@@ -101,7 +102,7 @@ async def main() -> None:
 
                 during, _ = await asyncio.gather(open_loop(proc.base, RATE, SECONDS, CONNS, 220_000_000), trigger())
                 show("TRT", "with the burst", during)
-                done = await eventually(lambda: _async(logged(proc, "bench_burst_done")), 60, "the burst emitted")
+                done = await eventually(lambda: logged(proc, "bench_burst_done"), 60, "the burst emitted")
                 await settle(api)
 
                 async def idle() -> bool:
@@ -115,7 +116,7 @@ async def main() -> None:
                     await asyncio.sleep(1.0)
                     previous, counts = counts, await trace_counts(proc.base)
                 os.kill(proc.pid, signal.SIGUSR2)
-                emitted = await eventually(lambda: _async(logged(proc, "bench_emitted")), 30, "the emitted count")
+                emitted = await eventually(lambda: logged(proc, "bench_emitted"), 30, "the emitted count")
                 conn = await asyncpg.connect(db)
                 try:
                     rows = await conn.fetchval("SELECT count(*) FROM traces")
@@ -129,10 +130,6 @@ async def main() -> None:
             print(f"  trace events offered {total:,}: written {counts['written']:,.0f} (rows in the table {rows:,}, "
                   f"of the burst {burst_rows:,}), dropped {counts['dropped']:,.0f}, given up "
                   f"{counts['given_up']:,.0f}; unaccounted {total - accounted:,.0f}", flush=True)
-
-
-async def _async(value: object) -> object:
-    return value
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from aiogram.exceptions import (
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 
+from ingest.send_gate import ActingRefused
 from telemetry import logs, tracing
 from telemetry.metrics import METRICS
 
@@ -37,7 +38,7 @@ OUTCOMES: tuple[tuple[type[BaseException], str], ...] = (
 
 def outcome_of(exc: BaseException) -> str:
     """A low-cardinality label for how a request ended."""
-    if type(exc).__name__ == "ActingRefused":  # the send gate's (ingest/send_gate.py): nothing was sent
+    if isinstance(exc, ActingRefused):  # the send gate's: nothing was sent
         return "refused"
     return next((label for kind, label in OUTCOMES if isinstance(exc, kind)), "other")
 

@@ -63,21 +63,33 @@ def restart_postgres(pg_server_url: str) -> Callable[[], None]:
     return restart
 
 
-@pytest.fixture
-async def database_url(pg_server_url: str) -> AsyncIterator[str]:
-    """A fresh, empty database for one test, dropped afterwards."""
-    name = f"trt_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_server_url)
+async def create_database(server_url: str, name: str | None = None) -> tuple[str, str]:
+    """A new empty database on the server (one left by an earlier run under `name` is dropped
+    first): its name and URL. Shared by the tests, the soak and the benchmarks."""
+    name = name or f"trt_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server_url)
     try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    yield _with_database(pg_server_url, name)
-    admin = await asyncpg.connect(pg_server_url)
+    return name, _with_database(server_url, name)
+
+
+async def drop_database(server_url: str, name: str) -> None:
+    admin = await asyncpg.connect(server_url)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def database_url(pg_server_url: str) -> AsyncIterator[str]:
+    """A fresh, empty database for one test, dropped afterwards."""
+    name, url = await create_database(pg_server_url)
+    yield url
+    await drop_database(pg_server_url, name)
 
 
 @pytest.fixture

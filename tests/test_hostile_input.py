@@ -13,12 +13,10 @@ import asyncio
 import itertools
 import json
 import logging
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
@@ -32,6 +30,7 @@ from actors.ingress import Ingress
 from fakes.telegram_api import FakeTelegram, message_update
 from ingest.kie_callbacks import KieCallbackIntake
 from ingest.webhook_intake import WebhookIntake
+from tests.conftest import create_database, drop_database
 from tests.procs import FAKE_TOKEN, TrtProcess, eventually, free_port
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.asyncio(loop_scope="module")]
@@ -121,21 +120,10 @@ def warnings_in(lines: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
     """One serving process for the whole module, on a database of its own, ACTIVE and consuming."""
-    name = f"trt_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = _with_database(pg_server_url, name)
+    name, url = await create_database(pg_server_url)
     tmp: Path = tmp_path_factory.mktemp("hostile")
     async with FakeTelegram() as fake:
         proc = TrtProcess(tmp, {"TELEGRAM_BOT_TOKEN": FAKE_TOKEN, "DATABASE_URL": url,
@@ -153,11 +141,7 @@ async def world(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) ->
             yield World(proc, fake, url)
         finally:
             proc.kill()
-    admin = await asyncpg.connect(pg_server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await drop_database(pg_server_url, name)
 
 
 DEEP = 50_000
