@@ -8,6 +8,7 @@ never a word of KIE's internals (codes, messages, task ids) in front of a user.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
@@ -37,6 +38,13 @@ TEXTS: dict[str, dict[str, str]] = {
         "failed_paused": "Генерации временно приостановлены, мы уже это исправляем. Попробуйте позже.",
         "failed_input": "Не удалось получить отправленный вами файл. Пришлите его ещё раз, пожалуйста.",
         "failed_timeout": "Генерация заняла слишком много времени, и мы её остановили. Попробуйте ещё раз.",
+        "failed_input_too_long": "Ваш файл оказался длиннее, чем цена, которую вы подтвердили, или чем принимает "
+                                 "модель, поэтому мы его не отправили. Пришлите файл покороче.",
+        "failed_input_too_long_seconds": "Ваш файл длится {got} с, а можно не больше {limit} с (по подтверждённой "
+                                         "цене или по правилам модели), поэтому мы его не отправили. "
+                                         "Пришлите файл покороче.",
+        "failed_input_unmeasurable": "Не удалось определить длительность вашего аудио или видео, поэтому мы его не "
+                                     "отправили. Попробуйте другой формат, например MP3 или MP4.",
         "refund_money": "Деньги вернулись на баланс.",
         "refund_free": "Бесплатная генерация не израсходована.",
     },
@@ -58,6 +66,13 @@ TEXTS: dict[str, dict[str, str]] = {
         "failed_paused": "Generations are paused for a while; we are fixing it. Please try again later.",
         "failed_input": "We could not get the file you sent. Please send it again.",
         "failed_timeout": "The generation took too long and we stopped it. Please try again.",
+        "failed_input_too_long": "Your file turned out longer than the price you confirmed, or than the model "
+                                 "takes, so we did not send it. Please send a shorter one.",
+        "failed_input_too_long_seconds": "Your file plays for {got} s, and at most {limit} s fit (the price you "
+                                         "confirmed or the model's limit), so we did not send it. "
+                                         "Please send a shorter one.",
+        "failed_input_unmeasurable": "We could not read how long your audio or video is, so we did not send it. "
+                                     "Please try another format, such as MP3 or MP4.",
         "refund_money": "The money is back on your balance.",
         "refund_free": "Your free generation was not used up.",
     },
@@ -70,6 +85,8 @@ FAILURE_TEXT = {
     "service_paused": "failed_paused",
     "input_unavailable": "failed_input",
     "timed_out": "failed_timeout",
+    "input_too_long": "failed_input_too_long",  # the measured length is over what was priced or the field's limit
+    "input_unmeasurable": "failed_input_unmeasurable",  # ingest/media_length.py could not read the length
 }
 
 
@@ -100,14 +117,24 @@ def status(lang: str, state: str, model: str, elapsed: float, usual: float | Non
     return line
 
 
-def failure(lang: str, reason: str, paid_with: str) -> str:
-    """Why there is no result, in plain words, and what happened to the money."""
-    text = t(lang, FAILURE_TEXT.get(reason, "failed_temporary"))
+def failure(lang: str, reason: str, paid_with: str, *, got: float | None = None, limit: float | None = None) -> str:
+    """Why there is no result, in plain words, and what happened to the money. For
+    input_too_long, `got` (the measured seconds) and `limit` (the seconds allowed) name the
+    numbers when the caller has them; the stored category alone gives the same text without them."""
+    if reason == "input_too_long" and got is not None and limit is not None:
+        text = t(lang, "failed_input_too_long_seconds", got=_seconds(got, up=True), limit=_seconds(limit, up=False))
+    else:
+        text = t(lang, FAILURE_TEXT.get(reason, "failed_temporary"))
     if paid_with == "money":
         text += "\n" + t(lang, "refund_money")
     elif paid_with == "free":
         text += "\n" + t(lang, "refund_free")
     return text
+
+
+def _seconds(value: float, *, up: bool) -> int:
+    """Whole seconds as the user counts them: a measured 15.2 s is "16" over a limit of 15, never "15"."""
+    return int(math.ceil(value) if up else math.floor(value))
 
 
 def caption(model: str, prompt: object) -> str:

@@ -13,6 +13,7 @@ import wave
 import pytest
 from mutagen.ogg import OggPage
 
+from bot import delivery_texts
 from ingest.media_length import MAX_SECONDS, measure_seconds, measure_seconds_sync
 
 pytestmark = pytest.mark.timeout(30)
@@ -156,3 +157,22 @@ def test_a_header_claiming_more_than_a_day_is_not_trusted() -> None:
     data[at + 4:at + 8] = struct.pack("<I", 0xFFFFFFF0)  # 4.29e9 samples at 8 kHz: 149 hours
     assert measure_seconds_sync(bytes(data), "audio/x-wav") is None
     assert measure_seconds_sync(mp4(MAX_SECONDS + 10, [(b"vide", 5)]), "video/mp4") is None
+
+
+# --- what the user reads when the measurement ends a job ----------------------------------------
+
+
+def test_a_too_long_or_unmeasurable_input_is_told_in_plain_words_with_the_money_back() -> None:
+    for lang in ("ru", "en"):
+        for reason in ("input_too_long", "input_unmeasurable"):
+            key = delivery_texts.FAILURE_TEXT[reason]
+            assert key in delivery_texts.TEXTS[lang], (lang, key)
+            text = delivery_texts.failure(lang, reason, "money")
+            assert text == delivery_texts.t(lang, key) + "\n" + delivery_texts.t(lang, "refund_money")
+            assert delivery_texts.failure(lang, reason, "free").endswith(delivery_texts.t(lang, "refund_free"))
+            assert delivery_texts.failure(lang, reason, "admin") == delivery_texts.t(lang, key)
+    ru = delivery_texts.failure("ru", "input_too_long", "money", got=15.2, limit=15.0)
+    assert ru.startswith("Ваш файл длится 16 с, а можно не больше 15 с") and "Деньги вернулись" in ru
+    en = delivery_texts.failure("en", "input_too_long", "money", got=14.01, limit=1)
+    assert en.startswith("Your file plays for 15 s, and at most 1 s fit") and "money is back" in en
+    assert "{" not in delivery_texts.failure("en", "input_unmeasurable", "money", got=3, limit=1)
