@@ -9,13 +9,18 @@ what to send and how to read it.
 Retries (bounded, exponential backoff with jitter, each attempt through the limiter, all within
 the call's one deadline):
 
-* createTask is retried only when KIE certainly refused it: an answer with HTTP 429/5xx or body
-  code 429/455/500 and no taskId (or a connection that could not even be opened). A timeout,
-  a connection lost after sending, a 2xx that is not a readable success, a proxy's gateway
-  timeout (504, 524) or an error that names a taskId raise an *ambiguous* error instead: the
-  task may exist and be billed, and only the caller can reconcile (the callback URL names its
-  job; KIE has no idempotency key).
+* createTask is not idempotent (KIE has no idempotency key): certain means proven. It counts as
+  refused, and is retried, only when KIE itself said so — its JSON envelope with a refusal
+  ``code`` of its own (429, 455, 500, ...) and no taskId — or when nothing left: a connection
+  that never opened, our own limiter's Throttled, a request refused locally. Every other
+  failure is *ambiguous* and never retried here: any answer that is not KIE's envelope whatever
+  its HTTP status (a CDN's 502/520/503/429 HTML page, an empty body, a 2xx we cannot read), a
+  timeout, a connection lost after sending, an error that names a taskId. The task may exist
+  and be billed; only the caller can reconcile (the callback URL names its job).
 * recordInfo, credit, upload and download are safe to repeat and retry transient failures.
+
+Result downloads go through :mod:`kie.download`: https only, public addresses only (checked after
+resolution, at every redirect), a content type that fits the result's kind.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from kie.endpoint import Endpoint, Request
-from kie.envelope import GATEWAY_TIMEOUTS, Envelope, read, retry_after_seconds
+from kie.envelope import Envelope, read, retry_after_seconds
 from kie.errors import BadResponse, InvalidRequest, KieError, RateLimited, Timeout, TooLarge, Transport, error_for_code
 from kie.fields import as_int, as_text
 from kie.jobs import JOBS
@@ -158,6 +163,7 @@ class KieClient:
         endpoint: str = "jobs",
         timeout: float | None = None,
         before_send: Callable[[], Awaitable[None]] | None = None,
+        before_each: Callable[[], None] | None = None,
     ) -> TaskCreated:
         """Start a task; its id is in the answer. Validated locally first (InvalidRequest, nothing sent).
 
@@ -165,24 +171,31 @@ class KieClient:
         docstring); such an error is never retried here. ``before_send`` runs once, after the rate
         limiter's slot is ours and right before the first request leaves: the caller commits its
         intent there, so an intent never waits on the limiter (where a crash would leave it standing
-        for a task KIE never heard of); whatever it raises, nothing is sent.
+        for a task KIE never heard of). ``before_each`` (synchronous) runs before *every* attempt's
+        request, after its limiter slot and after ``before_send``: the caller checks there that it
+        still holds its lease, since a retry may leave seconds after the first try. Whatever either
+        raises, that attempt sends nothing and the call ends with it.
         """
         family = self.endpoint(endpoint)
         request = family.create_request(model, input, callback_url)
         intent: list[bool] = []
 
-        async def once() -> None:
+        async def ready() -> None:
             if before_send is not None and not intent:
                 await before_send()
                 intent.append(True)
+            if before_each is not None:
+                before_each()
 
         async def attempt(deadline: float) -> TaskCreated:
-            envelope = await self._call(request, deadline, self.api_base, idempotent=False, before_send=once)
+            envelope = await self._call(request, deadline, self.api_base, idempotent=False, before_send=ready)
             task_id = family.created_task_id(envelope.data)
             error = envelope.error()
             if error is not None:
                 if task_id is not None:  # refused, yet naming a task: it may well exist
                     error.task_id, error.ambiguous = task_id, True
+                elif not envelope.coded:  # no code of KIE's own: nobody proved that KIE refused
+                    error.ambiguous = True
                 raise error
             if task_id is None:
                 raise BadResponse("a success answer without a taskId", http_status=envelope.http_status,
@@ -314,10 +327,12 @@ class KieClient:
         form: Callable[[], aiohttp.FormData] | None = None,
         before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> Envelope:
-        """One attempt: a limiter slot, the request, KIE's envelope (errors in it are left to the caller).
+        """One attempt: a limiter slot, ``before_send``, the request, KIE's envelope (errors in it are
+        left to the caller).
 
-        ``idempotent=False`` (createTask) marks every failure after which the request may have
-        taken effect as ambiguous.
+        ``idempotent=False`` (createTask) marks as ambiguous every failure after which the request
+        may have taken effect: all but a connection that never opened, and an answer that is not
+        KIE's envelope whatever its status (only KIE's own refusal proves that nothing was done).
         """
         loop = asyncio.get_running_loop()
         remaining = deadline - loop.time()
@@ -357,8 +372,9 @@ class KieClient:
         try:
             return read(status, raw, content_type, retry_after)
         except KieError as exc:
-            # no envelope: a 2xx we cannot read, or a proxy that gave up waiting, may hide a created task
-            if not idempotent and (200 <= status < 300 or status in GATEWAY_TIMEOUTS):
+            # not KIE's envelope: whoever wrote it (a CDN's 502/520 page, an empty 2xx) cannot say
+            # whether KIE acted on the request, so a non-idempotent one may have taken effect
+            if not idempotent:
                 exc.ambiguous = True
             raise
 

@@ -2,9 +2,16 @@
 
 Why it exists: the business status is the body's ``code`` — behind an HTTP 200 as often as
 mirrored in the HTTP status — the message is ``msg`` or ``message``, the upload service adds
-``success``, and a CDN in front of KIE answers with HTML pages (a 502, a 429, a 200 challenge).
-:func:`read` turns every one of those into an :class:`Envelope` or a typed
+``success``, and a CDN in front of KIE answers with HTML pages (a 502, a 520, a 429, a 200
+challenge). :func:`read` turns every one of those into an :class:`Envelope` or a typed
 :class:`~kie.errors.KieError`, so no caller ever looks at an HTTP status or a raw body.
+
+What an answer *proves* matters as much as what it says: only KIE's own JSON envelope with a
+``code`` of its own (:attr:`Envelope.coded`) is KIE speaking. Anything else — an HTML page
+whatever its status, an empty body, JSON without a code — was written by something between us
+and KIE, which cannot tell whether KIE acted on the request. :func:`read` still classifies such
+an answer by its HTTP status (a read is simply asked again); the client treats it as
+*ambiguous* for a call that must not run twice (createTask).
 """
 
 from __future__ import annotations
@@ -18,22 +25,25 @@ from typing import Any
 from kie.errors import BadResponse, KieError, error_for_code
 from kie.fields import as_int, message_of
 
-__all__ = ["GATEWAY_TIMEOUTS", "Envelope", "describe", "read", "retry_after_seconds"]
+__all__ = ["Envelope", "describe", "read", "retry_after_seconds"]
 
-# a proxy that gave up waiting for KIE: the request reached KIE, which may still carry it out
-GATEWAY_TIMEOUTS = frozenset({504, 524})
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.I | re.S)
 
 
 @dataclass(frozen=True)
 class Envelope:
-    """A KIE envelope: ``code`` 200 is success; anything else is :meth:`error`."""
+    """A KIE envelope: ``code`` 200 is success; anything else is :meth:`error`.
+
+    ``coded``: the code is the body's own (KIE said it), not taken from the HTTP status or the
+    upload service's ``success`` flag; only such a refusal proves that KIE refused.
+    """
 
     http_status: int
     code: int
     message: str
     data: Any
     retry_after: float | None = None
+    coded: bool = True
 
     @property
     def ok(self) -> bool:
@@ -66,6 +76,7 @@ def read(http_status: int, body: bytes, content_type: str = "", retry_after: flo
         raise error_for_code(http_status, what, http_status=http_status, retry_after=retry_after)
     message = message_of(parsed)
     code = as_int(parsed.get("code"))
+    coded = code is not None
     if code is None:
         if not ok_status:
             code = http_status
@@ -75,11 +86,11 @@ def read(http_status: int, body: bytes, content_type: str = "", retry_after: flo
             raise BadResponse(f"HTTP {http_status}, an envelope without a code: {describe(body, content_type)}",
                               http_status=http_status)
     if code == 200 and not ok_status:
-        code = http_status
+        code, coded = http_status, False  # the body says success, the status says not: KIE did not say "no"
     elif code == 200 and parsed.get("success") is False:
         raise BadResponse(f"HTTP {http_status}, code 200 with success false: {message!r}", http_status=http_status)
     return Envelope(http_status=http_status, code=code, message=message, data=parsed.get("data"),
-                    retry_after=retry_after)
+                    retry_after=retry_after, coded=coded)
 
 
 def describe(body: bytes, content_type: str = "") -> str:

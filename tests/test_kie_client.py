@@ -134,10 +134,9 @@ async def test_refusals_are_retried_and_the_task_created_once(fake: FakeKie, kie
     fake.inject("createTask", code=429)
     fake.inject("createTask", code=500)
     fake.inject("createTask", code=455, http_status=200, msg="maintenance")
-    fake.inject("createTask", body=HTML_502, http_status=502)
     kie.retry = RetryPolicy(attempts=5, base=0.01, cap=0.05)
     task = await kie.create_task(MODEL, {"prompt": "x"})
-    assert [call.status for call in fake.calls(CREATE_PATH)] == [429, 500, 200, 502, 200]
+    assert [call.status for call in fake.calls(CREATE_PATH)] == [429, 500, 200, 200]
     assert list(fake.tasks) == [task.task_id]
 
 
@@ -181,11 +180,16 @@ async def test_an_error_naming_a_task_is_ambiguous(fake: FakeKie, kie: KieClient
     assert len(fake.calls(CREATE_PATH)) == 1
 
 
-async def test_gateway_timeout_is_ambiguous_for_create_and_retried_for_record(fake: FakeKie, kie: KieClient) -> None:
-    fake.inject("createTask", body="<title>504 Gateway Time-out</title>", http_status=504)
+async def test_an_edge_page_is_ambiguous_for_create_and_retried_for_record(fake: FakeKie, kie: KieClient) -> None:
+    fake.inject("createTask", body=HTML_502, http_status=502)
     with pytest.raises(ServerError) as caught:
         await kie.create_task(MODEL, {"prompt": "x"})
     assert caught.value.ambiguous and len(fake.calls(CREATE_PATH)) == 1
+
+    fake.inject("createTask", body="<title>504 Gateway Time-out</title>", http_status=504)
+    with pytest.raises(ServerError) as caught:
+        await kie.create_task(MODEL, {"prompt": "x"})
+    assert caught.value.ambiguous and len(fake.calls(CREATE_PATH)) == 2
 
     task = await kie.create_task(MODEL, {"prompt": "x"})
     fake.inject("recordInfo", body="<title>504 Gateway Time-out</title>", http_status=504)
