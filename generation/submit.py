@@ -1,0 +1,110 @@
+"""createTask for a 'created' job, and what its failure means.
+
+KIE has no idempotency key, so the intent `mark_submitting` is committed under the fence once
+the limiter's slot is ours, right before the request leaves: a job found 'submitting' after a
+crash or a lost answer is one KIE may really have, and no retry may create a second, billed one
+(its callback URL names the job, so the task shows itself, else the job ends at its deadline). A
+certain refusal puts the job back to 'created' for another try after a backoff, within the
+model's timeout. 402 pauses generations until KIE's credit balance is back.
+"""
+
+from __future__ import annotations
+
+import time
+
+import asyncpg
+
+from actors.mailbox import describe
+from catalog.loader import Model
+from generation.context import JobContext, log
+from generation.deliver import Deliverer
+from generation.errors import InputUnavailable, NotOurs, RetryLater
+from generation.inputs import Inputs
+from generation.track import RETRY_LATER, Track, poll_interval
+from kie import KieError, OutOfCredits
+from store import jobs
+from store.jobs import Failed, Job
+
+SUBMIT_BACKOFF = (2.0, 5.0, 10.0, 20.0, 30.0)  # after createTask was certainly refused, by attempts so far
+
+
+class Submitter:
+    def __init__(self, ctx: JobContext, inputs: Inputs, deliverer: Deliverer) -> None:
+        self.ctx = ctx
+        self.inputs = inputs
+        self.deliverer = deliverer
+
+    async def submit(self, job: Job, track: Track, model: Model | None) -> Job:
+        ctx = self.ctx
+        if not ctx.has_key:
+            return await self.deliverer.end(job, track, model, Failed("no_kie_key"))
+        if ctx.paused:
+            return await self.deliverer.end(job, track, model, Failed("service_paused"))
+        try:
+            task_input = await self.inputs.resolve(job, track)
+        except InputUnavailable as exc:
+            log.warning("job_input_unavailable", extra={"job_id": job.id, "error_text": str(exc)})
+            return await self.deliverer.end(job, track, model, Failed("input_unavailable"))
+        except (RetryLater, KieError) as exc:
+            track.next_at = time.monotonic() + RETRY_LATER
+            log.info("job_input_retry", extra={"job_id": job.id, "error_text": describe(exc)})
+            return job
+        ctx.must_act()
+        committed: list[Job] = []
+
+        async def intent() -> None:
+            """The intent, committed once the limiter's slot is ours, right before createTask leaves:
+            a job found 'submitting' after a crash is one KIE may really have."""
+            ctx.must_act()
+            step = await jobs.mark_submitting(ctx.database, ctx.name, ctx.epoch, job.id)
+            if not step.changed:
+                raise NotOurs(step.job)
+            committed.append(step.job)
+
+        try:
+            created = await ctx.kie_call("create_task", lambda: ctx.kie.create_task(
+                job.model, task_input, ctx.settings.kie_callback_url(job.id), before_send=intent))
+        except NotOurs as exc:
+            return exc.job
+        except OutOfCredits:
+            await ctx.pause()
+            return await self.deliverer.end(committed[0] if committed else job, track, model,
+                                            Failed("service_paused"))
+        except KieError as exc:
+            return await self._failed(committed[0] if committed else job, track, model, exc)
+        job = committed[0]
+        try:
+            job = (await jobs.mark_submitted(ctx.database, ctx.name, ctx.epoch, job.id, created.task_id)).job
+        except asyncpg.UniqueViolationError:
+            log.error("task_id_taken", extra={"job_id": job.id, "task_id": created.task_id})
+            return job
+        ctx.counts["submitted"] += 1
+        log.info("job_submitted", extra={"job_id": job.id, "task_id": created.task_id, "model": job.model,
+                                         "attempts": job.attempts})
+        track.next_poll = time.monotonic() + poll_interval(0)
+        return job
+
+    async def _failed(self, job: Job, track: Track, model: Model | None, exc: KieError) -> Job:
+        ctx = self.ctx
+        if exc.ambiguous:
+            # KIE may have the task (and bill it): never create another; its callback names the job
+            if exc.task_id:
+                try:
+                    return (await jobs.mark_submitted(ctx.database, ctx.name, ctx.epoch, job.id, exc.task_id)).job
+                except asyncpg.UniqueViolationError:
+                    return job
+            log.warning("job_submit_ambiguous", extra={"job_id": job.id, "error_kind": exc.kind,
+                                                       "waits_for": "its callback, or its timeout"})
+            return job
+        if exc.retryable:  # certainly refused: nothing exists at KIE, try again after a pause
+            step = await jobs.submit_refused(ctx.database, ctx.name, ctx.epoch, job.id)
+            delay = SUBMIT_BACKOFF[min(max(job.attempts, 1), len(SUBMIT_BACKOFF)) - 1]
+            track.next_at = time.monotonic() + delay
+            log.info("job_submit_refused", extra={"job_id": job.id, "error_kind": exc.kind, "attempts": job.attempts,
+                                                  "retry_in": delay})
+            return step.job
+        if exc.code is not None and (exc.code in (401, 433) or exc.code >= 500):  # nothing the user can change
+            log.error("kie_refuses_us", extra={"job_id": job.id, "error_kind": exc.kind, "code": exc.code})
+            return await self.deliverer.end(job, track, model, Failed("kie_unavailable"))
+        # 422 and other refusals of the request, and ours before it left (InvalidRequest)
+        return await self.deliverer.end(job, track, model, Failed("rejected"))
