@@ -21,6 +21,8 @@ from catalog.payload import FileRef, file_ref
 # the Bot API lets a bot download files up to 20 MB (getFile), and the jobs actor downloads every
 # file it passes on to KIE: a bigger one would be accepted here and fail after Confirm
 BOT_API_DOWNLOAD_LIMIT = 20_000_000
+NUMBER_TEXT_MAX = 64  # characters of a typed number: more is no number a person means
+NUMBER_EXPONENT_MAX = 18  # |a typed number| stays within 10**-18..10**18 (an int64, as KIE's JSON takes it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,16 +50,30 @@ def text_value(item: Field, text: str) -> Any:
 
 
 def _number(item: Field, text: str) -> Any:
+    """A typed number, compared with the field's bounds as an exact Decimal before it becomes an
+    int or a float: int(Decimal("1e1000000")) builds a million-digit integer (~25 s of CPU on the
+    event loop). A field without bounds still refuses what no model means (over 10**18 or below
+    10**-18 but not zero), and text longer than any number a person types is refused unread."""
+    bad = Bad("bad_number", {"low": item.minimum, "high": item.maximum})
+    raw = text.strip().replace(",", ".").replace(" ", "")
+    if len(raw) > NUMBER_TEXT_MAX:
+        return bad
     try:
-        number = Decimal(text.strip().replace(",", ".").replace(" ", ""))
+        number = Decimal(raw)
     except InvalidOperation:
-        return Bad("bad_number", {"low": item.minimum, "high": item.maximum})
-    if not number.is_finite() or (item.kind == "int" and number != number.to_integral_value()):
-        return Bad("bad_number", {"low": item.minimum, "high": item.maximum})
-    value: int | float = int(number) if item.kind == "int" else float(number)
-    if (item.minimum is not None and value < item.minimum) or (item.maximum is not None and value > item.maximum):
-        return Bad("bad_number", {"low": item.minimum, "high": item.maximum})
-    return value
+        return bad
+    if not number.is_finite():  # NaN, sNaN, Infinity
+        return bad
+    if (item.minimum is not None and number < Decimal(str(item.minimum))) or (
+            item.maximum is not None and number > Decimal(str(item.maximum))):
+        return bad
+    if number and not -NUMBER_EXPONENT_MAX <= number.adjusted() <= NUMBER_EXPONENT_MAX:
+        return bad
+    if item.kind == "int":
+        if number != number.to_integral_value():
+            return bad
+        return int(number)
+    return float(number)
 
 
 @dataclass(frozen=True, slots=True)

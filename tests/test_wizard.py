@@ -8,6 +8,7 @@ its refusals (short balance, paused, free limit, running limit), the free tier a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from decimal import Decimal
 from typing import Any
 
@@ -16,10 +17,13 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramServerError
 
 from bot import flow, keyboards, texts
+from bot.conversation import build_dispatcher
+from bot.fsm_storage import PostgresStorage
 from bot.inputs import Bad, text_value
 from bot.prices import kopecks, lowest, price_range
 from bot.services import Services
-from catalog.loader import Field
+from catalog.families import Text
+from catalog.loader import Catalog, Field
 from catalog.payload import file_ref
 from fakes.telegram_api import FakeTelegram, callback_update
 from store import accounts, jobs, kie_account
@@ -589,3 +593,55 @@ def test_typed_answers_are_checked_against_their_field() -> None:
     assert text_value(link, " https://sora.chatgpt.com/p/s_1 ") == "https://sora.chatgpt.com/p/s_1"
     prompt = CATALOG.model("z-image").field("prompt")
     assert text_value(prompt, "🐈" * 1000) == "🐈" * 1000, "characters are counted, not bytes"
+
+
+# --- typed numbers: bounds before conversion ----------------------------------------------------
+
+HOSTILE_NUMBERS = ["1e1000000", "-1e1000000", "1e-1000000", "NaN", "-sNaN", "Infinity", "-inf", "9" * 5000,
+                   "1." + "0" * 5000, "0." + "0" * 4999 + "1"]
+
+
+@pytest.mark.timeout(10)  # the old code spent ~25 s of CPU on int(Decimal("1e1000000")) alone
+@pytest.mark.parametrize("kind", ["int", "float"])
+def test_absurd_numbers_get_the_bounds_refusal_without_being_converted(kind: str) -> None:
+    bounded = Field(name="steps", kind=kind, title=None, minimum=0, maximum=50)
+    refused = Bad("bad_number", {"low": 0, "high": 50})
+    assert [text_value(bounded, v) for v in HOSTILE_NUMBERS] == [refused] * len(HOSTILE_NUMBERS)
+    free = Field(name="seed", kind=kind, title=None)  # no bounds: still no absurd magnitudes
+    unbounded = Bad("bad_number", {"low": None, "high": None})
+    assert [text_value(free, v) for v in HOSTILE_NUMBERS] == [unbounded] * len(HOSTILE_NUMBERS)
+    assert text_value(free, "123456789012345678") == (123456789012345678 if kind == "int" else 1.2345678901234568e17)
+    assert text_value(bounded, "1e1") == 10 and text_value(bounded, " 0 ") == 0
+    assert text_value(Field(name="cfg", kind=kind, title=None, minimum=0.5, maximum=2), "2") == 2
+
+
+class CatalogChat(Chat):
+    """A chat whose bot sells `catalog` (a model the shipped catalog has not got)."""
+
+    def __init__(self, money: Money, fake: FakeTelegram, bot: Bot, catalog: Catalog) -> None:
+        self.catalog = catalog
+        super().__init__(money, fake, bot)
+
+    def dispatcher(self) -> Any:
+        services = Services(self.money.db, self.settings, self.catalog, wake_jobs=self._wake)
+        return build_dispatcher(PostgresStorage(self.money.db), services=services)
+
+
+@pytest.mark.timeout(10)  # the old code spent ~25 s on each of the first two
+async def test_a_huge_number_typed_into_an_int_field_gets_the_fields_bounds_message(
+        money: Money, fake: FakeTelegram, bot: Bot) -> None:
+    base = CATALOG.model("z-image")
+    steps = Field(name="steps", kind="int", title=Text("Шаги", "Steps"), required=True, minimum=1, maximum=50)
+    model = dataclasses.replace(base, id="test/z-image-steps", fields=(steps, *base.fields))
+    chat = CatalogChat(money, fake, bot, Catalog((*CATALOG.models, model)))
+    await chat.say("/start")
+    await chat.press(keyboards.model_data(model.id))
+    await chat.press(keyboards.start_data(model.id))
+    step = chat.last
+    for typed in HOSTILE_NUMBERS:
+        await chat.say(typed)
+        assert (chat.last.text or "").startswith(t("bad_number", low=1, high=50)), typed
+        assert chat.data() == chat.data(step), "the same step again"
+    await chat.say("30")
+    assert t("ask_text", title=title("z-image", "prompt"), limit=1000) in (chat.last.text or "")
+    assert (await chat.state())[1]["v"] == {"steps": 30}
