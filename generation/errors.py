@@ -6,7 +6,12 @@ from store.jobs import Job
 
 
 class InputUnavailable(Exception):
-    """A file the user sent cannot be had (gone, too large, an earlier job without a task)."""
+    """A file the user sent cannot be had (gone, too large, an earlier job without a task), or
+    must not go to KIE (longer than priced): the job ends released, `reason` says why to the user."""
+
+    def __init__(self, message: str, reason: str = "input_unavailable") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class RetryLater(Exception):

@@ -27,6 +27,7 @@ class Track:
     kie_state: TaskState | None = None
     terminal: TaskRecord | None = None  # how KIE ended it, when seen and not yet delivered
     uploads: dict[str, str] = field(default_factory=dict)  # Telegram file_id -> KIE upload URL
+    measured: dict[str, float] = field(default_factory=dict)  # Telegram file_id -> seconds it plays
     ended_at: float = float("-inf")  # when its last drive ended: a sweep read before that is stale for it
 
 
