@@ -2,7 +2,9 @@
 reason it cannot be one (a text key and its values, answered with the same step again).
 
 Files are never downloaded here: a file becomes a FileRef (Telegram's file_id, type, size and
-length from the message's metadata) that the jobs actor resolves when it submits the task.
+length from the message's metadata) that the jobs actor resolves when it submits the task. The
+length is the sender's word: a missing or non-positive one is unknown (a per-second price asks for
+another file), and the jobs actor measures the bytes before anything goes to KIE.
 """
 
 from __future__ import annotations
@@ -133,8 +135,8 @@ def check_file(model: Model, item: Field, sent: Sent) -> Bad | None:
     seconds = ref["seconds"]
     if seconds is not None and item.max_seconds is not None and seconds > item.max_seconds:
         return Bad("bad_too_long_media", {"got": round(seconds), "limit": _whole(item.max_seconds)})
-    if seconds is None and _metered(model, item):
-        return Bad("bad_no_length")
+    if seconds is None and _metered(model, item):  # never a 0 ₽ price: another file, or as audio/video
+        return Bad("bad_no_length" if sent.kind == "document" else "bad_unknown_length")
     return None
 
 

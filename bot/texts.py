@@ -97,6 +97,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "bad_too_long_media": "Слишком длинный файл: {got} с, а можно до {limit} с.",
         "bad_no_length": "Не вижу длительности этого файла, а от неё зависит цена. Пришлите его как аудио или видео, "
                          "а не документом.",
+        "bad_unknown_length": "Telegram не сообщил длительность этого файла (0 с), а от неё зависит цена. "
+                              "Пришлите другой файл или запишите сообщение заново.",
         # confirmation
         "confirm_header": "Проверьте и подтвердите:",
         "confirm_model": "Модель: {model}",
@@ -234,6 +236,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "bad_too_long_media": "The file is too long: {got} s, at most {limit} s.",
         "bad_no_length": "I cannot see how long this file is, and the price depends on it. Please send it as "
                          "audio or video, not as a document.",
+        "bad_unknown_length": "Telegram did not tell me how long this file is (0 s), and the price depends on it. "
+                              "Please send another file or record the message again.",
         "confirm_header": "Please check and confirm:",
         "confirm_model": "Model: {model}",
         "confirm_price": "💰 Price: {price}",

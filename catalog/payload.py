@@ -11,6 +11,7 @@ job's KIE task id in its place.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from typing import Any, TypedDict
 
@@ -34,7 +35,13 @@ class JobRef(TypedDict):
 
 
 def file_ref(file_id: str, mime: str, size: int, seconds: float | None = None) -> FileRef:
-    return {"tg_file_id": file_id, "mime": mime, "bytes": size, "seconds": seconds}
+    """A file's reference; a length that is missing, zero, negative or not a number is unknown
+    (None): Telegram's `duration` is whatever the sender declared, and 0 s would price at 0."""
+    return {"tg_file_id": file_id, "mime": mime, "bytes": size, "seconds": _known(seconds)}
+
+
+def _known(seconds: float | None) -> float | None:
+    return float(seconds) if seconds is not None and math.isfinite(seconds) and seconds > 0 else None
 
 
 def is_file_ref(value: object) -> bool:
@@ -100,14 +107,15 @@ def resolve(payload: Mapping[str, Any], urls: Mapping[str, str], task_ids: Mappi
 
 
 def media_seconds(model: Model, payload: Mapping[str, Any]) -> dict[str, float]:
-    """The length of each metered media field (what Model.credits needs), from its FileRefs."""
+    """The length of each metered media field (what Model.credits needs), from its FileRefs; a
+    length not positive (a reference stored before file_ref refused it) counts as unknown."""
     out: dict[str, float] = {}
     for field in model.fields:
         if not field.media or field.name not in payload:
             continue
         value = payload[field.name]
-        seconds = [r["seconds"] for r in (value if isinstance(value, list) else [value])
-                   if is_file_ref(r) and r["seconds"] is not None]
+        seconds = [known for r in (value if isinstance(value, list) else [value])
+                   if is_file_ref(r) and (known := _known(r.get("seconds"))) is not None]
         if seconds:
             out[field.name] = float(sum(seconds))
     return out

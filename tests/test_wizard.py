@@ -23,7 +23,7 @@ from bot.inputs import Bad, text_value
 from bot.prices import kopecks, lowest, price_range
 from bot.services import Services
 from catalog.families import Text
-from catalog.loader import Catalog, Field
+from catalog.loader import Catalog, Field, Sku
 from catalog.payload import file_ref
 from fakes.telegram_api import FakeTelegram, callback_update
 from store import accounts, jobs, kie_account
@@ -183,6 +183,64 @@ async def test_a_talking_avatar_takes_a_voice_message_priced_by_its_length(chat:
     await chat.press(chat.action("ok"))
     [job] = await chat.jobs()
     assert job.input["audio_url"] == file_ref("voice-1", "audio/ogg", 9_000, 7.0) and job.price == expected
+
+
+async def test_a_file_declared_0_seconds_for_a_per_second_price_asks_for_another_never_0_rubles(
+        chat: Chat) -> None:
+    """Telegram's duration is the sender's word: 0 s (or a negative one) is an unknown length, and a
+    per-second price cannot be shown for it; a declared 1 s still prices 1 s here (the jobs actor
+    measures the bytes before anything goes to KIE)."""
+    model_id = "kling/ai-avatar-standard"
+    await chat.top_up(100_000)
+    await chat.open_model(model_id)
+    await chat.photo()
+    step = chat.last
+    for key, obj in [
+        ("voice", {"file_id": "v0", "file_unique_id": "v0", "duration": 0, "mime_type": "audio/ogg",
+                   "file_size": 9_000}),
+        ("audio", {"file_id": "a0", "file_unique_id": "a0", "duration": 0, "mime_type": "audio/mpeg",
+                   "file_size": 9_000}),
+        ("voice", {"file_id": "vn", "file_unique_id": "vn", "duration": -5, "mime_type": "audio/ogg",
+                   "file_size": 9_000}),
+    ]:
+        await chat.send(key, obj)
+        assert (chat.last.text or "").startswith(t("bad_unknown_length")), (key, obj["duration"])
+        assert chat.data() == chat.data(step), "the same step again"
+    assert not [c for c in chat.screens if t("confirm_header") in (c.text or "")], "no confirmation, no 0 ₽"
+    await chat.send("voice", {"file_id": "v1", "file_unique_id": "v1", "duration": 1, "mime_type": "audio/ogg",
+                              "file_size": 9_000})
+    await chat.say("speak")
+    one_second = kopecks(chat.settings, CATALOG.model(model_id).credits({}, {"audio_url": 1}))
+    assert one_second > 0 and t("confirm_price", price=rub(one_second)) in (chat.last.text or "")
+    await chat.press(chat.action("ok"))
+    [job] = await chat.jobs()
+    assert job.price == one_second and job.input["audio_url"]["seconds"] == 1.0
+
+
+async def test_a_video_declared_0_seconds_is_unknown_metered_or_not(money: Money, fake: FakeTelegram,
+                                                                     bot: Bot) -> None:
+    """A per-second video field asks for another file; a field not priced by length takes it, its
+    length unknown (no limit is checked against a 0 the sender declared)."""
+    base = CATALOG.model("kling/ai-avatar-standard")
+    clip = Field(name="video_url", kind="video", title=Text("Видео", "Video"), required=True, max_seconds=15,
+                 max_bytes=10_000_000, mime=("video/mp4",))
+    metered = dataclasses.replace(base, id="test/per-second-video", fields=(clip,),
+                                  skus=(Sku(when={}, credits=Decimal(3), unit="second", of="video_url"),))
+    flat = dataclasses.replace(metered, id="test/flat-video", skus=(Sku(when={}, credits=Decimal(30)),))
+    chat = CatalogChat(money, fake, bot, Catalog((*CATALOG.models, metered, flat)))
+    await chat.top_up(100_000)
+    zero = {"file_id": "clip-0", "file_unique_id": "c0", "duration": 0, "width": 1, "height": 1,
+            "mime_type": "video/mp4", "file_size": 9_000}
+    for model_id, expected in [(metered.id, "unknown"), (flat.id, "confirmation")]:
+        await chat.say("/start")
+        await chat.press(keyboards.model_data(model_id))
+        await chat.press(keyboards.start_data(model_id))
+        await chat.send("video", zero)
+        if expected == "unknown":
+            assert (chat.last.text or "").startswith(t("bad_unknown_length"))
+        else:
+            assert t("confirm_price", price=rub(kopecks(chat.settings, Decimal(30)))) in (chat.last.text or "")
+            assert (await chat.state())[1]["v"]["video_url"]["seconds"] is None, "unknown, not 0"
 
 
 # --- bad input, old buttons, leaving, restarting ------------------------------------------------
