@@ -149,6 +149,26 @@ def _webhook_secret(raw: str) -> str:
     return raw
 
 
+def _host_list(raw: str) -> tuple[str, ...]:
+    """Comma-separated ``host`` or ``host:port`` entries ([v6]:port for IPv6), lower-cased; blanks skipped."""
+    hosts: list[str] = []
+    for part in raw.split(","):
+        entry = part.strip().lower()
+        if not entry:
+            continue
+        try:
+            parts = urlsplit("//" + entry)
+            host, _ = parts.hostname, parts.port  # both raise ValueError on a malformed netloc
+        except ValueError:
+            host = None
+        if (not host or parts.path or parts.query or parts.fragment or "@" in parts.netloc
+                or not re.fullmatch(r"[a-z0-9.:\[\]_-]+", entry)):
+            raise _Invalid(f"must be comma-separated host or host:port entries (no scheme, no path), "
+                           f"{part.strip()!r} is not one")
+        hosts.append(entry.rstrip("."))
+    return tuple(hosts)
+
+
 def _timezone(raw: str) -> str:
     """An IANA time zone this system can load (the free tier's day begins at its midnight)."""
     try:
@@ -206,6 +226,9 @@ class Settings:
     kie_upload_base: str = setting("KIE_UPLOAD_BASE", "https://kieai.redpandaai.co", _url("https", "http"))
     # set when KIE signs callbacks (an HMAC key in KIE's settings): unsigned or badly signed ones are refused
     kie_webhook_hmac_key: str | None = setting("KIE_WEBHOOK_HMAC_KEY", None, str)
+    # hosts a result or input file may be downloaded from over plain http or at a private address (the
+    # demo's and the tests' fake KIE); every other download is https to a public address (kie/download.py)
+    download_trusted_hosts: tuple[str, ...] = setting("DOWNLOAD_TRUSTED_HOSTS", (), _host_list)
     # the user's price: KIE credits x kopecks per credit x markup, rounded up to whole rubles (catalog/pricing.py)
     price_kopecks_per_credit: int = setting("PRICE_KOPECKS_PER_CREDIT", 50, _whole(1, 100_000))
     price_markup: float = setting("PRICE_MARKUP", 2.0, _number(1, 100))
@@ -268,12 +291,19 @@ class Settings:
         bot agrees on it, and never the bot token itself: a callback URL is seen by KIE."""
         return hmac.new(self.webhook_secret.encode(), b"kie-callback", hashlib.sha256).hexdigest()[:40]
 
+    def kie_callback_token(self, job_id: int) -> str:
+        """The token in job `job_id`'s callback URL: an HMAC of the job id under the callback
+        secret. Intermediaries log paths, so a URL that leaks opens its own job and no other; the
+        secret itself never appears in a URL (nor opens anything at the route)."""
+        return hmac.new(self.kie_callback_secret.encode(), b"job:" + str(job_id).encode(),
+                        hashlib.sha256).hexdigest()[:40]
+
     def kie_callback_url(self, job_id: int) -> str | None:
         """Where KIE posts the end of job `job_id`'s task; None without a public base URL (then
         the jobs actor only polls)."""
         if not self.webhook_base_url:
             return None
-        return f"{self.webhook_base_url}/kie-callback/{self.kie_callback_secret}/{job_id}"
+        return f"{self.webhook_base_url}/kie-callback/{self.kie_callback_token(job_id)}/{job_id}"
 
     @property
     def webhook_url(self) -> str | None:

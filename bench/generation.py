@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
@@ -239,8 +240,8 @@ async def driving(app: App) -> None:
 
 
 def trt_extra(kie: FakeKie, **more: str) -> dict[str, str]:
-    return {"KIE_API_KEY": KIE_KEY, "KIE_API_BASE": kie.base_url, "KIE_UPLOAD_BASE": kie.base_url, **PACING,
-            **more}
+    return {"KIE_API_KEY": KIE_KEY, "KIE_API_BASE": kie.base_url, "KIE_UPLOAD_BASE": kie.base_url,
+            "DOWNLOAD_TRUSTED_HOSTS": urlsplit(kie.base_url).netloc, **PACING, **more}
 
 
 def ms(values: list[float]) -> str:

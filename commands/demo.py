@@ -32,6 +32,7 @@ import sys
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -69,6 +70,8 @@ def demo_settings(settings: Settings, telegram_base: str, kie_base: str) -> Sett
         telegram_api_base=telegram_base,
         kie_api_base=kie_base,
         kie_upload_base=kie_base,  # a user's photo goes to the fake's upload service, never to KIE's
+        # results come from the fake on loopback over http: trusted by name, the rule itself unchanged
+        download_trusted_hosts=(*settings.download_trusted_hosts, urlsplit(kie_base).netloc),
         kie_api_key="demo-kie-key-" + secrets.token_hex(4),
         kie_webhook_hmac_key=None,
         webhook_base_url=f"http://127.0.0.1:{settings.port}",

@@ -87,7 +87,8 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
         # the bot's): a 429 pause outlives a restart
         limiter = SendLimiter(settings.telegram_rate_global, settings.telegram_rate_per_chat)
         # one KIE client (and so one rate limiter) for every incarnation of the jobs actor
-        kie = KieClient(settings.kie_api_key, settings.kie_api_base, settings.kie_upload_base)
+        kie = KieClient(settings.kie_api_key, settings.kie_api_base, settings.kie_upload_base,
+                        download_trusted_hosts=settings.download_trusted_hosts)
         jobs.ledger_listeners["metrics"] = lambda kind: METRICS.ledger_flows.labels(kind).inc()
 
         def make_dispatcher() -> UpdateDispatcher:

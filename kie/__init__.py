@@ -1,6 +1,8 @@
 """The KIE client: the only code that knows KIE's wire format.
 
 * :mod:`~kie.client`: :class:`KieClient` — createTask, recordInfo, credit, file upload, result download;
+* :mod:`~kie.download`: a result fetched only from where results live (https, public addresses
+  checked after resolution and at every redirect, a content type that fits the kind);
 * :mod:`~kie.endpoint`: the seam for endpoint families; :mod:`~kie.jobs` is the jobs (Market) API behind it;
 * :mod:`~kie.envelope`: any answer read into KIE's envelope or a typed error; :mod:`~kie.fields` its loose fields;
 * :mod:`~kie.errors`: what went wrong, retryable or not, ambiguous or not;
@@ -11,10 +13,20 @@
 
 from kie.callbacks import BadSignature, CallbackError, MalformedCallback, parse_callback, verify_signature
 from kie.client import KieClient, RetryPolicy
+from kie.download import (
+    KINDS,
+    MAX_REDIRECTS,
+    Downloader,
+    GuardedResolver,
+    TrustedHost,
+    address_refusal,
+    parse_trusted_hosts,
+)
 from kie.endpoint import Endpoint, Request
 from kie.errors import (
     BadResponse,
     Disabled,
+    DownloadRefused,
     GenerationFailed,
     InvalidRequest,
     KieError,
@@ -37,6 +49,8 @@ from kie.models import Callback, Credits, TaskCreated, TaskRecord, TaskState, Up
 __all__ = [
     "CREATE",
     "DEFAULT_RATES",
+    "KINDS",
+    "MAX_REDIRECTS",
     "RECORD",
     "BadResponse",
     "BadSignature",
@@ -44,8 +58,11 @@ __all__ = [
     "CallbackError",
     "Credits",
     "Disabled",
+    "DownloadRefused",
+    "Downloader",
     "Endpoint",
     "GenerationFailed",
+    "GuardedResolver",
     "InvalidRequest",
     "KieClient",
     "KieError",
@@ -68,8 +85,11 @@ __all__ = [
     "Timeout",
     "TooLarge",
     "Transport",
+    "TrustedHost",
     "Unauthorized",
     "Upload",
+    "address_refusal",
     "parse_callback",
+    "parse_trusted_hosts",
     "verify_signature",
 ]

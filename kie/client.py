@@ -31,18 +31,18 @@ import logging
 import platform
 import random
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
-from urllib.parse import urlsplit
 
 import aiohttp
 
+from kie.download import KINDS, Downloader, parse_trusted_hosts, read_limited
 from kie.endpoint import Endpoint, Request
 from kie.envelope import Envelope, read, retry_after_seconds
-from kie.errors import BadResponse, InvalidRequest, KieError, RateLimited, Timeout, TooLarge, Transport, error_for_code
+from kie.errors import BadResponse, DownloadRefused, InvalidRequest, KieError, RateLimited, Timeout, TooLarge, Transport
 from kie.fields import as_int, as_text
 from kie.jobs import JOBS
 from kie.limiter import Limiter
@@ -115,6 +115,7 @@ class KieClient:
         user_agent: str | None = None,
         retry: RetryPolicy | None = None,
         endpoints: Mapping[str, Endpoint] | None = None,
+        download_trusted_hosts: Iterable[str] = (),
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
@@ -127,7 +128,10 @@ class KieClient:
         self.user_agent = user_agent or default_user_agent()
         self.retry = retry or RetryPolicy()
         self._endpoints: dict[str, Endpoint] = {JOBS.name: JOBS} if endpoints is None else dict(endpoints)
+        # hosts a result may come from over http or from a private address: the demo's and the tests' fakes
+        self.download_trusted_hosts = parse_trusted_hosts(download_trusted_hosts)
         self._session: aiohttp.ClientSession | None = None
+        self._downloader: Downloader | None = None
 
     def __repr__(self) -> str:
         return f"KieClient(api_base={self.api_base!r}, upload_base={self.upload_base!r}, timeout={self.timeout!r})"
@@ -142,8 +146,11 @@ class KieClient:
 
     async def close(self) -> None:
         session, self._session = self._session, None
+        downloader, self._downloader = self._downloader, None
         if session is not None:
             await session.close()
+        if downloader is not None:
+            await downloader.close()
 
     def endpoint(self, name: str) -> Endpoint:
         """The endpoint family ``name`` ("jobs"); InvalidRequest for one this client does not know."""
@@ -279,33 +286,33 @@ class KieClient:
 
         return await self._retrying("upload", attempt, timeout, request.rate)
 
-    async def download(self, url: str, max_bytes: int, timeout: float | None = None) -> bytes:
+    async def download(self, url: str, max_bytes: int, *, kind: str = "document",
+                       timeout: float | None = None) -> bytes:
         """A result file's bytes, at most ``max_bytes`` (TooLarge past that: reading stops there).
 
-        No key is sent: result URLs are on other hosts. Transient failures are retried.
+        Only from where results live (:mod:`kie.download`): https, public addresses checked after
+        resolution and at every redirect, a content type that fits ``kind`` ("photo", "video",
+        "audio", "document"); anything else is DownloadRefused. No key is sent: result URLs are on
+        other hosts. Transient failures are retried.
         """
-        check_url(url, "download URL")
+        if not isinstance(url, str) or len(url) > 2048:
+            raise DownloadRefused("download URL must be an absolute https URL (at most 2048 characters)")
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}")
         if max_bytes < 1:
             raise ValueError("max_bytes must be positive")
-        host = urlsplit(url).hostname
+        downloads = self._downloads()
+        downloads.check_url(url)  # refused before the limiter, the deadline or a retry
 
         async def attempt(deadline: float) -> bytes:
-            session = self._open()
-            try:
-                async with asyncio.timeout_at(deadline), session.get(url) as response:
-                    if not 200 <= response.status < 300:
-                        raise error_for_code(response.status, f"download from {host}: HTTP {response.status}",
-                                             http_status=response.status,
-                                             retry_after=retry_after_seconds(response.headers.get("Retry-After")))
-                    return await _read_limited(response, max_bytes, f"download from {host}")
-            except TimeoutError:
-                raise Timeout(f"download from {host}: not done within the deadline") from None
-            except aiohttp.ClientConnectorError as exc:
-                raise Transport(f"download from {host}: cannot connect ({type(exc).__name__})") from None
-            except aiohttp.ClientError as exc:
-                raise Transport(f"download from {host}: {type(exc).__name__}: {exc}") from None
+            return await downloads.fetch(url, max_bytes, kind, deadline)
 
         return await self._retrying("download", attempt, timeout, None)
+
+    def _downloads(self) -> Downloader:
+        if self._downloader is None:
+            self._downloader = Downloader(self.user_agent, self.download_trusted_hosts)
+        return self._downloader
 
     # ------------------------------------------------------------------ transport
 
@@ -360,7 +367,7 @@ class KieClient:
                 status = response.status
                 content_type = response.headers.get("Content-Type", "")
                 retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-                raw = await _read_limited(response, MAX_ANSWER_BYTES, request.path)
+                raw = await read_limited(response, MAX_ANSWER_BYTES, request.path)
         except TimeoutError:
             raise Timeout(f"{request.path}: no answer within the deadline", ambiguous=not idempotent) from None
         except aiohttp.ClientConnectorError as exc:  # the connection never opened: nothing was sent
@@ -401,22 +408,6 @@ class KieClient:
                 log.info("kie_retry", extra={"call": call, "error_kind": exc.kind, "code": exc.code,
                                              "attempt": tries, "delay": round(delay, 3)})
             await asyncio.sleep(delay)
-
-
-async def _read_limited(response: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
-    """The body, or TooLarge as soon as it exceeds ``limit`` bytes (the connection is then closed, unread)."""
-    if response.content_length is not None and response.content_length > limit:
-        response.close()
-        raise TooLarge(f"{what}: {response.content_length} bytes announced, over the bound of {limit}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            response.close()
-            raise TooLarge(f"{what}: over the bound of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _upload_of(data: Any) -> Upload:

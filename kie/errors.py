@@ -17,6 +17,7 @@ from typing import ClassVar
 __all__ = [
     "BadResponse",
     "Disabled",
+    "DownloadRefused",
     "GenerationFailed",
     "InvalidRequest",
     "KieError",
@@ -189,6 +190,11 @@ class InvalidRequest(KieError):
 
 class TooLarge(KieError):
     """A download is larger than the caller's bound; reading stopped there."""
+
+
+class DownloadRefused(KieError):
+    """A download that cannot be a result: a scheme, host, address, redirect or content type outside
+    the rules (:mod:`kie.download`). Never retried: the same URL is refused again."""
 
 
 _BY_CODE: dict[int, type[KieError]] = {

@@ -27,6 +27,7 @@ import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -65,7 +66,8 @@ def env(database_url: str, telegram: FakeTelegram, kie: FakeKie, port: int) -> d
     return {"TELEGRAM_BOT_TOKEN": FAKE_TOKEN, "DATABASE_URL": database_url, "TELEGRAM_API_BASE": telegram.base_url,
             "WEBHOOK_BASE_URL": f"http://127.0.0.1:{port}", "BOT_MODE": "webhook",
             "WEBHOOK_SECRET": "e2e-secret-0123456789", "KIE_API_KEY": "kie-e2e-key", "KIE_API_BASE": kie.base_url,
-            "KIE_UPLOAD_BASE": kie.base_url, "WELCOME_BONUS": str(BONUS), "PORT": str(port),
+            "KIE_UPLOAD_BASE": kie.base_url, "DOWNLOAD_TRUSTED_HOSTS": urlsplit(kie.base_url).netloc,
+            "WELCOME_BONUS": str(BONUS), "PORT": str(port),
             "TELEGRAM_RATE_GLOBAL": "0", "TELEGRAM_RATE_PER_CHAT": "0", "HEARTBEAT_INTERVAL": "0.5",
             "LOCK_RETRY_INTERVAL": "0.2", "INBOX_SWEEP_INTERVAL": "0.2"}
 

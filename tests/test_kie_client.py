@@ -10,6 +10,7 @@ import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from aiohttp import web
@@ -59,7 +60,8 @@ async def fake() -> AsyncIterator[FakeKie]:
 
 @pytest.fixture
 async def kie(fake: FakeKie) -> AsyncIterator[KieClient]:
-    async with KieClient(KEY, fake.base_url, fake.base_url, timeout=5, retry=FAST_RETRY) as client:
+    async with KieClient(KEY, fake.base_url, fake.base_url, timeout=5, retry=FAST_RETRY,
+                         download_trusted_hosts=[urlsplit(fake.base_url).netloc]) as client:
         yield client
 
 
@@ -88,7 +90,7 @@ async def test_create_then_record_to_success_and_download(fake: FakeKie, kie: Ki
     assert done.created_ms is not None and done.completed_ms is not None and done.cost_ms is not None
     assert done.cost_ms == done.completed_ms - done.created_ms
     (url,) = done.result_urls
-    assert (await kie.download(url, max_bytes=1_000_000)).startswith(PNG_MAGIC)
+    assert (await kie.download(url, max_bytes=1_000_000, kind="photo")).startswith(PNG_MAGIC)
     (file_call,) = fake.calls("/files/results/" + url.rsplit("/", 1)[1])
     assert "Authorization" not in file_call.headers, "the key never goes to a result host"
 
@@ -344,7 +346,7 @@ async def test_upload_as_the_service_expects_and_download_back(fake: FakeKie, ki
     assert (upload.file_name, upload.size, upload.mime) == ("user-42.jpg", len(payload), "image/jpeg")
     assert upload.download_url == upload.file_url
     assert timedelta(days=3) - timedelta(minutes=1) < upload.expires - datetime.now(UTC) <= timedelta(days=3)
-    assert await kie.download(upload.file_url, max_bytes=len(payload)) == payload
+    assert await kie.download(upload.file_url, max_bytes=len(payload), kind="photo") == payload
 
 
 async def test_download_over_the_bound_stops(fake: FakeKie, kie: KieClient) -> None:
@@ -356,7 +358,7 @@ async def test_download_over_the_bound_stops(fake: FakeKie, kie: KieClient) -> N
         await kie.download(fake.base_url + "/files/results/gone.png", max_bytes=1000)
 
 
-async def test_download_of_an_endless_stream_stops_at_the_bound(kie: KieClient) -> None:
+async def test_download_of_an_endless_stream_stops_at_the_bound() -> None:
     """No Content-Length: the bound is counted while reading, and the connection is closed there."""
     ended = asyncio.Event()
     sent: list[int] = [0]
@@ -380,7 +382,8 @@ async def test_download_of_an_endless_stream_stops_at_the_bound(kie: KieClient) 
     host, port = runner.addresses[0][:2]
     try:
         with pytest.raises(TooLarge):
-            await kie.download(f"http://{host}:{port}/result.mp4", max_bytes=200_000)
+            async with KieClient(KEY, download_trusted_hosts=[f"{host}:{port}"]) as kie:
+                await kie.download(f"http://{host}:{port}/result.mp4", max_bytes=200_000)
         await asyncio.wait_for(ended.wait(), 10)  # the server saw the reader go away
     finally:
         await runner.cleanup()

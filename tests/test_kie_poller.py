@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -144,6 +145,7 @@ async def world(money: Money, database_url: str) -> AsyncIterator[Make]:
         values = {"TELEGRAM_BOT_TOKEN": TOKEN, "DATABASE_URL": database_url, "TELEGRAM_API_BASE": tg.base_url,
                   "KIE_API_KEY": "kie-test-key-0123", "KIE_API_BASE": fake_kie.base_url,
                   "KIE_UPLOAD_BASE": fake_kie.base_url, "WEBHOOK_SECRET": "kie-poller-secret-0123",
+                  "DOWNLOAD_TRUSTED_HOSTS": urlsplit(fake_kie.base_url).netloc,
                   "TELEGRAM_RATE_GLOBAL": "0", "TELEGRAM_RATE_PER_CHAT": "0"}
         if callbacks:
             values["WEBHOOK_BASE_URL"] = f"http://127.0.0.1:{port}"
@@ -152,7 +154,7 @@ async def world(money: Money, database_url: str) -> AsyncIterator[Make]:
         box = KiePoller.new_mailbox(f"kie_poller-{len(made)}")
         holder.append(KieCallbackIntake(settings, money.db, lambda: box.tell_nowait(WakeJobs())))
         client = KieClient(settings.kie_api_key, settings.kie_api_base, settings.kie_upload_base,
-                           timeout=client_timeout)
+                           timeout=client_timeout, download_trusted_hosts=settings.download_trusted_hosts)
         keeper = Mailbox("lock_keeper-stand-in", (RoleQuery, CurrentRole), 1000)
         actor = KiePoller(box, settings, money.db, make_bot(TOKEN, tg.base_url, timeout=10), client,
                           catalog or shipped(), keeper, sweep_interval=0.1, credits_every=credits_every)

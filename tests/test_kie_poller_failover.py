@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -58,7 +59,8 @@ def env(database_url: str, telegram: FakeTelegram, kie: FakeKie, port: int, call
     return {"TELEGRAM_BOT_TOKEN": FAKE_TOKEN, "DATABASE_URL": database_url, "TELEGRAM_API_BASE": telegram.base_url,
             "WEBHOOK_BASE_URL": f"http://127.0.0.1:{callback_port}", "BOT_MODE": "webhook",
             "WEBHOOK_SECRET": "failover-secret-0123", "KIE_API_KEY": "kie-failover-key", "KIE_API_BASE": kie.base_url,
-            "KIE_UPLOAD_BASE": kie.base_url, "PORT": str(port), "TELEGRAM_RATE_GLOBAL": "0",
+            "KIE_UPLOAD_BASE": kie.base_url, "DOWNLOAD_TRUSTED_HOSTS": urlsplit(kie.base_url).netloc,
+            "PORT": str(port), "TELEGRAM_RATE_GLOBAL": "0",
             "TELEGRAM_RATE_PER_CHAT": "0", "HEARTBEAT_INTERVAL": "0.5", "LOCK_RETRY_INTERVAL": "0.2",
             "STALE_AFTER": "3", "RESTART_BACKOFF_MIN": "0.05", "RESTART_BACKOFF_MAX": "0.5"}
 
