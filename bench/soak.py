@@ -39,7 +39,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
+import base64
 import contextlib
+import hashlib
 import json
 import random
 import re
@@ -55,12 +57,16 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
+from aiohttp import web
 
 from bench.soak_checker import (
     Acquisition,
+    Death,
+    Forged,
     History,
     InboxRow,
     JobRow,
@@ -75,10 +81,12 @@ from bench.soak_checker import (
     figures,
     parse_reply,
 )
+from bench.soak_telegram import RemoteTelegram
 from bot import keyboards
 from catalog.loader import shipped
+from fakes.kie.wire import FILES_PREFIX, SUCCESS_CALLBACK_MSG, FakeTask, ms
 from fakes.kie_api import CREATE_PATH, FakeKie
-from fakes.telegram_api import FakeTelegram, callback_update, message_update
+from fakes.telegram_api import callback_update, message_update
 from store import invariants
 from store.database import Database
 from store.leader import lock_name
@@ -99,6 +107,26 @@ KINDS = ("kill9", "sigterm", "sigstop", "pg_restart", "chaos", "telegram")
 ENDS_LEADERSHIP = ("kill9", "sigterm", "sigstop", "pg_restart")
 # KIE's faults, on a schedule of their own (its own random stream: the schedule above stays as it was)
 KIE_DECK = ("fail", "slow", "duplicate", "lost", "hang", "drop")  # and one 402, late: see make_kie_schedule
+# the money faults (issue 17), on a stream of their own too: Cloudflare's 502/520 page after KIE made
+# the task, results whose second file answers 404 (for good) or 503 (a while), forged callbacks (a
+# wrong token in the URL; the real URL with a body claiming success from the trap, directly or through
+# a redirect, or claiming failure), a real signed callback's headers with another body, Telegram's 413
+MONEY_DECK = ("cdn502", "cdn520", "partial404", "partial503", "forge_token", "forge_trap", "forge_redirect",
+              "forge_fail", "rebodied", "tg413")
+FORGED_KINDS = {"forge_token": "wrong token", "forge_trap": "success to trap", "forge_redirect": "success via redirect",
+                "forge_fail": "failure", "rebodied": "re-bodied"}
+HMAC_KEY = "kie-soak-hmac-key"  # KIE's callback signing: on i0 only, so one run has both intakes
+TRAP_HOST = "127.0.0.2"  # loopback, but not the fakes' host: an allow-list of result hosts never names it
+CLOUDFLARE_PAGES = {
+    502: "<!DOCTYPE html>\n<html><head><title>api.kie.ai | 502: Bad gateway</title></head><body>"
+         "<h1>Bad gateway</h1><span>Error code 502</span><p>The web server reported a bad gateway error.</p>"
+         "<p>Cloudflare Ray ID: 8a1b2c3d4e5f6a7b</p></body></html>",
+    520: "<!DOCTYPE html>\n<html><head><title>api.kie.ai | 520: Web server is returning an unknown error</title>"
+         "</head><body><h1>Web server is returning an unknown error</h1><span>Error code 520</span>"
+         "<p>Cloudflare Ray ID: 8a1b2c3d4e5f6a7c</p></body></html>",
+}
+TRAP_PNG = base64.b64decode(  # a 1x1 PNG: what the trap answers, so a fetch of it looks like a result
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYPj/HwADAgH/6kXoWQAAAABJRU5ErkJggg==")
 GEN_MODEL = "google/nano-banana"  # a photo, two steps (a prompt, an optional size)
 WELCOME_BONUS = 1_000_000  # kopecks: more than any chat can spend in a soak
 CATALOG_FAMILY = shipped().model(GEN_MODEL).family
@@ -199,6 +227,30 @@ def make_kie_schedule(seed: int, seconds: float) -> list[PlannedFault]:
     return sorted(out, key=lambda f: f.at)
 
 
+def make_money_schedule(seed: int, seconds: float) -> list[PlannedFault]:
+    """The money faults of a run (MONEY_DECK), from the seed alone, dealt from a shuffled deck so a
+    minute sees nearly every kind; a stream of their own, so the other schedules stay as they were."""
+    rng = random.Random(f"{seed}:money")
+    out: list[PlannedFault] = []
+    deck: list[str] = []
+    at = rng.uniform(4.0, 8.0)
+    while at < seconds:
+        if not deck:
+            deck = list(MONEY_DECK)
+            rng.shuffle(deck)
+        what = deck.pop()
+        params: dict[str, Any] = {"what": what}
+        if what in ("cdn502", "cdn520", "partial404", "partial503"):
+            params["count"] = rng.randint(1, 3)
+            if what == "partial503":
+                params["seconds"] = round(rng.uniform(3.0, 15.0), 1)
+        elif what == "tg413":
+            params["seconds"] = round(rng.uniform(3.0, 10.0), 1)
+        out.append(PlannedFault(round(at, 2), "money", "-", tuple(params.items())))
+        at += rng.uniform(3.0, 6.0)
+    return out
+
+
 @dataclass
 class AppliedFault:
     planned: PlannedFault
@@ -240,9 +292,10 @@ def snapshot(into: Path) -> Path:
 class SoakProcess(TrtProcess):
     """`run.py serve` from `root` (a snapshot, or the working tree)."""
 
-    def __init__(self, tmp: Path, env: dict[str, str], name: str, root: Path) -> None:
+    def __init__(self, tmp: Path, env: dict[str, str], name: str, root: Path, incarnation: int = 0) -> None:
         super().__init__(tmp, env, name=name)
         self.root = root
+        self.incarnation = incarnation
 
     def start(self) -> SoakProcess:
         self._log = self.log_path.open("ab")
@@ -254,8 +307,11 @@ class SoakProcess(TrtProcess):
 class Slot:
     """One instance as a process manager sees it: a name, a port, the process of the moment."""
 
-    def __init__(self, name: str, tmp: Path, env: dict[str, str], root: Path = ROOT) -> None:
+    def __init__(self, name: str, tmp: Path, env: dict[str, str], root: Path = ROOT,
+                 deaths: list[Death] | None = None, telegram: str = "") -> None:
         self.name = name
+        self.deaths = deaths if deaths is not None else []  # every process of it that stopped, and when
+        self.telegram = telegram  # the fake Telegram's base URL: each start sends as <name>.<incarnation>
         self.tmp = tmp
         self.root = root
         self.env = env
@@ -269,7 +325,10 @@ class Slot:
 
     def start(self) -> TrtProcess:
         self.incarnation += 1
-        proc = SoakProcess(self.tmp, self.env, f"{self.name}-{self.incarnation}", self.root).start()
+        if self.telegram:  # the fake records the sender of each call: this process, not only this slot
+            self.env["TELEGRAM_API_BASE"] = f"{self.telegram}/_as/{self.name}.{self.incarnation}"
+        proc = SoakProcess(self.tmp, self.env, f"{self.name}-{self.incarnation}", self.root,
+                           self.incarnation).start()
         self.proc = proc
         self.started.append(proc)
         _LIVE.append(proc)
@@ -280,15 +339,20 @@ class Slot:
     def running(self) -> bool:
         return self.proc is not None and self.proc.proc is not None and self.proc.proc.poll() is None
 
+    def died(self, proc: TrtProcess, how: str) -> None:
+        """Note a process of this slot stopped (stamped now: no earlier than its last instruction)."""
+        self.deaths.append(Death(self.name, getattr(proc, "incarnation", 0), time.time(), how))
+
     async def kill(self) -> None:
-        """kill -9, waiting for the exit without blocking the loop (the fake stamps arrivals in
-        it: a blocked loop would make sends look later than they were)."""
+        """kill -9 (its death stamped right after the signal, with no await between), waiting for
+        the exit without blocking the loop."""
         proc = self.proc
         if proc is not None and proc.proc is not None:
             popen = proc.proc
             if popen.poll() is None:
                 popen.send_signal(signal.SIGCONT)
                 popen.kill()
+                self.died(proc, "kill9")
             for _ in range(200):
                 if popen.poll() is not None:
                     break
@@ -341,6 +405,7 @@ class SoakConfig:
     gen_chats: int = 20  # chats that walk the wizard to generations (besides `chats`); 0: none
     kie_faults: bool = True
     kie_duration: float = 2.0  # seconds a task takes at the fake KIE unless a fault says otherwise
+    money_faults: bool = True  # the money faults of MONEY_DECK (with generations and KIE faults on)
 
 
 @dataclass
@@ -398,6 +463,12 @@ class SoakResult:
         by_invariant = Counter(v.invariant for v in self.violations)
         kie_faults = Counter(a.planned.param("answer") for a in self.applied
                              if a.planned.kind == "kie" and a.outcome == "ok")
+        h = self.history
+        money = Counter(a.planned.param("what") for a in self.applied
+                        if a.planned.kind == "money" and a.outcome == "ok")
+        forged: dict[str, list[int | None]] = {}
+        for f_ in h.forged:
+            forged.setdefault(f_.kind, []).append(f_.status)
         drained = "NOT within the bound" if self.drained_in is None else f"in {self.drained_in:.1f}s"
         lines = [
             f"soak seed={c.seed} faults for {c.fault_seconds:g}s, {c.instances} instances, {c.chats} chats, "
@@ -411,7 +482,8 @@ class SoakResult:
             + (f"; actors never faulted (add them to ACTORS): {self.unfaulted}" if self.unfaulted else ""),
             f"replays (duplicates): {f['replayed_updates']} updates answered more than once, "
             f"{f['replay_replies']} extra replies; inbox attempts {f['inbox_attempts']}",
-            f"failovers after a fault on the leader: {describe_failovers(self.failovers())}",
+            f"failovers (old epoch's real end to the next acquisition, by cause): "
+            f"{describe_failovers(self.failovers())}",
             f"epochs {f['epochs']}; longest ACTIVE-but-not-consuming spell with work waiting "
             f"{f['longest_idle_active']:.1f}s (bound {self.history.idle_bound:g}s); "
             f"processes that exited by themselves: {len(self.exits)} {self.exits}",
@@ -424,6 +496,12 @@ class SoakResult:
             f"({f['kie_creates_ambiguous']} ambiguous), tasks "
             f"made {f['kie_tasks']}; KIE callbacks {self.kie_callbacks}; media sent {f['media_ok']}; KIE faults "
             f"applied {dict(sorted(kie_faults.items()))}",
+            f"money: faults applied {dict(sorted(money.items()))}; forged callbacks (kind: answers) "
+            f"{dict(sorted(forged.items()))}; trap hits {len(h.trap_hits)}; orphans counted in the logs "
+            f"{sum(h.orphans.values())} over {len(h.orphans)} job(s); jobs with a result file delivered "
+            f"{sum(1 for j in h.jobs if j.files_delivered)}; fake Telegram's loop stalls "
+            f"{len(h.stalls)}, max {max((lag for _, lag in h.stalls), default=0.0) * 1000:.0f} ms; "
+            f"process deaths {Counter(d.how for d in h.deaths)}",
             f"violations: {len(self.violations)} {dict(by_invariant)}; anomalies: {self.anomalies or 'none'}",
         ]
         if full or self.violations or self.anomalies:
@@ -461,6 +539,13 @@ class Soak:
         if config.kie_faults and config.gen_chats:
             self.schedule = sorted(self.schedule + make_kie_schedule(config.seed, config.fault_seconds),
                                    key=lambda f: f.at)
+            if config.money_faults:
+                self.schedule = sorted(self.schedule + make_money_schedule(config.seed, config.fault_seconds),
+                                       key=lambda f: f.at)
+        self.deaths: list[Death] = []
+        self.heartbeats: dict[int, float] = {}  # epoch -> its last heartbeat_at seen (wall clock)
+        self.forged: list[Forged] = []
+        self.trap_log: list[str] = []  # every request the trap server got
         self.gen_acked: dict[int, int] = {}  # the generation chats' updates (no echo to judge them by)
         self.gen: Counter[str] = Counter()  # the generation chats' progress: confirmed, results, stopped at
         self.kie_callbacks: dict[str, int] = {}
@@ -489,11 +574,14 @@ class Soak:
     # -- the whole run -------------------------------------------------------------------------
 
     async def run(self) -> SoakResult:
-        async with FakeTelegram() as fake, FakeKie(duration=self.config.kie_duration, credits=10**12) as kie, \
+        async with self._trap() as trap, RemoteTelegram(watch=trap) as fake, \
+                FakeKie(duration=self.config.kie_duration, credits=10**12, hmac_key=HMAC_KEY) as kie, \
                 self._session() as session:
+            self.trap_base = f"http://{trap}"
             self.fake = fake
             self.kie = kie
             self.session = session
+            await fake.refresh()
             helpers: list[asyncio.Task[None]] = []
             chats: list[asyncio.Task[None]] = []
             drained_in: float | None = None
@@ -502,7 +590,7 @@ class Soak:
                 await self._start_instances()
                 self.phases["start"] = time.monotonic() - began
                 helpers += [asyncio.create_task(self._sample_loop()), asyncio.create_task(self._lag_loop()),
-                            asyncio.create_task(self._process_manager())]
+                            asyncio.create_task(self._process_manager()), asyncio.create_task(fake.follow())]
                 chats = [asyncio.create_task(self._chat(50_000 + c)) for c in range(self.config.chats)]
                 chats += [asyncio.create_task(self._gen_chat(90_000 + c)) for c in range(self.config.gen_chats)]
                 began = time.monotonic()
@@ -547,6 +635,27 @@ class Soak:
                           self.unfaulted, self.gen, self.kie_callbacks)
 
     @contextlib.asynccontextmanager
+    async def _trap(self) -> AsyncIterator[str]:
+        """The loopback trap: what forged callbacks name as results (directly or through a redirect
+        from the fake KIE). It records every request it gets and answers a PNG, as a credentials
+        endpoint inside the network would answer something worth stealing."""
+        async def record(request: web.Request) -> web.Response:
+            self.trap_log.append(f"the trap got {request.method} {request.path_qs} from {request.remote} "
+                                 f"at {time.time():.3f} (User-Agent {request.headers.get('User-Agent', '?')})")
+            return web.Response(body=TRAP_PNG, content_type="image/png")
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", record)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, TRAP_HOST, 0)
+        await site.start()
+        try:
+            yield f"{TRAP_HOST}:{runner.addresses[0][1]}"
+        finally:
+            await runner.cleanup()
+
+    @contextlib.asynccontextmanager
     async def _session(self) -> AsyncIterator[aiohttp.ClientSession]:
         connector = aiohttp.TCPConnector(limit=0)  # chats stuck on a frozen instance must not starve the rest
         async with aiohttp.ClientSession(connector=connector) as session:
@@ -561,7 +670,11 @@ class Soak:
             # KIE's callbacks go to the instance that made the task, whatever its role by then
             "WEBHOOK_BASE_URL": f"http://127.0.0.1:{port}", "BOT_MODE": "webhook", "WEBHOOK_SECRET": SECRET,
             "KIE_API_KEY": "kie-soak-key", "KIE_API_BASE": self.kie.base_url, "KIE_UPLOAD_BASE": self.kie.base_url,
+            "DOWNLOAD_TRUSTED_HOSTS": urlsplit(self.kie.base_url).netloc,
             "WELCOME_BONUS": str(WELCOME_BONUS),
+            # KIE signs its callbacks; i0 checks the signature, the others do not: one run covers a
+            # re-bodied signed callback and forged unsigned ones reaching the verdict path
+            **({"KIE_WEBHOOK_HMAC_KEY": HMAC_KEY} if name == "i0" else {}),
             "CHAOS_TOKEN": CHAOS_TOKEN, "TELEGRAM_RATE_GLOBAL": "0", "TELEGRAM_RATE_PER_CHAT": "0",
             "HEARTBEAT_INTERVAL": "0.5", "LOCK_RETRY_INTERVAL": "0.2", "STALE_AFTER": "3",
             "INBOX_SWEEP_INTERVAL": "0.2", "RESTART_BACKOFF_MIN": "0.05", "RESTART_BACKOFF_MAX": "0.5",
@@ -569,7 +682,7 @@ class Soak:
 
     async def _start_instances(self) -> None:
         for i in range(self.config.instances):
-            slot = Slot(f"i{i}", self.tmp, self._env(f"i{i}"), self.config.code)
+            slot = Slot(f"i{i}", self.tmp, self._env(f"i{i}"), self.config.code, self.deaths, self.fake.base_url)
             self.slots.append(slot)
             slot.start()
         deadline = time.monotonic() + self.config.start_timeout
@@ -712,14 +825,14 @@ class Soak:
         while time.monotonic() < deadline and not self.stop_load.is_set():
             sent = self.fake.sent_messages(chat)
             for index in range(seen, len(sent)):
-                markup = sent[index].params.get("reply_markup") or {}
+                markup = sent[index].reply_markup or {}
                 if isinstance(markup, str):
                     markup = json.loads(markup)
                 for row in markup.get("inline_keyboard", []):
                     for button in row:
                         data = button.get("callback_data") or ""
                         if wanted.match(data):
-                            return data, int((sent[index].result or {}).get("message_id", 1)), index + 1
+                            return data, int(sent[index].message_id or 1), index + 1
             await asyncio.sleep(0.5)  # each look scans every call the fake recorded: not too often
         return None
 
@@ -748,6 +861,81 @@ class Soak:
                 kie.callbacks = False
                 await asyncio.sleep(seconds)
                 kie.callbacks = True
+
+    async def _money_fault(self, fault: AppliedFault) -> None:
+        kie = self.kie
+        what = fault.planned.param("what")
+        count = fault.planned.param("count")
+        if what in ("cdn502", "cdn520"):  # the task made, then Cloudflare's page instead of KIE's answer
+            status = 502 if what == "cdn502" else 520
+            kie.inject(CREATE_PATH, body=CLOUDFLARE_PAGES[status], http_status=status, after_create=True, count=count)
+        elif what == "partial404":  # two results, the second gone for good
+            kie.plan("*", "success", result_count=2, file_faults={1: (404, None)}, count=count)
+        elif what == "partial503":  # two results, the second unavailable for a while
+            kie.plan("*", "success", result_count=2, file_faults={1: (503, fault.planned.param("seconds"))},
+                     count=count)
+        elif what == "tg413":
+            for method in ("sendPhoto", "sendDocument", "sendVideo"):
+                await self.fake.inject(method, status=413, description="Request Entity Too Large", count=10**6,
+                                       seconds=fault.planned.param("seconds"))
+        else:
+            await self._forge(fault, what)
+
+    async def _running_task(self, port: int | None, timeout: float = 15.0) -> FakeTask | None:
+        """A task still running at the fake KIE whose callback names a job (and, with `port`,
+        goes to that instance); the newest of a few, by the runtime's random stream."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            running = [t for t in self.kie.tasks.values() if not t.terminal and job_id_of(t.callback_url) is not None
+                       and (port is None or urlsplit(t.callback_url or "").port == port)]
+            if running:
+                return self.runtime_rng.choice(running[-3:])
+            await asyncio.sleep(0.5)
+        return None
+
+    async def _forge(self, fault: AppliedFault, what: str) -> None:
+        """A forged callback at a running job (see MONEY_DECK); recorded with the instance's answer."""
+        signed = what == "rebodied"
+        task = await self._running_task(self.slots[0].port if signed else None)
+        if task is None or task.callback_url is None:
+            fault.outcome = "skipped: no running job" + (" of i0 (which checks signatures)" if signed else "")
+            return
+        job = job_id_of(task.callback_url)
+        assert job is not None
+        url, trap = task.callback_url, f"{self.trap_base}/creds/{job}.png"
+        headers = {"Content-Type": "application/json"}
+        if what == "forge_token":
+            url, body = wrong_token(url), forged_body(task, "success", [trap], self.kie.credits)
+        elif what == "forge_trap":
+            body = forged_body(task, "success", [trap], self.kie.credits)
+        elif what == "forge_redirect":  # from the fake KIE's host (an allowed one) to the trap
+            body = forged_body(task, "success", [self.kie.add_redirect(f"redirect/{job}.png", trap)], self.kie.credits)
+        elif what == "forge_fail":
+            body = forged_body(task, "fail", [], self.kie.credits)
+        else:  # a real signed callback (of another task: its signature covers its taskId and timestamp) re-bodied
+            recent = [a for a in self.kie.callback_attempts if "X-Webhook-Signature" in a.headers
+                      and time.time() - a.at < 240]
+            if not recent:
+                fault.outcome = "skipped: no signed callback in the last 4 minutes"
+                return
+            real = recent[-1]
+            other = self.kie.tasks.get(real.task_id)
+            if other is None:
+                fault.outcome = "skipped: the signed callback's task is gone"
+                return
+            headers.update({k: v for k, v in real.headers.items() if k.startswith("X-Webhook-")})
+            body = forged_body(other, "success", [trap], self.kie.credits)
+        status: int | None = None
+        try:
+            async with self.session.post(url, data=json.dumps(body).encode(), headers=headers,
+                                         timeout=aiohttp.ClientTimeout(total=5)) as response:
+                await response.read()
+                status = response.status
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            fault.detail = f"{type(exc).__name__}"
+        self.forged.append(Forged(job, time.time(), FORGED_KINDS[what], status))
+        fault.target = f"job {job}"
+        fault.detail = (fault.detail + f" answered {status}").strip()
 
     async def _settle(self, chats: list[asyncio.Task[None]]) -> None:
         """Let every chat's update in delivery finish (bounded by redeliver_for), and every fault
@@ -804,11 +992,13 @@ class Soak:
                 assert slot is not None
                 await self._chaos(fault, slot)
             elif planned.kind == "telegram":
-                self._telegram(fault)
+                await self._telegram(fault)
             elif planned.kind == "pg_restart":
                 await self._pg_restart(fault)
             elif planned.kind == "kie":
                 await self._kie_fault(fault)
+            elif planned.kind == "money":
+                await self._money_fault(fault)
         except Exception as exc:  # a fault that fails to apply is recorded, never fatal
             fault.outcome = f"failed: {type(exc).__name__}: {exc}"[:300]
 
@@ -837,6 +1027,7 @@ class Soak:
             proc.signal(signal.SIGTERM)
             try:
                 code = await proc.wait_exit(40)
+                slot.died(proc, "sigterm")
                 fault.detail = f"exited {code}"
             except AssertionError:
                 fault.outcome = "failed: no exit within 40s of SIGTERM; killed"
@@ -857,15 +1048,15 @@ class Soak:
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             fault.outcome = f"failed: {type(exc).__name__} {exc}"[:200]
 
-    def _telegram(self, fault: AppliedFault) -> None:
+    async def _telegram(self, fault: AppliedFault) -> None:
         answer = fault.planned.param("answer")
         count = fault.planned.param("count")
         if answer == "429":
-            self.fake.inject("sendMessage", retry_after=1, count=count)
+            await self.fake.inject("sendMessage", retry_after=1, count=count)
         elif answer == "500":
-            self.fake.inject("sendMessage", status=500, count=count)
+            await self.fake.inject("sendMessage", status=500, count=count)
         else:
-            self.fake.inject("sendMessage", delay=fault.planned.param("delay"), count=count)
+            await self.fake.inject("sendMessage", delay=fault.planned.param("delay"), count=count)
 
     async def _pg_restart(self, fault: AppliedFault) -> None:
         if self.restart_postgres is None:
@@ -887,6 +1078,7 @@ class Soak:
                 if not slot.down and slot.proc is not None and not slot.running():
                     code = slot.proc.proc.returncode if slot.proc.proc is not None else None
                     self.exits.append(f"{slot.name}#{slot.incarnation} exited {code} at {time.time():.3f}")
+                    slot.died(slot.proc, "exited")
                     slot.start()
 
     # -- observation ---------------------------------------------------------------------------
@@ -902,6 +1094,12 @@ class Soak:
                 self.pending_conn = await asyncpg.connect(self.database_url, timeout=1.0)
             value = await self.pending_conn.fetchval(
                 "SELECT count(*) FROM inbox WHERE bot_id = $1 AND state < 2", BOT_ID, timeout=1.0)
+            beat = await self.pending_conn.fetchrow(  # the epoch's last renewal: where a frozen leader's ended
+                "SELECT epoch, extract(epoch FROM heartbeat_at)::float8 AS at FROM leader_heartbeat WHERE name = $1",
+                lock_name(BOT_ID), timeout=1.0)
+            if beat is not None:
+                epoch = int(beat["epoch"])
+                self.heartbeats[epoch] = max(self.heartbeats.get(epoch, 0.0), float(beat["at"]))
             return int(value)
         except Exception:  # whatever a restarting server answers (or not): unknown this time
             conn, self.pending_conn = self.pending_conn, None
@@ -974,7 +1172,7 @@ class Soak:
                                     "WHERE bot_id = $1", BOT_ID)
             job_rows = await conn.fetch(
                 """SELECT j.id, j.chat_id, j.state, j.paid_with, j.delivered_at IS NOT NULL AS delivered,
-                          extract(epoch FROM j.created_at)::float8 AS created,
+                          extract(epoch FROM j.created_at)::float8 AS created, j.kie_task_id,
                           count(l.id) FILTER (WHERE l.kind = 'hold') AS holds,
                           count(l.id) FILTER (WHERE l.kind = 'capture') AS captures,
                           count(l.id) FILTER (WHERE l.kind = 'release') AS releases
@@ -987,53 +1185,126 @@ class Soak:
             money = await invariants.check(db, BOT_ID)
         finally:
             await db.close()
-        job_of: dict[int, int | None] = {}  # id(createTask call) -> the job its callBackUrl names
+        await self.fake.refresh()
+        to_wall = time.time() - time.monotonic()  # the fake stamps with CLOCK_MONOTONIC (system-wide)
+        # the tasks KIE made, by job: when the last ended, how, and the digests and URLs of their files
         ended: dict[int, float] = {}
-        for task in self.kie.tasks.values():
+        outcome: dict[int, str] = {}
+        digests: dict[str, int] = {}
+        urls: dict[str, int] = {}
+        for task in sorted(self.kie.tasks.values(), key=lambda t: t.create_time):
             job = job_id_of(task.callback_url)
-            if job is not None and task.complete_time is not None:
+            if job is None:
+                continue
+            outcome[job] = task.state
+            if task.complete_time is not None:
                 ended[job] = max(ended.get(job, 0.0), task.complete_time / 1000)
+            for url in task.result_urls or []:
+                urls[url] = job
+                stored = self.kie.files.get(unquote(urlsplit(url).path.removeprefix(FILES_PREFIX)))
+                if stored is not None:
+                    digests[hashlib.sha256(stored[0]).hexdigest()] = job
         creates = []
         made = sorted((job_id_of(t.callback_url), t.create_time / 1000) for t in self.kie.tasks.values())
         calls = sorted(self.kie.calls(CREATE_PATH), key=lambda c: c.at)
-        for call in calls:
-            url = (call.json or {}).get("callBackUrl") if isinstance(call.json, dict) else None
-            job_of[id(call)] = job_id_of(url)
+        job_of: dict[int, int | None] = {}  # id(createTask call) -> the job its callBackUrl names
+        for create in calls:
+            callback = create.json.get("callBackUrl") if isinstance(create.json, dict) else None
+            job_of[id(create)] = job_id_of(callback if isinstance(callback, str) else None)
         made_by: set[int] = set()
         for job, at in made:  # the task's call: the last createTask for its job that arrived before it was made
             before = [c for c in calls if job_of[id(c)] == job and c.at <= at + 0.001]
             if before:
                 made_by.add(id(before[-1]))
-        for call in calls:
-            creates.append(KieCreate(job_of[id(call)], call.at, id(call) in made_by, call.status is None))
-        to_wall = time.time() - time.monotonic()
+        for create in calls:  # ambiguous: no answer, or a CDN's page instead of KIE's envelope
+            creates.append(KieCreate(job_of[id(create)], create.at, id(create) in made_by,
+                                     create.status is None or create.injected == "body_after_create"))
         replies = []
         for call in self.fake.calls("sendMessage"):
             update_id, kind = parse_reply(call.text)
+            instance, incarnation = call.instance
             chat = call.chat_id
-            replies.append(Reply(call.caller or "?", int(chat) if chat is not None else 0, call.at + to_wall,
-                                 call.ok, update_id, kind))
+            replies.append(Reply(instance, int(chat) if chat is not None else 0, call.at + to_wall,
+                                 call.ok, update_id, kind, incarnation))
+        media = [c for c in self.fake.calls() if c.method in MEDIA_METHODS]
+        delivered: Counter[int] = Counter()
+        for call in media:
+            carried = {digests[h] for h in call.hashes if h in digests} | {urls[u] for u in call.urls if u in urls}
+            if call.ok:
+                for job in carried:
+                    delivered[job] += 1
+        trap = list(self.trap_log)
+        trap += [f"{c.caller} sent {c.method} to chat {c.chat_id} carrying the trap's address ({c.status})"
+                 for c in self.fake.calls() if c.watched]
         return History(
             acked=dict(self.acked), replies=replies,
             leadership=[Acquisition(r["epoch"], r["instance"], r["at"]) for r in leaders],
             inbox={r["update_id"]: InboxRow(r["update_id"], r["chat_key"], r["state"], r["attempts"], r["outcome"])
                    for r in rows},
             samples=list(self.samples), final=final, slack=self.config.slack, idle_bound=self.config.idle_bound,
-            stalls=list(self.lags), webhook_answers=dict(self.posts),
+            stalls=[(at + to_wall, lag) for at, lag in await self.fake.lags()], webhook_answers=dict(self.posts),
+            deaths=list(self.deaths), heartbeats=dict(self.heartbeats),
             jobs=[JobRow(r["id"], r["chat_id"], r["state"], r["paid_with"], r["delivered"], r["created"],
-                         r["holds"], r["captures"], r["releases"], ended.get(r["id"]), r["created"] + GEN_TIMEOUT)
+                         r["holds"], r["captures"], r["releases"], ended.get(r["id"]), r["created"] + GEN_TIMEOUT,
+                         r["kie_task_id"], outcome.get(r["id"]), delivered[r["id"]])
                   for r in job_rows],
             ended_at=time.time(),
             kie_creates=creates,
-            media=[Media(int(c.chat_id or 0), c.at + to_wall, c.ok, c.method) for c in self.fake.calls()
-                   if c.method in MEDIA_METHODS],
-            money_problems=money)
+            media=[Media(int(c.chat_id or 0), c.at + to_wall, c.ok, c.method) for c in media],
+            money_problems=money, orphans=self.orphans(), trap_hits=trap, forged=list(self.forged))
+
+    def orphans(self) -> dict[int, int]:
+        """job id -> `kie_orphan_task` lines in every process's log: a log survives the kills that
+        reset the metric (trt_kie_orphan_tasks_total counts per process, from 0 at each start)."""
+        out: Counter[int] = Counter()
+        for slot in self.slots:
+            for proc in slot.started:
+                with contextlib.suppress(OSError):
+                    for line in proc.log_path.read_text(errors="replace").splitlines():
+                        if "kie_orphan_task" not in line:
+                            continue
+                        with contextlib.suppress(ValueError, TypeError):
+                            record = json.loads(line)
+                            if record.get("event") == "kie_orphan_task" and record.get("job_id") is not None:
+                                out[int(record["job_id"])] += 1
+        return dict(out)
 
 
 def job_id_of(url: str | None) -> int | None:
-    """The job a KIE callback URL names (config.kie_callback_url: .../kie-callback/<secret>/<job id>)."""
-    found = re.search(r"/kie-callback/[^/]+/(\d+)$", url or "")
-    return int(found.group(1)) if found else None
+    """The job a KIE callback URL names: its first all-digit path segment after /kie-callback/
+    (config.kie_callback_url: .../kie-callback/<secret>/<job id>, or the job with a token bound to it)."""
+    path = urlsplit(url or "").path
+    if "/kie-callback/" not in path:
+        return None
+    for segment in path.split("/kie-callback/", 1)[1].split("/"):
+        if segment.isdigit():
+            return int(segment)
+    return None
+
+
+def wrong_token(url: str) -> str:
+    """The callback URL with every token in it (a path segment after /kie-callback/ that is not the
+    job id, a query value) changed in its last character: the job's URL with a wrong token."""
+    def flip(text: str) -> str:
+        return text[:-1] + ("a" if text[-1:] != "a" else "b") if text else "x"
+
+    parts = urlsplit(url)
+    head, _, tail = parts.path.partition("/kie-callback/")
+    segments = [seg if seg.isdigit() or not seg else flip(seg) for seg in tail.split("/")]
+    query = urlencode([(k, flip(v)) for k, v in parse_qsl(parts.query, keep_blank_values=True)])
+    return urlunsplit((parts.scheme, parts.netloc, f"{head}/kie-callback/{'/'.join(segments)}", query, parts.fragment))
+
+
+def forged_body(task: FakeTask, state: str, urls: list[str], credits: int) -> dict[str, Any]:
+    """A callback body in KIE's shape for `task`, claiming `state` with `urls` as its results."""
+    now = ms()
+    data = task.callback_data(credits)
+    data.update(state=state, completeTime=now, updateTime=now, costTime=now - task.create_time,
+                resultJson=json.dumps({"resultUrls": urls}) if state == "success" else None,
+                failCode=None if state == "success" else "500",
+                failMsg=None if state == "success" else "Internal error, please try again later.")
+    return {"code": 200 if state == "success" else 501,
+            "msg": SUCCESS_CALLBACK_MSG if state == "success" else "Generation failed", "data": data}
 
 
 async def run_soak(config: SoakConfig, database_url: str, tmp: Path,

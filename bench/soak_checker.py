@@ -46,6 +46,18 @@ class Reply:
     ok: bool  # answered 200: the user saw it
     update_id: int | None
     kind: str  # see parse_reply
+    incarnation: int | None = None  # which start of the instance sent it (its /_as/<instance>.<n> base)
+
+
+@dataclass(frozen=True)
+class Death:
+    """One process of an instance that stopped running: `at` is no earlier than its last
+    instruction (stamped right after the SIGKILL, or when its exit was seen)."""
+
+    instance: str
+    incarnation: int
+    at: float  # wall clock
+    how: str  # "kill9", "sigterm", "exited"
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,9 @@ class JobRow:
     releases: int = 0
     kie_done_at: float | None = None  # wall clock of the (last) task's end at the fake KIE, if it ended
     deadline: float | None = None  # wall clock by which its model's timeout (from created_at) has ended it
+    task_id: str | None = None  # jobs.kie_task_id: the task the job adopted
+    kie_outcome: str | None = None  # the state of its (last) task at the fake KIE: success, fail, or running
+    files_delivered: int = 0  # media sends answered 200 to its chat that carried one of its tasks' files
 
 
 @dataclass(frozen=True)
@@ -101,7 +116,9 @@ class KieCreate:
     job_id: int | None
     at: float  # wall clock
     created: bool  # a task was made at KIE for it
-    ambiguous: bool  # the sender could not know whether a task was made (no answer: a hang or a dropped connection)
+    # the sender could not know whether a task was made: no answer (a hang, a dropped connection)
+    # or an answer that is not KIE's envelope (a CDN's 502/520 page)
+    ambiguous: bool
 
 
 @dataclass(frozen=True)
@@ -112,6 +129,17 @@ class Media:
     at: float  # wall clock
     ok: bool
     method: str
+
+
+@dataclass(frozen=True)
+class Forged:
+    """One callback the soak forged at a job: `kind` is "wrong token", "success to trap",
+    "success via redirect", "failure" or "re-bodied"."""
+
+    job_id: int
+    at: float  # wall clock
+    kind: str
+    status: int | None  # what the instance answered (None: no answer)
 
 
 TERMINAL_JOB_STATES = ("succeeded", "failed", "timed_out")
@@ -131,9 +159,11 @@ class History:
     idle_bound: float = 5.0  # seconds an ACTIVE instance may report not consuming while work waits
     # how /webhook answered the load's posts: "200", "503", ..., "timeout", "connection error"
     webhook_answers: dict[str, int] = field(default_factory=dict)
-    # (wall clock, seconds) of each stall of the loop that stamped the arrivals: evidence to read
-    # a late send against (a stamp may be late by a stall, never early); never judged
+    # (wall clock it ended, seconds) of each stall of the fake Telegram's loop, which stamps the
+    # arrivals: a stamp may be late by the stall it ended with, never early
     stalls: list[tuple[float, float]] = field(default_factory=list)
+    deaths: list[Death] = field(default_factory=list)  # every process of an instance that stopped
+    heartbeats: dict[int, float] = field(default_factory=dict)  # epoch -> its last heartbeat_at seen (wall)
     # generations: every job row after the drain, every createTask the fake KIE received, every
     # media message that reached the fake Telegram, and store.invariants.check's lines at the end
     jobs: list[JobRow] = field(default_factory=list)
@@ -141,6 +171,9 @@ class History:
     media: list[Media] = field(default_factory=list)
     money_problems: list[str] = field(default_factory=list)
     ended_at: float | None = None  # wall clock when the jobs were read
+    orphans: dict[int, int] = field(default_factory=dict)  # job id -> kie_orphan_task lines in the logs
+    trap_hits: list[str] = field(default_factory=list)  # every request the loopback trap server got
+    forged: list[Forged] = field(default_factory=list)  # the callbacks the soak forged
 
 
 Invariant = Callable[[History], list[str]]
@@ -186,14 +219,34 @@ def every_acked_update_answered(history: History) -> list[str]:
     return out
 
 
+def stamp_lateness(history: History, at: float) -> float:
+    """How late the fake may have stamped an arrival at `at`: the longest stall of its loop that
+    ended around then (a request that came in during a stall is stamped when the stall ends)."""
+    return max((lag for ended, lag in history.stalls if at - 0.05 <= ended <= at + lag + 0.3), default=0.0)
+
+
+def death_of(history: History, instance: str, incarnation: int | None) -> Death | None:
+    if incarnation is None:
+        return None
+    return next((d for d in history.deaths if d.instance == instance and d.incarnation == incarnation), None)
+
+
 def no_send_outside_leadership(history: History) -> list[str]:
-    """2. A message reaches Telegram only from the instance holding the lock at that moment: each
-    send by X arrives within an interval from X's acquisition to the next acquisition by anyone
-    (within `slack`). A frozen-then-woken ex-leader's late send is exactly what this catches."""
+    """2. A message reaches Telegram only from the instance holding the lock when it sent it. What
+    is known of a send: it was written no earlier than its stamp less the fake's stall then (and
+    the slack), and no later than its stamp, nor than its sender's death (a dead process's
+    request still in flight is read after it died). A violation is a send whose every possible
+    writing time lies outside each span of its instance's leadership (acquisition to the next
+    acquisition by anyone): a deposed leader sending while alive, never a stamp made late by a
+    stall or a dead leader's last request."""
     spans = leadership_spans(history)
     out = []
     for reply in sorted(history.replies, key=lambda r: r.at):
-        if any(inst == reply.instance and start - history.slack <= reply.at <= end + history.slack
+        late = stamp_lateness(history, reply.at)
+        earliest = reply.at - late - history.slack
+        death = death_of(history, reply.instance, reply.incarnation)
+        latest = reply.at + history.slack if death is None else min(reply.at, death.at) + history.slack
+        if any(inst == reply.instance and earliest <= end and latest >= start
                for inst, start, end, _ in spans):
             continue
         own = [(start, end, epoch) for inst, start, end, epoch in spans if inst == reply.instance]
@@ -205,11 +258,12 @@ def no_send_outside_leadership(history: History) -> list[str]:
                    f"{reply.at - end:.3f}s late")
         else:
             why = "it had never held the lock before"
-        stalled = [lag for at, lag in history.stalls if reply.at - 1.0 <= at <= reply.at]
-        if stalled:
-            why += f" (the stamping loop stalled up to {max(stalled) * 1000:.0f} ms in the second before)"
-        out.append(f"{reply.instance} sent to chat {reply.chat_id} ({reply.kind} of update {reply.update_id}, "
-                   f"{'ok' if reply.ok else 'failed'}) at {reply.at:.3f}: {why}")
+        if late:
+            why += f" (the fake's loop stalled {late * 1000:.0f} ms then: written after {earliest:.3f} all the same)"
+        why += (f"; the sender was alive (not dead until {death.at:.3f}, {death.how})" if death is not None
+                else "; the sender did not die")
+        out.append(f"{reply.instance}#{reply.incarnation} sent to chat {reply.chat_id} ({reply.kind} of update "
+                   f"{reply.update_id}, {'ok' if reply.ok else 'failed'}) at {reply.at:.3f}: {why}")
     return out
 
 
@@ -331,9 +385,10 @@ def every_job_finished_and_told(history: History) -> list[str]:
     return out
 
 
-def one_kie_task_per_job_unless_ambiguous(history: History) -> list[str]:
-    """10. A job has at most one task at KIE, unless a createTask before the second task was
-    ambiguous (no answer came back: KIE may have made it); refusals make no task."""
+def one_kie_task_per_job(history: History) -> list[str]:
+    """10. A job has at most one task at KIE (counted by the job its callBackUrl names): KIE has
+    no idempotency key, so a createTask whose answer was ambiguous (none, or a CDN's page) is
+    never sent again; the job waits for its task to show up or ends with an orphan counted."""
     by_job: dict[int, list[KieCreate]] = defaultdict(list)
     out = []
     for create in sorted(history.kie_creates, key=lambda c: c.at):
@@ -342,14 +397,11 @@ def one_kie_task_per_job_unless_ambiguous(history: History) -> list[str]:
         else:
             by_job[create.job_id].append(create)
     for job_id, creates in sorted(by_job.items()):
-        made = [i for i, c in enumerate(creates) if c.created]
-        for second in made[1:]:
-            if not any(c.ambiguous for c in creates[:second]):
-                shown = ", ".join(f"{c.at:.3f}{' task' if c.created else ''}{' ambiguous' if c.ambiguous else ''}"
-                                  for c in creates)
-                out.append(f"job {job_id}: {len(made)} tasks at KIE with no ambiguous createTask before the "
-                           f"second; createTask calls: {shown}")
-                break
+        made = [c for c in creates if c.created]
+        if len(made) > 1:
+            shown = ", ".join(f"{c.at:.3f}{' task' if c.created else ''}{' ambiguous' if c.ambiguous else ''}"
+                              for c in creates)
+            out.append(f"job {job_id}: {len(made)} tasks at KIE; createTask calls: {shown}")
     return out
 
 
@@ -389,6 +441,60 @@ def money_moved_once_per_job(history: History) -> list[str]:
     return out
 
 
+def delivered_means_captured(history: History) -> list[str]:
+    """13. A job any of whose result files reached the user is a success: state succeeded and, if
+    paid, its hold captured, never released (KIE billed us and the user has the result)."""
+    out = []
+    for job in sorted(history.jobs, key=lambda j: j.job_id):
+        if job.files_delivered <= 0:
+            continue
+        paid_ok = job.paid_with != "money" or (job.captures == 1 and job.releases == 0)
+        if job.state != "succeeded" or not paid_ok:
+            out.append(f"job {job.job_id} (chat {job.chat_id}, {job.paid_with}): {job.files_delivered} result file(s) "
+                       f"delivered but it ended {job.state} with {job.captures} capture(s), {job.releases} release(s)")
+    return out
+
+
+def no_download_from_the_trap(history: History) -> list[str]:
+    """14. Results come only from where results live: the loopback trap server that forged
+    callbacks name (directly, or through a redirect from an allowed host) is never asked for
+    anything, and its address never reaches a chat."""
+    return list(history.trap_hits)
+
+
+def kie_success_never_failed(history: History) -> list[str]:
+    """15. A callback is a wake-up, never a verdict: a job whose task succeeded at KIE does not end
+    failed (a forged failure would release money KIE bills; a timeout is another matter)."""
+    out = []
+    for job in sorted(history.jobs, key=lambda j: j.job_id):
+        if job.kie_outcome == "success" and job.state == "failed":
+            forged = [f"{f.kind}@{f.at:.3f}->{f.status}" for f in history.forged if f.job_id == job.job_id]
+            out.append(f"job {job.job_id} (chat {job.chat_id}) ended failed ({job.releases} release(s)) though its KIE "
+                       f"task {job.task_id} succeeded; forged callbacks at it: {', '.join(forged) or 'none'}; "
+                       f"{job.files_delivered} file(s) delivered")
+    return out
+
+
+def ambiguous_submit_accounted(history: History) -> list[str]:
+    """16. A submit that may have made a task is accounted for: once the job is over (or past its
+    deadline) without a task adopted, after an ambiguous createTask or with a task KIE made for it,
+    the orphan is counted (`kie_orphan_task` logged with its job_id)."""
+    ambiguous = {c.job_id for c in history.kie_creates if c.ambiguous and c.job_id is not None}
+    made = {c.job_id for c in history.kie_creates if c.created and c.job_id is not None}
+    out = []
+    for job in sorted(history.jobs, key=lambda j: j.job_id):
+        if job.task_id is not None or job.job_id not in ambiguous | made or within_timeout(history, job):
+            continue
+        if job.state not in TERMINAL_JOB_STATES and not (
+                job.deadline is not None and history.ended_at is not None and history.ended_at >= job.deadline):
+            continue
+        if history.orphans.get(job.job_id, 0) < 1:
+            why = "an ambiguous createTask" if job.job_id in ambiguous else "a task KIE made for it"
+            out.append(f"job {job.job_id} (chat {job.chat_id}) ended {job.state} with no task adopted after {why}, "
+                       f"and no orphan counted")
+    return out
+
+
 INVARIANTS: list[tuple[str, Invariant]] = [
     ("every acknowledged update answered", every_acked_update_answered),
     ("no send outside the sender's leadership", no_send_outside_leadership),
@@ -399,9 +505,13 @@ INVARIANTS: list[tuple[str, Invariant]] = [
     ("webhook answers 200 or 503", webhook_answers_200_or_503),
     ("money invariants hold", money_invariants_hold),
     ("every job finished and told", every_job_finished_and_told),
-    ("one KIE task per job unless ambiguous", one_kie_task_per_job_unless_ambiguous),
+    ("one KIE task per job", one_kie_task_per_job),
     ("every success delivered", every_success_delivered),
     ("money moved once per job", money_moved_once_per_job),
+    ("a delivered result is captured", delivered_means_captured),
+    ("no download from the trap", no_download_from_the_trap),
+    ("a KIE success never ends failed", kie_success_never_failed),
+    ("an ambiguous submit is accounted", ambiguous_submit_accounted),
 ]
 
 
@@ -456,17 +566,37 @@ def figures(history: History) -> dict[str, object]:
     }
 
 
-def failover_times(history: History, faults: list[tuple[float, str]], within: float = 30.0) -> list[tuple[str, float]]:
-    """(fault, seconds until the next acquisition) for each (wall time, label) of a fault on the
-    leader. A fault after which the leader kept its lock (a freeze shorter than the server's
-    idle timeout) is left out: no acquisition before the next such fault, or within `within`."""
+def epoch_end(history: History, epoch: int) -> tuple[float, str] | None:
+    """When `epoch` really ended, and how we know: its holder's death while it held it (the lock
+    goes with the session), else its last heartbeat seen (a frozen or cut-off holder stops renewing
+    there; the takeover waits for that heartbeat to go stale); None when neither is known."""
+    spans = {epoch_: (inst, start, end) for inst, start, end, epoch_ in leadership_spans(history)}
+    if epoch not in spans:
+        return None
+    holder, start, end = spans[epoch]
+    died = [d for d in history.deaths if d.instance == holder and start <= d.at <= end]
+    if died:
+        first = min(died, key=lambda d: d.at)
+        return first.at, first.how
+    if epoch in history.heartbeats:
+        return history.heartbeats[epoch], "last heartbeat"
+    return None
+
+
+def failover_times(history: History, faults: list[tuple[float, str]], within: float = 10.0) -> list[tuple[str, float]]:
+    """(cause, seconds) for each change of leader: from the old epoch's real end (epoch_end) to the
+    next acquisition. The cause is the last fault (wall time, label) on the leader at most `within`
+    seconds before that end (a freeze it survived with its lock is not the cause of a later
+    loss); "-" when none; an epoch whose end is unknown is left out."""
     out = []
-    ordered = sorted(faults)
-    for i, (at, label) in enumerate(ordered):
-        until = min(ordered[i + 1][0] if i + 1 < len(ordered) else float("inf"), at + within)
-        after = [a.at - at for a in history.leadership if at <= a.at <= until]
-        if after:
-            out.append((label, min(after)))
+    acq = sorted(history.leadership, key=lambda a: a.epoch)
+    for old, new in itertools.pairwise(acq):
+        ended = epoch_end(history, old.epoch)
+        if ended is None:
+            continue
+        at, how = ended
+        causes = [label for when, label in sorted(faults) if at - within <= when <= at + 1.0]
+        out.append((causes[-1] if causes else f"- ({how})", max(0.0, new.at - at)))
     return out
 
 

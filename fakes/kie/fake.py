@@ -37,13 +37,15 @@ class FakeKie(KieRoutes):
         kind: MediaKind | None = None,
         hold: bool = False,
         count: int | None = None,
+        file_faults: dict[int, tuple[int, float | None]] | None = None,
     ) -> Plan:
         """Set how subsequent tasks of ``model`` ("*" = any model without its own plan) behave.
 
         ``count`` limits the plan to that many tasks; counted plans queue up and are used before
         the standing plan (``count=None``, which replaces the previous standing plan of that model).
         A model's own plans win over "*" plans. ``hold`` stops the task at "generating" until
-        :meth:`finish`.
+        :meth:`finish`. ``file_faults`` breaks result files: index -> (HTTP status their download
+        answers, for how many seconds after the task ends; None = for good).
         """
         if outcome not in TERMINAL_STATES:
             raise ValueError(f"outcome must be 'success' or 'fail', not {outcome!r}")
@@ -58,6 +60,7 @@ class FakeKie(KieRoutes):
             kind=kind,
             hold=hold,
             remaining=count,
+            file_faults=None if file_faults is None else dict(file_faults),
         )
         if count is None:
             self._standing_plans[model] = new
@@ -79,6 +82,7 @@ class FakeKie(KieRoutes):
         body: str | bytes | None = None,
         content_type: str = "text/html",
         headers: dict[str, str] | None = None,
+        after_create: bool = False,
     ) -> Injection:
         """Fault the next ``count`` requests whose path ends with ``path`` ("*" = every path).
 
@@ -86,6 +90,8 @@ class FakeKie(KieRoutes):
           (default: ``code`` itself; pass 200 for KIE's "HTTP 200, error in the body" style);
         * ``body``: answer these raw bytes instead (e.g. a CDN's HTML 502), HTTP ``http_status`` or 502;
         * ``headers``: extra headers on a ``code`` or ``body`` answer (a CDN's 429 says ``Retry-After``);
+        * ``after_create`` (with ``body``): handle the request for real first (createTask makes its
+          task), then answer the raw body (Cloudflare's 502/520 page after the origin made the task);
         * ``delay``: wait that long first (then fault, or answer normally when nothing else is set);
         * ``hang``: never answer; the connection is closed when the fake stops;
         * ``drop_after_create``: handle the request for real (the task is created and kept in
@@ -103,6 +109,7 @@ class FakeKie(KieRoutes):
             body=body,
             content_type=content_type,
             headers=None if headers is None else dict(headers),
+            after_create=after_create,
         )
         self._injections.append(injection)
         return injection

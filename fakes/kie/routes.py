@@ -23,7 +23,16 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from fakes.kie.wire import CREATE_PATH, CREDIT_PATH, DEFAULT_MESSAGES, FILES_PREFIX, RECORD_PATH, UPLOAD_PATH, Call
+from fakes.kie.wire import (
+    CREATE_PATH,
+    CREDIT_PATH,
+    DEFAULT_MESSAGES,
+    FILES_PREFIX,
+    RECORD_PATH,
+    UPLOAD_PATH,
+    Call,
+    Injection,
+)
 from fakes.kie.world import KieWorld
 from fakes.server import drop, take_fault
 
@@ -56,19 +65,16 @@ class KieRoutes(KieWorld):
                 if injection.delay > 0:
                     await self._pause(injection.delay)
                 if injection.hang and not injection.drop_after_create:
+                    call.injected = "hang"
                     await self._stopping.wait()
                     return drop(request)
-                if injection.body is not None:
-                    body = injection.body.encode() if isinstance(injection.body, str) else injection.body
-                    response: web.StreamResponse = web.Response(
-                        body=body,
-                        status=injection.http_status or 502,
-                        content_type=injection.content_type,
-                        headers=injection.headers,
-                    )
+                if injection.body is not None and not injection.after_create:
+                    call.injected = "body"
+                    response: web.StreamResponse = self._raw(injection)
                     call.status = response.status
                     return response
                 if injection.code is not None:
+                    call.injected = "code"
                     response = self._envelope(injection.code, injection.msg, http_status=injection.http_status)
                     response.headers.update(injection.headers or {})
                     call.status = response.status
@@ -81,9 +87,13 @@ class KieRoutes(KieWorld):
                 else:
                     raise
             if injection is not None and injection.drop_after_create:
+                call.injected = "drop"
                 if injection.hang:
                     await self._stopping.wait()
                 return drop(request)
+            if injection is not None and injection.after_create and injection.body is not None:
+                call.injected = "body_after_create"
+                response = self._raw(injection)
             call.status = response.status
             return response
         except web.HTTPException as exc:
@@ -122,6 +132,13 @@ class KieRoutes(KieWorld):
         if http_status is None:
             http_status = code if code != 200 and self.mirror_http_status and 100 <= code <= 599 else 200
         return web.json_response(body, status=http_status)
+
+    @staticmethod
+    def _raw(injection: Injection) -> web.Response:
+        """An injected raw answer (a CDN's HTML page), not KIE's envelope."""
+        body = injection.body.encode() if isinstance(injection.body, str) else (injection.body or b"")
+        return web.Response(body=body, status=injection.http_status or 502, content_type=injection.content_type,
+                            headers=injection.headers)
 
     def _authorized(self, request: web.Request) -> bool:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -228,7 +245,13 @@ class KieRoutes(KieWorld):
         )
 
     async def _file(self, request: web.Request) -> web.Response:
-        stored = self.files.get(request.match_info["name"])
+        name = request.match_info["name"]
+        if name in self.redirects:
+            raise web.HTTPFound(self.redirects[name])
+        fault = self.file_faults.get(name)
+        if fault is not None and (fault[1] is None or time.time() < fault[1]):
+            return web.Response(status=fault[0], text=f"fault {fault[0]}")
+        stored = self.files.get(name)
         if stored is None:
             raise web.HTTPNotFound(text="file not found")
         data, content_type = stored

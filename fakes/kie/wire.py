@@ -132,6 +132,7 @@ class Call:
     at: float
     form: dict[str, str] | None = None
     status: int | None = None  # HTTP status answered; None while running, or when hung/dropped
+    injected: str | None = None  # the fault applied: "code", "body", "body_after_create", "hang", "drop", "delay"
 
 
 @dataclass
@@ -148,6 +149,9 @@ class Plan:
     kind: MediaKind | None = None  # media served; None = media_kind(model)
     hold: bool = False  # stop at "generating" until FakeKie.finish(task_id)
     remaining: int | None = None  # tasks left to apply to; None = all subsequent tasks
+    # result file index -> (HTTP status its download answers, for how many seconds after the task
+    # ended; None = for good): a partial delivery (the second of two files 404, or 503 for a while)
+    file_faults: dict[int, tuple[int, float | None]] | None = None
 
 
 @dataclass
@@ -165,6 +169,9 @@ class Injection:
     body: str | bytes | None = None
     content_type: str = "text/html"
     headers: dict[str, str] | None = None  # extra headers on the faulted answer (e.g. Retry-After)
+    # with ``body``: handle the request for real first (createTask makes its task), then answer
+    # the raw body instead of KIE's envelope (a CDN's 502/520 page after the origin did the work)
+    after_create: bool = False
 
     def matches(self, path: str) -> bool:
         return self.remaining > 0 and (self.path == "*" or path.endswith(self.path))

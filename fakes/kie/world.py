@@ -122,6 +122,9 @@ class KieWorld(FakeServer):
         self.tasks: dict[str, FakeTask] = {}
         self.callback_attempts: list[CallbackAttempt] = []
         self.files: dict[str, tuple[bytes, str]] = {}
+        self.redirects: dict[str, str] = {}  # file name -> Location its download is redirected to
+        # file name -> (HTTP status its download answers, until (time.time()); None = for good)
+        self.file_faults: dict[str, tuple[int, float | None]] = {}
         self._calls: list[Call] = []
         self._plans: dict[str, list[Plan]] = {}  # counted plans, used first, in order
         self._standing_plans: dict[str, Plan] = {}  # count=None plans
@@ -144,6 +147,11 @@ class KieWorld(FakeServer):
     def add_file(self, name: str, data: bytes, content_type: str = "application/octet-stream") -> str:
         """Serve ``data`` under ``/files/<name>`` and return its URL."""
         self.files[name] = (data, content_type)
+        return self._file_url(name)
+
+    def add_redirect(self, name: str, location: str) -> str:
+        """Answer downloads of ``/files/<name>`` with a 302 to ``location``; return its URL."""
+        self.redirects[name] = location
         return self._file_url(name)
 
     def _file_url(self, name: str) -> str:
@@ -226,12 +234,13 @@ class KieWorld(FakeServer):
             else:
                 kind = plan.kind or media_kind(task.model)
                 content_type, extension = _CONTENT_TYPES[kind]
+                names = [f"results/{task.task_id}_{index}.{extension}" for index in range(max(1, plan.result_count))]
                 task.result_urls = [
-                    self.add_file(
-                        f"results/{task.task_id}_{index}.{extension}", _GENERATORS[kind](task.task_id), content_type
-                    )
-                    for index in range(max(1, plan.result_count))
+                    self.add_file(name, _GENERATORS[kind](task.task_id), content_type) for name in names
                 ]
+                for index, (status, seconds) in (plan.file_faults or {}).items():
+                    if 0 <= index < len(names):
+                        self.file_faults[names[index]] = (status, None if seconds is None else time.time() + seconds)
             task.consume_credits = task.price
         else:
             task.fail_code = str(fail_code or task.plan.fail_code)
