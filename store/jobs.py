@@ -258,8 +258,14 @@ async def record_poll(db: Database, lock_name: str, epoch: int, job_id: int, *, 
 
 
 async def set_status_message(db: Database, lock_name: str, epoch: int, job_id: int, message_id: int) -> Step:
-    """The message that shows the job's progress (the one to edit)."""
-    return await _step(db, lock_name, epoch, job_id, "status_message_id = $3", "true", message_id)
+    """The message that shows the job's progress (the one to edit). The wizard records it after
+    Confirm's commit, so a fast end may have told the user before it existed: a job told by this
+    code (it has delivery parts) is then open again, for the driver to give the new message its
+    last word (the parts keep anything from being sent twice)."""
+    return await _step(db, lock_name, epoch, job_id,
+                       "status_message_id = $3, delivered_at = CASE WHEN status_message_id IS DISTINCT FROM $3 "
+                       "AND EXISTS (SELECT 1 FROM job_deliveries d WHERE d.job_id = jobs.id) THEN NULL "
+                       "ELSE delivered_at END", "true", message_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +289,9 @@ Outcome = Succeeded | Failed | TimedOut
 async def finish(db: Database, lock_name: str, epoch: int, job_id: int, outcome: Outcome, *,
                  delivered: bool = False, file_id: str | None = None) -> Step:
     """End the job and settle its money in one fenced transaction: success captures the hold,
-    failure and timeout release it (and a free generation stops counting). The job row is locked
+    failure and timeout release it (and a free generation stops counting), except that a job
+    with any result part recorded as reached (record_part) always succeeds and captures: the
+    returned job's state says which outcome was applied. The job row is locked
     first, so of any number of finishes in any order (callbacks, polls, restarts, leaders) the
     first ends it and the others find it finished and change nothing.
 
@@ -302,6 +310,11 @@ async def finish(db: Database, lock_name: str, epoch: int, job_id: int, outcome:
         if row is None:
             raise LookupError(f"no job {job_id}")
         job = _job(row)
+        if state != "succeeded" and not job.finished and await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM job_deliveries WHERE job_id = $1 AND reached)", job_id):
+            # a result reached the user (KIE made it and billed us): never a refund for it, whatever
+            # ended the job (a deadline, a failure after a partial delivery, a leader that forgot)
+            state, failure = "succeeded", None
         if job.finished:
             if delivered and job.delivered_at is None:
                 row = await conn.fetchrow(
@@ -311,7 +324,7 @@ async def finish(db: Database, lock_name: str, epoch: int, job_id: int, outcome:
                 job = _job(row)
             return Step(job, False)
         row = await conn.fetchrow(
-            f"""UPDATE jobs SET state = $2, held = 0, result = $3, failure = $4, finished_at = now(),
+            f"""UPDATE jobs SET state = $2, held = 0, result = COALESCE($3, result), failure = $4, finished_at = now(),
                                 epoch = $5, updated_at = now(),
                                 delivered_at = CASE WHEN $6::boolean THEN now() END,
                                 result_file_id = CASE WHEN $6::boolean THEN $7 END
@@ -331,15 +344,68 @@ async def finish(db: Database, lock_name: str, epoch: int, job_id: int, outcome:
     return Step(_job(row), True)
 
 
-async def mark_delivered(db: Database, lock_name: str, epoch: int, job_id: int, file_id: str | None = None) -> Step:
+_ANY_STATUS: Any = object()
+
+
+async def mark_delivered(db: Database, lock_name: str, epoch: int, job_id: int, file_id: str | None = None, *,
+                         status_message_id: int | None = _ANY_STATUS) -> Step:
     """The user has been told the outcome (for a success: the result sent as `file_id`), or the
     driver gave up telling them (they blocked the bot), so the job leaves jobs_to_drive(). Once: a
-    repetition keeps the first mark. Raises ValueError for a job not finished."""
-    step = await _step(db, lock_name, epoch, job_id, "delivered_at = now(), result_file_id = $3",
-                       "finished_at IS NOT NULL AND delivered_at IS NULL", file_id)
+    repetition keeps the first mark. Raises ValueError for a job not finished.
+
+    `status_message_id`: the status message that was given its last word (None: the job had
+    none). When another one is recorded by now (the wizard records it after Confirm's commit),
+    nothing changes, so the next step says that one's last word too."""
+    allowed = "finished_at IS NOT NULL AND delivered_at IS NULL"
+    args: list[Any] = [file_id]
+    if status_message_id is not _ANY_STATUS:
+        allowed += " AND status_message_id IS NOT DISTINCT FROM $4::bigint"
+        args.append(status_message_id)
+    step = await _step(db, lock_name, epoch, job_id, "delivered_at = now(), result_file_id = $3", allowed, *args)
     if not step.job.finished:
         raise ValueError(f"job {job_id} is {step.job.state}: not finished, nothing to deliver")
     return step
+
+
+async def record_result(db: Database, lock_name: str, epoch: int, job_id: int, result: Mapping[str, Any]) -> Step:
+    """What KIE made, kept before the first file goes out, so whoever finishes the job later (a
+    deadline, a new leader that KIE no longer answers) still has the rest to send."""
+    return await _step(db, lock_name, epoch, job_id, "result = $3", f"{_ACTIVE_SQL} AND result IS NULL",
+                       json.dumps(dict(result)))
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """A piece of a job's outcome that reached the chat (see sql/009_job_deliveries.sql)."""
+
+    part: str
+    reached: bool
+    file_id: str | None
+    message_id: int | None
+
+
+async def record_part(db: Database, lock_name: str, epoch: int, job_id: int, part: str, *, reached: bool,
+                      file_id: str | None = None, message_id: int | None = None) -> bool:
+    """Record, right after Telegram's answer, that `part` of the job's outcome is in the chat, so
+    no retry, restart or new leader sends it again. `reached`: a result (a file or its link),
+    which makes the job a success (finish). The job row is locked as finish() locks it, so the two
+    never interleave. Idempotent: False when the part was recorded before."""
+    async with fenced(db, lock_name, epoch) as conn:
+        if await conn.fetchval("SELECT id FROM jobs WHERE id = $1 FOR SHARE", job_id) is None:
+            raise LookupError(f"no job {job_id}")
+        status = await conn.execute(
+            """INSERT INTO job_deliveries (job_id, part, reached, file_id, message_id, epoch)
+               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (job_id, part) DO NOTHING""",
+            job_id, part, reached, file_id, message_id, epoch)
+    return status.endswith(" 1")
+
+
+async def parts(db: Database, job_id: int) -> dict[str, Part]:
+    """What of the job's outcome is in the chat already, by part."""
+    rows = await db.require().fetch(
+        "SELECT part, reached, file_id, message_id FROM job_deliveries WHERE job_id = $1 ORDER BY sent_at, part",
+        job_id)
+    return {r["part"]: Part(r["part"], r["reached"], r["file_id"], r["message_id"]) for r in rows}
 
 
 # --- Reading ------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ and polls. The `money` fixture checks the invariants (store/invariants.py) after
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace as dataclasses_replace
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -323,3 +324,62 @@ async def test_the_history_is_newest_first(money: Money) -> None:
     assert await jobs.job(money.db, 10**12) is None
     with pytest.raises(LookupError):
         await jobs.finish(money.db, money.name, money.epoch, 10**12, TimedOut())
+
+
+# --- delivery progress (issue 17) ---------------------------------------------------------------
+
+
+async def test_a_job_with_a_result_in_the_chat_is_captured_whatever_ends_it(money: Money) -> None:
+    await user_with(money, 10 * PRICE)
+    outcomes = (Failed("delivery"), TimedOut(), Failed("generation_failed"))
+    for n, outcome in enumerate(outcomes):
+        job = await created(money, order(f"p{n}"), max_active=10)
+        await jobs.record_result(money.db, money.name, money.epoch, job.id, {"urls": ["https://r/1.png"]})
+        assert await jobs.record_part(money.db, money.name, money.epoch, job.id, "0:photo", reached=True,
+                                      file_id="F", message_id=5)
+        step = await jobs.finish(money.db, money.name, money.epoch, job.id, outcome)
+        assert step.changed and (step.job.state, step.job.failure) == ("succeeded", None), outcome
+        assert step.job.result == {"urls": ["https://r/1.png"]}, "the result kept for the rest of the delivery"
+    assert await kinds(money) == ["top_up"] + ["hold", "capture"] * 3
+    assert await balance(money) == accounts.Balance(7 * PRICE, 0)
+
+
+async def test_our_words_alone_do_not_make_a_job_a_success(money: Money) -> None:
+    await user_with(money, 5_000)
+    job = await created(money, order("w"))
+    await jobs.record_part(money.db, money.name, money.epoch, job.id, "apology", reached=False, message_id=9)
+    step = await jobs.finish(money.db, money.name, money.epoch, job.id, Failed("delivery"))
+    assert step.job.state == "failed" and await kinds(money) == ["top_up", "hold", "release"]
+
+
+async def test_a_part_is_recorded_once_and_only_by_the_leader(money: Money) -> None:
+    await user_with(money, 5_000)
+    job = await created(money, order("r"))
+    assert await jobs.record_part(money.db, money.name, money.epoch, job.id, "0:photo", reached=True, file_id="A",
+                                  message_id=1)
+    assert not await jobs.record_part(money.db, money.name, money.epoch, job.id, "0:photo", reached=True,
+                                      file_id="B", message_id=2), "a repetition changes nothing"
+    old = money.epoch
+    await money.new_leader()
+    with pytest.raises(Fenced):
+        await jobs.record_part(money.db, money.name, old, job.id, "0:document", reached=True)
+    assert await jobs.parts(money.db, job.id) == {"0:photo": jobs.Part("0:photo", True, "A", 1)}
+    await jobs.finish(money.db, money.name, money.epoch, job.id, Failed("delivery"))
+
+
+async def test_a_status_message_recorded_after_the_job_was_told_reopens_it_for_its_last_word(money: Money) -> None:
+    await user_with(money, 5_000)
+    job = await created(money, dataclasses_replace(order("s"), status_message_id=None))
+    await jobs.finish(money.db, money.name, money.epoch, job.id, Failed("no_kie_key"))
+    await jobs.record_part(money.db, money.name, money.epoch, job.id, "apology", reached=False, message_id=3)
+    late = await jobs.set_status_message(money.db, money.name, money.epoch, job.id, 4)
+    refused = await jobs.mark_delivered(money.db, money.name, money.epoch, job.id, status_message_id=None)
+    assert not refused.changed and refused.job.delivered_at is None, "the status message it had is not the one now"
+    assert late.job.status_message_id == 4
+    told = await jobs.mark_delivered(money.db, money.name, money.epoch, job.id, status_message_id=4)
+    assert told.changed
+    again = await jobs.set_status_message(money.db, money.name, money.epoch, job.id, 4)
+    assert again.job.delivered_at is not None, "the same message again is no news"
+    reopened = await jobs.set_status_message(money.db, money.name, money.epoch, job.id, 6)
+    assert reopened.job.delivered_at is None and [j.id for j in await jobs.jobs_to_drive(money.db, money.bot_id)] \
+        == [job.id]
