@@ -328,13 +328,14 @@ class KiePoller(Leased, Actor):
 
     async def _step(self, job: Job, track: Track, callbacks: list[Callback]) -> None:
         model = self.ctx.model(job)
-        for callback in callbacks:
-            job = await self.follower.apply_callback(job, track, callback)
+        acted: list[int] = []
+        for callback in callbacks:  # wake-ups: only recordInfo's answer is acted on (generation.follow)
+            job, done = await self.follower.apply_callback(job, track, callback)
+            if done:
+                acted.append(callback.id)
         await self._advance(job, track, model)
-        # applied once their news is acted on: a result still to be sent keeps its callback, so a
-        # new leader (which remembers nothing) learns it again even if KIE no longer answers polls
-        if callbacks and track.terminal is None:
-            await jobs.mark_callbacks_applied(self.database, [c.id for c in callbacks])
+        if acted:  # one KIE could not be asked about yet stays for a later step
+            await jobs.mark_callbacks_applied(self.database, acted)
 
     async def _advance(self, job: Job, track: Track, model: Model | None) -> None:
         if job.finished:
@@ -350,8 +351,8 @@ class KiePoller(Leased, Actor):
                 return
             job = await self.submitter.submit(job, track, model)
         elif job.state == "submitting":
-            if overdue:  # KIE never called back about a createTask whose answer was lost
-                await self.deliverer.end(job, track, model, TimedOut())
+            if overdue:  # no callback showed the task of an ambiguous createTask: released, a possible orphan
+                await self.submitter.release_orphan(job, track, model)
                 return
         elif time.monotonic() >= track.next_poll or overdue:
             job = await self.follower.poll(job, track, model, overdue)

@@ -1,5 +1,11 @@
-"""Following a task at KIE: recordInfo polls on KIE's schedule, stored callbacks, and KIE's
-verdict handed to delivery once the task is terminal."""
+"""Following a task at KIE: recordInfo polls on KIE's schedule, stored callbacks as wake-ups, and
+KIE's verdict handed to delivery once the task is terminal.
+
+Only recordInfo, asked with our key over TLS, is KIE's word: a callback's body may be anyone's
+(the URL leaks, KIE's signature does not cover the body), so a callback only makes us ask now,
+and a task it names is adopted only when recordInfo shows that task's request naming this job's
+own callback URL.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from store.jobs import Callback, Failed, Job, TimedOut
 from telemetry import tracing
 
 RECORD_TIMEOUT = 15.0
+ADOPT_RETRY = 10.0  # seconds before a callback's task is asked about again, when KIE could not answer
 CONTENT_WORDS = ("nsfw", "sensitive", "policy", "content", "moderation", "safety", "prohibited", "inappropriate",
                  "violat")
 
@@ -35,6 +42,8 @@ class Follower:
     def __init__(self, ctx: JobContext, deliverer: Deliverer) -> None:
         self.ctx = ctx
         self.deliverer = deliverer
+        # job id -> when a callback's task may be asked about again (recordInfo failed for a while)
+        self.ask_again: dict[int, float] = {}
 
     async def poll(self, job: Job, track: Track, model: Model | None, overdue: bool) -> Job:
         ctx = self.ctx
@@ -56,30 +65,62 @@ class Follower:
             return await self.deliverer.end(job, track, model, TimedOut())
         return job
 
-    async def apply_callback(self, job: Job, track: Track, callback: Callback) -> Job:
-        """A stored callback, applied like a poll's answer. One for a job whose createTask answer
-        was lost also records the task id it names."""
-        ctx = self.ctx
+    async def apply_callback(self, job: Job, track: Track, callback: Callback) -> tuple[Job, bool]:
+        """A stored callback: a wake-up, never a verdict. Its body (state, resultUrls, failCode,
+        credits) is not believed: anyone holding a job's URL can post one, and KIE's signature
+        covers only taskId and timestamp. For a job with a task id, it makes the next step ask
+        recordInfo at once (our key, over TLS); for one without (its createTask answer was
+        ambiguous, or what we took for a refusal was not), the task it names is adopted only if
+        recordInfo confirms it and its request names this job's callback URL.
+
+        The job as it now is, and True once the callback was acted on (the caller marks it
+        applied); False keeps it for a later step, when KIE could not be asked now.
+        """
         try:
-            parsed = parse_callback(callback.body)  # its signature and freshness were checked at the door
+            parsed = parse_callback(callback.body)  # its token (and signature) were checked at the door
         except CallbackError as exc:
             log.warning("callback_unreadable", extra={"callback_id": callback.id, "error_text": str(exc)})
-            return job
-        if parsed.remained_credits is not None:
-            ctx.saw_credits(parsed.remained_credits)
-        if job.finished:
-            return job
-        record = parsed.record
-        if job.kie_task_id is None:
-            try:
-                step = await jobs.mark_submitted(ctx.database, ctx.name, ctx.epoch, job.id, record.task_id)
-            except asyncpg.UniqueViolationError:
-                log.warning("callback_task_of_another_job", extra={"job_id": job.id, "task_id": record.task_id})
-                return job
-            if step.changed:
-                log.warning("task_id_from_callback", extra={"job_id": job.id, "task_id": record.task_id})
-            job = step.job
-        return await self.apply_record(job, track, record)
+            return job, True
+        if job.finished or track.terminal is not None:
+            self.ask_again.pop(job.id, None)
+            return job, True  # KIE's own verdict is known already
+        if job.kie_task_id is not None:
+            track.next_poll = 0.0  # this step asks recordInfo now
+            return job, True
+        if time.monotonic() < self.ask_again.get(job.id, 0.0):
+            return job, False
+        task_id = parsed.task_id
+        if not self.ctx.has_key:
+            return job, True
+        try:
+            record = await self.ctx.kie_call("record", lambda: self.ctx.kie.record_info(
+                task_id, timeout=RECORD_TIMEOUT))
+        except KieError as exc:
+            if exc.retryable:  # KIE could not say now: the callback stays, asked about again later
+                self.ask_again[job.id] = time.monotonic() + ADOPT_RETRY
+                log.info("kie_callback_check_failed", extra={"job_id": job.id, "error_kind": exc.kind})
+                return job, False
+            return self._unconfirmed(job, task_id, exc.kind)
+        self.ask_again.pop(job.id, None)
+        ours = self.ctx.settings.kie_callback_url(job.id)
+        if ours is None or record.task_id != task_id or record.callback_url != ours:
+            return self._unconfirmed(job, task_id, "the task's request names another callback URL")
+        was = job.state
+        try:
+            step = await jobs.mark_submitted(self.ctx.database, self.ctx.name, self.ctx.epoch, job.id, task_id)
+        except asyncpg.UniqueViolationError:
+            return self._unconfirmed(job, task_id, "the task id is another job's")
+        if not step.changed:
+            return step.job, True  # a task id was recorded meanwhile (createTask's answer, or another callback)
+        if was == "created":
+            log.warning("kie_refusal_misclassified", extra={"job_id": job.id, "task_id": task_id})
+        else:
+            log.warning("task_id_from_callback", extra={"job_id": job.id, "task_id": task_id})
+        return await self.apply_record(step.job, track, record), True
+
+    def _unconfirmed(self, job: Job, task_id: str, why: str) -> tuple[Job, bool]:
+        log.warning("kie_callback_unconfirmed", extra={"job_id": job.id, "task_id": task_id, "why": why})
+        return job, True
 
     async def apply_record(self, job: Job, track: Track, record: TaskRecord) -> Job:
         if record.task_id != job.kie_task_id:

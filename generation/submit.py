@@ -3,7 +3,9 @@
 KIE has no idempotency key, so the intent `mark_submitting` is committed under the fence once
 the limiter's slot is ours, right before the request leaves: a job found 'submitting' after a
 crash or a lost answer is one KIE may really have, and no retry may create a second, billed one
-(its callback URL names the job, so the task shows itself, else the job ends at its deadline). A
+(its callback URL names the job, so the task shows itself through a callback that recordInfo
+confirms, else the job ends at its deadline, released, and is counted as a possible orphan task
+at KIE: trt_kie_orphan_tasks_total, the `kie_orphan_task` warning, /health's "orphaned"). A
 certain refusal puts the job back to 'created' for another try after a backoff, within the
 model's timeout. 402 pauses generations until KIE's credit balance is back.
 """
@@ -23,7 +25,8 @@ from generation.inputs import Inputs
 from generation.track import RETRY_LATER, Track, poll_interval
 from kie import KieError, OutOfCredits
 from store import jobs
-from store.jobs import Failed, Job
+from store.jobs import Failed, Job, TimedOut
+from telemetry.metrics import METRICS
 
 SUBMIT_BACKOFF = (2.0, 5.0, 10.0, 20.0, 30.0)  # after createTask was certainly refused, by attempts so far
 
@@ -63,7 +66,8 @@ class Submitter:
 
         try:
             created = await ctx.kie_call("create_task", lambda: ctx.kie.create_task(
-                job.model, task_input, ctx.settings.kie_callback_url(job.id), before_send=intent))
+                job.model, task_input, ctx.settings.kie_callback_url(job.id), before_send=intent,
+                before_each=ctx.must_act))  # a retry may leave seconds later: the lease is checked again
         except NotOurs as exc:
             return exc.job
         except OutOfCredits:
@@ -83,6 +87,20 @@ class Submitter:
                                          "attempts": job.attempts})
         track.next_poll = time.monotonic() + poll_interval(0)
         return job
+
+    async def release_orphan(self, job: Job, track: Track, model: Model | None) -> Job:
+        """A 'submitting' job at its deadline: createTask's answer was ambiguous and no task showed
+        up (no callback adopted one), so the hold is released (TimedOut) and the task KIE may have
+        made, and may bill, is counted as a possible orphan, once: only the finish that changed
+        the job counts (a replayed step, or another leader's, finds it finished already)."""
+        ctx = self.ctx
+        step = await jobs.finish(ctx.database, ctx.name, ctx.epoch, job.id, TimedOut())
+        if step.changed:
+            ctx.counts["timed_out"] += 1
+            ctx.counts["orphaned"] += 1
+            METRICS.kie_orphan_tasks.inc()
+            log.warning("kie_orphan_task", extra={"job_id": job.id, "model": job.model, "attempts": job.attempts})
+        return await self.deliverer.end(step.job, track, model, TimedOut())  # finished already: tells the user
 
     async def _failed(self, job: Job, track: Track, model: Model | None, exc: KieError) -> Job:
         ctx = self.ctx

@@ -1,13 +1,21 @@
-"""POST /kie-callback/<secret>/<job_id>: KIE saying a task ended, made durable, then acknowledged.
+"""POST /kie-callback/<token>/<job_id>: KIE saying a task ended, made durable, then acknowledged.
 
 Any instance takes callbacks, ACTIVE or PASSIVE: the callback URL names one public base URL, and
 KIE calls it once (maybe twice), with a 15 s timeout and no documented retry, so a callback
 dropped for being on the wrong instance would leave the job to polling. The route does only
-what durability needs: the secret in the URL (constant time; 401), KIE's signature when
-KIE_WEBHOOK_HMAC_KEY is set (401), a body kie/ can read (400), then the raw body stored with the
-job it names, and 200. Applying it is the ACTIVE jobs actor's work (fenced); `wake` tells a local
-one at once. The secret is never logged: aiohttp's access log is off and routes are counted by
-their pattern.
+what durability needs: the token in the URL, bound to its job (an HMAC of the job id under the
+callback secret, compared in constant time; 401), KIE's signature when KIE_WEBHOOK_HMAC_KEY is
+set (401), a body kie/ can read (400), then the raw body stored with the job it names, and 200.
+
+A callback is a wake-up, never a verdict: the jobs actor (generation/follow.py) asks recordInfo
+with our key over TLS and acts only on that answer, so a forged body (a leaked URL, or KIE's
+signature, which covers only taskId and timestamp and so accepts any body for its five minutes)
+can at most wake a job early. Binding the URL to its job means one leaked URL opens that job at
+most. Jobs created before per-job tokens carried the bot-wide secret in their URL: their
+callbacks are now 401, and they end by polling, as every job does without callbacks.
+
+Applying it is the ACTIVE jobs actor's work (fenced); `wake` tells a local one at once. The
+token is never logged: aiohttp's access log is off and routes are counted by their pattern.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from telemetry.metrics import METRICS
 
 log = logs.get("ingress")
 
-ROUTE = "/kie-callback/{secret}/{job_id}"
+ROUTE = "/kie-callback/{token}/{job_id}"
 STORE_TIMEOUT = 5.0  # past it the answer is 503: KIE may call again, and polling is the fallback anyway
 LOG_EVERY = 60.0
 BODY_TIMEOUT = 10.0  # a stalled body, or one whose chunked framing broke mid-way (see webhook_intake)
@@ -64,17 +72,17 @@ class KieCallbackIntake:
         self.settings = settings
         self.database = database
         self.wake = wake
-        self.secret = settings.kie_callback_secret.encode()
         self.logged: dict[str, float] = {}
 
     async def handle(self, request: web.Request) -> web.Response:
-        given = request.match_info.get("secret", "")
-        if not hmac.compare_digest(given.encode("utf-8", "replace"), self.secret):
-            self._log_once("kie_callback_unauthorized", request.remote or "?")
-            return _answer(401, "secret_wrong", "unauthorized")
         raw_job = request.match_info.get("job_id", "")
         if not _JOB_ID.fullmatch(raw_job):
             return _answer(400, "malformed", "the job id must be a number")
+        given = request.match_info.get("token", "")
+        expected = self.settings.kie_callback_token(int(raw_job))
+        if not hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode()):
+            self._log_once("kie_callback_unauthorized", request.remote or "?")
+            return _answer(401, "secret_wrong", "unauthorized")
         try:
             async with asyncio.timeout(BODY_TIMEOUT):
                 body = await request.read()  # bounded by the application's client_max_size (MAX_BODY_BYTES): 413

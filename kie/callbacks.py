@@ -8,6 +8,12 @@ a recorded callback cannot be replayed later. The taskId the signature covers is
 body (``data.taskId``, or ``data.task_id`` as some samples say). Duplicates are possible: parsing
 is pure, the caller deduplicates.
 
+The signature covers only taskId and timestamp, not the body: within its five minutes a signed
+callback's body can be swapped for any other. That is harmless because a callback is a wake-up,
+never a verdict: the jobs actor asks recordInfo (our key, over TLS) and acts only on its answer,
+so nothing in a callback's body (state, resultUrls, failCode, credits) is believed. Signing still
+adds a check worth having: an unsigned stranger cannot even wake a job.
+
 Errors say what the HTTP route answers: :class:`MalformedCallback` is a 400,
 :class:`BadSignature` a 401; neither message repeats the key or the signature.
 """

@@ -83,6 +83,8 @@ def parse_record(data: Any, task_id: str | None, *, endpoint: str = "jobs") -> T
         raise BadResponse("task record without a taskId")
     raw_state = data.get("state")
     result = json_object(data.get("resultJson"))
+    param = json_object(data.get("param"))
+    callback_url = param.get("callBackUrl")
     return TaskRecord(
         task_id=found,
         model=as_text(data.get("model")) or "",
@@ -95,7 +97,8 @@ def parse_record(data: Any, task_id: str | None, *, endpoint: str = "jobs") -> T
         created_ms=as_int(data.get("createTime")),
         updated_ms=as_int(data.get("updateTime")),
         completed_ms=as_int(data.get("completeTime")),
-        param=json_object(data.get("param")) or None,
+        param=param or None,
+        callback_url=callback_url if isinstance(callback_url, str) and callback_url else None,
         raw_state=raw_state if isinstance(raw_state, str) else None,
         endpoint=endpoint,
     )

@@ -70,6 +70,9 @@ class TaskRecord:
     updated_ms: int | None = None
     completed_ms: int | None = None
     param: dict[str, Any] | None = None  # the original request, parsed from its JSON string
+    # the callBackUrl the original request named (from ``param``): the job a task belongs to, as
+    # KIE itself remembers it; a task found through a callback is adopted only when it names ours
+    callback_url: str | None = None
     raw_state: str | None = None  # KIE's own word for the state, for UNKNOWN ones
     endpoint: str = "jobs"
 

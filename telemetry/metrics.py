@@ -137,6 +137,10 @@ class Metrics:
                                      ["result"], registry=r)
         self.deliveries = Counter("trt_job_deliveries", "Jobs whose user was told the outcome, by outcome",
                                   ["outcome"], registry=r)
+        self.kie_orphan_tasks = Counter("trt_kie_orphan_tasks",
+                                        "Jobs released at their deadline while KIE may have their task "
+                                        "(createTask's answer was ambiguous and no task ever showed up)",
+                                        registry=r)
 
     def set_source(self, key: str, fn: Callable[[], Iterable[Metric]] | None) -> None:
         """Install (or remove, with None) a scrape-time source of metrics."""

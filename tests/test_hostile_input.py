@@ -40,8 +40,15 @@ CHAOS = "hostile-input-chaos_0123"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 BOT_ID = int(FAKE_TOKEN.split(":")[0])
 MAX_BODY = 512 * 1024
-KIE_SECRET = config.load("serve", {"TELEGRAM_BOT_TOKEN": FAKE_TOKEN, "WEBHOOK_SECRET": SECRET,
-                                   "DATABASE_URL": "postgresql://127.0.0.1:1/none"}).kie_callback_secret
+KIE_SETTINGS = config.load("serve", {"TELEGRAM_BOT_TOKEN": FAKE_TOKEN, "WEBHOOK_SECRET": SECRET,
+                                     "DATABASE_URL": "postgresql://127.0.0.1:1/none"})
+
+
+def kie_path(job: int) -> str:
+    """Job `job`'s callback path, with its own token (a token opens one job only)."""
+    return f"/kie-callback/{KIE_SETTINGS.kie_callback_token(job)}/{job}"
+
+
 # update ids and chats the checks use; the fuzz stays out of them, so a fuzzed update can never
 # shadow (same update_id) or queue ahead of (same chat) a check's /start
 CHECK_IDS = 9_000_000_000_000
@@ -172,7 +179,7 @@ async def test_a_kie_callback_nested_deep_or_deep_in_result_json_is_a_400_withou
                                                     "resultJson": "[" * DEEP + "]" * DEEP}}).encode()
     for body in (*DEEP_BODIES.values(), deep_string):
         mark = world.mark()
-        assert await world.post(f"/kie-callback/{KIE_SECRET}/1", body, secret=None) == 400
+        assert await world.post(kie_path(1), body, secret=None) == 400
         assert forbidden_in(world.lines_since(mark)) == []
     assert await world.post("/kie-callback/wrong-secret/1", b"{}", secret=None) == 401
 
@@ -191,7 +198,7 @@ async def test_an_update_nested_a_hundred_deep_decodes_but_is_refused_before_the
 async def test_a_kie_task_id_postgresql_cannot_hold_is_a_400_not_a_503_or_500(world: World, task_id: str) -> None:
     body = b'{"code": 200, "data": {"taskId": "' + task_id.encode() + b'", "state": "success", "resultJson": "{}"}}'
     mark = world.mark()
-    assert await world.post(f"/kie-callback/{KIE_SECRET}/7", body, secret=None) == 400
+    assert await world.post(kie_path(7), body, secret=None) == 400
     assert forbidden_in(world.lines_since(mark)) == []
 
 
@@ -239,7 +246,7 @@ def head(extra: str = "", *, chunked: bool = True, path: str = "/webhook") -> by
     return ("\r\n".join(lines) + "\r\n" + extra + "\r\n").encode()
 
 
-KIE_PATH = f"/kie-callback/{KIE_SECRET}/1"
+KIE_PATH = kie_path(1)
 MALFORMED = {
     "a chunk size that is not hex": (head() + b"zz\r\nhello\r\n0\r\n\r\n", b"", False),
     "a negative chunk size": (head() + b"-5\r\nhello\r\n0\r\n\r\n", b"", False),
@@ -448,8 +455,8 @@ headers = st.fixed_dictionaries(
     },
 )
 secrets = st.sampled_from([SECRET, SECRET, SECRET, None, "", "wrong", SECRET + "x", SECRET[:-1]])
-paths = st.sampled_from(["/webhook", "/webhook", "/webhook", f"/kie-callback/{KIE_SECRET}/1",
-                         f"/kie-callback/{KIE_SECRET}/999999999999999999", f"/kie-callback/{KIE_SECRET}/x",
+paths = st.sampled_from(["/webhook", "/webhook", "/webhook", kie_path(1),
+                         kie_path(999999999999999999), f"/kie-callback/{KIE_SETTINGS.kie_callback_token(1)}/x",
                          "/kie-callback/wrong/1"])
 
 

@@ -204,20 +204,25 @@ async def test_poll_only_a_photo_is_submitted_polled_delivered_twice_over_and_ca
     assert (await accounts.balance(w.money.db, w.money.bot_id, 7001)).available == 9 * PRICE
 
 
-async def test_callback_only_delivers_when_every_poll_fails(world: Make) -> None:
+async def test_a_callback_alone_ends_nothing_while_recordinfo_cannot_confirm_it_then_recordinfo_does(
+        world: Make) -> None:
+    """A callback is a wake-up, never a verdict: with every poll failing, KIE's own success
+    callback delivers nothing; once recordInfo answers, the job ends as it says."""
     w = await world(kie={"duration": 0.5})
-    w.kie.inject(RECORD_PATH, code=500, count=10_000)
+    failing = w.kie.inject(RECORD_PATH, code=500, count=10_000)
     job = await w.job(7002)
-    done = await w.told(job.id)
-    assert done.state == "succeeded"
-    assert all(c.status != 200 for c in w.kie.calls(RECORD_PATH)), "no poll ever answered"
-    assert [a.status for a in w.kie.callbacks_for(done.kie_task_id or "")] == [200]
-    assert len(w.sent(7002, "sendPhoto")) == 1
-    assert await w.ledger(7002) == ["top_up", "hold", "capture"]
+    running = await w.state(job.id, "submitted", "running")
+    assert [a.status for a in await w.kie.wait_for_callbacks(1, running.kie_task_id)] == [200]
 
-    async def applied() -> bool:  # marked right after the commit that delivered
+    async def applied() -> bool:  # acted on: a recordInfo asked (and failed) after it was stored
         return not await jobs.pending_callbacks(w.money.db, w.money.bot_id)
-    await eventually(applied, 10, "the callback applied")
+    await eventually(applied, 10, "the callback acted on")
+    assert (await jobs.job(w.money.db, job.id)).finished is False  # type: ignore[union-attr]
+    assert not w.sent(7002, "sendPhoto")
+    failing.remaining = 0
+    done = await w.told(job.id)
+    assert done.state == "succeeded" and len(w.sent(7002, "sendPhoto")) == 1
+    assert await w.ledger(7002) == ["top_up", "hold", "capture"]
 
 
 async def test_callback_and_polls_racing_end_in_one_delivery(world: Make) -> None:
@@ -235,7 +240,6 @@ async def test_callback_and_polls_racing_end_in_one_delivery(world: Make) -> Non
 
 async def test_a_duplicated_callback_delivers_once(world: Make) -> None:
     w = await world(kie={"callback_duplicates": 2})
-    w.kie.inject(RECORD_PATH, code=500, count=10_000)
     job = await w.job(7004)
     done = await w.told(job.id)
     await w.kie.wait_for_callbacks(3, done.kie_task_id)
@@ -270,7 +274,6 @@ async def test_a_callback_after_the_poll_finished_changes_nothing(world: Make) -
 async def test_a_create_task_whose_answer_was_lost_is_reconciled_by_its_callback(world: Make) -> None:
     w = await world(client_timeout=1.5, kie={"duration": 2.5})
     w.kie.inject(CREATE_PATH, drop_after_create=True, hang=True)  # the task exists; the answer never comes
-    w.kie.inject(RECORD_PATH, code=500, count=10_000)
     job = await w.job(7006)
     waiting = await w.state(job.id, "submitting")
     assert waiting.kie_task_id is None
