@@ -416,6 +416,45 @@ async def test_a_replayed_confirm_after_a_crash_still_records_the_status_message
     assert await chat.balance() == accounts.Balance(1_000, job.price)
 
 
+@pytest.mark.parametrize("crash", ["before the status message", "before the wizard ended"])
+@pytest.mark.parametrize("paid_with", ["free", "admin", "money"])
+async def test_a_confirm_replayed_after_its_commit_says_it_is_accepted_for_every_way_of_paying(
+        money: Money, fake: FakeTelegram, bot: Bot, paid_with: str, crash: str) -> None:
+    """The job committed (the day's last free generation, say), then the process died with the
+    wizard still at the confirmation and the update came again: the replay finds the job and says
+    so (its status message if it had none, else "already running"), never a new paid confirmation
+    because the free generation the job itself used is gone."""
+    settings = settings_with(free_daily_limit=1, admin_ids=frozenset({USER}) if paid_with == "admin" else frozenset())
+    chat = Chat(money, fake, bot, settings)
+    await chat.top_up(1_000)
+    model_id = "z-image" if paid_with != "money" else "google/nano-banana"
+    await chat.open_model(model_id)
+    await chat.say("a lamp")
+    await chat.press(chat.data()[0])
+    ok = chat.action("ok")
+    if crash == "before the status message":
+        chat.fake.inject("sendMessage", status=500, count=3)
+        with pytest.raises(TelegramServerError):
+            await chat.press(ok)
+    else:
+        context = chat.dp.fsm.get_context(chat.bot, chat_id=USER, user_id=USER)
+        kept = await chat.state()
+        await chat.press(ok)
+        await context.set_state(kept[0])
+        await context.set_data(kept[1])
+    [job] = await chat.jobs()
+    assert job.paid_with == paid_with and (await chat.state())[0] == flow.Wizard.step.state
+    await chat.press(ok)
+    queued = t("status_queued", model=CATALOG.model(model_id).title.ru)
+    expected = queued if crash == "before the status message" else t("already_confirmed", id=job.id)
+    assert chat.last.text == expected
+    assert not [c for c in chat.screens if t("terms_changed") in (c.text or "")], "no new confirmation"
+    assert len([c for c in chat.screens if c.text == queued]) == 1
+    [job] = await chat.jobs()
+    assert job.status_message_id is not None and await chat.state() == (None, {}), "the wizard is over"
+    assert await chat.balance() == accounts.Balance(1_000, job.held)
+
+
 async def test_a_short_balance_keeps_the_confirmation_and_the_same_confirm_works_after_a_top_up(
         chat: Chat) -> None:
     model_id = "flux-2/pro-text-to-image"

@@ -14,6 +14,7 @@ from aiogram import Bot, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
+from bot import flow
 from bot.flow import CHANGE, CONFIRM, FIELD, Ctx, OnStep, Press, Wiz, announce, asked, job_nonce, leave, show, terms
 from bot.fsm_storage import forget
 from bot.prices import sku_name
@@ -64,8 +65,16 @@ def router() -> Router:
 
 async def confirm(ctx: Ctx, wiz: Wiz, epoch: int) -> None:
     """Confirm pressed on the current confirmation: the terms it showed, or a new confirmation
-    when they changed meanwhile (a price, the day's free generations)."""
+    when they changed meanwhile (a price, the day's free generations).
+
+    A screen that already made its job (a replay after a crash between the commit and the end of
+    the wizard) is looked up first: the terms are read again below, and the job itself changed
+    them (the day's last free generation is now used), which showed a new paid confirmation."""
     services, settings = ctx.services, ctx.services.settings
+    made = await flow.confirmed_job(ctx, wiz.nonce)
+    if made is not None:
+        await _already(ctx, made, epoch)
+        return
     if (await kie_account.get(services.database, settings.bot_id)).paused:
         await show(ctx, wiz, notice=ctx.t("paused"), fresh=False, save=False)
         return
@@ -81,17 +90,17 @@ async def confirm(ctx: Ctx, wiz: Wiz, epoch: int) -> None:
     result = await jobs.confirm(services.database, services.lock_name, epoch, settings.bot_id, order,
                                 free_daily_limit=settings.free_daily_limit,
                                 max_active=settings.max_active_jobs_per_user)
-    if isinstance(result, Created | Existing):
+    if isinstance(result, Created):
         # the update's story names the job; the job's story begins with the update that made it
-        created = isinstance(result, Created)
-        tracing.emit("job_confirmed", {"job_id": result.job.id, "new": created, "model": model.id,
+        tracing.emit("job_confirmed", {"job_id": result.job.id, "new": True, "model": model.id,
                                        "price": order.price, "paid_with": order.paid_with})
-        if created:
-            tracing.emit("confirmed", {"update": logs.correlation_id.get(), "model": model.id, "price": order.price,
-                                       "paid_with": order.paid_with, "user_id": ctx.user_id},
-                         correlation_id=f"j{result.job.id}")
+        tracing.emit("confirmed", {"update": logs.correlation_id.get(), "model": model.id, "price": order.price,
+                                   "paid_with": order.paid_with, "user_id": ctx.user_id},
+                     correlation_id=f"j{result.job.id}")
         await announce(ctx, result.job, epoch)
         await forget(ctx.state)
+    elif isinstance(result, Existing):  # a twin press committed between the look-up above and this one
+        await _already(ctx, result.job, epoch)
     elif isinstance(result, InsufficientFunds):
         await show(ctx, wiz, notice=ctx.t("insufficient"), fresh=False, save=False)
     elif isinstance(result, TooManyActive):
@@ -99,3 +108,15 @@ async def confirm(ctx: Ctx, wiz: Wiz, epoch: int) -> None:
                    save=False)
     elif isinstance(result, FreeLimitReached):
         await show(ctx, wiz, notice=ctx.t("free_limit_reached", limit=result.limit))
+
+
+async def _already(ctx: Ctx, job: jobs.Job, epoch: int) -> None:
+    """This screen's job exists, however it is paid: one answer, never a second job or screen.
+    Its status message when none was recorded (the crash came before it), else "already running"."""
+    tracing.emit("job_confirmed", {"job_id": job.id, "new": False, "model": job.model, "price": job.price,
+                                   "paid_with": job.paid_with})
+    told = job.status_message_id is not None
+    await announce(ctx, job, epoch)
+    if told:
+        await ctx.bot.send_message(ctx.chat_id, ctx.t("already_confirmed", id=job.id))
+    await forget(ctx.state)
