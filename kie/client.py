@@ -188,11 +188,15 @@ class KieClient:
         intent: list[bool] = []
 
         async def ready() -> None:
-            if before_send is not None and not intent:
-                await before_send()
-                intent.append(True)
-            if before_each is not None:
-                before_each()
+            try:
+                if before_send is not None and not intent:
+                    await before_send()
+                    intent.append(True)
+                if before_each is not None:
+                    before_each()
+            except KieError as exc:  # the caller's verdict, not KIE's: never a reason to try again
+                exc.retryable = False
+                raise
 
         async def attempt(deadline: float) -> TaskCreated:
             envelope = await self._call(request, deadline, self.api_base, idempotent=False, before_send=ready)

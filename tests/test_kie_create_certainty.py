@@ -166,20 +166,24 @@ async def test_before_each_runs_before_every_attempt_after_the_intent(fake: Fake
     assert list(fake.tasks) == [task.task_id]
 
 
-async def test_a_lost_lease_in_before_each_stops_the_retries_with_nothing_more_sent(
-        fake: FakeKie, kie: KieClient) -> None:
-    class LeaseLost(Exception):
-        pass
+class LeaseLost(Exception):
+    pass
 
+
+@pytest.mark.parametrize("lost", [LeaseLost("another instance holds the jobs now"),
+                                  Transport("the lease check could not reach the database")],
+                         ids=["own-exception", "a-retryable-kie-error"])
+async def test_a_lost_lease_in_before_each_stops_the_retries_with_nothing_more_sent(
+        fake: FakeKie, kie: KieClient, lost: Exception) -> None:
     fake.inject("createTask", code=500, count=3)
     checks: list[int] = []
 
     def lease() -> None:
         checks.append(len(fake.calls(CREATE_PATH)))
         if len(checks) == 2:
-            raise LeaseLost("another instance holds the jobs now")
+            raise lost
 
-    with pytest.raises(LeaseLost):
+    with pytest.raises(type(lost)):
         await kie.create_task(MODEL, {"prompt": "a fox"}, before_each=lease)
     assert checks == [0, 1]
     assert len(fake.calls(CREATE_PATH)) == 1 and fake.tasks == {}
