@@ -32,6 +32,17 @@ duplicated callbacks, lost callbacks, a createTask that hangs, one whose answer 
 task was made. The drain also waits for every job told, except an ambiguous submit, which waits
 for its model's timeout (minutes); the history then holds the jobs with their ledger entries,
 the createTask calls, the media sends and store.invariants.check's lines.
+
+Money faults (issue 17), on a seed stream of their own: Cloudflare's 502/520 page after the fake
+KIE really made the task; two results whose second answers 404 (for good) or 503 (a while);
+forged callbacks at a running job (a wrong token in its URL; its real URL with a body claiming
+success with results on a loopback trap server (127.0.0.2), directly or through a redirect from
+the fake KIE, or claiming failure); a real signed callback's headers with another body (KIE signs;
+i0 alone checks signatures, so one run has both intakes); Telegram's 413 on media sends a while.
+The history adds who sent each Bot API call (<instance>.<incarnation>, stamped when the fake
+Telegram, a process of its own, accepted it), when each process died, each epoch's last
+heartbeat, the tasks per job, which jobs' files reached their chat, the trap's requests and the
+`kie_orphan_task` lines of every log.
 """
 
 from __future__ import annotations
@@ -457,7 +468,8 @@ class SoakResult:
         f = figures(self.history)
         kinds = Counter(a.planned.kind for a in self.applied if a.outcome == "ok")
         detail = Counter(a.planned.label().split(" ")[0] + ":" + (
-            a.planned.param("fault") or a.planned.param("answer") or "") for a in self.applied if a.outcome == "ok")
+            a.planned.param("fault") or a.planned.param("answer") or a.planned.param("what") or "")
+            for a in self.applied if a.outcome == "ok")
         not_applied = Counter(a.outcome.split(":")[0] + " " + a.planned.kind for a in self.applied
                               if a.outcome != "ok")
         by_invariant = Counter(v.invariant for v in self.violations)
@@ -895,10 +907,9 @@ class Soak:
 
     async def _forge(self, fault: AppliedFault, what: str) -> None:
         """A forged callback at a running job (see MONEY_DECK); recorded with the instance's answer."""
-        signed = what == "rebodied"
-        task = await self._running_task(self.slots[0].port if signed else None)
+        task = await self._running_task(None)
         if task is None or task.callback_url is None:
-            fault.outcome = "skipped: no running job" + (" of i0 (which checks signatures)" if signed else "")
+            fault.outcome = "skipped: no running job"
             return
         job = job_id_of(task.callback_url)
         assert job is not None
@@ -925,6 +936,9 @@ class Soak:
                 return
             headers.update({k: v for k, v in real.headers.items() if k.startswith("X-Webhook-")})
             body = forged_body(other, "success", [trap], self.kie.credits)
+            # to i0, the instance that checks signatures (every instance serves /kie-callback)
+            parts = urlsplit(url)
+            url = urlunsplit((parts.scheme, f"127.0.0.1:{self.slots[0].port}", parts.path, parts.query, ""))
         status: int | None = None
         try:
             async with self.session.post(url, data=json.dumps(body).encode(), headers=headers,
