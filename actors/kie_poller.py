@@ -314,6 +314,8 @@ class KiePoller(Leased, Actor):
             track.next_at = time.monotonic() + 30.0
             self.last_error = f"job {job.id}: {describe(exc)}"[:300]
             log.exception("job_step_failed", extra={"job_id": job.id, "state": job.state})
+            if job.finished or track.terminal is not None:  # delivering: every attempt counts, whatever failed
+                await self._delivery_failed(job, track, describe(exc))
         finally:
             logs.correlation_id.reset(token)
             track.ended_at = time.monotonic()
@@ -321,6 +323,22 @@ class KiePoller(Leased, Actor):
             if job.id in self.deferred:
                 self.deferred.discard(job.id)
                 self.wanted.set()
+
+    async def _delivery_failed(self, job: Job, track: Track, why: str) -> None:
+        """A delivery attempt ended in an exception nobody expected: counted like any failed
+        attempt, and past the bound what was sent stands (money is never held for ever)."""
+        model = self.ctx.model(job)
+        self.deliverer.failed_attempt(job, track, why)
+        if self.deliverer.spent(job, track, model) is None:
+            return
+        try:
+            await self.deliverer.give_up(job, track, model, why)
+        except Fenced:
+            self.mailbox.tell_nowait(EpochRefused(self.epoch))
+        except (ActingRefused, *DB_ERRORS):
+            pass  # the next step (here or at the next leader) gives up again
+        except Exception:
+            log.exception("delivery_give_up_failed", extra={"job_id": job.id})
 
     def _overdue(self, job: Job, model: Model | None) -> bool:
         limit = self.ctx.timeout_of(model)

@@ -30,6 +30,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "btn_again": "🔁 Ещё раз",
         "btn_menu": "☰ Меню",
         "result_link": "Файл слишком большой для Telegram, скачайте его по ссылке (она действует недолго):\n{url}",
+        "result_link_refused": "Telegram не принял файл, скачайте его по ссылке (она действует недолго):\n{url}",
+        "result_rest_link": "Результат {n} из {total} не удалось отправить сюда, скачайте его по ссылке "
+                            "(она действует недолго):\n{url}",
+        "result_missing": "Результат {n} из {total} доставить не удалось: файл больше недоступен. "
+                          "Остальное выше.",
         "failed_content": "Модель отказалась выполнять этот запрос: похоже, он нарушает её правила. "
                           "Попробуйте сформулировать иначе.",
         "failed_rejected": "Модель не приняла эти параметры. Попробуйте изменить описание или настройки.",
@@ -58,6 +63,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "btn_again": "🔁 Again",
         "btn_menu": "☰ Menu",
         "result_link": "The file is too large for Telegram; download it here (the link expires soon):\n{url}",
+        "result_link_refused": "Telegram did not accept the file; download it here (the link expires soon):\n{url}",
+        "result_rest_link": "Result {n} of {total} could not be sent here; download it here "
+                            "(the link expires soon):\n{url}",
+        "result_missing": "Result {n} of {total} could not be delivered: the file is no longer available. "
+                          "The rest is above.",
         "failed_content": "The model refused this request: it seems to break its content rules. "
                           "Try wording it differently.",
         "failed_rejected": "The model did not accept these parameters. Try another description or settings.",

@@ -1,21 +1,43 @@
 """The end of a job: its result sent to the user, or an apology, and the money settled once.
 
-* success: the result is downloaded (bounded), sent as the model's kind (a photo also as the
-  original file), and only then finished (captured) and marked delivered in one fenced
-  transaction: a result is sent twice only if the process dies between Telegram's answer and
-  that commit;
-* failure, timeout, a refusal: finished first (released), then the user is told in plain words
-  and the job marked delivered, so nobody is told twice but after such a crash.
+Delivery progress is durable (store.jobs.record_part): each part that reaches the chat (a
+photo, its original as a file, a video, a link, our words about a missing result, the apology)
+is recorded on the job, fenced, right after Telegram's answer, so a retry, a restart or a new
+leader resumes at the first part not recorded; a part is sent twice only if the process dies
+between Telegram's answer and that commit.
+
+* success: each result is downloaded (bounded) and sent as the model's kind (a photo, then its
+  original as a file replying to it), one job's files together (a per-chat lock); a file
+  Telegram finds too big (413) falls through photo -> document -> link; a result that cannot be
+  had goes untold until the end, then the user is told which one is missing. Once any result
+  reached the user the job is a success and captures (store.jobs.finish enforces it whatever
+  outcome is asked); only when nothing did is it released with an apology;
+* failure, timeout, a refusal: finished first (released), then the user is told in plain words;
+* either way the status message gets its last word only after the files (or the apology) went
+  out, and the job is marked told only once that word is said (or cannot be): a failed edit is
+  tried again on the next step.
+
+Every attempt counts against a bound (DELIVERY_TRIES, and a deadline DELIVERY_GRACE past the
+job's own), whatever the exception: past it, what was sent stands (give_up).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
-from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramEntityTooLarge,
+    TelegramForbiddenError,
+)
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message, ReplyParameters
 
 from actors.mailbox import describe
 from bot import delivery_texts as texts
@@ -24,33 +46,91 @@ from generation.context import JobContext, log
 from generation.errors import DeliveryFailed, RetryLater
 from generation.status import StatusMessages
 from generation.track import RETRY_LATER, Track
+from ingest.send_gate import ActingRefused
 from kie import KieError, TooLarge
 from store import accounts, jobs
-from store.jobs import Failed, Job, Outcome, Succeeded, TimedOut
+from store.jobs import Failed, Job, Outcome, Part, Succeeded, TimedOut
 from telemetry.metrics import METRICS
 
-RESULT_MAX_BYTES = 50 * 1024 * 1024  # what the Bot API lets a bot upload; larger results go as a link
-PHOTO_MAX_BYTES = 10 * 1024 * 1024  # sendPhoto's limit; a larger picture goes as a file only
+# Telegram's limits are decimal and count the whole multipart request (Bot API: "50 MB" per
+# upload, "10 MB" for a photo); ENVELOPE reserves room for the rest of the request (part
+# headers, the file name, a caption of up to 1,024 characters, the reply markup).
+ENVELOPE = 64 * 1024
+RESULT_MAX_BYTES = 50_000_000 - ENVELOPE  # larger results go as a link
+PHOTO_MAX_BYTES = 10_000_000 - ENVELOPE  # a larger picture goes as a file only
 MAX_RESULTS = 10  # result files sent for one job
 SEND_TIMEOUT = 120  # seconds for one upload of a result to Telegram
 DOWNLOAD_TIMEOUT = 120.0
-DELIVERY_TRIES = 5  # failed attempts to send a result or an apology before giving up
+DELIVERY_TRIES = 5  # attempts to deliver (whatever failed) before what was sent stands
+DELIVERY_GRACE = 600.0  # seconds past the job's own deadline a delivery may still take
+TOO_BIG = ("too big", "too large", "entity too large")  # Telegram's 400 words for an oversized file
+SETTLED = ("document", "video", "audio", "link", "missing")  # a result with one of these is done
+
+
+def too_big(exc: TelegramAPIError) -> bool:
+    """Telegram says the request or the file is over its limit (a 413, or a 400 saying so)."""
+    return isinstance(exc, TelegramEntityTooLarge) or (
+        isinstance(exc, TelegramBadRequest) and any(word in exc.message.lower() for word in TOO_BIG))
+
+
+def openable(url: str) -> bool:
+    """A result URL the user can open themselves (a link is worth sending)."""
+    parts = urlsplit(url)
+    return parts.scheme in ("https", "http") and bool(parts.hostname)
+
+
+def settled(parts: dict[str, Part], index: int) -> bool:
+    return any(f"{index}:{suffix}" in parts for suffix in SETTLED)
+
+
+def reached(parts: dict[str, Part]) -> bool:
+    return any(p.reached for p in parts.values())
 
 
 class Deliverer:
     def __init__(self, ctx: JobContext, status: StatusMessages) -> None:
         self.ctx = ctx
         self.status = status
+        self.tries = DELIVERY_TRIES
+        self.retry_gap = RETRY_LATER  # seconds, times the failures so far
+        self.grace = DELIVERY_GRACE
+        self._chats: dict[int, tuple[asyncio.Lock, list[int]]] = {}
+
+    # -- the bound ---------------------------------------------------------------------------
+
+    def spent(self, job: Job, track: Track, model: Model | None) -> str | None:
+        """Why this job's delivery may try no more (None: it may). The attempts are this process's;
+        the deadline is the row's, so a string of new leaders cannot extend it."""
+        if track.failures >= self.tries:
+            return f"{track.failures} attempts failed"
+        deadline = job.created_at + timedelta(seconds=self.ctx.timeout_of(model) + self.grace)
+        if datetime.now(UTC) > deadline:
+            return "past the delivery deadline"
+        return None
+
+    def failed_attempt(self, job: Job, track: Track, why: str) -> None:
+        """One more attempt failed (any exception, see actors.kie_poller._drive): try later."""
+        track.failures += 1
+        track.next_at = time.monotonic() + self.retry_gap * track.failures
+        log.warning("delivery_retry", extra={"job_id": job.id, "why": why, "failures": track.failures})
+
+    def try_later(self, job: Job, track: Track, why: str) -> Job:
+        self.failed_attempt(job, track, why)
+        return job
+
+    # -- a job without a result --------------------------------------------------------------
 
     async def end(self, job: Job, track: Track, model: Model | None, outcome: Outcome) -> Job:
-        """A job without a result: finished first (its hold released), then the user is told."""
+        """A job without a result: finished first (its hold released), then the user is told. The
+        store captures instead when a result reached the user before (the rest is then sent)."""
         ctx = self.ctx
         step = await jobs.finish(ctx.database, ctx.name, ctx.epoch, job.id, outcome)
         if step.changed:
-            kind = "timed_out" if isinstance(outcome, TimedOut) else "failed"
+            kind = "succeeded" if step.job.state == "succeeded" else \
+                "timed_out" if isinstance(outcome, TimedOut) else "failed"
             ctx.counts[kind] += 1
             log.warning("job_ended", extra={"job_id": job.id, "state": step.job.state, "failure": step.job.failure,
-                                            "model": job.model})
+                                            "model": job.model, "asked": type(outcome).__name__})
         track.terminal = None
         return await self.tell(step.job, track, model)
 
@@ -61,35 +141,38 @@ class Deliverer:
         if fresh is None or fresh.delivered_at is not None:
             return fresh or job
         job = fresh
-        if job.state == "succeeded":  # finished before its result was sent (not by this code): send it now
+        if job.state == "succeeded":  # its result (or the rest of it) still to send, or its last word
             urls = (job.result or {}).get("urls") or []
             return await self.deliver(job, track, model, [u for u in urls if isinstance(u, str)], finish=False)
         lang = await ctx.lang(job.user_id)
-        await self.status.final(job, track, lang, done=False)
-        text = texts.failure(lang, job.failure or job.state, job.paid_with)
-        try:
-            await ctx.bot.send_message(job.chat_id, text, reply_markup=texts.menu_keyboard(lang))
-        except TelegramForbiddenError:
-            await accounts.set_blocked(ctx.database, ctx.bot_id, job.user_id, True)
-        except TelegramBadRequest as exc:
-            log.warning("apology_refused", extra={"job_id": job.id, "error_text": exc.message})
-        except TelegramAPIError as exc:  # network, 5xx past the limiter's retries: try again later
-            if track.failures + 1 < DELIVERY_TRIES:
+        why = self.spent(job, track, model)
+        if why is not None:
+            log.error("apology_undeliverable", extra={"job_id": job.id, "why": why})
+            return await self._close(job, track, lang, done=False, force=True)
+        if "apology" not in await jobs.parts(ctx.database, job.id):
+            text = texts.failure(lang, job.failure or job.state, job.paid_with)
+            try:
+                sent = await ctx.bot.send_message(job.chat_id, text, reply_markup=texts.menu_keyboard(lang))
+                await jobs.record_part(ctx.database, ctx.name, ctx.epoch, job.id, "apology", reached=False,
+                                       message_id=sent.message_id)
+            except TelegramForbiddenError:
+                await accounts.set_blocked(ctx.database, ctx.bot_id, job.user_id, True)
+                return await self.mark_told(job, None)
+            except TelegramBadRequest as exc:
+                log.warning("apology_refused", extra={"job_id": job.id, "error_text": exc.message})
+            except TelegramAPIError as exc:  # network, 5xx past the limiter's retries: try again later
                 return self.try_later(job, track, f"apology: {type(exc).__name__}")
-            log.error("apology_undeliverable", extra={"job_id": job.id, "error_text": type(exc).__name__})
-        return await self.mark_told(job, None)
+        return await self._close(job, track, lang, done=False)
 
-    def try_later(self, job: Job, track: Track, why: str) -> Job:
-        track.failures += 1
-        track.next_at = time.monotonic() + RETRY_LATER * track.failures
-        log.warning("delivery_retry", extra={"job_id": job.id, "why": why, "failures": track.failures})
-        return job
+    # -- a result ----------------------------------------------------------------------------
 
     async def deliver(self, job: Job, track: Track, model: Model | None, urls: list[str], *, finish: bool) -> Job:
-        """Send the result, then commit: finished (captured) and delivered in one transaction."""
+        """Send what of the result is not in the chat yet, then capture (when `finish`), then the
+        status message's last word, then the job is told."""
         ctx = self.ctx
         fresh = await jobs.job(ctx.database, job.id)
         if fresh is None or fresh.delivered_at is not None:
+            track.terminal = None
             return fresh or job  # told meanwhile (a stale read): never send twice
         job = fresh
         if finish and job.finished:  # ended otherwise meanwhile (timed out): that outcome stands
@@ -99,80 +182,219 @@ class Deliverer:
             if finish:
                 return await self.end(job, track, model, Failed("empty_result"))
             return await self.mark_told(job, None)
-        lang = await ctx.lang(job.user_id)
-        kind = model.output if model is not None else "document"
-        title = model.title.get(lang) if model is not None else job.model
-        first_caption = texts.caption(title, job.input.get("prompt") or job.input.get("text"))
-        keyboard = texts.result_keyboard(lang, job.id)
         shown = urls[:MAX_RESULTS]
-        sent: list[dict[str, Any]] = []
+        kind = model.output if model is not None else "document"
+        if finish and job.result is None:  # kept first: whoever ends the job later can send the rest
+            job = (await jobs.record_result(ctx.database, ctx.name, ctx.epoch, job.id,
+                                            {"urls": urls, "kind": kind})).job
+        why = self.spent(job, track, model)
+        if why is not None:
+            return await self.give_up(job, track, model, why)
+        lang = await ctx.lang(job.user_id)
         try:
-            await self.status.final(job, track, lang, done=True)
-            async with ctx.heavy:
-                for index, url in enumerate(shown):
-                    last = index == len(shown) - 1
-                    data = await self._download(url)
-                    sent.append(await self._send_result(job, kind, data, url, first_caption if index == 0 else None,
-                                                        keyboard if last else None, lang))
-        except DeliveryFailed as exc:
-            return await self._undeliverable(job, track, model, str(exc), finish=finish)
+            async with self._chat(job.chat_id), ctx.heavy:
+                parts, missing = await self._send_all(job, model, shown, kind, lang)
+                if missing and reached(parts):
+                    await self._tell_missing(job, shown, missing, parts, lang)
         except TelegramForbiddenError:
             await accounts.set_blocked(ctx.database, ctx.bot_id, job.user_id, True)
-            return await self._undeliverable(job, track, model, "the user blocked the bot", finish=finish, told=True)
-        except TelegramBadRequest as exc:
-            return await self._undeliverable(job, track, model, f"Telegram refused: {exc.message}", finish=finish)
+            return await self._nobody_to_tell(job, track, "the user blocked the bot")
+        except TelegramBadRequest as exc:  # our plain message refused: the chat cannot take more
+            return await self.give_up(job, track, model, f"Telegram refused: {exc.message}")
         except (TelegramAPIError, RetryLater) as exc:
-            if track.failures + 1 >= DELIVERY_TRIES:
-                return await self._undeliverable(job, track, model, f"{DELIVERY_TRIES} attempts failed",
-                                                 finish=finish)
-            return self.try_later(job, track, describe(exc))
-        file_id = next((s["file_id"] for s in sent if s.get("file_id")), None)
-        if not finish:
-            return await self.mark_told(job, file_id)
-        result = {"urls": urls, "kind": kind, "sent": sent}
-        step = await jobs.finish(ctx.database, ctx.name, ctx.epoch, job.id, Succeeded(result), delivered=True,
-                                 file_id=file_id)
-        track.terminal = None
-        if step.changed:
-            ctx.counts["succeeded"] += 1
-            METRICS.deliveries.labels("succeeded").inc()
-            log.info("job_delivered", extra={"job_id": job.id, "model": job.model, "results": len(sent),
-                                             "file_id_kept": file_id is not None})
-        elif step.job.state != "succeeded":  # ended otherwise between our read and our send: the user has it
-            log.warning("result_sent_after_end", extra={"job_id": job.id, "state": step.job.state})
-        return step.job
+            self.failed_attempt(job, track, describe(exc))
+            if (why := self.spent(job, track, model)) is not None:
+                return await self.give_up(job, track, model, why)
+            return job
+        if not reached(parts):  # not one result could be had (gone at KIE): nothing to charge for
+            return await self._undeliverable(job, track, model, "no result could be had", finish=not job.finished)
+        return await self._captured(job, track, shown, kind, parts, lang)
 
-    async def mark_told(self, job: Job, file_id: str | None) -> Job:
+    async def give_up(self, job: Job, track: Track, model: Model | None, why: str) -> Job:
+        """The bound is reached: what was sent stands. Anything in the chat: the rest named (links
+        where the user can open them), captured, told. Nothing: released with an apology."""
         ctx = self.ctx
-        step = await jobs.mark_delivered(ctx.database, ctx.name, ctx.epoch, job.id, file_id)
+        fresh = await jobs.job(ctx.database, job.id)
+        if fresh is None or fresh.delivered_at is not None:
+            return fresh or job
+        job = fresh
+        log.error("delivery_given_up", extra={"job_id": job.id, "why": why, "state": job.state})
+        track.terminal = None
+        lang = await ctx.lang(job.user_id)
+        parts = await jobs.parts(ctx.database, job.id)
+        if not reached(parts):
+            if not job.finished:
+                return await self._release_and_apologise(job, track, lang)
+            if job.state != "succeeded":  # a failure whose apology could not be said
+                return await self._close(job, track, lang, done=False, force=True)
+            await self._best_effort(job, "apology", texts.t(lang, "failed_temporary"), texts.menu_keyboard(lang))
+            return await self._close(job, track, lang, done=False, force=True)
+        shown = [u for u in ((job.result or {}).get("urls") or []) if isinstance(u, str)][:MAX_RESULTS]
+        rest = [i for i in range(len(shown)) if not settled(parts, i)]
+        if rest:
+            lines = [texts.t(lang, "result_rest_link", n=i + 1, total=len(shown), url=shown[i]) if openable(shown[i])
+                     else texts.t(lang, "result_missing", n=i + 1, total=len(shown)) for i in rest]
+            sent = await self._best_effort(job, None, "\n\n".join(lines), texts.result_keyboard(lang, job.id))
+            if sent is not None:
+                for i in rest:
+                    await jobs.record_part(ctx.database, ctx.name, ctx.epoch, job.id,
+                                           f"{i}:{'link' if openable(shown[i]) else 'missing'}",
+                                           reached=openable(shown[i]), message_id=sent.message_id)
+                parts = await jobs.parts(ctx.database, job.id)
+        kind = str((job.result or {}).get("kind") or "document")
+        return await self._captured(job, track, shown, kind, parts, lang, force=True)
+
+    async def _captured(self, job: Job, track: Track, shown: list[str], kind: str, parts: dict[str, Part],
+                        lang: str, *, force: bool = False) -> Job:
+        """A result reached the user: finished as a success (captured) if not yet, then told."""
+        ctx = self.ctx
+        sent = summary(parts, len(shown))
+        file_id = next((s["file_id"] for s in sent if s.get("file_id")), None)
+        track.terminal = None
+        if not job.finished:
+            step = await jobs.finish(ctx.database, ctx.name, ctx.epoch, job.id,
+                                     Succeeded({"urls": (job.result or {}).get("urls") or shown, "kind": kind,
+                                                "sent": sent}))
+            if step.changed:
+                ctx.counts["succeeded"] += 1
+                log.info("job_delivered", extra={"job_id": job.id, "model": job.model, "results": len(sent),
+                                                 "file_id_kept": file_id is not None})
+            elif step.job.state != "succeeded":  # ended otherwise between our read and our send
+                log.warning("result_sent_after_end", extra={"job_id": job.id, "state": step.job.state})
+            job = step.job
+        return await self._close(job, track, lang, done=True, file_id=file_id, force=force)
+
+    async def _close(self, job: Job, track: Track, lang: str, *, done: bool, file_id: str | None = None,
+                     force: bool = False) -> Job:
+        """The status message's last word, then the job is told. A failed edit (a 429, the
+        network) is tried again on the next step; `force`: past the bound, told without it."""
+        said = await self.status.final(job, track, lang, done=done)
+        if not said:
+            if not force:
+                return self.try_later(job, track, "the status message's last word")
+            log.warning("status_last_word_given_up", extra={"job_id": job.id})
+        return await self.mark_told(job, file_id, status_message_id=job.status_message_id)
+
+    async def mark_told(self, job: Job, file_id: str | None, **status: int | None) -> Job:
+        """The job leaves the driver. `status_message_id=`: the status message given its last word;
+        when the wizard recorded another meanwhile, nothing changes and the next step says that
+        one's last word (the parts keep the rest from being sent again)."""
+        ctx = self.ctx
+        step = await jobs.mark_delivered(ctx.database, ctx.name, ctx.epoch, job.id, file_id, **status)
         if step.changed:
             ctx.counts["told"] += 1
-            METRICS.deliveries.labels(job.state).inc()
+            METRICS.deliveries.labels(step.job.state).inc()
+        elif step.job.delivered_at is None:
+            log.info("status_message_recorded_late", extra={"job_id": job.id})
         return step.job
 
-    async def _undeliverable(self, job: Job, track: Track, model: Model | None, why: str, *, finish: bool,
-                             told: bool = False) -> Job:
-        """The result cannot reach the user: released (when not captured yet) and apologised for."""
+    async def _nobody_to_tell(self, job: Job, track: Track, why: str) -> Job:
+        """The user blocked the bot: settled (the store captures if a result reached them before)
+        and marked told in the same transaction."""
         ctx = self.ctx
         log.error("result_undeliverable", extra={"job_id": job.id, "why": why})
         track.terminal = None
+        if job.finished:
+            return await self.mark_told(job, None)
+        step = await jobs.finish(ctx.database, ctx.name, ctx.epoch, job.id, Failed("delivery"), delivered=True)
+        if step.changed:
+            ctx.counts["succeeded" if step.job.state == "succeeded" else "failed"] += 1
+        return step.job
+
+    async def _undeliverable(self, job: Job, track: Track, model: Model | None, why: str, *, finish: bool) -> Job:
+        """No result can reach the user: released (when not captured yet) and apologised for."""
+        log.error("result_undeliverable", extra={"job_id": job.id, "why": why})
+        track.terminal = None
         if not finish:  # captured before this code ran; nothing more can be done than say so
-            return await self.mark_told(job, None) if told else await self._apologise_captured(job)
-        if told:  # nobody to tell: released, and marked told in the same transaction
-            step = await jobs.finish(ctx.database, ctx.name, ctx.epoch, job.id, Failed("delivery"), delivered=True)
-            if step.changed:
-                ctx.counts["failed"] += 1
-            return step.job
+            lang = await self.ctx.lang(job.user_id)
+            await self._best_effort(job, "apology", texts.t(lang, "failed_temporary"), texts.menu_keyboard(lang))
+            return await self._close(job, track, lang, done=False, force=True)
         return await self.end(job, track, model, Failed("delivery"))
 
-    async def _apologise_captured(self, job: Job) -> Job:
-        lang = await self.ctx.lang(job.user_id)
+    async def _release_and_apologise(self, job: Job, track: Track, lang: str) -> Job:
+        ctx = self.ctx
+        step = await jobs.finish(ctx.database, ctx.name, ctx.epoch, job.id, Failed("delivery"))
+        if step.changed:
+            ctx.counts["succeeded" if step.job.state == "succeeded" else "failed"] += 1
+        job = step.job
+        if job.state == "succeeded":  # a part was recorded meanwhile (another leader's): it stands
+            return await self._close(job, track, lang, done=True, force=True)
+        await self._best_effort(job, "apology", texts.failure(lang, job.failure or job.state, job.paid_with),
+                                texts.menu_keyboard(lang))
+        return await self._close(job, track, lang, done=False, force=True)
+
+    async def _best_effort(self, job: Job, part: str | None, text: str,
+                           keyboard: InlineKeyboardMarkup | None) -> Message | None:
+        """One try of a message past the bound (its failure, whatever it is, is only logged);
+        recorded as `part` when given, and not sent again when recorded before."""
+        ctx = self.ctx
+        if part is not None and part in await jobs.parts(ctx.database, job.id):
+            return None
         try:
-            await self.ctx.bot.send_message(job.chat_id, texts.t(lang, "failed_temporary"),
-                                            reply_markup=texts.menu_keyboard(lang))
-        except (TelegramForbiddenError, TelegramBadRequest):
-            pass
-        return await self.mark_told(job, None)
+            sent = await ctx.bot.send_message(job.chat_id, text, reply_markup=keyboard)
+        except ActingRefused:
+            raise
+        except Exception as exc:  # past the bound: the words are not worth another try
+            log.warning("last_message_failed", extra={"job_id": job.id, "error_text": describe(exc)})
+            return None
+        if part is not None:
+            await jobs.record_part(ctx.database, ctx.name, ctx.epoch, job.id, part, reached=False,
+                                   message_id=sent.message_id)
+        return sent
+
+    # -- sending -----------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _chat(self, chat_id: int) -> AsyncIterator[None]:
+        """One job's files at a time in a chat, so a photo and its original arrive together."""
+        entry = self._chats.get(chat_id)
+        if entry is None:
+            entry = self._chats[chat_id] = (asyncio.Lock(), [0])
+        entry[1][0] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1][0] -= 1
+            if entry[1][0] == 0:
+                del self._chats[chat_id]
+
+    async def _send_all(self, job: Job, model: Model | None, shown: list[str], kind: str,
+                        lang: str) -> tuple[dict[str, Part], list[int]]:
+        """Every result not in the chat yet, in order; (what is in the chat, results that cannot be
+        had). Transient failures and Telegram's refusals of the chat raise."""
+        ctx = self.ctx
+        parts = await jobs.parts(ctx.database, job.id)  # read under the chat's lock: no step raced it
+        title = model.title.get(lang) if model is not None else job.model
+        first_caption = texts.caption(title, job.input.get("prompt") or job.input.get("text"))
+        keyboard = texts.result_keyboard(lang, job.id)
+        missing: list[int] = []
+        for index, url in enumerate(shown):
+            if settled(parts, index):
+                continue
+            last = index == len(shown) - 1
+            fresh_result = not any(key.startswith(f"{index}:") for key in parts)
+            caption = first_caption if index == 0 and fresh_result else None
+            try:
+                data = await self._download(url)
+                await self._send_result(job, kind, index, data, url, caption, keyboard if last else None, lang,
+                                        parts)
+            except DeliveryFailed as exc:
+                log.warning("result_missing", extra={"job_id": job.id, "index": index, "why": str(exc)})
+                missing.append(index)
+        return parts, missing
+
+    async def _tell_missing(self, job: Job, shown: list[str], missing: list[int], parts: dict[str, Part],
+                            lang: str) -> None:
+        """The results that cannot be had, named plainly (what did arrive is the user's)."""
+        ctx = self.ctx
+        text = "\n".join(texts.t(lang, "result_missing", n=i + 1, total=len(shown)) for i in missing)
+        keyboard = texts.result_keyboard(lang, job.id) if len(shown) - 1 in missing else None
+        sent = await ctx.bot.send_message(job.chat_id, text, reply_markup=keyboard)
+        for i in missing:
+            await jobs.record_part(ctx.database, ctx.name, ctx.epoch, job.id, f"{i}:missing", reached=False,
+                                   message_id=sent.message_id)
+            parts[f"{i}:missing"] = Part(f"{i}:missing", False, None, sent.message_id)
 
     async def _download(self, url: str) -> bytes | None:
         """A result's bytes, or None when it is over RESULT_MAX_BYTES (it goes as a link)."""
@@ -187,49 +409,93 @@ class Deliverer:
                 raise RetryLater(f"download: {exc.kind}") from None
             raise DeliveryFailed(f"download: {exc.kind}") from None
 
-    async def _send_result(self, job: Job, kind: str, data: bytes | None, url: str, caption: str | None,
-                           keyboard: InlineKeyboardMarkup | None, lang: str) -> dict[str, Any]:
-        """One result file as the model's kind; a photo also as the original file (Telegram
-        recompresses photos); a kind Telegram refuses goes as a file; too large, as a link."""
-        bot = self.ctx.bot
-        chat = job.chat_id
+    async def _send_result(self, job: Job, kind: str, index: int, data: bytes | None, url: str,
+                           caption: str | None, keyboard: InlineKeyboardMarkup | None, lang: str,
+                           parts: dict[str, Part]) -> None:
+        """One result as the model's kind, each part recorded as it reaches the chat: a photo
+        also as the original file, replying to it (Telegram recompresses photos); a kind Telegram
+        refuses goes as a file; a file too big for Telegram (ours or its 413), as a link."""
+        ctx = self.ctx
+        bot, chat = ctx.bot, job.chat_id
+
+        async def record(suffix: str, message: Message, file_id: str | None) -> Part:
+            await jobs.record_part(ctx.database, ctx.name, ctx.epoch, job.id, f"{index}:{suffix}", reached=True,
+                                   file_id=file_id, message_id=message.message_id)
+            part = parts[f"{index}:{suffix}"] = Part(f"{index}:{suffix}", True, file_id, message.message_id)
+            return part
+
         if data is None:
-            text = (f"{caption}\n\n" if caption else "") + texts.t(lang, "result_link", url=url)
-            await bot.send_message(chat, text, reply_markup=keyboard)
-            return {"as": "link", "file_id": None}
+            await self._link(job, index, url, caption, keyboard, lang, "result_link", record)
+            return
         name = file_name(job, url, kind)
+        reply: int | None = None
         if kind == "photo":
-            photo_id = None
-            if len(data) <= PHOTO_MAX_BYTES:
+            photo = parts.get(f"{index}:photo")
+            if photo is None and len(data) <= PHOTO_MAX_BYTES:
                 try:
                     sent = await bot.send_photo(chat, BufferedInputFile(data, name), caption=caption,
                                                 request_timeout=SEND_TIMEOUT)
-                    photo_id = sent.photo[-1].file_id if sent.photo else None
-                    caption = None
-                except TelegramBadRequest as exc:  # dimensions, format: the file alone still reaches them
+                    photo = await record("photo", sent, sent.photo[-1].file_id if sent.photo else None)
+                except (TelegramBadRequest, TelegramEntityTooLarge) as exc:  # size, dimensions: the file alone
                     log.info("photo_refused", extra={"job_id": job.id, "error_text": exc.message})
-            sent = await bot.send_document(chat, BufferedInputFile(data, name), caption=caption,
-                                           reply_markup=keyboard, request_timeout=SEND_TIMEOUT)
-            document_id = sent.document.file_id if sent.document else None
-            return {"as": "photo" if photo_id else "document", "file_id": photo_id or document_id,
-                    "document_file_id": document_id}
+            if photo is not None:
+                caption, reply = None, photo.message_id
+        elif kind in ("video", "audio"):
+            try:
+                if kind == "video":
+                    sent = await bot.send_video(chat, BufferedInputFile(data, name), caption=caption,
+                                                reply_markup=keyboard, supports_streaming=True,
+                                                request_timeout=SEND_TIMEOUT)
+                    if sent.video is not None:
+                        await record("video", sent, sent.video.file_id)
+                        return
+                else:
+                    sent = await bot.send_audio(chat, BufferedInputFile(data, name), caption=caption,
+                                                reply_markup=keyboard, request_timeout=SEND_TIMEOUT)
+                    if sent.audio is not None:
+                        await record("audio", sent, sent.audio.file_id)
+                        return
+                await record("document", sent, None)  # Telegram kept it as something else: it is there
+                return
+            except (TelegramBadRequest, TelegramEntityTooLarge) as exc:
+                log.info("media_refused", extra={"job_id": job.id, "kind": kind, "error_text": exc.message})
         try:
-            if kind == "video":
-                sent = await bot.send_video(chat, BufferedInputFile(data, name), caption=caption,
-                                            reply_markup=keyboard, supports_streaming=True,
-                                            request_timeout=SEND_TIMEOUT)
-                if sent.video is not None:
-                    return {"as": "video", "file_id": sent.video.file_id}
-            elif kind == "audio":
-                sent = await bot.send_audio(chat, BufferedInputFile(data, name), caption=caption,
-                                            reply_markup=keyboard, request_timeout=SEND_TIMEOUT)
-                if sent.audio is not None:
-                    return {"as": "audio", "file_id": sent.audio.file_id}
-        except TelegramBadRequest as exc:
-            log.info("media_refused", extra={"job_id": job.id, "kind": kind, "error_text": exc.message})
-        sent = await bot.send_document(chat, BufferedInputFile(data, name), caption=caption,
-                                       reply_markup=keyboard, request_timeout=SEND_TIMEOUT)
-        return {"as": "document", "file_id": sent.document.file_id if sent.document else None}
+            sent = await bot.send_document(
+                chat, BufferedInputFile(data, name), caption=caption, reply_markup=keyboard,
+                reply_parameters=None if reply is None else ReplyParameters(message_id=reply,
+                                                                            allow_sending_without_reply=True),
+                request_timeout=SEND_TIMEOUT)
+        except (TelegramBadRequest, TelegramEntityTooLarge) as exc:
+            log.info("document_refused", extra={"job_id": job.id, "error_text": exc.message})
+            await self._link(job, index, url, caption, keyboard, lang,
+                             "result_link" if too_big(exc) else "result_link_refused", record)
+            return
+        await record("document", sent, sent.document.file_id if sent.document else None)
+
+    async def _link(self, job: Job, index: int, url: str, caption: str | None, keyboard: InlineKeyboardMarkup | None,
+                    lang: str, key: str, record: Any) -> None:
+        """The result as a link the user opens themselves; one they could not open is missing."""
+        if not openable(url):
+            raise DeliveryFailed("no link the user can open")
+        text = (f"{caption}\n\n" if caption else "") + texts.t(lang, key, url=url)
+        sent = await self.ctx.bot.send_message(job.chat_id, text, reply_markup=keyboard)
+        await record("link", sent, None)
+
+
+def summary(parts: dict[str, Part], count: int) -> list[dict[str, Any]]:
+    """What of each result reached the chat, as kept in the job's result."""
+    sent: list[dict[str, Any]] = []
+    for index in range(count):
+        mine = {key.split(":", 1)[1]: part for key, part in parts.items() if key.startswith(f"{index}:")}
+        main = next((s for s in ("photo", "video", "audio", "document", "link") if s in mine), None)
+        if main is None:
+            sent.append({"as": "missing", "file_id": None})
+            continue
+        entry: dict[str, Any] = {"as": main, "file_id": mine[main].file_id}
+        if "document" in mine:
+            entry["document_file_id"] = mine["document"].file_id
+        sent.append(entry)
+    return sent
 
 
 def file_name(job: Job, url: str, kind: str) -> str:

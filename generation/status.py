@@ -25,6 +25,9 @@ class StatusMessages:
         self.ctx = ctx
         self.edit_gap = EDIT_GAP
         self.usual: dict[str, tuple[float | None, float]] = {}
+        # job id -> the status message given its last word: one recorded later (the wizard records
+        # it after Confirm's commit, a fast end may come first) is given its own
+        self.said: dict[int, int] = {}
 
     def pace(self, jobs_running: int) -> None:
         """Many jobs at once: each status message is edited less often, so edits stay a small share
@@ -50,9 +53,10 @@ class StatusMessages:
         await self.edit(job, track, text)
 
     async def final(self, job: Job, track: Track, lang: str, *, done: bool) -> bool:
-        """The status message's last word; False when it could not be said now (try again)."""
-        if job.status_message_id is None or track.no_status:
-            return True
+        """The status message's last word; False when it could not be said now (the deliverer
+        tries again on the next step, so a 429 or the per-chat limiter never leaves "queued")."""
+        if job.status_message_id is None or track.no_status or self.said.get(job.id) == job.status_message_id:
+            return True  # none, said, or it cannot be edited (deleted, chat gone)
         if done:
             elapsed = (datetime.now(UTC) - job.created_at).total_seconds()
             text = texts.t(lang, "status_done", elapsed=texts.duration(elapsed, lang))
@@ -60,7 +64,9 @@ class StatusMessages:
             text = texts.t(lang, "status_failed")
         if not await self.edit(job, track, text):
             return False
-        track.no_status = True  # its last word
+        if len(self.said) > 10_000:
+            self.said.clear()
+        self.said[job.id] = job.status_message_id  # its last word
         return True
 
     async def edit(self, job: Job, track: Track, text: str) -> bool:

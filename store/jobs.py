@@ -397,7 +397,7 @@ async def record_part(db: Database, lock_name: str, epoch: int, job_id: int, par
             """INSERT INTO job_deliveries (job_id, part, reached, file_id, message_id, epoch)
                VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (job_id, part) DO NOTHING""",
             job_id, part, reached, file_id, message_id, epoch)
-    return status.endswith(" 1")
+    return bool(status.endswith(" 1"))
 
 
 async def parts(db: Database, job_id: int) -> dict[str, Part]:
