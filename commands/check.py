@@ -119,6 +119,10 @@ def environment(settings: Settings, database: Database) -> list[Line]:
         lines.append(Line("warn", "mode", "the webhook URL is http://: Telegram accepts only HTTPS webhooks"))
     if settings.bot_mode == "webhook" and not settings.auto_set_webhook:
         lines.append(Line("--", "mode", "AUTO_SET_WEBHOOK is off: the webhook is left as it is set at Telegram"))
+    if settings.bot_mode == "webhook" and settings.webhook_url and not settings.kie_webhook_hmac_key:
+        lines.append(Line("warn", "kie callbacks", "KIE_WEBHOOK_HMAC_KEY is unset: KIE's callbacks are only "
+                                                   "wake-ups verified against KIE's task record; turn signing on in KIE's "
+                                                   "settings and set the key here to add a check"))
     if database.embedded:
         where = "on a public deployment: data lives and dies with DATA_DIR" if public else "for development"
         lines.append(Line("warn" if public else "--", "embedded db",

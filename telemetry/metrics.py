@@ -139,7 +139,7 @@ class Metrics:
                                   ["outcome"], registry=r)
         self.kie_orphan_tasks = Counter("trt_kie_orphan_tasks",
                                         "Jobs released at their deadline while KIE may have their task "
-                                        "(createTask's answer was ambiguous and no task ever showed up)",
+                                        "(the task creation's answer was ambiguous and no task ever showed up)",
                                         registry=r)
 
     def set_source(self, key: str, fn: Callable[[], Iterable[Metric]] | None) -> None:

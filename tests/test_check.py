@@ -128,6 +128,8 @@ async def test_webhook_info_shows_the_last_error_pending_updates_and_a_masked_fo
     assert report.line("kie") == ("warn", f"250 credits at {kie.base_url}: low (under 1000), top up soon")
     assert report.line("chaos")[0] == "warn" and "public deployment" in report.line("chaos")[1]
     assert report.line("migrations")[0] == "warn", "a fresh database: serve applies them"
+    mark, text = report.line("kie callbacks")
+    assert mark == "warn" and "KIE_WEBHOOK_HMAC_KEY is unset" in text and "wake-ups" in text, text
     mark, text = report.line("leader")
     assert mark == "warn" and text.startswith("no leader: "), text
 
