@@ -1240,7 +1240,9 @@ class Soak:
             chat = call.chat_id
             replies.append(Reply(instance, int(chat) if chat is not None else 0, call.at + to_wall,
                                  call.ok, update_id, kind, incarnation))
-        media = [c for c in self.fake.calls() if c.method in MEDIA_METHODS]
+        # a result reaches the chat as a file, or as a link to it (the fallback after 413 or "too big")
+        media = [c for c in self.fake.calls() if c.method in MEDIA_METHODS
+                 or (c.method == "sendMessage" and any(u in urls for u in c.urls))]
         delivered: Counter[int] = Counter()
         for call in media:
             carried = {digests[h] for h in call.hashes if h in digests} | {urls[u] for u in call.urls if u in urls}
@@ -1264,7 +1266,8 @@ class Soak:
                   for r in job_rows],
             ended_at=time.time(),
             kie_creates=creates,
-            media=[Media(int(c.chat_id or 0), c.at + to_wall, c.ok, c.method) for c in media],
+            media=[Media(int(c.chat_id or 0), c.at + to_wall, c.ok, "link" if c.method == "sendMessage" else c.method)
+                   for c in media],
             money_problems=money, orphans=self.orphans(), trap_hits=trap, forged=list(self.forged))
 
     def orphans(self) -> dict[int, int]:

@@ -123,7 +123,8 @@ class KieCreate:
 
 @dataclass(frozen=True)
 class Media:
-    """One sendPhoto/sendDocument/sendVideo/sendAudio that reached the fake Telegram."""
+    """One sendPhoto/sendDocument/sendVideo/sendAudio that reached the fake Telegram, or a sendMessage
+    carrying a result URL (method "link": the fallback after 413 or "too big")."""
 
     chat_id: int
     at: float  # wall clock

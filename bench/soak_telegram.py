@@ -18,9 +18,11 @@ delay, retry_after, seconds} (with `seconds`: the fault is withdrawn after that 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import time
@@ -34,6 +36,7 @@ from fakes.server import cli_parser, run_until_signal
 from fakes.telegram.wire import SEND_METHODS, Call
 from fakes.telegram_api import FakeTelegram
 
+_URL = re.compile(r"https?://[^\s<>\"']+")
 LAG_PERIOD = 0.02  # the stall probe's sleep: a stall shorter than this is within the slack
 
 
@@ -98,6 +101,7 @@ class SoakTelegram(FakeTelegram):
         markup = call.params.get("reply_markup")
         result = call.result if isinstance(call.result, dict) else {}
         urls = [v for v in call.params.values() if isinstance(v, str) and v.startswith(("http://", "https://"))]
+        urls += [u.rstrip(".,;:)\"'") for u in _URL.findall(call.text or "")]  # a result sent as a link
         media = call.params.get("media")
         if isinstance(media, list):
             urls += [m["media"] for m in media if isinstance(m, dict) and isinstance(m.get("media"), str)
@@ -161,6 +165,7 @@ class RemoteTelegram:
     async def __aenter__(self) -> RemoteTelegram:
         args = [sys.executable, "-m", "bench.soak_telegram"] + (["--watch", self.watch] if self.watch else [])
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE)  # noqa: ASYNC220 - returns at once
+        atexit.register(self.kill)  # whatever happens to the soak, the fake does not outlive it
         assert self.proc.stdout is not None
         line = await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.readline), 30)
         self.base_url = json.loads(line)["base_url"]
