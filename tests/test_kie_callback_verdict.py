@@ -252,3 +252,32 @@ async def test_without_callbacks_a_cloudflare_502_after_create_is_released_at_it
     assert (getattr(line, "job_id", None), getattr(line, "model", None), getattr(line, "attempts", None)) == \
         (job.id, PHOTO_MODEL, 1)
     assert w.actor.health()["counts"]["orphaned"] == 1
+
+
+async def test_a_task_made_behind_what_looked_like_kies_refusal_is_adopted_and_logged_as_misclassified(
+        world: Make, caplog: pytest.LogCaptureFixture) -> None:
+    w = await world()
+    w.kie.plan(hold=True)
+    refusal = json.dumps({"code": 500, "msg": "Server Error"})  # KIE's own refusal, yet the task was made
+    w.kie.inject(CREATE_PATH, body=refusal, content_type="application/json", http_status=200, after_create=True,
+                 count=4)
+    with caplog.at_level(logging.WARNING, logger="trt.kie_poller"):
+        job = await w.job(7109)
+
+        async def back_to_created() -> jobs.Job | None:
+            now = await jobs.job(w.money.db, job.id)
+            return now if now is not None and now.state == "created" and now.attempts == 1 else None
+        refused = await eventually(back_to_created, 30, "createTask refused, the job back to 'created'")
+        assert refused.kie_task_id is None
+        url = w.settings.kie_callback_url(job.id)
+        assert url is not None
+        made = [t.task_id for t in w.kie.tasks.values() if t.callback_url == url]
+        assert made, "KIE made the task behind the refusal"
+        assert await post(url, forged(made[0], "fail")) == 200
+        adopted = await w.state(job.id, "submitted", "running")
+    assert adopted.kie_task_id == made[0]
+    [line] = [r for r in caplog.records if r.getMessage() == "kie_refusal_misclassified"]
+    assert (getattr(line, "job_id", None), getattr(line, "task_id", None)) == (job.id, made[0])
+    w.kie.finish(made[0])
+    assert (await w.told(job.id)).state == "succeeded"
+    assert await w.ledger(7109) == ["top_up", "hold", "capture"]
