@@ -47,7 +47,7 @@ class Submitter:
             task_input = await self.inputs.resolve(job, track)
         except InputUnavailable as exc:
             log.warning("job_input_unavailable", extra={"job_id": job.id, "error_text": str(exc)})
-            return await self.deliverer.end(job, track, model, Failed("input_unavailable"))
+            return await self.deliverer.end(job, track, model, Failed(exc.reason))
         except (RetryLater, KieError) as exc:
             track.next_at = time.monotonic() + RETRY_LATER
             log.info("job_input_retry", extra={"job_id": job.id, "error_text": describe(exc)})
