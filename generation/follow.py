@@ -25,6 +25,9 @@ from telemetry import tracing
 
 RECORD_TIMEOUT = 15.0
 ADOPT_RETRY = 10.0  # seconds before a callback's task is asked about again, when KIE could not answer
+# A callback brings a job's next recordInfo forward, but never closer than this to the last one: a
+# leaked job URL posted in a loop must not spend the key's recordInfo budget (10/s) of every job.
+CALLBACK_GAP = 2.0
 CONTENT_WORDS = ("nsfw", "sensitive", "policy", "content", "moderation", "safety", "prohibited", "inappropriate",
                  "violat")
 
@@ -42,14 +45,16 @@ class Follower:
     def __init__(self, ctx: JobContext, deliverer: Deliverer) -> None:
         self.ctx = ctx
         self.deliverer = deliverer
-        # job id -> when a callback's task may be asked about again (recordInfo failed for a while)
+        # job id -> when a callback's task may be asked about next (CALLBACK_GAP, longer when KIE failed)
         self.ask_again: dict[int, float] = {}
+        self.refused: dict[int, set[str]] = {}  # job id -> task ids a callback named that are not its task
 
     async def poll(self, job: Job, track: Track, model: Model | None, overdue: bool) -> Job:
         ctx = self.ctx
         started = job.submitted_at or job.created_at
         age = (datetime.now(UTC) - started).total_seconds()
-        track.next_poll = time.monotonic() + poll_interval(age)
+        track.polled_at = time.monotonic()
+        track.next_poll = track.polled_at + poll_interval(age)
         if job.kie_task_id is None or not ctx.has_key:
             return await self.deliverer.end(job, track, model, TimedOut()) if overdue else job
         task_id = job.kie_task_id
@@ -85,13 +90,17 @@ class Follower:
             self.ask_again.pop(job.id, None)
             return job, True  # KIE's own verdict is known already
         if job.kie_task_id is not None:
-            track.next_poll = 0.0  # this step asks recordInfo now
+            # recordInfo now, or CALLBACK_GAP after the last time it was asked
+            track.next_poll = min(track.next_poll, track.polled_at + CALLBACK_GAP)
             return job, True
+        task_id = parsed.task_id
+        if not self.ctx.has_key or task_id in self.refused.get(job.id, ()):
+            return job, True  # asked about already: the same claim gets the same answer
         if time.monotonic() < self.ask_again.get(job.id, 0.0):
             return job, False
-        task_id = parsed.task_id
-        if not self.ctx.has_key:
-            return job, True
+        if len(self.ask_again) > 10_000:
+            self.ask_again.clear()
+        self.ask_again[job.id] = time.monotonic() + CALLBACK_GAP
         try:
             record = await self.ctx.kie_call("record", lambda: self.ctx.kie.record_info(
                 task_id, timeout=RECORD_TIMEOUT))
@@ -101,7 +110,6 @@ class Follower:
                 log.info("kie_callback_check_failed", extra={"job_id": job.id, "error_kind": exc.kind})
                 return job, False
             return self._unconfirmed(job, task_id, exc.kind)
-        self.ask_again.pop(job.id, None)
         ours = self.ctx.settings.kie_callback_url(job.id)
         if ours is None or record.task_id != task_id or record.callback_url != ours:
             return self._unconfirmed(job, task_id, "the task's request names another callback URL")
@@ -119,6 +127,9 @@ class Follower:
         return await self.apply_record(step.job, track, record), True
 
     def _unconfirmed(self, job: Job, task_id: str, why: str) -> tuple[Job, bool]:
+        if len(self.refused) > 10_000:
+            self.refused.clear()
+        self.refused.setdefault(job.id, set()).add(task_id)
         log.warning("kie_callback_unconfirmed", extra={"job_id": job.id, "task_id": task_id, "why": why})
         return job, True
 

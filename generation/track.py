@@ -20,6 +20,7 @@ class Track:
 
     next_at: float = 0.0  # time.monotonic() when the job needs a look again
     next_poll: float = 0.0
+    polled_at: float = float("-inf")  # when recordInfo was last asked about it
     last_edit: float = float("-inf")
     last_text: str | None = None
     no_status: bool = False  # the status message cannot be edited (deleted, chat gone)

@@ -281,3 +281,37 @@ async def test_a_task_made_behind_what_looked_like_kies_refusal_is_adopted_and_l
     w.kie.finish(made[0])
     assert (await w.told(job.id)).state == "succeeded"
     assert await w.ledger(7109) == ["top_up", "hold", "capture"]
+
+
+async def test_a_leaked_url_posted_in_a_loop_asks_kie_about_one_claimed_task_once(world: Make) -> None:
+    """Each callback makes the actor ask recordInfo (our key's budget is 10/s for every job): the
+    same claim about a task-less job is checked once, however often it is posted."""
+    w = await world(client_timeout=1.5, kie={"callbacks": False})
+    w.kie.plan(hold=True)
+    w.kie.inject(CREATE_PATH, drop_after_create=True, hang=True)  # the task exists; the answer never comes
+    job = await w.job(7130)
+    await w.state(job.id, "submitting")
+    url = w.settings.kie_callback_url(job.id)
+    assert url is not None
+    for _ in range(20):
+        assert await post(url, forged("task_claimed_in_a_loop", "success")) == 200
+    await acted_on(w)
+    asked = [c for c in w.kie.calls(RECORD_PATH) if c.query.get("taskId") == "task_claimed_in_a_loop"]
+    assert len(asked) == 1
+
+
+async def test_a_callback_brings_a_running_jobs_poll_forward_but_never_closer_than_the_gap(world: Make) -> None:
+    from generation.follow import CALLBACK_GAP
+    from generation.track import Track
+
+    w = await world()
+    running, _task = await held_running(w, 7131)
+    callback = jobs.Callback(0, running.id, running.kie_task_id, json.dumps(forged(_task, "success")),
+                             running.created_at)
+    track = Track(polled_at=time.monotonic(), next_poll=time.monotonic() + 20.0)
+    job, acted = await w.actor.follower.apply_callback(running, track, callback)
+    assert acted and job.id == running.id
+    assert track.next_poll == track.polled_at + CALLBACK_GAP, "asked again CALLBACK_GAP after the last poll"
+    track.next_poll = track.polled_at + 1.0  # due sooner anyway: a callback never delays a poll
+    await w.actor.follower.apply_callback(running, track, callback)
+    assert track.next_poll == track.polled_at + 1.0
