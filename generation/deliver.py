@@ -47,7 +47,7 @@ from generation.errors import DeliveryFailed, RetryLater
 from generation.status import StatusMessages
 from generation.track import RETRY_LATER, Track
 from ingest.send_gate import ActingRefused
-from kie import KieError, TooLarge
+from kie import KINDS, DownloadRefused, KieError, TooLarge
 from store import accounts, jobs
 from store.jobs import Failed, Job, Outcome, Part, Succeeded, TimedOut
 from telemetry.metrics import METRICS
@@ -376,7 +376,7 @@ class Deliverer:
             fresh_result = not any(key.startswith(f"{index}:") for key in parts)
             caption = first_caption if index == 0 and fresh_result else None
             try:
-                data = await self._download(url)
+                data = await self._download(url, kind)
                 await self._send_result(job, kind, index, data, url, caption, keyboard if last else None, lang,
                                         parts)
             except DeliveryFailed as exc:
@@ -396,14 +396,19 @@ class Deliverer:
                                    message_id=sent.message_id)
             parts[f"{i}:missing"] = Part(f"{i}:missing", False, None, sent.message_id)
 
-    async def _download(self, url: str) -> bytes | None:
-        """A result's bytes, or None when it is over RESULT_MAX_BYTES (it goes as a link)."""
+    async def _download(self, url: str, kind: str) -> bytes | None:
+        """A result's bytes, or None when it is over RESULT_MAX_BYTES (it goes as a link). Only
+        from where results live, of the model's kind (kie.download): a URL that is refused (a
+        private address, a redirect out, an HTML page) is a result that cannot be had."""
         ctx = self.ctx
         try:
-            return await ctx.kie_call("download", lambda: ctx.kie.download(url, RESULT_MAX_BYTES,
-                                                                           timeout=DOWNLOAD_TIMEOUT))
+            return await ctx.kie_call("download", lambda: ctx.kie.download(
+                url, RESULT_MAX_BYTES, kind=kind if kind in KINDS else "document", timeout=DOWNLOAD_TIMEOUT))
         except TooLarge:
             return None
+        except DownloadRefused as exc:
+            log.error("result_download_refused", extra={"error_text": exc.message})
+            raise DeliveryFailed("download refused") from None
         except KieError as exc:
             if exc.retryable:
                 raise RetryLater(f"download: {exc.kind}") from None

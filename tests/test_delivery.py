@@ -182,3 +182,32 @@ async def test_a_photo_and_its_original_arrive_together_the_original_replying_to
     assert [c.method for c in sends] == ["sendPhoto", "sendDocument"] * 3
     for photo, document in zip(sends[::2], sends[1::2], strict=True):
         assert (document.params.get("reply_parameters") or {}).get("message_id") == photo.result["message_id"]
+
+
+async def test_a_result_that_is_not_of_the_models_kind_is_never_sent_and_the_hold_is_released(
+        world: Make) -> None:  # noqa: F811
+    """KIE's record points at a page that is no picture (a CDN's error text, say): a photo model's
+    result must be an image, so nothing reaches the chat as the user's picture and nothing is
+    charged. The page's host is trusted (it is on loopback), so only the kind refuses it."""
+    from aiohttp import web
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text="upstream error: try again later", content_type="text/plain")
+
+    app = web.Application()
+    app.router.add_get("/result.png", page)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/result.png"
+        w = await world(env={"DOWNLOAD_TRUSTED_HOSTS": "127.0.0.1"})
+        w.kie.plan(result_urls=[url])
+        job = await w.job(7140)
+        done = await w.told(job.id)
+        assert done.state == "failed"
+        assert not w.sent(7140, "sendPhoto") and not w.sent(7140, "sendDocument")
+        assert await w.ledger(7140) == ["top_up", "hold", "release"]
+    finally:
+        await runner.cleanup()
