@@ -8,6 +8,8 @@ moves money, and what a soak's checker asserts after chaos. Each violation is on
 - a paid job has exactly one hold of its price, then exactly one capture (succeeded) or release
   (failed, timed out) of it; a running one has neither; an unpaid job has no hold at all;
 - a finished job holds nothing;
+- a job any of whose results reached the user (job_deliveries.reached) is a success, and if paid
+  captured: a delivered result is never refunded;
 - optionally: no user used more free generations a day than the limit, or runs more jobs at once.
 """
 
@@ -69,6 +71,12 @@ async def check(db: Database, bot_id: int | None = None, *, free_daily_limit: in
             problems.append(f"{job}: finished with {r['held']} still held")
         if r["strangers"]:
             problems.append(f"{job}: {r['strangers']} ledger entries of another user")
+    for r in await pool.fetch(
+            """SELECT j.id, j.state, j.paid_with FROM jobs j
+                WHERE ($1::bigint IS NULL OR j.bot_id = $1) AND j.state IN ('failed', 'timed_out')
+                  AND EXISTS (SELECT 1 FROM job_deliveries d WHERE d.job_id = j.id AND d.reached)""", bot_id):
+        problems.append(f"job {r['id']} ({r['state']}, {r['paid_with']}): a result reached the user, yet it "
+                        f"ended {r['state']}" + (" and was released" if r["paid_with"] == "money" else ""))
     if free_daily_limit is not None:
         for r in await pool.fetch(
                 """SELECT user_id, free_day, count(*) AS used FROM jobs

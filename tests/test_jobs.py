@@ -383,3 +383,18 @@ async def test_a_status_message_recorded_after_the_job_was_told_reopens_it_for_i
     reopened = await jobs.set_status_message(money.db, money.name, money.epoch, job.id, 6)
     assert reopened.job.delivered_at is None and [j.id for j in await jobs.jobs_to_drive(money.db, money.bot_id)] \
         == [job.id]
+
+
+async def test_the_checker_sees_a_released_job_whose_result_reached_the_user(money: Money) -> None:
+    """The store never lets it happen (finish captures once a part reached the chat); the check
+    must still see it when something writes around the store, as the soak's checker relies on."""
+    await user_with(money, 5 * PRICE)
+    job = await created(money, order("reached-then-released"))
+    await jobs.finish(money.db, money.name, money.epoch, job.id, Failed("generation_failed"))
+    assert await invariants.check(money.db) == []
+    pool = money.db.require()
+    await pool.execute("INSERT INTO job_deliveries (job_id, part, reached, epoch) VALUES ($1, '0:photo', true, $2)",
+                       job.id, money.epoch)
+    problems = await invariants.check(money.db)
+    assert len(problems) == 1 and "a result reached the user" in problems[0] and "released" in problems[0]
+    await pool.execute("DELETE FROM job_deliveries WHERE job_id = $1", job.id)
