@@ -5,38 +5,25 @@ fake Telegram serves the file, the fake KIE would make the task), on a real Post
 
 from __future__ import annotations
 
-import io
-import wave
-
 import pytest
 
 from catalog import payload
 from fakes.kie_api import CREATE_PATH
-from tests.test_kie_poller import Make, world  # noqa: F401 - the jobs actor's world, shared
+from tests.test_kie_poller import Make, World, world  # noqa: F401 - the jobs actor's world, shared
+from tests.test_media_length import wav
 
 pytestmark = pytest.mark.timeout(90)
 AVATAR = "kling/ai-avatar-standard"  # priced per second of its audio_url, at most 15 s
 
 
-def wav(seconds: float, rate: int = 8000) -> bytes:
-    """A real WAV file of silence that plays for `seconds`."""
-    out = io.BytesIO()
-    with wave.open(out, "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(rate)
-        writer.writeframes(b"\x00\x00" * int(seconds * rate))
-    return out.getvalue()
-
-
-async def avatar_job(w: object, user: int, audio: bytes, declared: float | None, mime: str = "audio/wav") -> int:
-    tg, make_job = w.tg, w.job  # type: ignore[attr-defined]
+async def avatar_job(w: World, user: int, audio: bytes, declared: float | None, mime: str = "audio/wav") -> int:
+    tg = w.tg
     _, picture = tg.user_photo(user, b"\x89PNG\r\n\x1a\n" + b"0" * 200)
     sound = tg.add_file(audio, kind="audio", file_name="voice.wav", mime_type=mime)
     chosen = {"image_url": payload.file_ref(picture.file_id, "image/png", picture.size or 0),
               "audio_url": payload.file_ref(sound.file_id, mime, len(audio), declared),
               "prompt": "say it"}
-    job = await make_job(user, AVATAR, chosen)
+    job = await w.job(user, AVATAR, chosen)
     return int(job.id)
 
 
