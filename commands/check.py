@@ -121,8 +121,13 @@ def environment(settings: Settings, database: Database) -> list[Line]:
         lines.append(Line("--", "mode", "AUTO_SET_WEBHOOK is off: the webhook is left as it is set at Telegram"))
     if settings.bot_mode == "webhook" and settings.webhook_url and not settings.kie_webhook_hmac_key:
         lines.append(Line("warn", "kie callbacks", "KIE_WEBHOOK_HMAC_KEY is unset: KIE's callbacks are only "
-                                                   "wake-ups verified against KIE's task record; turn signing on in KIE's "
-                                                   "settings and set the key here to add a check"))
+                                                   "wake-ups verified against KIE's task record; turn signing on in "
+                                                   "KIE's settings and set the key here to add a check"))
+    if settings.bot_mode == "webhook" and settings.download_trusted_hosts:
+        lines.append(Line("warn", "result downloads", "DOWNLOAD_TRUSTED_HOSTS is set ("
+                                                      f"{', '.join(settings.download_trusted_hosts)}): results may "
+                                                      "come over http or from private addresses of those hosts; it "
+                                                      "is meant for the demo and tests, leave it unset in production"))
     if database.embedded:
         where = "on a public deployment: data lives and dies with DATA_DIR" if public else "for development"
         lines.append(Line("warn" if public else "--", "embedded db",

@@ -115,7 +115,7 @@ async def test_webhook_info_shows_the_last_error_pending_updates_and_a_masked_fo
             telegram.push_update(telegram.user_message(7, text))
         telegram.set_webhook_error("Wrong response from the webhook: 502 Bad Gateway")
         env = {**base_env(database_url, telegram, kie, tmp_path), "WEBHOOK_BASE_URL": "https://bot.example.com",
-               "CHAOS_TOKEN": CHAOS_TOKEN}
+               "CHAOS_TOKEN": CHAOS_TOKEN, "DOWNLOAD_TRUSTED_HOSTS": "127.0.0.1:8082"}
         report = await check(env)
     assert report.code == 0, report.text  # warnings only
     mark, text = report.line("webhook")
@@ -130,6 +130,8 @@ async def test_webhook_info_shows_the_last_error_pending_updates_and_a_masked_fo
     assert report.line("migrations")[0] == "warn", "a fresh database: serve applies them"
     mark, text = report.line("kie callbacks")
     assert mark == "warn" and "KIE_WEBHOOK_HMAC_KEY is unset" in text and "wake-ups" in text, text
+    mark, text = report.line("result downloads")
+    assert mark == "warn" and "127.0.0.1:8082" in text and "unset in production" in text, text
     mark, text = report.line("leader")
     assert mark == "warn" and text.startswith("no leader: "), text
 
