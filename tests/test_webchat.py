@@ -2,7 +2,8 @@
 test plays the bot through the fake Telegram's Bot API and keeps the updates its webhook gets.
 
 What the page does must reach the bot as Telegram's own updates (a message with the user's
-language, a press of a button the bot sent, a photo the bot can download, a paid invoice), only
+language, a press of a button the bot sent, a photo the bot can download, a music file or a voice
+message with the length its client measured, a paid invoice), only
 from the page itself; what the bot sends (HTML formatting, edits, deletions, toasts, invoices,
 files) must show as a Telegram client shows it, and nothing anyone wrote may become markup.
 """
@@ -22,6 +23,7 @@ from aiohttp import web
 from fakes.webchat import DEFAULT_CHAT, ChatTelegram
 from tests.browser import need_chromium, phone_browser
 from tests.test_demo_webchat import png
+from tests.test_media_length import ogg_opus, wav
 
 pytestmark = pytest.mark.timeout(120)
 TOKEN = "4242:webchat-test-token"
@@ -158,6 +160,73 @@ async def test_a_photo_from_the_page_is_a_photo_update_whose_file_the_bot_can_do
     async with bot.session.post(bot.telegram.base_url + "/demo/api/photo", data=text) as response:
         assert response.status == 415, "only a picture is a photo"
     assert len(bot.updates) == 1
+
+
+async def post_sound(bot: Bot, data: bytes, name: str, sent_as: str = "audio", origin: str | None = "same",
+                     caption: str | None = None) -> tuple[int, dict[str, Any]]:
+    """The page's sound upload: a file from disk as a music file or a voice message."""
+    form = aiohttp.FormData()
+    form.add_field("chat", str(DEFAULT_CHAT))
+    form.add_field("lang", "en")
+    form.add_field("as", sent_as)
+    if caption is not None:
+        form.add_field("caption", caption)
+    form.add_field("file", data, filename=name, content_type="application/octet-stream")
+    headers = {"Origin": bot.telegram.base_url if origin == "same" else origin} if origin else {}
+    async with bot.session.post(bot.telegram.base_url + "/demo/api/audio", data=form, headers=headers) as response:
+        return response.status, await response.json()
+
+
+async def test_a_wav_from_the_page_is_an_audio_message_with_its_measured_length_and_a_file_the_bot_can_download(
+        bot: Bot) -> None:
+    sound = wav(2.6)
+    status, body = await post_sound(bot, sound, "hello.wav", caption="say it")
+    assert status == 200, body
+    message = (await bot.update(1))["message"]
+    audio = message["audio"]
+    assert audio["duration"] == 3, "the length measured from the file, rounded to whole seconds"
+    assert audio["mime_type"] == "audio/x-wav" and audio["file_name"] == "hello.wav"
+    assert audio["file_size"] == len(sound) and message["caption"] == "say it" and "voice" not in message
+    file = await bot.call("getFile", file_id=audio["file_id"])
+    async with bot.session.get(f"{bot.telegram.base_url}/file/bot{TOKEN}/{file['file_path']}") as response:
+        assert await response.read() == sound
+    [shown] = (await state(bot))["messages"]
+    assert shown["mine"] and shown["media"]["kind"] == "audio" and shown["media"]["duration"] == 3
+    async with bot.session.get(bot.telegram.base_url + shown["media"]["url"]) as response:
+        assert response.content_type == "audio/x-wav" and await response.read() == sound
+
+
+async def test_an_ogg_recording_sent_as_a_voice_is_a_voice_message_and_other_sounds_are_not(bot: Bot) -> None:
+    recording = ogg_opus(4.4)
+    status, body = await post_sound(bot, recording, "note.ogg", sent_as="voice")
+    assert status == 200, body
+    message = (await bot.update(1))["message"]
+    voice = message["voice"]
+    assert voice["duration"] == 4 and voice["mime_type"] == "audio/ogg" and "file_name" not in voice
+    assert "audio" not in message
+    file = await bot.call("getFile", file_id=voice["file_id"])
+    async with bot.session.get(f"{bot.telegram.base_url}/file/bot{TOKEN}/{file['file_path']}") as response:
+        assert await response.read() == recording
+    assert (await state(bot))["messages"][0]["media"]["kind"] == "voice"
+    status, _ = await post_sound(bot, wav(2), "hello.wav", sent_as="voice")
+    assert status == 415, "a voice message is OGG/Opus, as Telegram's apps record it"
+    assert len(bot.updates) == 1
+
+
+async def test_a_sound_whose_length_cannot_be_read_is_sent_with_duration_0(bot: Bot) -> None:
+    status, body = await post_sound(bot, b"OggS" + bytes(200), "broken.ogg")
+    assert status == 200, body
+    audio = (await bot.update(1))["message"]["audio"]
+    assert audio["duration"] == 0 and audio["mime_type"] == "audio/ogg"
+
+
+async def test_only_sounds_from_the_page_and_within_20_mb_are_sent_as_audio(bot: Bot) -> None:
+    assert (await post_sound(bot, b"<html><script>alert(1)</script>", "x.mp3"))[0] == 415, "only a sound is audio"
+    assert (await post_sound(bot, png(8, 8), "x.wav"))[0] == 415
+    assert (await post_sound(bot, wav(1), "x.wav", origin="https://evil.example"))[0] == 403
+    status, body = await post_sound(bot, wav(1) + bytes(20 * 1024 * 1024), "huge.wav")
+    assert status == 413, body
+    assert bot.updates == []
 
 
 async def test_only_the_page_acts_and_a_file_never_runs_as_the_page(bot: Bot) -> None:

@@ -16,8 +16,8 @@ from typing import Any
 
 import aiohttp
 
-from fakes.telegram.updates import photo_update
-from fakes.telegram.wire import Call, FileRecord, attach_key, bad
+from fakes.telegram.updates import chat_dict, photo_update, user_dict
+from fakes.telegram.wire import Call, FileRecord, attach_key, bad, now
 from fakes.telegram.world import TelegramWorld
 
 _FILE_PREFIXES = {
@@ -26,6 +26,7 @@ _FILE_PREFIXES = {
     "audio": "CQACAgIAAxkBAAI",
     "document": "BQACAgIAAxkBAAI",
     "animation": "CgACAgIAAxkBAAI",
+    "voice": "AwACAgIAAxkBAAI",
 }
 _FILE_FOLDERS = {
     "photo": "photos",
@@ -33,9 +34,11 @@ _FILE_FOLDERS = {
     "audio": "music",
     "document": "documents",
     "animation": "animations",
+    "voice": "voice",
 }
-_DEFAULT_EXTENSIONS = {"photo": ".jpg", "video": ".mp4", "audio": ".mp3", "document": "", "animation": ".mp4"}
-_DEFAULT_MIME = {"video": "video/mp4", "audio": "audio/mpeg", "animation": "video/mp4"}
+_DEFAULT_EXTENSIONS = {"photo": ".jpg", "video": ".mp4", "audio": ".mp3", "document": "", "animation": ".mp4",
+                       "voice": ".oga"}
+_DEFAULT_MIME = {"video": "video/mp4", "audio": "audio/mpeg", "animation": "video/mp4", "voice": "audio/ogg"}
 
 
 def _image_size(data: bytes) -> tuple[int, int] | None:
@@ -122,6 +125,28 @@ class MediaMethods(TelegramWorld):
             file_size=record.size,
             **kwargs,
         )
+        return update, record
+
+    def user_audio(
+        self,
+        chat_id: int,
+        data: bytes,
+        *,
+        voice: bool,
+        duration: int,
+        mime_type: str,
+        file_name: str | None = None,
+        caption: str | None = None,
+        **kwargs: Any,
+    ) -> tuple[dict[str, Any], FileRecord]:
+        """A user's voice message (``voice``: OGG/Opus recorded in the app, no file name) or music
+        file (``audio``), with the ``duration`` the user's client measured, whose bytes the bot can
+        getFile and download."""
+        kind = "voice" if voice else "audio"
+        record = self.add_file(data, kind=kind, file_name=None if voice else file_name, mime_type=mime_type)
+        record.duration = duration
+        kwargs.setdefault("message_id", self.next_message_id(chat_id))
+        update = audio_update(self.next_update_id(), chat_id, record, caption=caption, **kwargs)
         return update, record
 
     async def _file_param(self, call: Call, name: str, kind: str, *, value: Any = None) -> FileRecord:
@@ -226,3 +251,37 @@ class MediaMethods(TelegramWorld):
             result["file_size"] = record.size
             result["file_path"] = record.file_path
         return result
+
+
+def audio_update(
+    update_id: int,
+    chat_id: int,
+    record: FileRecord,
+    *,
+    caption: str | None = None,
+    user_id: int | None = None,
+    language_code: str | None = "ru",
+    first_name: str = "Test",
+    message_id: int | None = None,
+) -> dict[str, Any]:
+    """An update with the user's ``record`` as Telegram's ``Voice`` or ``Audio`` (by its kind):
+    ``duration`` always, as the Bot API guarantees; a file name only for a music file."""
+    user = user_dict(user_id or (chat_id if chat_id > 0 else 100_001), first_name, language_code)
+    media: dict[str, Any] = {"file_id": record.file_id, "file_unique_id": record.file_unique_id,
+                             "duration": record.duration or 0}
+    if record.kind == "audio" and record.file_name:
+        media["file_name"] = record.file_name
+    if record.mime_type:
+        media["mime_type"] = record.mime_type
+    if record.size is not None:
+        media["file_size"] = record.size
+    message: dict[str, Any] = {
+        "message_id": update_id if message_id is None else message_id,
+        "from": user,
+        "chat": chat_dict(chat_id, user),
+        "date": now(),
+        "voice" if record.kind == "voice" else "audio": media,
+    }
+    if caption is not None:
+        message["caption"] = caption
+    return {"update_id": update_id, "message": message}

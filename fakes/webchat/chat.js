@@ -97,6 +97,10 @@
     return bytes < 1024 * 1024 ? Math.max(1, Math.round(bytes / 1024)) + ' KB' : (bytes / 1048576).toFixed(1) + ' MB';
   }
 
+  function clock(seconds) {
+    return Math.floor(seconds / 60) + ':' + String(seconds % 60).padStart(2, '0');
+  }
+
   function mediaNode(media) {
     const kind = media.kind;
     if (kind === 'photo') {
@@ -116,10 +120,14 @@
       if (kind === 'animation') { video.autoplay = true; video.loop = true; video.muted = true; }
       return video;
     }
-    if (kind === 'audio') {
-      const box = make('div', 'media audio');
-      const title = [media.performer, media.title].filter(Boolean).join(' — ') || media.file_name || 'audio';
-      box.append(make('div', 'file-name', '🎵 ' + title));
+    if (kind === 'audio' || kind === 'voice') {
+      const box = make('div', 'media audio ' + kind);
+      const title = kind === 'voice' ? '🎤 Voice message'
+        : '🎵 ' + ([media.performer, media.title].filter(Boolean).join(' — ') || media.file_name || 'audio');
+      const about = make('div', 'audio-about');
+      about.append(make('span', 'file-name', title));
+      if (Number.isInteger(media.duration)) about.append(make('span', 'duration', clock(media.duration)));
+      box.append(about);
       const audio = make('audio');
       audio.src = media.url;
       audio.controls = true;
@@ -348,18 +356,23 @@
       if (!(await say(text))) input.value = text;
     });
     $('start').addEventListener('click', () => say('/start'));
-    $('photo').addEventListener('change', async (event) => {
+    // A file from disk, the message field's text as its caption: a photo, a music file or a voice message.
+    const upload = (input, path, extra) => input.addEventListener('change', async (event) => {
       const file = event.target.files && event.target.files[0];
       if (!file) return;
       const form = new FormData();
       form.append('chat', String(chat));
       form.append('lang', lang);
       form.append('caption', $('text').value.trim());
+      for (const [key, value] of Object.entries(extra)) form.append(key, value);
       form.append('file', file, file.name);
       log.dataset.stick = 'yes';
-      if (await act('/demo/api/photo', form)) $('text').value = '';
+      if (await act(path, form, input.parentElement)) $('text').value = '';
       event.target.value = '';
     });
+    upload($('photo'), '/demo/api/photo', {});
+    upload($('audio'), '/demo/api/audio', {as: 'audio'});
+    upload($('voice'), '/demo/api/audio', {as: 'voice'});
     setInterval(() => { if (online) status(); }, 1000);
     poll();
   });

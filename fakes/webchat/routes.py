@@ -12,19 +12,23 @@ Routes (same origin only for actions; JSON bodies, the photo as multipart):
 * ``GET /demo/api/state?chat=&calls=&digest=&wait=`` the chat, once it differs from ``digest``
   or a button press was answered with a toast (waits at most ``wait`` seconds, 25 at most);
 * ``POST /demo/api/message {chat, text, lang}``, ``POST /demo/api/press {chat, message_id, data, lang}``,
-  ``POST /demo/api/photo`` (chat, lang, caption, file), ``POST /demo/api/pay {chat, message_id, lang}``;
+  ``POST /demo/api/photo`` (chat, lang, caption, file), ``POST /demo/api/audio`` (chat, lang, caption,
+  file, as=audio|voice), ``POST /demo/api/pay {chat, message_id, lang}``;
 * ``GET /demo/api/file/<file_id>`` a file's bytes, as a download unless it is a picture, video or sound.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import io
 import secrets
 import time
 from importlib import resources
 from typing import Any
 
 import aiohttp
+import mutagen
 from aiohttp import web
 
 from fakes.telegram.fake import FakeTelegram
@@ -39,6 +43,8 @@ LONGEST_WAIT = 25.0  # a long poll's bound: under every browser's and proxy's id
 DELIVERY_SECONDS = 15.0  # the webhook's answer to one update
 PAYMENT_SECONDS = 10.0  # Telegram gives the bot 10 s to answer a pre-checkout query
 PHOTO_BYTES = 10 * 1024 * 1024  # Telegram's limit for a photo
+AUDIO_BYTES = 20 * 1024 * 1024  # the biggest file a bot may download (getFile)
+FORM_SLACK = 64 * 1024  # a form's other fields and part headers around the file
 TEXT_LIMIT = 4096
 _PAGE_FILES = {"page.html": "text/html", "chat.css": "text/css", "chat.js": "text/javascript"}
 _STATIC = {name: resources.files(__package__).joinpath(name).read_bytes() for name in _PAGE_FILES}
@@ -72,6 +78,7 @@ class WebChat:
         app.router.add_post("/demo/api/message", self._message)
         app.router.add_post("/demo/api/press", self._press)
         app.router.add_post("/demo/api/photo", self._photo)
+        app.router.add_post("/demo/api/audio", self._audio)
         app.router.add_post("/demo/api/pay", self._pay)
         app.router.add_get(FILE_PATH + "{file_id}", self._file)
 
@@ -157,26 +164,37 @@ class WebChat:
     async def _photo(self, request: web.Request) -> web.Response:
         try:
             _same_origin(request)
-            fields: dict[str, str] = {}
-            data = b""
-            try:
-                reader = await request.multipart()
-                async for part in reader:
-                    if not isinstance(part, aiohttp.BodyPartReader) or not part.name:
-                        continue
-                    if part.name == "file":
-                        data = bytes(await part.read(decode=False))
-                        if len(data) > PHOTO_BYTES:
-                            raise Refused(413, "a photo is 10 MB at most")
-                    else:
-                        fields[part.name] = (await part.text())[:TEXT_LIMIT]
-            except (AssertionError, ValueError, KeyError) as exc:  # not multipart, or a broken body
-                raise Refused(400, "a photo comes as multipart/form-data with a file part") from exc
+            fields, data, _ = await _form(request, PHOTO_BYTES, "a photo is 10 MB at most")
             chat, lang = _chat(fields.get("chat")), _lang(fields.get("lang"))
             if _picture_kind(data) is None:
                 raise Refused(415, "that file is not a picture (PNG, JPEG, GIF or WebP)")
             caption = fields.get("caption", "").strip()[:1024] or None
             update, _ = self.telegram.user_photo(chat, data, caption, language_code=lang, first_name=USER_NAME)
+            update["update_id"] = self._update_id()
+            return await self._deliver(update)
+        except Refused as exc:
+            return _refused(exc)
+
+    async def _audio(self, request: web.Request) -> web.Response:
+        """A sound file from disk sent as Telegram sends it: a voice message (OGG/Opus only, as the
+        app records them) or a music file, with the length the user's client measured itself."""
+        try:
+            _same_origin(request)
+            if (request.content_length or 0) > AUDIO_BYTES + FORM_SLACK:
+                raise Refused(413, "a sound file is 20 MB at most")
+            fields, data, name = await _form(request, AUDIO_BYTES, "a sound file is 20 MB at most")
+            chat, lang = _chat(fields.get("chat")), _lang(fields.get("lang"))
+            voice = fields.get("as", "audio") == "voice"
+            mime = _sound_kind(data)
+            if mime is None:
+                raise Refused(415, "that file is not a sound (MP3, OGG, WAV, FLAC or M4A)")
+            if voice and mime != "audio/ogg":
+                raise Refused(415, "a voice message is OGG/Opus: send this file as an audio file")
+            duration = await asyncio.to_thread(_sound_seconds, data)
+            caption = fields.get("caption", "").strip()[:1024] or None
+            update, _ = self.telegram.user_audio(chat, data, voice=voice, duration=duration, mime_type=mime,
+                                                 file_name=_file_name(name, mime), caption=caption,
+                                                 language_code=lang, first_name=USER_NAME)
             update["update_id"] = self._update_id()
             return await self._deliver(update)
         except Refused as exc:
@@ -317,6 +335,66 @@ def _picture_kind(data: bytes) -> str | None:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
     return None
+
+
+async def _form(request: web.Request, most: int, too_big: str) -> tuple[dict[str, str], bytes, str | None]:
+    """A multipart form's text fields, its ``file`` part's bytes (read in chunks, refused with 413
+    past ``most``: never held whole when too big) and that file's name."""
+    fields: dict[str, str] = {}
+    data = bytearray()
+    name: str | None = None
+    try:
+        reader = await request.multipart()
+        async for part in reader:
+            if not isinstance(part, aiohttp.BodyPartReader) or not part.name:
+                continue
+            if part.name == "file":
+                name = part.filename
+                while chunk := await part.read_chunk(64 * 1024):
+                    data += chunk
+                    if len(data) > most:
+                        raise Refused(413, too_big)
+            else:
+                fields[part.name] = (await part.text())[:TEXT_LIMIT]
+    except (AssertionError, ValueError, KeyError) as exc:  # not multipart, or a broken body
+        raise Refused(400, "a file comes as multipart/form-data with a file part") from exc
+    return fields, bytes(data), name
+
+
+def _sound_kind(data: bytes) -> str | None:
+    """The media type of a sound file by its first bytes, as a Telegram client labels it."""
+    if data[:3] == b"ID3":
+        return "audio/mpeg"
+    if data[:4] == b"OggS":
+        return "audio/ogg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        return "audio/x-wav"
+    if data[:4] == b"fLaC":
+        return "audio/flac"
+    if data[4:8] == b"ftyp":
+        return "audio/mp4"
+    if len(data) >= 2 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0:  # an MPEG audio frame's sync
+        return "audio/aac" if data[1] & 0x06 == 0 else "audio/mpeg"  # layer 00: an ADTS AAC frame
+    return None
+
+
+def _sound_seconds(data: bytes) -> int:
+    """The length a Telegram client puts in ``duration``: measured from the file and rounded to
+    whole seconds; 0 when it cannot tell (the bot then asks for another file)."""
+    try:
+        parsed = mutagen.File(io.BytesIO(data))
+        length = float(parsed.info.length) if parsed is not None else 0.0
+    except Exception:  # hostile or broken bytes are a file of unknown length, never a crash
+        return 0
+    return int(length + 0.5) if 0 < length < 2**31 else 0
+
+
+def _file_name(name: str | None, mime: str) -> str:
+    """The file's name as a client sends it: its base name, or one from its type."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1].strip()[:255]
+    extensions = {"audio/mpeg": ".mp3", "audio/ogg": ".ogg", "audio/x-wav": ".wav", "audio/flac": ".flac",
+                  "audio/mp4": ".m4a", "audio/aac": ".aac"}
+    return base or "audio" + extensions.get(mime, "")
 
 
 def _content_type(record: FileRecord) -> str:

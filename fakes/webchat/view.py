@@ -22,7 +22,7 @@ from fakes.telegram.wire import SEND_METHODS
 MAX_MESSAGES = 200  # the newest shown; a long session stays light
 TYPING_SECONDS = 5.0  # how long Telegram shows a chat action
 FILE_PATH = "/demo/api/file/"
-_MEDIA_KINDS = ("photo", "animation", "video", "audio", "document")  # an animation also carries a document
+_MEDIA_KINDS = ("photo", "animation", "video", "audio", "voice", "document")  # an animation also carries a document
 _BUTTON_ACTIONS = ("web_app", "login_url", "switch_inline_query", "switch_inline_query_current_chat",
                    "switch_inline_query_chosen_chat", "copy_text", "callback_game")
 
