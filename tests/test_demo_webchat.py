@@ -6,16 +6,21 @@ user and tests/test_generation_e2e.py do) and types or uploads what each wizard 
 every wait is a bounded wait for what the page shows: /start shows the menu, a button leads to
 the family's page, a text-to-image generation ends with its picture loaded on the page, and a
 photo from disk reaches the bot as a photo (the wizard takes it, and the jobs actor fetches that
-very file through the Bot API to send it to KIE). DEMO_SCREENSHOT=<path> keeps the picture of
-the finished generation (the README's docs/demo.png is one).
+very file through the Bot API to send it to KIE), and a talking avatar takes a photo and a WAV
+from disk whose 3 s the confirmation prices. DEMO_SCREENSHOT=<path> keeps the picture of the
+finished generation (the README's docs/demo.png is one), and <path stem>-avatar.png the avatar's
+confirmation with the user's sound in the chat.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import io
 import os
 import shutil
 import struct
+import wave
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +31,9 @@ import aiohttp
 import pytest
 
 from bot import flow, keyboards, texts
-from catalog.loader import shipped
+from catalog.loader import Model, shipped
+from catalog.pricing import user_price_kopecks
+from config import Settings
 from tests.browser import need_chromium, phone_browser
 from tests.procs import TrtProcess, eventually, free_port
 
@@ -36,10 +43,22 @@ CATALOG = shipped()
 PROMPT = "A lighthouse on a cliff at sunset, watercolor"
 SCREEN_SECONDS = 30
 RESULT_SECONDS = 90
+AVATAR = "kling/ai-avatar-standard"  # a photo, then a sound of at most 15 s priced by the second
 
 
 def t(key: str, **values: Any) -> str:
     return texts.t(LANG, key, **values)
+
+
+def wav(seconds: float, rate: int = 8000) -> bytes:
+    """A WAV through the standard library's wave module: 8-bit mono silence, the user's recording."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(1)
+        w.setframerate(rate)
+        w.writeframes(b"\x80" * int(seconds * rate))
+    return out.getvalue()
 
 
 def png(width: int, height: int) -> bytes:
@@ -115,6 +134,13 @@ class Chat:
         return self.act(lambda: self.driver.find_element(By.ID, "photo").send_keys(str(path)), expect,
                         "answer to the photo")
 
+    def send_sound(self, path: Path, expect: str, voice: bool = False) -> dict[str, Any]:
+        from selenium.webdriver.common.by import By
+
+        control = "voice" if voice else "audio"
+        return self.act(lambda: self.driver.find_element(By.ID, control).send_keys(str(path)), expect,
+                        f"answer to the {control}")
+
 
 def action(screen: dict[str, Any], name: str) -> str:
     """A wizard button's data by its action (w:<nonce>:<action>[:arg])."""
@@ -131,16 +157,19 @@ def option(screen: dict[str, Any]) -> str:
     return next((d for label, d in options if label.startswith("✓")), options[0][1])
 
 
-def generate(chat: Chat, family: str, photo: Path | None = None) -> str:
-    """/start -> the family -> its first model -> Start -> every step -> Confirm -> the result on
-    the page; the model's id."""
+def to_confirmation(chat: Chat, family: str, photo: Path | None = None, sound: Path | None = None,
+                    model_id: str | None = None) -> tuple[Model, dict[str, Any]]:
+    """/start -> the family -> its model (``model_id``, else the first listed) -> Start -> every
+    step answered -> the confirmation; the model and the confirmation's screen."""
     menu = chat.say("/start", expect=t("welcome", name="Guest"))
     assert keyboards.MENU_BALANCE in menu["data"], f"/start shows the menu: {menu}"
     page = chat.press(keyboards.family_data(family), expect=None)
     models = [d for d in page["data"] if d.startswith(keyboards.MODEL)]
     assert models, f"the family's page lists models: {page}"
-    model = CATALOG.model(models[0].removeprefix(keyboards.MODEL))
-    card = chat.press(models[0], expect=model.title.get(LANG))
+    chosen = keyboards.model_data(model_id) if model_id else models[0]
+    assert chosen in models, f"{model_id} is on the family's page: {page}"
+    model = CATALOG.model(chosen.removeprefix(keyboards.MODEL))
+    card = chat.press(chosen, expect=model.title.get(LANG))
     steps = flow.asked(model)
     screen = chat.press(keyboards.start_data(model.id), expect=None) if card else card
     for index, item in enumerate(steps):
@@ -160,9 +189,17 @@ def generate(chat: Chat, family: str, photo: Path | None = None) -> str:
                 screen = chat.press(action(screen, "done"), expect=following)
             else:
                 screen = chat.send_photo(photo, expect=following)
+        elif item.kind == "audio" and sound is not None and not item.array:
+            screen = chat.send_sound(sound, expect=following)
         else:
             raise AssertionError(f"this test does not answer a field of kind {item.kind}")
     assert t("confirm_header") in screen["text"], f"the confirmation expected: {screen}"
+    return model, screen
+
+
+def generate(chat: Chat, family: str, photo: Path | None = None) -> str:
+    """:func:`to_confirmation` -> Confirm -> the result on the page; the model's id."""
+    model, screen = to_confirmation(chat, family, photo)
     chat.press(action(screen, "ok"), expect=None, seconds=RESULT_SECONDS)  # the status message comes first
 
     def result(driver: Any) -> bool:
@@ -272,4 +309,42 @@ async def test_a_photo_from_disk_reaches_the_bot_as_a_photo(tmp_path: Path, spaw
     async with aiohttp.ClientSession() as session, session.get(f"{telegram}/_fake/calls?method=sendPhoto") as response:
         sent = [call for call in await response.json() if call["params"].get("chat_id") == 1002]
     assert sent, "the edited picture came back to the page's chat"
+    assert proc.proc is not None and proc.proc.poll() is None
+
+
+async def test_a_talking_avatar_takes_a_photo_and_a_sound_from_disk_and_prices_their_seconds(
+        tmp_path: Path, spawn: Any, database_url: str) -> None:
+    need_chromium()
+    proc, url = await demo(spawn, database_url)
+    picture = tmp_path / "face.png"
+    picture.write_bytes(png(96, 96))
+    sound = tmp_path / "my voice.wav"
+    sound.write_bytes(wav(3))
+    model = CATALOG.model(AVATAR)
+    defaults = {f.name: f.default for f in dataclasses.fields(Settings)}  # the demo keeps the default prices
+    price = texts.money(LANG, user_price_kopecks(model.credits({}, {"audio_url": 3.0}),
+                                                 defaults["price_kopecks_per_credit"], defaults["price_markup"]))
+    one_second = texts.money(LANG, user_price_kopecks(model.credits({}, {"audio_url": 1.0}),
+                                                      defaults["price_kopecks_per_credit"], defaults["price_markup"]))
+    assert price not in (one_second, texts.money(LANG, 0)), "3 s cost more than 1 s and more than nothing"
+
+    def work(chat: Chat) -> dict[str, Any]:
+        _, screen = to_confirmation(chat, "avatar", photo=picture, sound=sound, model_id=AVATAR)
+        assert price in screen["text"] and t("confirm_price", price=texts.money(LANG, 0)) not in screen["text"], \
+            f"the confirmation prices the 3 s the user sent: {screen['text']}"
+        mine: dict[str, Any] = chat.driver.execute_script("""
+            const box = document.querySelector('.msg.mine .media.audio');
+            const player = box && box.querySelector('audio[controls]');
+            return {player: Boolean(player), src: player ? player.getAttribute('src') : '',
+                    label: box ? box.querySelector('.file-name').textContent : '',
+                    length: box ? box.querySelector('.duration').textContent : ''};""")
+        fits_the_phone(chat)
+        if os.environ.get("DEMO_SCREENSHOT"):
+            shot = Path(os.environ["DEMO_SCREENSHOT"])
+            chat.driver.save_screenshot(str(shot.with_name(shot.stem + "-avatar" + (shot.suffix or ".png"))))
+        return mine
+
+    mine = await asyncio.to_thread(browse, tmp_path, url + "?lang=en", work)
+    assert mine["player"] and mine["src"].startswith("/demo/api/file/"), f"the user's own sound is in the chat: {mine}"
+    assert mine["label"] == "🎵 my voice.wav" and mine["length"] == "0:03", "sent with the length it plays"
     assert proc.proc is not None and proc.proc.poll() is None

@@ -285,6 +285,7 @@ async def test_the_page_draws_the_bots_formatting_and_keeps_every_text_a_text(bo
     form.add_field("audio", b"ID3" + bytes(64), filename="song.mp3", content_type="audio/mpeg")
     async with bot.session.post(f"{bot.telegram.base_url}/bot{TOKEN}/sendAudio", data=form) as response:
         assert response.status == 200
+    assert (await post_sound(bot, ogg_opus(65), "note.ogg", sent_as="voice"))[0] == 200
 
     def look() -> dict[str, Any]:
         from selenium.webdriver.support.ui import WebDriverWait
@@ -302,6 +303,9 @@ async def test_the_page_draws_the_bots_formatting_and_keeps_every_text_a_text(bo
                         imgs: document.querySelectorAll('.msg.bot .text img').length, plain: text.textContent,
                         pay: [...document.querySelectorAll('.kb-btn.pay')].map(b => b.textContent),
                         audio: document.querySelectorAll('.msg.bot audio[controls]').length,
+                        voice: [...document.querySelectorAll('.msg.mine .media.voice')].map(
+                          v => [v.querySelector('.file-name').textContent, v.querySelector('.duration').textContent,
+                                Boolean(v.querySelector('audio[controls]'))]),
                         title: document.title, width: document.documentElement.scrollWidth, inner: innerWidth};""")
             return found
         finally:
@@ -313,4 +317,5 @@ async def test_the_page_draws_the_bots_formatting_and_keeps_every_text_a_text(bo
     assert seen["links"] == [["link", "https://example.org/"]], "a javascript: link is shown as text only"
     assert seen["imgs"] == 0 and hostile in seen["plain"] and seen["title"] == "TRT demo chat"
     assert seen["pay"] == ["Pay ⭐ 50"] and seen["audio"] == 1
+    assert seen["voice"] == [["🎤 Voice message", "1:05", True]], "the user's own voice message, with its length"
     assert seen["width"] <= seen["inner"] == 390
