@@ -10,6 +10,7 @@ The data is written before a screen is sent, so its buttons always find their sc
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -154,7 +155,11 @@ def shown(ctx: Ctx, item: Field, value: Any) -> str:
     if item.kind == "bool":
         return ctx.t("yes" if value else "no")
     if item.media:
-        return ctx.t("value_files", count=len(value) if isinstance(value, list) else 1)
+        files = value if isinstance(value, list) else [value]
+        lengths = [f["seconds"] for f in files if isinstance(f, dict) and f.get("seconds")]
+        if item.kind in ("audio", "video") and lengths:  # what a price per second counts
+            return ctx.t("value_files_seconds", count=len(files), seconds=math.ceil(sum(lengths)))
+        return ctx.t("value_files", count=len(files))
     if item.kind == "task":
         return ctx.t("value_result", id=value.get("job_id") if isinstance(value, dict) else "?")
     if isinstance(value, str):

@@ -180,6 +180,7 @@ async def test_a_talking_avatar_takes_a_voice_message_priced_by_its_length(chat:
     model = CATALOG.model(model_id)
     expected = kopecks(chat.settings, model.credits({}, {"audio_url": 7}))
     assert t("confirm_price", price=rub(expected)) in (chat.last.text or "")
+    assert t("value_files_seconds", count=1, seconds=7) in (chat.last.text or ""), "the seconds the price counts"
     await chat.press(chat.action("ok"))
     [job] = await chat.jobs()
     assert job.input["audio_url"] == file_ref("voice-1", "audio/ogg", 9_000, 7.0) and job.price == expected
