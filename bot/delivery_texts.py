@@ -44,12 +44,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "failed_input": "Не удалось получить отправленный вами файл. Пришлите его ещё раз, пожалуйста.",
         "failed_timeout": "Генерация заняла слишком много времени, и мы её остановили. Попробуйте ещё раз.",
         "failed_input_too_long": "Ваш файл оказался длиннее, чем цена, которую вы подтвердили, или чем принимает "
-                                 "модель, поэтому мы его не отправили. Пришлите файл покороче.",
+                                 "модель, поэтому генерацию мы не запускали. Пришлите файл покороче.",
         "failed_input_too_long_seconds": "Ваш файл длится {got} с, а можно не больше {limit} с (по подтверждённой "
-                                         "цене или по правилам модели), поэтому мы его не отправили. "
+                                         "цене или по правилам модели), поэтому генерацию мы не запускали. "
                                          "Пришлите файл покороче.",
-        "failed_input_unmeasurable": "Не удалось определить длительность вашего аудио или видео, поэтому мы его не "
-                                     "отправили. Попробуйте другой формат, например MP3 или MP4.",
+        "failed_input_unmeasurable": "Не удалось определить длительность вашего аудио или видео, поэтому генерацию "
+                                     "мы не запускали. Попробуйте другой формат, например MP3 или MP4.",
         "refund_money": "Деньги вернулись на баланс.",
         "refund_free": "Бесплатная генерация не израсходована.",
     },
@@ -64,7 +64,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "btn_menu": "☰ Menu",
         "result_link": "The file is too large for Telegram; download it here (the link expires soon):\n{url}",
         "result_link_refused": "Telegram did not accept the file; download it here (the link expires soon):\n{url}",
-        "result_rest_link": "Result {n} of {total} could not be sent here; download it here "
+        "result_rest_link": "Result {n} of {total} could not be sent in the chat; download it from this link "
                             "(the link expires soon):\n{url}",
         "result_missing": "Result {n} of {total} could not be delivered: the file is no longer available. "
                           "The rest is above.",
@@ -77,12 +77,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "failed_input": "We could not get the file you sent. Please send it again.",
         "failed_timeout": "The generation took too long and we stopped it. Please try again.",
         "failed_input_too_long": "Your file turned out longer than the price you confirmed, or than the model "
-                                 "takes, so we did not send it. Please send a shorter one.",
+                                 "takes, so we did not start the generation. Please send a shorter one.",
         "failed_input_too_long_seconds": "Your file plays for {got} s, and at most {limit} s fit (the price you "
-                                         "confirmed or the model's limit), so we did not send it. "
+                                         "confirmed or the model's limit), so we did not start the generation. "
                                          "Please send a shorter one.",
-        "failed_input_unmeasurable": "We could not read how long your audio or video is, so we did not send it. "
-                                     "Please try another format, such as MP3 or MP4.",
+        "failed_input_unmeasurable": "We could not read how long your audio or video is, so we did not start the "
+                                     "generation. Please try another format, such as MP3 or MP4.",
         "refund_money": "The money is back on your balance.",
         "refund_free": "Your free generation was not used up.",
     },
