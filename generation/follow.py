@@ -27,7 +27,7 @@ RECORD_TIMEOUT = 15.0
 ADOPT_RETRY = 10.0  # seconds before a callback's task is asked about again, when KIE could not answer
 # A callback brings a job's next recordInfo forward, but never closer than this to the last one: a
 # leaked job URL posted in a loop must not spend the key's recordInfo budget (10/s) of every job.
-CALLBACK_GAP = 2.0
+CALLBACK_GAP = 1.0
 CONTENT_WORDS = ("nsfw", "sensitive", "policy", "content", "moderation", "safety", "prohibited", "inappropriate",
                  "violat")
 
