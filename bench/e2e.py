@@ -1,7 +1,13 @@
 """End to end: /start posted to the webhook -> the menu's sendMessage at the fake Telegram, and the
 memory each app holds with 10,000 updates pending. TRT beside stock aiogram, in one run.
 
-    .venv/bin/python -m bench.e2e
+    .venv/bin/python -m bench.e2e [--against REV]
+
+--against REV: the guard against the next regression. REV (any git revision: main~3, a commit)
+is checked out into a temporary worktree and run beside this checkout in the same run, against
+the same stock app, the same fake Telegram and the same PostgreSQL, one after the other, so both
+see the same machine; the figures of both and their ratio are printed. A drop of more than 10%
+is a bug to fix or explain (each issue note carries this line for main before and after).
 
 Throughput: N updates for N distinct chats posted over 50 connections as fast as acknowledged;
 updates/s is N over the time from the first post to the last sendMessage. Latency: per update,
@@ -13,8 +19,13 @@ whose memory is not counted; 2,000 at most are held in the process). Prints figu
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
+import subprocess
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import aiohttp
 
@@ -34,6 +45,7 @@ from bench.harness import (
     update_body,
     workdir,
 )
+from tests.procs import ROOT
 
 CONNS = 50
 N = 3000
@@ -88,8 +100,34 @@ def show(name: str, r: dict[str, float]) -> None:
           f"acks {r['acks']:7.0f}/s, latency p50 {r['p50']:7.1f} ms  p99 {r['p99']:8.1f} ms", flush=True)
 
 
-async def main() -> None:
-    with workdir() as tmp:
+@contextlib.contextmanager
+def checkout(rev: str, into: Path) -> Iterator[tuple[Path, str]]:
+    """REV as a detached worktree under `into` (removed afterwards), and its short commit."""
+    commit = subprocess.run(["git", "rev-parse", "--short", f"{rev}^{{commit}}"], cwd=ROOT, check=True,
+                            capture_output=True, text=True).stdout.strip()
+    tree = into / f"rev-{commit}"
+    subprocess.run(["git", "worktree", "add", "--detach", "--force", str(tree), commit], cwd=ROOT, check=True,
+                   capture_output=True)
+    try:
+        yield tree, commit
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False,
+                       capture_output=True)
+
+
+async def run_trt(tmp: Path, server_url: str, api: str, name: str, root: Path | None, base: int) -> dict[str, float]:
+    db = await fresh_database(server_url, f"trt_bench_e2e_{base}")
+    async with trt(tmp, db, api, root=root, name=name) as app:
+        await post_all(app.base, base * 1_000_000, base * 100_000, 500)
+        await settle(api)
+        result = await throughput(app, api, base * 1_000_000 + 500_000, base * 100_000 + 50_000)
+        show(app.name, result)
+    return result
+
+
+async def main(against: str | None) -> None:
+    with workdir() as tmp, contextlib.ExitStack() as trees:
+        other = trees.enter_context(checkout(against, tmp)) if against else None
         async with database(tmp) as server_url:
             async with fake_telegram(tmp) as api:
                 print(f"/start -> sendMessage, {N} updates over {CONNS} connections (after a warm-up of 500)",
@@ -99,21 +137,29 @@ async def main() -> None:
                     await settle(api)
                     stock_r = await throughput(app, api, 2_000_000, 200_000)
                     show(app.name, stock_r)
-                db = await fresh_database(server_url, "trt_bench_e2e")
-                async with trt(tmp, db, api) as app:
-                    await post_all(app.base, 3_000_000, 300_000, 500)
-                    await settle(api)
-                    trt_r = await throughput(app, api, 4_000_000, 400_000)
-                    show(app.name, trt_r)
+                old_r = None
+                if other is not None:
+                    old_r = await run_trt(tmp, server_url, api, f"TRT {other[1]}", other[0], 5)
+                trt_r = await run_trt(tmp, server_url, api, "TRT", None, 3)
                 print(f"TRT/stock end-to-end updates/s: {trt_r['ups'] / stock_r['ups']:.2f}x", flush=True)
+                if other is not None and old_r is not None:
+                    print(f"TRT/stock at {other[1]}: {old_r['ups'] / stock_r['ups']:.2f}x; this checkout against "
+                          f"{other[1]}: {trt_r['ups'] / old_r['ups']:.2f}x updates/s, "
+                          f"p99 {old_r['p99']:.0f} -> {trt_r['p99']:.0f} ms", flush=True)
             print(f"RSS with {PENDING:,} updates pending (Telegram never answers)", flush=True)
             async with black_hole() as hole:
                 async with stock(tmp, hole) as app:
                     await pending_rss(app)
+                if other is not None:
+                    db = await fresh_database(server_url, "trt_bench_rss_rev")
+                    async with trt(tmp, db, hole, root=other[0], name=f"TRT {other[1]}") as app:
+                        await pending_rss(app)
                 db = await fresh_database(server_url, "trt_bench_rss")
                 async with trt(tmp, db, hole) as app:
                     await pending_rss(app)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description="/start -> sendMessage end to end, beside stock aiogram")
+    parser.add_argument("--against", metavar="REV", help="also run this git revision, in the same run")
+    asyncio.run(main(parser.parse_args().against))

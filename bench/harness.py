@@ -160,14 +160,16 @@ def trt_env(db_url: str, api_base: str, **extra: str) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def trt(tmp: Path, db_url: str, api_base: str, **extra: str) -> AsyncIterator[App]:
-    proc = TrtProcess(tmp, trt_env(db_url, api_base, **extra), name="trt").start()
+async def trt(tmp: Path, db_url: str, api_base: str, root: Path | None = None, name: str = "TRT",
+              **extra: str) -> AsyncIterator[App]:
+    """A `run.py serve` of this checkout (or of `root`, another one), ACTIVE and consuming."""
+    proc = TrtProcess(tmp, trt_env(db_url, api_base, **extra), name="trt", root=root or ROOT).start()
     try:
         async def consuming() -> bool:
             body = await proc.health()
             return body["role"] == "ACTIVE" and body["actors"]["dispatcher"]["consuming"]
         await eventually(consuming, 90, "TRT ACTIVE and consuming")
-        yield App("TRT", proc.base, proc.pid, proc)
+        yield App(name, proc.base, proc.pid, proc)
     finally:
         proc.kill()
 

@@ -47,7 +47,8 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float, w
 class TrtProcess:
     """One `python run.py <command>` with its own environment, port and log file."""
 
-    def __init__(self, tmp: Path, env: dict[str, str], command: str = "serve", name: str = "trt") -> None:
+    def __init__(self, tmp: Path, env: dict[str, str], command: str = "serve", name: str = "trt",
+                 root: Path = ROOT) -> None:
         self.port = int(env.get("PORT") or free_port())
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp / f"{name}-{self.port}.log"
@@ -57,12 +58,13 @@ class TrtProcess:
         full.update(env)
         self.env = full
         self.command = command
+        self.root = root  # another checkout of the program (bench.e2e --against runs an earlier commit)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> TrtProcess:
         self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), self.command], cwd=ROOT, env=self.env,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([sys.executable, str(self.root / "run.py"), self.command], cwd=self.root,
+                                     env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         return self
 
     @property

@@ -1,0 +1,139 @@
+"""Where one update's time goes: bench.e2e's /start load on a real `run.py serve`, sampled by
+py-spy, with what each update costs in database transactions and rows and in Bot API calls.
+
+    .venv/bin/python -m bench.profile [--seconds 20] [--top 25]
+
+Why: throughput fell by half while the product landed (issue 21) and nothing said where. A
+profile names the costs (the account middleware's transaction, FSM reads and writes, the trace
+events, the middlewares, the send gate, the control lane) so they can be taken out at their
+mechanism, and the counts per update say which of them are round trips. py-spy samples the
+process from outside (no instrumentation in the hot path, so the figures are the real ones);
+it is installed from PyPI on first use (a wheel with its binary). Prints figures; asserts nothing.
+
+What it prints: the updates/s of the sampled run; per update, the PostgreSQL transactions
+(pg_stat_database xact_commit + xact_rollback of TRT's database), rows written and read, and the
+Bot API calls by method at the fake; then the functions with the most samples, by self time and
+by total time, as a share of the process's CPU samples and in microseconds per update.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bench.e2e import CONNS, post_all
+from bench.harness import database, fake_calls, fake_telegram, fresh_database, settle, trt, workdir
+from tests.procs import ROOT
+
+RATE = 200  # samples a second
+STATS = ("xact_commit", "xact_rollback", "tup_inserted", "tup_updated", "tup_deleted", "tup_fetched")
+
+
+def py_spy() -> str:
+    """The py-spy binary, installed into this venv from PyPI when missing."""
+    found = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(found).exists():
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "py-spy"], check=True)
+    return found
+
+
+async def db_stats(url: str) -> dict[str, int]:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        row = await conn.fetchrow(f"SELECT {', '.join(STATS)} FROM pg_stat_database "
+                                  "WHERE datname = current_database()")
+        return {key: int(row[key]) for key in STATS} if row else {}
+    finally:
+        await conn.close()
+
+
+def shares(raw: Path, top: int, updates: int) -> None:
+    """py-spy's collapsed stacks ("frame;frame;frame count") as self and total shares, and the
+    total of this program's own functions (what a change here can take out)."""
+    own: collections.Counter[str] = collections.Counter()
+    total: collections.Counter[str] = collections.Counter()
+    ours: collections.Counter[str] = collections.Counter()
+    samples = 0
+    root = str(ROOT) + "/"
+    for line in raw.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        names = [frame.split(" (")[0] + " " + frame.rsplit("/", 1)[-1].rstrip(")") for frame in frames]
+        samples += count
+        own[names[-1]] += count
+        for name in set(names):
+            total[name] += count
+        for name in {n for n, f in zip(names, frames, strict=True) if root in f and "/.venv/" not in f}:
+            ours[name] += count
+    if not samples:
+        print("  no samples (is py-spy allowed to attach? it needs ptrace: root, or CAP_SYS_PTRACE)")
+        return
+    per_sample_us = 1e6 / RATE  # one (non-idle) sample stands for this much of the process's time
+
+    def show(title: str, counter: collections.Counter[str]) -> None:
+        print(f"  {title} (share of {samples} samples; µs per update)")
+        for frame, count in counter.most_common(top):
+            print(f"    {count / samples:6.1%} {count * per_sample_us / max(updates, 1):8.1f} µs  {frame[:110]}")
+
+    show("self time", own)
+    show("total time", total)
+    show("total time in this program's own functions", ours)
+
+
+async def main(seconds: float, top: int) -> None:
+    spy = py_spy()
+    with workdir() as tmp:
+        async with database(tmp) as server_url, fake_telegram(tmp) as api:
+            db = await fresh_database(server_url, "trt_bench_profile")
+            async with trt(tmp, db, api) as app:
+                await post_all(app.base, 1_000_000, 100_000, 500)  # warm-up: code paths, pool, caches
+                await settle(api)
+                before_calls = collections.Counter(c["method"] for c in await fake_calls(api, ""))
+                before = await db_stats(db)
+                raw = tmp / "profile.txt"
+                sampler = await asyncio.create_subprocess_exec(
+                    spy, "record", "--pid", str(app.pid), "--duration", str(int(seconds)), "--rate", str(RATE),
+                    "--format", "raw", "--full-filenames", "--nonblocking", "--output", str(raw),
+                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                began = time.monotonic()
+                posted = 0
+                while time.monotonic() - began < seconds:
+                    await post_all(app.base, 2_000_000 + posted, 200_000 + posted, 1000)
+                    posted += 1000
+                await settle(api)
+                elapsed = time.monotonic() - began
+                _, spy_errors = await asyncio.wait_for(sampler.communicate(), seconds + 60)
+                after = await db_stats(db)
+                calls = collections.Counter(c["method"] for c in await fake_calls(api, "")) - before_calls
+                ups = calls.get("sendMessage", 0) / elapsed
+                print(f"/start -> sendMessage over {CONNS} connections for {seconds:.0f} s, sampled by py-spy at "
+                      f"{RATE} Hz: {posted} updates posted, ~{ups:.0f} answered/s", flush=True)
+                per: dict[str, Any] = {key: (after.get(key, 0) - before.get(key, 0)) / max(posted, 1) for key in STATS}
+                print("  per update: " + ", ".join(f"{key} {value:.2f}" for key, value in per.items()))
+                print("  Bot API calls per update: " + ", ".join(f"{method} {count / max(posted, 1):.2f}"
+                                                               for method, count in calls.most_common()))
+                if sampler.returncode:
+                    print(f"  py-spy failed: {spy_errors.decode(errors='replace')[:300]}")
+                elif raw.exists():
+                    shares(raw, top, posted)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="where one /start update's time goes in TRT")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--top", type=int, default=25)
+    args = parser.parse_args()
+    asyncio.run(main(args.seconds, args.top))
