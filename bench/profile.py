@@ -46,15 +46,34 @@ def py_spy() -> str:
     return found
 
 
-async def db_stats(url: str) -> dict[str, int]:
+async def db_stats(url: str) -> tuple[dict[str, int], dict[str, tuple[int, int, int, int]]]:
+    """The database's totals, and per table (seq scans, rows they read, index scans, rows fetched)."""
     conn = await asyncpg.connect(url)
     try:
         await conn.execute("SELECT pg_stat_clear_snapshot()")
         row = await conn.fetchrow(f"SELECT {', '.join(STATS)} FROM pg_stat_database "
                                   "WHERE datname = current_database()")
-        return {key: int(row[key]) for key in STATS} if row else {}
+        tables = {r["relname"]: (int(r["seq_scan"] or 0), int(r["seq_tup_read"] or 0), int(r["idx_scan"] or 0),
+                                 int(r["idx_tup_fetch"] or 0))
+                  for r in await conn.fetch("SELECT relname, seq_scan, seq_tup_read, idx_scan, idx_tup_fetch "
+                                            "FROM pg_stat_user_tables")}
+        return ({key: int(row[key]) for key in STATS} if row else {}), tables
     finally:
         await conn.close()
+
+
+def table_reads(before: dict[str, tuple[int, int, int, int]], after: dict[str, tuple[int, int, int, int]],
+                updates: int) -> None:
+    """Per update, by table: which queries read the rows (a sequential scan reads every row)."""
+    rows = []
+    for name, now in after.items():
+        then = before.get(name, (0, 0, 0, 0))
+        delta = [(a - b) / max(updates, 1) for a, b in zip(now, then, strict=True)]
+        if any(delta):
+            rows.append((delta[1] + delta[3], name, delta))
+    print("  reads per update by table (seq scans, rows they read, index scans, rows fetched by index):")
+    for _, name, (seq, seq_rows, idx, idx_rows) in sorted(rows, reverse=True):
+        print(f"    {name:22s} {seq:6.2f} {seq_rows:9.2f} {idx:6.2f} {idx_rows:9.2f}")
 
 
 def shares(raw: Path, top: int, updates: int) -> None:
@@ -102,7 +121,7 @@ async def main(seconds: float, top: int) -> None:
                 await post_all(app.base, 1_000_000, 100_000, 500)  # warm-up: code paths, pool, caches
                 await settle(api)
                 before_calls = collections.Counter(c["method"] for c in await fake_calls(api, ""))
-                before = await db_stats(db)
+                before, tables_before = await db_stats(db)
                 raw = tmp / "profile.txt"
                 sampler = await asyncio.create_subprocess_exec(
                     spy, "record", "--pid", str(app.pid), "--duration", str(int(seconds)), "--rate", str(RATE),
@@ -116,13 +135,14 @@ async def main(seconds: float, top: int) -> None:
                 await settle(api)
                 elapsed = time.monotonic() - began
                 _, spy_errors = await asyncio.wait_for(sampler.communicate(), seconds + 60)
-                after = await db_stats(db)
+                after, tables_after = await db_stats(db)
                 calls = collections.Counter(c["method"] for c in await fake_calls(api, "")) - before_calls
                 ups = calls.get("sendMessage", 0) / elapsed
                 print(f"/start -> sendMessage over {CONNS} connections for {seconds:.0f} s, sampled by py-spy at "
                       f"{RATE} Hz: {posted} updates posted, ~{ups:.0f} answered/s", flush=True)
                 per: dict[str, Any] = {key: (after.get(key, 0) - before.get(key, 0)) / max(posted, 1) for key in STATS}
                 print("  per update: " + ", ".join(f"{key} {value:.2f}" for key, value in per.items()))
+                table_reads(tables_before, tables_after, posted)
                 print("  Bot API calls per update: " + ", ".join(f"{method} {count / max(posted, 1):.2f}"
                                                                for method, count in calls.most_common()))
                 if sampler.returncode:
