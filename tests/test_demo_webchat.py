@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import io
 import os
 import shutil
 import struct
-import wave
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +34,7 @@ from catalog.pricing import user_price_kopecks
 from config import Settings
 from tests.browser import need_chromium, phone_browser
 from tests.procs import TrtProcess, eventually, free_port
+from tests.test_media_length import wav
 
 pytestmark = pytest.mark.timeout(600)  # room for apt-get to install chromium first; the tests take ~1 min
 LANG = "en"
@@ -48,17 +47,6 @@ AVATAR = "kling/ai-avatar-standard"  # a photo, then a sound of at most 15 s pri
 
 def t(key: str, **values: Any) -> str:
     return texts.t(LANG, key, **values)
-
-
-def wav(seconds: float, rate: int = 8000) -> bytes:
-    """A WAV through the standard library's wave module: 8-bit mono silence, the user's recording."""
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(1)
-        w.setframerate(rate)
-        w.writeframes(b"\x80" * int(seconds * rate))
-    return out.getvalue()
 
 
 def png(width: int, height: int) -> bytes:
