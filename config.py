@@ -37,6 +37,7 @@ TOKENLESS_COMMANDS = ("demo", "migrate", "check", "trace")
 # every dispatch worker may hold a connection at once, plus ingress's group commits, the
 # claim pump, done marks and the janitor: fewer and workers queue for the pool
 POOL_HEADROOM = 8
+PLANS_FILE = Path(__file__).resolve().parent / "catalog" / "plans.yaml"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -169,6 +170,21 @@ def _host_list(raw: str) -> tuple[str, ...]:
     return tuple(hosts)
 
 
+def _whole_list(lo: int, hi: int) -> Callable[[str], tuple[int, ...]]:
+    """Comma-separated whole numbers within [lo, hi], in the order given, without repeats."""
+    def parse(raw: str) -> tuple[int, ...]:
+        values: list[int] = []
+        for part in raw.split(","):
+            item = part.strip()
+            if not re.fullmatch(r"[0-9]{1,12}", item) or not lo <= int(item) <= hi:
+                raise _Invalid(f"must be comma-separated whole numbers from {lo} to {hi}, {item!r} is not one")
+            if int(item) not in values:
+                values.append(int(item))
+        return tuple(values)
+
+    return parse
+
+
 def _timezone(raw: str) -> str:
     """An IANA time zone this system can load (the free tier's day begins at its midnight)."""
     try:
@@ -238,6 +254,25 @@ class Settings:
     free_daily_limit: int = setting("FREE_DAILY_LIMIT", 5, _whole(0, 10_000))
     bot_timezone: str = setting("BOT_TIMEZONE", "Europe/Moscow", _timezone)
     max_active_jobs_per_user: int = setting("MAX_ACTIVE_JOBS_PER_USER", 3, _whole(1, 1_000))
+    # money in (issue 18): kopecks one Star credits (admins may change it; the rate at an order's
+    # creation applies), the Star packs offered and the bounds of a custom amount, how long an
+    # invoice stays payable; the referrer's bonus; the bank transfer, off unless its details are set
+    stars_rate: int = setting("STARS_RATE", 150, _whole(1, 100_000))
+    stars_presets: tuple[int, ...] = setting("STARS_PRESETS", (50, 100, 250, 500, 1000), _whole_list(1, 100_000))
+    stars_min: int = setting("STARS_MIN", 10, _whole(1, 100_000))
+    stars_max: int = setting("STARS_MAX", 10_000, _whole(1, 100_000))
+    stars_order_ttl: float = setting("STARS_ORDER_TTL", 86_400.0, _number(60, 30 * 86_400))
+    referral_bonus: int = setting("REFERRAL_BONUS", 1000, _whole(0, 100_000_000))
+    payment_transfer_details: str | None = setting("PAYMENT_TRANSFER_DETAILS", None, str)
+    transfer_min: int = setting("TRANSFER_MIN", 10_000, _whole(100, 100_000_000))
+    transfer_max: int = setting("TRANSFER_MAX", 5_000_000, _whole(100, 1_000_000_000))
+    # the texts of /paysupport, /terms and /privacy (Telegram's terms require them); unset: the defaults
+    paysupport_text: str | None = setting("PAYSUPPORT_TEXT", None, str)
+    terms_text: str | None = setting("TERMS_TEXT", None, str)
+    privacy_text: str | None = setting("PRIVACY_TEXT", None, str)
+    # the subscription plans (a YAML beside the catalog); messages a broadcast sends per second
+    subscription_plans: str = setting("SUBSCRIPTION_PLANS", str(PLANS_FILE), str)
+    broadcast_rate: float = setting("BROADCAST_RATE", 25.0, _number(0.1, 1000))
     port: int = setting("PORT", 10000, _tcp_port)
     admin_ids: frozenset[int]
     instance_id: str
@@ -369,6 +404,12 @@ def load(command: str = "serve", env: Mapping[str, str] | None = None) -> Settin
         problems.append(f"STALE_AFTER must be more than HEARTBEAT_INTERVAL plus a heartbeat's timeout "
                         f"({heartbeat + max(1.0, heartbeat):g}s), or standbys take the lock from a healthy leader; "
                         f"got {stale:g}")
+
+    if declared["stars_min"] > declared["stars_max"]:
+        problems.append(f"STARS_MIN ({declared['stars_min']}) must not exceed STARS_MAX ({declared['stars_max']})")
+    if declared["transfer_min"] > declared["transfer_max"]:
+        problems.append(f"TRANSFER_MIN ({declared['transfer_min']}) must not exceed TRANSFER_MAX "
+                        f"({declared['transfer_max']})")
 
     pool_size = _read(problems, "DATABASE_POOL_SIZE", env.get("DATABASE_POOL_SIZE"), _integer(2, 1000),
                       declared["dispatch_concurrency"] + POOL_HEADROOM)

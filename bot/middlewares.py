@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiogram import BaseMiddleware
+from aiogram import BaseMiddleware, Bot
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, TelegramObject
@@ -13,10 +14,13 @@ from aiogram.types import CallbackQuery, Message, TelegramObject
 from bot.flow import Wiz, Wizard
 from bot.fsm_storage import forget
 from bot.services import Services
+from bot.texts import lang_of, t
 from store import accounts
 from telemetry import logs
 
 log = logs.get("bot")
+
+SEEN_EVERY = timedelta(hours=1)
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -41,7 +45,11 @@ class AnswerCallbackFirst(BaseMiddleware):
 class EnsureUser(BaseMiddleware):
     """The user has an account before any handler runs (the welcome bonus at first contact), so
     a Confirm never meets an unknown user. A known user costs one read; the first contact is a
-    fenced write under the update's `fence_epoch` (refused by the fence: the update runs again)."""
+    fenced write under the update's `fence_epoch` (refused by the fence: the update runs again).
+
+    A user an operator banned gets one polite message and no handler runs; last_seen and the
+    @username are refreshed at most once an hour (stats and the admin's lookup), not per update.
+    """
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         services: Services | None = data.get("services")
@@ -53,6 +61,15 @@ class EnsureUser(BaseMiddleware):
                                                   settings.welcome_bonus)
             if known.blocked:  # they blocked the bot once and write again: deliveries may go to them
                 await accounts.set_blocked(services.database, settings.bot_id, user.id, False)
+            if known.banned:
+                if await accounts.ban_told(services.database, settings.bot_id, user.id):
+                    bot: Bot = data["bot"]
+                    await bot.send_message(user.id, t(lang_of(user), "banned"))
+                log.info("banned_user_ignored", extra={"user_id": user.id})
+                return None
+            if (known.username != user.username or known.last_seen is None
+                    or datetime.now(UTC) - known.last_seen > SEEN_EVERY):
+                await accounts.seen(services.database, settings.bot_id, user.id, user.username)
         return await handler(event, data)
 
 

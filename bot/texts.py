@@ -323,3 +323,17 @@ def money(lang: str, kopecks: int) -> str:
 def signed(lang: str, kopecks: int) -> str:
     """Money with its sign, "+100 ₽" or "−36 ₽", for a ledger line."""
     return ("+" if kopecks > 0 else "") + money(lang, kopecks)
+
+
+def _merge_topics() -> None:
+    from bot.phrases import TOPICS
+
+    for topic in TOPICS:
+        for lang, entries in topic.items():
+            taken = TEXTS.setdefault(lang, {}).keys() & entries.keys()
+            if taken:
+                raise RuntimeError(f"text keys defined twice ({lang}): {', '.join(sorted(taken))}")
+            TEXTS[lang].update(entries)
+
+
+_merge_topics()

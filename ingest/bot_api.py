@@ -17,7 +17,8 @@ from ingest.call_trace import TraceCalls
 from ingest.send_limiter import SendLimiter
 
 # the update types the bot handles: what setWebhook / getUpdates ask Telegram for
-ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "pre_checkout_query", "my_chat_member"]
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "pre_checkout_query", "my_chat_member",
+                   "subscription"]
 
 
 # pydantic keeps a parametrized generic only weakly: without a strong reference the Response[T]

@@ -35,10 +35,16 @@ class KeyReused(Exception):
 
 @dataclass(frozen=True, slots=True)
 class User:
+    """`blocked`: the user blocked the bot (Telegram's 403); `banned`: an operator blocked the user."""
+
     user_id: int
     language: str | None
     first_seen: datetime
     blocked: bool
+    banned: bool = False
+    ban_told: bool = False
+    username: str | None = None
+    last_seen: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +83,7 @@ class Posted:
 
 WELCOME_KEY = "welcome:{user_id}"
 _ENTRY = "id, user_id, kind, balance_delta, held_delta, job_id, idempotency_key, epoch, note, created_at"
-_USER = "user_id, language, first_seen, blocked"
+_USER = "user_id, language, first_seen, blocked, banned, ban_told, username, last_seen"
 
 
 def _entry(r: asyncpg.Record) -> Entry:
@@ -86,11 +92,13 @@ def _entry(r: asyncpg.Record) -> Entry:
 
 
 def _user(r: asyncpg.Record) -> User:
-    return User(r["user_id"], r["language"], r["first_seen"], r["blocked"])
+    return User(r["user_id"], r["language"], r["first_seen"], r["blocked"], r["banned"], r["ban_told"], r["username"],
+                r["last_seen"])
 
 
 async def post(conn: asyncpg.Connection, bot_id: int, user_id: int, kind: str, balance_delta: int, held_delta: int,
-               key: str, epoch: int, *, job_id: int | None = None, note: str | None = None) -> Posted:
+               key: str, epoch: int, *, job_id: int | None = None, note: str | None = None,
+               source: str | None = None) -> Posted:
     """Append one entry inside the caller's fenced transaction, or find the one `key` already names.
 
     Raises KeyReused when that one differs (user, kind, amounts or job); a refused overdraft or a
@@ -98,11 +106,12 @@ async def post(conn: asyncpg.Connection, bot_id: int, user_id: int, kind: str, b
     caller's transaction is then aborted.
     """
     row = await conn.fetchrow(
-        f"""INSERT INTO ledger (bot_id, user_id, kind, balance_delta, held_delta, job_id, idempotency_key, epoch, note)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        f"""INSERT INTO ledger (bot_id, user_id, kind, balance_delta, held_delta, job_id, idempotency_key, epoch, note,
+                                source)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
             ON CONFLICT (bot_id, idempotency_key) DO NOTHING
             RETURNING {_ENTRY}""",
-        bot_id, user_id, kind, balance_delta, held_delta, job_id, key, epoch, note,
+        bot_id, user_id, kind, balance_delta, held_delta, job_id, key, epoch, note, source,
     )
     if row is not None:
         return Posted(_entry(row), True)
@@ -144,7 +153,7 @@ async def ensure_user(db: Database, lock_name: str, epoch: int, bot_id: int, use
         await conn.execute("INSERT INTO accounts (bot_id, user_id) VALUES ($1, $2)", bot_id, user_id)
         if welcome_bonus:
             await post(conn, bot_id, user_id, "bonus", welcome_bonus, 0, WELCOME_KEY.format(user_id=user_id), epoch,
-                       note="welcome bonus")
+                       note="welcome bonus", source="welcome")
     return _user(row), True
 
 
@@ -158,6 +167,43 @@ async def set_blocked(db: Database, bot_id: int, user_id: int, blocked: bool) ->
     """Telegram said the user blocked the bot (403), or wrote again; not fenced: no money moves."""
     await db.require().execute("UPDATE users SET blocked = $3 WHERE bot_id = $1 AND user_id = $2",
                                bot_id, user_id, blocked)
+
+
+async def seen(db: Database, bot_id: int, user_id: int, username: str | None) -> None:
+    """The user wrote now (stats' active users) under this @username (the admin's lookup). Not
+    fenced: no money; callers write it at most once an hour per user, not per update."""
+    await db.require().execute(
+        "UPDATE users SET last_seen = now(), username = $3 WHERE bot_id = $1 AND user_id = $2",
+        bot_id, user_id, username)
+
+
+async def set_banned(conn: asyncpg.Connection, bot_id: int, user_id: int, banned: bool) -> bool | None:
+    """Block (or unblock) the user from the bot inside the caller's transaction (an admin's, with
+    its audit row); their next update gets one polite message again. Returns the flag before,
+    None for an unknown user."""
+    row = await conn.fetchrow(
+        """UPDATE users u SET banned = $3, ban_told = false FROM (SELECT banned FROM users
+                WHERE bot_id = $1 AND user_id = $2 FOR UPDATE) old
+            WHERE u.bot_id = $1 AND u.user_id = $2 RETURNING old.banned""", bot_id, user_id, banned)
+    return None if row is None else bool(row["banned"])
+
+
+async def ban_told(db: Database, bot_id: int, user_id: int) -> bool:
+    """Record that a banned user got their one message; False when another update already did."""
+    return await db.require().fetchval(
+        """UPDATE users SET ban_told = true WHERE bot_id = $1 AND user_id = $2 AND banned AND NOT ban_told
+           RETURNING true""", bot_id, user_id) is not None
+
+
+async def find_user(db: Database, bot_id: int, query: str) -> User | None:
+    """A user by numeric id or @username (case-insensitive), as an admin types it."""
+    text = query.strip()
+    if text.lstrip("-").isdigit():
+        return await get_user(db, bot_id, int(text))
+    row = await db.require().fetchrow(
+        f"""SELECT {_USER} FROM users WHERE bot_id = $1 AND lower(username) = lower($2)
+             ORDER BY last_seen DESC NULLS LAST LIMIT 1""", bot_id, text.removeprefix("@"))
+    return None if row is None else _user(row)
 
 
 async def balance(db: Database, bot_id: int, user_id: int) -> Balance:

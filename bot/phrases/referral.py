@@ -1,0 +1,8 @@
+"""Texts of the referral screens (Russian first, English for English users)."""
+
+TEXTS: dict[str, dict[str, str]] = {
+    "ru": {
+    },
+    "en": {
+    },
+}

@@ -1,0 +1,8 @@
+"""Texts of the subscription screens (Russian first, English for English users)."""
+
+TEXTS: dict[str, dict[str, str]] = {
+    "ru": {
+    },
+    "en": {
+    },
+}

@@ -1,0 +1,9 @@
+"""The admin_broadcast screens (issue 18): a placeholder router until its helper fills it."""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+
+def router() -> Router:
+    return Router(name="admin_broadcast")
