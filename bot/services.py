@@ -1,12 +1,14 @@
 """What the conversation's handlers need beyond aiogram, handed to them by the tree (aiogram
 workflow data `services`): the database handle for store/ calls, the settings, the catalog, and
 a way to wake the jobs actor after a job is committed. bot/ holds no actor: `wake_jobs` is a
-plain callable the tree builds around the jobs actor's mailbox."""
+plain callable the tree builds around the jobs actor's mailbox, and `health` (the admin's health
+summary) one around the process's /health body; None where nothing serves it (tests)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from catalog.loader import Catalog
 from config import Settings
@@ -20,6 +22,7 @@ class Services:
     settings: Settings
     catalog: Catalog
     wake_jobs: Callable[[], None]
+    health: Callable[[], Awaitable[dict[str, Any]]] | None = None
 
     @property
     def lock_name(self) -> str:

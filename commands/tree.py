@@ -10,6 +10,7 @@ finds actors by name through the same table.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from actors.backoff import Backoff
 from actors.correlation_flusher import CorrelationFlusher
@@ -56,6 +57,7 @@ class App:
 
 def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = None) -> App:
     boxes: dict[str, Mailbox] = {}
+    observer_ref: list[Observer] = []  # made last (it watches the root); the admin's health summary reads it
 
     def box(mailbox: Mailbox) -> Mailbox:
         boxes[mailbox.name] = mailbox
@@ -81,7 +83,8 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
         jobs_box = box(KiePoller.new_mailbox("kie_poller"))
         role_subscribers.append(jobs_box)
         catalog = shipped()
-        services = Services(database, settings, catalog, wake_jobs=lambda: wake_jobs(jobs_box))
+        services = Services(database, settings, catalog, wake_jobs=lambda: wake_jobs(jobs_box),
+                            health=lambda: health_of(observer_ref))
         dp = build_dispatcher(PostgresStorage(database), chaos=bool(settings.chaos_token), services=services)
         # one limiter for every incarnation of the dispatcher and the jobs actor (Telegram's limits are
         # the bot's): a 429 pause outlives a restart
@@ -124,8 +127,6 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
             role_subscribers.append(poller_box)
             work_children.append(ChildSpec.actor(Poller, poller_box, settings, database, lock_box,
                                                  lambda: wake(dispatcher_box)))
-    observer_ref: list[Observer] = []
-
     root = Supervisor(
         "root",
         [
@@ -148,6 +149,11 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
     observer = Observer(settings, root, database, loopwatch)
     observer_ref.append(observer)
     return App(settings, database, root, observer, boxes)
+
+
+async def health_of(observer_ref: list[Observer]) -> dict[str, Any]:
+    """The process's /health body, for the admin's health summary (bot/services.py `health`)."""
+    return observer_ref[0].health()
 
 
 def trace_sink(flusher: Mailbox) -> tracing.Sink:
