@@ -41,6 +41,7 @@ from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message, Repl
 
 from actors.mailbox import describe
 from bot import delivery_texts as texts
+from bot import texts as shop_texts
 from catalog.loader import Model
 from generation.context import JobContext, log
 from generation.errors import DeliveryFailed, RetryLater
@@ -124,7 +125,9 @@ class Deliverer:
         """A job without a result: finished first (its hold released), then the user is told. The
         store captures instead when a result reached the user before (the rest is then sent)."""
         ctx = self.ctx
-        step = await jobs.finish(ctx.database, ctx.name, ctx.epoch, job.id, outcome)
+        step = await jobs.finish(ctx.database, ctx.name, ctx.epoch, job.id, outcome,
+                                 referral_bonus=ctx.settings.referral_bonus)
+        await self._tell_referrer(step)
         if step.changed:
             kind = "succeeded" if step.job.state == "succeeded" else \
                 "timed_out" if isinstance(outcome, TimedOut) else "failed"
@@ -254,7 +257,8 @@ class Deliverer:
         if not job.finished:
             step = await jobs.finish(ctx.database, ctx.name, ctx.epoch, job.id,
                                      Succeeded({"urls": (job.result or {}).get("urls") or shown, "kind": kind,
-                                                "sent": sent}))
+                                                "sent": sent}), referral_bonus=ctx.settings.referral_bonus)
+            await self._tell_referrer(step)
             if step.changed:
                 ctx.counts["succeeded"] += 1
                 log.info("job_delivered", extra={"job_id": job.id, "model": job.model, "results": len(sent),
@@ -322,6 +326,21 @@ class Deliverer:
         await self._best_effort(job, "apology", texts.failure(lang, job.failure or job.state, job.paid_with),
                                 texts.menu_keyboard(lang))
         return await self._close(job, track, lang, done=False, force=True)
+
+    async def _tell_referrer(self, step: jobs.Step) -> None:
+        """This success was the user's first paid use and paid their referrer (in finish's
+        transaction): one try to tell them; a failure is only logged (the bonus is in)."""
+        if step.referral is None:
+            return
+        ctx, referrer = self.ctx, step.referral.referrer_id
+        lang = await ctx.lang(referrer)
+        text = shop_texts.t(lang, "referral_paid", amount=shop_texts.money(lang, step.referral.amount))
+        try:
+            await ctx.bot.send_message(referrer, text, reply_markup=texts.menu_keyboard(lang))
+        except ActingRefused:
+            raise
+        except Exception as exc:  # the bonus is credited; the words are not worth a retry
+            log.warning("referral_notice_failed", extra={"user_id": referrer, "error_text": describe(exc)})
 
     async def _best_effort(self, job: Job, part: str | None, text: str,
                            keyboard: InlineKeyboardMarkup | None) -> Message | None:

@@ -10,6 +10,10 @@ moves money, and what a soak's checker asserts after chaos. Each violation is on
 - a finished job holds nothing;
 - a job any of whose results reached the user (job_deliveries.reached) is a success, and if paid
   captured: a delivered result is never refunded;
+- money in: every Stars payment credited exactly once, by what its order said (a subscription
+  charge with no monthly credit: nothing), and every Stars credit names a recorded payment; a
+  refunded payment reversed exactly once, by what it credited; a referral bonus only for a
+  linked pair, at most once, and recorded on the link;
 - optionally: no user used more free generations a day than the limit, or runs more jobs at once.
 """
 
@@ -77,6 +81,7 @@ async def check(db: Database, bot_id: int | None = None, *, free_daily_limit: in
                   AND EXISTS (SELECT 1 FROM job_deliveries d WHERE d.job_id = j.id AND d.reached)""", bot_id):
         problems.append(f"job {r['id']} ({r['state']}, {r['paid_with']}): a result reached the user, yet it "
                         f"ended {r['state']}" + (" and was released" if r["paid_with"] == "money" else ""))
+    problems += await _money_in(db, bot_id)
     if free_daily_limit is not None:
         for r in await pool.fetch(
                 """SELECT user_id, free_day, count(*) AS used FROM jobs
@@ -92,4 +97,47 @@ async def check(db: Database, bot_id: int | None = None, *, free_daily_limit: in
                       AND state IN ('created', 'submitting', 'submitted', 'running')
                     GROUP BY bot_id, user_id HAVING count(*) > $2""", bot_id, max_active):
             problems.append(f"user {r['user_id']}: {r['active']} jobs running at once, limit {max_active}")
+    return problems
+
+
+async def _money_in(db: Database, bot_id: int | None) -> list[str]:
+    pool = db.require()
+    problems: list[str] = []
+    for r in await pool.fetch(
+            """SELECT p.bot_id, p.charge_id, p.user_id, p.kopecks, p.refunded_at,
+                      count(l.id) FILTER (WHERE l.idempotency_key IN ('stars:' || p.charge_id,
+                                                                     'subscription:' || p.charge_id)) AS credits,
+                      COALESCE(sum(l.balance_delta) FILTER (WHERE l.idempotency_key IN
+                               ('stars:' || p.charge_id, 'subscription:' || p.charge_id)), 0) AS credited,
+                      count(l.id) FILTER (WHERE l.kind = 'reversal') AS reversals,
+                      COALESCE(-sum(l.balance_delta) FILTER (WHERE l.kind = 'reversal'), 0) AS reversed,
+                      count(l.id) FILTER (WHERE l.user_id <> p.user_id) AS strangers
+                 FROM star_payments p
+                 LEFT JOIN ledger l ON l.bot_id = p.bot_id
+                       AND l.idempotency_key IN ('stars:' || p.charge_id, 'subscription:' || p.charge_id,
+                                                 'reversal:' || p.charge_id)
+                WHERE ($1::bigint IS NULL OR p.bot_id = $1)
+                GROUP BY p.bot_id, p.charge_id""", bot_id):
+        payment = f"Stars payment {r['charge_id']} of user {r['user_id']} ({r['kopecks']} kopecks)"
+        if (r["credits"], r["credited"]) != ((1, r["kopecks"]) if r["kopecks"] else (0, 0)):
+            problems.append(f"{payment}: credited {r['credits']} times, {r['credited']} kopecks")
+        if r["strangers"]:
+            problems.append(f"{payment}: {r['strangers']} ledger entries of another user")
+        if r["reversals"] > 1 or (r["reversals"] and r["reversed"] != r["credited"]):
+            problems.append(f"{payment}: {r['reversals']} reversals of {r['reversed']} kopecks")
+        if r["reversals"] and r["refunded_at"] is None:
+            problems.append(f"{payment}: reversed but not marked refunded")
+    for r in await pool.fetch(
+            """SELECT l.user_id, l.idempotency_key FROM ledger l
+                WHERE ($1::bigint IS NULL OR l.bot_id = $1) AND l.source IN ('stars', 'subscription')
+                  AND NOT EXISTS (SELECT 1 FROM star_payments p WHERE p.bot_id = l.bot_id
+                                     AND l.idempotency_key = l.source || ':' || p.charge_id)""", bot_id):
+        problems.append(f"user {r['user_id']}: a Stars credit {r['idempotency_key']} without its payment")
+    for r in await pool.fetch(
+            """SELECT l.user_id AS referrer, l.idempotency_key, r.referrer_id, r.rewarded_at, r.bonus, l.balance_delta
+                 FROM ledger l
+                 LEFT JOIN referrals r ON r.bot_id = l.bot_id AND l.idempotency_key = 'referral:' || r.user_id
+                WHERE ($1::bigint IS NULL OR l.bot_id = $1) AND l.source = 'referral'""", bot_id):
+        if r["referrer_id"] != r["referrer"] or r["rewarded_at"] is None or r["bonus"] != r["balance_delta"]:
+            problems.append(f"user {r['referrer']}: referral bonus {r['idempotency_key']} without its rewarded link")
     return problems

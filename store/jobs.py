@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from store import referrals
 from store.accounts import UnknownUser, post
 from store.database import Database
 from store.fence import fenced
@@ -209,6 +210,7 @@ class Step:
 
     job: Job
     changed: bool
+    referral: referrals.Rewarded | None = None  # finish(): the referrer this success paid, now
 
 
 async def _step(db: Database, lock_name: str, epoch: int, job_id: int, sets: str, allowed: str,
@@ -287,7 +289,7 @@ Outcome = Succeeded | Failed | TimedOut
 
 
 async def finish(db: Database, lock_name: str, epoch: int, job_id: int, outcome: Outcome, *,
-                 delivered: bool = False, file_id: str | None = None) -> Step:
+                 delivered: bool = False, file_id: str | None = None, referral_bonus: int = 0) -> Step:
     """End the job and settle its money in one fenced transaction: success captures the hold,
     failure and timeout release it (and a free generation stops counting), except that a job
     with any result part recorded as reached (record_part) always succeeds and captures: the
@@ -298,7 +300,10 @@ async def finish(db: Database, lock_name: str, epoch: int, job_id: int, outcome:
     `delivered`: the user already has the outcome (a result sent before this commit, as
     `file_id`): the delivery mark goes in the same transaction, so no crash can leave a job
     finished and sent but undelivered (it would be sent again). On a job already finished it
-    marks delivery if nothing has yet (changed stays False: the money had moved before)."""
+    marks delivery if nothing has yet (changed stays False: the money had moved before).
+
+    A captured paid generation is the user's first paid use when nothing paid the referrer yet:
+    then `referral_bonus` goes to their referrer in the same transaction (referrals.reward)."""
     if isinstance(outcome, Succeeded):
         state, result, failure = "succeeded", json.dumps(dict(outcome.result)), None
     elif isinstance(outcome, Failed):
@@ -330,18 +335,20 @@ async def finish(db: Database, lock_name: str, epoch: int, job_id: int, outcome:
                                 result_file_id = CASE WHEN $6::boolean THEN $7 END
                  WHERE id = $1 RETURNING {_JOB}""", job_id, state, result, failure, epoch, delivered, file_id)
         assert row is not None
-        flow = None
+        flow, rewarded = None, None
         if job.held and state == "succeeded":
             await post(conn, job.bot_id, job.user_id, "capture", -job.held, -job.held, f"capture:{job_id}", epoch,
                        job_id=job_id)
             flow = "capture"
+            rewarded = await referrals.reward(conn, job.bot_id, job.user_id, referral_bonus, epoch,
+                                              cause=f"job {job_id}")
         elif job.held:
             await post(conn, job.bot_id, job.user_id, "release", 0, -job.held, f"release:{job_id}", epoch,
                        job_id=job_id)
             flow = "release"
     if flow:
         _flowed(flow)
-    return Step(_job(row), True)
+    return Step(_job(row), True, rewarded)
 
 
 _ANY_STATUS: Any = object()
