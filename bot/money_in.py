@@ -19,7 +19,7 @@ from bot import keyboards
 from bot.flow import CONFIRM, Ctx, Wiz, Wizard, show
 from bot.services import Services
 from bot.texts import money, t
-from store import accounts
+from store import accounts, money_in
 from store.money_in import Credited
 from telemetry import logs
 
@@ -49,6 +49,7 @@ async def after_credit(bot: Bot, services: Services, storage: BaseStorage, credi
                        reason: str | None = None, lang: str | None = None) -> None:
     """Tell `credited.user_id` about the credit (with `reason`, shown as given: an admin's words),
     offer their kept confirmation again, and tell the referrer a fresh referral bonus paid."""
+    money_in.committed(credited)
     user_id = credited.user_id
     lang = lang or await language(services, user_id)
     key = "credited_" + credited.source if credited.amount > 0 else "debited_" + credited.source

@@ -49,6 +49,7 @@ log = logs.get("demo")
 
 DEMO_TOKEN = "100000001:TRT-demo-token-not-a-real-one"
 DEMO_CHAT = 1001
+DEMO_ADMIN = 1000
 DEMO_BONUS = 100_000  # kopecks (1,000 ₽) credited to each new user: the scripted user pays with it
 DEMO_PROMPT = "A lighthouse on a cliff at sunset, watercolor"
 DEMO_FAMILY = "text_to_image"  # the scripted user makes a picture
@@ -78,6 +79,8 @@ def demo_settings(settings: Settings, telegram_base: str, kie_base: str) -> Sett
         bot_mode="webhook",
         webhook_secret=secrets.token_urlsafe(24),
         welcome_bonus=DEMO_BONUS,
+        # the web chat's /demo/?chat=1000 runs the shop (/admin); the page's own user pays like anyone
+        admin_ids=settings.admin_ids | {DEMO_ADMIN},
     )
 
 

@@ -37,7 +37,7 @@ from kie import KieClient
 from messages.jobs import WakeJobs
 from messages.pipeline import Wake
 from messages.trace import TraceEvent
-from store import jobs
+from store import jobs, money_in
 from store.database import Database
 from supervisor import ChildSpec, Strategy, Supervisor
 from telemetry import tracing
@@ -93,6 +93,7 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
         kie = KieClient(settings.kie_api_key, settings.kie_api_base, settings.kie_upload_base,
                         download_trusted_hosts=settings.download_trusted_hosts)
         jobs.ledger_listeners["metrics"] = lambda kind: METRICS.ledger_flows.labels(kind).inc()
+        money_in.listeners["metrics"] = _count_money_in
 
         def make_dispatcher() -> UpdateDispatcher:
             bot = make_bot(token, settings.telegram_api_base, timeout=settings.telegram_timeout, limiter=limiter)
@@ -154,6 +155,12 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
 async def health_of(observer_ref: list[Observer]) -> dict[str, Any]:
     """The process's /health body, for the admin's health summary (bot/services.py `health`)."""
     return observer_ref[0].health()
+
+
+def _count_money_in(source: str, kopecks: int) -> None:
+    METRICS.money_in.labels(source).inc()
+    if kopecks > 0:
+        METRICS.money_in_kopecks.labels(source).inc(kopecks)
 
 
 def trace_sink(flusher: Mailbox) -> tracing.Sink:

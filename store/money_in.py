@@ -11,6 +11,7 @@ fresh credit pays a referrer. What the user is told afterwards is bot/money_in.p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,6 +26,8 @@ Source = Literal["stars", "subscription", "transfer", "promo", "admin", "referra
 SOURCES: tuple[str, ...] = ("stars", "subscription", "transfer", "promo", "admin", "referral")
 # money the user paid for: their first such credit pays their referrer (a promo or a bonus does not)
 PAID_SOURCES: tuple[str, ...] = ("stars", "subscription", "transfer")
+# told of every fresh credit once its transaction committed (commands/tree.py counts them as metrics)
+listeners: dict[str, Callable[[str, int], None]] = {}
 _KIND = {"stars": "top_up", "subscription": "top_up", "transfer": "top_up", "promo": "bonus",
          "referral": "bonus", "admin": "adjustment"}
 
@@ -100,3 +103,10 @@ async def revenue(db: Database, bot_id: int, since_days: float | None = None) ->
               AND ($2::float8 IS NULL OR created_at > now() - make_interval(secs => $2 * 86400))
             GROUP BY source""", bot_id, since_days)
     return {r["source"]: int(r["total"]) for r in rows}
+
+
+def committed(credited: Credited) -> None:
+    """The credit's transaction committed: tell the listeners when this call moved the money."""
+    if credited.fresh:
+        for listener in list(listeners.values()):
+            listener(credited.source, credited.amount)

@@ -133,6 +133,10 @@ class Metrics:
         self.kie_credits = Gauge("trt_kie_credits", "KIE credits left, as last seen", registry=r)
         self.ledger_flows = Counter("trt_ledger_flows", "Money moved for jobs, by kind (hold, capture, release)",
                                     ["kind"], registry=r)
+        self.money_in = Counter("trt_money_in", "Credits to users' balances, by source (stars, subscription, "
+                                "transfer, promo, admin, referral)", ["source"], registry=r)
+        self.money_in_kopecks = Counter("trt_money_in_kopecks", "Kopecks credited to users' balances, by source "
+                                        "(an admin's negative adjustment not counted)", ["source"], registry=r)
         self.kie_callbacks = Counter("trt_kie_callbacks", "KIE callbacks received, by result",
                                      ["result"], registry=r)
         self.deliveries = Counter("trt_job_deliveries", "Jobs whose user was told the outcome, by outcome",
