@@ -204,21 +204,27 @@ def successful_payment_update(
     language_code: str | None = "ru",
     first_name: str = "Test",
     message_id: int | None = None,
+    subscription_expiration_date: int | None = None,
+    is_first_recurring: bool = False,
 ) -> dict[str, Any]:
-    """An update with the service message of a completed payment."""
+    """An update with the service message of a completed payment; with
+    ``subscription_expiration_date`` a subscription's (``is_recurring``; the first one also
+    ``is_first_recurring``), as Telegram sends the first payment and every renewal."""
     user = user_dict(user_id or _default_user_id(chat_id), first_name, language_code)
     digest = hashlib.sha256(f"{chat_id}:{update_id}".encode()).hexdigest()
     charge = telegram_payment_charge_id or f"stxFake{digest[:24]}"
+    payment: dict[str, Any] = {
+        "currency": currency,
+        "total_amount": total_amount,
+        "invoice_payload": invoice_payload,
+        "telegram_payment_charge_id": charge,
+        "provider_payment_charge_id": "",
+    }
+    if subscription_expiration_date is not None:
+        payment.update(subscription_expiration_date=subscription_expiration_date, is_recurring=True)
+        if is_first_recurring:
+            payment["is_first_recurring"] = True
     return {
         "update_id": update_id,
-        "message": {
-            **_user_message(update_id, chat_id, user, message_id),
-            "successful_payment": {
-                "currency": currency,
-                "total_amount": total_amount,
-                "invoice_payload": invoice_payload,
-                "telegram_payment_charge_id": charge,
-                "provider_payment_charge_id": "",
-            },
-        },
+        "message": {**_user_message(update_id, chat_id, user, message_id), "successful_payment": payment},
     }
