@@ -12,6 +12,8 @@ messages, so a renamed button must keep its id, and every one fits Telegram's 64
     hist:<page> | hjob:<job id>:<page>                     history: a page, one generation
     gen:again:<job id>                                     repeat a generation (also under results)
     bal:topup                                              how to top up
+    ref:open                                               invite friends (bot/routers/referral.py)
+    pr:enter                                               type a promo code (bot/routers/promo.py)
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ START = "go:"
 STEP = "w:"
 HISTORY = "hist:"
 JOB = "hjob:"
+INVITE = "ref:open"
+PROMO = "pr:enter"
 
 FAMILY_ICONS = {
     "text_to_image": "🎨", "image_edit": "🖌", "text_to_video": "🎬", "image_to_video": "📽",
@@ -187,6 +191,7 @@ def balance(lang: str, back_to: str | None) -> InlineKeyboardMarkup:
     rows: list[Row] = [[_button(lang, "btn_top_up", TOP_UP)]]
     if back_to:
         rows.append([_button(lang, "btn_back_to_confirmation", back_to)])
+    rows.append([_button(lang, "btn_promo", PROMO), _button(lang, "btn_ref_invite", INVITE)])
     rows.append([_button(lang, "btn_history", MENU_HISTORY), _button(lang, "btn_menu", MENU_OPEN)])
     return InlineKeyboardMarkup(inline_keyboard=rows)
 

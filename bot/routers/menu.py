@@ -29,15 +29,21 @@ def families(services: Services | None) -> Sequence[Family]:
     return services.catalog.families() if services is not None else FAMILIES
 
 
+async def welcome(message: Message, state: FSMContext, services: Services | None = None) -> None:
+    """/start's answer: any wizard left, the welcome and the main menu (also after a deep link's
+    own work, e.g. bot/routers/referral.py linking a new user)."""
+    lang = lang_of(message.from_user)
+    await forget(state)
+    await message.answer(t(lang, "welcome", name=name_of(message.from_user, lang)),
+                         reply_markup=keyboards.main_menu(lang, families(services)))
+
+
 def router(*, product: bool = False) -> Router:
     router = Router(name="menu")
 
     @router.message(CommandStart())
     async def start(message: Message, state: FSMContext, services: Services | None = None) -> None:
-        lang = lang_of(message.from_user)
-        await forget(state)
-        await message.answer(t(lang, "welcome", name=name_of(message.from_user, lang)),
-                             reply_markup=keyboards.main_menu(lang, families(services)))
+        await welcome(message, state, services)
 
     @router.message(Command("help"))
     async def help_(message: Message) -> None:
