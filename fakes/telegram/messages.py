@@ -13,7 +13,7 @@ import re
 from typing import Any, ClassVar
 
 from fakes.telegram.media import MediaMethods
-from fakes.telegram.parse_mode import parse_html
+from fakes.telegram.parse_mode import auto_links, parse_html
 from fakes.telegram.wire import MEDIA_METHODS, Call, bad, now
 from fakes.telegram.world import QUERY_TOO_OLD, ChatState
 
@@ -132,7 +132,7 @@ class MessageMethods(MediaMethods):
                 raise bad("unsupported parse_mode")
         if len(text) > limit:
             raise bad("message is too long" if name == "text" else "message caption is too long")
-        return text, entities if isinstance(entities, list) else []
+        return text, auto_links(text, entities if isinstance(entities, list) else [])
 
     def _text_content(self, call: Call) -> dict[str, Any]:
         if not str(call.params.get("text") or "").strip():

@@ -132,3 +132,20 @@ def _html_entity(tag: str, attrs: dict[str, str], offset: int, length: int) -> d
 
 def _byte_offset(text: str, index: int) -> int:
     return len(text[:index].encode())
+
+
+_URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
+
+
+def auto_links(text: str, entities: list[Any]) -> list[Any]:
+    """Telegram marks the URLs of a message's text as ``url`` entities (offsets in UTF-16 code
+    units) where no entity of the sender covers them; the fake does the same."""
+    taken = [(int(e.get("offset", 0)), int(e.get("offset", 0)) + int(e.get("length", 0)))
+             for e in entities if isinstance(e, dict)]
+    found: list[Any] = []
+    for match in _URL.finditer(text):
+        offset = utf16_len(text[:match.start()])
+        end = offset + utf16_len(match.group())
+        if not any(start < end and offset < stop for start, stop in taken):
+            found.append({"type": "url", "offset": offset, "length": end - offset})
+    return sorted([*entities, *found], key=lambda e: int(e.get("offset", 0))) if found else entities

@@ -333,6 +333,26 @@
     return act('/demo/api/pay', {chat, message_id: messageId, lang}, node);
   }
 
+  // t.me links the bot made: an invoice link (t.me/$...) is paid here, as Telegram's payment sheet
+  // would; a bot's deep link (t.me/<bot>?start=...) opens a new user's chat that starts with it
+  // (a friend following an invitation). Anything else opens as a link.
+  function followTelegramLink(event) {
+    const anchor = event.target.closest && event.target.closest('a[href]');
+    if (!anchor) return;
+    let url;
+    try { url = new URL(anchor.href); } catch (e) { return; }
+    if (url.hostname !== 't.me') return;
+    if (url.pathname.startsWith('/$') || url.pathname.startsWith('/invoice/')) {
+      event.preventDefault();
+      act('/demo/api/pay-link', {chat, url: anchor.href, lang}, anchor);
+    } else if (url.searchParams.has('start')) {
+      event.preventDefault();
+      const friend = 2000 + Math.floor(Math.random() * 900000);
+      const next = new URLSearchParams({chat: String(friend), lang, start: url.searchParams.get('start')});
+      window.open('/demo/?' + next.toString(), '_blank', 'noopener');
+    }
+  }
+
   function setLang(value) {
     lang = value;
     try { localStorage.setItem('trt-demo-lang', value); } catch (e) { /* private mode */ }
@@ -373,7 +393,13 @@
     upload($('photo'), '/demo/api/photo', {});
     upload($('audio'), '/demo/api/audio', {as: 'audio'});
     upload($('voice'), '/demo/api/audio', {as: 'voice'});
+    document.addEventListener('click', followTelegramLink);
     setInterval(() => { if (online) status(); }, 1000);
     poll();
+    const start = params.get('start');
+    if (start && /^[A-Za-z0-9_-]{1,64}$/.test(start)) {
+      history.replaceState(null, '', location.pathname + '?chat=' + chat + '&lang=' + lang);
+      say('/start ' + start);
+    }
   });
 })();

@@ -13,7 +13,9 @@ Routes (same origin only for actions; JSON bodies, the photo as multipart):
   or a button press was answered with a toast (waits at most ``wait`` seconds, 25 at most);
 * ``POST /demo/api/message {chat, text, lang}``, ``POST /demo/api/press {chat, message_id, data, lang}``,
   ``POST /demo/api/photo`` (chat, lang, caption, file), ``POST /demo/api/audio`` (chat, lang, caption,
-  file, as=audio|voice), ``POST /demo/api/pay {chat, message_id, lang}``;
+  file, as=audio|voice), ``POST /demo/api/pay {chat, message_id, lang}`` (an invoice message),
+  ``POST /demo/api/pay-link {chat, url, lang}`` (a ``t.me/$...`` invoice link the bot created: a
+  subscription's is paid as its first recurring payment);
 * ``GET /demo/api/file/<file_id>`` a file's bytes, as a download unless it is a picture, video or sound.
 """
 
@@ -80,6 +82,7 @@ class WebChat:
         app.router.add_post("/demo/api/photo", self._photo)
         app.router.add_post("/demo/api/audio", self._audio)
         app.router.add_post("/demo/api/pay", self._pay)
+        app.router.add_post("/demo/api/pay-link", self._pay_link)
         app.router.add_get(FILE_PATH + "{file_id}", self._file)
 
     # ------------------------------------------------------------------ the page
@@ -206,30 +209,44 @@ class WebChat:
         try:
             body = await _json_body(request)
             chat, lang = _chat(body.get("chat")), _lang(body.get("lang"))
-            sent = self._invoice(chat, body.get("message_id"))
-            total = sum(int(price["amount"]) for price in sent["prices"])
-            query_id = str(secrets.randbelow(10**18) + 10**17)
-            query = pre_checkout_update(self._update_id(), chat, total, str(sent["payload"]), str(sent["currency"]),
-                                        query_id=query_id, language_code=lang, first_name=USER_NAME)
-            refused = await self._deliver(query)
-            if refused.status != 200:
-                return refused
-
-            def answered() -> Any:
-                return next((call for call in self.telegram.calls("answerPreCheckoutQuery")
-                             if call.ok and str(call.params.get("pre_checkout_query_id")) == query_id), None)
-            try:
-                answer = await self.telegram.wait_for(answered, timeout=PAYMENT_SECONDS, what="the pre-checkout answer")
-            except TimeoutError:
-                raise Refused(504, "the bot did not confirm the payment within 10 s") from None
-            if not answer.params.get("ok"):
-                raise Refused(402, str(answer.params.get("error_message") or "the bot refused the payment"))
-            paid = successful_payment_update(self._update_id(), chat, total, str(sent["payload"]),
-                                             str(sent["currency"]), language_code=lang, first_name=USER_NAME,
-                                             message_id=self.telegram.next_message_id(chat))
-            return await self._deliver(paid)
+            return await self._checkout(chat, lang, self._invoice(chat, body.get("message_id")))
         except Refused as exc:
             return _refused(exc)
+
+    async def _pay_link(self, request: web.Request) -> web.Response:
+        try:
+            body = await _json_body(request)
+            chat, lang = _chat(body.get("chat")), _lang(body.get("lang"))
+            return await self._checkout(chat, lang, self._invoice_link(str(body.get("url") or "")))
+        except Refused as exc:
+            return _refused(exc)
+
+    async def _checkout(self, chat: int, lang: str, sent: dict[str, Any]) -> web.Response:
+        """The pre-checkout query, its answer awaited, then the payment (a subscription's first)."""
+        total = sum(int(price["amount"]) for price in sent["prices"])
+        query_id = str(secrets.randbelow(10**18) + 10**17)
+        query = pre_checkout_update(self._update_id(), chat, total, str(sent["payload"]), str(sent["currency"]),
+                                    query_id=query_id, language_code=lang, first_name=USER_NAME)
+        refused = await self._deliver(query)
+        if refused.status != 200:
+            return refused
+
+        def answered() -> Any:
+            return next((call for call in self.telegram.calls("answerPreCheckoutQuery")
+                         if call.ok and str(call.params.get("pre_checkout_query_id")) == query_id), None)
+        try:
+            answer = await self.telegram.wait_for(answered, timeout=PAYMENT_SECONDS, what="the pre-checkout answer")
+        except TimeoutError:
+            raise Refused(504, "the bot did not confirm the payment within 10 s") from None
+        if not answer.params.get("ok"):
+            raise Refused(402, str(answer.params.get("error_message") or "the bot refused the payment"))
+        period = sent.get("subscription_period")
+        paid = successful_payment_update(
+            self._update_id(), chat, total, str(sent["payload"]), str(sent["currency"]), language_code=lang,
+            first_name=USER_NAME, message_id=self.telegram.next_message_id(chat),
+            subscription_expiration_date=int(time.time()) + int(period) if period else None,
+            is_first_recurring=bool(period))
+        return await self._deliver(paid)
 
     # ------------------------------------------------------------------ helpers
 
@@ -251,6 +268,13 @@ class WebChat:
             if call.ok and isinstance(call.result, dict) and call.result.get("message_id") == message_id:
                 return call.params
         raise Refused(404, "no such invoice in this chat")
+
+    def _invoice_link(self, url: str) -> dict[str, Any]:
+        """The createInvoiceLink call that made link ``url``."""
+        for call in self.telegram.calls("createInvoiceLink"):
+            if call.ok and call.result == url:
+                return call.params
+        raise Refused(404, "no such invoice link")
 
     async def _deliver(self, update: dict[str, Any]) -> web.Response:
         if not self.telegram.webhook_info().get("url"):
