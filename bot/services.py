@@ -2,12 +2,13 @@
 workflow data `services`): the database handle for store/ calls, the settings, the catalog, and
 a way to wake the jobs actor after a job is committed. bot/ holds no actor: `wake_jobs` is a
 plain callable the tree builds around the jobs actor's mailbox, and `health` (the admin's health
-summary) one around the process's /health body; None where nothing serves it (tests)."""
+summary) one around the process's /health body; None where nothing serves it (tests);
+`wake_broadcaster` one around the broadcaster's mailbox."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from catalog.loader import Catalog
@@ -23,6 +24,8 @@ class Services:
     catalog: Catalog
     wake_jobs: Callable[[], None]
     health: Callable[[], Awaitable[dict[str, Any]]] | None = None
+    # the broadcaster actor's wake after a broadcast is confirmed or changed (it also sweeps every second)
+    wake_broadcaster: Callable[[], None] = field(default=lambda: None)
 
     @property
     def lock_name(self) -> str:

@@ -1,7 +1,7 @@
 """Builds the supervisor tree from the settings: who runs, in which order, how restarted.
 
 root (rest_for_one): db, lock_keeper, correlation_flusher, work (one_for_one: dispatcher,
-janitor, kie_poller, webhook_setter in webhook mode or poller in polling mode), ingress (with
+janitor, kie_poller, broadcaster, webhook_setter in webhook mode or poller in polling mode), ingress (with
 /webhook and /kie-callback).
 Mailboxes are made here once and outlive every incarnation of their actors; the chaos endpoint
 finds actors by name through the same table.
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actors.backoff import Backoff
+from actors.broadcaster import Broadcaster
 from actors.correlation_flusher import CorrelationFlusher
 from actors.db import DbActor
 from actors.dispatcher import UpdateDispatcher
@@ -34,6 +35,7 @@ from ingest.kie_callbacks import KieCallbackIntake
 from ingest.send_limiter import SendLimiter
 from ingest.webhook_intake import WebhookIntake
 from kie import KieClient
+from messages.broadcast import WakeBroadcast
 from messages.jobs import WakeJobs
 from messages.pipeline import Wake
 from messages.trace import TraceEvent
@@ -82,9 +84,12 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
         role_subscribers.append(dispatcher_box)
         jobs_box = box(KiePoller.new_mailbox("kie_poller"))
         role_subscribers.append(jobs_box)
+        broadcaster_box = box(Broadcaster.new_mailbox("broadcaster"))
+        role_subscribers.append(broadcaster_box)
         catalog = shipped()
         services = Services(database, settings, catalog, wake_jobs=lambda: wake_jobs(jobs_box),
-                            health=lambda: health_of(observer_ref))
+                            health=lambda: health_of(observer_ref),
+                            wake_broadcaster=lambda: wake_broadcaster(broadcaster_box))
         dp = build_dispatcher(PostgresStorage(database), chaos=bool(settings.chaos_token), services=services)
         # one limiter for every incarnation of the dispatcher and the jobs actor (Telegram's limits are
         # the bot's): a 429 pause outlives a restart
@@ -106,6 +111,14 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
         work_children.insert(0, ChildSpec("dispatcher", make_dispatcher, mailbox=dispatcher_box,
                                           shutdown=settings.shutdown_timeout))
         work_children.insert(1, ChildSpec("kie_poller", make_jobs, mailbox=jobs_box,
+                                          shutdown=settings.shutdown_timeout))
+
+        def make_broadcaster() -> Broadcaster:
+            # the bot's shared limiter: broadcasts count in Telegram's 30/s and honour a 429's pause with the rest
+            bot = make_bot(token, settings.telegram_api_base, timeout=settings.telegram_timeout, limiter=limiter)
+            return Broadcaster(broadcaster_box, settings, database, bot, lock_box)
+
+        work_children.insert(2, ChildSpec("broadcaster", make_broadcaster, mailbox=broadcaster_box,
                                           shutdown=settings.shutdown_timeout))
         kie_callbacks = KieCallbackIntake(settings, database, lambda: wake_jobs(jobs_box))
         if settings.bot_mode == "webhook":
@@ -183,6 +196,15 @@ def wake(dispatcher: Mailbox) -> None:
     if dispatcher.depth < 4:
         try:
             dispatcher.tell_nowait(Wake())
+        except MailboxError:
+            pass
+
+
+def wake_broadcaster(broadcaster: Mailbox) -> None:
+    """Tell the broadcaster a broadcast was confirmed or changed; a WakeBroadcast already queued is enough."""
+    if broadcaster.depth < 4:
+        try:
+            broadcaster.tell_nowait(WakeBroadcast())
         except MailboxError:
             pass
 
