@@ -12,12 +12,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot import keyboards
+from bot import flow, keyboards
 from bot.routers import promo as promo_router
 from store import accounts, audit, promo
 from store.fence import fenced
 from tests.conftest import Money
-from tests.wizard_kit import Chat, rub, t
+from tests.wizard_kit import Chat, price_of, rub, t
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -224,3 +224,25 @@ async def test_the_admins_promo_screens_are_refused_to_anyone_else(chat: Chat) -
     still = await promo.get(chat.money.db, BOT, code.id)
     assert still is not None and still.disabled_at is None
     assert await audit.recent(chat.money.db, BOT) == []
+
+
+async def test_a_promo_code_at_a_short_confirmation_keeps_it_and_offers_it_again(chat: Chat) -> None:
+    model_id = "flux-2/pro-text-to-image"
+    await make(chat.money, "RESCUE", 50_000)
+    await chat.say("/start")
+    await chat.top_up(300)
+    await chat.open_model(model_id)
+    await chat.say("a dragon")
+    await chat.press(chat.data()[0])
+    await chat.press(chat.find("1K"))
+    ok = chat.action("ok")
+    await chat.press(keyboards.MENU_BALANCE)
+    await chat.press(keyboards.PROMO)  # inside the wizard: no state of its own, the confirmation stays
+    assert chat.last.text == t("promo_ask_in_wizard") and (await chat.state())[0] == flow.Wizard.step.state
+    await chat.say("/promo rescue")
+    told = [c.text for c in chat.screens[-2:]]
+    assert told[0] == t("credited_promo", amount=rub(50_000), balance=rub(50_300))
+    assert t("confirmation_again") in (told[1] or "") and chat.action("ok") == ok
+    await chat.press(ok)
+    [job] = await chat.jobs()
+    assert job.held == price_of(model_id, {"resolution": "1K"})
