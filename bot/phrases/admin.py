@@ -1,8 +1,187 @@
-"""Texts of the admin screens (Russian first, English for English users)."""
+"""Texts of the admin screens (Russian first, English for English users): the panel, stats, a
+user's card with Adjust and Ban, the last errors with their stories, and the health summary."""
 
 TEXTS: dict[str, dict[str, str]] = {
     "ru": {
+        "adm_menu": "👑 Панель администратора. Что посмотреть?",
+        "adm_btn_stats": "📊 Статистика",
+        "adm_btn_user": "🔎 Найти пользователя",
+        "adm_btn_transfers": "🏦 Переводы",
+        "adm_btn_promo": "🎟 Промокоды",
+        "adm_btn_rate": "⭐ Курс Stars",
+        "adm_btn_refunds": "↩️ Возвраты",
+        "adm_btn_broadcast": "📣 Рассылка",
+        "adm_btn_errors": "🧯 Ошибки",
+        "adm_btn_health": "🩺 Здоровье",
+        "adm_btn_panel": "👑 Панель",
+        "adm_btn_refresh": "🔄 Обновить",
+        "adm_btn_adjust": "💰 Изменить баланс",
+        "adm_btn_ban": "⛔ Заблокировать",
+        "adm_btn_unban": "✅ Разблокировать",
+        "adm_usage": "Команды: /admin — панель, /admin stats, /admin user <id или @username>, /admin errors, "
+                     "/admin trace <u123 или j45>, /admin health.",
+        # stats
+        "adm_stats_header": "📊 Статистика (сегодня — с полуночи, {zone})",
+        "adm_stats_users": "👥 Пользователи: {total}\n• новых: сегодня {new_today}, за 7 дней {new_week}\n"
+                           "• активных: сегодня {active_today}, за 7 дней {active_week}\n"
+                           "• заблокировали бота: {blocked}, заблокированы нами: {banned}",
+        "adm_stats_jobs": "🎨 Генерации: сегодня {today}, за 7 дней {week}",
+        "adm_stats_states": "• по состояниям: {states}",
+        "adm_stats_models": "• популярные модели за 7 дней: {models}",
+        "adm_stats_failures": "• сбои за 7 дней: {failures}",
+        "adm_stats_orphans": "• возможные «сироты» в KIE (задача могла остаться без нас): {orphans}, за 7 дней {week}",
+        "adm_stats_revenue": "💵 Поступления по источникам (всего / за 7 дней):",
+        "adm_stats_revenue_none": "💵 Поступлений пока нет.",
+        "adm_stats_kie": "🔋 Кредиты KIE: {credits} (на {at})",
+        "adm_stats_kie_unknown": "🔋 Кредиты KIE: ещё не известны",
+        "adm_paused": "⏸ Генерации приостановлены с {since}: {reason}",
+        "adm_running": "▶️ Генерации работают",
+        "adm_none": "нет",
+        "adm_source_stars": "Stars",
+        "adm_source_subscription": "подписки",
+        "adm_source_transfer": "переводы",
+        "adm_source_promo": "промокоды",
+        "adm_source_admin": "админ",
+        "adm_source_referral": "рефералы",
+        "adm_source_welcome": "приветственный бонус",
+        "adm_source_reversal": "возвраты Stars",
+        # finding a user
+        "adm_find_ask": "Пришлите id пользователя или @username. Отмена: /cancel",
+        "adm_not_found": "Пользователь «{query}» не найден. Пришлите другой id или @username, или /cancel.",
+        "adm_card_header": "👤 Пользователь {id}{username}, язык: {language}",
+        "adm_card_seen": "Впервые: {first}, последний раз: {last}",
+        "adm_card_balance": "💰 Баланс: {balance}, в резерве: {held}, доступно: {available}",
+        "adm_card_banned": "⛔ Заблокирован администратором",
+        "adm_card_blocked": "🚫 Заблокировал бота (Telegram ответил 403)",
+        "adm_card_jobs": "🎨 Генерации: {states}",
+        "adm_card_payments": "⭐ Оплаты Stars: {count} на {stars} ⭐, зачислено {money}",
+        "adm_card_refunded": "возвращена",
+        "adm_card_referrals": "🤝 Привёл: {count} (бонус выплачен за {paid}), пришёл по ссылке: {referrer}",
+        "adm_card_ledger": "📒 Последние операции:",
+        "adm_unknown_time": "—",
+        # adjusting a balance
+        "adm_adjust_ask": "Изменение баланса пользователя {id} (сейчас доступно {available}).\n"
+                          "Пришлите сумму в рублях со знаком и причину, например:\n"
+                          "+150 компенсация за сбой\n-50,5 ошибочное начисление\n"
+                          "Причину увидит пользователь. Отмена: /cancel",
+        "adm_adjust_bad": "Не понял. Нужна сумма со знаком и причина через пробел, например «+150 компенсация». "
+                          "Сумма — не ноль, не больше {limit} по модулю. Отмена: /cancel",
+        "adm_adjust_done": "✅ Готово: {amount} пользователю {id}, запись #{entry}. Баланс: {balance}.",
+        "adm_adjust_again": "ℹ️ Это изменение уже проведено (запись #{entry}), второй раз деньги не двигаю. "
+                            "Баланс: {balance}.",
+        "adm_adjust_overdraw": "⛔ Нельзя списать {amount}: у пользователя доступно только {available}. "
+                               "Пришлите другую сумму или /cancel.",
+        "adm_adjust_reused": "⛔ По этому запросу уже проведена другая сумма. Нажмите «Изменить баланс» ещё раз.",
+        "adm_adjust_unknown": "⛔ У пользователя {id} нет счёта.",
+        # ban
+        "adm_ban_done": "⛔ Пользователь {id} заблокирован: при следующем сообщении он получит одно вежливое "
+                        "сообщение, дальше бот молчит, оплатить он не сможет.",
+        "adm_unban_done": "✅ Пользователь {id} разблокирован.",
+        "adm_ban_same": "Ничего не изменилось: пользователь {id} уже {state}.",
+        "adm_state_banned": "заблокирован",
+        "adm_state_unbanned": "разблокирован",
+        "adm_ban_admin": "⛔ Администратора заблокировать нельзя.",
+        # errors and traces
+        "adm_errors_header": "🧯 Последние сбои (новые сверху). История: /admin trace <id>",
+        "adm_errors_none": "🧯 Сбоев не найдено.",
+        "adm_trace_none": "Истории {ref} нет: id выглядят как u<update_id> или j<job_id>, старые истории удаляются "
+                          "через INBOX_RETENTION_DAYS.",
+        "adm_trace_cut": "… (обрезано: полностью — python run.py trace {ref})",
+        # health
+        "adm_health_header": "🩺 Здоровье: {status}, роль {role}, эпоха {epoch}, экземпляр {instance}",
+        "adm_health_unavailable": "🩺 Сводка процесса здесь недоступна (нет /health).",
+        "adm_health_problems": "Проблемы:",
+        "adm_health_actors": "Акторы:",
+        "adm_health_inbox": "📥 Входящие: ждут {pending}, самое старое {oldest} с, в работе {inflight}",
+        "adm_health_webhook": "🔗 Вебхук: {state}{error}",
+        "adm_health_jobs": "🎨 Генерации в работе: {driving}, кредиты KIE: {credits}",
     },
     "en": {
+        "adm_menu": "👑 Admin panel. What shall we look at?",
+        "adm_btn_stats": "📊 Stats",
+        "adm_btn_user": "🔎 Find a user",
+        "adm_btn_transfers": "🏦 Transfers",
+        "adm_btn_promo": "🎟 Promo codes",
+        "adm_btn_rate": "⭐ Stars rate",
+        "adm_btn_refunds": "↩️ Refunds",
+        "adm_btn_broadcast": "📣 Broadcast",
+        "adm_btn_errors": "🧯 Errors",
+        "adm_btn_health": "🩺 Health",
+        "adm_btn_panel": "👑 Panel",
+        "adm_btn_refresh": "🔄 Refresh",
+        "adm_btn_adjust": "💰 Adjust balance",
+        "adm_btn_ban": "⛔ Ban",
+        "adm_btn_unban": "✅ Unban",
+        "adm_usage": "Commands: /admin for the panel, /admin stats, /admin user <id or @username>, /admin errors, "
+                     "/admin trace <u123 or j45>, /admin health.",
+        "adm_stats_header": "📊 Stats (today: since midnight, {zone})",
+        "adm_stats_users": "👥 Users: {total}\n• new: today {new_today}, 7 days {new_week}\n"
+                           "• active: today {active_today}, 7 days {active_week}\n"
+                           "• blocked the bot: {blocked}, banned by us: {banned}",
+        "adm_stats_jobs": "🎨 Generations: today {today}, 7 days {week}",
+        "adm_stats_states": "• by state: {states}",
+        "adm_stats_models": "• top models, 7 days: {models}",
+        "adm_stats_failures": "• failures, 7 days: {failures}",
+        "adm_stats_orphans": "• possible orphan tasks at KIE: {orphans}, 7 days {week}",
+        "adm_stats_revenue": "💵 Money in by source (all time / 7 days):",
+        "adm_stats_revenue_none": "💵 No money in yet.",
+        "adm_stats_kie": "🔋 KIE credits: {credits} (as of {at})",
+        "adm_stats_kie_unknown": "🔋 KIE credits: not known yet",
+        "adm_paused": "⏸ Generations paused since {since}: {reason}",
+        "adm_running": "▶️ Generations are running",
+        "adm_none": "none",
+        "adm_source_stars": "Stars",
+        "adm_source_subscription": "subscriptions",
+        "adm_source_transfer": "transfers",
+        "adm_source_promo": "promo codes",
+        "adm_source_admin": "admin",
+        "adm_source_referral": "referrals",
+        "adm_source_welcome": "welcome bonus",
+        "adm_source_reversal": "Stars refunds",
+        "adm_find_ask": "Send the user's id or @username. Cancel: /cancel",
+        "adm_not_found": "No user “{query}”. Send another id or @username, or /cancel.",
+        "adm_card_header": "👤 User {id}{username}, language: {language}",
+        "adm_card_seen": "First seen: {first}, last seen: {last}",
+        "adm_card_balance": "💰 Balance: {balance}, held: {held}, available: {available}",
+        "adm_card_banned": "⛔ Banned by an admin",
+        "adm_card_blocked": "🚫 Blocked the bot (Telegram said 403)",
+        "adm_card_jobs": "🎨 Generations: {states}",
+        "adm_card_payments": "⭐ Stars payments: {count} for {stars} ⭐, credited {money}",
+        "adm_card_refunded": "refunded",
+        "adm_card_referrals": "🤝 Brought: {count} (bonus paid for {paid}), came through: {referrer}",
+        "adm_card_ledger": "📒 Last entries:",
+        "adm_unknown_time": "—",
+        "adm_adjust_ask": "Adjusting the balance of user {id} (available now: {available}).\n"
+                          "Send a signed amount in rubles and a reason, for example:\n"
+                          "+150 compensation for an outage\n-50.5 credited by mistake\n"
+                          "The user sees the reason. Cancel: /cancel",
+        "adm_adjust_bad": "I did not get that. A signed amount and a reason after a space, e.g. “+150 compensation”. "
+                          "Not zero, at most {limit} either way. Cancel: /cancel",
+        "adm_adjust_done": "✅ Done: {amount} to user {id}, entry #{entry}. Balance: {balance}.",
+        "adm_adjust_again": "ℹ️ This adjustment went through already (entry #{entry}); no money moved again. "
+                            "Balance: {balance}.",
+        "adm_adjust_overdraw": "⛔ Cannot take {amount}: the user has only {available} available. "
+                               "Send another amount or /cancel.",
+        "adm_adjust_reused": "⛔ This request already moved a different amount. Press “Adjust balance” again.",
+        "adm_adjust_unknown": "⛔ User {id} has no account.",
+        "adm_ban_done": "⛔ User {id} is banned: their next message gets one polite reply, then the bot stays "
+                        "silent, and they cannot pay.",
+        "adm_unban_done": "✅ User {id} is unbanned.",
+        "adm_ban_same": "Nothing changed: user {id} is {state} already.",
+        "adm_state_banned": "banned",
+        "adm_state_unbanned": "not banned",
+        "adm_ban_admin": "⛔ An admin cannot be banned.",
+        "adm_errors_header": "🧯 Last failures (newest first). Story: /admin trace <id>",
+        "adm_errors_none": "🧯 No failures found.",
+        "adm_trace_none": "No story for {ref}: ids look like u<update_id> or j<job_id>, and old stories are trimmed "
+                          "after INBOX_RETENTION_DAYS.",
+        "adm_trace_cut": "… (cut: all of it with python run.py trace {ref})",
+        "adm_health_header": "🩺 Health: {status}, role {role}, epoch {epoch}, instance {instance}",
+        "adm_health_unavailable": "🩺 The process summary is not available here (no /health).",
+        "adm_health_problems": "Problems:",
+        "adm_health_actors": "Actors:",
+        "adm_health_inbox": "📥 Inbox: {pending} waiting, oldest {oldest} s, {inflight} in flight",
+        "adm_health_webhook": "🔗 Webhook: {state}{error}",
+        "adm_health_jobs": "🎨 Generations driven: {driving}, KIE credits: {credits}",
     },
 }
