@@ -109,4 +109,5 @@ async def test_the_balance_screen(chat: Chat) -> None:
     await chat.press(keyboards.MENU_BALANCE)
     assert f"{t('ledger_capture')} #{job.id}: {rub(-job.price)}" in (chat.last.text or "")
     await chat.press(keyboards.TOP_UP)
-    assert chat.last.text == t("top_up_soon") and chat.data() == [keyboards.MENU_BALANCE, keyboards.MENU_OPEN]
+    assert (chat.last.text or "").startswith(t("stars_screen", rate=rub(chat.settings.stars_rate)))
+    assert chat.data()[-2:] == [keyboards.MENU_BALANCE, keyboards.MENU_OPEN] and "st:custom" in chat.data()

@@ -11,6 +11,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bot import keyboards
 from bot.flow import CONFIRM, Ctx, Wiz
+from bot.routers import stars
 from bot.services import Services
 from bot.texts import signed
 from store import accounts, jobs
@@ -48,7 +49,9 @@ async def send_balance(ctx: Ctx, wiz: Wiz | None) -> None:
             day = entry.created_at.astimezone(settings.zone).strftime("%d.%m %H:%M")
             job = f" #{entry.job_id}" if entry.job_id else ""
             lines.append(f"• {day} {ctx.t('ledger_' + entry.kind)}{job}: {signed(ctx.lang, entry_amount(entry))}")
-    await ctx.bot.send_message(ctx.chat_id, "\n".join(lines), reply_markup=keyboards.balance(ctx.lang, back_to(wiz)))
+    transfer = bool((settings.payment_transfer_details or "").strip())  # bot/routers/transfer.py, when on
+    await ctx.bot.send_message(ctx.chat_id, "\n".join(lines),
+                               reply_markup=keyboards.balance(ctx.lang, back_to(wiz), transfer=transfer))
 
 
 def router() -> Router:
@@ -67,8 +70,7 @@ def router() -> Router:
     @router.callback_query(F.data == keyboards.TOP_UP)
     async def top_up(query: CallbackQuery, bot: Bot, state: FSMContext, services: Services,
                      wiz: Wiz | None = None) -> None:
-        """Until the payments issue wires top-ups, how they will come."""
-        ctx = Ctx.of(query, bot, services, state)
-        await bot.send_message(ctx.chat_id, ctx.t("top_up_soon"), reply_markup=keyboards.top_up(ctx.lang, back_to(wiz)))
+        """The Stars packs (bot/routers/stars.py), with the way back to a kept confirmation."""
+        await stars.send_screen(Ctx.of(query, bot, services, state), back_to(wiz))
 
     return router

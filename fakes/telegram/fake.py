@@ -54,6 +54,7 @@ class FakeTelegram(TelegramRoutes, PaymentMethods, WebhookMethods, ChatMethods):
             "sendMediaGroup": self._send_media_group,
             "sendChatAction": self._send_chat_action,
             "sendInvoice": self._send_invoice,
+            "refundStarPayment": self._refund_star_payment,
             "setMyCommands": self._set_my_commands,
             "getMyCommands": self._get_my_commands,
             "deleteMyCommands": self._delete_my_commands,

@@ -51,6 +51,19 @@ class PaymentMethods(MessageMethods):
         }
         return self._new_message(call, chat, {"invoice": invoice})
 
+    async def _refund_star_payment(self, call: Call) -> bool:
+        """Return a Stars payment to its user, once: Telegram answers CHARGE_ALREADY_REFUNDED after
+        that. Kept in ``star_refunds`` as (user_id, charge id); a refusal is a fault to inject."""
+        user_id = self._int_param(call, "user_id", "USER_ID_INVALID")
+        charge = call.params.get("telegram_payment_charge_id")
+        if not isinstance(charge, str) or not charge:
+            raise bad("CHARGE_ID_EMPTY")
+        refunds: set[tuple[int, str]] = self.__dict__.setdefault("star_refunds", set())
+        if (user_id, charge) in refunds:
+            raise bad("CHARGE_ALREADY_REFUNDED")
+        refunds.add((user_id, charge))
+        return True
+
     async def _answer_pre_checkout_query(self, call: Call) -> bool:
         query_id = call.params.get("pre_checkout_query_id")
         if not query_id:
