@@ -12,6 +12,7 @@ messages, so a renamed button must keep its id, and every one fits Telegram's 64
     hist:<page> | hjob:<job id>:<page>                     history: a page, one generation
     gen:again:<job id>                                     repeat a generation (also under results)
     bal:topup                                              how to top up
+    tr:open | tr:amt:<kopecks> | tr:own | tr:cancel:<id>   bank transfer (bot/routers/transfer.py)
     ref:open                                               invite friends (bot/routers/referral.py)
     pr:enter                                               type a promo code (bot/routers/promo.py)
 """
@@ -33,6 +34,7 @@ MENU_HISTORY = "menu:history"
 MENU_IMAGE = "menu:image"
 MENU_VIDEO = "menu:video"
 TOP_UP = "bal:topup"
+TRANSFER = "tr:open"  # bank transfer (bot/routers/transfer.py), when it is on
 AGAIN = "gen:again:"
 FAMILY = "fam:"
 MODEL = "mdl:"
@@ -186,9 +188,12 @@ def history_job(lang: str, job_id: int, page: int, *, repeat: bool) -> InlineKey
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def balance(lang: str, back_to: str | None) -> InlineKeyboardMarkup:
-    """Top up, history, and back to a kept confirmation (`back_to`: its Show button's data)."""
+def balance(lang: str, back_to: str | None, *, transfer: bool = False) -> InlineKeyboardMarkup:
+    """Top up (and Bank transfer when `transfer`: PAYMENT_TRANSFER_DETAILS is set), history, and
+    back to a kept confirmation (`back_to`: its Show button's data)."""
     rows: list[Row] = [[_button(lang, "btn_top_up", TOP_UP)]]
+    if transfer:
+        rows.append([_button(lang, "btn_transfer", TRANSFER)])
     if back_to:
         rows.append([_button(lang, "btn_back_to_confirmation", back_to)])
     rows.append([_button(lang, "btn_promo", PROMO), _button(lang, "btn_ref_invite", INVITE)])

@@ -140,6 +140,12 @@ def environment(settings: Settings, database: Database) -> list[Line]:
     if not settings.admin_ids:
         lines.append(Line("--", "admins", "ADMIN_IDS is empty: nobody generates without paying (operators "
                                           "testing in production pay like users)"))
+    if (settings.payment_transfer_details or "").strip():
+        nobody = "; ADMIN_IDS is empty, so nobody can approve them" if not settings.admin_ids else ""
+        lines.append(Line("warn", "bank transfers", "PAYMENT_TRANSFER_DETAILS is set: users may pay by bank "
+                                                    "transfer, but Telegram's terms require digital goods to be "
+                                                    "sold for Stars only (a bot that does not comply can be hidden "
+                                                    f"from the store apps or terminated){nobody}"))
     return lines
 
 
