@@ -14,6 +14,7 @@ import math
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aiogram import Bot
@@ -30,7 +31,7 @@ from bot.services import Services
 from bot.texts import lang_of, money, t
 from catalog.loader import Field, Model, same
 from catalog.payload import build, is_job_ref
-from store import accounts, jobs
+from store import accounts, grants, jobs
 
 FIELD, CONFIRM, CHANGE = "f", "c", "x"
 TEXT_KINDS = ("prompt", "text", "int", "float")
@@ -291,31 +292,45 @@ async def _results(ctx: Ctx, item: Field) -> list[tuple[str, str, int | str | No
 
 @dataclass(frozen=True, slots=True)
 class Terms:
-    """How a confirmation is paid: "admin", "free" or "money", and the price in kopecks."""
+    """How a confirmation is paid: "admin", "free" (the free tier), "plan" (the subscription's
+    daily allowance), "grant" (a promo's free generation) or "money", and the price in kopecks
+    (with the plan's discount when paid: `full_price` is the price before it)."""
 
     paid_with: jobs.PaidWith
     price: int
     free_left: int | None = None  # free generations left today, for a free-tier SKU
     available: int | None = None  # the user's available kopecks, when they pay
+    full_price: int | None = None  # money with a plan's discount: the price before it
+    discount: int = 0  # percent off (money)
+    left: int | None = None  # plan: of today's allowance; grant: promo generations left
 
     def key(self) -> list[Any]:
         return [self.paid_with, self.price]
 
 
-async def terms(ctx: Ctx, model: Model, payload: Mapping[str, Any]) -> Terms:
+async def terms(ctx: Ctx, model: Model, payload: Mapping[str, Any], *, now: datetime | None = None) -> Terms:
     """The price of this input and how it would be paid right now: admins for free, a free-tier
-    SKU for free while the day's free generations last, otherwise money."""
+    SKU for free while the day's free generations last, then the subscription's daily allowance
+    of this model, then a promo's free generation, otherwise money (less the plan's discount)."""
     settings, db = ctx.services.settings, ctx.services.database
     price = exact(settings, model, payload)
     if ctx.user_id in settings.admin_ids:
         return Terms("admin", price)
     left = None
+    day = jobs.local_day(settings.zone)
     if model.sku_for(payload).free:
-        used = await jobs.free_used(db, settings.bot_id, ctx.user_id, jobs.local_day(settings.zone))
+        used = await jobs.free_used(db, settings.bot_id, ctx.user_id, day)
         left = max(0, settings.free_daily_limit - used)
         if left:
             return Terms("free", price, left)
+    entitled = await grants.entitlement(db, settings.bot_id, ctx.user_id, model.id, price, day=day,
+                                        now=now or datetime.now(UTC))
+    if entitled.kind is not None:
+        return Terms(entitled.kind, price, left, left=entitled.left)
     balance = await accounts.balance(db, settings.bot_id, ctx.user_id)
+    paid = grants.discounted(price, entitled.discount)
+    if paid != price:
+        return Terms("money", paid, left, balance.available, full_price=price, discount=entitled.discount)
     return Terms("money", price, left, balance.available)
 
 
@@ -330,9 +345,16 @@ def confirm_screen(ctx: Ctx, model: Model, wiz: Wiz, terms: Terms) -> Screen:
     elif terms.paid_with == "free":
         lines.append(ctx.t("confirm_free", left=terms.free_left, limit=ctx.services.settings.free_daily_limit))
         button_price = ctx.t("price_free")
+    elif terms.paid_with in ("plan", "grant"):  # by subscription / free (promo)
+        lines.append(ctx.t(f"confirm_{terms.paid_with}", price=price, left=terms.left))
+        button_price = ctx.t("price_free")
     else:
         available = terms.available or 0
-        lines.append(ctx.t("confirm_price", price=price))
+        if terms.full_price is not None:
+            lines.append(ctx.t("confirm_discount", price=price, full=ctx.money(terms.full_price),
+                               discount=terms.discount))
+        else:
+            lines.append(ctx.t("confirm_price", price=price))
         if terms.free_left == 0:
             lines.append(ctx.t("confirm_free_used_up", limit=ctx.services.settings.free_daily_limit))
         lines.append(ctx.t("confirm_balance", available=ctx.money(available)))

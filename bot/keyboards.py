@@ -40,6 +40,7 @@ FAMILY = "fam:"
 MODEL = "mdl:"
 START = "go:"
 STEP = "w:"
+SUBSCRIPTION = "sub:open"  # the plans screen (bot/routers/subscription.py)
 HISTORY = "hist:"
 JOB = "hjob:"
 INVITE = "ref:open"
@@ -191,7 +192,7 @@ def history_job(lang: str, job_id: int, page: int, *, repeat: bool) -> InlineKey
 def balance(lang: str, back_to: str | None, *, transfer: bool = False) -> InlineKeyboardMarkup:
     """Top up (and Bank transfer when `transfer`: PAYMENT_TRANSFER_DETAILS is set), history, and
     back to a kept confirmation (`back_to`: its Show button's data)."""
-    rows: list[Row] = [[_button(lang, "btn_top_up", TOP_UP)]]
+    rows: list[Row] = [[_button(lang, "btn_top_up", TOP_UP), _button(lang, "btn_subscription", SUBSCRIPTION)]]
     if transfer:
         rows.append([_button(lang, "btn_transfer", TRANSFER)])
     if back_to:

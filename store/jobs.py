@@ -14,18 +14,19 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from store import referrals
+from store import grants, referrals
 from store.accounts import UnknownUser, post
 from store.database import Database
 from store.fence import fenced
 
-PaidWith = Literal["money", "free", "admin"]
+# grant: a promo's free generation; plan: the subscription's daily allowance (store/grants.py)
+PaidWith = Literal["money", "free", "admin", "grant", "plan"]
 # each told "hold", "capture" or "release" after a transaction that moved a job's money committed:
 # the tree installs the ledger flow counter (store/ imports no metrics), by a name, so never twice
 ledger_listeners: dict[str, Callable[[str], None]] = {}
@@ -111,6 +112,8 @@ class Order:
     paid_with: PaidWith
     day: date
     status_message_id: int | None = None
+    full_price: int | None = None  # money: the price before the plan's discount (None: no discount shown)
+    at: datetime | None = None  # the moment of Confirm (a subscription's end is checked against it); None: now
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +146,13 @@ class FreeLimitReached:
     limit: int
 
 
-Confirmation = Created | Existing | InsufficientFunds | TooManyActive | FreeLimitReached
+@dataclass(frozen=True, slots=True)
+class TermsChanged:
+    """The plan's allowance, the promo grant or the discount the confirmation showed is gone (used
+    by another confirmation, the subscription ended): nothing moved; show the new terms."""
+
+
+Confirmation = Created | Existing | InsufficientFunds | TooManyActive | FreeLimitReached | TermsChanged
 
 
 async def confirm(db: Database, lock_name: str, epoch: int, bot_id: int, order: Order, *, free_daily_limit: int,
@@ -154,6 +163,9 @@ async def confirm(db: Database, lock_name: str, epoch: int, bot_id: int, order: 
     each sees the ones before it: the nonce, the running jobs, the day's free generations and
     the available balance are all read after the lock. A nonce already confirmed answers
     Existing. The accounts CHECK backs the balance test: no interleaving can overdraw.
+    A job paid with a promo grant or the plan's allowance records its use here (store/grants.py),
+    and a discounted price is checked against the plan of `order.at`: either gone answers
+    TermsChanged, so a grant is used once and an allowance never exceeded.
     Raises UnknownUser when ensure_user() has not run for the user.
     """
     if order.paid_with == "money" and order.price <= 0:
@@ -180,6 +192,20 @@ async def confirm(db: Database, lock_name: str, epoch: int, bot_id: int, order: 
                 bot_id, order.user_id, order.day)
             if used >= free_daily_limit:
                 return FreeLimitReached(used, free_daily_limit)
+        entitled = None
+        discounted = order.paid_with == "money" and order.full_price is not None and order.full_price != order.price
+        if order.paid_with in ("grant", "plan") or discounted:
+            entitled = await grants.entitlement(
+                conn, bot_id, order.user_id, order.model,
+                order.full_price if discounted and order.full_price is not None else order.price,
+                day=order.day, now=order.at or datetime.now(UTC))
+            if discounted:
+                assert order.full_price is not None
+                if grants.discounted(order.full_price, entitled.discount) != order.price:
+                    return TermsChanged()
+                entitled = None
+            elif entitled.kind != order.paid_with:
+                return TermsChanged()
         held = order.price if order.paid_with == "money" else 0
         available = account["balance"] - account["held"]
         if available < held:
@@ -196,6 +222,8 @@ async def confirm(db: Database, lock_name: str, epoch: int, bot_id: int, order: 
         job = _job(row)
         if held:
             await post(conn, bot_id, order.user_id, "hold", 0, held, f"hold:{job.id}", epoch, job_id=job.id)
+        if entitled is not None:
+            await grants.use(conn, bot_id, order.user_id, job.id, entitled, model=order.model, day=order.day)
     if held:
         _flowed("hold")
     return Created(job)

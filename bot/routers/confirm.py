@@ -21,7 +21,7 @@ from bot.prices import sku_name
 from bot.services import Services
 from catalog.payload import build
 from store import jobs, kie_account
-from store.jobs import Created, Existing, FreeLimitReached, InsufficientFunds, Order, TooManyActive
+from store.jobs import Created, Existing, FreeLimitReached, InsufficientFunds, Order, TermsChanged, TooManyActive
 from telemetry import logs, tracing
 
 
@@ -86,7 +86,7 @@ async def confirm(ctx: Ctx, wiz: Wiz, epoch: int) -> None:
         return
     order = Order(user_id=ctx.user_id, chat_id=ctx.chat_id, nonce=job_nonce(ctx.user_id, wiz.nonce), model=model.id,
                   sku=sku_name(model, payload), input=payload, price=now.price, paid_with=now.paid_with,
-                  day=jobs.local_day(settings.zone))
+                  day=jobs.local_day(settings.zone), full_price=now.full_price)
     result = await jobs.confirm(services.database, services.lock_name, epoch, settings.bot_id, order,
                                 free_daily_limit=settings.free_daily_limit,
                                 max_active=settings.max_active_jobs_per_user)
@@ -108,6 +108,8 @@ async def confirm(ctx: Ctx, wiz: Wiz, epoch: int) -> None:
                    save=False)
     elif isinstance(result, FreeLimitReached):
         await show(ctx, wiz, notice=ctx.t("free_limit_reached", limit=result.limit))
+    elif isinstance(result, TermsChanged):  # the plan's allowance, a promo grant or a discount is gone
+        await show(ctx, wiz, notice=ctx.t("terms_changed"))
 
 
 async def _already(ctx: Ctx, job: jobs.Job, epoch: int) -> None:

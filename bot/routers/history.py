@@ -30,6 +30,8 @@ def paid(ctx: Ctx, job: jobs.Job) -> str:
         return ctx.t("paid_free")
     if job.paid_with == "admin":
         return ctx.t("paid_admin")
+    if job.paid_with in ("plan", "grant"):  # by subscription, by promo code (bot/phrases/subscription.py)
+        return ctx.t("paid_" + job.paid_with)
     return ctx.money(job.price)
 
 

@@ -55,6 +55,8 @@ class FakeTelegram(TelegramRoutes, PaymentMethods, WebhookMethods, ChatMethods):
             "sendChatAction": self._send_chat_action,
             "sendInvoice": self._send_invoice,
             "refundStarPayment": self._refund_star_payment,
+            "createInvoiceLink": self._create_invoice_link,
+            "editUserStarSubscription": self._edit_user_star_subscription,
             "setMyCommands": self._set_my_commands,
             "getMyCommands": self._get_my_commands,
             "deleteMyCommands": self._delete_my_commands,

@@ -51,6 +51,55 @@ class PaymentMethods(MessageMethods):
         }
         return self._new_message(call, chat, {"invoice": invoice})
 
+    async def _create_invoice_link(self, call: Call) -> str:
+        """A ``https://t.me/$...`` link to an invoice (the only way to sell a subscription): the same
+        checks as sendInvoice, and for ``subscription_period`` Telegram's rules (XTR only, exactly
+        2592000 seconds, a price of at most 10000 Stars). Kept in ``invoice_links`` by link."""
+        for name in ("title", "description", "payload", "currency"):
+            if not call.params.get(name):
+                raise bad(f"{name} is empty" if name != "payload" else "INVOICE_PAYLOAD_INVALID")
+        title, description = str(call.params["title"]), str(call.params["description"])
+        if not 1 <= len(title) <= 32:
+            raise bad("INVOICE_TITLE_INVALID")
+        if not 1 <= len(description) <= 255:
+            raise bad("INVOICE_DESCRIPTION_INVALID")
+        if not 1 <= len(str(call.params["payload"]).encode()) <= 128:
+            raise bad("INVOICE_PAYLOAD_INVALID")
+        prices = call.params.get("prices")
+        if not isinstance(prices, list) or not prices or not all(_is_price(item) for item in prices):
+            raise bad("can't parse prices JSON object")
+        currency = str(call.params["currency"])
+        if currency == "XTR" and (len(prices) != 1 or call.params.get("provider_token")):
+            raise bad("STARS_INVOICE_INVALID")
+        total = sum(int(p["amount"]) for p in prices)
+        if total <= 0:
+            raise bad("CURRENCY_TOTAL_AMOUNT_INVALID")
+        period = call.params.get("subscription_period")
+        if period is not None:
+            if currency != "XTR" or period != 2592000:
+                raise bad("SUBSCRIPTION_PERIOD_INVALID")
+            if total > 10000:
+                raise bad("STARS_INVOICE_INVALID")
+        links: dict[str, dict[str, Any]] = self.__dict__.setdefault("invoice_links", {})
+        link = f"https://t.me/$fakeInvoice{len(links) + 1:06d}"
+        links[link] = {"title": title, "description": description, "payload": str(call.params["payload"]),
+                       "currency": currency, "total_amount": total, "subscription_period": period}
+        return link
+
+    async def _edit_user_star_subscription(self, call: Call) -> bool:
+        """Cancel (is_canceled=true) or re-enable a user's subscription; kept in
+        ``star_subscriptions`` as (user_id, charge id) -> canceled."""
+        user_id = self._int_param(call, "user_id", "USER_ID_INVALID")
+        charge = call.params.get("telegram_payment_charge_id")
+        if not isinstance(charge, str) or not charge:
+            raise bad("CHARGE_ID_INVALID")
+        canceled = call.params.get("is_canceled")
+        if not isinstance(canceled, bool):
+            raise bad('parameter "is_canceled" is required')
+        subs: dict[tuple[int, str], bool] = self.__dict__.setdefault("star_subscriptions", {})
+        subs[(user_id, charge)] = canceled
+        return True
+
     async def _refund_star_payment(self, call: Call) -> bool:
         """Return a Stars payment to its user, once: Telegram answers CHARGE_ALREADY_REFUNDED after
         that. Kept in ``star_refunds`` as (user_id, charge id); a refusal is a fault to inject."""

@@ -228,3 +228,48 @@ def successful_payment_update(
         "update_id": update_id,
         "message": {**_user_message(update_id, chat_id, user, message_id), "successful_payment": payment},
     }
+
+
+def recurring_payment_update(
+    update_id: int,
+    chat_id: int,
+    total_amount: int,
+    invoice_payload: str,
+    subscription_expiration_date: int,
+    *,
+    telegram_payment_charge_id: str | None = None,
+    first: bool = False,
+    language_code: str | None = "ru",
+) -> dict[str, Any]:
+    """A subscription's payment (the first, `first`, or a renewal): a successful_payment with
+    is_recurring and the subscription_expiration_date (unix time) Telegram extends it to."""
+    update = successful_payment_update(update_id, chat_id, total_amount, invoice_payload,
+                                       telegram_payment_charge_id=telegram_payment_charge_id,
+                                       language_code=language_code)
+    paid = update["message"]["successful_payment"]
+    paid["is_recurring"] = True
+    paid["subscription_expiration_date"] = subscription_expiration_date
+    if first:
+        paid["is_first_recurring"] = True
+    return update
+
+
+def subscription_update(
+    update_id: int,
+    user_id: int,
+    invoice_payload: str,
+    state: str,
+    *,
+    language_code: str | None = "ru",
+    first_name: str = "Test",
+) -> dict[str, Any]:
+    """Bot API 10.2's ``subscription`` update (BotSubscriptionUpdated): the user canceled or
+    re-enabled a subscription (state canceled / active), or its renewal failed (failed)."""
+    return {
+        "update_id": update_id,
+        "subscription": {
+            "user": user_dict(user_id, first_name, language_code),
+            "invoice_payload": invoice_payload,
+            "state": state,
+        },
+    }
