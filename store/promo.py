@@ -204,3 +204,38 @@ async def redemptions(db: Database, bot_id: int, user_id: int) -> list[tuple[str
         """SELECT c.code, r.redeemed_at FROM promo_redemptions r JOIN promo_codes c ON c.id = r.code_id
             WHERE r.bot_id = $1 AND r.user_id = $2 ORDER BY r.redeemed_at DESC""", bot_id, user_id)
     return [(r["code"], r["redeemed_at"]) for r in rows]
+
+
+async def invariants(db: Database, bot_id: int | None = None) -> list[str]:
+    """What must hold whatever happened (for store/invariants.py): a code's uses are its
+    redemptions; an amount code's redemption credited its value once under its key, a
+    generations code's granted once; and no promo credit without its redemption."""
+    pool = db.require()
+    problems: list[str] = []
+    for r in await pool.fetch(
+            """SELECT c.id, c.code, c.uses, count(r.user_id) AS redeemed FROM promo_codes c
+                 LEFT JOIN promo_redemptions r ON r.code_id = c.id
+                WHERE ($1::bigint IS NULL OR c.bot_id = $1) GROUP BY c.id HAVING c.uses <> count(r.user_id)""",
+            bot_id):
+        problems.append(f"promo code {r['code']} ({r['id']}): {r['uses']} uses but {r['redeemed']} redemptions")
+    for r in await pool.fetch(
+            """SELECT c.code, c.kind, c.value, r.user_id,
+                      (SELECT count(*) FROM ledger l WHERE l.bot_id = r.bot_id
+                          AND l.idempotency_key = 'promo:' || c.id || ':' || r.user_id
+                          AND l.user_id = r.user_id AND l.source = 'promo' AND l.balance_delta = c.value) AS credits,
+                      (SELECT count(*) FROM grants g WHERE g.bot_id = r.bot_id
+                          AND g.key = 'promo:' || c.id || ':' || r.user_id
+                          AND g.user_id = r.user_id AND g.count = c.value) AS grants
+                 FROM promo_redemptions r JOIN promo_codes c ON c.id = r.code_id
+                WHERE ($1::bigint IS NULL OR r.bot_id = $1)""", bot_id):
+        given = r["credits"] if r["kind"] == "amount" else r["grants"]
+        if given != 1 or r["credits"] + r["grants"] != 1:
+            problems.append(f"promo code {r['code']} redeemed by user {r['user_id']}: {r['credits']} credits, "
+                            f"{r['grants']} grants of {r['value']}")
+    for r in await pool.fetch(
+            """SELECT l.user_id, l.idempotency_key FROM ledger l
+                WHERE ($1::bigint IS NULL OR l.bot_id = $1) AND l.source = 'promo'
+                  AND NOT EXISTS (SELECT 1 FROM promo_redemptions r WHERE r.bot_id = l.bot_id
+                                     AND l.idempotency_key = 'promo:' || r.code_id || ':' || r.user_id)""", bot_id):
+        problems.append(f"user {r['user_id']}: a promo credit {r['idempotency_key']} without its redemption")
+    return problems

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,6 +25,14 @@ pytestmark = pytest.mark.timeout(90)
 BOT = Money.bot_id
 ADMIN = 9001
 USER = 9101
+
+
+@pytest.fixture(autouse=True)
+async def promo_invariants(money: Money) -> AsyncIterator[None]:
+    """After each test: uses are redemptions, each redemption gave once, no credit without one."""
+    yield
+    problems = await promo.invariants(money.db, BOT)
+    assert not problems, "\n".join(problems)
 
 
 async def user(money: Money, user_id: int) -> None:
@@ -246,3 +255,10 @@ async def test_a_promo_code_at_a_short_confirmation_keeps_it_and_offers_it_again
     await chat.press(ok)
     [job] = await chat.jobs()
     assert job.held == price_of(model_id, {"resolution": "1K"})
+
+
+async def test_the_promo_invariants_see_a_use_without_its_redemption(money: Money) -> None:
+    code = await make(money, "COUNTED")
+    await money.db.require().execute("UPDATE promo_codes SET uses = 1 WHERE id = $1", code.id)
+    assert await promo.invariants(money.db, BOT) == [f"promo code COUNTED ({code.id}): 1 uses but 0 redemptions"]
+    await money.db.require().execute("UPDATE promo_codes SET uses = 0 WHERE id = $1", code.id)
