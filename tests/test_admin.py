@@ -129,7 +129,7 @@ async def test_stats_match_a_seeded_database(money: Money, fake: FakeTelegram, b
                  t("adm_stats_models", models="m-a 4, m-c 2, m-b 1"),
                  t("adm_stats_failures", failures="timed_out 2, content_policy 1"),
                  t("adm_stats_orphans", orphans=1, week=1),
-                 f"• Stars: {rub(10_000)} / {rub(10_000)}",
+                 f"• {t('adm_source_stars')}: {rub(10_000)} / {rub(10_000)}",
                  f"• {t('adm_source_promo')}: {rub(500)} / {rub(500)}",
                  f"• {t('adm_source_admin')}: {rub(-200)} / {rub(-200)}"):
         assert line in text, f"{line!r} not in\n{text}"

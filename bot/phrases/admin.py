@@ -37,7 +37,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "adm_paused": "⏸ Генерации приостановлены с {since}: {reason}",
         "adm_running": "▶️ Генерации работают",
         "adm_none": "нет",
-        "adm_source_stars": "Stars",
+        "adm_source_stars": "звёзды Telegram",
         "adm_source_subscription": "подписки",
         "adm_source_transfer": "переводы",
         "adm_source_promo": "промокоды",
@@ -58,7 +58,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "adm_card_refunded": "возвращена",
         "adm_card_referrals": "🤝 Привёл: {count} (бонус выплачен за {paid}), пришёл по ссылке: {referrer}",
         "adm_card_ledger": "📒 Последние операции:",
-        "adm_unknown_time": "—",
+        "adm_unknown_time": "никогда",
         # adjusting a balance
         "adm_adjust_ask": "Изменение баланса пользователя {id} (сейчас доступно {available}).\n"
                           "Пришлите сумму в рублях со знаком и причину, например:\n"
@@ -130,7 +130,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "adm_paused": "⏸ Generations paused since {since}: {reason}",
         "adm_running": "▶️ Generations are running",
         "adm_none": "none",
-        "adm_source_stars": "Stars",
+        "adm_source_stars": "Telegram Stars",
         "adm_source_subscription": "subscriptions",
         "adm_source_transfer": "transfers",
         "adm_source_promo": "promo codes",
@@ -150,7 +150,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "adm_card_refunded": "refunded",
         "adm_card_referrals": "🤝 Brought: {count} (bonus paid for {paid}), came through: {referrer}",
         "adm_card_ledger": "📒 Last entries:",
-        "adm_unknown_time": "—",
+        "adm_unknown_time": "never",
         "adm_adjust_ask": "Adjusting the balance of user {id} (available now: {available}).\n"
                           "Send a signed amount in rubles and a reason, for example:\n"
                           "+150 compensation for an outage\n-50.5 credited by mistake\n"
