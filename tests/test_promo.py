@@ -262,3 +262,11 @@ async def test_the_promo_invariants_see_a_use_without_its_redemption(money: Mone
     await money.db.require().execute("UPDATE promo_codes SET uses = 1 WHERE id = $1", code.id)
     assert await promo.invariants(money.db, BOT) == [f"promo code COUNTED ({code.id}): 1 uses but 0 redemptions"]
     await money.db.require().execute("UPDATE promo_codes SET uses = 0 WHERE id = $1", code.id)
+
+
+async def test_a_generations_code_tells_the_user_how_many_they_got(chat: Chat) -> None:
+    await make(chat.money, "FREE2", 2, 5, kind="generations")
+    await chat.say("/promo free2")
+    assert chat.last.text == t("promo_generations", code="FREE2", count=2)
+    await chat.say("/promo free2")
+    assert chat.last.text == t("promo_already", code="FREE2")
