@@ -282,13 +282,12 @@ class UpdateDispatcher(Leased, Actor):
         if claimed.update_id in self.held:
             return
         self.held.add(claimed.update_id)
-        if claimed.kind == "pre_checkout_query":  # must be answered within 10 s: ahead of everything
-            key: Key = ("pcq", claimed.update_id)
-            self.queues[key] = collections.deque([claimed])
-            self.ready.appendleft(key)
-            self.ready_event.set()
+        if claimed.kind == "pre_checkout_query":  # must be answered within 10 s: never waits for a worker
+            task = self.spawn(self._express(claimed), f"pre-checkout-{claimed.update_id}")
+            self.tasks.append(task)
+            task.add_done_callback(lambda done: self.tasks.remove(done) if done in self.tasks else None)
             return
-        key = ("chat", claimed.chat_key) if claimed.chat_key is not None else ("update", claimed.update_id)
+        key: Key = ("chat", claimed.chat_key) if claimed.chat_key is not None else ("update", claimed.update_id)
         queue = self.queues.get(key)
         if queue is None:
             self.queues[key] = collections.deque([claimed])
@@ -341,20 +340,41 @@ class UpdateDispatcher(Leased, Actor):
             if outcome == "again":
                 self._run_again(key, claimed)
                 continue
-            self.runs.pop(claimed.update_id, None)
-            self.held.discard(claimed.update_id)
-            self.pre_answered.discard(claimed.update_id)
-            self.done_marks.append((claimed.update_id, outcome))
-            self.done_flushed.clear()
-            self.done_event.set()
             if queue:
                 self.ready.append(key)
                 self.ready_event.set()
             else:
                 del self.queues[key]
-            if len(self.held) < HIGH_WATER // 2:
-                self.wanted.set()
-            METRICS.dispatch_inflight.set(len(self.held))
+            self._done(claimed, outcome)
+
+    def _done(self, claimed: Claimed, outcome: str) -> None:
+        """The update's handling ended for good: its done mark goes to the writer."""
+        self.runs.pop(claimed.update_id, None)
+        self.held.discard(claimed.update_id)
+        self.pre_answered.discard(claimed.update_id)
+        self.done_marks.append((claimed.update_id, outcome))
+        self.done_flushed.clear()
+        self.done_event.set()
+        if len(self.held) < HIGH_WATER // 2:
+            self.wanted.set()
+        METRICS.dispatch_inflight.set(len(self.held))
+
+    async def _express(self, claimed: Claimed) -> None:
+        """A pre_checkout_query runs at once in a task of its own: Telegram fails the payment
+        unless it is answered within 10 s, and every worker may be busy with slow chats. It has
+        no chat order to keep; run again (a fenced write refused, the database away) it retries
+        here, and a lost lease leaves it claimed for the next leader."""
+        while True:
+            if not self.may_act():
+                self.held.discard(claimed.update_id)
+                return
+            outcome = await self._handle(claimed)
+            if outcome != "again":
+                break
+            self.retried += 1
+            runs = self.runs.get(claimed.update_id, 1)
+            await asyncio.sleep(RETRY_DELAYS[min(runs - 1, len(RETRY_DELAYS) - 1)])
+        self._done(claimed, outcome)
 
     def _run_again(self, key: Key, claimed: Claimed) -> None:
         """Back at the head of its chat, which waits (the chat's order holds); other chats go on."""

@@ -21,13 +21,14 @@ import asyncpg
 import pytest
 from aiogram import Dispatcher, Router
 from aiogram.filters import Command
-from aiogram.types import Message
+from aiogram.types import Message, PreCheckoutQuery
 
 import config
 from actors.dispatcher import UpdateDispatcher
 from actors.mailbox import Mailbox
 from bot.fsm_storage import PostgresStorage
-from fakes.telegram_api import FakeTelegram, message_update
+from fakes.telegram_api import FakeTelegram, message_update, pre_checkout_update
+from ingest import updates as updates_
 from ingest.bot_api import make_bot
 from messages.pipeline import Wake
 from messages.roles import CurrentRole, EpochRefused, Role, RoleChanged, RoleQuery
@@ -84,6 +85,10 @@ def faulty_router(db: Database, runs: Runs) -> Router:
     async def echo(message: Message) -> None:
         await message.answer(f"echo {message.text}")
 
+    @router.pre_checkout_query()
+    async def pre_checkout(query: PreCheckoutQuery) -> None:
+        await query.answer(ok=True)
+
     return router
 
 
@@ -109,7 +114,7 @@ class Harness:
         self.keeper = asyncio.create_task(loop())
 
     async def post(self, *updates: dict[str, Any]) -> None:
-        rows = [Incoming(u["update_id"], "message", u["message"]["chat"]["id"], json.dumps(u)) for u in updates]
+        rows = [Incoming(u["update_id"], *updates_.classify(u), json.dumps(u)) for u in updates]
         await inbox.append_batch(self.db, BOT_ID, "test", rows)
         self.box.tell_nowait(Wake())
 
@@ -271,3 +276,19 @@ async def test_an_update_telegram_would_never_send_is_done_as_invalid_without_an
     [line] = [r for r in caplog.records if r.getMessage() == "update_invalid"]
     assert line.levelname == "WARNING" and "message.date" in line.error_text  # type: ignore[attr-defined]
     assert not [r for r in caplog.records if r.getMessage() == "update_failed"]
+
+
+async def test_a_pre_checkout_query_is_answered_while_every_worker_is_busy_with_slow_chats(
+        harness: Callable[..., Any]) -> None:
+    """Telegram fails a payment whose pre-checkout query is not answered within 10 s: it must
+    not wait for a worker, even when the only one is stuck in a chat's slow handler."""
+    h: Harness = await harness(DISPATCH_CONCURRENCY="1", UPDATE_DEADLINE="50")
+    h.keep_granting()
+    await h.post(message_update(7000, 701, "/hang"))
+    await until(lambda: h.actor.running or None, timeout=10, what="the only worker busy with /hang")
+    await h.post(pre_checkout_update(7001, 702, 50, "order-1", query_id="pcq-1"))
+    await h.fake.wait_for(lambda: h.fake.calls("answerPreCheckoutQuery"), timeout=20, what="the pre-checkout answer")
+    assert h.fake.calls("answerPreCheckoutQuery")[0].params["ok"] is True
+    assert h.actor.running, "answered while the slow chat still held the only worker"
+    rows = await h.rows()
+    assert rows[7000]["state"] != 2 and rows[7001]["state"] in (1, 2)
