@@ -14,6 +14,10 @@ moves money, and what a soak's checker asserts after chaos. Each violation is on
   charge with no monthly credit: nothing), and every Stars credit names a recorded payment; a
   refunded payment reversed exactly once, by what it credited; a referral bonus only for a
   linked pair, at most once, and recorded on the link;
+- free generations by entitlement: a job paid with a promo grant or a plan's allowance has
+  exactly one use of that kind (and no other job has one); a grant is used at most its count;
+  a plan's allowance of a model is never exceeded on a day (failed and timed-out jobs gave nothing,
+  so they do not count);
 - optionally: no user used more free generations a day than the limit, or runs more jobs at once.
 """
 
@@ -82,6 +86,7 @@ async def check(db: Database, bot_id: int | None = None, *, free_daily_limit: in
         problems.append(f"job {r['id']} ({r['state']}, {r['paid_with']}): a result reached the user, yet it "
                         f"ended {r['state']}" + (" and was released" if r["paid_with"] == "money" else ""))
     problems += await _money_in(db, bot_id)
+    problems += await _entitlements(db, bot_id)
     if free_daily_limit is not None:
         for r in await pool.fetch(
                 """SELECT user_id, free_day, count(*) AS used FROM jobs
@@ -140,4 +145,36 @@ async def _money_in(db: Database, bot_id: int | None) -> list[str]:
                 WHERE ($1::bigint IS NULL OR l.bot_id = $1) AND l.source = 'referral'""", bot_id):
         if r["referrer_id"] != r["referrer"] or r["rewarded_at"] is None or r["bonus"] != r["balance_delta"]:
             problems.append(f"user {r['referrer']}: referral bonus {r['idempotency_key']} without its rewarded link")
+    return problems
+
+
+async def _entitlements(db: Database, bot_id: int | None) -> list[str]:
+    """The promo grants and plan allowances (store/grants.py, sql/011_subscriptions.sql)."""
+    pool = db.require()
+    problems: list[str] = []
+    for r in await pool.fetch(
+            """SELECT j.id, j.paid_with, count(u.job_id) AS uses, min(u.kind) AS kind FROM jobs j
+                 LEFT JOIN entitlement_uses u ON u.job_id = j.id
+                WHERE ($1::bigint IS NULL OR j.bot_id = $1)
+                  AND (j.paid_with IN ('grant', 'plan') OR u.job_id IS NOT NULL)
+                GROUP BY j.id, j.paid_with
+               HAVING count(u.job_id) <> 1 OR min(u.kind) IS DISTINCT FROM j.paid_with""", bot_id):
+        problems.append(f"job {r['id']} ({r['paid_with']}): {r['uses']} entitlement uses ({r['kind']})")
+    for r in await pool.fetch(
+            """SELECT g.user_id, g.key, g.count, count(u.job_id) AS used FROM grants g
+                 JOIN entitlement_uses u ON u.bot_id = g.bot_id AND u.kind = 'grant' AND u.grant_key = g.key
+                 JOIN jobs j ON j.id = u.job_id AND j.state NOT IN ('failed', 'timed_out')
+                WHERE ($1::bigint IS NULL OR g.bot_id = $1)
+                GROUP BY g.bot_id, g.user_id, g.key, g.count HAVING count(u.job_id) > g.count""", bot_id):
+        problems.append(f"user {r['user_id']}: grant {r['key']} of {r['count']} used {r['used']} times")
+    for r in await pool.fetch(
+            """SELECT user_id, model, day, job_id, rank, allowance FROM (
+                   SELECT u.user_id, u.model, u.day, u.job_id, u.allowance,
+                          row_number() OVER (PARTITION BY u.bot_id, u.user_id, u.day, u.model ORDER BY u.job_id) AS rank
+                     FROM entitlement_uses u JOIN jobs j ON j.id = u.job_id
+                    WHERE ($1::bigint IS NULL OR u.bot_id = $1) AND u.kind = 'plan'
+                      AND j.state NOT IN ('failed', 'timed_out')) counted
+                WHERE rank > allowance""", bot_id):
+        problems.append(f"user {r['user_id']}: job {r['job_id']} is use {r['rank']} of {r['model']} on {r['day']}, "
+                        f"allowance {r['allowance']}")
     return problems

@@ -75,7 +75,7 @@ async def create_order(db: Database, lock_name: str, epoch: int, bot_id: int, us
             """INSERT INTO star_orders (bot_id, user_id, kind, plan, stars, kopecks, rate, created_at, expires_at)
                VALUES ($1, $2, 'subscription', $3, $4, $5,
                        COALESCE((SELECT kopecks FROM stars_rates WHERE bot_id = $1 ORDER BY id DESC LIMIT 1), $6),
-                       $7, $7 + make_interval(secs => $8))
+                       $7::timestamptz, $7::timestamptz + make_interval(secs => $8))
                RETURNING id""", bot_id, user_id, plan, stars, kopecks, default_rate, now, float(ttl_seconds))
     return order_id
 
