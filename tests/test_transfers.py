@@ -16,11 +16,11 @@ from bot import keyboards, texts
 from bot.routers import transfer
 from bot.routers.admin_transfers import TYPE, WHY
 from commands.check import environment
-from fakes.telegram_api import FakeTelegram
+from fakes.telegram_api import FakeTelegram, callback_update, photo_update
 from store import accounts, audit, transfers
 from store.database import Database
 from tests.conftest import Money
-from tests.wizard_kit import PNG, Chat, settings_with
+from tests.wizard_kit import IDS, PNG, Chat, settings_with
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -394,3 +394,51 @@ async def test_admins_unreachable_still_find_the_request_in_the_list(money: Mone
     assert f"{transfer.SHOW}{request.id}" in admin_b.data()
     got = await accounts.balance(money.db, money.bot_id, USER)
     assert got.balance >= 0
+
+
+async def test_an_approval_run_again_after_a_crash_tells_the_user_once(money: Money, fake: FakeTelegram,
+                                                                       bot: Bot) -> None:
+    """The approving update committed and the process died before the user was told: the same
+    update run again tells them (once); another click does not."""
+    user, admin_a, _ = people(money, fake, bot)
+    await user.say("/start")
+    before = await user.balance()
+    request, _ = await under_review(user)
+    data = f"{transfer.APPROVE}{request.id}"
+    done = await transfers.approve(money.db, money.name, money.epoch, money.bot_id, request.id, ADMIN_A,
+                                   query_id="q-crash", referral_bonus=0)
+    assert isinstance(done, transfers.Decided)
+    told = len(user.screens)
+    await admin_a.feed(callback_update(next(IDS), ADMIN_A, data, query_id="q-crash"))
+    assert len(user.screens) == told + 1
+    assert user.last.text == tr("ru", "credited_transfer", amount=rub("ru", 50_000),
+                                balance=rub("ru", before.balance + 50_000))
+    await admin_a.feed(callback_update(next(IDS), ADMIN_A, data, query_id="q-crash"))
+    await admin_a.press(data)
+    assert len(user.screens) == told + 1, "told once"
+    assert (await user.balance()).balance == before.balance + 50_000
+    assert await transfer_entries(money, request.id) == 1
+
+
+async def test_a_screenshot_update_run_again_reaches_admins_not_yet_reached_once(
+        money: Money, fake: FakeTelegram, bot: Bot) -> None:
+    """The screenshot was stored and the process died before the admins got it: the same update
+    run again (the flow still waits for it) sends the card; once more, nothing new."""
+    user, admin_a, admin_b = people(money, fake, bot)
+    await user.say("/start")
+    request = await requested(user)
+    record = fake.add_file(PNG, kind="photo")
+    stored = await transfers.attach_screenshot(money.db, money.name, money.epoch, money.bot_id, USER,
+                                               record.file_id, "photo")
+    assert isinstance(stored, transfers.Attached) and stored.fresh
+    update = photo_update(next(IDS), USER, record.file_id, record.file_unique_id)
+    await user.feed(update)
+    assert [c.params["photo"] for c in admin_a.screens if c.method == "sendPhoto"] == [record.file_id]
+    assert len([c for c in admin_b.screens if c.method == "sendPhoto"]) == 1
+    assert user.last.text == tr("ru", "tr_received", id=request.id, amount=rub("ru", 50_000))
+    context = user.dp.fsm.get_context(user.bot, chat_id=USER, user_id=USER)
+    await context.set_state(transfer.TransferFlow.proof)  # a crash after the admins were reached, before the end
+    await user.feed(update)
+    assert len([c for c in admin_a.screens if c.method == "sendPhoto"]) == 1, "the admins got it once"
+    assert user.last.text == tr("ru", "tr_received", id=request.id, amount=rub("ru", 50_000))
+    assert await user.state() == (None, {})

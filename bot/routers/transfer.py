@@ -228,7 +228,6 @@ async def screenshot(ctx: Ctx, file_id: str, kind: str, epoch: int) -> None:
     services, settings = ctx.services, ctx.services.settings
     result = await transfers.attach_screenshot(services.database, services.lock_name, epoch, settings.bot_id,
                                                ctx.user_id, file_id, kind)
-    wiz = await leave(ctx.state)
     if isinstance(result, Attached):
         request = result.request
         if result.fresh or request.notified_at is None:
@@ -236,9 +235,11 @@ async def screenshot(ctx: Ctx, file_id: str, kind: str, epoch: int) -> None:
             if await notify_admins(ctx.bot, services, request):
                 await transfers.mark_notified(services.database, services.lock_name, epoch, settings.bot_id,
                                               request.id)
+        wiz = await leave(ctx.state)  # after the admins were reached: a crash before it runs this again
         text = ctx.t("tr_received", id=request.id, amount=ctx.money(request.amount))
         await ctx.bot.send_message(ctx.chat_id, text, reply_markup=after_markup(ctx.lang, wiz))
         return
+    wiz = await leave(ctx.state)
     await ctx.bot.send_message(ctx.chat_id, not_awaiting(ctx, result), reply_markup=after_markup(ctx.lang, wiz))
 
 
