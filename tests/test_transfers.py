@@ -442,3 +442,13 @@ async def test_a_screenshot_update_run_again_reaches_admins_not_yet_reached_once
     assert len([c for c in admin_a.screens if c.method == "sendPhoto"]) == 1, "the admins got it once"
     assert user.last.text == tr("ru", "tr_received", id=request.id, amount=rub("ru", 50_000))
     assert await user.state() == (None, {})
+
+
+async def test_two_presses_at_once_make_one_request(money: Money, fake: FakeTelegram, bot: Bot) -> None:
+    user = Chat(money, fake, bot, SETTINGS, user=USER)
+    await user.say("/start")
+    await asyncio.gather(user.press(f"{transfer.AMOUNT}50000"), user.press(f"{transfer.AMOUNT}100000"))
+    rows = await money.db.require().fetch("SELECT id, amount FROM transfer_requests WHERE user_id = $1", USER)
+    assert len(rows) == 1, "one open request per user"
+    details = [c.text or "" for c in user.screens if DETAILS in (c.text or "")]
+    assert len(details) == 2 and all(f"№{rows[0]['id']}" in text for text in details), "both show the one request"
