@@ -20,6 +20,7 @@ from fakes.telegram_api import FakeTelegram, message_update
 from store import accounts, audit, kie_account, stats, traces
 from store.money_in import money_in
 from tests.conftest import Money
+from tests.procs import FAKE_TOKEN, TrtProcess, eventually, free_port
 from tests.wizard_kit import CATALOG, IDS, Chat, rub, settings_with, t
 
 pytestmark = pytest.mark.timeout(120)
@@ -362,3 +363,31 @@ async def test_health_summarises_role_epoch_actors_inbox_webhook_and_paused(mone
     plain = Chat(money, fake, bot, settings, user=ADMIN)
     await plain.say("/admin health")
     assert (plain.last.text or "").startswith(t("adm_health_unavailable"))
+
+
+async def test_a_served_process_gives_its_admin_the_health_summary_of_its_tree(spawn: Any, database_url: str) -> None:
+    """The tree builds Services with `health` (commands/tree.py): the admin's summary is the
+    process's own /health, role and epoch included."""
+    async with FakeTelegram() as telegram:
+        port = free_port()
+        proc: TrtProcess = spawn({
+            "TELEGRAM_BOT_TOKEN": FAKE_TOKEN, "DATABASE_URL": database_url, "TELEGRAM_API_BASE": telegram.base_url,
+            "WEBHOOK_BASE_URL": f"http://127.0.0.1:{port}", "BOT_MODE": "webhook", "PORT": str(port),
+            "WEBHOOK_SECRET": "admin-secret-0123456789", "ADMIN_IDS": str(ADMIN), "TELEGRAM_RATE_GLOBAL": "0",
+            "TELEGRAM_RATE_PER_CHAT": "0", "HEARTBEAT_INTERVAL": "0.5", "LOCK_RETRY_INTERVAL": "0.2",
+            "INBOX_SWEEP_INTERVAL": "0.2"})
+        await proc.wait_healthy()
+
+        async def active() -> dict[str, Any] | None:
+            body = await proc.health()
+            return body if body["role"] == "ACTIVE" else None
+
+        body = await eventually(active, 60, "ACTIVE")
+        await telegram.wait_for(lambda: telegram.webhook_info().get("url"), 30, "the webhook set")
+        await telegram.deliver(telegram.user_message(ADMIN, "/admin health"))
+        [summary] = await telegram.wait_for(
+            lambda: [c for c in telegram.sent_messages(ADMIN) if (c.text or "").startswith("🩺")] or None, 30,
+            "the health summary")
+        text = summary.text or ""
+        assert f"роль ACTIVE, эпоха {body['epoch']}, экземпляр {body['instance']}" in text, text
+        assert "• dispatcher: running" in text and t("adm_running") in text
