@@ -152,20 +152,23 @@ Refusal = str  # why a pre-checkout is refused: a text key of bot/phrases/stars.
 
 async def check_checkout(db: Database, bot_id: int, order_id: int | None, user_id: int, total: int,
                          currency: str) -> Refusal | None:
-    """The pre-checkout's checks in one indexed read: None to accept, else why not."""
+    """The pre-checkout's checks in one indexed read: None to accept, else why not. A paid
+    subscription order is still payable: its renewals carry the same payload (whether Telegram
+    asks a pre-checkout for them is not documented; refusing one would end the subscription)."""
     if currency != "XTR" or order_id is None:
         return "pay_refused_unknown"
     row = await db.require().fetchrow(
-        """SELECT o.user_id, o.stars, o.status, o.expires_at <= now() AS expired, u.banned
+        """SELECT o.user_id, o.kind, o.stars, o.status, o.expires_at <= now() AS expired, u.banned
              FROM star_orders o JOIN users u ON u.bot_id = o.bot_id AND u.user_id = o.user_id
             WHERE o.bot_id = $1 AND o.id = $2""", bot_id, order_id)
     if row is None or row["user_id"] != user_id:
         return "pay_refused_unknown"
     if row["banned"]:
         return "pay_refused_banned"
-    if row["status"] != "open":
+    renewal = row["kind"] == "subscription" and row["status"] == "paid"
+    if row["status"] != "open" and not renewal:
         return "pay_refused_paid"
-    if row["expired"]:
+    if row["expired"] and not renewal:
         return "pay_refused_expired"
     if row["stars"] != total:
         return "pay_refused_amount"
@@ -307,7 +310,7 @@ class Intent:
     """A refund's intent, committed: the credit taken back (`reversal.fresh`: by this call)."""
 
     payment: Payment
-    reversal: Credited
+    reversal: Credited | None
 
 
 async def begin_refund(db: Database, lock_name: str, epoch: int, bot_id: int, charge_id: str,
@@ -326,8 +329,7 @@ async def begin_refund(db: Database, lock_name: str, epoch: int, bot_id: int, ch
             found = _payment(row)
             if found.restored:
                 raise RefundRefused(charge_id)
-            reversal = await reverse(conn, bot_id, found.user_id, found.kopecks, key=reversal_key(charge_id),
-                                     epoch=epoch, note=f"refund of {found.stars} Stars")
+            reversal = await _reverse(conn, bot_id, found, epoch, f"refund of {found.stars} Stars")
             if found.refunded_at is None:
                 await _mark_refunded(conn, bot_id, found, admin_id)
                 await audit.record(conn, bot_id, admin_id, "stars_refund", target=charge_id,
@@ -336,6 +338,15 @@ async def begin_refund(db: Database, lock_name: str, epoch: int, bot_id: int, ch
     except asyncpg.CheckViolationError as exc:
         raise Spent(charge_id) from exc
     return Intent(found, reversal)
+
+
+async def _reverse(conn: asyncpg.Connection, bot_id: int, found: Payment, epoch: int, note: str) -> Credited | None:
+    """Take the payment's credit back once (None: it credited nothing, e.g. a subscription whose
+    plan gives no money)."""
+    if found.kopecks <= 0:
+        return None
+    return await reverse(conn, bot_id, found.user_id, found.kopecks, key=reversal_key(found.charge_id), epoch=epoch,
+                         note=note)
 
 
 async def _mark_refunded(conn: asyncpg.Connection, bot_id: int, found: Payment, admin_id: int | None) -> None:
@@ -355,7 +366,7 @@ async def restore(db: Database, lock_name: str, epoch: int, bot_id: int, charge_
         row = await conn.fetchrow(
             f"SELECT {_PAYMENT} FROM star_payments p WHERE p.bot_id = $1 AND p.charge_id = $2 FOR UPDATE OF p",
             bot_id, charge_id)
-        if row is None or row["refunded_at"] is None:
+        if row is None or row["refunded_at"] is None or row["kopecks"] <= 0:
             return None
         found = _payment(row)
         credited = await credit_in(conn, bot_id, found.user_id, found.kopecks, source="admin",
@@ -389,8 +400,7 @@ async def refunded(db: Database, lock_name: str, epoch: int, bot_id: int, charge
         reversal, spent = None, False
         try:
             async with conn.transaction():  # a savepoint: a refused overdraft leaves the mark standing
-                reversal = await reverse(conn, bot_id, found.user_id, found.kopecks, key=reversal_key(charge_id),
-                                         epoch=epoch, note=f"refunded {found.stars} Stars")
+                reversal = await _reverse(conn, bot_id, found, epoch, f"refunded {found.stars} Stars")
                 if found.restored:
                     await reverse(conn, bot_id, found.user_id, found.kopecks, key=f"reversal:{charge_id}:restored",
                                   epoch=epoch, note="refund done after all")

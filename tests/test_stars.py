@@ -151,6 +151,13 @@ async def test_checkouts_are_refused_with_a_reason_in_the_users_language(money: 
                                      int(late.split(".")[0]))
     assert await checkout(other, 50, late) == (False, texts.t("en", "pay_refused_expired"))
 
+    renewing = await money.db.require().fetchval(
+        """INSERT INTO star_orders (bot_id, user_id, kind, plan, stars, kopecks, rate, status, expires_at)
+           VALUES ($1, $2, 'subscription', 'basic', 300, 0, 150, 'paid', now() - interval '40 days') RETURNING id""",
+        money.bot_id, chat.user)
+    subscription = store.payload(chat.settings.webhook_secret, money.bot_id, renewing)
+    assert await checkout(chat, 300, subscription) == (True, None), "a renewal carries the paid order's payload"
+
     await money.db.require().execute("UPDATE users SET banned = true WHERE user_id = $1", chat.user)
     assert await checkout(chat, 100, payload) == (False, t("pay_refused_banned"))
     assert await chat.balance() == accounts.Balance(0, 0)

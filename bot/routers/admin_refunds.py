@@ -98,7 +98,7 @@ async def refund(bot: Bot, services: Services, storage: BaseStorage, fence_epoch
     except Exception as exc:  # no answer (network, 5xx, 429): the intent stands, a press again retries
         log.warning("stars_refund_unanswered", extra={**facts, "error_text": str(exc)[:200]})
         return t(lang, "adm_refund_retry", reason=type(exc).__name__)
-    log.info("stars_refund_done", extra={**facts, "fresh": intent.reversal.fresh})
+    log.info("stars_refund_done", extra={**facts, "fresh": intent.reversal is not None and intent.reversal.fresh})
     their = await language(services, found.user_id)
     try:  # Telegram said yes once per charge (CHARGE_ALREADY_REFUNDED after): the user is told once
         await bot.send_message(found.user_id, t(their, "stars_refunded_user", charge=charge,
