@@ -285,3 +285,28 @@ async def counts(db: Database, bot_id: int) -> tuple[int, int]:
               FROM transfer_requests WHERE bot_id = $1 AND {_LIVE}""", bot_id)
     assert row is not None
     return int(row["review"]), int(row["waiting"])
+
+
+async def invariant_problems(db: Database, bot_id: int | None = None) -> list[str]:
+    """The money invariants of transfers (for store/invariants.check): an approved request is
+    credited exactly once, its amount to its user; a transfer credit names an approved request."""
+    problems: list[str] = []
+    for r in await db.require().fetch(
+            """SELECT r.id, r.user_id, r.amount, r.status, count(l.id) AS credits,
+                      COALESCE(sum(l.balance_delta), 0) AS credited,
+                      count(l.id) FILTER (WHERE l.user_id <> r.user_id) AS strangers
+                 FROM transfer_requests r
+                 LEFT JOIN ledger l ON l.bot_id = r.bot_id AND l.idempotency_key = 'transfer:' || r.id
+                WHERE $1::bigint IS NULL OR r.bot_id = $1
+                GROUP BY r.id""", bot_id):
+        want = (1, r["amount"]) if r["status"] == "approved" else (0, 0)
+        if (r["credits"], r["credited"]) != want or r["strangers"]:
+            problems.append(f"transfer #{r['id']} of user {r['user_id']} ({r['status']}, {r['amount']} kopecks): "
+                            f"credited {r['credits']} times, {r['credited']} kopecks, {r['strangers']} to others")
+    for r in await db.require().fetch(
+            """SELECT l.user_id, l.idempotency_key FROM ledger l
+                WHERE ($1::bigint IS NULL OR l.bot_id = $1) AND l.source = 'transfer'
+                  AND NOT EXISTS (SELECT 1 FROM transfer_requests r WHERE r.bot_id = l.bot_id
+                                     AND l.idempotency_key = 'transfer:' || r.id)""", bot_id):
+        problems.append(f"user {r['user_id']}: a transfer credit {r['idempotency_key']} without its request")
+    return problems

@@ -7,6 +7,7 @@ PAYMENT_TRANSFER_DETAILS is unset. The `money` fixture checks the money invarian
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -28,6 +29,14 @@ DETAILS = "СБП: +7 900 000-00-00, Т-Банк, получатель Иван 
 ADMIN_A, ADMIN_B = 9001, 9002
 USER = 7301
 SETTINGS = settings_with(payment_transfer_details=DETAILS, admin_ids=frozenset({ADMIN_A, ADMIN_B}))
+
+
+@pytest.fixture(autouse=True)
+async def transfers_add_up(money: Money) -> AsyncIterator[None]:
+    """After each test: every approved request credited once, every transfer credit a request's."""
+    yield
+    problems = await transfers.invariant_problems(money.db)
+    assert not problems, "\n".join(problems)
 
 
 def tr(lang: str, key: str, **values: Any) -> str:
@@ -452,3 +461,16 @@ async def test_two_presses_at_once_make_one_request(money: Money, fake: FakeTele
     assert len(rows) == 1, "one open request per user"
     details = [c.text or "" for c in user.screens if DETAILS in (c.text or "")]
     assert len(details) == 2 and all(f"№{rows[0]['id']}" in text for text in details), "both show the one request"
+
+
+async def test_the_transfer_invariants_see_an_approval_without_its_credit(money: Money, fake: FakeTelegram,
+                                                                         bot: Bot) -> None:
+    user = Chat(money, fake, bot, SETTINGS, user=USER)
+    await user.say("/start")
+    request, _ = await under_review(user)
+    assert await transfers.invariant_problems(money.db) == []
+    await money.db.require().execute(  # what a bug would leave: approved, nothing credited
+        "UPDATE transfer_requests SET status = 'approved', decided_by = $2 WHERE id = $1", request.id, ADMIN_A)
+    [problem] = await transfers.invariant_problems(money.db, money.bot_id)
+    assert f"transfer #{request.id}" in problem and "credited 0 times" in problem
+    await money.db.require().execute("UPDATE transfer_requests SET status = 'rejected' WHERE id = $1", request.id)
