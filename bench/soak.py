@@ -52,6 +52,7 @@ import asyncio
 import atexit
 import base64
 import contextlib
+import functools
 import hashlib
 import json
 import random
@@ -92,12 +93,12 @@ from bench.soak_checker import (
     figures,
     parse_reply,
 )
-from bench.soak_telegram import RemoteTelegram
+from bench.soak_telegram import RemoteTelegram, SentCall
 from bot import keyboards
 from catalog.loader import shipped
 from fakes.kie.wire import FILES_PREFIX, SUCCESS_CALLBACK_MSG, FakeTask, ms
 from fakes.kie_api import CREATE_PATH, FakeKie
-from fakes.telegram_api import callback_update, message_update
+from fakes.telegram_api import callback_update, message_update, pre_checkout_update, successful_payment_update
 from store import invariants
 from store.database import Database
 from store.leader import lock_name
@@ -417,6 +418,9 @@ class SoakConfig:
     kie_faults: bool = True
     kie_duration: float = 2.0  # seconds a task takes at the fake KIE unless a fault says otherwise
     money_faults: bool = True  # the money faults of MONEY_DECK (with generations and KIE faults on)
+    # chats that top up with Stars (half of them also generation chats: top-ups race generations);
+    # each payment's successful_payment is delivered 2 or 3 times, to random instances, spread out
+    pay_chats: int = 10
 
 
 @dataclass
@@ -438,6 +442,7 @@ class SoakResult:
     unfaulted: list[str] = field(default_factory=list)
     gen: Counter[str] = field(default_factory=Counter)
     kie_callbacks: dict[str, int] = field(default_factory=dict)
+    pay: Counter[str] = field(default_factory=Counter)
 
     @property
     def ok(self) -> bool:
@@ -502,6 +507,8 @@ class SoakResult:
             f"drained {drained}; "
             f"bench event-loop lag max {self.max_lag * 1000:.0f} ms; health samples {f['health_samples']}; "
             f"phases {', '.join(f'{k} {v:.0f}s' for k, v in self.phases.items())}",
+            f"payments: {dict(sorted(self.pay.items()))}, "
+            f"{len(self.history.payments_posted)} charges posted, {len(self.history.payments_recorded)} recorded; "
             f"generations: {dict(sorted(self.gen.items()))}; jobs by state {f['jobs_by_state']}, delivered "
             f"{f['jobs_delivered']}, ambiguous submits still within the model's timeout "
             f"{f['jobs_submitting_within_timeout']}; createTask {f['kie_creates']} "
@@ -560,6 +567,9 @@ class Soak:
         self.trap_log: list[str] = []  # every request the trap server got
         self.gen_acked: dict[int, int] = {}  # the generation chats' updates (no echo to judge them by)
         self.gen: Counter[str] = Counter()  # the generation chats' progress: confirmed, results, stopped at
+        self.pay: Counter[str] = Counter()  # the paying chats' progress
+        # charge id -> (chat, Stars, acknowledged at least once) of each payment posted
+        self.payments: dict[str, tuple[int, int, bool]] = {}
         self.kie_callbacks: dict[str, int] = {}
         self.runtime_rng = random.Random(f"{config.seed}:runtime")
         self.load_rng = random.Random(f"{config.seed}:load")
@@ -605,6 +615,7 @@ class Soak:
                             asyncio.create_task(self._process_manager()), asyncio.create_task(fake.follow())]
                 chats = [asyncio.create_task(self._chat(50_000 + c)) for c in range(self.config.chats)]
                 chats += [asyncio.create_task(self._gen_chat(90_000 + c)) for c in range(self.config.gen_chats)]
+                chats += [asyncio.create_task(self._pay_chat(chat)) for chat in self._payers()]
                 began = time.monotonic()
                 await self._run_faults()
                 self.phases["faults"] = time.monotonic() - began
@@ -644,7 +655,7 @@ class Soak:
         return SoakResult(self.config, self.schedule, self.applied, history, violations,
                           [p.log_path for s in self.slots for p in s.started], self.posts, self.posted,
                           self.unacked, self.exits, self.max_lag, self.lags, drained_in, self.phases,
-                          self.unfaulted, self.gen, self.kie_callbacks)
+                          self.unfaulted, self.gen, self.kie_callbacks, self.pay)
 
     @contextlib.asynccontextmanager
     async def _trap(self) -> AsyncIterator[str]:
@@ -818,6 +829,73 @@ class Soak:
             self.gen["no answer while loading" if told is None else "a result" if told[0].startswith(
                 keyboards.AGAIN) else "a message with Menu"] += 1
             await self._pause(self.load_rng.uniform(0.5, 3.0))
+
+    # -- Stars payments ------------------------------------------------------------------------
+
+    def _payers(self) -> list[int]:
+        """Half the payers are generation chats (their top-ups race their generations), half only pay."""
+        count = self.config.pay_chats
+        racing = min(count // 2, self.config.gen_chats)
+        return [90_000 + c for c in range(racing)] + [95_000 + c for c in range(count - racing)]
+
+    async def _pay_chat(self, chat: int) -> None:
+        """A user who buys Stars packs as Telegram plays it: the pack's button, the invoice the bot
+        sends, the pre-checkout query (answered or not, it decides), then the payment, delivered
+        2 or 3 times to random instances (Telegram redelivers; a failover lands between copies).
+        What the bot did with each acknowledged payment is judged from the database at the end."""
+        await self._pause(self.load_rng.uniform(0, 5.0))
+        number = 0
+        while not self.stop_load.is_set():
+            number += 1
+            self.pay["walks"] += 1
+            stars = self.load_rng.choice((50, 100, 250))
+            invoices = len(self.fake.to_chat(chat, "sendInvoice"))
+            if not await self._gen_update(chat, callback_update(self._next_id(), chat, f"st:buy:{stars}", 1,
+                                                                language_code="en", user_id=chat, bot_id=BOT_ID)):
+                self.pay["stopped at the pack (never acknowledged)"] += 1
+                continue
+            invoice = await self._wait_call(functools.partial(self._new_invoices, chat, invoices), 20.0)
+            if invoice is None or not invoice.payload:
+                self.pay["no invoice"] += 1
+                await self._pause(1.0)
+                continue
+            query_id = f"soak-pcq-{chat}-{number}"
+            if not await self._gen_update(chat, pre_checkout_update(self._next_id(), chat, stars, invoice.payload,
+                                                                    query_id=query_id, language_code="en")):
+                self.pay["stopped at the pre-checkout (never acknowledged)"] += 1
+                continue
+            answer = await self._wait_call(functools.partial(self._answers, query_id), 20.0)
+            if answer is None or not answer.answer_ok:
+                # Telegram charges nothing unless the bot said yes within 10 s
+                self.pay["pre-checkout unanswered" if answer is None else "pre-checkout refused"] += 1
+                continue
+            charge = f"soak-{self.config.seed}-{chat}-{number}"
+            copies = self.load_rng.choice((2, 3))
+            self.payments[charge] = (chat, stars, False)
+            for copy in range(copies):
+                paid = successful_payment_update(self._next_id(), chat, stars, invoice.payload, language_code="en",
+                                                 telegram_payment_charge_id=charge, user_id=chat)
+                if await self._gen_update(chat, paid):
+                    self.payments[charge] = (chat, stars, True)
+                if copy + 1 < copies:
+                    await self._pause(self.load_rng.uniform(0.2, 4.0))
+            self.pay["paid"] += 1
+            await self._pause(self.load_rng.uniform(1.0, 6.0))
+
+    def _new_invoices(self, chat: int, seen: int) -> list[SentCall]:
+        return self.fake.to_chat(chat, "sendInvoice")[seen:]
+
+    def _answers(self, query_id: str) -> list[SentCall]:
+        return [c for c in self.fake.calls("answerPreCheckoutQuery") if c.query_id == query_id and c.ok]
+
+    async def _wait_call(self, probe: Callable[[], list[SentCall]], timeout: float) -> SentCall | None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.stop_load.is_set():
+            found = probe()
+            if found:
+                return found[0]
+            await asyncio.sleep(0.25)
+        return None
 
     def _next_id(self) -> int:
         update_id = self.next_update_id
@@ -1191,6 +1269,11 @@ class Soak:
                           count(l.id) FILTER (WHERE l.kind = 'capture') AS captures,
                           count(l.id) FILTER (WHERE l.kind = 'release') AS releases
                      FROM jobs j LEFT JOIN ledger l ON l.job_id = j.id WHERE j.bot_id = $1 GROUP BY j.id""", BOT_ID)
+            paid_rows = await conn.fetch(
+                """SELECT p.charge_id, p.user_id, p.stars,
+                          (SELECT count(*) FROM ledger l WHERE l.bot_id = p.bot_id
+                             AND l.idempotency_key = 'stars:' || p.charge_id) AS credits
+                     FROM star_payments p WHERE p.bot_id = $1""", BOT_ID)
         finally:
             await conn.close()
         db = Database(self.database_url, "soak-checker", pool_size=1)
@@ -1268,7 +1351,9 @@ class Soak:
             kie_creates=creates,
             media=[Media(int(c.chat_id or 0), c.at + to_wall, c.ok, "link" if c.method == "sendMessage" else c.method)
                    for c in media],
-            money_problems=money, orphans=self.orphans(), trap_hits=trap, forged=list(self.forged))
+            money_problems=money, orphans=self.orphans(), trap_hits=trap, forged=list(self.forged),
+            payments_posted=dict(self.payments),
+            payments_recorded={r["charge_id"]: (r["user_id"], r["stars"], r["credits"]) for r in paid_rows})
 
     def orphans(self) -> dict[int, int]:
         """job id -> `kie_orphan_task` lines in every process's log: a log survives the kills that

@@ -175,6 +175,10 @@ class History:
     orphans: dict[int, int] = field(default_factory=dict)  # job id -> kie_orphan_task lines in the logs
     trap_hits: list[str] = field(default_factory=list)  # every request the loopback trap server got
     forged: list[Forged] = field(default_factory=list)  # the callbacks the soak forged
+    # Stars: charge id -> (chat, Stars, a /webhook acknowledged a copy) of every payment posted, and
+    # charge id -> (user, Stars, credits) of every payment the database recorded
+    payments_posted: dict[str, tuple[int, int, bool]] = field(default_factory=dict)
+    payments_recorded: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
 
 Invariant = Callable[[History], list[str]]
@@ -368,6 +372,23 @@ def money_invariants_hold(history: History) -> list[str]:
     return list(history.money_problems)
 
 
+def every_payment_credited_once(history: History) -> list[str]:
+    """8b. Every Stars payment a /webhook acknowledged (however many copies, whatever failed over
+    between them) is recorded for its payer with its Stars and credited exactly once; nothing is
+    recorded that was never paid (a copy whose acknowledgement was lost may be recorded)."""
+    problems = []
+    for charge, (chat, stars, acked) in sorted(history.payments_posted.items()):
+        found = history.payments_recorded.get(charge)
+        if found is None and acked:
+            problems.append(f"payment {charge} of chat {chat} ({stars} Stars) acknowledged but never recorded")
+        elif found is not None and found != (chat, stars, 1):
+            problems.append(f"payment {charge} of chat {chat} ({stars} Stars) recorded as user {found[0]}, "
+                            f"{found[1]} Stars, credited {found[2]} times")
+    problems += [f"payment {charge} recorded but never paid" for charge in
+                 sorted(set(history.payments_recorded) - set(history.payments_posted))]
+    return problems
+
+
 def within_timeout(history: History, job: JobRow) -> bool:
     """A job still 'submitting' (its createTask interrupted or unanswered: ambiguous, so it waits
     for a callback or its model's timeout) when the history was read before that timeout."""
@@ -508,6 +529,7 @@ INVARIANTS: list[tuple[str, Invariant]] = [
     ("no ACTIVE instance idle", no_active_instance_idle),
     ("webhook answers 200 or 503", webhook_answers_200_or_503),
     ("money invariants hold", money_invariants_hold),
+    ("every payment credited once", every_payment_credited_once),
     ("every job finished and told", every_job_finished_and_told),
     ("one KIE task per job", one_kie_task_per_job),
     ("every success delivered", every_success_delivered),

@@ -116,6 +116,10 @@ class SoakTelegram(FakeTelegram):
             "message_id": result.get("message_id"),
             "hashes": [hashlib.sha256(u.data).hexdigest() for u in call.uploads.values()],
             "urls": urls, "watched": watched,
+            # payments: an invoice's payload, a pre-checkout answer's query id and verdict
+            "payload": call.params.get("payload") if isinstance(call.params.get("payload"), str) else None,
+            "query_id": str(call.params.get("pre_checkout_query_id") or "") or None,
+            "answer_ok": call.params.get("ok") if isinstance(call.params.get("ok"), bool) else None,
         }
 
 
@@ -138,6 +142,9 @@ class SentCall:
     hashes: list[str] = field(default_factory=list)
     urls: list[str] = field(default_factory=list)
     watched: bool = False
+    payload: str | None = None
+    query_id: str | None = None
+    answer_ok: bool | None = None
 
     @property
     def ok(self) -> bool:
@@ -222,6 +229,11 @@ class RemoteTelegram:
 
     def calls(self, method: str | None = None) -> list[SentCall]:
         return [c for c in self._calls if method is None or c.method == method]
+
+    def to_chat(self, chat_id: int, method: str) -> list[SentCall]:
+        """Successful calls of `method` to a chat, in arrival order."""
+        return [c for c in (self._calls[i] for i in self._by_chat.get(str(chat_id), []))
+                if c.method == method and c.ok]
 
     def sent_messages(self, chat_id: int) -> list[SentCall]:
         """Successful sendMessage and media sends to a chat, in arrival order."""

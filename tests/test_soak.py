@@ -150,6 +150,9 @@ def clean() -> History:
         heartbeats={1: T0 + 9.6, 2: T0 + 19},
         media=[Media(7, T0 + 5.5, True, "sendPhoto"), Media(7, T0 + 5.6, True, "sendDocument"),
                Media(8, T0 + 9.5, False, "sendPhoto"), Media(8, T0 + 9.7, True, "sendPhoto")],
+        # a payment whose acknowledgement was lost may be recorded; one never acknowledged need not be
+        payments_posted={"c1": (7, 50, True), "c2": (8, 100, False), "c3": (8, 250, False)},
+        payments_recorded={"c1": (7, 50, 1), "c2": (8, 100, 1)},
     )
 
 
@@ -279,6 +282,17 @@ def test_money_invariant_lines_are_violations() -> None:
     history.money_problems = ["user 7 (bot 1): negative: balance -100, held 0"]
     assert [(v.invariant, v.detail) for v in check(history)] == [
         ("money invariants hold", "user 7 (bot 1): negative: balance -100, held 0")]
+
+
+def test_a_payment_lost_credited_twice_or_never_paid_is_caught() -> None:
+    history = clean()
+    history.payments_recorded["c1"] = (7, 50, 2)
+    history.payments_posted["c4"] = (9, 50, True)
+    history.payments_recorded["c9"] = (9, 100, 1)
+    assert sorted(v.detail for v in check(history) if v.invariant == "every payment credited once") == [
+        "payment c1 of chat 7 (50 Stars) recorded as user 7, 50 Stars, credited 2 times",
+        "payment c4 of chat 9 (50 Stars) acknowledged but never recorded",
+        "payment c9 recorded but never paid"]
 
 
 def test_a_job_left_running_or_never_told_is_caught() -> None:
@@ -453,4 +467,5 @@ async def test_a_one_minute_soak_under_every_kind_of_fault_breaks_no_invariant(
     assert applied >= set(KINDS) - ({"pg_restart"} if postgres_restart is None else set()), result.report(True)
     assert "money" in applied and result.history.forged, result.report(True)
     assert len(result.history.acked) > 500
+    assert result.history.payments_recorded, "Stars payments went through the failovers"
     assert result.ok, result.report(full=True)
