@@ -115,7 +115,7 @@ async def send_errors(ctx: Ctx) -> None:
         return
     lines = [ctx.t("adm_errors_header"), ""]
     for failure in found:
-        who = f" · user {failure.user_id}" if failure.user_id is not None else ""
+        who = f" · 👤 {failure.user_id}" if failure.user_id is not None else ""
         lines.append(f"• {failure.ref} · {when(ctx, failure.at)} · {failure.what} · {failure.why}{who}")
     refs = [button(f"📜 {f.ref}", TRACE + f.ref) for f in found[:TRACE_BUTTONS]]
     rows = [refs[i:i + 3] for i in range(0, len(refs), 3)]
