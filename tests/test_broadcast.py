@@ -293,13 +293,16 @@ async def test_pause_stops_sending_resume_carries_on_and_cancel_reports_what_was
     assert chat.texts()[-1] == view.progress_text(LANG, paused)
 
     async def settled() -> Broadcast | None:  # the actor saw the pause: its in-flight recipient recorded
-        b = await the_broadcast(money)
-        rows = await broadcasts.outcomes(money.db, made.id)
-        return b if not any(state == "sending" for state, _ in rows.values()) else None
+        rows = await broadcasts.outcomes(money.db, made.id)  # then the counts: nothing changes once none is in flight
+        return None if any(state == "sending" for state, _ in rows.values()) else await the_broadcast(money)
     at_pause = await eventually(settled, 30, "no recipient in flight")
     assert at_pause.left > 0
     count = delivered()
     assert count == at_pause.sent, "every send recorded, none after the pause was seen"
+    await chat.press(view.PREFIX)  # the composer lists what has not ended, with its buttons
+    listed = chat.screens[-2]
+    assert listed.text == view.progress_text(LANG, at_pause)
+    assert view.data("resume", made.id) in Chat.data(chat, listed)
     await chat.press(view.data("resume", made.id))
     await eventually(lambda: asyncio.sleep(0, delivered() >= count + 3), 30, "sending again")
     await chat.press(view.data("cancel", made.id))

@@ -7,7 +7,8 @@ uses (bot/broadcast_view.send_content), followed by the recipients' count and Co
 Confirm commits the broadcast, its recipients' snapshot and the audit row in one fenced
 transaction keyed by the preview's nonce (a double click, a replay or a failover make one
 broadcast), then wakes the broadcaster actor, which does the sending and reports progress.
-Everyone else's adm:broadcast... falls through to the normal screens (IsAdmin)."""
+Opening the composer also shows the broadcasts not yet ended, with their buttons. Everyone
+else's adm:broadcast... falls through to the normal screens (IsAdmin)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,10 @@ def router() -> Router:
         ctx = Ctx.of(query, bot, services, state)
         await forget(state)
         await state.set_state(Compose.waiting)
+        for unfinished in await broadcasts.recent(services.database, services.settings.bot_id, 5):
+            if not unfinished.finished:  # still controllable here, should its progress message be lost
+                await bot.send_message(ctx.chat_id, view.progress_text(ctx.lang, unfinished),
+                                       reply_markup=view.progress_keyboard(ctx.lang, unfinished))
         await bot.send_message(ctx.chat_id, ctx.t("bc_prompt"), reply_markup=view.drop_keyboard(ctx.lang))
 
     @router.message(StateFilter(Compose.waiting, Compose.preview), not_a_command)
