@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import LabeledPrice
 
 from bot import keyboards, texts
 from bot.routers import subscription
 from catalog.plans import load
-from fakes.telegram.updates import recurring_payment_update, subscription_update
+from fakes.telegram.updates import pre_checkout_update, recurring_payment_update, subscription_update
 from fakes.telegram_api import FakeTelegram
 from store import accounts, stars, subscriptions
 from tests.conftest import Money
@@ -97,6 +100,21 @@ async def test_buy_commits_an_order_then_sends_a_subscription_invoice_link(money
     assert order is not None and (order.kind, order.plan, order.stars, order.kopecks, order.status) == (
         "subscription", "start", START.stars, START.monthly_credit, "open")
     assert chat.last.text == t("sub_invoice_ready", title=START.title.ru, stars=START.stars)
+    update = pre_checkout_update(next(IDS), chat.user, START.stars, payload)
+    await chat.feed(update)  # the Stars router answers every order's pre-checkout
+    [answer] = chat.fake.calls("answerPreCheckoutQuery")
+    assert answer.params["ok"] is True
+
+
+async def test_the_fake_refuses_what_telegram_refuses_for_a_subscription_link(bot: Bot) -> None:
+    base: dict[str, Any] = {"title": "Plan", "description": "A plan", "payload": "1.x", "currency": "XTR"}
+    link = await bot.create_invoice_link(**base, prices=[LabeledPrice(label="Plan", amount=10_000)],
+                                         subscription_period=2_592_000)
+    assert link.startswith("https://t.me/$")
+    for period, amount in ((86_400, 100), (2_592_000, 10_001)):
+        with pytest.raises(TelegramBadRequest):
+            await bot.create_invoice_link(**base, prices=[LabeledPrice(label="Plan", amount=amount)],
+                                          subscription_period=period)
 
 
 async def test_the_first_payment_activates_the_plan_and_credits_its_month_once(money: Money, fake: FakeTelegram,
