@@ -137,7 +137,7 @@ def failure(lang: str, reason: str, paid_with: str, *, got: float | None = None,
         text = t(lang, FAILURE_TEXT.get(reason, "failed_temporary"))
     if paid_with == "money":
         text += "\n" + t(lang, "refund_money")
-    elif paid_with == "free":
+    elif paid_with in ("free", "plan", "grant"):  # the free tier, a plan's allowance, a promo grant
         text += "\n" + t(lang, "refund_free")
     return text
 

@@ -186,3 +186,10 @@ def test_the_plans_file_is_validated_whole(tmp_path: Path) -> None:
         assert expected in text, f"{expected!r} not reported in:\n{text}"
     shipped_plans = load(catalog=shipped())
     assert [p.id for p in shipped_plans] and all(1 <= p.stars <= 10_000 for p in shipped_plans)
+
+
+def test_a_failed_free_generation_by_plan_or_promo_says_nothing_was_used_up() -> None:
+    from bot import delivery_texts
+
+    for paid_with in ("plan", "grant"):
+        assert delivery_texts.t("ru", "refund_free") in delivery_texts.failure("ru", "temporary", paid_with)
