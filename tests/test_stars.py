@@ -7,6 +7,7 @@ Telegram's refunded_payment, the rate and its history, and /paysupport, /terms, 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -29,7 +30,7 @@ RATE = 150
 
 def stars_chat(money: Money, fake: FakeTelegram, bot: Bot, user: int = 7301, lang: str = "ru",
                **changes: Any) -> Chat:
-    settings = settings_with(admin_ids=frozenset({ADMIN}), stars_rate=RATE, welcome_bonus=0, **changes)
+    settings = settings_with(**({"admin_ids": frozenset({ADMIN}), "stars_rate": RATE, "welcome_bonus": 0} | changes))
     return Chat(money, fake, bot, settings, user=user, lang=lang)
 
 
@@ -371,3 +372,28 @@ async def test_a_user_banned_after_paying_is_still_credited(money: Money, fake: 
     await money.db.require().execute("UPDATE users SET banned = true WHERE user_id = $1", chat.user)
     await chat.feed(payment_update(chat, 100, payload, "stxBanned"))
     assert await chat.balance() == accounts.Balance(100 * RATE, 0), "a paid Star is never lost"
+
+
+async def test_concurrent_deliveries_and_two_admins_at_once_move_money_once(money: Money, fake: FakeTelegram,
+                                                                            bot: Bot) -> None:
+    chat = stars_chat(money, fake, bot, admin_ids=frozenset({ADMIN, ADMIN + 1}))
+    await chat.say("/start")
+    payload = await buy(chat, 100)
+    await asyncio.gather(*(chat.feed(payment_update(chat, 100, payload, "stxRace")) for _ in range(4)))
+    assert await chat.balance() == accounts.Balance(100 * RATE, 0)
+    admins = [stars_chat(money, fake, bot, user=user, admin_ids=frozenset({ADMIN, ADMIN + 1}))
+              for user in (ADMIN, ADMIN + 1)]
+    await asyncio.gather(*(admin.press(admin_refunds.REFUND + "stxRace") for admin in admins))
+    assert await chat.balance() == accounts.Balance(0, 0)
+    assert len(await audit.recent(money.db, money.bot_id, action="stars_refund")) == 1
+    assert fake.star_refunds == {(chat.user, "stxRace")}  # type: ignore[attr-defined]
+
+
+async def test_an_invoice_paid_twice_credits_both_payments(money: Money, fake: FakeTelegram, bot: Bot) -> None:
+    chat = stars_chat(money, fake, bot)
+    await chat.say("/start")
+    payload = await paid(chat, 50, "stxTwiceA")  # e.g. a forwarded invoice's Pay, or a double tap
+    await chat.feed(payment_update(chat, 50, payload, "stxTwiceB"))
+    assert await chat.balance() == accounts.Balance(2 * 50 * RATE, 0), "the user paid twice: both count"
+    first, second = [await store.payment(money.db, money.bot_id, c) for c in ("stxTwiceA", "stxTwiceB")]
+    assert first is not None and second is not None and first.order_id == second.order_id
