@@ -23,6 +23,7 @@ moves money, and what a soak's checker asserts after chaos. Each violation is on
 
 from __future__ import annotations
 
+from store import promo, transfers
 from store.database import Database
 
 
@@ -87,6 +88,8 @@ async def check(db: Database, bot_id: int | None = None, *, free_daily_limit: in
                         f"ended {r['state']}" + (" and was released" if r["paid_with"] == "money" else ""))
     problems += await _money_in(db, bot_id)
     problems += await _entitlements(db, bot_id)
+    problems += await promo.invariants(db, bot_id)
+    problems += await transfers.invariant_problems(db, bot_id)
     if free_daily_limit is not None:
         for r in await pool.fetch(
                 """SELECT user_id, free_day, count(*) AS used FROM jobs
