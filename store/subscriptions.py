@@ -270,6 +270,20 @@ async def set_renewal(db: Database, lock_name: str, epoch: int, bot_id: int, sub
     return None if r is None else _sub(r)
 
 
+async def revoke(conn: asyncpg.Connection, bot_id: int, charge_id: str, now: datetime) -> Subscription | None:
+    """A refunded charge of a subscription (the refund's own fenced transaction, store/stars.py):
+    the period it paid for ends at `now` and it no longer renews; None when the charge paid no
+    subscription. Idempotent: a second call changes nothing more."""
+    r = await conn.fetchrow(
+        f"""UPDATE subscriptions s SET expires_at = LEAST(s.expires_at, $3), state = 'canceled',
+                   canceled_by = COALESCE(s.canceled_by, 'bot'), updated_at = now()
+              FROM star_payments p
+             WHERE p.bot_id = $1 AND p.charge_id = $2 AND p.recurring AND s.bot_id = p.bot_id
+               AND s.order_id = p.order_id
+         RETURNING {', '.join('s.' + c.strip() for c in _SUB.split(','))}""", bot_id, charge_id, now)
+    return None if r is None else _sub(r)
+
+
 # --- reading --------------------------------------------------------------------------------------
 
 

@@ -193,3 +193,16 @@ def test_a_failed_free_generation_by_plan_or_promo_says_nothing_was_used_up() ->
 
     for paid_with in ("plan", "grant"):
         assert delivery_texts.t("ru", "refund_free") in delivery_texts.failure("ru", "temporary", paid_with)
+
+
+async def test_a_refunded_subscription_charge_ends_its_period_at_once(money: Money) -> None:
+    await user(money)
+    await subscribe(money, daily={MODEL: 2}, charge="ch-r")
+    refund_at = T0 + timedelta(days=3)
+    for _ in range(2):
+        async with fenced(money.db, money.name, money.epoch) as conn:
+            revoked = await subscriptions.revoke(conn, money.bot_id, "ch-r", refund_at)
+        assert revoked is not None and revoked.expires_at == refund_at and not revoked.renews
+    assert await subscriptions.current(money.db, money.bot_id, USER, refund_at) is None
+    async with fenced(money.db, money.name, money.epoch) as conn:
+        assert await subscriptions.revoke(conn, money.bot_id, "no-such-charge", refund_at) is None
