@@ -135,9 +135,9 @@ async def the_broadcast(db: Database) -> Broadcast:
 async def test_a_broadcast_to_1000_users_reaches_each_reachable_one_once_across_a_kill_9_of_the_leader(
         database_url: str, store_db: Database, telegram: FakeTelegram, spawn: Any) -> None:
     first_port, second_port = free_port(), free_port()
-    first = spawn(env(database_url, telegram, first_port, second_port), name="a")
+    first: TrtProcess = spawn(env(database_url, telegram, first_port, second_port), name="a")
     await broadcasting(first)
-    second = spawn(env(database_url, telegram, second_port, second_port), name="b")
+    second: TrtProcess = spawn(env(database_url, telegram, second_port, second_port), name="b")
     await second.wait_healthy()
     assert await one_active([first, second]) is first
     await telegram.wait_for(lambda: telegram.webhook_info().get("url"), 30, "the webhook set")
