@@ -42,6 +42,7 @@ OPEN = "st:open"
 BUY = "st:buy:"
 CUSTOM = "st:custom"
 CANCEL = "st:cancel"
+MAX_STARS = 1_000_000  # more than any one payment Telegram takes (and star_payments.stars is an integer)
 PREVIOUS = "st_prev"  # the FSM state a typed input interrupted (a kept confirmation), restored after it
 
 
@@ -219,13 +220,14 @@ async def on_payment(message: Message, bot: Bot, services: Services, fence_epoch
     """Credit once per charge id, then tell the user (also when a crash came between the commit
     and the message: the redelivery finds the payment untold)."""
     payment, user = message.successful_payment, message.from_user
-    assert payment is not None and user is not None
+    assert payment is not None
     settings = services.settings
     charge = payment.telegram_payment_charge_id
-    facts: dict[str, Any] = {"user_id": user.id, "stars": payment.total_amount, "charge": charge}
-    if payment.currency != "XTR":
-        log.error("stars_payment_not_xtr", extra={**facts, "currency": payment.currency})
-        return
+    facts: dict[str, Any] = {"user_id": None if user is None else user.id, "stars": payment.total_amount,
+                             "charge": charge[:100]}
+    if user is None or payment.currency != "XTR" or not charge or not 0 < payment.total_amount <= MAX_STARS:
+        log.error("stars_payment_malformed", extra={**facts, "currency": payment.currency[:10]})
+        return  # not a payment Telegram makes: only someone holding the webhook secret could post it
     order_id = store.order_of(settings.webhook_secret, settings.bot_id, payment.invoice_payload)
     done = await store.record_payment(services.database, services.lock_name, fence_epoch, settings.bot_id, user.id,
                                       charge, order_id=order_id, stars=payment.total_amount,
