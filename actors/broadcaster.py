@@ -258,6 +258,9 @@ class Broadcaster(Leased, Actor):
         if r.tries >= MAX_TRIES:  # attempts died without an answer (a crash, a lease lost) MAX_TRIES times
             await self._record(b, r.user_id, "failed", "no_answer")
             return
+        if r.banned:  # banned since the Confirm: a banned user gets nothing but their one message
+            await self._record(b, r.user_id, "failed", "banned")
+            return
         if r.state == "sending":
             self.counts["resent"] += 1
             log.info("broadcast_resend", extra={"broadcast": b.id, "user_id": r.user_id, "tries": r.tries})

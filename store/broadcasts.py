@@ -88,9 +88,12 @@ class Broadcast:
 
 @dataclass(frozen=True, slots=True)
 class Recipient:
+    """`banned`: an operator banned the user after the broadcast was confirmed (not sent to them)."""
+
     user_id: int
     state: str
     tries: int
+    banned: bool = False
 
 
 _COLUMNS = ("id, bot_id, nonce, admin_id, admin_chat_id, admin_lang, content, state, total, sent, blocked, failed, "
@@ -197,10 +200,13 @@ async def act(db: Database, lock_name: str, epoch: int, bot_id: int, broadcast_i
 async def open_recipients(db: Database, broadcast_id: int, after: int, limit: int) -> list[Recipient]:
     """The next recipients without an outcome (pending, or 'sending' left by a leader that died), by user id."""
     rows = await db.require().fetch(
-        """SELECT user_id, state, tries FROM broadcast_recipients
-            WHERE broadcast_id = $1 AND state IN ('pending', 'sending') AND user_id > $2
-            ORDER BY user_id LIMIT $3""", broadcast_id, after, limit)
-    return [Recipient(r["user_id"], r["state"], r["tries"]) for r in rows]
+        """SELECT r.user_id, r.state, r.tries, coalesce(u.banned, false) AS banned
+             FROM broadcast_recipients r
+             JOIN broadcasts b ON b.id = r.broadcast_id
+             LEFT JOIN users u ON u.bot_id = b.bot_id AND u.user_id = r.user_id
+            WHERE r.broadcast_id = $1 AND r.state IN ('pending', 'sending') AND r.user_id > $2
+            ORDER BY r.user_id LIMIT $3""", broadcast_id, after, limit)
+    return [Recipient(r["user_id"], r["state"], r["tries"], r["banned"]) for r in rows]
 
 
 async def intend(db: Database, lock_name: str, epoch: int, broadcast_id: int, user_id: int) -> int | None:

@@ -320,12 +320,14 @@ async def test_pause_stops_sending_resume_carries_on_and_cancel_reports_what_was
     assert len(await audit.recent(money.db, money.bot_id, action="broadcast_cancel")) == 1
 
 
-async def test_a_recipient_left_sending_by_a_dead_leader_is_sent_again_and_one_out_of_tries_fails(
+async def test_a_recipient_left_sending_by_a_dead_leader_is_sent_again_one_out_of_tries_fails_a_banned_one_skipped(
         money: Money, fake: FakeTelegram, bot: Bot, sender: Callable[..., Any]) -> None:
-    await seed(money, range(8401, 8404))
+    await seed(money, range(8401, 8405))
     made, _ = await broadcasts.create(money.db, money.name, money.epoch, money.bot_id, nonce="dead-leader",
                                       admin_id=ADMIN, admin_chat_id=ADMIN, admin_lang=LANG,
                                       content=Content("text", "Once"))
+    async with money.db.require().acquire() as conn:  # banned after the Confirm: not sent to
+        await accounts.set_banned(conn, money.bot_id, 8404, True)
     # the old leader committed its intent for 8401 and died before Telegram answered
     assert await broadcasts.intend(money.db, money.name, money.epoch, made.id, 8401) == 1
     for _ in range(MAX_TRIES):  # 8402's attempts all died without an answer
@@ -334,9 +336,9 @@ async def test_a_recipient_left_sending_by_a_dead_leader_is_sent_again_and_one_o
     await sender()
     done = await ended(money, made.id)
     outcomes = await broadcasts.outcomes(money.db, made.id)
-    assert outcomes == {8401: ("sent", 2), 8402: ("failed", MAX_TRIES), 8403: ("sent", 1)}
-    assert [copies(fake, u, "Once") for u in (8401, 8402, 8403)] == [1, 0, 1]
-    assert (done.sent, done.failed, done.total) == (2, 1, 3)
+    assert outcomes == {8401: ("sent", 2), 8402: ("failed", MAX_TRIES), 8403: ("sent", 1), 8404: ("failed", 0)}
+    assert [copies(fake, u, "Once") for u in (8401, 8402, 8403, 8404)] == [1, 0, 1, 0]
+    assert (done.sent, done.failed, done.total) == (2, 2, 4)
 
 
 async def test_a_429_is_waited_out_for_the_same_user_and_no_answer_is_tried_again_then_failed(
