@@ -221,7 +221,7 @@ async def confirmation(chat: Chat, model_id: str) -> str:
     await chat.open_model(model_id)
     await chat.say("a cat")
     for _ in range(5):  # each asked choice: its first button
-        if (chat.last.text or "").startswith(t("confirm_header")):
+        if (chat.last.text or "").startswith(texts.t(chat.lang, "confirm_header")):
             break
         await chat.press(chat.data()[0])
     return chat.last.text or ""
@@ -290,3 +290,16 @@ def test_every_subscription_text_exists_in_both_languages() -> None:
     assert all(texts.t("en", key) for key in phrases.TEXTS["en"])
 
 
+
+
+async def test_an_english_user_gets_the_plans_and_the_confirmation_in_english(money: Money, fake: FakeTelegram,
+                                                                             bot: Bot) -> None:
+    chat = sub_chat(money, fake, bot, user=7504, lang="en")
+    await chat.say("/subscribe")
+    assert (chat.last.text or "").startswith(texts.t("en", "sub_header"))
+    assert texts.t("en", "sub_btn_buy", title=START.title.en, stars=START.stars) in [b for b, _ in chat.buttons()]
+    payload = await buy(chat, "start")
+    assert chat.fake.calls("createInvoiceLink")[-1].params["title"] == START.title.en
+    await pay(chat, payload, START.stars, "ch-en", int(time.time()) + 30 * DAY, first=True)
+    screen = await confirmation(chat, "google/nano-banana")
+    assert texts.t("en", "confirm_plan", price=texts.money("en", price_of("google/nano-banana", {})), left=3) in screen
