@@ -302,7 +302,7 @@ async def test_pause_stops_sending_resume_carries_on_and_cancel_reports_what_was
     await chat.press(view.PREFIX)  # the composer lists what has not ended, with its buttons
     listed = chat.screens[-2]
     assert listed.text == view.progress_text(LANG, at_pause)
-    assert view.data("resume", made.id) in Chat.data(chat, listed)
+    assert view.data("resume", made.id) in chat.data(listed)
     await chat.press(view.data("resume", made.id))
     await eventually(lambda: asyncio.sleep(0, delivered() >= count + 3), 30, "sending again")
     await chat.press(view.data("cancel", made.id))
