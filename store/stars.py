@@ -14,11 +14,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from store import audit
+from store import audit, subscriptions
 from store.database import Database
 from store.fence import fenced
 from store.money_in import Credited, credit_in, reverse
@@ -356,6 +356,8 @@ async def _mark_refunded(conn: asyncpg.Connection, bot_id: int, found: Payment, 
     if found.order_id:
         await conn.execute("UPDATE star_orders SET status = 'refunded' WHERE bot_id = $1 AND id = $2",
                            bot_id, found.order_id)
+    if found.recurring:  # a subscription's charge: the period it paid for ends now, and it renews no more
+        await subscriptions.revoke(conn, bot_id, found.charge_id, datetime.now(UTC))
 
 
 async def restore(db: Database, lock_name: str, epoch: int, bot_id: int, charge_id: str,

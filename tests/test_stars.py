@@ -8,6 +8,7 @@ Telegram's refunded_payment, the rate and its history, and /paysupport, /terms, 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from bot.flow import Wizard
 from bot.routers import admin_refunds, stars
 from fakes.telegram.updates import chat_dict, pre_checkout_update, successful_payment_update, user_dict
 from fakes.telegram_api import Call, FakeTelegram
-from store import accounts, audit, money_in
+from store import accounts, audit, money_in, subscriptions
 from store import stars as store
 from tests.conftest import Money
 from tests.wizard_kit import IDS, Chat, rub, settings_with, t
@@ -397,3 +398,20 @@ async def test_an_invoice_paid_twice_credits_both_payments(money: Money, fake: F
     assert await chat.balance() == accounts.Balance(2 * 50 * RATE, 0), "the user paid twice: both count"
     first, second = [await store.payment(money.db, money.bot_id, c) for c in ("stxTwiceA", "stxTwiceB")]
     assert first is not None and second is not None and first.order_id == second.order_id
+
+
+async def test_refunding_a_subscription_charge_ends_its_period(money: Money, fake: FakeTelegram, bot: Bot) -> None:
+    chat = stars_chat(money, fake, bot)
+    await chat.say("/start")
+    now = datetime.now(UTC)
+    order_id = await subscriptions.create_order(
+        money.db, money.name, money.epoch, money.bot_id, chat.user, plan="test", stars=300, kopecks=3000,
+        default_rate=RATE, ttl_seconds=3600, now=now)
+    await subscriptions.pay(money.db, money.name, money.epoch, money.bot_id,
+                            subscriptions.Payment(chat.user, "stxPlan", order_id, 300, now + timedelta(days=30)),
+                            subscriptions.Terms("test", 3000, {}, 0), now=now)
+    assert await subscriptions.current(money.db, money.bot_id, chat.user, now) is not None
+    admin = stars_chat(money, fake, bot, user=ADMIN)
+    await admin.press(admin_refunds.REFUND + "stxPlan")
+    assert await chat.balance() == accounts.Balance(0, 0)
+    assert await subscriptions.current(money.db, money.bot_id, chat.user, datetime.now(UTC)) is None
