@@ -47,7 +47,9 @@ class EnsureUser(BaseMiddleware):
     a Confirm never meets an unknown user. A known user costs one read; the first contact is a
     fenced write under the update's `fence_epoch` (refused by the fence: the update runs again).
 
-    A user an operator banned gets one polite message and no handler runs; last_seen and the
+    A user an operator banned gets one polite message and no handler runs, except for what
+    money and Telegram's terms need: a payment's service message (a Star paid is never lost) and
+    /paysupport, /terms, /privacy (the ban's message points to support); last_seen and the
     @username are refreshed at most once an hour (stats and the admin's lookup), not per update.
     """
 
@@ -61,7 +63,7 @@ class EnsureUser(BaseMiddleware):
                                                   settings.welcome_bonus)
             if known.blocked:  # they blocked the bot once and write again: deliveries may go to them
                 await accounts.set_blocked(services.database, settings.bot_id, user.id, False)
-            if known.banned:
+            if known.banned and not _still_served(event):
                 if await accounts.ban_told(services.database, settings.bot_id, user.id):
                     bot: Bot = data["bot"]
                     await bot.send_message(user.id, t(lang_of(user), "banned"))
@@ -71,6 +73,18 @@ class EnsureUser(BaseMiddleware):
                     or datetime.now(UTC) - known.last_seen > SEEN_EVERY):
                 await accounts.seen(services.database, settings.bot_id, user.id, user.username)
         return await handler(event, data)
+
+
+SERVED_WHEN_BANNED = ("/paysupport", "/terms", "/privacy")
+
+
+def _still_served(event: TelegramObject) -> bool:
+    if not isinstance(event, Message):
+        return False
+    if event.successful_payment is not None or event.refunded_payment is not None:
+        return True
+    command = (event.text or "").split(maxsplit=1)[0].split("@", 1)[0].lower() if event.text else ""
+    return command in SERVED_WHEN_BANNED
 
 
 class LoadWizard(BaseMiddleware):

@@ -11,6 +11,7 @@ from typing import Any
 
 import catalog
 import config
+from catalog import plans
 from commands.check import report
 from commands.migrate import migrate
 from commands.serve import serve
@@ -30,10 +31,13 @@ def execute(command: str, t0: float, args: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"  - {problem}", file=sys.stderr)
         return 2
+    what = "the catalog (catalog/models/*.yaml)"
     try:
-        catalog.shipped()  # what the bot sells: a broken catalog must not reach a user as a wrong price
+        models = catalog.shipped()  # what the bot sells: a broken catalog must not reach a user as a wrong price
+        what = f"the subscription plans ({settings.subscription_plans})"
+        plans.load(settings.subscription_plans, models)  # nor a plan naming a model that is gone
     except catalog.CatalogError as exc:
-        print("TRT cannot start, the catalog (catalog/models/*.yaml) has problems:", file=sys.stderr)
+        print(f"TRT cannot start, {what} has problems:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  - {problem}", file=sys.stderr)
         return 2

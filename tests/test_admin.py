@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import pytest
@@ -17,7 +18,8 @@ from bot import keyboards, texts
 from bot.routers.admin_users import AdminInput, parse_adjustment
 from bot.services import Services
 from fakes.telegram_api import FakeTelegram, message_update
-from store import accounts, audit, kie_account, stats, traces
+from store import accounts, audit, kie_account, promo, stats, traces
+from store.fence import fenced
 from store.money_in import money_in
 from tests.conftest import Money
 from tests.procs import FAKE_TOKEN, TrtProcess, eventually, free_port
@@ -106,7 +108,9 @@ async def test_stats_match_a_seeded_database(money: Money, fake: FakeTelegram, b
     await add_job(money, 8001, "m-c", "running")
     await add_job(money, 8002, "m-d", "succeeded", age="10 days")
     await pay_stars(money, 8001, "charge-1", 100, 10_000)
-    await money_in(db, money.name, money.epoch, bot_id, 8001, 500, source="promo", key="promo:code-1")
+    async with fenced(db, money.name, money.epoch) as conn:  # a promo code redeemed, as store.promo does it
+        await promo.create(conn, bot_id, 1, "CODE1", "amount", 500, 5, datetime.now(UTC) + timedelta(days=1))
+    await promo.redeem(db, money.name, money.epoch, bot_id, 8001, "CODE1")
     await money_in(db, money.name, money.epoch, bot_id, 8001, -200, source="admin", key="admin:fix-1")
     await kie_account.record_credits(db, money.name, money.epoch, bot_id, 1234)
     await kie_account.pause(db, money.name, money.epoch, bot_id, "KIE said 402")

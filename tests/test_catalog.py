@@ -671,3 +671,17 @@ def test_a_broken_catalog_stops_the_start(monkeypatch: pytest.MonkeyPatch, capsy
     assert "the catalog (catalog/models/*.yaml) has problems" in err
     assert "  - a.yaml: model 'x': unknown key 'colour'\n  - a.yaml: model 'y': skus[0]: has no credits" in err
     assert "Traceback" not in err
+
+
+def test_broken_subscription_plans_stop_the_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A plan naming a model the catalog lacks would sell an allowance nobody can use: exit 2."""
+    from commands import main
+
+    plans = tmp_path / "plans.yaml"
+    plans.write_text("plans:\n  - id: x\n    stars: 20000\n")
+    monkeypatch.setenv("SUBSCRIPTION_PLANS", str(plans))
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    assert main.execute("migrate", 0.0) == 2
+    err = capsys.readouterr().err
+    assert f"the subscription plans ({plans}) has problems" in err and "Traceback" not in err

@@ -132,6 +132,8 @@ async def test_a_banned_user_gets_one_polite_message_and_nothing_else(chat: Chat
     await chat.say("/balance")
     await chat.press("menu:balance")
     assert [c.params["text"] for c in chat.screens[before:]] == [t("banned")]
+    await chat.say("/paysupport")  # what Telegram's terms require, and where the ban's message points
+    assert chat.last.params["text"] != t("banned") and len(chat.screens) == before + 2
     async with fenced(chat.money.db, chat.money.name, chat.money.epoch) as conn:
         assert await accounts.set_banned(conn, chat.money.bot_id, chat.user, False) is True
     await chat.say("/start")

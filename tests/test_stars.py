@@ -363,8 +363,6 @@ async def test_paysupport_terms_and_privacy_answer_in_any_state(money: Money, fa
     assert custom.last.text == "Our policy"
 
 
-@pytest.mark.xfail(strict=True, reason="bot/middlewares.EnsureUser drops every message of a banned user, "
-                   "successful_payment included (the lead's file): a paid Star must still credit")
 async def test_a_user_banned_after_paying_is_still_credited(money: Money, fake: FakeTelegram, bot: Bot) -> None:
     chat = stars_chat(money, fake, bot)
     await chat.say("/start")
