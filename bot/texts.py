@@ -38,8 +38,10 @@ TEXTS: dict[str, dict[str, str]] = {
             "• Перед запуском я покажу точную цену, деньги спишутся только за готовый результат.\n"
             "• «Баланс» — сколько осталось и как пополнить.\n"
             "• «Мои генерации» — готовые результаты, их можно получить снова или повторить.\n\n"
-            "Команды: /start — меню, /models — модели, /balance — баланс, /history — мои генерации, "
-            "/help — эта справка, /cancel — отменить текущее действие."
+            "Команды: /start — меню, /models — модели, /balance — баланс, /topup — пополнить звёздами, "
+            "/subscribe — подписка, /promo КОД — промокод, /invite — пригласить друга, /history — мои генерации, "
+            "/help — эта справка, /cancel — отменить текущее действие, /paysupport — помощь с оплатой, "
+            "/terms — условия, /privacy — конфиденциальность."
         ),
         "cancelled": "Действие отменено.",
         "nothing_to_cancel": "Отменять нечего — вы в главном меню.",
@@ -180,8 +182,10 @@ TEXTS: dict[str, dict[str, str]] = {
             "• Before it starts I show the exact price; you pay only for a finished result.\n"
             "• “Balance”: what is left and how to top up.\n"
             "• “My generations”: your results, to get again or to repeat.\n\n"
-            "Commands: /start for the menu, /models for the models, /balance, /history for your generations, "
-            "/help for this help, /cancel to cancel what you are doing."
+            "Commands: /start for the menu, /models for the models, /balance, /topup to top up with Stars, "
+            "/subscribe for a subscription, /promo CODE for a promo code, /invite to invite a friend, "
+            "/history for your generations, /help for this help, /cancel to cancel what you are doing, "
+            "/paysupport for help with a payment, /terms, /privacy."
         ),
         "cancelled": "Cancelled.",
         "nothing_to_cancel": "Nothing to cancel: you are in the main menu.",

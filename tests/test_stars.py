@@ -413,3 +413,12 @@ async def test_refunding_a_subscription_charge_ends_its_period(money: Money, fak
     await admin.press(admin_refunds.REFUND + "stxPlan")
     assert await chat.balance() == accounts.Balance(0, 0)
     assert await subscriptions.current(money.db, money.bot_id, chat.user, datetime.now(UTC)) is None
+
+
+async def test_topup_opens_the_packs_from_anywhere_and_help_names_it(money: Money, fake: FakeTelegram,
+                                                                      bot: Bot) -> None:
+    chat = stars_chat(money, fake, bot)
+    await chat.say("/topup")
+    assert stars.buy_data(chat.settings.stars_presets[0]) in chat.data()
+    await chat.say("/help")
+    assert "/topup" in chat.last.params["text"] and "/promo" in chat.last.params["text"]

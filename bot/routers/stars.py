@@ -14,7 +14,7 @@ from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
-from aiogram.filters import StateFilter
+from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.fsm.storage.base import BaseStorage
@@ -144,6 +144,13 @@ def router() -> Router:
     async def open_screen(query: CallbackQuery, bot: Bot, state: FSMContext, services: Services,
                           wiz: Wiz | None = None) -> None:
         await send_screen(Ctx.of(query, bot, services, state), back_to(wiz))
+
+    @router.message(Command("topup"))
+    async def topup_command(message: Message, bot: Bot, state: FSMContext, services: Services,
+                            raw_state: str | None = None, wiz: Wiz | None = None) -> None:
+        if raw_state == StarsInput.amount.state:
+            wiz = await end_input(state)
+        await send_screen(Ctx.of(message, bot, services, state), back_to(wiz))
 
     @router.callback_query(F.data.startswith(BUY))
     async def buy(query: CallbackQuery, bot: Bot, state: FSMContext, services: Services, fence_epoch: int,
