@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -319,3 +320,27 @@ async def test_the_page_draws_the_bots_formatting_and_keeps_every_text_a_text(bo
     assert seen["pay"] == ["Pay ⭐ 50"] and seen["audio"] == 1
     assert seen["voice"] == [["🎤 Voice message", "1:05", True]], "the user's own voice message, with its length"
     assert seen["width"] <= seen["inner"] == 390
+
+
+async def test_a_subscription_link_is_paid_as_its_first_recurring_payment(bot: Bot) -> None:
+    link = await bot.call("createInvoiceLink", title="Pro", description="A month of Pro", payload="sub:7",
+                          currency="XTR", prices=[{"label": "Pro", "amount": 250}], subscription_period=2592000)
+
+    async def confirm() -> None:
+        query = (await bot.update(1))["pre_checkout_query"]
+        assert query["total_amount"] == 250 and query["invoice_payload"] == "sub:7"
+        await bot.call("answerPreCheckoutQuery", pre_checkout_query_id=query["id"], ok=True)
+    confirming = asyncio.create_task(confirm())
+    status, _ = await page_post(bot, "/demo/api/pay-link", {"chat": DEFAULT_CHAT, "url": link})
+    await confirming
+    assert status == 200
+    paid = (await bot.update(2))["message"]["successful_payment"]
+    assert paid["is_recurring"] and paid["is_first_recurring"] and paid["invoice_payload"] == "sub:7"
+    assert paid["subscription_expiration_date"] > time.time() + 29 * 86400
+    status, body = await page_post(bot, "/demo/api/pay-link", {"chat": DEFAULT_CHAT, "url": "https://t.me/$nope"})
+    assert status == 404 and "no such invoice link" in body["description"]
+
+
+async def test_a_url_in_a_plain_text_message_is_marked_as_telegram_marks_it(bot: Bot) -> None:
+    sent = await bot.call("sendMessage", chat_id=DEFAULT_CHAT, text="Ваша ссылка: https://t.me/trt_bot?start=ref_abc.")
+    assert sent["entities"] == [{"type": "url", "offset": 13, "length": 34}]
