@@ -97,7 +97,7 @@ async def test_a_pack_is_invoiced_confirmed_and_credited_once_per_charge(money: 
 
     payload = await buy(chat, 100)
     invoice = invoices(chat)[-1].params
-    assert invoice["currency"] == "XTR" and invoice["prices"] == [{"label": "100 ⭐", "amount": 100}]
+    assert invoice["currency"] == "XTR" and invoice["prices"] == [{"label": "Пополнение: 100 ⭐", "amount": 100}]
     assert not invoice.get("provider_token") and len(payload.encode()) <= 128
     assert await checkout(chat, 100, payload) == (True, None)
     told = len(chat.screens)
@@ -202,7 +202,7 @@ async def test_a_custom_amount_within_bounds_keeps_the_confirmation(money: Money
     assert invoices(chat) == []
     await chat.say("1 500")
     [invoice] = invoices(chat)
-    assert invoice.params["prices"] == [{"label": "1500 ⭐", "amount": 1500}]
+    assert invoice.params["prices"] == [{"label": "Пополнение: 1500 ⭐", "amount": 1500}]
     assert back in chat.data(), "the way back to the kept confirmation"
     state, data = await chat.state()
     assert state == Wizard.step.state and stars.PREVIOUS not in data
