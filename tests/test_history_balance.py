@@ -108,6 +108,7 @@ async def test_the_balance_screen(chat: Chat) -> None:
     await jobs.finish(money.db, money.name, money.epoch, job.id, Succeeded({"urls": []}))
     await chat.press(keyboards.MENU_BALANCE)
     assert f"{t('ledger_capture')} #{job.id}: {rub(-job.price)}" in (chat.last.text or "")
+    assert f"{t('ledger_hold')} #{job.id}" not in (chat.last.text or ""), "a paid generation is one line, not two"
     await chat.press(keyboards.TOP_UP)
     assert (chat.last.text or "").startswith(t("stars_screen", rate=rub(chat.settings.stars_rate)))
     assert chat.data()[-2:] == [keyboards.MENU_BALANCE, keyboards.MENU_OPEN] and "st:custom" in chat.data()

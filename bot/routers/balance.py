@@ -30,6 +30,14 @@ def entry_amount(entry: accounts.Entry) -> int:
     return entry.balance_delta if entry.balance_delta else -entry.held_delta
 
 
+def shown_entries(entries: list[accounts.Entry]) -> list[accounts.Entry]:
+    """The newest ENTRIES as a user reads them: a finished generation is one line (its capture),
+    not a hold and then a capture that look like two charges; a failed one none (its hold and
+    release cancel out). A running generation's hold stays: that money is reserved now."""
+    settled = {e.job_id for e in entries if e.kind in ("capture", "release")}
+    return [e for e in entries if not (e.job_id in settled and e.kind in ("hold", "release"))][:ENTRIES]
+
+
 async def send_balance(ctx: Ctx, wiz: Wiz | None) -> None:
     settings, db = ctx.services.settings, ctx.services.database
     money = await accounts.balance(db, settings.bot_id, ctx.user_id)
@@ -41,7 +49,7 @@ async def send_balance(ctx: Ctx, wiz: Wiz | None) -> None:
         lines.append(ctx.t("balance_admin"))
     lines.append(ctx.t("balance_free_left", left=max(0, settings.free_daily_limit - used),
                        limit=settings.free_daily_limit))
-    entries = await accounts.recent_entries(db, settings.bot_id, ctx.user_id, ENTRIES)
+    entries = shown_entries(await accounts.recent_entries(db, settings.bot_id, ctx.user_id, ENTRIES * 4))
     if entries:
         lines.append("")
         lines.append(ctx.t("balance_recent"))

@@ -148,7 +148,8 @@
   function keyboard(message) {
     const rows = (message.buttons || []).slice();
     if (message.invoice && !rows.some((row) => row.some((b) => b.pay))) {
-      rows.unshift([{text: 'Pay ' + money(message.invoice.currency, message.invoice.total_amount), pay: true}]);
+      const label = lang === 'ru' ? 'Оплатить ' : 'Pay ';  // the client's own words, in its language
+      rows.unshift([{text: label + money(message.invoice.currency, message.invoice.total_amount), pay: true}]);
     }
     if (!rows.length) return null;
     const box = make('div', 'keyboard');
@@ -195,7 +196,8 @@
     node.dataset.rev = String(rev);
     if (message.paid) {
       node.className = 'msg service';
-      node.append(make('div', 'service', 'You paid ' + money(message.paid.currency, message.paid.total_amount)));
+      const paid = lang === 'ru' ? 'Вы оплатили ' : 'You paid ';
+      node.append(make('div', 'service', paid + money(message.paid.currency, message.paid.total_amount)));
       return node;
     }
     const bubble = make('div', 'bubble');
