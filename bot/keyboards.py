@@ -27,6 +27,7 @@ from bot.texts import t
 from catalog.families import FAMILIES, Family
 
 MENU_OPEN = "menu:open"
+SUPPORT_WRITE = "sup:write"
 MENU_HELP = "menu:help"
 MENU_BALANCE = "menu:balance"
 MENU_HISTORY = "menu:history"
@@ -101,6 +102,12 @@ def main_menu(lang: str, families: Sequence[Family] = FAMILIES) -> InlineKeyboar
     rows.append([_button(lang, "btn_balance", MENU_BALANCE), _button(lang, "btn_history", MENU_HISTORY)])
     rows.append([_button(lang, "btn_help", MENU_HELP)])
     return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def support(lang: str) -> InlineKeyboardMarkup:
+    """/paysupport's buttons: write to support (bot/routers/support.py), or the menu."""
+    return InlineKeyboardMarkup(inline_keyboard=[[_button(lang, "btn_support_write", SUPPORT_WRITE)],
+                                                 [_button(lang, "btn_menu", MENU_OPEN)]])
 
 
 def menu_button(lang: str) -> InlineKeyboardMarkup:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiogram import Bot
 
-from bot import keyboards, texts
+from bot import keyboards, texts, typed_input
 from bot.flow import Wizard
 from bot.routers import admin_refunds, stars
 from fakes.telegram.updates import chat_dict, pre_checkout_update, successful_payment_update, user_dict
@@ -205,7 +205,7 @@ async def test_a_custom_amount_within_bounds_keeps_the_confirmation(money: Money
     assert invoice.params["prices"] == [{"label": "Пополнение: 1500 ⭐", "amount": 1500}]
     assert back in chat.data(), "the way back to the kept confirmation"
     state, data = await chat.state()
-    assert state == Wizard.step.state and stars.PREVIOUS not in data
+    assert state == Wizard.step.state and typed_input.PREVIOUS not in data
     await chat.feed(payment_update(chat, 1500, str(invoice.params["payload"]), "stxCustom"))
     assert chat.action("ok") == ok, "the confirmation offered again after the credit"
     await chat.press(ok)

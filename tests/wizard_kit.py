@@ -74,6 +74,7 @@ class Chat:
         self.dp = self.dispatcher()
 
     async def feed(self, update: dict[str, Any]) -> None:
+        self.fake.saw(update)
         await self.dp.feed_update(self.bot, Update.model_validate(update, context={"bot": self.bot}),
                                   fence_epoch=self.money.epoch)
 

@@ -4,8 +4,8 @@ error at import, so two topics cannot silently override each other."""
 
 from __future__ import annotations
 
-from bot.phrases import admin, broadcast, money, promo, referral, stars, subscription, transfer
+from bot.phrases import admin, broadcast, money, promo, referral, stars, subscription, support, transfer
 
 TOPICS: tuple[dict[str, dict[str, str]], ...] = (
     money.TEXTS, stars.TEXTS, subscription.TEXTS, transfer.TEXTS, referral.TEXTS, promo.TEXTS, admin.TEXTS,
-    broadcast.TEXTS)
+    broadcast.TEXTS, support.TEXTS)

@@ -24,8 +24,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "debited_reversal": "↩️ Возврат звёзд: с баланса списано {amount}. Баланс: {balance}.",
         "ledger_reversal": "Возврат платежа",
         "stars_refunded_user": "↩️ Звёзды за платёж {charge} возвращены. С баланса списано {amount}.",
-        "paysupport_default": "Вопросы по оплате: напишите сюда, что случилось, и укажите номер платежа "
-                              "(ниже). Мы ответим и, если оплата не дала результата, вернём звёзды.\n"
+        "paysupport_default": "Вопросы по оплате: нажмите «Написать в поддержку», расскажите, что случилось, "
+                              "и укажите номер платежа (ниже). Мы ответим здесь и, если оплата не дала "
+                              "результата, вернём звёзды.\n"
                               "Если мы не ответили, обратитесь в Telegram: t.me/BotFather?start=starsdispute "
                               "с номером транзакции из «Настройки → Мои звёзды».",
         "paysupport_none": "Платежей звёздами у вас пока нет.",
@@ -92,8 +93,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "debited_reversal": "↩️ Stars refunded: {amount} taken from your balance. Balance: {balance}.",
         "ledger_reversal": "Payment refunded",
         "stars_refunded_user": "↩️ The Stars of payment {charge} were returned. {amount} taken from your balance.",
-        "paysupport_default": "Payment questions: write here what happened and give the payment id (below). "
-                              "We will answer and, if a payment got you nothing, refund the Stars.\n"
+        "paysupport_default": "Payment questions: press Write to support, tell us what happened and give the "
+                              "payment id (below). We answer here and, if a payment got you nothing, refund "
+                              "the Stars.\n"
                               "If we do not answer, contact Telegram: t.me/BotFather?start=starsdispute with the "
                               "transaction id from Settings → My Stars.",
         "paysupport_none": "You have no Stars payments yet.",

@@ -28,6 +28,7 @@ from bot.routers import (
     stale,
     stars,
     subscription,
+    support,
     transfer,
     wizard,
 )
@@ -39,8 +40,9 @@ def routers(*, chaos_on: bool = False, product: bool = False) -> list[Router]:
     (bot/services.py)."""
     ordered = [chaos.router()] if chaos_on else []
     if product:
-        ordered += [legal.router(), subscription.router(), stars.router(), admin.router(), admin_users.router(),
-                    admin_transfers.router(), admin_refunds.router(), admin_broadcast.router(), referral.router()]
+        ordered += [legal.router(), support.router(), subscription.router(), stars.router(), admin.router(),
+                    admin_users.router(), admin_transfers.router(), admin_refunds.router(), admin_broadcast.router(),
+                    referral.router()]
     ordered.append(menu.router(product=product))
     if product:
         ordered += [models.router(), balance.router(), transfer.router(), promo.router(), history.router(),

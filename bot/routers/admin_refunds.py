@@ -19,9 +19,9 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from bot import keyboards
 from bot.admins import IsAdmin
 from bot.money_in import after_credit, language
-from bot.routers.stars import ask_input, end_input
 from bot.services import Services
 from bot.texts import lang_of, money, t
+from bot.typed_input import ask_input, end_input
 from store import stars
 from store.fence import fenced
 from telemetry import logs

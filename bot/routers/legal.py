@@ -42,7 +42,7 @@ def router() -> Router:
         lang, user = lang_of(message.from_user), message.from_user
         assert user is not None
         await bot.send_message(message.chat.id, await paysupport_text(services, user.id, lang),
-                               reply_markup=keyboards.menu_button(lang))
+                               reply_markup=keyboards.support(lang))
 
     @router.message(Command("terms"))
     async def terms(message: Message, bot: Bot, services: Services) -> None:

@@ -32,6 +32,7 @@ from bot.flow import CONFIRM, Ctx, Wiz
 from bot.money_in import after_credit
 from bot.services import Services
 from bot.texts import lang_of, t
+from bot.typed_input import ask_input, end_input
 from store import stars as store
 from telemetry import logs
 
@@ -43,7 +44,6 @@ BUY = "st:buy:"
 CUSTOM = "st:custom"
 CANCEL = "st:cancel"
 MAX_STARS = 1_000_000  # more than any one payment Telegram takes (and star_payments.stars is an integer)
-PREVIOUS = "st_prev"  # the FSM state a typed input interrupted (a kept confirmation), restored after it
 
 
 class StarsInput(StatesGroup):
@@ -52,27 +52,6 @@ class StarsInput(StatesGroup):
 
 def buy_data(stars: int) -> str:
     return f"{BUY}{stars}"
-
-
-# --- typed inputs that keep the state they interrupt ---------------------------------------------
-
-
-async def ask_input(state: FSMContext, asking: State) -> None:
-    """Wait for a typed value in `asking`, remembering the state it interrupts (its data stays)."""
-    previous = await state.get_state()
-    if previous != asking.state:
-        await state.update_data({PREVIOUS: previous})
-    await state.set_state(asking)
-
-
-async def end_input(state: FSMContext) -> Wiz | None:
-    """Back to the interrupted state; the wizard's data when that was a kept confirmation."""
-    data = await state.get_data()
-    previous = data.pop(PREVIOUS, None)
-    await state.set_state(previous)
-    await state.set_data(data)
-    wiz = Wiz.load(data) if previous is not None else None
-    return wiz if wiz is not None and wiz.at == CONFIRM else None
 
 
 def back_to(wiz: Wiz | None) -> str | None:

@@ -166,6 +166,11 @@ class TelegramWorld(FakeServer):
         """Updates queued and not yet confirmed by a getUpdates offset."""
         return list(self._updates)
 
+    def saw(self, update: dict[str, Any]) -> None:
+        """An update a test fed the bot itself (not through this fake): its chat and message are
+        remembered as if delivered, so the bot can copy or forward that message as in Telegram."""
+        self._remember_update(update)
+
     def user_message(self, chat_id: int, text: str, **kwargs: Any) -> dict[str, Any]:
         """:func:`message_update` with a fresh update_id and message_id (not queued: push or deliver it)."""
         kwargs.setdefault("message_id", self.next_message_id(chat_id))
