@@ -46,7 +46,16 @@ def when(ctx: Ctx, at: datetime | None) -> str:
     return at.astimezone(ctx.services.settings.zone).strftime("%d.%m.%Y %H:%M")
 
 
-def counts(ctx: Ctx, items: list[tuple[str, int]] | dict[str, int]) -> str:
-    """"name n, name n" or "none"."""
+def counts(ctx: Ctx, items: list[tuple[str, int]] | dict[str, int], *, named: str | None = None) -> str:
+    """"name n, name n" or "none"; `named`: the names are keys of texts `<named><name>` (a job's
+    state in the admin's language rather than the database's word)."""
     pairs = list(items.items()) if isinstance(items, dict) else items
-    return ", ".join(f"{name} {n}" for name, n in pairs) if pairs else ctx.t("adm_none")
+    if not pairs:
+        return ctx.t("adm_none")
+    return ", ".join(f"{word(ctx, named, name) if named else name} {n}" for name, n in pairs)
+
+
+def word(ctx: Ctx, prefix: str, name: str) -> str:
+    """The text `<prefix><name>`, or the name itself when there is none (a state added later)."""
+    text = ctx.t(prefix + name)
+    return name if text == prefix + name else text

@@ -130,7 +130,7 @@ async def test_stats_match_a_seeded_database(money: Money, fake: FakeTelegram, b
     for line in (t("adm_stats_users", total=6, new_today=4, new_week=5, active_today=2, active_week=3, blocked=1,
                    banned=1),
                  t("adm_stats_jobs", today=7, week=7),
-                 t("adm_stats_states", states="failed 1, running 1, succeeded 4, timed_out 2"),
+                 t("adm_stats_states", states="сбой 1, выполняется 1, готово 4, истекло время 2"),
                  t("adm_stats_models", models="m-a 4, m-c 2, m-b 1"),
                  t("adm_stats_failures", failures="timed_out 2, content_policy 1"),
                  t("adm_stats_orphans", orphans=1, week=1),

@@ -79,7 +79,7 @@ async def stats_text(ctx: Ctx) -> str:
                    active_today=users.active_today, active_week=users.active_week, blocked=users.blocked,
                    banned=users.banned), "",
              ctx.t("adm_stats_jobs", today=gens.today, week=gens.week),
-             ctx.t("adm_stats_states", states=counts(ctx, gens.by_state)),
+             ctx.t("adm_stats_states", states=counts(ctx, gens.by_state, named="adm_state_")),
              ctx.t("adm_stats_models", models=counts(ctx, gens.top_models)),
              ctx.t("adm_stats_failures", failures=counts(ctx, gens.failures)),
              ctx.t("adm_stats_orphans", orphans=gens.orphans, week=gens.orphans_week), ""]

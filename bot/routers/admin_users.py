@@ -24,7 +24,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
-from bot.admin_kit import back, counts, fit, when
+from bot.admin_kit import back, counts, fit, when, word
 from bot.admins import IsAdmin, is_admin
 from bot.flow import Ctx
 from bot.fsm_storage import forget
@@ -98,11 +98,11 @@ async def card_text(ctx: Ctx, user: accounts.User) -> str:
     if user.blocked:
         lines.append(ctx.t("adm_card_blocked"))
     lines.append("")
-    lines.append(ctx.t("adm_card_jobs", states=counts(ctx, card.jobs_by_state)))
+    lines.append(ctx.t("adm_card_jobs", states=counts(ctx, card.jobs_by_state, named="adm_state_")))
     for job in card.jobs:
         failure = f" ({job.failure})" if job.failure else ""
-        lines.append(f"• j{job.id} {when(ctx, job.created_at)} {job.model} · {job.state}{failure} · "
-                     f"{ctx.money(job.price)} {job.paid_with}")
+        lines.append(f"• j{job.id} {when(ctx, job.created_at)} {job.model} · {word(ctx, 'adm_state_', job.state)}"
+                     f"{failure} · {ctx.money(job.price)} {word(ctx, 'adm_paid_', job.paid_with)}")
     lines.append(ctx.t("adm_card_payments", count=card.payments_count, stars=card.payments_stars,
                        money=ctx.money(card.payments_kopecks)))
     for payment in card.payments:
