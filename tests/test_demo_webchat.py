@@ -336,3 +336,41 @@ async def test_a_talking_avatar_takes_a_photo_and_a_sound_from_disk_and_prices_t
     assert mine["player"] and mine["src"].startswith("/demo/api/file/"), f"the user's own sound is in the chat: {mine}"
     assert mine["label"] == "🎵 my voice.wav" and mine["length"] == "0:03", "sent with the length it plays"
     assert proc.proc is not None and proc.proc.poll() is None
+
+
+async def test_a_newcomer_pays_with_stars_a_friend_follows_the_invitation_and_the_admin_opens_the_panel(
+        tmp_path: Path, spawn: Any, database_url: str) -> None:
+    """Issue 18 in the page, without a token: Top up -> a pack -> Pay (the fake plays the
+    pre-checkout the bot confirms and the payment) -> credited; the invitation link opens a new
+    user's chat that starts with it; /demo/?chat=1000 is an admin and /admin opens the panel."""
+    need_chromium()
+    proc, url = await demo(spawn, database_url)
+
+    def work(chat: Chat) -> tuple[str, str]:
+        from selenium.webdriver.common.by import By
+
+        chat.wait(SCREEN_SECONDS).until(lambda d: d.find_element(By.ID, "start").is_displayed())
+        chat.say("/topup", expect="⭐")
+        chat.press("st:buy:100", expect=None)
+        chat.wait(SCREEN_SECONDS).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".kb-btn.pay"))
+        chat.driver.find_elements(By.CSS_SELECTOR, ".kb-btn.pay")[-1].click()
+        paid = texts.t("en", "credited_stars", amount=texts.money("en", 100 * 150), balance="")[:-1]
+        chat.wait(SCREEN_SECONDS).until(lambda d: paid in d.find_element(By.ID, "messages").text)
+        fits_the_phone(chat)
+        chat.say("/invite", expect="start=ref_")
+        link = chat.driver.execute_script(
+            "const a=[...document.querySelectorAll('.msg.bot a')].filter(a=>a.href.includes('start=ref_'));"
+            "return a[a.length-1].href")
+        start = link.split("start=", 1)[1]
+        chat.driver.get(url + f"?chat=3001&lang=en&start={start}")  # where the link's click leads
+        welcome = texts.t("en", "welcome", name="Guest").splitlines()[0]
+        chat.wait(SCREEN_SECONDS).until(lambda d: welcome in d.find_element(By.ID, "messages").text)
+        assert f"/start {start}" in chat.driver.find_element(By.ID, "messages").text
+        chat.driver.get(url + "?chat=1000&lang=en")
+        chat.wait(SCREEN_SECONDS).until(lambda d: d.find_element(By.ID, "text").is_displayed())
+        panel = chat.say("/admin", expect=texts.t("en", "adm_menu").splitlines()[0])
+        return link, panel["text"]
+
+    link, panel = await asyncio.to_thread(browse, tmp_path, url + "?lang=en", work)
+    assert link.startswith("https://t.me/trt_demo_bot?start=ref_") and panel
+    assert any(line.get("event") == "stars_invoice_sent" for line in proc.log_lines())
