@@ -79,6 +79,7 @@ from bench.soak_checker import (
     Acquisition,
     Death,
     Forged,
+    Freeze,
     History,
     InboxRow,
     JobRow,
@@ -562,6 +563,7 @@ class Soak:
                 self.schedule = sorted(self.schedule + make_money_schedule(config.seed, config.fault_seconds),
                                        key=lambda f: f.at)
         self.deaths: list[Death] = []
+        self.freezes: list[Freeze] = []
         self.heartbeats: dict[int, float] = {}  # epoch -> its last heartbeat_at seen (wall clock)
         self.forged: list[Forged] = []
         self.trap_log: list[str] = []  # every request the trap server got
@@ -1107,8 +1109,10 @@ class Soak:
         if kind == "sigstop":
             slot.frozen = True
             proc.signal(signal.SIGSTOP)
+            stopped = time.time()  # right after the signal: no earlier than its last instruction
             await asyncio.sleep(fault.planned.param("seconds"))  # how long the freeze lasts: the scenario
             if slot.proc is proc and slot.running():
+                self.freezes.append(Freeze(slot.name, slot.incarnation, stopped, time.time()))
                 proc.signal(signal.SIGCONT)
                 slot.frozen = False
             return
@@ -1342,7 +1346,7 @@ class Soak:
                    for r in rows},
             samples=list(self.samples), final=final, slack=self.config.slack, idle_bound=self.config.idle_bound,
             stalls=[(at + to_wall, lag) for at, lag in await self.fake.lags()], webhook_answers=dict(self.posts),
-            deaths=list(self.deaths), heartbeats=dict(self.heartbeats),
+            deaths=list(self.deaths), heartbeats=dict(self.heartbeats), freezes=list(self.freezes),
             jobs=[JobRow(r["id"], r["chat_id"], r["state"], r["paid_with"], r["delivered"], r["created"],
                          r["holds"], r["captures"], r["releases"], ended.get(r["id"]), r["created"] + GEN_TIMEOUT,
                          r["kie_task_id"], outcome.get(r["id"]), delivered[r["id"]])

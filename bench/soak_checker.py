@@ -61,6 +61,22 @@ class Death:
 
 
 @dataclass(frozen=True)
+class Freeze:
+    """One SIGSTOP of a process: `stopped` stamped right after the signal (no earlier than its
+    last instruction before the freeze), `resumed` right before the SIGCONT (wall clock)."""
+
+    instance: str
+    incarnation: int
+    stopped: float
+    resumed: float
+
+
+# a frozen process's first instructions after SIGCONT finish what it was doing at the stop: a
+# request it had passed its lease check for goes out at once (the check refuses anything newer)
+RESUME_GRACE = 0.5
+
+
+@dataclass(frozen=True)
 class Acquisition:
     """One row of leader_history: the lock was acquired by `instance` under `epoch` at `at` (wall clock)."""
 
@@ -165,6 +181,7 @@ class History:
     stalls: list[tuple[float, float]] = field(default_factory=list)
     deaths: list[Death] = field(default_factory=list)  # every process of an instance that stopped
     heartbeats: dict[int, float] = field(default_factory=dict)  # epoch -> its last heartbeat_at seen (wall)
+    freezes: list[Freeze] = field(default_factory=list)  # every SIGSTOP ... SIGCONT of a process
     # generations: every job row after the drain, every createTask the fake KIE received, every
     # media message that reached the fake Telegram, and store.invariants.check's lines at the end
     jobs: list[JobRow] = field(default_factory=list)
@@ -236,6 +253,12 @@ def death_of(history: History, instance: str, incarnation: int | None) -> Death 
     return next((d for d in history.deaths if d.instance == instance and d.incarnation == incarnation), None)
 
 
+def thawed_just_before(history: History, reply: Reply, late: float) -> Freeze | None:
+    """The freeze of the reply's sender that ended just before its stamp, if any."""
+    return next((f for f in history.freezes if f.instance == reply.instance and f.incarnation == reply.incarnation
+                 and f.resumed - history.slack <= reply.at <= f.resumed + RESUME_GRACE + late), None)
+
+
 def no_send_outside_leadership(history: History) -> list[str]:
     """2. A message reaches Telegram only from the instance holding the lock when it sent it. What
     is known of a send: it was written no earlier than its stamp less the fake's stall then (and
@@ -244,7 +267,9 @@ def no_send_outside_leadership(history: History) -> list[str]:
     excused if its sender held the lock at any time before it died). A violation is a send whose every possible
     writing time lies outside each span of its instance's leadership (acquisition to the next
     acquisition by anyone): a deposed leader sending while alive, never a stamp made late by a
-    stall or a dead leader's last request."""
+    stall or a dead leader's last request. A frozen leader's request is the same as a dead one's:
+    stamped within RESUME_GRACE after its SIGCONT, it was past the lease check when the SIGSTOP
+    came, and is excused if the sender led at the stop."""
     spans = leadership_spans(history)
     out = []
     for reply in sorted(history.replies, key=lambda r: r.at):
@@ -257,6 +282,10 @@ def no_send_outside_leadership(history: History) -> list[str]:
         if any(inst == reply.instance and earliest <= end and latest >= start
                for inst, start, end, _ in spans):
             continue
+        freeze = thawed_just_before(history, reply, late)
+        if freeze is not None and any(inst == reply.instance and start <= freeze.stopped + history.slack
+                                      and end >= freeze.stopped - history.slack for inst, start, end, _ in spans):
+            continue  # passed its lease check while leading, then frozen before the write: in flight
         own = [(start, end, epoch) for inst, start, end, epoch in spans if inst == reply.instance]
         before = [s for s in own if s[0] <= reply.at]
         if before:

@@ -30,6 +30,7 @@ from bench.soak_checker import (
     INVARIANTS,
     Acquisition,
     Death,
+    Freeze,
     Forged,
     History,
     InboxRow,
@@ -216,6 +217,26 @@ def test_a_dead_senders_request_in_flight_is_no_violation() -> None:
     history.replies.append(Reply("i0", 7, T0 + 10.5, True, None, "other", incarnation=1))
     assert violated(history) == {"no send outside the sender's leadership"}
     assert "not dead until" in check(history)[0].detail
+
+
+def test_a_frozen_leaders_request_in_flight_at_the_stop_is_no_violation_but_a_later_send_is() -> None:
+    """i0, leading, is SIGSTOPped at T0+9.5 and continued at T0+12 (i1 acquired at T0+10): the
+    request it had passed its lease check for goes out right after SIGCONT, after i1 acquired: in
+    flight at the stop, like a dead sender's last request (seed 90210 once met one, 8 ms after)."""
+    history = clean()
+    history.deaths = []  # frozen, not killed, this time
+    history.freezes = [Freeze("i0", 1, T0 + 9.5, T0 + 12)]
+    history.replies.append(Reply("i0", 7, T0 + 12.01, True, None, "other", incarnation=1))
+    assert check(history) == []
+    # a second after the SIGCONT it is a new send, which the lease check would have refused
+    history.replies[-1] = dataclasses.replace(history.replies[-1], at=T0 + 13.0)
+    assert violated(history) == {"no send outside the sender's leadership"}
+    # frozen only after it was deposed: its lease check cannot have passed while it led
+    history = clean()
+    history.deaths = []
+    history.freezes = [Freeze("i0", 1, T0 + 10.5, T0 + 12)]
+    history.replies.append(Reply("i0", 7, T0 + 12.01, True, None, "other", incarnation=1))
+    assert violated(history) == {"no send outside the sender's leadership"}
 
 
 def test_a_stamp_late_by_the_fakes_stall_is_no_violation_but_a_send_later_than_the_stall_is() -> None:
