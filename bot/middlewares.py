@@ -60,7 +60,7 @@ class EnsureUser(BaseMiddleware):
             settings = services.settings
             known, _ = await accounts.ensure_user(services.database, services.lock_name, data["fence_epoch"],
                                                   settings.bot_id, user.id, user.language_code,
-                                                  settings.welcome_bonus)
+                                                  settings.welcome_bonus, username=user.username)
             if known.blocked:  # they blocked the bot once and write again: deliveries may go to them
                 await accounts.set_blocked(services.database, settings.bot_id, user.id, False)
             if known.banned and not _still_served(event):

@@ -131,10 +131,11 @@ async def get_user(db: Database, bot_id: int, user_id: int) -> User | None:
 
 
 async def ensure_user(db: Database, lock_name: str, epoch: int, bot_id: int, user_id: int, language: str | None,
-                      welcome_bonus: int) -> tuple[User, bool]:
+                      welcome_bonus: int, *, username: str | None = None) -> tuple[User, bool]:
     """The user, and True when this call met them first: it created their account and credited
     `welcome_bonus` kopecks (once per new user: concurrent first contacts wait on the users row,
-    and the bonus is keyed by the user). A known user costs one read and no fenced transaction."""
+    and the bonus is keyed by the user). A known user costs one read and no fenced transaction;
+    a new one is created seen now under `username`, so no second write follows the first."""
     if welcome_bonus < 0:
         raise ValueError(f"welcome bonus must not be negative, got {welcome_bonus}")
     known = await get_user(db, bot_id, user_id)
@@ -142,9 +143,9 @@ async def ensure_user(db: Database, lock_name: str, epoch: int, bot_id: int, use
         return known, False
     async with fenced(db, lock_name, epoch) as conn:
         row = await conn.fetchrow(
-            f"""INSERT INTO users (bot_id, user_id, language) VALUES ($1, $2, $3)
+            f"""INSERT INTO users (bot_id, user_id, language, username, last_seen) VALUES ($1, $2, $3, $4, now())
                 ON CONFLICT (bot_id, user_id) DO NOTHING RETURNING {_USER}""",
-            bot_id, user_id, language,
+            bot_id, user_id, language, username,
         )
         if row is None:  # a concurrent first contact created them
             row = await conn.fetchrow(f"SELECT {_USER} FROM users WHERE bot_id = $1 AND user_id = $2", bot_id, user_id)

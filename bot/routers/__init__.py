@@ -1,8 +1,9 @@
 """One router per screen, in the order aiogram tries them: the commands Telegram's terms require
-(/paysupport, /terms, /privacy) and payments first (they must work in any state), then the
-admin's screens (ADMIN_IDS only: anyone else falls through), then commands and stateless screens
-(so /start, /cancel, /balance... leave or interrupt any wizard step), then the wizard's steps,
-then outdated wizard buttons, and the fallback last."""
+(/paysupport, /terms, /privacy: they work in any state) and an invitation's /start, the menu
+(/start, /cancel, /help leave any step), the admin's screens (ADMIN_IDS only: anyone else falls
+through), support and payments (before the wizard, whose steps would take a payment's message
+as an answer), the other stateless screens, the wizard's steps, outdated wizard buttons, and the
+fallback last."""
 
 from __future__ import annotations
 
@@ -37,14 +38,16 @@ from bot.routers import (
 def routers(*, chaos_on: bool = False, product: bool = False) -> list[Router]:
     """Fresh routers in order (a router can belong to one dispatcher only). `product`: the
     catalog, wizard, history, balance, payments and admin screens, which need the services
-    (bot/services.py)."""
+    (bot/services.py). The menu comes as early as it may (right after what must work in any state
+    and the invitation's /start), so /start and the menu's buttons, most of the traffic, skip the
+    routers after it; none of those handles a command the menu knows."""
     ordered = [chaos.router()] if chaos_on else []
     if product:
-        ordered += [legal.router(), support.router(), subscription.router(), stars.router(), admin.router(),
-                    admin_users.router(), admin_transfers.router(), admin_refunds.router(), admin_broadcast.router(),
-                    referral.router()]
+        ordered += [legal.router(), referral.router()]
     ordered.append(menu.router(product=product))
     if product:
-        ordered += [models.router(), balance.router(), transfer.router(), promo.router(), history.router(),
+        ordered += [admin.router(), admin_users.router(), admin_transfers.router(), admin_refunds.router(),
+                    admin_broadcast.router(), support.router(), subscription.router(), stars.router(),
+                    models.router(), balance.router(), transfer.router(), promo.router(), history.router(),
                     wizard.router(), confirm.router(), stale.router()]
     return [*ordered, quiet.router(), fallback.router()]
