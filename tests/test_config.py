@@ -130,6 +130,11 @@ def test_documented_defaults() -> None:
     assert s.bot_timezone == "Europe/Moscow" and s.zone.key == "Europe/Moscow"
     assert s.port == 10000
     assert s.admin_ids == frozenset()
+    assert (s.stars_rate, s.stars_presets, s.stars_min, s.stars_max) == (150, (50, 100, 250, 500, 1000), 10, 10_000)
+    assert s.stars_order_ttl == 86_400 and s.referral_bonus == 1000 and s.broadcast_rate == 25
+    assert s.payment_transfer_details is None, "bank transfers off"
+    assert (s.paysupport_text, s.terms_text, s.privacy_text) == (None, None, None), "the built-in texts"
+    assert Path(s.subscription_plans) == Path(config.__file__).resolve().parent / "catalog" / "plans.yaml"
     host, pid, suffix = s.instance_id.rsplit("-", 2)
     assert host == socket.gethostname()[:24] and pid == str(os.getpid()) and len(suffix) == 6
     assert s.passive_mode == "HOLD"
@@ -178,3 +183,14 @@ def test_unknown_command_is_refused() -> None:
     done = subprocess.run([sys.executable, str(ROOT / "run.py"), "sevre"], capture_output=True, text=True,
                           timeout=30)
     assert done.returncode == 2 and "unknown command 'sevre'" in done.stderr
+
+
+def test_money_settings_are_checked_together() -> None:
+    with pytest.raises(config.ConfigError) as caught:
+        config.load("serve", {**GOOD, "STARS_MIN": "500", "STARS_MAX": "100", "STARS_PRESETS": "50,abc",
+                              "TRANSFER_MIN": "900000", "TRANSFER_MAX": "1000"})
+    problems = "\n".join(caught.value.problems)
+    assert "STARS_PRESETS must be comma-separated whole numbers from 1 to 100000, 'abc' is not one" in problems
+    assert "STARS_MIN (500) must not exceed STARS_MAX (100)" in problems
+    assert "TRANSFER_MIN (900000) must not exceed TRANSFER_MAX (1000)" in problems
+    assert config.load("serve", {**GOOD, "STARS_PRESETS": "100, 50,100"}).stars_presets == (100, 50)
