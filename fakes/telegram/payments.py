@@ -17,30 +17,37 @@ def _is_price(item: Any) -> bool:
     return isinstance(item, dict) and isinstance(item.get("amount"), int) and bool(item.get("label"))
 
 
+def _invoice(call: Call) -> tuple[str, str, str, int]:
+    """An invoice's title, description, currency and total, checked as Telegram checks them
+    (sendInvoice and createInvoiceLink alike)."""
+    for name in ("title", "description", "payload", "currency"):
+        if not call.params.get(name):
+            raise bad(f"{name} is empty" if name != "payload" else "INVOICE_PAYLOAD_INVALID")
+    title, description = str(call.params["title"]), str(call.params["description"])
+    if not 1 <= len(title) <= 32:
+        raise bad("INVOICE_TITLE_INVALID" if title else "title is empty")
+    if not 1 <= len(description) <= 255:
+        raise bad("INVOICE_DESCRIPTION_INVALID")
+    if not 1 <= len(str(call.params["payload"]).encode()) <= 128:
+        raise bad("INVOICE_PAYLOAD_INVALID")
+    prices = call.params.get("prices")
+    if not isinstance(prices, list) or not prices or not all(_is_price(item) for item in prices):
+        raise bad("can't parse prices JSON object")
+    currency = str(call.params["currency"])
+    if currency == "XTR" and (len(prices) != 1 or call.params.get("provider_token")):
+        raise bad("STARS_INVOICE_INVALID")
+    total = sum(int(p["amount"]) for p in prices)
+    if total <= 0:
+        raise bad("CURRENCY_TOTAL_AMOUNT_INVALID")
+    return title, description, currency, total
+
+
 class PaymentMethods(MessageMethods):
     """``sendInvoice`` (an invoice message in the chat) and ``answerPreCheckoutQuery``."""
 
     async def _send_invoice(self, call: Call) -> dict[str, Any]:
         chat = self._target_chat(call)
-        for name in ("title", "description", "payload", "currency"):
-            if not call.params.get(name):
-                raise bad(f"{name} is empty" if name != "payload" else "INVOICE_PAYLOAD_INVALID")
-        title, description = str(call.params["title"]), str(call.params["description"])
-        if not 1 <= len(title) <= 32:
-            raise bad("INVOICE_TITLE_INVALID" if title else "title is empty")
-        if not 1 <= len(description) <= 255:
-            raise bad("INVOICE_DESCRIPTION_INVALID")
-        if not 1 <= len(str(call.params["payload"]).encode()) <= 128:
-            raise bad("INVOICE_PAYLOAD_INVALID")
-        prices = call.params.get("prices")
-        if not isinstance(prices, list) or not prices or not all(_is_price(item) for item in prices):
-            raise bad("can't parse prices JSON object")
-        currency = str(call.params["currency"])
-        if currency == "XTR" and (len(prices) != 1 or call.params.get("provider_token")):
-            raise bad("STARS_INVOICE_INVALID")
-        total = sum(int(p["amount"]) for p in prices)
-        if total <= 0:
-            raise bad("CURRENCY_TOTAL_AMOUNT_INVALID")
+        title, description, currency, total = _invoice(call)
         start_parameter = call.params.get("start_parameter")
         invoice = {
             "title": title,
@@ -55,25 +62,7 @@ class PaymentMethods(MessageMethods):
         """A ``https://t.me/$...`` link to an invoice (the only way to sell a subscription): the same
         checks as sendInvoice, and for ``subscription_period`` Telegram's rules (XTR only, exactly
         2592000 seconds, a price of at most 10000 Stars). Kept in ``invoice_links`` by link."""
-        for name in ("title", "description", "payload", "currency"):
-            if not call.params.get(name):
-                raise bad(f"{name} is empty" if name != "payload" else "INVOICE_PAYLOAD_INVALID")
-        title, description = str(call.params["title"]), str(call.params["description"])
-        if not 1 <= len(title) <= 32:
-            raise bad("INVOICE_TITLE_INVALID")
-        if not 1 <= len(description) <= 255:
-            raise bad("INVOICE_DESCRIPTION_INVALID")
-        if not 1 <= len(str(call.params["payload"]).encode()) <= 128:
-            raise bad("INVOICE_PAYLOAD_INVALID")
-        prices = call.params.get("prices")
-        if not isinstance(prices, list) or not prices or not all(_is_price(item) for item in prices):
-            raise bad("can't parse prices JSON object")
-        currency = str(call.params["currency"])
-        if currency == "XTR" and (len(prices) != 1 or call.params.get("provider_token")):
-            raise bad("STARS_INVOICE_INVALID")
-        total = sum(int(p["amount"]) for p in prices)
-        if total <= 0:
-            raise bad("CURRENCY_TOTAL_AMOUNT_INVALID")
+        title, description, currency, total = _invoice(call)
         period = call.params.get("subscription_period")
         if period is not None:
             if currency != "XTR" or period != 2592000:
