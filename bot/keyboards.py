@@ -15,6 +15,7 @@ messages, so a renamed button must keep its id, and every one fits Telegram's 64
     tr:open | tr:amt:<kopecks> | tr:own | tr:cancel:<id>   bank transfer (bot/routers/transfer.py)
     ref:open                                               invite friends (bot/routers/referral.py)
     pr:enter                                               type a promo code (bot/routers/promo.py)
+    idea                                                   an example prompt (bot/routers/intake.py)
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ HISTORY = "hist:"
 JOB = "hjob:"
 INVITE = "ref:open"
 PROMO = "pr:enter"
+IDEA = "idea"  # the first screen's "🎲 idea": an example prompt, offered as a confirmation (bot/routers/intake.py)
 
 FAMILY_ICONS = {
     "text_to_image": "🎨", "image_edit": "🖌", "text_to_video": "🎬", "image_to_video": "📽",

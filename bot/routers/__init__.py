@@ -2,8 +2,8 @@
 (/paysupport, /terms, /privacy: they work in any state) and an invitation's /start, the menu
 (/start, /cancel, /help leave any step), the admin's screens (ADMIN_IDS only: anyone else falls
 through), support and payments (before the wizard, whose steps would take a payment's message
-as an answer), the other stateless screens, the wizard's steps, outdated wizard buttons, and the
-fallback last."""
+as an answer), the other stateless screens, the wizard's steps, outdated wizard buttons, what a
+user sends with no flow open (intake), and the fallback last."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from bot.routers import (
     confirm,
     fallback,
     history,
+    intake,
+    language,
     legal,
     menu,
     models,
@@ -46,8 +48,8 @@ def routers(*, chaos_on: bool = False, product: bool = False) -> list[Router]:
         ordered += [legal.router(), referral.router()]
     ordered.append(menu.router(product=product))
     if product:
-        ordered += [admin.router(), admin_users.router(), admin_transfers.router(), admin_refunds.router(),
-                    admin_broadcast.router(), support.router(), subscription.router(), stars.router(),
+        ordered += [language.router(), admin.router(), admin_users.router(), admin_transfers.router(),
+                    admin_refunds.router(), admin_broadcast.router(), support.router(), subscription.router(), stars.router(),
                     models.router(), balance.router(), transfer.router(), promo.router(), history.router(),
-                    wizard.router(), confirm.router(), stale.router()]
+                    wizard.router(), confirm.router(), stale.router(), intake.router()]
     return [*ordered, quiet.router(), fallback.router()]
