@@ -49,7 +49,7 @@ def routers(*, chaos_on: bool = False, product: bool = False) -> list[Router]:
     ordered.append(menu.router(product=product))
     if product:
         ordered += [language.router(), admin.router(), admin_users.router(), admin_transfers.router(),
-                    admin_refunds.router(), admin_broadcast.router(), support.router(), subscription.router(), stars.router(),
-                    models.router(), balance.router(), transfer.router(), promo.router(), history.router(),
-                    wizard.router(), confirm.router(), stale.router(), intake.router()]
+                    admin_refunds.router(), admin_broadcast.router(), support.router(), subscription.router(),
+                    stars.router(), models.router(), balance.router(), transfer.router(), promo.router(),
+                    history.router(), wizard.router(), confirm.router(), stale.router(), intake.router()]
     return [*ordered, quiet.router(), fallback.router()]
