@@ -1,0 +1,5 @@
+"""Texts of issue 19's avatar part (filled by its owner)."""
+
+from __future__ import annotations
+
+TEXTS: dict[str, dict[str, str]] = {"ru": {}, "en": {}}
