@@ -27,7 +27,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "status_usually": "Обычно это занимает около {usual}.",
         "status_done": "✅ Готово за {elapsed}.",
         "status_failed": "❌ Не получилось.",
-        "btn_again": "🔁 Ещё раз",
+        "btn_again": "🔁 Повторить",
         "btn_menu": "☰ Меню",
         "result_link": "Файл слишком большой для Telegram, скачайте его по ссылке (она действует недолго):\n{url}",
         "result_link_refused": "Telegram не принял файл, скачайте его по ссылке (она действует недолго):\n{url}",
@@ -60,7 +60,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "status_usually": "It usually takes about {usual}.",
         "status_done": "✅ Done in {elapsed}.",
         "status_failed": "❌ It did not work out.",
-        "btn_again": "🔁 Again",
+        "btn_again": "🔁 Repeat",
         "btn_menu": "☰ Menu",
         "result_link": "The file is too large for Telegram; download it here (the link expires soon):\n{url}",
         "result_link_refused": "Telegram did not accept the file; download it here (the link expires soon):\n{url}",
@@ -147,14 +147,14 @@ def _seconds(value: float, *, up: bool) -> int:
     return int(math.ceil(value) if up else math.floor(value))
 
 
-def caption(model: str, prompt: object) -> str:
-    """The result's caption: the model's name and the prompt, shortened."""
+def caption(model: str, prompt: object, lang: str = "ru") -> str:
+    """The result's caption: the model's name and the prompt, shortened, in the language's quotes."""
     text = model
     if isinstance(prompt, str) and prompt.strip():
         short = prompt.strip()
         if len(short) > CAPTION_PROMPT:
             short = short[:CAPTION_PROMPT - 1].rstrip() + "…"
-        text += f"\n«{short}»"
+        text += f"\n“{short}”" if lang == "en" else f"\n«{short}»"
     return text[:CAPTION_MAX]
 
 

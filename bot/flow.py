@@ -140,8 +140,10 @@ class Ctx:
 # --- showing values -----------------------------------------------------------------------------
 
 
-def quote(text: str, limit: int = QUOTE) -> str:
-    return f"«{text if len(text) <= limit else text[:limit - 1] + '…'}»"
+def quote(text: str, limit: int = QUOTE, lang: str = "ru") -> str:
+    """A text shown back in the language's quotation marks (« » in Russian, “ ” in English)."""
+    opening, closing = ("“", "”") if lang == "en" else ("«", "»")
+    return f"{opening}{text if len(text) <= limit else text[:limit - 1] + '…'}{closing}"
 
 
 def shown(ctx: Ctx, item: Field, value: Any) -> str:
@@ -164,7 +166,7 @@ def shown(ctx: Ctx, item: Field, value: Any) -> str:
     if item.kind == "task":
         return ctx.t("value_result", id=value.get("job_id") if isinstance(value, dict) else "?")
     if isinstance(value, str):
-        return quote(value)
+        return quote(value, lang=ctx.lang)
     return str(value)
 
 
@@ -207,10 +209,12 @@ async def field_screen(ctx: Ctx, model: Model, wiz: Wiz) -> Screen:
         wide = any(len(label) > 18 for label, _, _ in choices)
     elif item.media:
         lines.append(ctx.t(f"ask_file_{item.kind}", title=title, formats=formats(item), limit=limit_mb(item)))
-        if item.array:
+        if item.array and item.max_items > 1:  # one file (array or not) advances on the file: no Done
             lines.append(ctx.t("ask_files_many", most=item.max_items))
             if wiz.collected:
                 lines.append(ctx.t("files_so_far", count=len(wiz.collected), most=item.max_items))
+            if len(wiz.collected) >= item.min_items:  # said only where the Done button is
+                lines.append(ctx.t("files_done_hint"))
     else:  # task: one of the user's earlier results
         choices = await _results(ctx, item)
         wide = True
@@ -411,16 +415,17 @@ async def show(ctx: Ctx, wiz: Wiz, *, notice: str | None = None, fresh: bool = T
     await ctx.bot.send_message(ctx.chat_id, text, reply_markup=screen.markup)
 
 
-async def start(ctx: Ctx, model: Model, values: Mapping[str, Any] | None = None) -> None:
+async def start(ctx: Ctx, model: Model, values: Mapping[str, Any] | None = None, *,
+                notice: str | None = None) -> None:
     """A new wizard for `model` (replacing any other): its first field, or with `values` (a
-    repetition) straight to the confirmation."""
+    repetition) straight to the confirmation; `notice` above it (a one-model family's card)."""
     wiz = Wiz(model=model.id, nonce="", values=dict(values or {}))
     missing = [i for i, f in enumerate(asked(model)) if f.required and f.name not in wiz.values]
     if values is not None and missing:  # the model asks for more since: that field, then the confirmation
         wiz.index, wiz.editing = missing[0], len(missing) == 1
     elif values is not None or not asked(model):
         wiz.at = CONFIRM
-    await show(ctx, wiz, begin=True)
+    await show(ctx, wiz, begin=True, notice=notice)
 
 
 async def advance(ctx: Ctx, wiz: Wiz) -> None:
