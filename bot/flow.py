@@ -59,17 +59,19 @@ class Wiz:
     editing: bool = False  # a field opened from Change: answering it goes back to the confirmation
     collected: list[Any] = field(default_factory=list)
     terms: list[Any] | None = None
+    other_models: bool = False  # begun from what the user sent (routers/intake.py): the confirmation offers others
 
     def dump(self) -> dict[str, Any]:
         return {"m": self.model, "n": self.nonce, "at": self.at, "i": self.index, "v": self.values,
-                "ed": self.editing, "col": self.collected, "terms": self.terms}
+                "ed": self.editing, "col": self.collected, "terms": self.terms, "om": self.other_models}
 
     @classmethod
     def load(cls, data: Mapping[str, Any]) -> Wiz | None:
         """The data as written by dump(), or None for anything else (an older layout, a broken row)."""
         try:
             wiz = cls(model=data["m"], nonce=data["n"], at=data["at"], index=data["i"], values=data["v"],
-                      editing=data["ed"], collected=data["col"], terms=data["terms"])
+                      editing=data["ed"], collected=data["col"], terms=data["terms"],
+                      other_models=data.get("om") is True)
         except (KeyError, TypeError):
             return None
         kinds_ok = (isinstance(wiz.model, str) and isinstance(wiz.nonce, str) and wiz.at in (FIELD, CONFIRM, CHANGE)
@@ -366,7 +368,8 @@ def confirm_screen(ctx: Ctx, model: Model, wiz: Wiz, terms: Terms) -> Screen:
             short = True
             lines.append(ctx.t("confirm_short", short=ctx.money(terms.price - available)))
         button_price = price
-    return Screen("\n".join(lines), keyboards.confirmation(ctx.lang, wiz.nonce, button_price, short=short))
+    return Screen("\n".join(lines), keyboards.confirmation(ctx.lang, wiz.nonce, button_price, short=short,
+                                                         other_models=wiz.other_models))
 
 
 def change_screen(ctx: Ctx, model: Model, wiz: Wiz) -> Screen:
@@ -416,10 +419,11 @@ async def show(ctx: Ctx, wiz: Wiz, *, notice: str | None = None, fresh: bool = T
 
 
 async def start(ctx: Ctx, model: Model, values: Mapping[str, Any] | None = None, *,
-                notice: str | None = None) -> None:
+                notice: str | None = None, other_models: bool = False) -> None:
     """A new wizard for `model` (replacing any other): its first field, or with `values` (a
-    repetition) straight to the confirmation; `notice` above it (a one-model family's card)."""
-    wiz = Wiz(model=model.id, nonce="", values=dict(values or {}))
+    repetition) straight to the confirmation; `notice` above it (a one-model family's card);
+    other_models: the confirmation offers the family's other models (routers/intake.py)."""
+    wiz = Wiz(model=model.id, nonce="", values=dict(values or {}), other_models=other_models)
     missing = [i for i, f in enumerate(asked(model)) if f.required and f.name not in wiz.values]
     if values is not None and missing:  # the model asks for more since: that field, then the confirmation
         wiz.index, wiz.editing = missing[0], len(missing) == 1

@@ -16,6 +16,7 @@ messages, so a renamed button must keep its id, and every one fits Telegram's 64
     ref:open                                               invite friends (bot/routers/referral.py)
     pr:enter                                               type a promo code (bot/routers/promo.py)
     idea                                                   an example prompt (bot/routers/intake.py)
+    in:m:<nonce>:<page> | in:p:<nonce>:<model id>          other models for the same input (intake.py)
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ HISTORY = "hist:"
 JOB = "hjob:"
 INVITE = "ref:open"
 PROMO = "pr:enter"
+OTHER_MODELS = "in:m:"  # in:m:<nonce>:<page>: the family's other models for the same input
+PICK_MODEL = "in:p:"  # in:p:<nonce>:<model id>: one of them
 IDEA = "idea"  # the first screen's "🎲 idea": an example prompt, offered as a confirmation (bot/routers/intake.py)
 
 FAMILY_ICONS = {
@@ -80,6 +83,14 @@ def start_data(model_id: str) -> str:
 
 def step_data(nonce: str, action: str, arg: int | str | None = None) -> str:
     return f"{STEP}{nonce}:{action}" if arg is None else f"{STEP}{nonce}:{action}:{arg}"
+
+
+def other_models_data(nonce: str, page: int = 0) -> str:
+    return f"{OTHER_MODELS}{nonce}:{page}"
+
+
+def pick_model_data(nonce: str, model_id: str) -> str:
+    return f"{PICK_MODEL}{nonce}:{model_id}"
 
 
 def history_data(page: int) -> str:
@@ -164,14 +175,17 @@ def step(lang: str, nonce: str, choices: Sequence[tuple[str, str, int | str | No
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def confirmation(lang: str, nonce: str, price_text: str, *, short: bool) -> InlineKeyboardMarkup:
+def confirmation(lang: str, nonce: str, price_text: str, *, short: bool,
+                 other_models: bool = False) -> InlineKeyboardMarkup:
     """Confirm (its callback data carries the screen's nonce: the job's key), Top up when the
-    balance is short, Change, Back, Cancel, Menu."""
+    balance is short, Change, Other model (a flow begun from what the user sent), Back, Cancel, Menu."""
     rows: list[Row] = []
     if short:
         rows.append([_button(lang, "btn_top_up", TOP_UP)])
     rows.append([button(t(lang, "btn_confirm", price=price_text), step_data(nonce, "ok"))])
     rows.append([_button(lang, "btn_change", step_data(nonce, "chg"))])
+    if other_models:
+        rows.append([_button(lang, "btn_other_model", other_models_data(nonce))])
     rows.append([_button(lang, "btn_back", step_data(nonce, "back")), _button(lang, "btn_cancel",
                                                                              step_data(nonce, "cancel"))])
     rows.append([_button(lang, "btn_menu", MENU_OPEN)])
