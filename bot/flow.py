@@ -62,8 +62,9 @@ class Wiz:
     other_models: bool = False  # begun from what the user sent (routers/intake.py): the confirmation offers others
 
     def dump(self) -> dict[str, Any]:
-        return {"m": self.model, "n": self.nonce, "at": self.at, "i": self.index, "v": self.values,
-                "ed": self.editing, "col": self.collected, "terms": self.terms, "om": self.other_models}
+        data = {"m": self.model, "n": self.nonce, "at": self.at, "i": self.index, "v": self.values,
+                "ed": self.editing, "col": self.collected, "terms": self.terms}
+        return {**data, "om": True} if self.other_models else data
 
     @classmethod
     def load(cls, data: Mapping[str, Any]) -> Wiz | None:
