@@ -2,27 +2,25 @@
 
 Why it exists: a task created over HTTP lives on after the request: timers move it through
 waiting → queuing → generating → success|fail as its :class:`Plan` says, a successful one gets
-result files the fake then serves (a small PNG, MP4-ish or MP3-ish bytes), and its end is POSTed
-to the task's ``callBackUrl`` (signed, possibly duplicated). :class:`KieWorld` runs that
-simulation; the routes only create tasks and read them.
+result files the fake then serves (a PNG in the frame asked for, a real H.264 clip, a real MP3:
+:mod:`fakes.kie.results`), and its end is POSTed to the task's ``callBackUrl`` (signed, possibly
+duplicated). :class:`KieWorld` runs that simulation; the routes only create tasks and read them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import re
-import struct
 import time
 import uuid
-import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 import aiohttp
 
+from fakes.kie import results
 from fakes.kie.wire import (
     DEFAULT_MESSAGES,
     FILES_PREFIX,
@@ -51,35 +49,14 @@ _CONTENT_TYPES: dict[MediaKind, tuple[str, str]] = {
 }
 
 
-def _png(seed: str, size: int = 16) -> bytes:
-    """A valid solid-colour RGB PNG whose colour depends on ``seed``."""
-    red, green, blue = hashlib.sha256(seed.encode()).digest()[:3]
-    raw = (b"\x00" + bytes((red, green, blue)) * size) * size
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
-
-
-def _mp4(seed: str) -> bytes:
-    """MP4-looking bytes (ftyp + mdat boxes): enough for content sniffing, not for playback."""
-
-    def box(tag: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", 8 + len(payload)) + tag + payload
-
-    ftyp = box(b"ftyp", b"isom" + struct.pack(">I", 0x200) + b"isomiso2avc1mp41")
-    return ftyp + box(b"free", b"") + box(b"mdat", hashlib.sha256(seed.encode()).digest() * 32)
-
-
-def _mp3(seed: str) -> bytes:
-    """MP3-looking bytes: an empty ID3v2 tag followed by a few silent 128 kbit/s frames."""
-    frame = b"\xff\xfb\x90\x64" + bytes(413)
-    return b"ID3\x03\x00\x00\x00\x00\x00\x00" + frame * 4
-
-
-_GENERATORS: dict[MediaKind, Callable[[str], bytes]] = {"image": _png, "video": _mp4, "audio": _mp3}
+def _result_file(kind: MediaKind, task: FakeTask) -> bytes:
+    """A finished task's file: a picture in the frame its input asks for, a real playable clip
+    (nearest shipped frame), a real MP3 (:mod:`fakes.kie.results`)."""
+    if kind == "image":
+        return results.picture(task.task_id, task.input)
+    if kind == "video":
+        return results.clip(task.input)
+    return results.sound()
 
 
 class KieWorld(FakeServer):
@@ -236,7 +213,7 @@ class KieWorld(FakeServer):
                 content_type, extension = _CONTENT_TYPES[kind]
                 names = [f"results/{task.task_id}_{index}.{extension}" for index in range(max(1, plan.result_count))]
                 task.result_urls = [
-                    self.add_file(name, _GENERATORS[kind](task.task_id), content_type) for name in names
+                    self.add_file(name, _result_file(kind, task), content_type) for name in names
                 ]
                 for index, (status, seconds) in (plan.file_faults or {}).items():
                     if 0 <= index < len(names):
