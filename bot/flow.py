@@ -433,16 +433,16 @@ async def start(ctx: Ctx, model: Model, values: Mapping[str, Any] | None = None,
     await show(ctx, wiz, begin=True, notice=notice)
 
 
-async def advance(ctx: Ctx, wiz: Wiz) -> None:
+async def advance(ctx: Ctx, wiz: Wiz, *, notice: str | None = None) -> None:
     """The current field is answered: the next one, or the confirmation after the last (or after
-    a field opened from Change)."""
+    a field opened from Change); `notice` above it (what became of a caption or a file)."""
     model = ctx.services.catalog.model(wiz.model)
     wiz.collected = []
     if wiz.editing or wiz.index + 1 >= len(asked(model)):
         wiz.at, wiz.editing = CONFIRM, False
     else:
         wiz.index += 1
-    await show(ctx, wiz)
+    await show(ctx, wiz, notice=notice)
 
 
 async def leave(ctx: Ctx, text_key: str) -> None:
