@@ -21,6 +21,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from fakes.kie.results import clip
 from fakes.webchat import DEFAULT_CHAT, ChatTelegram
 from tests.browser import need_chromium, phone_browser
 from tests.test_demo_webchat import png
@@ -221,13 +222,108 @@ async def test_a_sound_whose_length_cannot_be_read_is_sent_with_duration_0(bot: 
     assert audio["duration"] == 0 and audio["mime_type"] == "audio/ogg"
 
 
-async def test_only_sounds_from_the_page_and_within_20_mb_are_sent_as_audio(bot: Bot) -> None:
+async def test_only_sounds_from_the_page_and_within_50_mb_are_sent_as_audio(bot: Bot) -> None:
     assert (await post_sound(bot, b"<html><script>alert(1)</script>", "x.mp3"))[0] == 415, "only a sound is audio"
     assert (await post_sound(bot, png(8, 8), "x.wav"))[0] == 415
+    assert (await post_sound(bot, clip(), "x.mp4"))[0] == 415, "a film with its sound is a video, not audio"
     assert (await post_sound(bot, wav(1), "x.wav", origin="https://evil.example"))[0] == 403
-    status, body = await post_sound(bot, wav(1) + bytes(20 * 1024 * 1024), "huge.wav")
+    status, body = await post_sound(bot, wav(1) + bytes(50 * 1024 * 1024), "huge.wav")
     assert status == 413, body
     assert bot.updates == []
+
+
+async def post_file(bot: Bot, data: bytes, name: str, sent_as: str | None = None, content_type: str | None = None,
+                    **measured: Any) -> tuple[int, dict[str, Any]]:
+    """The page's 📎: any file from disk, ``as`` what the user chose (none: the file decides), with
+    what the page's browser measured of a film or a sound."""
+    form = aiohttp.FormData()
+    form.add_field("chat", str(DEFAULT_CHAT))
+    form.add_field("lang", "en")
+    if sent_as is not None:
+        form.add_field("as", sent_as)
+    for key, value in measured.items():
+        form.add_field(key, str(value))
+    form.add_field("file", data, filename=name, content_type=content_type or "application/octet-stream")
+    headers = {"Origin": bot.telegram.base_url}
+    async with bot.session.post(bot.telegram.base_url + "/demo/api/file", data=form, headers=headers) as response:
+        return response.status, await response.json()
+
+
+async def downloaded(bot: Bot, file_id: str) -> bytes:
+    """The file as the bot gets it: getFile, then its path on the file server."""
+    file = await bot.call("getFile", file_id=file_id)
+    async with bot.session.get(f"{bot.telegram.base_url}/file/bot{TOKEN}/{file['file_path']}") as response:
+        assert response.status == 200
+        return await response.read()
+
+
+async def test_any_file_from_the_page_becomes_the_message_telegram_makes_of_it(bot: Bot) -> None:
+    film, sound, picture, pdf = clip(), wav(2.6), png(40, 30), b"%PDF-1.4\n%%EOF\n"
+    sent = [(film, "waves.mp4", None, "video/mp4"), (sound, "hello.wav", None, "audio/wav"),
+            (picture, "cat.png", None, "image/png"), (pdf, "receipt.pdf", None, "application/pdf"),
+            (picture, "cat.png", "document", "image/png"), (ogg_opus(3.2), "note.ogg", "voice", "audio/ogg")]
+    for index, (data, name, sent_as, declared) in enumerate(sent, 1):
+        status, body = await post_file(bot, data, name, sent_as, declared)
+        assert status == 200, (name, body)
+        await bot.update(index)
+    video, audio, photo, document, uncompressed, voice = (update["message"] for update in bot.updates)
+
+    assert set(video["video"]) == {"file_id", "file_unique_id", "width", "height", "duration", "file_name",
+                                   "mime_type", "file_size"}
+    assert (video["video"]["width"], video["video"]["height"], video["video"]["duration"]) == (640, 360, 4)
+    assert video["video"]["mime_type"] == "video/mp4" and video["video"]["file_name"] == "waves.mp4"
+    assert video["video"]["file_size"] == len(film) and await downloaded(bot, video["video"]["file_id"]) == film
+    assert audio["audio"]["duration"] == 3 and audio["audio"]["mime_type"] == "audio/x-wav", "measured from the file"
+    assert await downloaded(bot, audio["audio"]["file_id"]) == sound
+    assert photo["photo"][-1]["width"] == 40 and await downloaded(bot, photo["photo"][-1]["file_id"]) == picture
+    assert document["document"]["mime_type"] == "application/pdf" and document["document"]["file_name"] == "receipt.pdf"
+    assert "duration" not in document["document"] and await downloaded(bot, document["document"]["file_id"]) == pdf
+    assert "photo" not in uncompressed and uncompressed["document"]["mime_type"] == "image/png", "sent as a file"
+    assert voice["voice"]["duration"] == 3 and "file_name" not in voice["voice"]
+
+    shown = (await state(bot))["messages"]
+    assert [m["media"]["kind"] for m in shown] == ["video", "audio", "photo", "document", "document", "voice"]
+    assert shown[0]["media"]["duration"] == 4 and shown[0]["media"]["width"] == 640
+    async with bot.session.get(bot.telegram.base_url + shown[0]["media"]["url"]) as response:
+        assert response.content_type == "video/mp4" and await response.read() == film, "the page plays it"
+
+
+async def test_a_films_length_is_read_from_the_file_and_the_pages_measure_counts_only_where_it_cannot_be(
+        bot: Bot) -> None:
+    status, _ = await post_file(bot, clip(), "waves.mp4", duration=99, width=1, height=1)
+    assert status == 200
+    video = (await bot.update(1))["message"]["video"]
+    assert (video["duration"], video["width"], video["height"]) == (4, 640, 360), "the file's own length, not a claim"
+    webm = b"\x1aE\xdf\xa3\x9fB\x86\x81\x01B\xf7\x81\x01B\xf2\x81\x04B\xf3\x81\x08B\x82\x84webm" + bytes(64)
+    status, _ = await post_file(bot, webm, "clip.webm", duration=2.6, width=320, height=240)
+    assert status == 200
+    video = (await bot.update(2))["message"]["video"]
+    assert (video["duration"], video["width"], video["height"], video["mime_type"]) == (3, 320, 240, "video/webm"), \
+        "a WebM this server cannot read: the length the browser measured"
+    assert (await post_file(bot, png(8, 8), "x.mp4", sent_as="video"))[0] == 415, "only a film is a video"
+
+
+async def test_a_file_over_20_mb_reaches_the_bot_which_cannot_download_it(bot: Bot) -> None:
+    big = b"%PDF-1.4\n" + bytes(21 * 1024 * 1024)
+    status, body = await post_file(bot, big, "scan.pdf")
+    assert status == 200, body
+    document = (await bot.update(1))["message"]["document"]
+    assert document["file_size"] == len(big), "Telegram tells the bot how big it is"
+    async with bot.session.post(f"{bot.telegram.base_url}/bot{TOKEN}/getFile",
+                                json={"file_id": document["file_id"]}) as response:
+        answer = await response.json()
+    assert response.status == 400 and answer["description"] == "Bad Request: file is too big"
+
+
+async def test_a_clip_the_bot_sends_is_described_as_it_plays(bot: Bot) -> None:
+    form = aiohttp.FormData()
+    form.add_field("chat_id", str(DEFAULT_CHAT))
+    form.add_field("video", clip({"aspect_ratio": "9:16"}), filename="result.mp4", content_type="video/mp4")
+    async with bot.session.post(f"{bot.telegram.base_url}/bot{TOKEN}/sendVideo", data=form) as response:
+        video = (await response.json())["result"]["video"]
+    assert (video["duration"], video["width"], video["height"]) == (4, 360, 640)
+    [shown] = (await state(bot))["messages"]
+    assert shown["media"]["kind"] == "video" and shown["media"]["duration"] == 4
 
 
 async def test_only_the_page_acts_and_a_file_never_runs_as_the_page(bot: Bot) -> None:

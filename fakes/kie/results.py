@@ -105,9 +105,9 @@ def _picture(seed: str, width: int, height: int) -> bytes:
             + chunk(b"IEND", b""))
 
 
-def clip(task_input: Mapping[str, Any]) -> bytes:
+def clip(task_input: Mapping[str, Any] | None = None) -> bytes:
     """The shipped clip whose frame is nearest to the one asked for (16:9 when none is named)."""
-    width, height = requested_ratio(task_input) or (16, 9)
+    width, height = requested_ratio(task_input or {}) or (16, 9)
     wanted = width / height
     shape = min(CLIPS, key=lambda ratio: abs(ratio[0] / ratio[1] - wanted))
     return shipped(CLIPS[shape])

@@ -20,6 +20,7 @@ from fakes.telegram.updates import chat_dict, photo_update, user_dict
 from fakes.telegram.wire import Call, FileRecord, attach_key, bad, now
 from fakes.telegram.world import TelegramWorld
 
+DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the biggest file getFile lets a bot download (Bot API)
 _FILE_PREFIXES = {
     "photo": "AgACAgIAAxkBAAI",
     "video": "BAACAgIAAxkBAAI",
@@ -41,14 +42,25 @@ _DEFAULT_EXTENSIONS = {"photo": ".jpg", "video": ".mp4", "audio": ".mp3", "docum
 _DEFAULT_MIME = {"video": "video/mp4", "audio": "audio/mpeg", "animation": "video/mp4", "voice": "audio/ogg"}
 
 
-def _image_size(data: bytes) -> tuple[int, int] | None:
-    """Width and height of a PNG, GIF or JPEG, or None."""
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height of a PNG, GIF, WebP or JPEG, or None."""
     if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
         width, height = struct.unpack(">II", data[16:24])
         return int(width), int(height)
     if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
         width, height = struct.unpack("<HH", data[6:10])
         return int(width), int(height)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and len(data) >= 30:
+        chunk = data[12:16]
+        if chunk == b"VP8X":
+            return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
+        if chunk == b"VP8L":
+            bits = int.from_bytes(data[21:25], "little")
+            return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+        if chunk == b"VP8 ":
+            width, height = struct.unpack("<HH", data[26:30])
+            return int(width & 0x3FFF), int(height & 0x3FFF)
+        return None
     if data[:2] == b"\xff\xd8":
         index = 2
         while index + 9 < len(data):
@@ -65,6 +77,57 @@ def _image_size(data: bytes) -> tuple[int, int] | None:
                 return int(width), int(height)
             index += 2 + length
     return None
+
+
+def _boxes(data: bytes, start: int = 0, end: int | None = None) -> list[tuple[bytes, int, int]]:
+    """An MP4's boxes at one level: (type, payload start, payload end); stops at a broken size."""
+    found = []
+    end = len(data) if end is None else end
+    while start + 8 <= end:
+        size, kind, header = int.from_bytes(data[start : start + 4], "big"), data[start + 4 : start + 8], 8
+        if size == 1 and start + 16 <= end:
+            size, header = int.from_bytes(data[start + 8 : start + 16], "big"), 16
+        elif size == 0:
+            size = end - start
+        if size < header or start + size > end:
+            break
+        found.append((kind, start + header, start + size))
+        start += size
+    return found
+
+
+def _child(data: bytes, parent: tuple[bytes, int, int], kind: bytes) -> tuple[bytes, int, int] | None:
+    return next((box for box in _boxes(data, parent[1], parent[2]) if box[0] == kind), None)
+
+
+def movie_facts(data: bytes) -> tuple[float | None, int | None, int | None]:
+    """An MP4/MOV's length by its movie header and its video track's frame size (Nones where it has
+    none): what Telegram reads from a video it stores, so a sent clip is described as it plays."""
+    if data[4:8] != b"ftyp":
+        return None, None, None
+    moov = next((box for box in _boxes(data) if box[0] == b"moov"), None)
+    if moov is None:
+        return None, None, None
+    seconds: float | None = None
+    mvhd = _child(data, moov, b"mvhd")
+    if mvhd is not None and mvhd[2] - mvhd[1] >= 32:
+        body = data[mvhd[1] : mvhd[2]]
+        scale, length = struct.unpack(">IQ", body[20:32]) if body[0] == 1 else struct.unpack(">II", body[12:20])
+        seconds = length / scale if scale else None
+    for trak in (box for box in _boxes(data, moov[1], moov[2]) if box[0] == b"trak"):
+        tkhd, mdia = _child(data, trak, b"tkhd"), _child(data, trak, b"mdia")
+        hdlr = _child(data, mdia, b"hdlr") if mdia is not None else None
+        if tkhd is None or hdlr is None or data[hdlr[1] + 8 : hdlr[1] + 12] != b"vide" or tkhd[2] - tkhd[1] < 8:
+            continue
+        width, height = (value >> 16 for value in struct.unpack(">II", data[tkhd[2] - 8 : tkhd[2]]))
+        if width and height:
+            return seconds, width, height
+    return seconds, None, None
+
+
+def has_video_track(data: bytes) -> bool:
+    """An MP4/MOV with a picture (a film), not only sound (an M4A)."""
+    return movie_facts(data)[1] is not None
 
 
 def _scaled(size: tuple[int, int], limit: int) -> tuple[int, int]:
@@ -89,8 +152,15 @@ class MediaMethods(TelegramWorld):
         if kind == "photo":
             mime = None
         width = height = None
-        if kind in ("photo", "video", "animation"):
-            sniffed = _image_size(data or b"") if data else None
+        duration = 5 if kind in ("video", "audio", "animation") else None
+        if kind in ("video", "animation") and data:
+            seconds, film_w, film_h = movie_facts(data)  # a real clip is described as it plays
+            if seconds is not None:
+                duration = int(seconds + 0.5)
+            if film_w and film_h:
+                width, height = film_w, film_h
+        if kind in ("photo", "video", "animation") and width is None:
+            sniffed = image_size(data or b"") if data else None
             width, height = _scaled(sniffed, 1280) if sniffed else (1280, 720 if kind != "photo" else 960)
         record = FileRecord(
             file_id=f"{_FILE_PREFIXES.get(kind, _FILE_PREFIXES['document'])}{number:05d}{secrets.token_urlsafe(24)}",
@@ -102,7 +172,7 @@ class MediaMethods(TelegramWorld):
             mime_type=mime,
             width=width,
             height=height,
-            duration=5 if kind in ("video", "audio", "animation") else None,
+            duration=duration,
         )
         self.files[record.file_id] = record
         self._files_by_path[record.file_path] = record
@@ -146,7 +216,45 @@ class MediaMethods(TelegramWorld):
         record = self.add_file(data, kind=kind, file_name=None if voice else file_name, mime_type=mime_type)
         record.duration = duration
         kwargs.setdefault("message_id", self.next_message_id(chat_id))
-        update = audio_update(self.next_update_id(), chat_id, record, caption=caption, **kwargs)
+        update = media_update(self.next_update_id(), chat_id, record, caption=caption, **kwargs)
+        return update, record
+
+    def user_video(
+        self,
+        chat_id: int,
+        data: bytes,
+        *,
+        duration: int,
+        width: int,
+        height: int,
+        mime_type: str,
+        file_name: str | None = None,
+        caption: str | None = None,
+        **kwargs: Any,
+    ) -> tuple[dict[str, Any], FileRecord]:
+        """A user's video (``Video``: the length and frame size the user's client measured), whose
+        bytes the bot can getFile and download."""
+        record = self.add_file(data, kind="video", file_name=file_name, mime_type=mime_type)
+        record.duration, record.width, record.height = duration, width, height
+        kwargs.setdefault("message_id", self.next_message_id(chat_id))
+        update = media_update(self.next_update_id(), chat_id, record, caption=caption, **kwargs)
+        return update, record
+
+    def user_document(
+        self,
+        chat_id: int,
+        data: bytes,
+        *,
+        file_name: str,
+        mime_type: str | None,
+        caption: str | None = None,
+        **kwargs: Any,
+    ) -> tuple[dict[str, Any], FileRecord]:
+        """A user's file sent as a file (``Document``: any bytes, a picture uncompressed), whose
+        bytes the bot can getFile and download."""
+        record = self.add_file(data, kind="document", file_name=file_name, mime_type=mime_type)
+        kwargs.setdefault("message_id", self.next_message_id(chat_id))
+        update = media_update(self.next_update_id(), chat_id, record, caption=caption, **kwargs)
         return update, record
 
     async def _file_param(self, call: Call, name: str, kind: str, *, value: Any = None) -> FileRecord:
@@ -246,6 +354,8 @@ class MediaMethods(TelegramWorld):
         record = self.files.get(str(file_id))
         if record is None:
             raise bad("invalid file_id")
+        if record.size is not None and record.size > DOWNLOAD_LIMIT:
+            raise bad("file is too big")
         result: dict[str, Any] = {"file_id": record.file_id, "file_unique_id": record.file_unique_id}
         if record.size is not None:
             result["file_size"] = record.size
@@ -253,7 +363,7 @@ class MediaMethods(TelegramWorld):
         return result
 
 
-def audio_update(
+def media_update(
     update_id: int,
     chat_id: int,
     record: FileRecord,
@@ -264,12 +374,16 @@ def audio_update(
     first_name: str = "Test",
     message_id: int | None = None,
 ) -> dict[str, Any]:
-    """An update with the user's ``record`` as Telegram's ``Voice`` or ``Audio`` (by its kind):
-    ``duration`` always, as the Bot API guarantees; a file name only for a music file."""
+    """An update with the user's ``record`` as Telegram's ``Voice``, ``Audio``, ``Video`` or
+    ``Document`` (by its kind): ``duration`` always for sound and film, as the Bot API guarantees,
+    ``width`` and ``height`` for a film; a file name for anything but a voice message."""
     user = user_dict(user_id or (chat_id if chat_id > 0 else 100_001), first_name, language_code)
-    media: dict[str, Any] = {"file_id": record.file_id, "file_unique_id": record.file_unique_id,
-                             "duration": record.duration or 0}
-    if record.kind == "audio" and record.file_name:
+    media: dict[str, Any] = {"file_id": record.file_id, "file_unique_id": record.file_unique_id}
+    if record.kind == "video":
+        media["width"], media["height"] = record.width or 0, record.height or 0
+    if record.kind in ("voice", "audio", "video"):
+        media["duration"] = record.duration or 0
+    if record.kind != "voice" and record.file_name:
         media["file_name"] = record.file_name
     if record.mime_type:
         media["mime_type"] = record.mime_type
@@ -280,7 +394,7 @@ def audio_update(
         "from": user,
         "chat": chat_dict(chat_id, user),
         "date": now(),
-        "voice" if record.kind == "voice" else "audio": media,
+        record.kind if record.kind in ("voice", "audio", "video") else "document": media,
     }
     if caption is not None:
         message["caption"] = caption

@@ -2,18 +2,20 @@
 
 Why it exists: the page plays a Telegram user, so each of its actions must reach the bot the way
 a real user's does: as an update built by the fake's own builders (a message, a button press on a
-message the bot really sent, a photo whose bytes the bot can getFile, a payment) and delivered to
+message the bot really sent, a file whose bytes the bot can getFile, a payment) and delivered to
 the bot's webhook by the fake, secret header and all. The page reads the chat back through a long
 poll (:func:`fakes.webchat.view.chat_view`) and the files through the fake's file store.
 
-Routes (same origin only for actions; JSON bodies, the photo as multipart):
+Routes (same origin only for actions; JSON bodies, files as multipart):
 
 * ``GET /demo`` the page; ``GET /demo/chat.css``, ``GET /demo/chat.js`` its files;
 * ``GET /demo/api/state?chat=&calls=&digest=&wait=`` the chat, once it differs from ``digest``
   or a button press was answered with a toast (waits at most ``wait`` seconds, 25 at most);
 * ``POST /demo/api/message {chat, text, lang}``, ``POST /demo/api/press {chat, message_id, data, lang}``,
-  ``POST /demo/api/photo`` (chat, lang, caption, file), ``POST /demo/api/audio`` (chat, lang, caption,
-  file, as=audio|voice), ``POST /demo/api/pay {chat, message_id, lang}`` (an invoice message),
+  ``POST /demo/api/file`` (chat, lang, caption, file, as=auto|photo|video|audio|voice|document, and
+  the page's own measure of a film or sound: duration, width, height) any file as the message kind
+  Telegram makes of it; ``POST /demo/api/photo`` (as=photo) and ``POST /demo/api/audio``
+  (as=audio|voice) the same for one kind; ``POST /demo/api/pay {chat, message_id, lang}`` (an invoice message),
   ``POST /demo/api/pay-link {chat, url, lang}`` (a ``t.me/$...`` invoice link the bot created: a
   subscription's is paid as its first recurring payment);
 * ``GET /demo/api/file/<file_id>`` a file's bytes, as a download unless it is a picture, video or sound.
@@ -24,8 +26,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import mimetypes
 import secrets
 import time
+from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
@@ -34,6 +38,7 @@ import mutagen
 from aiohttp import web
 
 from fakes.telegram.fake import FakeTelegram
+from fakes.telegram.media import has_video_track, image_size, movie_facts
 from fakes.telegram.updates import message_update, pre_checkout_update, successful_payment_update
 from fakes.telegram.wire import FileRecord
 from fakes.webchat.view import FILE_PATH, chat_view
@@ -44,14 +49,17 @@ LANGUAGES = ("ru", "en")
 LONGEST_WAIT = 25.0  # a long poll's bound: under every browser's and proxy's idle timeout
 DELIVERY_SECONDS = 15.0  # the webhook's answer to one update
 PAYMENT_SECONDS = 10.0  # Telegram gives the bot 10 s to answer a pre-checkout query
-PHOTO_BYTES = 10 * 1024 * 1024  # Telegram's limit for a photo
-AUDIO_BYTES = 20 * 1024 * 1024  # the biggest file a bot may download (getFile)
+PHOTO_BYTES = 10 * 1024 * 1024  # Telegram's limit for a photo: a bigger picture goes as a file
+UPLOAD_BYTES = 50 * 1024 * 1024  # the page's limit; past 20 MB the bot sees the file but cannot getFile it
+PHOTO_SIDES = 10_000  # Telegram's photo limits: width + height, and at most 20 times as long as wide
+MEASURED_MOST = 24 * 3600  # a length or side the page measured, bounded (anything else counts as unknown)
 FORM_SLACK = 64 * 1024  # a form's other fields and part headers around the file
 TEXT_LIMIT = 4096
 _PAGE_FILES = {"page.html": "text/html", "chat.css": "text/css", "chat.js": "text/javascript"}
 _STATIC = {name: resources.files(__package__).joinpath(name).read_bytes() for name in _PAGE_FILES}
 _PAGE_POLICY = ("default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; script-src 'self'; "
                 "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+_SEND_AS = ("auto", "photo", "video", "audio", "voice", "document")
 _INLINE_KINDS = ("image/png", "image/jpeg", "image/gif", "image/webp", "video/", "audio/")
 
 
@@ -81,6 +89,7 @@ class WebChat:
         app.router.add_post("/demo/api/press", self._press)
         app.router.add_post("/demo/api/photo", self._photo)
         app.router.add_post("/demo/api/audio", self._audio)
+        app.router.add_post("/demo/api/file", self._any_file)
         app.router.add_post("/demo/api/pay", self._pay)
         app.router.add_post("/demo/api/pay-link", self._pay_link)
         app.router.add_get(FILE_PATH + "{file_id}", self._file)
@@ -165,39 +174,47 @@ class WebChat:
             return _refused(exc)
 
     async def _photo(self, request: web.Request) -> web.Response:
-        try:
-            _same_origin(request)
-            fields, data, _ = await _form(request, PHOTO_BYTES, "a photo is 10 MB at most")
-            chat, lang = _chat(fields.get("chat")), _lang(fields.get("lang"))
-            if _picture_kind(data) is None:
-                raise Refused(415, "that file is not a picture (PNG, JPEG, GIF or WebP)")
-            caption = fields.get("caption", "").strip()[:1024] or None
-            update, _ = self.telegram.user_photo(chat, data, caption, language_code=lang, first_name=USER_NAME)
-            update["update_id"] = self._update_id()
-            return await self._deliver(update)
-        except Refused as exc:
-            return _refused(exc)
+        return await self._upload(request, lambda asked: "photo")
 
     async def _audio(self, request: web.Request) -> web.Response:
-        """A sound file from disk sent as Telegram sends it: a voice message (OGG/Opus only, as the
-        app records them) or a music file, with the length the user's client measured itself."""
+        return await self._upload(request, lambda asked: "voice" if asked == "voice" else "audio")
+
+    async def _any_file(self, request: web.Request) -> web.Response:
+        return await self._upload(request, lambda asked: asked if asked in _SEND_AS else "auto")
+
+    async def _upload(self, request: web.Request, mode: Callable[[str], str]) -> web.Response:
+        """A file from disk sent as a Telegram client sends it: a picture as a photo, a film as a
+        video, a sound as a music file (or a voice message when asked: OGG/Opus, as the app records
+        them), anything else, or anything the user sends "as a file", as a document; with the length
+        and frame size read from the file here (or, where the file's format is one this server cannot
+        read, as the page's browser measured them: what a Telegram client does)."""
         try:
             _same_origin(request)
-            if (request.content_length or 0) > AUDIO_BYTES + FORM_SLACK:
-                raise Refused(413, "a sound file is 20 MB at most")
-            fields, data, name = await _form(request, AUDIO_BYTES, "a sound file is 20 MB at most")
+            if (request.content_length or 0) > UPLOAD_BYTES + FORM_SLACK:
+                raise Refused(413, "a file is 50 MB at most in the demo")
+            fields, data, name, part_type = await _form(request, UPLOAD_BYTES, "a file is 50 MB at most in the demo")
             chat, lang = _chat(fields.get("chat")), _lang(fields.get("lang"))
-            voice = fields.get("as", "audio") == "voice"
-            mime = _sound_kind(data)
-            if mime is None:
-                raise Refused(415, "that file is not a sound (MP3, OGG, WAV, FLAC or M4A)")
-            if voice and mime != "audio/ogg":
-                raise Refused(415, "a voice message is OGG/Opus: send this file as an audio file")
-            duration = await asyncio.to_thread(_sound_seconds, data)
+            if not data:
+                raise Refused(400, "the file is empty")
+            kind, mime = _message_kind(mode(fields.get("as", "auto")), data, name, part_type)
             caption = fields.get("caption", "").strip()[:1024] or None
-            update, _ = self.telegram.user_audio(chat, data, voice=voice, duration=duration, mime_type=mime,
-                                                 file_name=_file_name(name, mime), caption=caption,
-                                                 language_code=lang, first_name=USER_NAME)
+            who: dict[str, Any] = {"caption": caption, "language_code": lang, "first_name": USER_NAME}
+            if kind == "photo":
+                update, _ = self.telegram.user_photo(chat, data, **who)
+            elif kind in ("audio", "voice"):
+                seconds = await asyncio.to_thread(_sound_seconds, data) or _measured(fields.get("duration"))
+                update, _ = self.telegram.user_audio(chat, data, voice=kind == "voice", duration=seconds,
+                                                     mime_type=mime or "audio/mpeg", file_name=_file_name(name, mime),
+                                                     **who)
+            elif kind == "video":
+                length, width, height = movie_facts(data)
+                update, _ = self.telegram.user_video(
+                    chat, data, duration=int(length + 0.5) if length is not None else _measured(fields.get("duration")),
+                    width=width or _measured(fields.get("width")), height=height or _measured(fields.get("height")),
+                    mime_type=mime or "video/mp4", file_name=_file_name(name, mime), **who)
+            else:
+                update, _ = self.telegram.user_document(chat, data, file_name=_file_name(name, mime), mime_type=mime,
+                                                        **who)
             update["update_id"] = self._update_id()
             return await self._deliver(update)
         except Refused as exc:
@@ -361,12 +378,14 @@ def _picture_kind(data: bytes) -> str | None:
     return None
 
 
-async def _form(request: web.Request, most: int, too_big: str) -> tuple[dict[str, str], bytes, str | None]:
+async def _form(request: web.Request, most: int, too_big: str
+                ) -> tuple[dict[str, str], bytes, str | None, str | None]:
     """A multipart form's text fields, its ``file`` part's bytes (read in chunks, refused with 413
-    past ``most``: never held whole when too big) and that file's name."""
+    past ``most``: never held whole when too big), that file's name and the type the browser gave it."""
     fields: dict[str, str] = {}
     data = bytearray()
     name: str | None = None
+    part_type: str | None = None
     try:
         reader = await request.multipart()
         async for part in reader:
@@ -374,6 +393,7 @@ async def _form(request: web.Request, most: int, too_big: str) -> tuple[dict[str
                 continue
             if part.name == "file":
                 name = part.filename
+                part_type = part.headers.get(aiohttp.hdrs.CONTENT_TYPE)
                 while chunk := await part.read_chunk(64 * 1024):
                     data += chunk
                     if len(data) > most:
@@ -382,7 +402,7 @@ async def _form(request: web.Request, most: int, too_big: str) -> tuple[dict[str
                 fields[part.name] = (await part.text())[:TEXT_LIMIT]
     except (AssertionError, ValueError, KeyError) as exc:  # not multipart, or a broken body
         raise Refused(400, "a file comes as multipart/form-data with a file part") from exc
-    return fields, bytes(data), name
+    return fields, bytes(data), name, part_type
 
 
 def _sound_kind(data: bytes) -> str | None:
@@ -396,7 +416,7 @@ def _sound_kind(data: bytes) -> str | None:
     if data[:4] == b"fLaC":
         return "audio/flac"
     if data[4:8] == b"ftyp":
-        return "audio/mp4"
+        return None if has_video_track(data) else "audio/mp4"
     if len(data) >= 2 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0:  # an MPEG audio frame's sync
         return "audio/aac" if data[1] & 0x06 == 0 else "audio/mpeg"  # layer 00: an ADTS AAC frame
     return None
@@ -413,12 +433,77 @@ def _sound_seconds(data: bytes) -> int:
     return int(length + 0.5) if 0 < length < 2**31 else 0
 
 
-def _file_name(name: str | None, mime: str) -> str:
+def _file_name(name: str | None, mime: str | None) -> str:
     """The file's name as a client sends it: its base name, or one from its type."""
     base = (name or "").replace("\\", "/").rsplit("/", 1)[-1].strip()[:255]
     extensions = {"audio/mpeg": ".mp3", "audio/ogg": ".ogg", "audio/x-wav": ".wav", "audio/flac": ".flac",
-                  "audio/mp4": ".m4a", "audio/aac": ".aac"}
-    return base or "audio" + extensions.get(mime, "")
+                  "audio/mp4": ".m4a", "audio/aac": ".aac", "video/mp4": ".mp4", "video/quicktime": ".mov",
+                  "video/webm": ".webm"}
+    if base:
+        return base
+    stem = "audio" if (mime or "").startswith("audio/") else "video" if (mime or "").startswith("video/") else "file"
+    return stem + extensions.get(mime or "", "")
+
+
+def _film_kind(data: bytes) -> str | None:
+    """The media type of a film a browser and Telegram play (MP4/MOV with a picture, WebM), or None."""
+    if data[4:8] == b"ftyp" and has_video_track(data):
+        return "video/quicktime" if data[8:12] == b"qt  " else "video/mp4"
+    if data[:4] == b"\x1aE\xdf\xa3" and b"webm" in data[:64]:
+        return "video/webm"
+    return None
+
+
+def _photo_fits(data: bytes) -> bool:
+    """Whether Telegram keeps this picture as a photo (else a client sends it as a file)."""
+    size = image_size(data)
+    if size is None or len(data) > PHOTO_BYTES:
+        return False
+    width, height = size
+    return min(width, height) > 0 and width + height <= PHOTO_SIDES and max(width, height) <= 20 * min(width, height)
+
+
+def _message_kind(mode: str, data: bytes, name: str | None, part_type: str | None) -> tuple[str, str | None]:
+    """Which Telegram message a file from disk becomes, and its media type, for what the user asked:
+    ``auto`` (the 📎: by what the file is), ``photo``, ``video``, ``audio``, ``voice`` or ``document``
+    (sent as a file, a picture uncompressed); a file that is not what was asked for is refused."""
+    picture, film = _picture_kind(data), _film_kind(data)
+    sound = None if film else _sound_kind(data)
+    if mode == "photo":
+        if picture is None:
+            raise Refused(415, "that file is not a picture (PNG, JPEG, GIF or WebP)")
+        if len(data) > PHOTO_BYTES:
+            raise Refused(413, "a photo is 10 MB at most: send it as a file")
+        return "photo", None
+    if mode == "video":
+        if film is None:
+            raise Refused(415, "that file is not a video (MP4, MOV or WebM): send it as a file")
+        return "video", film
+    if mode in ("audio", "voice"):
+        if sound is None:
+            raise Refused(415, "that file is not a sound (MP3, OGG, WAV, FLAC or M4A)")
+        if mode == "voice" and sound != "audio/ogg":
+            raise Refused(415, "a voice message is OGG/Opus: send this file as an audio file")
+        return mode, sound
+    declared = part_type if part_type and part_type != "application/octet-stream" else None
+    guessed = mimetypes.guess_type(name or "")[0]
+    if mode != "document":
+        if picture in ("image/png", "image/jpeg", "image/webp") and _photo_fits(data):
+            return "photo", None
+        if film is not None:
+            return "video", film
+        if sound is not None:
+            return "audio", sound
+    return "document", declared or guessed or picture or film or sound
+
+
+def _measured(value: str | None) -> int:
+    """A length or side the page's browser measured (whole, rounded), 0 when it has none."""
+    try:
+        number = float(value or 0)
+    except ValueError:
+        return 0
+    return int(number + 0.5) if 0 < number < MEASURED_MOST else 0
 
 
 def _content_type(record: FileRecord) -> str:
