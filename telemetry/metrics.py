@@ -95,6 +95,9 @@ class Metrics:
                                           buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
         self.updates_handled = Counter("trt_updates_handled", "Updates the dispatcher finished",
                                        ["kind", "outcome"], registry=r)
+        self.updates_dropped = Counter("trt_updates_dropped", "Updates marked done without running their "
+                                       "handlers, by reason (flood: over a chat's rate limit; stale_press: a newer "
+                                       "press of the chat waited behind it)", ["reason"], registry=r)
         self.update_seconds = Histogram(
             "trt_update_handling_seconds", "Time from claim to done for one update", ["kind"], registry=r,
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
