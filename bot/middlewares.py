@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,20 +27,70 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
 class AnswerCallbackFirst(BaseMiddleware):
-    """Answers a callback query before any business logic: the button's spinner stops at once,
-    and a handler that fails or runs long cannot leave it spinning.
+    """Every callback query is answered exactly once, whatever its handler does: the handler may
+    answer it with a toast (`toast` in the handler data: True when shown), otherwise it is
+    answered empty when the handler ends, fails, or has run for `patience` seconds, so a slow or
+    failing handler cannot leave the button spinning and a second answer never earns an error.
 
     The dispatcher answers a query that had to wait behind its chat early and says so with
-    `pre_answered`; answering twice would only earn an error from Telegram.
+    `pre_answered`: then no toast is possible (`toast` returns False, the handler shows its notice
+    on the screen instead) and nothing is answered here.
     """
 
+    def __init__(self, patience: float = 1.0) -> None:
+        self.patience = patience
+
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        if isinstance(event, CallbackQuery) and not data.get("pre_answered"):
-            try:
-                await event.answer()
-            except (TelegramAPIError, TelegramNetworkError) as exc:  # too old, or Telegram hiccup
-                log.info("callback_answer_failed", extra={"error_text": str(exc)[:200]})
-        return await handler(event, data)
+        if not isinstance(event, CallbackQuery):
+            return await handler(event, data)
+        answer = _Answer(event, given=bool(data.get("pre_answered")))
+        data["toast"] = answer.toast
+        if not answer.given:
+            answer.timer = asyncio.create_task(answer.after(self.patience))
+        try:
+            return await handler(event, data)
+        finally:
+            await answer.close()
+
+
+class _Answer:
+    """One callback query's single answer: a toast from the handler, or empty (late or at the end)."""
+
+    def __init__(self, query: CallbackQuery, *, given: bool) -> None:
+        self.query, self.given = query, given
+        self.timer: asyncio.Task[None] | None = None
+
+    async def toast(self, text: str) -> bool:
+        """Answer with `text` shown over the chat; False when the query was answered already."""
+        if self.given:
+            return False
+        self.given = True
+        if self.timer is not None:
+            self.timer.cancel()
+        return await self._send(text)
+
+    async def after(self, patience: float) -> None:
+        await asyncio.sleep(patience)
+        if not self.given:
+            self.given = True
+            await self._send(None)
+
+    async def close(self) -> None:
+        if not self.given:
+            self.given = True
+            if self.timer is not None:
+                self.timer.cancel()
+            await self._send(None)
+        if self.timer is not None:  # an answer the timer began is finished, not cut off
+            await asyncio.wait({self.timer})
+
+    async def _send(self, text: str | None) -> bool:
+        try:
+            await self.query.answer(text)
+            return True
+        except (TelegramAPIError, TelegramNetworkError) as exc:  # too old, or Telegram hiccup
+            log.info("callback_answer_failed", extra={"error_text": str(exc)[:200]})
+            return False
 
 
 class EnsureUser(BaseMiddleware):

@@ -37,7 +37,7 @@ _COUNTS_AS_FREE = "paid_with = 'free' AND state NOT IN ('failed', 'timed_out')"
 _ACTIVE_SQL = "state IN ('created', 'submitting', 'submitted', 'running')"
 _JOB = ("id, bot_id, user_id, chat_id, confirm_nonce, model, sku, input, price, paid_with, held, free_day, state, "
         "kie_task_id, epoch, attempts, polls, result, failure, result_file_id, status_message_id, created_at, "
-        "updated_at, submitted_at, last_polled_at, finished_at, delivered_at")
+        "updated_at, submitted_at, last_polled_at, finished_at, delivered_at, user_number")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +69,7 @@ class Job:
     last_polled_at: datetime | None
     finished_at: datetime | None
     delivered_at: datetime | None
+    user_number: int = 0  # the user's own count: their first generation is №1 (sql/015_user_numbers.sql)
 
     @property
     def finished(self) -> bool:
@@ -81,7 +82,7 @@ def _job(r: asyncpg.Record) -> Job:
                r["kie_task_id"], r["epoch"], r["attempts"], r["polls"],
                None if r["result"] is None else json.loads(r["result"]), r["failure"], r["result_file_id"],
                r["status_message_id"], r["created_at"], r["updated_at"], r["submitted_at"], r["last_polled_at"],
-               r["finished_at"], r["delivered_at"])
+               r["finished_at"], r["delivered_at"], r["user_number"])
 
 
 def _flowed(kind: str) -> None:
@@ -210,10 +211,13 @@ async def confirm(db: Database, lock_name: str, epoch: int, bot_id: int, order: 
         available = account["balance"] - account["held"]
         if available < held:
             return InsufficientFunds(available, order.price)
+        # the user's next number: their account row is locked above, so no other confirmation of
+        # theirs reads the same max (unique and gapless per user)
         row = await conn.fetchrow(
             f"""INSERT INTO jobs (bot_id, user_id, chat_id, confirm_nonce, model, sku, input, price, paid_with, held,
-                                  free_day, epoch, status_message_id)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                                  free_day, epoch, status_message_id, user_number)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+                        (SELECT COALESCE(max(user_number), 0) + 1 FROM jobs WHERE bot_id = $1 AND user_id = $2))
                 RETURNING {_JOB}""",
             bot_id, order.user_id, order.chat_id, order.nonce, order.model, order.sku, json.dumps(dict(order.input)),
             order.price, order.paid_with, held, order.day if order.paid_with == "free" else None, epoch,

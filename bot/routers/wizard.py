@@ -11,8 +11,8 @@ from aiogram import Bot, F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from bot import keyboards
-from bot.flow import CONFIRM, FIELD, Ctx, OnStep, Press, Wiz, advance, allowed, asked, leave, show, start
+from bot import keyboards, screens
+from bot.flow import CONFIRM, FIELD, Ctx, OnStep, Press, Toast, Wiz, advance, allowed, asked, leave, show, start
 from bot.fsm_storage import forget
 from bot.inputs import Bad, check_file, sent_file, text_value
 from bot.routers.models import PAGE, card_text
@@ -35,8 +35,8 @@ def router() -> Router:
 
     @router.callback_query(OnStep(FIELD))
     async def pressed(query: CallbackQuery, bot: Bot, state: FSMContext, services: Services, wiz: Wiz,
-                      press: Press) -> None:
-        ctx = Ctx.of(query, bot, services, state)
+                      press: Press, toast: Toast | None = None) -> None:
+        ctx = Ctx.of(query, bot, services, state, toast=toast)
         model = services.catalog.model(wiz.model)
         item = asked(model)[wiz.index]
         if press.action == "back":
@@ -49,8 +49,9 @@ def router() -> Router:
             await show(ctx, wiz, fresh=False, save=False)
             return
         value = await chosen(ctx, wiz, item, press)
-        if value is None:  # a button this screen has not got (or no longer offers): the step again
-            await show(ctx, wiz, notice=ctx.t("outdated"), fresh=False, save=False)
+        if value is None:  # a button this screen has not got (or no longer offers): a toast, or the step again
+            if not await ctx.tell(ctx.t("outdated")):
+                await show(ctx, wiz, notice=ctx.t("outdated"), fresh=False, save=False)
             return
         if value is SKIP:
             wiz.values.pop(item.name, None)
@@ -135,7 +136,9 @@ async def back(ctx: Ctx, wiz: Wiz) -> None:
         model = services.catalog.model(wiz.model)
         await forget(ctx.state)
         page = services.catalog.in_family(model.family).index(model) // PAGE
-        await ctx.bot.send_message(ctx.chat_id, card_text(ctx.lang, services, model),
-                                   reply_markup=keyboards.model_card(ctx.lang, model.id, model.family, page))
+        showing = await screens.put(ctx.bot, ctx.chat_id, card_text(ctx.lang, services, model),
+                                    keyboards.model_card(ctx.lang, model.id, model.family, page), over=ctx.over)
+        if wiz.shown is not None and wiz.shown != showing:
+            await screens.retire(ctx.bot, ctx.chat_id, wiz.shown)
         return
     await show(ctx, wiz)
