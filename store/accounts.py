@@ -45,6 +45,12 @@ class User:
     ban_told: bool = False
     username: str | None = None
     last_seen: datetime | None = None
+    lang: str | None = None  # chosen with /language (ru, en); None: Telegram's `language` holds
+
+    @property
+    def speaks(self) -> str | None:
+        """The language our words go out in: the user's choice, else what Telegram said at first contact."""
+        return self.lang or self.language
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +89,7 @@ class Posted:
 
 WELCOME_KEY = "welcome:{user_id}"
 _ENTRY = "id, user_id, kind, balance_delta, held_delta, job_id, idempotency_key, epoch, note, created_at"
-_USER = "user_id, language, first_seen, blocked, banned, ban_told, username, last_seen"
+_USER = "user_id, language, first_seen, blocked, banned, ban_told, username, last_seen, lang"
 
 
 def _entry(r: asyncpg.Record) -> Entry:
@@ -93,7 +99,7 @@ def _entry(r: asyncpg.Record) -> Entry:
 
 def _user(r: asyncpg.Record) -> User:
     return User(r["user_id"], r["language"], r["first_seen"], r["blocked"], r["banned"], r["ban_told"], r["username"],
-                r["last_seen"])
+                r["last_seen"], r["lang"])
 
 
 async def post(conn: asyncpg.Connection, bot_id: int, user_id: int, kind: str, balance_delta: int, held_delta: int,
@@ -162,6 +168,12 @@ async def set_language(db: Database, bot_id: int, user_id: int, language: str) -
     """Not fenced: no money, and the last choice wins either way."""
     await db.require().execute("UPDATE users SET language = $3 WHERE bot_id = $1 AND user_id = $2",
                                bot_id, user_id, language)
+
+
+async def choose_lang(db: Database, bot_id: int, user_id: int, lang: str) -> None:
+    """The user picked our language with /language (users.lang). Not fenced: no money, and the
+    last choice wins either way."""
+    await db.require().execute("UPDATE users SET lang = $3 WHERE bot_id = $1 AND user_id = $2", bot_id, user_id, lang)
 
 
 async def set_blocked(db: Database, bot_id: int, user_id: int, blocked: bool) -> None:

@@ -440,3 +440,123 @@ async def test_a_subscription_link_is_paid_as_its_first_recurring_payment(bot: B
 async def test_a_url_in_a_plain_text_message_is_marked_as_telegram_marks_it(bot: Bot) -> None:
     sent = await bot.call("sendMessage", chat_id=DEFAULT_CHAT, text="Ваша ссылка: https://t.me/trt_bot?start=ref_abc.")
     assert sent["entities"] == [{"type": "url", "offset": 13, "length": 34}]
+
+
+async def test_an_answer_to_a_press_higher_up_says_what_it_answers_and_a_reply_quotes_its_message(bot: Bot) -> None:
+    keyboard = {"inline_keyboard": [[{"text": "Again", "callback_data": "again:1"}]]}
+    old = await bot.call("sendMessage", chat_id=DEFAULT_CHAT, text="Your picture is ready", reply_markup=keyboard)
+    await bot.call("sendMessage", chat_id=DEFAULT_CHAT, text="Something else since")
+    status, _ = await page_post(bot, "/demo/api/press", {"chat": DEFAULT_CHAT, "message_id": old["message_id"],
+                                                         "data": "again:1", "lang": "en"})
+    assert status == 200
+    await bot.update(1)
+    answer = await bot.call("sendMessage", chat_id=DEFAULT_CHAT, text="Starting again", reply_markup=keyboard)
+    later = await bot.call("sendMessage", chat_id=DEFAULT_CHAT, text="Queued")
+    shown = {m["id"]: m for m in (await state(bot))["messages"]}
+    assert shown[answer["message_id"]]["answers"] == {"id": old["message_id"], "button": "Again",
+                                                      "text": "Your picture is ready"}
+    assert "answers" not in shown[later["message_id"]], "only the first message answers the press"
+
+    status, _ = await page_post(bot, "/demo/api/press", {"chat": DEFAULT_CHAT, "message_id": answer["message_id"],
+                                                         "data": "again:1", "lang": "en"})
+    await bot.update(2)
+    right_below = await bot.call("sendMessage", chat_id=DEFAULT_CHAT, text="Again, again")
+    shown = {m["id"]: m for m in (await state(bot))["messages"]}
+    assert "answers" in shown[right_below["message_id"]], "the pressed message is above another one"
+
+    status, _ = await page_post(bot, "/demo/api/press", {"chat": DEFAULT_CHAT, "message_id": right_below["message_id"],
+                                                         "data": "again:1", "lang": "en"})
+    assert status == 409, "no such button there"
+    original = await bot.call("sendMessage", chat_id=DEFAULT_CHAT, text="the original file",
+                              reply_parameters={"message_id": old["message_id"]})
+    shown = {m["id"]: m for m in (await state(bot))["messages"]}
+    assert shown[original["message_id"]]["reply"] == {"id": old["message_id"], "mine": False,
+                                                       "text": "Your picture is ready"}
+
+
+async def test_the_pages_own_words_follow_the_ru_en_switch_and_an_edit_above_is_shown(
+        bot: Bot, tmp_path: Path) -> None:
+    need_chromium()
+    first = await bot.call("sendMessage", chat_id=DEFAULT_CHAT, text="Status: queued")
+    for index in range(30):
+        await bot.call("sendMessage", chat_id=DEFAULT_CHAT, text=f"line {index}")
+
+    def look() -> dict[str, Any]:
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        driver = phone_browser(tmp_path / "profile")
+        words = ("return {intro: document.getElementById('intro').textContent, start: "
+                 "document.getElementById('start').textContent, field: document.getElementById('text').placeholder, "
+                 "menu: [...document.querySelectorAll('#attach-menu [data-i18n]')].map(n => n.textContent), "
+                 "lang: document.documentElement.lang}")
+        try:
+            driver.get(bot.telegram.base_url + "/demo?lang=ru")
+            wait = WebDriverWait(driver, 15, 0.1)
+            wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".msg.bot")) == 31)
+            russian = driver.execute_script(words)
+            driver.find_element(By.CSS_SELECTOR, '.lang-btn[data-lang="en"]').click()
+            english = driver.execute_script(words)
+            hidden_before = driver.find_element(By.ID, "jump").is_displayed()
+            asyncio.run_coroutine_threadsafe(bot.call(
+                "editMessageText", chat_id=DEFAULT_CHAT, message_id=first["message_id"], text="Status: done"),
+                loop).result(10)
+            wait.until(lambda d: d.find_element(By.ID, "jump").is_displayed())
+            chip = driver.find_element(By.ID, "jump").text
+            driver.find_element(By.ID, "jump").click()
+            edited = f'.msg[data-message-id="{first["message_id"]}"]'
+            wait.until(lambda d: d.execute_script(
+                f"const r = document.querySelector('{edited}').getBoundingClientRect();"
+                "const l = document.getElementById('log').getBoundingClientRect();"
+                "return r.top >= l.top && r.bottom <= l.bottom"))
+            flashed = driver.execute_script(f"return document.querySelector('{edited}').className")
+            return {"ru": russian, "en": english, "hidden_before": hidden_before, "chip": chip, "flashed": flashed}
+        finally:
+            driver.quit()
+
+    loop = asyncio.get_running_loop()
+    seen = await asyncio.to_thread(look)
+    assert seen["ru"]["intro"].startswith("Демо: вы пользователь Telegram") and seen["ru"]["start"] == "ЗАПУСТИТЬ"
+    assert seen["ru"]["field"] == "Сообщение" and "Любой файл" in seen["ru"]["menu"] and seen["ru"]["lang"] == "ru"
+    assert seen["en"]["intro"].startswith("A demo: you are a Telegram user") and seen["en"]["start"] == "START"
+    assert seen["en"]["field"] == "Message" and "Any file" in seen["en"]["menu"] and seen["en"]["lang"] == "en"
+    assert not seen["hidden_before"] and seen["chip"] == "✎ A message above was edited: show it"
+    assert "flash" in seen["flashed"], "the edited message is highlighted where it is"
+
+
+async def test_files_from_the_pages_menu_reach_the_bot_as_their_kind_and_a_clip_plays_in_the_page(
+        bot: Bot, tmp_path: Path) -> None:
+    need_chromium()
+    film = tmp_path / "waves.mp4"
+    film.write_bytes(clip())
+    picture = tmp_path / "cat.png"
+    picture.write_bytes(png(40, 30))
+
+    def use() -> dict[str, Any]:
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        driver = phone_browser(tmp_path / "profile")
+        try:
+            driver.get(bot.telegram.base_url + "/demo?lang=en")
+            wait = WebDriverWait(driver, 20, 0.1)
+            driver.find_element(By.ID, "attach").click()
+            assert driver.find_element(By.ID, "attach-menu").is_displayed()
+            driver.find_element(By.ID, "text").send_keys("my clip")
+            driver.find_element(By.ID, "file").send_keys(str(film))
+            wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".msg.mine")) == 1)
+            driver.find_element(By.ID, "document").send_keys(str(picture))  # the menu closed: still the page's input
+            wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".msg.mine")) == 2)
+            played: float = wait.until(lambda d: d.execute_script(
+                "const v = document.querySelector('.msg.mine video.video');"
+                "return v && v.readyState >= 1 && v.duration > 0 ? v.duration : 0"))
+            return {"played": played, "menu": driver.find_element(By.ID, "attach-menu").is_displayed(),
+                    "caption": driver.find_element(By.ID, "text").get_attribute("value")}
+        finally:
+            driver.quit()
+
+    seen = await asyncio.to_thread(use)
+    video, document = ((await bot.update(1))["message"], (await bot.update(2))["message"])
+    assert video["video"]["duration"] == 4 and video["caption"] == "my clip" and seen["caption"] == ""
+    assert document["document"]["file_name"] == "cat.png" and "photo" not in document
+    assert 3.5 < seen["played"] < 4.5 and not seen["menu"], f"the page plays the user's clip: {seen}"

@@ -18,6 +18,53 @@
   let typingUntil = 0;
   let online = false;
   let botName = 'TRT';
+  let lastView = null;
+
+  // The page's own words, in the language the RU/EN switch chose (the bot's words come from the bot).
+  const WORDS = {
+    en: {
+      intro: 'A demo: you are a Telegram user chatting with the real bot; Telegram and KIE are fakes on this machine. '
+        + 'Press START or type /start. 📎 sends any file: a picture as a photo, a video, a sound as music or a voice '
+        + 'message, anything else as a file.',
+      start: 'START', message: 'Message', send: 'Send', attach: 'Send a file', log: 'Chat with the bot',
+      lang: 'Your Telegram language', lang_ru: 'The bot speaks Russian to you', lang_en: 'The bot speaks English to you',
+      attach_any: 'Any file', attach_photo: 'Photo', attach_video: 'Video', attach_audio: 'Music',
+      attach_voice: 'Voice message (OGG)', attach_document: 'As a file, uncompressed',
+      attach_hint: 'The text in the message field goes with the file as its caption.',
+      connecting: 'connecting…', starting: 'starting…', typing: 'typing…', online: 'bot', uploading: 'sending a file…',
+      offline: 'offline: is `python run.py demo` still running?', unreachable: 'the demo is not reachable',
+      answered: (status) => 'the fake Telegram answered ' + status,
+      edited: 'edited', voice: '🎤 Voice message', audio: 'audio', file: 'file', unsupported:
+        'this kind of message is not shown in the demo', spoiler: 'spoiler: click to show',
+      not_here: (what) => 'not in the demo: ' + what, pay: 'Pay ', paid: 'You paid ',
+      edited_above: '✎ A message above was edited: show it', answer_to: '↩ answers your press on ',
+      photo: '🖼 Photo', video: '🎬 Video', animation: 'GIF', document: '📄 File',
+    },
+    ru: {
+      intro: 'Демо: вы пользователь Telegram в чате с настоящим ботом; Telegram и KIE здесь имитации на этой машине. '
+        + 'Нажмите «ЗАПУСТИТЬ» или введите /start. 📎 отправляет любой файл: картинку как фото, видео, звук как музыку '
+        + 'или голосовое, остальное как файл.',
+      start: 'ЗАПУСТИТЬ', message: 'Сообщение', send: 'Отправить', attach: 'Отправить файл', log: 'Чат с ботом',
+      lang: 'Ваш язык в Telegram', lang_ru: 'Бот говорит с вами по-русски', lang_en: 'Бот говорит с вами по-английски',
+      attach_any: 'Любой файл', attach_photo: 'Фото', attach_video: 'Видео', attach_audio: 'Музыка',
+      attach_voice: 'Голосовое (OGG)', attach_document: 'Файлом, без сжатия',
+      attach_hint: 'Текст из поля сообщения уйдёт подписью к файлу.',
+      connecting: 'подключение…', starting: 'запускается…', typing: 'печатает…', online: 'бот',
+      uploading: 'отправка файла…',
+      offline: 'нет связи: `python run.py demo` ещё работает?', unreachable: 'демо недоступно',
+      answered: (status) => 'имитация Telegram ответила ' + status,
+      edited: 'изменено', voice: '🎤 Голосовое сообщение', audio: 'аудио', file: 'файл', unsupported:
+        'такое сообщение демо не показывает', spoiler: 'спойлер: нажмите, чтобы увидеть',
+      not_here: (what) => 'в демо нет: ' + what, pay: 'Оплатить ', paid: 'Вы оплатили ',
+      edited_above: '✎ Сообщение выше изменено: показать', answer_to: '↩ ответ на нажатие в ',
+      photo: '🖼 Фото', video: '🎬 Видео', animation: 'GIF', document: '📄 Файл',
+    },
+  };
+
+  function tr(key, ...values) {
+    const word = (WORDS[lang] || WORDS.en)[key];
+    return typeof word === 'function' ? word(...values) : word;
+  }
 
   function safeGet(key) {
     try { return localStorage.getItem(key); } catch (e) { return null; }
@@ -53,7 +100,7 @@
     }
     if (entity.type === 'spoiler') {
       const spoiler = make('span', 'spoiler');
-      spoiler.title = 'spoiler: click to show';
+      spoiler.title = tr('spoiler');
       spoiler.addEventListener('click', () => spoiler.classList.add('shown'));
       return spoiler;
     }
@@ -122,8 +169,8 @@
     }
     if (kind === 'audio' || kind === 'voice') {
       const box = make('div', 'media audio ' + kind);
-      const title = kind === 'voice' ? '🎤 Voice message'
-        : '🎵 ' + ([media.performer, media.title].filter(Boolean).join(' — ') || media.file_name || 'audio');
+      const title = kind === 'voice' ? tr('voice')
+        : '🎵 ' + ([media.performer, media.title].filter(Boolean).join(' — ') || media.file_name || tr('audio'));
       const about = make('div', 'audio-about');
       about.append(make('span', 'file-name', title));
       if (Number.isInteger(media.duration)) about.append(make('span', 'duration', clock(media.duration)));
@@ -140,7 +187,8 @@
     doc.download = media.file_name || 'file';
     doc.append(make('span', 'doc-icon', '📄'));
     const about = make('span', 'doc-about');
-    about.append(make('span', 'file-name', media.file_name || 'file'), make('span', 'file-size', size(media.file_size)));
+    about.append(make('span', 'file-name', media.file_name || tr('file')),
+      make('span', 'file-size', [size(media.file_size), media.mime_type].filter(Boolean).join(' · ')));
     doc.append(about);
     return doc;
   }
@@ -148,7 +196,7 @@
   function keyboard(message) {
     const rows = (message.buttons || []).slice();
     if (message.invoice && !rows.some((row) => row.some((b) => b.pay))) {
-      const label = lang === 'ru' ? 'Оплатить ' : 'Pay ';  // the client's own words, in its language
+      const label = tr('pay');  // the client's own words, in its language
       rows.unshift([{text: label + money(message.invoice.currency, message.invoice.total_amount), pay: true}]);
     }
     if (!rows.length) return null;
@@ -174,7 +222,7 @@
             node.addEventListener('click', () => pay(message.id, node));
           } else {
             node.disabled = true;
-            node.title = 'not in the demo: ' + (button.other || 'unknown');
+            node.title = tr('not_here', button.other || 'unknown');
           }
         }
         line.append(node);
@@ -190,17 +238,54 @@
     return String(d.getHours()).padStart(2, '0') + ':' + String(d.getMinutes()).padStart(2, '0');
   }
 
+  // A line above a message that names another one, higher up: Telegram's reply quote, or what a
+  // bot message answers when the press it answers was on a message above others (it lands below them).
+  // Clicking it shows that message.
+  function pointer(kind, target) {
+    const line = make('button', 'pointer ' + kind);
+    line.type = 'button';
+    line.dataset.target = String(target.id);
+    if (kind === 'answers') {
+      line.append(make('span', 'pointer-what', tr('answer_to') + '«' + (target.button || '') + '»'));
+    }
+    const quoted = target.text || tr(target.kind || 'file') || '';
+    line.append(make('span', 'pointer-text', quoted));
+    line.addEventListener('click', () => reveal(target.id));
+    return line;
+  }
+
+  function reveal(messageId) {
+    const item = rendered.get(messageId);
+    if (!item) return;
+    item.node.scrollIntoView({block: 'center', behavior: 'smooth'});
+    flash(item.node);
+  }
+
+  function flash(node) {
+    node.classList.remove('flash');
+    void node.offsetWidth;  // restart the animation
+    node.classList.add('flash');
+  }
+
+  function inView(node) {
+    const box = node.getBoundingClientRect();
+    const area = log.getBoundingClientRect();
+    return box.bottom > area.top + 8 && box.top < area.bottom - 8;
+  }
+
   function messageNode(message, rev) {
     const node = make('div', 'msg ' + (message.mine ? 'mine' : 'bot'));
     node.dataset.messageId = String(message.id);
     node.dataset.rev = String(rev);
     if (message.paid) {
       node.className = 'msg service';
-      const paid = lang === 'ru' ? 'Вы оплатили ' : 'You paid ';
+      const paid = tr('paid');
       node.append(make('div', 'service', paid + money(message.paid.currency, message.paid.total_amount)));
       return node;
     }
     const bubble = make('div', 'bubble');
+    if (message.answers) bubble.append(pointer('answers', message.answers));
+    if (message.reply) bubble.append(pointer('reply', message.reply));
     if (message.media) {
       bubble.classList.add('has-media');
       bubble.append(mediaNode(message.media));
@@ -216,9 +301,9 @@
       text.append(richText(message.text, message.entities));
       bubble.append(text);
     } else if (!message.media && !message.invoice) {
-      bubble.append(make('div', 'text unsupported', 'this kind of message is not shown in the demo'));
+      bubble.append(make('div', 'text unsupported', tr('unsupported')));
     }
-    bubble.append(make('span', 'meta', (message.edited ? 'edited ' : '') + time(message.date)));
+    bubble.append(make('span', 'meta', (message.edited ? tr('edited') + ' ' : '') + time(message.date)));
     node.append(bubble);
     const kb = keyboard(message);
     if (kb) node.append(kb);
@@ -236,21 +321,25 @@
   }
 
   function apply(view) {
+    lastView = view;
     cursor = {calls: view.calls, digest: view.digest};
     const wasNear = nearBottom();
     let grew = false;
+    const edited = [];
     const seen = new Set();
     let previous = null;
     for (const message of view.messages) {
       seen.add(message.id);
-      const key = JSON.stringify(message);
+      const key = lang + JSON.stringify(message);
       const old = rendered.get(message.id);
       let node = old ? old.node : null;
       if (!old || old.key !== key) {
         const rev = old ? old.rev + 1 : 0;
         node = messageNode(message, rev);
         if (old) old.node.replaceWith(node); else grew = true;
-        rendered.set(message.id, {key, node, rev});
+        // the bot changed a message in place (a living screen, a status): shown, not silently swapped
+        if (old && old.lang === lang && old.shown !== JSON.stringify(message)) edited.push(node);
+        rendered.set(message.id, {key, node, rev, lang, shown: JSON.stringify(message)});
       }
       const wanted = previous ? previous.nextSibling : list.firstChild;
       if (node !== wanted) list.insertBefore(node, wanted);
@@ -268,13 +357,25 @@
     status();
     log.dataset.stick = wasNear ? 'yes' : 'no';
     if (grew && wasNear) stickToBottom();
+    for (const node of edited) flash(node);
+    const hidden = edited.filter((node) => !inView(node));
+    const jump = $('jump');
+    if (hidden.length) {
+      const target = Number(hidden[hidden.length - 1].dataset.messageId);
+      jump.textContent = tr('edited_above');
+      jump.dataset.target = String(target);
+      jump.hidden = false;
+    } else if (!jump.hidden && jump.dataset.target && rendered.has(Number(jump.dataset.target))
+               && inView(rendered.get(Number(jump.dataset.target)).node)) {
+      jump.hidden = true;
+    }
   }
 
   function status(text) {
     let shown = text;
-    if (!shown) shown = !online ? 'starting…' : Date.now() < typingUntil ? 'typing…' : 'bot';
+    if (!shown) shown = !lastView ? tr('connecting') : !online ? tr('starting') : Date.now() < typingUntil ? tr('typing') : tr('online');
     $('bot-status').textContent = shown;
-    $('bot-status').classList.toggle('typing', shown === 'typing…');
+    $('bot-status').classList.toggle('typing', shown === tr('typing'));
   }
 
   let toastTimer = 0;
@@ -299,7 +400,7 @@
         wait = 25;
       } catch (error) {
         online = false;
-        status('offline: is `python run.py demo` still running?');
+        status(tr('offline'));
         await new Promise((resolve) => setTimeout(resolve, 1500));
         wait = 0;
       }
@@ -312,10 +413,10 @@
       const response = await fetch(path, body instanceof FormData ? {method: 'POST', body}
         : {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)});
       const answer = await response.json().catch(() => ({}));
-      if (!response.ok) showToast(answer.description || 'the fake Telegram answered ' + response.status, true);
+      if (!response.ok) showToast(answer.description || tr('answered', response.status), true);
       return response.ok;
     } catch (error) {
-      showToast('the demo is not reachable', true);
+      showToast(tr('unreachable'), true);
       return false;
     } finally {
       if (busy) busy.classList.remove('busy');
@@ -333,6 +434,29 @@
 
   function pay(messageId, node) {
     return act('/demo/api/pay', {chat, message_id: messageId, lang}, node);
+  }
+
+  // A film's or a sound's length (seconds) and a film's frame size, as the browser reads them;
+  // nothing for other files or when the browser cannot play it within a few seconds.
+  function measure(file) {
+    const kind = (file.type || '').split('/')[0];
+    if (kind !== 'video' && kind !== 'audio') return Promise.resolve({});
+    return new Promise((resolve) => {
+      const player = document.createElement(kind);
+      const url = URL.createObjectURL(file);
+      const done = (found) => { clearTimeout(timer); URL.revokeObjectURL(url); player.removeAttribute('src'); resolve(found); };
+      const timer = setTimeout(() => done({}), 5000);
+      player.preload = 'metadata';
+      player.muted = true;
+      player.addEventListener('loadedmetadata', () => {
+        const found = {};
+        if (Number.isFinite(player.duration) && player.duration > 0) found.duration = player.duration.toFixed(3);
+        if (kind === 'video' && player.videoWidth) { found.width = player.videoWidth; found.height = player.videoHeight; }
+        done(found);
+      });
+      player.addEventListener('error', () => done({}));
+      player.src = url;
+    });
   }
 
   // t.me links the bot made: an invoice link (t.me/$...) is paid here, as Telegram's payment sheet
@@ -362,10 +486,26 @@
     for (const button of document.querySelectorAll('.lang-btn')) {
       button.setAttribute('aria-pressed', String(button.dataset.lang === value));
     }
+    for (const node of document.querySelectorAll('[data-i18n]')) node.textContent = tr(node.dataset.i18n);
+    for (const node of document.querySelectorAll('[data-i18n-title]')) node.title = tr(node.dataset.i18nTitle);
+    for (const node of document.querySelectorAll('[data-i18n-label]')) {
+      node.setAttribute('aria-label', tr(node.dataset.i18nLabel));
+    }
+    for (const node of document.querySelectorAll('[data-i18n-placeholder]')) {
+      node.placeholder = tr(node.dataset.i18nPlaceholder);
+      node.setAttribute('aria-label', tr(node.dataset.i18nPlaceholder));
+    }
+    if (!$('jump').hidden) $('jump').textContent = tr('edited_above');
+    status();
+    if (lastView) apply(lastView);  // the page's words inside messages (edited, Pay, Voice message) too
   }
 
   document.addEventListener('DOMContentLoaded', () => {
     setLang(lang);
+    $('jump').addEventListener('click', () => {
+      $('jump').hidden = true;
+      reveal(Number($('jump').dataset.target));
+    });
     for (const button of document.querySelectorAll('.lang-btn')) {
       button.addEventListener('click', () => setLang(button.dataset.lang));
     }
@@ -378,23 +518,37 @@
       if (!(await say(text))) input.value = text;
     });
     $('start').addEventListener('click', () => say('/start'));
-    // A file from disk, the message field's text as its caption: a photo, a music file or a voice message.
-    const upload = (input, path, extra) => input.addEventListener('change', async (event) => {
-      const file = event.target.files && event.target.files[0];
-      if (!file) return;
-      const form = new FormData();
-      form.append('chat', String(chat));
-      form.append('lang', lang);
-      form.append('caption', $('text').value.trim());
-      for (const [key, value] of Object.entries(extra)) form.append(key, value);
-      form.append('file', file, file.name);
-      log.dataset.stick = 'yes';
-      if (await act(path, form, input.parentElement)) $('text').value = '';
-      event.target.value = '';
+    // A file from disk, the message field's text as its caption, sent as the menu's entry says
+    // (the 📎 "any file": as Telegram makes of it). A film's or a sound's length and frame size are
+    // measured here, as a Telegram client measures them; the server reads them from the file where it can.
+    const menu = $('attach-menu');
+    const closeMenu = () => { menu.hidden = true; $('attach').setAttribute('aria-expanded', 'false'); };
+    $('attach').addEventListener('click', () => {
+      menu.hidden = !menu.hidden;
+      $('attach').setAttribute('aria-expanded', String(!menu.hidden));
     });
-    upload($('photo'), '/demo/api/photo', {});
-    upload($('audio'), '/demo/api/audio', {as: 'audio'});
-    upload($('voice'), '/demo/api/audio', {as: 'voice'});
+    document.addEventListener('click', (event) => {
+      if (!menu.hidden && !menu.contains(event.target) && !$('attach').contains(event.target)) closeMenu();
+    });
+    for (const input of menu.querySelectorAll('input[type=file]')) {
+      input.addEventListener('change', async (event) => {
+        const file = event.target.files && event.target.files[0];
+        closeMenu();
+        if (!file) return;
+        const form = new FormData();
+        form.append('chat', String(chat));
+        form.append('lang', lang);
+        form.append('caption', $('text').value.trim());
+        form.append('as', input.dataset.as || 'auto');
+        for (const [key, value] of Object.entries(await measure(file))) form.append(key, String(value));
+        form.append('file', file, file.name);
+        log.dataset.stick = 'yes';
+        status(tr('uploading'));
+        if (await act('/demo/api/file', form, $('attach'))) $('text').value = '';
+        status();
+        event.target.value = '';
+      });
+    }
     document.addEventListener('click', followTelegramLink);
     setInterval(() => { if (online) status(); }, 1000);
     poll();

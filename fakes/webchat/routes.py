@@ -41,7 +41,7 @@ from fakes.telegram.fake import FakeTelegram
 from fakes.telegram.media import has_video_track, image_size, movie_facts
 from fakes.telegram.updates import message_update, pre_checkout_update, successful_payment_update
 from fakes.telegram.wire import FileRecord
-from fakes.webchat.view import FILE_PATH, chat_view
+from fakes.webchat.view import FILE_PATH, Press, chat_view
 
 DEFAULT_CHAT = 1002  # the page's user (the demo's scripted user is 1001)
 USER_NAME = "Guest"
@@ -55,10 +55,12 @@ PHOTO_SIDES = 10_000  # Telegram's photo limits: width + height, and at most 20 
 MEASURED_MOST = 24 * 3600  # a length or side the page measured, bounded (anything else counts as unknown)
 FORM_SLACK = 64 * 1024  # a form's other fields and part headers around the file
 TEXT_LIMIT = 4096
+KEPT_PRESSES = 200  # a chat's presses remembered for the answers' markers (as many as messages shown)
 _PAGE_FILES = {"page.html": "text/html", "chat.css": "text/css", "chat.js": "text/javascript"}
 _STATIC = {name: resources.files(__package__).joinpath(name).read_bytes() for name in _PAGE_FILES}
-_PAGE_POLICY = ("default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; script-src 'self'; "
-                "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+_PAGE_POLICY = ("default-src 'self'; img-src 'self' data:; media-src 'self' blob:; style-src 'self'; "
+                "script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
+                "frame-ancestors 'none'")
 _SEND_AS = ("auto", "photo", "video", "audio", "voice", "document")
 _INLINE_KINDS = ("image/png", "image/jpeg", "image/gif", "image/webp", "video/", "audio/")
 
@@ -78,6 +80,7 @@ class WebChat:
     def __init__(self, telegram: FakeTelegram) -> None:
         self.telegram = telegram
         self.queries: dict[str, int] = {}  # callback query id -> chat: whose toast an answer is
+        self.presses: dict[int, list[Press]] = {}  # chat -> its button presses, oldest first (the newest kept)
 
     def install(self, app: web.Application) -> None:
         app.router.add_get("/demo", self._page)
@@ -114,13 +117,13 @@ class WebChat:
         digest = request.query.get("digest", "")
 
         def changed() -> dict[str, Any] | None:
-            view = chat_view(self.telegram, chat, since, self.queries)
+            view = chat_view(self.telegram, chat, since, self.queries, self.presses.get(chat, ()))
             return view if view["digest"] != digest or view["toasts"] else None
 
         try:
             view = await self.telegram.wait_for(changed, timeout=wait, what="a change in the demo chat")
         except TimeoutError:
-            view = chat_view(self.telegram, chat, since, self.queries)
+            view = chat_view(self.telegram, chat, since, self.queries, self.presses.get(chat, ()))
         return web.json_response(view, headers={"Cache-Control": "no-store"})
 
     async def _file(self, request: web.Request) -> web.Response:
@@ -162,10 +165,15 @@ class WebChat:
             data, message_id = body.get("data"), body.get("message_id")
             if not isinstance(data, str) or not isinstance(message_id, int):
                 raise Refused(400, "a press names the message and the button's data")
-            if not self._has_button(chat, message_id, data):
+            label = self._button(chat, message_id, data)
+            if label is None:
                 raise Refused(409, "that button is not on the message any more")
             query_id = str(secrets.randbelow(10**18) + 10**17)
             self.queries[query_id] = chat
+            shown = [int(m["message_id"]) for m in self.telegram.chat_messages(chat) if "message_id" in m]
+            pressed = self.presses.setdefault(chat, [])
+            pressed.append(Press(message_id, data, label, max(shown, default=0)))
+            del pressed[:-KEPT_PRESSES]
             update = self.telegram.user_callback(chat, data, message_id=message_id, language_code=lang,
                                                  first_name=USER_NAME, query_id=query_id)
             update["update_id"] = self._update_id()
@@ -272,12 +280,14 @@ class WebChat:
         and the bot drops a repeated one as a duplicate (the scripted user does the same)."""
         return max(int(time.time()), self.telegram.next_update_id())
 
-    def _has_button(self, chat: int, message_id: int, data: str) -> bool:
+    def _button(self, chat: int, message_id: int, data: str) -> str | None:
+        """The label of the button with ``data`` on the message, None when it shows no such button."""
         for message in self.telegram.chat_messages(chat):
             if message.get("message_id") == message_id:
                 rows = (message.get("reply_markup") or {}).get("inline_keyboard") or []
-                return any(isinstance(b, dict) and b.get("callback_data") == data for row in rows for b in row)
-        return False
+                return next((str(b.get("text", "")) for row in rows for b in row
+                             if isinstance(b, dict) and b.get("callback_data") == data), None)
+        return None
 
     def _invoice(self, chat: int, message_id: Any) -> dict[str, Any]:
         """The sendInvoice call that made message ``message_id``: the payload lives only there."""

@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -20,6 +21,7 @@ from fakes.telegram.fake import FakeTelegram
 from fakes.telegram.wire import SEND_METHODS
 
 MAX_MESSAGES = 200  # the newest shown; a long session stays light
+QUOTE_CHARS = 60  # how much of a message a reply or a marker quotes
 TYPING_SECONDS = 5.0  # how long Telegram shows a chat action
 FILE_PATH = "/demo/api/file/"
 _MEDIA_KINDS = ("photo", "animation", "video", "audio", "voice", "document")  # an animation also carries a document
@@ -27,14 +29,30 @@ _BUTTON_ACTIONS = ("web_app", "login_url", "switch_inline_query", "switch_inline
                    "switch_inline_query_chosen_chat", "copy_text", "callback_game")
 
 
-def chat_view(telegram: FakeTelegram, chat_id: int, since: int, queries: Mapping[str, int]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Press:
+    """A button the page's user pressed: on which message, which button, and the newest message id
+    the chat had then (a message with a higher id came after the press)."""
+
+    message_id: int
+    data: str
+    label: str
+    after: int
+
+
+def chat_view(telegram: FakeTelegram, chat_id: int, since: int, queries: Mapping[str, int],
+              presses: Sequence[Press] = ()) -> dict[str, Any]:
     """What chat ``chat_id`` shows now, and the toasts of button presses answered after call ``since``.
 
     ``queries`` maps the callback query ids the page made to their chat: answerCallbackQuery names
     no chat. ``calls`` is where the next look at the record of calls starts (the first one still
-    running, so its answer is not missed).
+    running, so its answer is not missed). ``presses`` are the chat's button presses, oldest first:
+    a bot message that answers a press on a message higher up (other messages between them) says
+    so, or the user would not know what it answers.
     """
-    messages = [message_view(message) for message in telegram.chat_messages(chat_id)[-MAX_MESSAGES:]]
+    stored = telegram.chat_messages(chat_id)[-MAX_MESSAGES:]
+    messages = [message_view(message) for message in stored]
+    _mark_answers(messages, presses)
     calls = telegram.calls()
     toasts: list[dict[str, Any]] = []
     cursor = min(max(since, 0), len(calls))
@@ -80,7 +98,52 @@ def message_view(message: Mapping[str, Any]) -> dict[str, Any]:
     paid = message.get("successful_payment")
     if isinstance(paid, dict):
         view["paid"] = {key: paid.get(key) for key in ("currency", "total_amount")}
+    original = message.get("reply_to_message")
+    if isinstance(original, dict) and isinstance(original.get("message_id"), int):
+        view["reply"] = _quote(original)
     return view
+
+
+def _quote(message: Mapping[str, Any]) -> dict[str, Any]:
+    """A message as a reply or a marker names it: its id, whose it is, a line of its text or its kind."""
+    sender = message.get("from")
+    text = str(message.get("text") or message.get("caption") or "").strip().split("\n", 1)[0]
+    quote: dict[str, Any] = {"id": message.get("message_id"), "mine": not (isinstance(sender, dict)
+                                                                         and sender.get("is_bot")),
+                             "text": text[:QUOTE_CHARS] + ("…" if len(text) > QUOTE_CHARS else "")}
+    media = _media(message)
+    if media is not None:
+        quote["kind"] = media["kind"]
+    return quote
+
+
+def _mark_answers(messages: list[dict[str, Any]], presses: Sequence[Press]) -> None:
+    """Mark the first bot message that answers a press on a message higher up: the newest of the
+    user's actions before it was that press, and other messages stand between the pressed message
+    and the moment of the press (the answer lands below them)."""
+    marked: set[Press] = set()
+    by_id = {message["id"]: message for message in messages}
+    for message in messages:
+        if message["mine"] or not isinstance(message["id"], int):
+            continue
+        press = next((p for p in reversed(presses) if p.after < message["id"]), None)
+        if press is None or press in marked:
+            continue
+        typed = [m["id"] for m in messages if m["mine"] and isinstance(m["id"], int) and m["id"] < message["id"]]
+        if typed and max(typed) > press.after:  # the user wrote after the press: this answers that
+            continue
+        marked.add(press)
+        between = [m for m in messages if isinstance(m["id"], int) and press.message_id < m["id"] <= press.after]
+        pressed = by_id.get(press.message_id)
+        if between and pressed is not None:
+            message["answers"] = {"id": press.message_id, "button": press.label,
+                                  "text": _quote_view(pressed)}
+
+
+def _quote_view(message: Mapping[str, Any]) -> str:
+    """A line of a shown message's text for a marker."""
+    text = str(message.get("text") or "").strip().split("\n", 1)[0]
+    return text[:QUOTE_CHARS] + ("…" if len(text) > QUOTE_CHARS else "")
 
 
 def file_url(file_id: str) -> str:
