@@ -5,8 +5,10 @@ messages, so a renamed button must keep its id, and every one fits Telegram's 64
 (tests/test_wizard.py builds each keyboard with the longest model ids). The scheme:
 
     menu:open | menu:help | menu:balance | menu:history    the main menu and its sections
-    fam:<family>:<page>                                    a family's models, one page
-    mdl:<model id>                                         a model's card
+    fam:<family>:<page>[:<sort>]                           a family's models, one page (sort p|c)
+    fam:-                                                  the "n/N" counter: answered, nothing sent
+    mdl:<model id>[:<sort>]                                a model's card (Back to that sort's page)
+    smp:<model id>                                         the family's sample, with the model's Start
     go:<model id>                                          start the wizard for a model
     w:<nonce>:<action>[:<arg>]                             a wizard screen's button (bot/flow.py)
     hist:<page> | hjob:<job id>:<page>                     history: a page, one generation
@@ -25,7 +27,7 @@ from collections.abc import Callable, Sequence
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.texts import t
+from bot.texts import TEXTS, t
 from catalog.families import FAMILIES, Family
 
 MENU_OPEN = "menu:open"
@@ -42,6 +44,9 @@ AGAIN = "gen:again:"
 FAMILY = "fam:"
 MODEL = "mdl:"
 START = "go:"
+SAMPLE = "smp:"
+COUNTER = "fam:-"  # the page counter: a button that does nothing (bot/routers/models.py)
+POPULAR, CHEAPEST = "p", "c"  # a family's list: popular first, or the cheapest first
 STEP = "w:"
 SUBSCRIPTION = "sub:open"  # the plans screen (bot/routers/subscription.py)
 HISTORY = "hist:"
@@ -69,12 +74,16 @@ def _button(lang: str, key: str, data: str) -> InlineKeyboardButton:
     return button(t(lang, key), data)
 
 
-def family_data(family: str, page: int = 0) -> str:
-    return f"{FAMILY}{family}:{page}"
+def family_data(family: str, page: int = 0, sort: str | None = None) -> str:
+    return f"{FAMILY}{family}:{page}" if sort is None else f"{FAMILY}{family}:{page}:{sort}"
 
 
-def model_data(model_id: str) -> str:
-    return f"{MODEL}{model_id}"
+def model_data(model_id: str, sort: str | None = None) -> str:
+    return f"{MODEL}{model_id}" if sort is None else f"{MODEL}{model_id}:{sort}"
+
+
+def sample_data(model_id: str) -> str:
+    return f"{SAMPLE}{model_id}"
 
 
 def start_data(model_id: str) -> str:
@@ -109,11 +118,20 @@ def family_label(lang: str, family: Family) -> str:
     return f"{FAMILY_ICONS.get(family.id, '•')} {family.title.get(lang)}"
 
 
+def menu_label(lang: str, family: Family) -> str:
+    """A family's button in the main menu: a short label (half a phone's width), else its title."""
+    key = f"menu_fam_{family.id}"
+    return t(lang, key) if key in TEXTS.get(lang, {}) else family_label(lang, family)
+
+
 def main_menu(lang: str, families: Sequence[Family] = FAMILIES) -> InlineKeyboardMarkup:
-    """The families to create with, then balance, history and help."""
-    rows: list[Row] = [[button(family_label(lang, f), family_data(f.id))] for f in families]
-    rows.append([_button(lang, "btn_balance", MENU_BALANCE), _button(lang, "btn_history", MENU_HISTORY)])
-    rows.append([_button(lang, "btn_help", MENU_HELP)])
+    """The first screen's buttons: an idea to try at once, the families two a row (every one
+    reachable, no wall of ten rows), then Top up and Balance, History and Help."""
+    rows: list[Row] = [[_button(lang, "btn_try_idea", IDEA)]]
+    buttons = [button(menu_label(lang, f), family_data(f.id)) for f in families]
+    rows += [buttons[i:i + 2] for i in range(0, len(buttons), 2)]
+    rows.append([_button(lang, "btn_top_up", TOP_UP), _button(lang, "btn_balance", MENU_BALANCE)])
+    rows.append([_button(lang, "btn_history", MENU_HISTORY), _button(lang, "btn_help", MENU_HELP)])
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
@@ -128,34 +146,42 @@ def menu_button(lang: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[[_button(lang, "btn_menu", MENU_OPEN)]])
 
 
-def _pages(page: int, pages: int, make: Callable[[int], str]) -> Row:
-    """◀ n/N ▶ for a paginated list; `make` gives a page's callback data."""
+def _pages(page: int, pages: int, make: Callable[[int], str], counter: str | None = None) -> Row:
+    """◀ n/N ▶ for a paginated list; `make` gives a page's callback data, `counter` the n/N's."""
     row: Row = []
     if page > 0:
         row.append(button("◀", make(page - 1)))
     if pages > 1:
-        row.append(button(f"{page + 1}/{pages}", make(page)))
+        row.append(button(f"{page + 1}/{pages}", counter or make(page)))
     if page + 1 < pages:
         row.append(button("▶", make(page + 1)))
     return row
 
 
-def model_list(lang: str, family: str, items: Sequence[tuple[str, str]], page: int, pages: int
-               ) -> InlineKeyboardMarkup:
-    """A family's models on one page: (label, model id) each, pages, Back and Menu."""
-    rows: list[Row] = [[button(label, model_data(model_id))] for label, model_id in items]
-    nav = _pages(page, pages, lambda p: family_data(family, p))
+def model_list(lang: str, family: str, items: Sequence[tuple[str, str]], page: int, pages: int, *,
+               sort: str | None = None, sorts: bool = False) -> InlineKeyboardMarkup:
+    """A family's models on one page: (label, model id) each, pages (the counter does nothing),
+    the other order when `sorts` (popular first / cheapest first), Back and Menu."""
+    rows: list[Row] = [[button(label, model_data(model_id, sort))] for label, model_id in items]
+    nav = _pages(page, pages, lambda p: family_data(family, p, sort), COUNTER)
     if nav:
         rows.append(nav)
+    if sorts:
+        other = POPULAR if sort == CHEAPEST else CHEAPEST
+        rows.append([_button(lang, f"btn_sort_{other}", family_data(family, 0, other))])
     rows.append([_button(lang, "btn_back", MENU_OPEN), _button(lang, "btn_menu", MENU_OPEN)])
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def model_card(lang: str, model_id: str, family: str, page: int) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[
-        [_button(lang, "btn_start", start_data(model_id))],
-        [_button(lang, "btn_back", family_data(family, page)), _button(lang, "btn_menu", MENU_OPEN)],
-    ])
+def model_card(lang: str, model_id: str, family: str, page: int, *, sort: str | None = None,
+               sample: bool = True, back: str | None = None) -> InlineKeyboardMarkup:
+    """Start, the family's sample, Back (to the list's page in its order, or `back`), Menu."""
+    rows: list[Row] = [[_button(lang, "btn_start", start_data(model_id))]]
+    if sample:
+        rows.append([_button(lang, "btn_sample", sample_data(model_id))])
+    rows.append([_button(lang, "btn_back", back or family_data(family, page, sort)),
+                 _button(lang, "btn_menu", MENU_OPEN)])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def step(lang: str, nonce: str, choices: Sequence[tuple[str, str, int | str | None]], *, wide: bool,

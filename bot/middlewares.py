@@ -15,7 +15,7 @@ from aiogram.types import CallbackQuery, Message, TelegramObject
 from bot.flow import Wiz, Wizard
 from bot.fsm_storage import forget
 from bot.services import Services
-from bot.texts import lang_of, t
+from bot.texts import CHOSEN, choose, lang_of, t
 from store import accounts
 from telemetry import logs
 
@@ -105,13 +105,23 @@ class EnsureUser(BaseMiddleware):
     """
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        """The language the user chose with /language holds for this update's lang_of() calls only."""
+        chosen = CHOSEN.set(None)
+        try:
+            return await self._ensure(handler, event, data)
+        finally:
+            CHOSEN.reset(chosen)
+
+    async def _ensure(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         services: Services | None = data.get("services")
         user = event.from_user if isinstance(event, Message | CallbackQuery) else None
         if services is not None and user is not None and not user.is_bot:
             settings = services.settings
-            known, _ = await accounts.ensure_user(services.database, services.lock_name, data["fence_epoch"],
-                                                  settings.bot_id, user.id, user.language_code,
-                                                  settings.welcome_bonus, username=user.username)
+            known, new = await accounts.ensure_user(services.database, services.lock_name, data["fence_epoch"],
+                                                    settings.bot_id, user.id, user.language_code,
+                                                    settings.welcome_bonus, username=user.username)
+            choose(user.id, known.lang)
+            data["first_contact"] = new  # the greeting names the welcome bonus just credited
             if known.blocked:  # they blocked the bot once and write again: deliveries may go to them
                 await accounts.set_blocked(services.database, settings.bot_id, user.id, False)
             if known.banned and not _still_served(event):

@@ -27,9 +27,10 @@ log = logs.get("bot")
 
 
 async def language(services: Services, user_id: int) -> str:
-    """The language the user last wrote in (Russian for one never seen)."""
+    """The language the user chose with /language, else the one Telegram gave at first contact
+    (Russian for one never seen)."""
     user = await accounts.get_user(services.database, services.settings.bot_id, user_id)
-    return "en" if user is not None and (user.language or "").lower().startswith("en") else "ru"
+    return "en" if user is not None and (user.speaks or "").lower().startswith("en") else "ru"
 
 
 def user_state(bot: Bot, storage: BaseStorage, user_id: int) -> FSMContext:

@@ -7,13 +7,14 @@ text (no parse mode), so a user's prompt shown back needs no escaping.
 
 from __future__ import annotations
 
+from contextvars import ContextVar, Token
 from typing import Any
 
 DEFAULT = "ru"
 
 TEXTS: dict[str, dict[str, str]] = {
     "ru": {
-        "welcome": "Привет, {name}! Я создаю изображения, видео и звук с помощью ИИ.\nВыберите, что сделать:",
+        "welcome": "Привет, {name}! Я создаю картинки, видео и звук нейросетями.",
         "menu": "Главное меню. Выберите, что сделать:",
         "btn_image": "🎨 Создать изображение",
         "btn_video": "🎬 Создать видео",
@@ -32,17 +33,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "btn_top_up": "💳 Пополнить",
         "btn_repeat": "🔁 Повторить",
         "btn_back_to_confirmation": "↩️ Вернуться к подтверждению",
-        "help": (
-            "Я генерирую изображения, видео и звук нейросетями.\n\n"
-            "• Выберите в меню, что создать, затем модель, и ответьте на её вопросы.\n"
-            "• Перед запуском я покажу точную цену, деньги спишутся только за готовый результат.\n"
-            "• «Баланс» — сколько осталось и как пополнить.\n"
-            "• «Мои генерации» — готовые результаты, их можно получить снова или повторить.\n\n"
-            "Команды: /start — меню, /models — модели, /balance — баланс, /topup — пополнить звёздами, "
-            "/subscribe — подписка, /promo КОД — промокод, /invite — пригласить друга, /history — мои генерации, "
-            "/help — эта справка, /cancel — отменить текущее действие, /paysupport — помощь с оплатой, "
-            "/terms — условия, /privacy — конфиденциальность."
-        ),
         "cancelled": "Действие отменено.",
         "nothing_to_cancel": "Отменять нечего — вы в главном меню.",
         "fallback": "Не понял сообщение. Вот что я умею:",
@@ -158,7 +148,7 @@ TEXTS: dict[str, dict[str, str]] = {
                        "Как только оно заработает, вернитесь к подтверждению — оно сохранено.",
     },
     "en": {
-        "welcome": "Hi, {name}! I create images, videos and sound with AI.\nWhat would you like to do?",
+        "welcome": "Hi, {name}! I create images, videos and sound with AI.",
         "menu": "Main menu. What would you like to do?",
         "btn_image": "🎨 Create an image",
         "btn_video": "🎬 Create a video",
@@ -177,17 +167,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "btn_top_up": "💳 Top up",
         "btn_repeat": "🔁 Repeat",
         "btn_back_to_confirmation": "↩️ Back to the confirmation",
-        "help": (
-            "I generate images, videos and sound with neural networks.\n\n"
-            "• Pick what to create in the menu, then a model, and answer its questions.\n"
-            "• Before it starts I show the exact price; you pay only for a finished result.\n"
-            "• “Balance”: what is left and how to top up.\n"
-            "• “My generations”: your results, to get again or to repeat.\n\n"
-            "Commands: /start for the menu, /models for the models, /balance, /topup to top up with Stars, "
-            "/subscribe for a subscription, /promo CODE for a promo code, /invite to invite a friend, "
-            "/history for your generations, /help for this help, /cancel to cancel what you are doing, "
-            "/paysupport for help with a payment, /terms, /privacy."
-        ),
         "cancelled": "Cancelled.",
         "nothing_to_cancel": "Nothing to cancel: you are in the main menu.",
         "fallback": "I did not understand that. Here is what I can do:",
@@ -300,14 +279,36 @@ TEXTS: dict[str, dict[str, str]] = {
 }
 
 
+# (user id, language) the user chose with /language, for the update being handled: set by
+# bot/middlewares.EnsureUser from the user's row, so every lang_of(user) call follows the choice
+# without each handler reading it
+CHOSEN: ContextVar[tuple[int, str] | None] = ContextVar("chosen_language", default=None)
+
+
 def lang_of(user: Any) -> str:
-    """The language for a Telegram user (aiogram User, its JSON dict, or None)."""
+    """The language for a Telegram user (aiogram User, its JSON dict, or None): the one they chose
+    with /language when it is known for this update, else Telegram's language_code."""
     if user is None:
         return DEFAULT
-    code = user.get("language_code") if isinstance(user, dict) else getattr(user, "language_code", None)
+    dict_ = isinstance(user, dict)
+    chosen = CHOSEN.get()
+    if chosen is not None and chosen[0] == (user.get("id") if dict_ else getattr(user, "id", None)):
+        return chosen[1]
+    code = user.get("language_code") if dict_ else getattr(user, "language_code", None)
+    return code_lang(code)
+
+
+def code_lang(code: str | None) -> str:
+    """A language code (Telegram's, or one stored) as one of ours."""
     if isinstance(code, str) and code.lower().startswith("en"):
         return "en"
     return DEFAULT
+
+
+def choose(user_id: int, lang: str | None) -> Token[tuple[int, str] | None]:
+    """Say which language `user_id` chose for the rest of this context (None: not chosen); the
+    token resets it (bot/middlewares.EnsureUser does, once the update is handled)."""
+    return CHOSEN.set(None if lang is None else (user_id, code_lang(lang)))
 
 
 def t(lang: str, key: str, **values: Any) -> str:

@@ -33,6 +33,7 @@ T = TypeVar("T")
 
 HEAVY = 4  # file transfers at once (each up to a result's bound in memory)
 DEFAULT_TIMEOUT = 900  # seconds, for a job whose model left the catalog
+LANG_TTL = 5.0  # seconds a user's language is reused before it is read again (/language may change it)
 
 
 @dataclass
@@ -50,7 +51,7 @@ class JobContext:
     heavy: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(HEAVY))
     counts: dict[str, int] = field(default_factory=lambda: {
         "submitted": 0, "succeeded": 0, "failed": 0, "timed_out": 0, "told": 0, "orphaned": 0})
-    langs: dict[int, str] = field(default_factory=dict)
+    langs: dict[int, tuple[str, float]] = field(default_factory=dict)  # user id -> (language, read at)
     paused: bool = False
     credits: int | None = None
     credits_checked: float = float("-inf")
@@ -96,15 +97,16 @@ class JobContext:
             tracing.emit(f"kie.{endpoint}", {"status": outcome, "ms": round(seconds * 1000, 1)})
 
     async def lang(self, user_id: int) -> str:
-        """The user's language for our words (cached; a user's language rarely changes)."""
-        lang = self.langs.get(user_id)
-        if lang is None:
+        """The user's language for our words: the one chosen with /language, else Telegram's
+        (cached for LANG_TTL seconds, so a switch reaches a running job's next words soon)."""
+        cached = self.langs.get(user_id)
+        if cached is None or time.monotonic() - cached[1] > LANG_TTL:
             user = await accounts.get_user(self.database, self.bot_id, user_id)
-            lang = texts.lang_of_code(user.language if user is not None else None)
+            cached = texts.lang_of_code(user.speaks if user is not None else None), time.monotonic()
             if len(self.langs) > 10_000:
                 self.langs.clear()
-            self.langs[user_id] = lang
-        return lang
+            self.langs[user_id] = cached
+        return cached[0]
 
     async def pause(self) -> None:
         """KIE said 402: our credits are gone. New generations stop (the wizard reads the pause)."""

@@ -26,8 +26,8 @@ from tests.procs import FAKE_TOKEN
 
 pytestmark = pytest.mark.timeout(60)
 
-MENU_DATA = [*(keyboards.family_data(f.id) for f in FAMILIES), keyboards.MENU_BALANCE, keyboards.MENU_HISTORY,
-             keyboards.MENU_HELP]
+MENU_DATA = [keyboards.IDEA, *(keyboards.family_data(f.id) for f in FAMILIES), keyboards.TOP_UP, keyboards.MENU_BALANCE,
+             keyboards.MENU_HISTORY, keyboards.MENU_HELP]
 # a PNG header the fake reads 2x3 pixels from
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x02\x00\x00\x00\x03\x08\x02" + b"\x00" * 44
 
@@ -85,8 +85,9 @@ def test_callback_data_fit_telegrams_64_bytes_and_labels_follow_the_language() -
         menu = keyboards.main_menu(lang)
         data = [b.callback_data for row in menu.inline_keyboard for b in row]
         assert data == MENU_DATA and all(len(d.encode()) <= 64 for d in data)
-        assert menu.inline_keyboard[0][0].text == keyboards.family_label(lang, FAMILIES[0])
-        assert menu.inline_keyboard[-2][0].text == texts.t(lang, "btn_balance")
+        assert menu.inline_keyboard[0][0].text == texts.t(lang, "btn_try_idea")
+        assert menu.inline_keyboard[1][0].text == keyboards.menu_label(lang, FAMILIES[0])
+        assert menu.inline_keyboard[-2][1].text == texts.t(lang, "btn_balance")
     assert keyboards.menu_button("en").inline_keyboard[0][0].text == texts.t("en", "btn_menu")
 
 
@@ -99,9 +100,10 @@ async def test_start_sends_the_main_menu_in_russian_by_default_and_english_for_e
     await feed(dp, bot, message_update(2, 12, "/start", language_code="en", first_name="Ann"))
     await feed(dp, bot, message_update(3, 13, "/start", language_code=None))
     ru, en, unknown = (fake.sent_messages(c)[0] for c in (11, 12, 13))
-    assert ru.text == texts.t("ru", "welcome", name="Иван") and buttons(ru) == MENU_DATA
-    assert en.text == texts.t("en", "welcome", name="Ann") and buttons(en) == MENU_DATA
-    assert unknown.text == texts.t("ru", "welcome", name="Test")
+    assert ru.text == texts.t("ru", "welcome", name="Иван") + "\n" + texts.t("ru", "welcome_choose")
+    assert en.text == texts.t("en", "welcome", name="Ann") + "\n" + texts.t("en", "welcome_choose")
+    assert buttons(ru) == buttons(en) == MENU_DATA
+    assert (unknown.text or "").startswith(texts.t("ru", "welcome", name="Test"))
 
 
 async def test_start_clears_a_wizard_state(fake: FakeTelegram, bot: Bot, dp: Dispatcher) -> None:
@@ -114,7 +116,8 @@ async def test_start_clears_a_wizard_state(fake: FakeTelegram, bot: Bot, dp: Dis
 async def test_help_has_a_menu_button(fake: FakeTelegram, bot: Bot, dp: Dispatcher) -> None:
     await feed(dp, bot, message_update(1, 31, "/help", language_code="en"))
     [call] = fake.sent_messages(31)
-    assert call.text == texts.t("en", "help") and buttons(call) == [keyboards.MENU_OPEN]
+    assert (call.text or "").startswith(texts.t("en", "help_intro")) and buttons(call) == [keyboards.MENU_OPEN]
+    assert "/topup" in (call.text or "") and "/language" in (call.text or "")
 
 
 async def test_cancel_says_whether_there_was_something_to_cancel(fake: FakeTelegram, bot: Bot,
@@ -147,7 +150,7 @@ async def test_a_photo_without_text_gets_the_menu_too(fake: FakeTelegram, bot: B
 
 @pytest.mark.parametrize(("data", "key", "markup"), [
     (keyboards.MENU_OPEN, "menu", MENU_DATA),
-    (keyboards.MENU_HELP, "help", [keyboards.MENU_OPEN]),
+    (keyboards.MENU_HELP, "help_intro", [keyboards.MENU_OPEN]),
     (keyboards.MENU_IMAGE, "coming_soon", MENU_DATA),
     (keyboards.MENU_HISTORY, "coming_soon", MENU_DATA),
     (keyboards.family_data("audio"), "coming_soon", MENU_DATA),
@@ -159,7 +162,7 @@ async def test_buttons_are_answered_first_then_handled(fake: FakeTelegram, bot: 
     methods = [c.method for c in fake.calls() if c.method in ("answerCallbackQuery", "sendMessage")]
     assert methods == ["answerCallbackQuery", "sendMessage"]
     [call] = fake.sent_messages(61)
-    assert call.text == texts.t("en", key) and buttons(call) == markup
+    assert (call.text or "").startswith(texts.t("en", key)) and buttons(call) == markup
 
 
 async def test_a_button_the_dispatcher_answered_early_is_not_answered_again(fake: FakeTelegram, bot: Bot,

@@ -1,5 +1,6 @@
-"""The main menu: /start, /help, /cancel, the Menu and Help buttons. The menu lists the families
-to create with (the catalog's, when the product is on), then balance, history and help.
+"""The main menu: /start, /help, /cancel, the Menu and Help buttons. /start greets with what the
+user has and what things cost (bot/first_screen.py); the menu offers an idea to try, the families
+to create with (the catalog's, when the product is on), then top up, balance, history and help.
 
 These only send messages and clear state, which is safe to repeat when an update runs again
 after a crash (README "Replays"). /start, /cancel and Menu leave any wizard step.
@@ -15,40 +16,46 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
 from bot import keyboards
+from bot.first_screen import greeting, help_text
 from bot.fsm_storage import forget
-from bot.replies import chat_of, name_of, send_menu
+from bot.replies import chat_of, send_menu
 from bot.services import Services
 from bot.texts import lang_of, t
 from catalog.families import FAMILIES, Family
 
 # sections that answer "coming soon" while the product's routers are not included (no services)
-PLACEHOLDERS = (keyboards.MENU_IMAGE, keyboards.MENU_VIDEO, keyboards.MENU_BALANCE, keyboards.MENU_HISTORY)
+PLACEHOLDERS = (keyboards.MENU_IMAGE, keyboards.MENU_VIDEO, keyboards.MENU_BALANCE, keyboards.MENU_HISTORY,
+                keyboards.IDEA, keyboards.TOP_UP)
 
 
 def families(services: Services | None) -> Sequence[Family]:
     return services.catalog.families() if services is not None else FAMILIES
 
 
-async def welcome(message: Message, state: FSMContext, services: Services | None = None) -> None:
-    """/start's answer: any wizard left, the welcome and the main menu (also after a deep link's
-    own work, e.g. bot/routers/referral.py linking a new user)."""
+async def welcome(message: Message, state: FSMContext, services: Services | None = None, *,
+                  first_contact: bool = False) -> None:
+    """/start's answer: any wizard left, the greeting (what the user has, what things cost, how to
+    start: bot/first_screen.py) and the main menu (also after a deep link's own work, e.g.
+    bot/routers/referral.py linking a new user). `first_contact`: this update opened the account."""
     lang = lang_of(message.from_user)
     await forget(state)
-    await message.answer(t(lang, "welcome", name=name_of(message.from_user, lang)),
-                         reply_markup=keyboards.main_menu(lang, families(services)))
+    text = await greeting(services, message.from_user, lang, first_contact=first_contact)
+    await message.answer(text, reply_markup=keyboards.main_menu(lang, families(services)))
 
 
 def router(*, product: bool = False) -> Router:
     router = Router(name="menu")
 
     @router.message(CommandStart())
-    async def start(message: Message, state: FSMContext, services: Services | None = None) -> None:
-        await welcome(message, state, services)
+    async def start(message: Message, state: FSMContext, services: Services | None = None,
+                    first_contact: bool = False) -> None:
+        await welcome(message, state, services, first_contact=first_contact)
 
     @router.message(Command("help"))
-    async def help_(message: Message) -> None:
+    async def help_(message: Message, services: Services | None = None) -> None:
         lang = lang_of(message.from_user)
-        await message.answer(t(lang, "help"), reply_markup=keyboards.menu_button(lang))
+        user_id = message.from_user.id if message.from_user else None
+        await message.answer(await help_text(services, user_id, lang), reply_markup=keyboards.menu_button(lang))
 
     @router.message(Command("cancel"))
     async def cancel(message: Message, state: FSMContext, services: Services | None = None) -> None:
@@ -64,9 +71,10 @@ def router(*, product: bool = False) -> Router:
                                reply_markup=keyboards.main_menu(lang, families(services)))
 
     @router.callback_query(F.data == keyboards.MENU_HELP)
-    async def help_button(query: CallbackQuery, bot: Bot) -> None:
+    async def help_button(query: CallbackQuery, bot: Bot, services: Services | None = None) -> None:
         lang = lang_of(query.from_user)
-        await bot.send_message(chat_of(query), t(lang, "help"), reply_markup=keyboards.menu_button(lang))
+        await bot.send_message(chat_of(query), await help_text(services, query.from_user.id, lang),
+                               reply_markup=keyboards.menu_button(lang))
 
     if product:
         @router.callback_query(F.data.in_((keyboards.MENU_IMAGE, keyboards.MENU_VIDEO)))

@@ -1,0 +1,138 @@
+"""The first screen sells: /start says what the user already has (the welcome bonus or their
+balance, the free generations left today), what things cost "from", offers an idea to try and the
+way to pay, in a few lines; /help says all of it; the menu keeps every family and callback id.
+Fed through the real Dispatcher against the fake Telegram (tests/wizard_kit.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiogram import Bot
+
+from bot import first_screen, keyboards, texts
+from bot.prices import lowest
+from fakes.telegram_api import FakeTelegram
+from tests.conftest import Money
+from tests.wizard_kit import CATALOG, Chat, settings_with
+
+pytestmark = pytest.mark.timeout(120)
+
+FAMILY_DATA = [keyboards.family_data(f.id) for f in CATALOG.families()]
+
+
+def cheapest(families: tuple[str, ...]) -> int:
+    settings = settings_with()
+    return min(lowest(settings, m).low for m in CATALOG.models if m.family in families)
+
+
+def shown(chat: Chat) -> dict[str, Any]:
+    """The message the bot sent or edited last in this chat, as the chat shows it now."""
+    for call in reversed(chat.fake.calls(chat_id=chat.user)):
+        if not call.ok or call.method not in ("sendMessage", "editMessageText"):
+            continue
+        message_id = call.result["message_id"] if isinstance(call.result, dict) else call.params["message_id"]
+        return next(m for m in chat.fake.chat_messages(chat.user) if m["message_id"] == message_id)
+    raise AssertionError("the bot showed nothing")
+
+
+def data_of(message: dict[str, Any]) -> list[str]:
+    markup = message.get("reply_markup") or {}
+    return [b["callback_data"] for row in markup.get("inline_keyboard", []) for b in row]
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+async def test_the_greeting_names_the_bonus_the_free_generations_the_prices_from_an_idea_and_top_up(
+        money: Money, fake: FakeTelegram, bot: Bot, lang: str) -> None:
+    chat = Chat(money, fake, bot, settings_with(welcome_bonus=5_000, free_daily_limit=5), user=7301, lang=lang)
+    await chat.say("/start")
+    screen = shown(chat)
+    text = screen["text"]
+    rub = lambda kopecks: texts.money(lang, kopecks)  # noqa: E731
+    assert text.startswith(texts.t(lang, "welcome", name="Test"))
+    assert rub(5_000) in text and texts.t(lang, "welcome_bonus", bonus=rub(5_000)) in text
+    assert texts.t(lang, "welcome_free", left=5, limit=5) in text
+    for kind, families in first_screen.KINDS:
+        assert texts.t(lang, f"price_kind_{kind}", price=rub(cheapest(families))) in text, kind
+    assert 4 <= len(text.splitlines()) <= 6, "people read 4-6 lines on a phone"
+    data = data_of(screen)
+    assert keyboards.IDEA in data and keyboards.TOP_UP in data
+    assert [d for d in data if d.startswith(keyboards.FAMILY)] == FAMILY_DATA, "every family, in order"
+    assert {keyboards.MENU_BALANCE, keyboards.MENU_HISTORY, keyboards.MENU_HELP} <= set(data)
+
+
+async def test_a_known_user_is_greeted_with_their_balance_and_what_is_left_free_today(
+        money: Money, fake: FakeTelegram, bot: Bot) -> None:
+    chat = Chat(money, fake, bot, settings_with(welcome_bonus=5_000, free_daily_limit=3), user=7302)
+    await chat.say("/start")
+    await chat.top_up(7_000)
+    await chat.say("/start")
+    text = shown(chat)["text"]
+    assert texts.t("ru", "welcome_balance", balance=texts.money("ru", 12_000)) in text
+    assert texts.t("ru", "welcome_bonus", bonus=texts.money("ru", 5_000)) not in text, "the gift is told once"
+    assert texts.t("ru", "welcome_free", left=3, limit=3) in text
+
+
+async def test_a_user_with_nothing_yet_and_no_free_tier_is_not_told_of_either(money: Money, fake: FakeTelegram,
+                                                                              bot: Bot) -> None:
+    chat = Chat(money, fake, bot, settings_with(free_daily_limit=0), user=7303, lang="en")
+    await chat.say("/start")
+    text = shown(chat)["text"]
+    assert "💰" not in text and "🎁" not in text and "🆓" not in text
+    assert texts.t("en", "welcome_how") in text
+
+
+async def test_the_menu_keeps_every_family_two_a_row_and_every_existing_callback_id(
+        money: Money, fake: FakeTelegram, bot: Bot) -> None:
+    for lang in ("ru", "en"):
+        menu = keyboards.main_menu(lang, CATALOG.families())
+        rows = menu.inline_keyboard
+        data = [b.callback_data for row in rows for b in row]
+        assert len(data) == len(set(data)) and all(len((d or "").encode()) <= 64 for d in data)
+        family_rows = [row for row in rows if any((b.callback_data or "").startswith(keyboards.FAMILY) for b in row)]
+        assert all(len(row) <= 2 for row in rows) and len(family_rows) == (len(FAMILY_DATA) + 1) // 2
+        assert len(rows) <= 8, "not a wall of buttons"
+        assert all(len(b.text) <= 22 for row in family_rows for b in row), "half a phone's width"
+    chat = Chat(money, fake, bot, user=7304)
+    await chat.say("/start")
+    await chat.press(keyboards.MENU_OPEN)
+    assert data_of(shown(chat)) == [b.callback_data for row in keyboards.main_menu("ru", CATALOG.families())
+                                    .inline_keyboard for b in row]
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+async def test_help_says_how_to_start_the_free_tier_prices_how_to_pay_and_language(
+        money: Money, fake: FakeTelegram, bot: Bot, lang: str) -> None:
+    chat = Chat(money, fake, bot, settings_with(free_daily_limit=4, payment_transfer_details="IBAN 1"),
+                user=7305, lang=lang)
+    await chat.say("/help")
+    text = shown(chat)["text"]
+    assert texts.t(lang, "help_start") in text
+    assert texts.t(lang, "help_free", limit=4, left=4) in text
+    assert texts.t(lang, "price_kind_image", price=texts.money(lang, cheapest(("text_to_image", "image_edit")))) \
+        in text
+    for command in ("/topup", "/subscribe", "/promo", "/language", "/paysupport"):
+        assert command in text, command
+    assert texts.t(lang, "help_transfer") in text
+    await chat.press(keyboards.MENU_HELP)
+    assert shown(chat)["text"] == text, "the Help button says the same"
+
+
+async def test_help_leaves_out_the_transfer_when_it_is_off(money: Money, fake: FakeTelegram, bot: Bot) -> None:
+    chat = Chat(money, fake, bot, settings_with(payment_transfer_details=None), user=7306)
+    await chat.say("/help")
+    assert texts.t("ru", "help_transfer") not in shown(chat)["text"]
+
+
+def test_the_profile_fits_telegrams_limits_in_both_languages() -> None:
+    settings = settings_with()
+    made = first_screen.profile(settings, CATALOG)
+    assert [p.language_code for p in made] == ["", "en"]
+    for item in made:
+        assert 0 < len(item.description) <= 512 and 0 < len(item.short_description) <= 120
+        names = [c for c, _ in item.commands]
+        assert names[:2] == ["start", "help"] and {"language", "topup", "paysupport"} <= set(names)
+        assert all(1 <= len(d) <= 256 for _, d in item.commands)
+    ru, en = made
+    assert ru.description != en.description and ru.short_description != en.short_description
+
