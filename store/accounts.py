@@ -254,3 +254,51 @@ async def recent_entries(db: Database, bot_id: int, user_id: int, limit: int = 2
     )
     return [_entry(r) for r in rows]
 
+
+
+GenerationState = Literal["reserved", "paid", "returned"]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryLine:
+    """One line of a user's money history as they count it: a payment, a bonus, a correction
+    (`kind` is its ledger kind), or one generation (`kind` "job"), whose hold and capture or
+    release are one line: `state` reserved (it runs), paid or returned. `amount` is what the line
+    did to the user's money: a reserve and a payment take the price, a return nothing."""
+
+    kind: str
+    amount: int  # kopecks
+    created_at: datetime  # the first entry's: when the payment came, when the generation began
+    job_id: int | None = None
+    user_number: int | None = None
+    model: str | None = None
+    state: GenerationState | None = None
+    note: str | None = None
+
+
+async def history(db: Database, bot_id: int, user_id: int, limit: int = 10) -> list[HistoryLine]:
+    """The user's newest `limit` history lines, newest first: a generation's hold, capture and
+    release grouped into one line, placed where the generation began."""
+    rows = await db.require().fetch(
+        """SELECT min(l.id) AS first_id, min(l.created_at) AS created_at, bool_or(l.job_id IS NOT NULL
+                  AND l.kind IN ('hold', 'capture', 'release')) AS generation,
+                  (array_agg(l.kind ORDER BY l.id))[1] AS kind, (array_agg(l.note ORDER BY l.id))[1] AS note,
+                  sum(l.balance_delta)::bigint AS balance_delta,
+                  (sum(l.held_delta) FILTER (WHERE l.kind = 'hold'))::bigint AS held,
+                  bool_or(l.kind = 'capture') AS captured, bool_or(l.kind = 'release') AS released,
+                  min(l.job_id) AS job_id, min(j.user_number) AS user_number, min(j.model) AS model
+             FROM ledger l LEFT JOIN jobs j ON j.id = l.job_id AND l.kind IN ('hold', 'capture', 'release')
+            WHERE l.bot_id = $1 AND l.user_id = $2
+            GROUP BY CASE WHEN l.kind IN ('hold', 'capture', 'release') THEN l.job_id ELSE -l.id END
+            ORDER BY min(l.id) DESC LIMIT $3""", bot_id, user_id, limit)
+    lines: list[HistoryLine] = []
+    for r in rows:
+        if not r["generation"]:
+            lines.append(HistoryLine(r["kind"], r["balance_delta"], r["created_at"], job_id=r["job_id"],
+                                     note=r["note"]))
+            continue
+        state: GenerationState = "paid" if r["captured"] else "returned" if r["released"] else "reserved"
+        amount = r["balance_delta"] if state == "paid" else 0 if state == "returned" else -(r["held"] or 0)
+        lines.append(HistoryLine("job", amount, r["created_at"], job_id=r["job_id"], user_number=r["user_number"],
+                                 model=r["model"], state=state))
+    return lines

@@ -289,9 +289,10 @@ async def balance_and_history(user: User, generation: Generation, kind: str) -> 
     balance = await user.press(menu, keyboards.MENU_BALANCE)
     screen = balance.text or ""
     assert screen.startswith(t("balance_header", balance=rub(BONUS - job.price))), screen
-    assert f"{t('ledger_capture')} #{job.id}: {rub(-job.price)}" in screen, screen
+    assert t("gen_line_paid", n=job.user_number, model=CATALOG.model(job.model).title.get(LANG),
+             amount=rub(-job.price)) in screen, screen
     listing = await user.press(balance, keyboards.MENU_HISTORY)
-    assert t("history_header") in (listing.text or "") and f"#{job.id}" in (listing.text or "")
+    assert t("history_header") in (listing.text or "") and f"#{job.user_number} ·" in (listing.text or "")
     assert t("state_succeeded") in (listing.text or "")
 
     def opened(new: list[Call]) -> list[Call] | None:

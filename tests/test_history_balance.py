@@ -48,7 +48,8 @@ async def test_history_lists_opens_resends_and_repeats(chat: Chat) -> None:
 
     await chat.say("/history")
     listing = chat.last
-    assert t("history_header") in (listing.text or "") and f"#{job.id}" in (listing.text or "")
+    assert t("history_header") in (listing.text or "") and f"№{job.user_number} ·" in (listing.text or "")
+    assert job.user_number == 1 and f"#{job.id}" not in (listing.text or ""), "the user's own number, not the id"
     assert t("state_succeeded") in (listing.text or "") and rub(job.price) in (listing.text or "")
     await chat.press(keyboards.job_data(job.id, 0))
     resent, details = chat.screens[-2:]
@@ -102,13 +103,57 @@ async def test_the_balance_screen(chat: Chat) -> None:
     assert screen.startswith(t("balance_header", balance=rub(12_345)))
     assert t("balance_held", held=rub(job.price), available=rub(12_345 - job.price)) in screen
     assert t("balance_free_left", left=5, limit=5) in screen
-    assert f"{t('ledger_top_up')}: +{rub(12_345)}" in screen and f"{t('ledger_hold')} #{job.id}: {rub(-job.price)}" \
-        in screen
+    line = dict(n=job.user_number, model="Nano Banana", amount=rub(-job.price), zero=rub(0))
+    assert f"{t('ledger_top_up')}: +{rub(12_345)}" in screen and t("gen_line_reserved", **line) in screen
     assert chat.data()[0] == keyboards.TOP_UP
     await jobs.finish(money.db, money.name, money.epoch, job.id, Succeeded({"urls": []}))
     await chat.press(keyboards.MENU_BALANCE)
-    assert f"{t('ledger_capture')} #{job.id}: {rub(-job.price)}" in (chat.last.text or "")
-    assert f"{t('ledger_hold')} #{job.id}" not in (chat.last.text or ""), "a paid generation is one line, not two"
+    assert t("gen_line_paid", **line) in (chat.last.text or "")
+    assert t("gen_line_reserved", **line) not in (chat.last.text or ""), "a paid generation is one line, not two"
+    assert (chat.last.text or "").count(rub(-job.price)) == 1
     await chat.press(keyboards.TOP_UP)
     assert (chat.last.text or "").startswith(t("stars_screen", rate=rub(chat.settings.stars_rate)))
     assert chat.data()[-2:] == [keyboards.MENU_BALANCE, keyboards.MENU_OPEN] and "st:custom" in chat.data()
+
+
+async def test_the_balance_history_tells_each_generation_once_reserved_then_paid_or_returned(chat: Chat) -> None:
+    """Issue 19: "Резерв под генерацию #2: −18 ₽" and "Оплата генерации #2: −18 ₽" read as a
+    double charge; a generation is one line by the user's own number, whatever the global ids."""
+    money = chat.money
+    other = Chat(money, chat.fake, chat.bot, user=7202)
+    await other.top_up(10_000)
+    for n in range(3):  # another user's generations take the first global ids
+        await other.open_model("google/nano-banana")
+        await other.say(f"owl {n}")
+        await other.press(other.find("1:1"))
+        await other.press(other.action("ok"))
+    await chat.say("/start")
+    await chat.top_up(10_000)
+    for prompt in ("a fox", "a wolf", "a bear"):
+        await chat.open_model("google/nano-banana")
+        await chat.say(prompt)
+        await chat.press(chat.find("1:1"))
+        await chat.press(chat.action("ok"))
+    bear, wolf, fox = await chat.jobs()
+    assert (fox.user_number, wolf.user_number, bear.user_number) == (1, 2, 3) and fox.id > 3
+    await jobs.finish(money.db, money.name, money.epoch, fox.id, Succeeded({"urls": []}))
+    await jobs.finish(money.db, money.name, money.epoch, wolf.id, jobs.Failed("rejected"))
+    await chat.press(keyboards.MENU_BALANCE)
+    screen = chat.last.text or ""
+    price = rub(-fox.price)
+    assert t("gen_line_paid", n=1, model="Nano Banana", amount=price) in screen, screen
+    assert t("gen_line_returned", n=2, model="Nano Banana", zero=rub(0)) in screen, screen
+    assert t("gen_line_reserved", n=3, model="Nano Banana", amount=price) in screen, screen
+    assert screen.count(price) == 2, "the paid one and the running one; the returned one took nothing"
+    assert t("ledger_hold") not in screen and t("ledger_capture") not in screen and t("ledger_release") not in screen
+    assert f"#{fox.id}" not in screen and f"№{fox.id}" not in screen, "never the global id"
+    body = screen.split(t("balance_recent"))[1]
+    assert body.index("№3") < body.index("№2") < body.index("№1") < body.index(t("ledger_top_up")), "newest first"
+
+    await chat.say("/history")
+    listing = chat.last.text or ""
+    assert all(f"№{n} ·" in listing for n in (1, 2, 3)) and f"#{fox.id}" not in listing
+    en = Chat(money, chat.fake, chat.bot, user=7202, lang="en")
+    await en.say("/balance")
+    assert texts.t("en", "gen_line_reserved", n=3, model="Nano Banana", amount=texts.money("en", -fox.price)) \
+        in (en.last.text or ""), en.last.text

@@ -1,6 +1,6 @@
 """Balance: the money, what running generations hold, the free generations left today, the last
-ledger entries, and Top up. Neither screen ends a wizard: a confirmation kept while the user
-tops up is one button away ("Back to the confirmation")."""
+history lines (a generation is one), and Top up. Neither screen ends a wizard: a confirmation
+kept while the user tops up is one button away ("Back to the confirmation")."""
 
 from __future__ import annotations
 
@@ -30,12 +30,20 @@ def entry_amount(entry: accounts.Entry) -> int:
     return entry.balance_delta if entry.balance_delta else -entry.held_delta
 
 
-def shown_entries(entries: list[accounts.Entry]) -> list[accounts.Entry]:
-    """The newest ENTRIES as a user reads them: a finished generation is one line (its capture),
-    not a hold and then a capture that look like two charges; a failed one none (its hold and
-    release cancel out). A running generation's hold stays: that money is reserved now."""
-    settled = {e.job_id for e in entries if e.kind in ("capture", "release")}
-    return [e for e in entries if not (e.job_id in settled and e.kind in ("hold", "release"))][:ENTRIES]
+def history_line(ctx: Ctx, line: accounts.HistoryLine) -> str:
+    """A history line as people count money: a generation is one line by the user's own number
+    (reserved while it runs, then paid or returned), never a hold and a capture as two debits."""
+    settings = ctx.services.settings
+    day = line.created_at.astimezone(settings.zone).strftime("%d.%m %H:%M")
+    if line.kind == "job" and line.state is not None:
+        catalog = ctx.services.catalog
+        model = line.model or ""
+        title = catalog.model(model).title.get(ctx.lang) if model in catalog else model
+        text = ctx.t(f"gen_line_{line.state}", n=line.user_number, model=title, amount=signed(ctx.lang, line.amount),
+                     zero=ctx.money(0))
+    else:
+        text = f"{ctx.t('ledger_' + line.kind)}: {signed(ctx.lang, line.amount)}"
+    return f"• {day} {text}"
 
 
 async def send_balance(ctx: Ctx, wiz: Wiz | None) -> None:
@@ -49,14 +57,11 @@ async def send_balance(ctx: Ctx, wiz: Wiz | None) -> None:
         lines.append(ctx.t("balance_admin"))
     lines.append(ctx.t("balance_free_left", left=max(0, settings.free_daily_limit - used),
                        limit=settings.free_daily_limit))
-    entries = shown_entries(await accounts.recent_entries(db, settings.bot_id, ctx.user_id, ENTRIES * 4))
-    if entries:
+    recent = await accounts.history(db, settings.bot_id, ctx.user_id, ENTRIES)
+    if recent:
         lines.append("")
         lines.append(ctx.t("balance_recent"))
-        for entry in entries:
-            day = entry.created_at.astimezone(settings.zone).strftime("%d.%m %H:%M")
-            job = f" #{entry.job_id}" if entry.job_id else ""
-            lines.append(f"• {day} {ctx.t('ledger_' + entry.kind)}{job}: {signed(ctx.lang, entry_amount(entry))}")
+        lines += [history_line(ctx, line) for line in recent]
     transfer = bool((settings.payment_transfer_details or "").strip())  # bot/routers/transfer.py, when on
     await ctx.bot.send_message(ctx.chat_id, "\n".join(lines),
                                reply_markup=keyboards.balance(ctx.lang, back_to(wiz), transfer=transfer))

@@ -40,6 +40,11 @@ def title_of(ctx: Ctx, model_id: str) -> str:
     return catalog.model(model_id).title.get(ctx.lang) if model_id in catalog else model_id
 
 
+def number_of(ctx: Ctx, job: jobs.Job) -> str:
+    """The generation as its user counts them ("№2"), not the global id (buttons keep the id)."""
+    return ctx.t("gen_no", n=job.user_number)
+
+
 def when(ctx: Ctx, job: jobs.Job) -> str:
     return job.created_at.astimezone(ctx.services.settings.zone).strftime("%d.%m.%Y %H:%M")
 
@@ -57,8 +62,8 @@ async def send_list(ctx: Ctx, page: int) -> None:
     for job in found:
         icon, title = ICONS.get(job.state, "•"), title_of(ctx, job.model)
         state = ctx.t(STATE_KEYS.get(job.state, "state_queued"))
-        lines.append(f"{icon} #{job.id} · {when(ctx, job)} · {title} · {state} · {paid(ctx, job)}")
-        items.append((f"{icon} #{job.id} {title} · {paid(ctx, job)}", job.id))
+        lines.append(f"{icon} {number_of(ctx, job)} · {when(ctx, job)} · {title} · {state} · {paid(ctx, job)}")
+        items.append((f"{icon} {number_of(ctx, job)} {title} · {paid(ctx, job)}", job.id))
     await ctx.bot.send_message(ctx.chat_id, "\n".join(lines),
                                reply_markup=keyboards.history_list(ctx.lang, items, page, has_next))
 
@@ -76,7 +81,7 @@ async def owned(ctx: Ctx, job_id: int | None) -> jobs.Job | None:
 async def resend(ctx: Ctx, job: jobs.Job) -> None:
     """The delivered result again, by the file_ids the jobs actor recorded (each as it was sent:
     photo, video, audio or document; a photo's original file too), never generated again."""
-    caption: str | None = f"#{job.id} {title_of(ctx, job.model)}"
+    caption: str | None = f"{number_of(ctx, job)} {title_of(ctx, job.model)}"
     recorded = (job.result or {}).get("sent")
     entries = [e for e in recorded if isinstance(e, dict) and isinstance(e.get("file_id"), str)] \
         if isinstance(recorded, list) else []
@@ -149,7 +154,7 @@ def router() -> Router:
             return
         if job.state == "succeeded":
             await resend(ctx, job)
-        lines = [f"{ICONS.get(job.state, '•')} #{job.id} {title_of(ctx, job.model)}",
+        lines = [f"{ICONS.get(job.state, '•')} {number_of(ctx, job)} {title_of(ctx, job.model)}",
                  ctx.t("job_when", when=when(ctx, job)),
                  ctx.t("job_state", state=ctx.t(STATE_KEYS.get(job.state, "state_queued"))),
                  ctx.t("job_price", price=paid(ctx, job))]
