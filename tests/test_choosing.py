@@ -236,3 +236,11 @@ def test_the_repeat_button_has_one_name_and_english_quotes_are_english() -> None
     assert flow.quote("a fox", lang="en") == "“a fox”" and flow.quote("лиса") == "«лиса»"
     assert delivery_texts.caption("Model", "a fox", "en").endswith("“a fox”")
     assert delivery_texts.caption("Модель", "лиса").endswith("«лиса»")
+
+
+def test_the_new_buttons_fit_telegrams_64_bytes() -> None:
+    longest_model = max((m.id for m in CATALOG.models), key=len)
+    longest_family = max((f.id for f in CATALOG.families()), key=len)
+    for data in (keyboards.model_data(longest_model, keyboards.CHEAPEST), keyboards.sample_data(longest_model),
+                 keyboards.family_data(longest_family, 99_999, keyboards.CHEAPEST), keyboards.COUNTER):
+        assert len(data.encode()) <= 64, data
