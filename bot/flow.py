@@ -3,27 +3,31 @@
 One aiogram state, Wizard.step; the data (small, JSON, in PostgreSQL) says where the user is:
 asking the model's i-th field, the confirmation, or the list of fields to change. Each screen
 has a nonce, new whenever the step changes, that its buttons carry (w:<nonce>:<action>): a
-button of an older screen is recognised and answered with "outdated" and the current step, and
-the confirmation's nonce is the job's key, so Confirm pressed twice or replayed makes one job.
-The data is written before a screen is sent, so its buttons always find their screen.
+button of an older screen is recognised and answered with an "outdated" toast (never the current
+step's buttons under it), and the confirmation's nonce is the job's key, so Confirm pressed twice
+or replayed makes one job. The data is written before a screen is sent, so its buttons always
+find their screen. One living message per flow: a screen after a press is edited over the pressed
+message, a screen after a typed answer is a new message and the previous one loses its buttons
+(Wiz.shown remembers which message shows the current screen).
 """
 
 from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Filter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, TelegramObject
 
-from bot import keyboards
+from bot import keyboards, screens
 from bot.fsm_storage import forget
 from bot.inputs import formats, limit_mb
 from bot.prices import exact, price_range
@@ -32,6 +36,9 @@ from bot.texts import lang_of, money, t
 from catalog.loader import Field, Model, same
 from catalog.payload import build, is_job_ref
 from store import accounts, grants, jobs
+from telemetry import logs
+
+log = logs.get("bot")
 
 FIELD, CONFIRM, CHANGE = "f", "c", "x"
 TEXT_KINDS = ("prompt", "text", "int", "float")
@@ -39,6 +46,9 @@ BUTTON_KINDS = ("enum", "bool", "task")
 MEDIA_KINDS = ("image", "video", "audio")
 QUOTE = 300  # characters of a typed text shown back on a screen
 TASK_CHOICES = 8  # earlier results offered for a field of kind task
+
+
+Toast = Callable[[str], Awaitable[bool]]  # answers the pressed button's query with a text; False: not possible
 
 
 class Wizard(StatesGroup):
@@ -60,10 +70,13 @@ class Wiz:
     collected: list[Any] = field(default_factory=list)
     terms: list[Any] | None = None
     other_models: bool = False  # begun from what the user sent (routers/intake.py): the confirmation offers others
+    shown: int | None = None  # the message showing the current screen (its buttons are retired when it moves on)
 
     def dump(self) -> dict[str, Any]:
         data = {"m": self.model, "n": self.nonce, "at": self.at, "i": self.index, "v": self.values,
                 "ed": self.editing, "col": self.collected, "terms": self.terms}
+        if self.shown is not None:
+            data["msg"] = self.shown
         return {**data, "om": True} if self.other_models else data
 
     @classmethod
@@ -72,13 +85,14 @@ class Wiz:
         try:
             wiz = cls(model=data["m"], nonce=data["n"], at=data["at"], index=data["i"], values=data["v"],
                       editing=data["ed"], collected=data["col"], terms=data["terms"],
-                      other_models=data.get("om") is True)
+                      other_models=data.get("om") is True, shown=data.get("msg"))
         except (KeyError, TypeError):
             return None
         kinds_ok = (isinstance(wiz.model, str) and isinstance(wiz.nonce, str) and wiz.at in (FIELD, CONFIRM, CHANGE)
                     and isinstance(wiz.index, int) and isinstance(wiz.values, dict)
                     and isinstance(wiz.editing, bool) and isinstance(wiz.collected, list)
-                    and (wiz.terms is None or isinstance(wiz.terms, list)))
+                    and (wiz.terms is None or isinstance(wiz.terms, list))
+                    and (wiz.shown is None or (isinstance(wiz.shown, int) and not isinstance(wiz.shown, bool))))
         return wiz if kinds_ok else None
 
 
@@ -114,7 +128,9 @@ def asked(model: Model) -> list[Field]:
 
 @dataclass
 class Ctx:
-    """Who a screen is for and what it needs: the chat, the user's language, the services."""
+    """Who a screen is for and what it needs: the chat, the user's language, the services; for a
+    button, the message it was pressed on (`over`: the next screen replaces it) and the query's
+    one answer (`toast`, from AnswerCallbackFirst)."""
 
     bot: Bot
     chat_id: int
@@ -122,16 +138,23 @@ class Ctx:
     lang: str
     services: Services
     state: FSMContext
+    over: int | None = None
+    toast: Toast | None = None
 
     @classmethod
-    def of(cls, event: Message | CallbackQuery, bot: Bot, services: Services, state: FSMContext) -> Ctx:
+    def of(cls, event: Message | CallbackQuery, bot: Bot, services: Services, state: FSMContext, *,
+           toast: Toast | None = None) -> Ctx:
         user = event.from_user
         assert user is not None  # the middleware's ensure_user and the FSM key need a user
         if isinstance(event, Message):
-            chat = event.chat.id
-        else:
-            chat = event.message.chat.id if event.message is not None else user.id
-        return cls(bot, chat, user.id, lang_of(user), services, state)
+            return cls(bot, event.chat.id, user.id, lang_of(user), services, state)
+        chat = event.message.chat.id if event.message is not None else user.id
+        return cls(bot, chat, user.id, lang_of(user), services, state, screens.pressed_on(event), toast)
+
+    async def tell(self, text: str) -> bool:
+        """`text` as a toast over the chat; False when none can be shown (a typed message, or a
+        query answered already): the caller then shows it on the screen."""
+        return self.toast is not None and await self.toast(text)
 
     def t(self, key: str, **values: Any) -> str:
         return t(self.lang, key, **values)
@@ -387,7 +410,9 @@ def change_screen(ctx: Ctx, model: Model, wiz: Wiz) -> Screen:
 
 async def show(ctx: Ctx, wiz: Wiz, *, notice: str | None = None, fresh: bool = True, save: bool = True,
                begin: bool = False) -> None:
-    """Send the screen of the wizard's current step, after writing the data its buttons need.
+    """Show the screen of the wizard's current step, after writing the data its buttons need: over
+    the pressed message (one living message per flow), or, after a typed answer, as a new message
+    under it, the previous screen's buttons taken away.
 
     fresh: the step changed, so the screen gets a new nonce (older buttons become outdated);
     otherwise the same screen again (bad input, an outdated button), whose buttons stay valid.
@@ -411,12 +436,20 @@ async def show(ctx: Ctx, wiz: Wiz, *, notice: str | None = None, fresh: bool = T
         screen = await field_screen(ctx, model, wiz)
     else:
         screen = change_screen(ctx, model, wiz)
+    before = wiz.shown
+    if ctx.over is not None and ctx.over != wiz.shown:  # the pressed message becomes the screen
+        wiz.shown, save = ctx.over, True
     if fresh or save:
         await ctx.state.set_data(wiz.dump())
     if begin:
         await ctx.state.set_state(Wizard.step)
     text = f"{notice}\n\n{screen.text}" if notice else screen.text
-    await ctx.bot.send_message(ctx.chat_id, text, reply_markup=screen.markup)
+    showing = await screens.put(ctx.bot, ctx.chat_id, text, screen.markup, over=ctx.over)
+    if before is not None and before != showing:  # the screen moved: the old one's buttons go
+        await screens.retire(ctx.bot, ctx.chat_id, before)
+    if showing != wiz.shown:  # a new message (a typed answer, or the edit refused): remembered
+        wiz.shown = showing
+        await ctx.state.set_data(wiz.dump())
 
 
 async def start(ctx: Ctx, model: Model, values: Mapping[str, Any] | None = None, *,
@@ -446,10 +479,10 @@ async def advance(ctx: Ctx, wiz: Wiz, *, notice: str | None = None) -> None:
 
 
 async def leave(ctx: Ctx, text_key: str) -> None:
-    """Out of the wizard, to the main menu."""
+    """Out of the wizard, to the main menu (over the pressed message)."""
     await forget(ctx.state)
-    await ctx.bot.send_message(ctx.chat_id, ctx.t(text_key),
-                               reply_markup=keyboards.main_menu(ctx.lang, ctx.services.catalog.families()))
+    await screens.put(ctx.bot, ctx.chat_id, ctx.t(text_key),
+                      keyboards.main_menu(ctx.lang, ctx.services.catalog.families()), over=ctx.over)
 
 
 def repeat_values(model: Model, payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -503,6 +536,34 @@ async def announce(ctx: Ctx, job: jobs.Job, epoch: int) -> None:
         sent = await ctx.bot.send_message(ctx.chat_id, ctx.t("status_queued", model=title))
         await jobs.set_status_message(services.database, services.lock_name, epoch, job.id, sent.message_id)
     services.wake_jobs()
+
+
+def summary(ctx: Ctx, job: jobs.Job) -> str:
+    """What a finished confirmation says once its job is made: the model, the values and the price,
+    no buttons (so no second Confirm under the thumb); the status message follows it."""
+    catalog = ctx.services.catalog
+    model = catalog.model(job.model) if job.model in catalog else None
+    lines = [ctx.t("confirmed_header"),
+             ctx.t("confirm_model", model=model.title.get(ctx.lang) if model is not None else job.model)]
+    if model is not None:
+        lines += value_lines(ctx, model, job.input)
+    price = ctx.money(job.price) if job.paid_with == "money" else ctx.t("price_free")
+    lines.append(ctx.t("confirm_price", price=price))
+    return "\n".join(lines)
+
+
+async def settle(ctx: Ctx, job: jobs.Job, wiz: Wiz | None = None, *, notice: str | None = None) -> None:
+    """The pressed confirmation becomes the job's summary without buttons (`notice` under it), and
+    any other screen the wizard still shows loses its buttons. Best effort: a message that cannot
+    be edited any more (too old, not modified) stays as it is."""
+    text = summary(ctx, job) + (f"\n\n{notice}" if notice else "")
+    if ctx.over is not None:
+        try:
+            await ctx.bot.edit_message_text(text=text, chat_id=ctx.chat_id, message_id=ctx.over, reply_markup=None)
+        except TelegramAPIError as exc:
+            log.debug("summary_edit_skipped", extra={"error_text": str(exc)[:200]})
+    if wiz is not None and wiz.shown is not None and wiz.shown != ctx.over:
+        await screens.retire(ctx.bot, ctx.chat_id, wiz.shown)
 
 
 async def confirmed_job(ctx: Ctx, nonce: str) -> jobs.Job | None:

