@@ -19,13 +19,13 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
-from bot import keyboards, samples, screens
+from bot import keyboards, resolutions, samples, screens
 from bot.flow import Ctx, asked, start
 from bot.fsm_storage import forget
 from bot.prices import combinations, lowest, price_range
 from bot.replies import chat_of
 from bot.services import Services
-from bot.texts import TEXTS, lang_of, money, t
+from bot.texts import lang_of, money, t
 from catalog.estimates import typical_seconds
 from catalog.families import BY_ID as FAMILIES
 from catalog.loader import Model
@@ -92,15 +92,7 @@ def card_text(lang: str, services: Services, model: Model, usual: float | None =
 
 def resolution_lines(lang: str, model: Model) -> list[str]:
     """What each resolution word among the model's options means (1K ≈ 1024 px, 720p...), once each."""
-    out: dict[str, str] = {}
-    for item in asked(model):
-        if item.kind != "enum":
-            continue
-        for option in item.options:
-            key = f"res_{str(option.value).lower()}"
-            if key in TEXTS.get(lang, {}) or key in TEXTS["ru"]:
-                out.setdefault(key, t(lang, key))
-    return list(out.values())
+    return resolutions.explain(lang, [o.value for item in asked(model) if item.kind == "enum" for o in item.options])
 
 
 def _price(lang: str, low: int, high: int) -> str:
