@@ -374,3 +374,45 @@ async def test_a_newcomer_pays_with_stars_a_friend_follows_the_invitation_and_th
     link, panel = await asyncio.to_thread(browse, tmp_path, url + "?lang=en", work)
     assert link.startswith("https://t.me/trt_demo_bot?start=ref_") and panel
     assert any(line.get("event") == "stars_invoice_sent" for line in proc.log_lines())
+
+
+async def test_a_video_result_plays_in_the_browser(tmp_path: Path, spawn: Any, database_url: str) -> None:
+    """Text to video in the page: the fake KIE's clip (a real H.264 MP4) comes back as a video
+    message whose player knows its length and plays."""
+    need_chromium()
+    proc, url = await demo(spawn, database_url)
+
+    def work(chat: Chat) -> dict[str, Any]:
+        from selenium.webdriver.common.by import By
+
+        model, screen = to_confirmation(chat, "text_to_video")
+        chat.driver.find_element(By.CSS_SELECTOR, f'.kb-btn[data-callback="{action(screen, "ok")}"]').click()
+
+        def loaded(driver: Any) -> dict[str, Any] | None:
+            found: dict[str, Any] | None = driver.execute_script("""
+                const clips = document.querySelectorAll('.msg.bot video.video');
+                const v = clips[clips.length - 1];
+                if (!v || v.readyState < 1 || !(v.duration > 0)) return null;
+                return {duration: v.duration, width: v.videoWidth, height: v.videoHeight};""")
+            return found
+        try:
+            clip = chat.wait(RESULT_SECONDS).until(loaded)
+        except Exception as exc:
+            raise AssertionError(f"no playable video on the page within {RESULT_SECONDS} s: {chat.screen()}") from exc
+        chat.driver.execute_script("""
+            const clips = document.querySelectorAll('.msg.bot video.video');
+            const v = clips[clips.length - 1];
+            v.muted = true;
+            v.play();""")
+        try:
+            chat.wait(SCREEN_SECONDS).until(lambda d: d.execute_script(
+                "const c = document.querySelectorAll('.msg.bot video.video');"
+                "return c[c.length - 1].currentTime > 0.5"))
+        except Exception as exc:
+            raise AssertionError(f"the clip does not play: {clip}") from exc
+        return {"model": model.id, **clip}
+
+    seen = await asyncio.to_thread(browse, tmp_path, url + "?lang=en", work)
+    assert seen["duration"] > 0 and seen["width"] > 0 and seen["height"] > 0, f"a clip that plays: {seen}"
+    delivered = [line for line in proc.log_lines() if line.get("event") == "job_delivered"]
+    assert any(line.get("model") == seen["model"] for line in delivered), "the page's job was delivered"
