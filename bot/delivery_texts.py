@@ -21,12 +21,13 @@ CAPTION_MAX = 1024  # Telegram's caption limit
 
 TEXTS: dict[str, dict[str, str]] = {
     "ru": {
-        "status_sending": "⏳ Отправляю задание модели «{model}»…",
-        "status_queued": "🕐 «{model}»: задание в очереди. Прошло {elapsed}.",
-        "status_generating": "🎨 «{model}»: генерирую. Прошло {elapsed}.",
+        "job_no": "№{n}",
+        "status_sending": "⏳ {no}Отправляю задание модели «{model}»…",
+        "status_queued": "🕐 {no}«{model}»: задание в очереди. Прошло {elapsed}.",
+        "status_generating": "🎨 {no}«{model}»: генерирую. Прошло {elapsed}.",
         "status_usually": "Обычно это занимает около {usual}.",
-        "status_done": "✅ Готово за {elapsed}.",
-        "status_failed": "❌ Не получилось.",
+        "status_done": "✅ {no}«{model}»: готово за {elapsed}.",
+        "status_failed": "❌ {no}«{model}»: не получилось.",
         "btn_again": "🔁 Повторить",
         "btn_menu": "☰ Меню",
         "result_link": "Файл слишком большой для Telegram, скачайте его по ссылке (она действует недолго):\n{url}",
@@ -54,12 +55,13 @@ TEXTS: dict[str, dict[str, str]] = {
         "refund_free": "Бесплатная генерация не израсходована.",
     },
     "en": {
-        "status_sending": "⏳ Sending the task to “{model}”…",
-        "status_queued": "🕐 “{model}”: queued. {elapsed} so far.",
-        "status_generating": "🎨 “{model}”: generating. {elapsed} so far.",
+        "job_no": "#{n}",
+        "status_sending": "⏳ {no}Sending the task to “{model}”…",
+        "status_queued": "🕐 {no}“{model}”: queued. {elapsed} so far.",
+        "status_generating": "🎨 {no}“{model}”: generating. {elapsed} so far.",
         "status_usually": "It usually takes about {usual}.",
-        "status_done": "✅ Done in {elapsed}.",
-        "status_failed": "❌ It did not work out.",
+        "status_done": "✅ {no}“{model}”: Done in {elapsed}.",
+        "status_failed": "❌ {no}“{model}”: it did not work out.",
         "btn_again": "🔁 Repeat",
         "btn_menu": "☰ Menu",
         "result_link": "The file is too large for Telegram; download it here (the link expires soon):\n{url}",
@@ -119,9 +121,16 @@ def duration(seconds: float, lang: str) -> str:
     return f"{minutes} мин {rest:02d} с" if minutes else f"{rest} с"
 
 
-def status(lang: str, state: str, model: str, elapsed: float, usual: float | None) -> str:
+def number(lang: str, user_number: int | None) -> str:
+    """A generation as its user counts them, "№2 " / "#2 " (with the space a line puts after it);
+    empty without one. Never the global job id: that stays in buttons and logs."""
+    return t(lang, "job_no", n=user_number) + " " if user_number else ""
+
+
+def status(lang: str, state: str, model: str, elapsed: float, usual: float | None,
+           user_number: int | None = None) -> str:
     """The status line for a job in `state` ("sending", "queued", "generating")."""
-    line = t(lang, f"status_{state}", model=model, elapsed=duration(elapsed, lang))
+    line = t(lang, f"status_{state}", model=model, elapsed=duration(elapsed, lang), no=number(lang, user_number))
     if usual is not None and state != "sending":
         line += "\n" + t(lang, "status_usually", usual=duration(usual, lang))
     return line
@@ -147,9 +156,17 @@ def _seconds(value: float, *, up: bool) -> int:
     return int(math.ceil(value) if up else math.floor(value))
 
 
-def caption(model: str, prompt: object, lang: str = "ru") -> str:
-    """The result's caption: the model's name and the prompt, shortened, in the language's quotes."""
-    text = model
+def ended(lang: str, model: str, elapsed: float, user_number: int | None, *, done: bool) -> str:
+    """The status message's last word: done (in how long) or failed, naming the generation."""
+    if done:
+        return t(lang, "status_done", model=model, elapsed=duration(elapsed, lang), no=number(lang, user_number))
+    return t(lang, "status_failed", model=model, no=number(lang, user_number))
+
+
+def caption(model: str, prompt: object, lang: str = "ru", user_number: int | None = None) -> str:
+    """The result's caption: the model's name and the generation's number, then the prompt,
+    shortened, in the language's quotes."""
+    text = f"{model} · {number(lang, user_number).strip()}" if user_number else model
     if isinstance(prompt, str) and prompt.strip():
         short = prompt.strip()
         if len(short) > CAPTION_PROMPT:

@@ -385,7 +385,7 @@ class Deliverer:
         ctx = self.ctx
         parts = await jobs.parts(ctx.database, job.id)  # read under the chat's lock: no step raced it
         title = model.title.get(lang) if model is not None else job.model
-        first_caption = texts.caption(title, job.input.get("prompt") or job.input.get("text"), lang)
+        first_caption = texts.caption(title, job.input.get("prompt") or job.input.get("text"), lang, job.user_number)
         keyboard = texts.result_keyboard(lang, job.id)
         missing: list[int] = []
         for index, url in enumerate(shown):

@@ -46,7 +46,7 @@ class StatusMessages:
         phase = "sending" if job.state in ("created", "submitting") else \
             "generating" if job.state == "running" else "queued"
         elapsed = shown_elapsed((datetime.now(UTC) - job.created_at).total_seconds())
-        text = texts.status(lang, phase, title, elapsed, await self._usual(job.model))
+        text = texts.status(lang, phase, title, elapsed, await self._usual(job.model), job.user_number)
         if text == track.last_text:
             return
         track.last_edit = now
@@ -57,11 +57,10 @@ class StatusMessages:
         tries again on the next step, so a 429 or the per-chat limiter never leaves "queued")."""
         if job.status_message_id is None or track.no_status or self.said.get(job.id) == job.status_message_id:
             return True  # none, said, or it cannot be edited (deleted, chat gone)
-        if done:
-            elapsed = (datetime.now(UTC) - job.created_at).total_seconds()
-            text = texts.t(lang, "status_done", elapsed=texts.duration(elapsed, lang))
-        else:
-            text = texts.t(lang, "status_failed")
+        model = self.ctx.model(job)
+        title = model.title.get(lang) if model is not None else job.model
+        elapsed = (datetime.now(UTC) - job.created_at).total_seconds()
+        text = texts.ended(lang, title, elapsed, job.user_number, done=done)
         if not await self.edit(job, track, text):
             return False
         if len(self.said) > 10_000:
