@@ -316,7 +316,7 @@ async def _results(ctx: Ctx, item: Field) -> list[tuple[str, str, int | str | No
     for job in found:
         title = catalog.model(job.model).title.get(ctx.lang) if job.model in catalog else job.model
         day = job.created_at.astimezone(settings.zone).strftime("%d.%m %H:%M")
-        out.append((f"#{job.id} {title} · {day}", "t", job.id))
+        out.append((f"{ctx.t('gen_no', n=job.user_number)} {title} · {day}", "t", job.id))
     return out
 
 

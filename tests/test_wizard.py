@@ -585,7 +585,7 @@ async def test_a_task_field_offers_the_users_earlier_results(chat: Chat) -> None
     await jobs.finish(money.db, money.name, money.epoch, created.job.id, Succeeded({"urls": ["u"]}))
     await chat.say("/models")
     await chat.open_model("grok-imagine/upscale")
-    pick = chat.find(f"#{created.job.id}")
+    pick = chat.find(t("gen_no", n=created.job.user_number))
     await chat.press(pick.rsplit(":", 1)[0] + ":999999")  # a job that is not theirs (or does not exist)
     assert chat.toasts[-1] == t("outdated") and pick in chat.data(), "a toast, the step as it was"
     await chat.press(pick)

@@ -122,7 +122,7 @@ async def _already(ctx: Ctx, job: jobs.Job, epoch: int, wiz: Wiz | None = None) 
     tracing.emit("job_confirmed", {"job_id": job.id, "new": False, "model": job.model, "price": job.price,
                                    "paid_with": job.paid_with})
     told = job.status_message_id is not None
-    notice = ctx.t("already_confirmed", id=job.id)
+    notice = ctx.t("already_confirmed", id=job.user_number)
     toasted = told and await ctx.tell(notice)
     await flow.settle(ctx, job, wiz, notice=notice if told and not toasted else None)
     await announce(ctx, job, epoch)

@@ -46,7 +46,7 @@ def router() -> Router:
             job = await confirmed_job(ctx, press.nonce)
             if job is not None:
                 told = job.status_message_id is not None
-                notice = ctx.t("already_confirmed", id=job.id)
+                notice = ctx.t("already_confirmed", id=job.user_number)
                 toasted = told and await ctx.tell(notice)
                 if _still_shows(query):  # a confirmation left with its buttons (a crash before its summary)
                     await settle(ctx, job, notice=notice if told and not toasted else None)
