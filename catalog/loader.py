@@ -18,6 +18,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
 from decimal import Decimal, InvalidOperation
 from functools import cache, cached_property
 from pathlib import Path
@@ -58,10 +59,12 @@ FIELD_KEYS: dict[str, set[str]] = {
     "float": {"min", "max"},
     "image": {"array", "min_items", "max_items", "max_mb", "mime", "max_side"},
     "video": {"array", "min_items", "max_items", "max_mb", "mime", "max_seconds"},
-    "audio": {"array", "min_items", "max_items", "max_mb", "mime", "max_seconds"},
+    "audio": {"array", "min_items", "max_items", "max_mb", "mime", "max_seconds", "speak"},
     "task": {"sources"},
     "json": set(),
 }
+SPEAK_KEYS = {"model", "chars_per_second", "voice"}
+SPEAK_KEY = "speak"  # a spoken value: {"speak": text, "tts": model id, "voice": ..., "seconds": estimate}
 NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
 ID_RE = re.compile(r"[a-z0-9][a-z0-9._/-]*")
 TITLE_MAX, DESCRIPTION_MAX = 48, 200
@@ -80,6 +83,50 @@ class CatalogError(Exception):
 class Option:
     value: Value
     label: Text
+
+
+@dataclass(frozen=True)
+class Speech:
+    """An audio step that also takes typed text: the bot speaks it with `model` (a text-to-speech
+    model of this catalog) in the same job, before the model that takes the audio.
+
+    The audio's length is estimated before anything is made: one second per `chars_per_second`
+    characters, rounded up (at least one second); the price is the speech's own price for the text
+    plus the audio model's price for those seconds, and a text whose estimate is over the field's
+    max_seconds is refused."""
+
+    model: str
+    chars_per_second: Decimal
+    voice: Value | None = None  # None: the speech model's default voice
+    tts: Model | None = dataclass_field(default=None, compare=False)  # the speech model, set once the catalog is read
+
+    def seconds(self, text: str) -> int:
+        """The estimated seconds `text` plays for when spoken."""
+        return max(1, math.ceil(Decimal(len(text)) / self.chars_per_second))
+
+    def most_characters(self, max_seconds: float) -> int:
+        """The longest text whose estimate fits in `max_seconds`."""
+        return int(Decimal(str(max_seconds)) * self.chars_per_second)
+
+    def tts_values(self, value: Mapping[str, Any]) -> dict[str, Any]:
+        """What the speech model is asked (the text, and the voice the value names)."""
+        chosen: dict[str, Any] = {"text": value[SPEAK_KEY]}
+        if value.get("voice") is not None:
+            chosen["voice"] = value["voice"]
+        return chosen
+
+    def credits(self, value: Mapping[str, Any]) -> Decimal:
+        """The speech model's price for the value's text, in KIE credits."""
+        if self.tts is None:
+            raise LookupError(f"speech model {self.model!r} is not resolved")
+        return self.tts.credits(self.tts_values(value))
+
+
+def spoken(value: object) -> Mapping[str, Any] | None:
+    """The value when it is a typed text to speak (see Speech), else None."""
+    if isinstance(value, Mapping) and isinstance(value.get(SPEAK_KEY), str):
+        return value
+    return None
 
 
 @dataclass(frozen=True)
@@ -106,6 +153,7 @@ class Field:
     max_seconds: float | None = None  # longest audio or video KIE accepts (and we price for)
     max_side: int | None = None  # an image's longest side in pixels, where the price depends on the size
     sources: tuple[str, ...] = ()  # task: the models whose results may be picked
+    speak: Speech | None = None  # audio: a typed text is spoken by the bot's own speech model
 
     @property
     def media(self) -> bool:
@@ -187,7 +235,12 @@ class Model:
         field whose length sets the price (measured when the user sent it)."""
         full = {**self.defaults(), **values}
         sku = _best_sku(self.skus, full, self.id)
-        return sku.credits * self._quantity(sku, full, seconds or {}, upper=False)
+        total = sku.credits * self._quantity(sku, full, seconds or {}, upper=False)
+        for item in self.fields:  # a typed text spoken first: the speech model's price on top
+            value = spoken(full.get(item.name))
+            if value is not None and item.speak is not None:
+                total += item.speak.credits(value)
+        return total
 
     def max_credits(self, values: Mapping[str, object]) -> Decimal:
         """The price before the lengths are known: the longest audio or video, the longest text."""
@@ -597,9 +650,40 @@ class _Reader:
         if side is not None and (not _whole(side) or side < 1):
             self.note(where, "max_side must be a whole number of pixels")
             side = None
+        speech = self.speech(where, raw["speak"], longest, array) if "speak" in raw else None
         return replace(item, array=array, min_items=low if _whole(low) else 1, max_items=high if _whole(high) else 1,
-                        max_bytes=int(Decimal(str(megabytes)) * 1_000_000), mime=tuple(mime), max_seconds=longest,
-                       max_side=side)
+                       max_bytes=int(Decimal(str(megabytes)) * 1_000_000), mime=tuple(mime), max_seconds=longest,
+                       max_side=side, speak=speech)
+
+    def speech(self, where: str, raw: object, longest: object, array: object) -> Speech | None:
+        """An audio field's `speak: {model, chars_per_second, voice?}`; the model is checked in finish()."""
+        if not isinstance(raw, dict):
+            self.note(where, "speak must be {model: <a text-to-speech model id>, chars_per_second: <number>}")
+            return None
+        for key in sorted(set(raw) - SPEAK_KEYS, key=str):
+            self.note(where, f"unknown key {key!r} in speak")
+        model, rate, voice = raw.get("model"), raw.get("chars_per_second"), raw.get("voice")
+        ok = True
+        if not isinstance(model, str) or not ID_RE.fullmatch(model):
+            self.note(where, f"speak.model must be a model id, got {model!r}")
+            ok = False
+        if not _number(rate) or rate <= 0:
+            self.note(where, "speak.chars_per_second must be a positive number (it estimates the seconds)")
+            ok = False
+        if voice is not None and (not isinstance(voice, str | int | float) or isinstance(voice, bool)):
+            self.note(where, f"speak.voice must be one of the speech model's voices, got {voice!r}")
+            ok = False
+        if longest is None:
+            self.note(where, "speak needs max_seconds: a text is refused when it would play longer")
+            ok = False
+        if array:
+            self.note(where, "speak goes with a single audio (array: false)")
+            ok = False
+        if not ok:
+            return None
+        assert isinstance(model, str) and _number(rate)
+        return Speech(model=model, chars_per_second=Decimal(repr(rate)) if isinstance(rate, float) else Decimal(rate),
+                      voice=voice)
 
     def when(self, where: str, raw: object, fields: Mapping[str, Field]) -> Mapping[str, Value] | None:
         """A {field: value} combination (a SKU's `when`, a `forbid` rule), checked against the fields."""
@@ -694,6 +778,42 @@ class _Reader:
             if sum(len(s.when) == most for s in matching) > 1:
                 self.note(where, f"several SKUs price {described} equally: make one more specific")
 
+    def spoken_by(self, model: Model) -> Model:
+        """The model with each `speak` bound to its speech model, checked: a model of this catalog
+        that makes audio from a required `text` field, asks nothing else without a default, and
+        speaks in the voice named (one of its `voice` options)."""
+        if not any(f.speak for f in model.fields):
+            return model
+        by_id = {m.id: m for m, _ in self.built}
+        fields = []
+        for item in model.fields:
+            speech = item.speak
+            if speech is None:
+                fields.append(item)
+                continue
+            where = f"model {model.id!r}: field {item.name!r}: speak"
+            tts = by_id.get(speech.model)
+            text = next((f for f in tts.fields if f.name == "text"), None) if tts is not None else None
+            if tts is None:
+                self.note(where, f"{speech.model!r} is not in the catalog")
+            elif tts.output != "audio" or text is None or text.kind not in ("prompt", "text"):
+                self.note(where, f"{speech.model!r} is not a text-to-speech model (audio from a `text` field)")
+            elif any(f.speak for f in tts.fields):
+                self.note(where, f"{speech.model!r} itself speaks typed text: no chains of speech")
+            elif any(f.required and f.default is None and f.name not in ("text", "voice") for f in tts.fields):
+                self.note(where, f"{speech.model!r} needs more than a text and a voice")
+            else:
+                voices = next((f for f in tts.fields if f.name == "voice"), None)
+                if speech.voice is not None and (voices is None or not any(same(speech.voice, v)
+                                                                           for v in voices.values())):
+                    self.note(where, f"voice {speech.voice!r} is not a voice of {speech.model!r}")
+                elif speech.voice is None and voices is not None and voices.required and voices.default is None:
+                    self.note(where, f"{speech.model!r} needs a voice: name one")
+                else:
+                    item = replace(item, speak=replace(speech, tts=tts))
+            fields.append(item)
+        return replace(model, fields=tuple(fields))
+
     def finish(self) -> tuple[Model, ...]:
         """Cross-model checks, then the display order."""
         ids = {m.id for m, _ in self.built}
@@ -703,6 +823,7 @@ class _Reader:
                     if source not in ids:
                         self.note(f"model {model.id!r}: field {item.name!r}",
                                   f"source {source!r} is not in the catalog")
+        self.built = [(self.spoken_by(model), position) for model, position in self.built]
         family_order = {f.id: f.order for f in FAMILIES}
         ranked = sorted(self.built, key=lambda pair: (family_order[pair[0].family], not pair[0].popular,
                                                       pair[0].order, pair[1]))

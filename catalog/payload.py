@@ -6,7 +6,9 @@ fence; the jobs actor, when it submits, downloads each file through the Bot API,
 KIE's upload service and puts the URL in its place. A Telegram file URL holds the bot token, so
 it never goes into an input: only these references do, until they become KIE's own URLs. A field
 of kind `task` (an earlier result, e.g. to upscale) holds a JobRef until the actor puts that
-job's KIE task id in its place.
+job's KIE task id in its place. An audio field that speaks typed text (catalog.loader.Speech)
+may hold a Spoken value instead of a file: the actor has the text spoken first, in the same job,
+and puts the speech's result URL in its place.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any, TypedDict
 
-from catalog.loader import Model
+from catalog.loader import SPEAK_KEY, Model, Speech, spoken
 
 FILE_KEY = "tg_file_id"
 JOB_KEY = "job_id"
@@ -32,6 +34,29 @@ class FileRef(TypedDict):
 
 class JobRef(TypedDict):
     job_id: int
+
+
+class Spoken(TypedDict):
+    """A text to be spoken by `tts` (in `voice`, None: its default) before the job's own task; its
+    estimated `seconds` are what the audio field's per-second price counts."""
+
+    speak: str
+    tts: str
+    voice: Any
+    seconds: float
+
+
+def spoken_ref(speech: Speech, text: str) -> Spoken:
+    return {"speak": text, "tts": speech.model, "voice": speech.voice, "seconds": float(speech.seconds(text))}
+
+
+def is_spoken(value: object) -> bool:
+    return spoken(value) is not None
+
+
+def spoken_fields(payload: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The fields of the input that hold a text to speak, by name."""
+    return {name: found for name, value in payload.items() if (found := spoken(value)) is not None}
 
 
 def file_ref(file_id: str, mime: str, size: int, seconds: float | None = None) -> FileRef:
@@ -88,21 +113,25 @@ def job_refs(payload: Mapping[str, Any]) -> Iterator[int]:
             yield int(value[JOB_KEY])
 
 
-def resolve(payload: Mapping[str, Any], urls: Mapping[str, str], task_ids: Mapping[int, str] | None = None
-            ) -> dict[str, Any]:
+def resolve(payload: Mapping[str, Any], urls: Mapping[str, str], task_ids: Mapping[int, str] | None = None,
+            speech: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The input as KIE takes it: each FileRef replaced by the URL of its upload (keyed by
-    file_id), each JobRef by that job's KIE task id. A reference left unresolved is an error, never
-    sent."""
+    file_id), each JobRef by that job's KIE task id, each Spoken text by the URL of its speech
+    (keyed by field name). A reference left unresolved is an error, never sent."""
     task_ids = task_ids or {}
+    speech = speech or {}
 
     def one(item: Any) -> Any:
+        if is_spoken(item):
+            raise KeyError(f"a text to speak: {str(item[SPEAK_KEY])[:40]!r}")
         if is_file_ref(item):
             return urls[item[FILE_KEY]]
         if is_job_ref(item):
             return task_ids[int(item[JOB_KEY])]
         return item
 
-    return {name: [one(i) for i in value] if isinstance(value, list) else one(value)
+    return {name: speech[name] if is_spoken(value) and name in speech
+            else [one(i) for i in value] if isinstance(value, list) else one(value)
             for name, value in payload.items()}
 
 
@@ -114,6 +143,12 @@ def media_seconds(model: Model, payload: Mapping[str, Any]) -> dict[str, float]:
         if not field.media or field.name not in payload:
             continue
         value = payload[field.name]
+        said = spoken(value)
+        if said is not None:  # a text to speak: the seconds the catalog's rule estimates it plays for
+            estimate = field.speak.seconds(said[SPEAK_KEY]) if field.speak is not None else said.get("seconds")
+            if (known := _known(estimate)) is not None:
+                out[field.name] = known
+            continue
         seconds = [known for r in (value if isinstance(value, list) else [value])
                    if is_file_ref(r) and (known := _known(r.get("seconds"))) is not None]
         if seconds:

@@ -1,6 +1,7 @@
 """A job's input as KIE takes it: each file the user sent fetched through the Bot API and uploaded
 to KIE's file service (a Telegram file URL holds the bot token and never leaves this process),
-each earlier job it builds on replaced by that job's task id.
+each earlier job it builds on replaced by that job's task id, each typed text to speak replaced by
+the URL of its speech (generation/speech.py: a task of its own, made first, in the same job).
 
 An audio or video file's length is measured from its bytes before it goes anywhere: Telegram's
 `duration` is what the sender's client declared, and the price per second was computed from it.
@@ -23,6 +24,7 @@ from catalog import payload
 from catalog.loader import Field, Model
 from generation.context import JobContext, log
 from generation.errors import InputUnavailable, RetryLater
+from generation.speech import Speech
 from generation.track import Track
 from ingest.media_length import measure_seconds
 from store import jobs
@@ -36,6 +38,7 @@ MEASURED = ("audio", "video")  # field kinds whose files play for a length
 class Inputs:
     def __init__(self, ctx: JobContext) -> None:
         self.ctx = ctx
+        self.speech = Speech(ctx)
 
     async def resolve(self, job: Job, track: Track) -> dict[str, Any]:
         """The input with every reference replaced; InputUnavailable or RetryLater otherwise."""
@@ -55,8 +58,9 @@ class Inputs:
             if other is None or other.bot_id != job.bot_id or other.user_id != job.user_id or not other.kie_task_id:
                 raise InputUnavailable(f"job {other_id} has no task this user may use")
             task_ids[other_id] = other.kie_task_id
+        spoken = await self.speech.urls(job, track)  # last: the user's files are checked before it is made
         try:
-            return payload.resolve(job.input, track.uploads, task_ids)
+            return payload.resolve(job.input, track.uploads, task_ids, spoken)
         except KeyError as exc:
             raise InputUnavailable(f"an unresolved reference: {exc}") from None
 

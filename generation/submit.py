@@ -22,6 +22,7 @@ from generation.context import JobContext, log
 from generation.deliver import Deliverer
 from generation.errors import InputUnavailable, NotOurs, RetryLater
 from generation.inputs import Inputs
+from generation.speech import Pending
 from generation.track import RETRY_LATER, Track, poll_interval
 from kie import KieError, OutOfCredits
 from store import jobs
@@ -48,6 +49,9 @@ class Submitter:
         except InputUnavailable as exc:
             log.warning("job_input_unavailable", extra={"job_id": job.id, "error_text": str(exc)})
             return await self.deliverer.end(job, track, model, Failed(exc.reason))
+        except Pending as exc:  # a typed text is being spoken first (generation.speech)
+            track.next_at = time.monotonic() + exc.delay
+            return job
         except (RetryLater, KieError) as exc:
             track.next_at = time.monotonic() + RETRY_LATER
             log.info("job_input_retry", extra={"job_id": job.id, "error_text": describe(exc)})
