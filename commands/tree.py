@@ -1,8 +1,8 @@
 """Builds the supervisor tree from the settings: who runs, in which order, how restarted.
 
 root (rest_for_one): db, lock_keeper, correlation_flusher, work (one_for_one: dispatcher,
-janitor, kie_poller, broadcaster, webhook_setter in webhook mode or poller in polling mode), ingress (with
-/webhook and /kie-callback).
+janitor, kie_poller, broadcaster, profile_setter, webhook_setter in webhook mode or poller in
+polling mode), ingress (with /webhook and /kie-callback).
 Mailboxes are made here once and outlive every incarnation of their actors; the chaos endpoint
 finds actors by name through the same table.
 """
@@ -23,8 +23,9 @@ from actors.kie_poller import KiePoller
 from actors.lock_keeper import LockKeeper, lease_seconds
 from actors.mailbox import Mailbox, MailboxError
 from actors.poller import Poller
+from actors.profile_setter import ProfileSetter
 from actors.webhook_setter import WebhookSetter
-from bot import texts
+from bot import first_screen, texts
 from bot.conversation import build_dispatcher
 from bot.fsm_storage import PostgresStorage
 from bot.services import Services
@@ -120,6 +121,14 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
 
         work_children.insert(2, ChildSpec("broadcaster", make_broadcaster, mailbox=broadcaster_box,
                                           shutdown=settings.shutdown_timeout))
+        profile_box = box(ProfileSetter.new_mailbox("profile_setter"))
+        role_subscribers.append(profile_box)
+        work_children.insert(3, ChildSpec(
+            "profile_setter",
+            # its own bot, no send limiter (no chat's messages); the request timeout outlasts the cycle's
+            lambda: ProfileSetter(profile_box, make_bot(token, settings.telegram_api_base, timeout=11.0), lock_box,
+                                  lambda: first_screen.profile(settings, catalog), cycle_deadline=10.0),
+            mailbox=profile_box))
         kie_callbacks = KieCallbackIntake(settings, database, lambda: wake_jobs(jobs_box))
         if settings.bot_mode == "webhook":
             intake = WebhookIntake(settings, database, lambda: wake(dispatcher_box),

@@ -1,6 +1,8 @@
-"""The bot and its chats rather than their messages: ``getMe``, ``getChat``, chat actions, commands, menu button.
+"""The bot and its chats rather than their messages: ``getMe``, ``getChat``, chat actions, commands,
+descriptions, menu button.
 
-Why it exists: the bot calls these at start-up (``getMe``, ``setMyCommands``, ``setChatMenuButton``)
+Why it exists: the bot calls these at start-up (``getMe``, ``setMyCommands``, ``setMyDescription``,
+``setMyShortDescription``, ``setChatMenuButton``)
 and while working (``sendChatAction``); they touch the bot's settings and chat info, not messages.
 """
 
@@ -30,6 +32,7 @@ _CHAT_ACTIONS = frozenset(
 )
 
 _BOT_COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
+_LANGUAGE_CODE_RE = re.compile(r"^[a-z]{2}$")
 
 
 class ChatMethods(TelegramWorld):
@@ -97,6 +100,48 @@ class ChatMethods(TelegramWorld):
     async def _delete_my_commands(self, call: Call) -> bool:
         self._commands.pop(self._commands_key(call), None)
         return True
+
+    @staticmethod
+    def _profile_language(call: Call) -> str:
+        """A description's language_code: two letters (ISO 639-1), or empty for everyone else."""
+        code = call.params.get("language_code")
+        code = "" if code is None else str(code)
+        if code and not _LANGUAGE_CODE_RE.match(code):
+            raise bad("LANGUAGE_CODE_INVALID")
+        return code
+
+    @staticmethod
+    def _profile_text(call: Call, name: str, most: int) -> str:
+        text = call.params.get(name)
+        text = "" if text is None else str(text)
+        if len(text) > most:  # Telegram counts characters; an empty text removes the language's own
+            raise bad(f"{name.upper()}_TOO_LONG")
+        return text
+
+    async def _set_my_description(self, call: Call) -> bool:
+        code = self._profile_language(call)
+        text = self._profile_text(call, "description", 512)
+        if text:
+            self._descriptions[code] = text
+        else:
+            self._descriptions.pop(code, None)
+        return True
+
+    async def _get_my_description(self, call: Call) -> dict[str, Any]:
+        """The language's own description ("" when it has none; Telegram then shows the default one)."""
+        return {"description": self._descriptions.get(self._profile_language(call), "")}
+
+    async def _set_my_short_description(self, call: Call) -> bool:
+        code = self._profile_language(call)
+        text = self._profile_text(call, "short_description", 120)
+        if text:
+            self._short_descriptions[code] = text
+        else:
+            self._short_descriptions.pop(code, None)
+        return True
+
+    async def _get_my_short_description(self, call: Call) -> dict[str, Any]:
+        return {"short_description": self._short_descriptions.get(self._profile_language(call), "")}
 
     async def _set_chat_menu_button(self, call: Call) -> bool:
         button = call.params.get("menu_button")

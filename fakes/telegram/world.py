@@ -94,6 +94,8 @@ class TelegramWorld(FakeServer):
         self._webhook = WebhookState()
         self._poll: PollState | None = None
         self._commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._descriptions: dict[str, str] = {}  # language_code ("" = everyone else) -> description
+        self._short_descriptions: dict[str, str] = {}  # language_code -> short description
         self._menu_buttons: dict[int | None, dict[str, Any]] = {}
         self._answered_queries: set[str] = set()
         self._file_counter = 0
