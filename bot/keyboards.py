@@ -18,6 +18,7 @@ messages, so a renamed button must keep its id, and every one fits Telegram's 64
     ref:open                                               invite friends (bot/routers/referral.py)
     pr:enter                                               type a promo code (bot/routers/promo.py)
     idea                                                   an example prompt (bot/routers/intake.py)
+    lang:<ru|en>                                           /language's choice (bot/routers/language.py)
     in:m:<nonce>:<page> | in:p:<nonce>:<model id>          other models for the same input (intake.py)
 """
 
