@@ -19,6 +19,7 @@ from bot import flow
 from bot.flow import CHANGE, CONFIRM, FIELD, Ctx, OnStep, Press, Wiz, announce, asked, job_nonce, leave, show, terms
 from bot.fsm_storage import forget
 from bot.prices import sku_name
+from bot.routers import intake
 from bot.services import Services
 from catalog.payload import build
 from store import jobs, kie_account
@@ -59,6 +60,8 @@ def router() -> Router:
     @router.message(OnStep(CONFIRM, CHANGE))
     async def typed(message: Message, bot: Bot, state: FSMContext, services: Services, wiz: Wiz) -> None:
         ctx = Ctx.of(message, bot, services, state)
+        if await intake.retyped(ctx, wiz, message):  # a text at the confirmation: the new prompt
+            return
         await show(ctx, wiz, notice=ctx.t("use_buttons"), fresh=False, save=False)
 
     return router

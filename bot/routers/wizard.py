@@ -11,13 +11,13 @@ from aiogram import Bot, F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from bot import keyboards, screens
+from bot import keyboards, parts, screens
 from bot.flow import CONFIRM, FIELD, Ctx, OnStep, Press, Toast, Wiz, advance, allowed, asked, leave, show, start
 from bot.fsm_storage import forget
 from bot.inputs import Bad, check_file, sent_file, text_value
 from bot.routers.models import PAGE, card_text
 from bot.services import Services
-from catalog.loader import Field
+from catalog.loader import Field, Model
 from store import jobs
 
 
@@ -61,6 +61,10 @@ def router() -> Router:
 
     @router.message(OnStep(FIELD))
     async def answered(message: Message, bot: Bot, state: FSMContext, services: Services, wiz: Wiz) -> None:
+        """A typed or sent answer to the current field. A message carries what it says: a caption
+        fills the model's prompt along with the file (and the prompt step after it is skipped), a
+        file with a caption at the prompt step fills both, a text typed before the file is kept
+        as the prompt, and a long text Telegram split is joined first (bot/parts.py)."""
         ctx = Ctx.of(message, bot, services, state)
         model = services.catalog.model(wiz.model)
         item = asked(model)[wiz.index]
@@ -68,35 +72,118 @@ def router() -> Router:
             await show(ctx, wiz, notice=ctx.t("use_buttons"), fresh=False, save=False)
             return
         if not item.media:
-            value = text_value(item, message.text) if message.text is not None else Bad("send_text")
+            if message.text is None and message.caption and sent_file(message) is not None and item.kind in TYPED:
+                await _file_with_caption(ctx, wiz, item, message)
+                return
+            if message.text is None:
+                await show(ctx, wiz, notice=ctx.t("send_text"), fresh=False, save=False)
+                return
+            text = await parts.receive(ctx, message.text) if item.kind in TYPED else message.text
+            if text is not None:
+                await take_text(ctx, wiz, text)
+            return
+        sent = sent_file(message)
+        prompt = prompt_field(model)
+        if (sent is None and message.text is not None and prompt is not None and prompt.name not in wiz.values
+                and getattr(item, "speak", None) is None):  # (a step that speaks a typed text takes it itself)
+            value = text_value(prompt, message.text)  # typed before the file: the prompt, kept
             if isinstance(value, Bad):
                 await show(ctx, wiz, notice=ctx.t(value.key, **value.values), fresh=False, save=False)
                 return
-            wiz.values[item.name] = value
-            await advance(ctx, wiz)
+            wiz.values[prompt.name] = value
+            await show(ctx, wiz, notice=ctx.t(f"text_kept_{item.kind}"), fresh=False)
             return
-        sent = sent_file(message)
         bad = Bad(f"send_file_{item.kind}") if sent is None else check_file(model, item, sent)
         if bad is not None or sent is None:
             assert bad is not None
             await show(ctx, wiz, notice=ctx.t(bad.key, **bad.values), fresh=False, save=False)
             return
+        notice = None
+        if message.caption and prompt is not None and prompt.name not in wiz.values:
+            value = text_value(prompt, message.caption)
+            if isinstance(value, Bad):
+                notice = ctx.t("caption_too_long", reason=ctx.t(value.key, **value.values))
+            else:
+                wiz.values[prompt.name] = value
+                notice = ctx.t("caption_taken")
         if not item.array:
             wiz.values[item.name] = sent.ref
-            await advance(ctx, wiz)
+            await forward(ctx, wiz, notice=notice)
             return
         wiz.collected.append(sent.ref)
         if len(wiz.collected) >= item.max_items:
             wiz.values[item.name] = wiz.collected
-            await advance(ctx, wiz)
+            await forward(ctx, wiz, notice=notice)
             return
-        await show(ctx, wiz, notice=ctx.t("file_received", count=len(wiz.collected), most=item.max_items),
+        await show(ctx, wiz, notice="\n\n".join(filter(None, [notice, ctx.t("file_received", count=len(wiz.collected),
+                                                                             most=item.max_items)])),
                    fresh=False)
 
     return router
 
 
 SKIP, KEEP = object(), object()
+TYPED = ("prompt", "text")  # the kinds of field a typed text (or a caption) answers
+
+
+def prompt_field(model: Model) -> Field | None:
+    """The model's prompt: where a caption, or a text typed before the file, goes."""
+    return next((f for f in asked(model) if f.kind == "prompt"), None)
+
+
+def file_field(model: Model, kind: str) -> Field | None:
+    """Where a file of `kind` goes: the first asked field of that kind, a required one first."""
+    fields = [f for f in asked(model) if f.kind == kind]
+    return next((f for f in fields if f.required), fields[0] if fields else None)
+
+
+async def take_text(ctx: Ctx, wiz: Wiz, text: str) -> None:
+    """A whole typed text (a held part joined, or taken as is) as the current text field's answer."""
+    item = asked(ctx.services.catalog.model(wiz.model))[wiz.index]
+    value = text_value(item, text)
+    if isinstance(value, Bad):
+        await show(ctx, wiz, notice=ctx.t(value.key, **value.values), fresh=False, save=False)
+        return
+    wiz.values[item.name] = value
+    await forward(ctx, wiz)
+
+
+async def forward(ctx: Ctx, wiz: Wiz, *, notice: str | None = None) -> None:
+    """advance(), past the prompt steps right after this one that a caption or a text typed
+    before the file has already filled: the user is not asked again what they said."""
+    fields = asked(ctx.services.catalog.model(wiz.model))
+    while (not wiz.editing and wiz.index + 1 < len(fields) and fields[wiz.index + 1].kind == "prompt"
+           and fields[wiz.index + 1].name in wiz.values):
+        wiz.index += 1
+    await advance(ctx, wiz, notice=notice)
+
+
+async def _file_with_caption(ctx: Ctx, wiz: Wiz, item: Field, message: Message) -> None:
+    """At a text step, a file with a caption: the caption is the answer, and the file goes to
+    the model's field of its kind when it has one and it fits (else the notice says why not)."""
+    model = ctx.services.catalog.model(wiz.model)
+    value = text_value(item, message.caption or "")
+    if isinstance(value, Bad):
+        await show(ctx, wiz, notice=ctx.t(value.key, **value.values), fresh=False, save=False)
+        return
+    sent = sent_file(message)
+    assert sent is not None
+    target = file_field(model, sent.family) if sent.family else None
+    notice = None
+    if target is None:
+        notice = ctx.t("file_not_used")
+    else:
+        bad = check_file(model, target, sent)
+        if bad is not None:
+            notice = ctx.t("file_not_taken", reason=ctx.t(bad.key, **bad.values))
+        else:
+            wiz.values[target.name] = [sent.ref] if target.array else sent.ref
+    wiz.values[item.name] = value
+    fields = asked(model)
+    while (notice is None and not wiz.editing and wiz.index + 1 < len(fields)
+           and fields[wiz.index + 1].name == getattr(target, "name", None)):
+        wiz.index += 1  # the file's step right after this one is answered too
+    await forward(ctx, wiz, notice=notice)
 
 
 async def chosen(ctx: Ctx, wiz: Wiz, item: Field, press: Press) -> Any:

@@ -1,0 +1,245 @@
+"""What a user sends with no flow open, and a message that carries what it says (issue 19): a
+typed text is a prompt shown as a confirmation with its price and Change model; a photo, a video
+or a voice offers what can be done with it; the 🎲 idea is a prompt too; in the wizard, a caption
+fills the prompt with the photo and a text typed before the file is kept. Fed through the real
+Dispatcher and the fake Telegram over HTTP (tests/wizard_kit.py), real PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot import flow, keyboards
+from bot.phrases.intake import IDEAS
+from bot.prices import lowest
+from catalog.payload import file_ref
+from fakes.telegram_api import photo_update
+from tests.wizard_kit import CATALOG, IDS, Chat, price_of, rub, t
+
+pytestmark = pytest.mark.timeout(120)
+
+VIDEO = {"file_id": "video-1", "file_unique_id": "uv1", "width": 640, "height": 360, "duration": 5,
+         "mime_type": "video/mp4", "file_size": 500_000}
+VOICE = {"file_id": "voice-1", "file_unique_id": "uvo1", "duration": 4, "mime_type": "audio/ogg", "file_size": 20_000}
+
+
+async def photo(chat: Chat, caption: str | None = None, size: int = 50_000) -> str:
+    file_id = f"photo-{next(IDS)}"
+    await chat.feed(photo_update(next(IDS), chat.user, file_id, caption=caption, file_size=size,
+                                 language_code=chat.lang, message_id=chat.fake.next_message_id(chat.user)))
+    return file_id
+
+
+async def wizard(chat: Chat) -> flow.Wiz:
+    state, data = await chat.state()
+    assert state == flow.Wizard.step.state, "a wizard is open"
+    wiz = flow.Wiz.load(data)
+    assert wiz is not None
+    return wiz
+
+
+def text(chat: Chat) -> str:
+    return chat.last.text or ""
+
+
+# --- a typed prompt -------------------------------------------------------------------------------
+
+
+async def test_a_text_with_no_flow_open_is_a_confirmation_with_its_price_and_change_model(chat: Chat) -> None:
+    await chat.say("/start")
+    await chat.say("кот в шляпе")
+    assert t("confirm_header") in text(chat) and "«кот в шляпе»" in text(chat)
+    assert t("confirm_model", model="Z-Image") in text(chat), "the cheapest popular model for a newcomer: free"
+    assert t("confirm_free", left=5, limit=chat.settings.free_daily_limit) in text(chat)
+    assert chat.action("ok") and chat.find(t("btn_other_model"))
+    assert text(chat) != t("fallback")
+    wiz = await wizard(chat)
+    assert (wiz.model, wiz.at, wiz.values["prompt"]) == ("z-image", flow.CONFIRM, "кот в шляпе")
+
+    await chat.press(chat.action("ok"))
+    [job] = await chat.jobs()
+    assert (job.model, job.input["prompt"], job.paid_with) == ("z-image", "кот в шляпе", "free")
+
+
+async def test_change_model_lists_the_others_cheapest_first_and_keeps_the_prompt(chat: Chat) -> None:
+    await chat.top_up(10_000)
+    await chat.say("a lighthouse in a storm")
+    sent = chat.sent_count
+    await chat.press(chat.find(t("btn_other_model")))
+    assert text(chat) == t("other_models_title")
+    assert chat.sent_count == sent, "the list replaces the confirmation's message"
+    picks = [d for d in chat.data() if d.startswith(keyboards.PICK_MODEL)]
+    assert 1 < len(picks) <= 8 and all(len(d.encode()) <= 64 for d in chat.data())
+    chosen = [CATALOG.model(d.split(":", 3)[3]) for d in picks]
+    assert "z-image" not in [m.id for m in chosen], "the current model is not offered again"
+    prices = [lowest(chat.settings, m).low for m in chosen]
+    assert prices == sorted(prices), "cheapest first (each model's price from)"
+
+    await chat.press(chat.find("Nano Banana ·"))
+    assert t("confirm_model", model="Nano Banana") in text(chat) and "«a lighthouse in a storm»" in text(chat)
+    assert t("confirm_price", price=rub(price_of("google/nano-banana", {}))) in text(chat)
+    assert chat.find(t("btn_other_model")), "the new confirmation offers the others too"
+    assert chat.sent_count == sent, "the same message again"
+    await chat.press(chat.action("ok"))
+    [job] = await chat.jobs()
+    assert (job.model, job.input["prompt"]) == ("google/nano-banana", "a lighthouse in a storm")
+
+    await chat.say("a second one")
+    assert t("confirm_model", model="Nano Banana") in text(chat), "the user's last text-to-image model"
+
+
+async def test_a_text_at_the_confirmation_is_the_new_prompt_and_the_old_buttons_are_outdated(chat: Chat) -> None:
+    await chat.say("first prompt")
+    old = chat.find(t("btn_other_model"))
+    on = chat.showing(old)
+    await chat.press(old, on=on)
+    await chat.press(chat.find("Nano Banana ·"))
+    await chat.say("second prompt")
+    assert t("confirm_model", model="Nano Banana") in text(chat) and "«second prompt»" in text(chat), \
+        "the same model, the new prompt"
+    await chat.press(old, on=on)
+    assert chat.toasts[-1] == t("outdated")
+    wiz = await wizard(chat)
+    assert (wiz.model, wiz.values["prompt"]) == ("google/nano-banana", "second prompt")
+    assert [m for m in chat.live() if m["message_id"] == on] == [], "the old confirmation has no buttons left"
+
+
+async def test_the_idea_button_is_a_prompt_at_the_confirmation(chat: Chat) -> None:
+    await chat.say("/start")
+    await chat.press(keyboards.IDEA)
+    assert t("idea_notice") in text(chat) and t("confirm_header") in text(chat)
+    wiz = await wizard(chat)
+    assert wiz.values["prompt"] in IDEAS["ru"] and wiz.at == flow.CONFIRM
+
+
+# --- a photo, a video, a voice --------------------------------------------------------------------
+
+
+async def test_a_photo_with_a_caption_is_edited_with_the_caption_as_the_instruction(chat: Chat) -> None:
+    await chat.top_up(10_000)
+    file_id = await photo(chat, caption="сделай акварелью", size=80_000)
+    assert text(chat).startswith(t("offer_image")) and "«сделай акварелью»" in text(chat)
+    labels = [label for label, _ in chat.buttons()]
+    for key in ("act_image_image_edit", "act_image_image_to_video", "act_image_image_upscale",
+                "act_image_background_removal"):
+        assert t(key) in labels
+    sent = chat.sent_count
+    await chat.press(chat.find(t("act_image_image_edit")))
+    assert t("confirm_header") in text(chat) and "«сделай акварелью»" in text(chat)
+    assert t("value_files", count=1) in text(chat)
+    assert chat.sent_count == sent, "the offer became the confirmation"
+    await chat.press(chat.action("ok"))
+    [job] = await chat.jobs()
+    assert CATALOG.model(job.model).family == "image_edit"
+    assert job.input["prompt"] == "сделай акварелью"
+    assert file_ref(file_id, "image/jpeg", 80_000) in job.input[next(iter(k for k in job.input if "url" in k))]
+
+
+async def test_a_photo_without_a_caption_offers_and_edit_asks_the_instruction(chat: Chat) -> None:
+    await photo(chat)
+    assert text(chat) == t("offer_image") and text(chat) != t("fallback")
+    await chat.press(chat.find(t("act_image_image_edit")))
+    model = CATALOG.model((await wizard(chat)).model)
+    assert t("ask_text", title=model.field("prompt").title.ru, limit=model.field("prompt").max_length) in text(chat)
+    await chat.say("make it night")
+    assert t("confirm_header") in text(chat) and "«make it night»" in text(chat)
+
+
+async def test_remove_the_background_of_a_photo_goes_straight_to_the_confirmation(chat: Chat) -> None:
+    await photo(chat)
+    await chat.press(chat.find(t("act_image_background_removal")))
+    assert t("confirm_header") in text(chat)
+    assert (await wizard(chat)).model == "recraft/remove-background"
+
+
+async def test_a_photo_too_big_for_the_action_is_told_exactly(chat: Chat) -> None:
+    await photo(chat, size=7_000_000)
+    await chat.press(chat.find(t("act_image_background_removal")))  # its one model takes 5 MB
+    assert text(chat).startswith(t("offer_bad_file", reason=t("bad_too_big", size="7", limit="5")))
+    assert chat.find(t("act_image_image_edit")), "the other actions are still offered"
+
+
+async def test_a_video_is_offered_edit_and_upscale(chat: Chat) -> None:
+    await chat.send("video", VIDEO)
+    assert text(chat) == t("offer_video")
+    labels = [label for label, _ in chat.buttons()]
+    assert t("act_video_video_to_video") in labels and t("act_video_video_upscale") in labels
+    await chat.press(chat.find(t("act_video_video_upscale")))
+    assert t("confirm_header") in text(chat)
+    wiz = await wizard(chat)
+    assert wiz.model == "topaz/video-upscale" and wiz.values["video_url"]["tg_file_id"] == "video-1"
+
+
+async def test_a_voice_and_a_video_document_are_offered_what_fits_them(chat: Chat) -> None:
+    await chat.send("voice", VOICE)
+    assert text(chat) == t("offer_audio")
+    labels = [label for label, _ in chat.buttons()]
+    assert t("act_audio_avatar") in labels and t("act_audio_audio") in labels
+    await chat.press(chat.find(t("act_audio_audio")))
+    assert t("confirm_header") in text(chat)
+    assert (await wizard(chat)).model == "elevenlabs/audio-isolation"
+
+    await chat.say("/start")
+    await chat.send("document", {"file_id": "doc-1", "file_unique_id": "ud1", "file_name": "clip.mp4",
+                                 "mime_type": "video/mp4", "file_size": 300_000})
+    assert text(chat) == t("offer_video"), "a document that is a video is a video"
+
+
+async def test_an_old_offer_is_outdated_never_applied_to_another_file(chat: Chat) -> None:
+    await photo(chat)
+    old = chat.find(t("act_image_image_edit"))
+    on = chat.showing(old)
+    await photo(chat)
+    await chat.press(old, on=on)
+    assert chat.toasts[-1] == t("offer_stale")
+    state, data = await chat.state()
+    assert state is None and "offer" in data, "the newer photo's offer stands"
+
+
+async def test_a_sticker_still_gets_the_menu(chat: Chat) -> None:
+    await chat.send("sticker", {"file_id": "s", "file_unique_id": "s", "type": "regular", "width": 1, "height": 1,
+                                "is_animated": False, "is_video": False})
+    assert text(chat) == t("fallback")
+
+
+# --- in the wizard: a caption, a text before the file ---------------------------------------------
+
+
+async def test_a_caption_at_a_photo_step_fills_the_prompt_and_its_step_is_skipped(chat: Chat) -> None:
+    model_id = "qwen2/image-edit"  # image_url, prompt, image_size
+    await chat.open_model(model_id)
+    await photo(chat, caption="добавь радугу")
+    assert t("caption_taken") in text(chat)
+    assert t("ask_choice", title=CATALOG.model(model_id).field("image_size").title.ru) in text(chat), \
+        "the prompt step is skipped: the caption said it"
+    wiz = await wizard(chat)
+    assert wiz.values["prompt"] == "добавь радугу" and wiz.values["image_url"]["mime"] == "image/jpeg"
+
+
+async def test_a_text_typed_before_the_photo_is_kept_for_the_prompt(chat: Chat) -> None:
+    model_id = "qwen2/image-edit"
+    await chat.open_model(model_id)
+    await chat.say("в стиле Ван Гога")
+    assert text(chat).startswith(t("text_kept_image"))
+    await photo(chat)
+    assert t("ask_choice", title=CATALOG.model(model_id).field("image_size").title.ru) in text(chat)
+    wiz = await wizard(chat)
+    assert wiz.values["prompt"] == "в стиле Ван Гога"
+
+
+async def test_a_photo_with_a_caption_at_the_prompt_step_fills_both(chat: Chat) -> None:
+    model_id = "nano-banana-pro"  # prompt, image_input (optional, up to 8), aspect_ratio, resolution
+    await chat.open_model(model_id)
+    file_id = await photo(chat, caption="this cat as an astronaut")
+    wiz = await wizard(chat)
+    assert wiz.values["prompt"] == "this cat as an astronaut"
+    assert wiz.values["image_input"] == [file_ref(file_id, "image/jpeg", 50_000)]
+    assert t("ask_choice", title=CATALOG.model(model_id).field("aspect_ratio").title.ru) in text(chat), \
+        "the photo's step is answered too"
+
+
+async def test_a_photo_with_a_caption_at_the_prompt_step_of_a_model_without_photos_takes_the_caption(
+        chat: Chat) -> None:
+    await chat.open_model("google/nano-banana")
+    await photo(chat, caption="a red bicycle")
+    assert text(chat).startswith(t("file_not_used"))
+    assert (await wizard(chat)).values["prompt"] == "a red bicycle"
