@@ -202,3 +202,42 @@ async def test_a_flood_waiting_behind_a_busy_worker_is_coalesced_in_memory_not_h
     assert len(queue) <= flood.CHAT_QUEUE_MAX, f"{len(queue)} updates of one chat held in memory"
     assert queue[-1].update_id == 30_400, "the newest one is kept"
     assert h.actor.running, "all while the flooder's worker was still busy"
+
+
+def test_the_policy_admits_a_burst_then_drops_all_but_the_newest_and_notices_once_per_burst() -> None:
+    policy = flood.Flood(rate=2.0, burst=3.0, quiet=10.0)
+    never = lambda: False  # noqa: E731
+    verdicts = [policy.admit(1, 0.0, last=False, waited=False, is_kept=never) for _ in range(6)]
+    assert verdicts == [flood.Verdict.ADMIT] * 3 + [flood.Verdict.NOTICE, flood.Verdict.DROP, flood.Verdict.DROP]
+    assert policy.admit(1, 0.0, last=True, waited=False, is_kept=never) is flood.Verdict.WAIT, "the last waits"
+    assert policy.wait(1, 0.0) == pytest.approx(0.5)
+    assert policy.admit(1, 0.5, last=False, waited=True, is_kept=never) is flood.Verdict.DROP, \
+        "superseded while it waited: the newer one gets the token"
+    assert policy.admit(1, 0.5, last=True, waited=False, is_kept=never) is flood.Verdict.ADMIT
+    assert policy.admit(1, 0.5, last=False, waited=False, is_kept=lambda: True) is flood.Verdict.ADMIT, "kept"
+    assert policy.admit(2, 0.5, last=False, waited=False, is_kept=never) is flood.Verdict.ADMIT, "another chat"
+    assert policy.admit(1, 20.0, last=False, waited=False, is_kept=never) is flood.Verdict.ADMIT, "refilled"
+    for _ in range(2):
+        policy.admit(1, 20.0, last=False, waited=False, is_kept=never)
+    assert policy.admit(1, 20.0, last=False, waited=False, is_kept=never) is flood.Verdict.NOTICE, "a new burst"
+
+
+def test_payments_commands_and_what_is_not_a_persons_message_are_never_dropped() -> None:
+    def kept(update: dict[str, Any]) -> bool:
+        kind = updates_.classify(update)[0]
+        return flood.kept(kind, flood.parse(json.dumps(update)))
+    assert kept(successful_payment_update(1, 5, 50, "pack"))
+    refunded = message_update(2, 5, "x")
+    del refunded["message"]["text"]
+    refunded["message"]["refunded_payment"] = {"currency": "XTR", "total_amount": 50}
+    assert kept(refunded)
+    assert kept(message_update(3, 5, "/start ref-42")) and kept(message_update(4, 5, "/cancel"))
+    assert kept({"update_id": 5, "my_chat_member": {"chat": {"id": 5}}})
+    assert not kept(message_update(6, 5, "hello")) and not kept(callback_update(7, 5, "p1"))
+
+
+def test_the_policy_forgets_idle_chats_past_its_bound() -> None:
+    policy = flood.Flood(keep=100)
+    for chat in range(1000):
+        policy.admit(chat, float(chat), last=True, waited=False, is_kept=lambda: False)
+    assert len(policy.buckets) <= 100
