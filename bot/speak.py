@@ -10,7 +10,7 @@ counts, so the confirmation shows the whole price (the speech's plus the avatar'
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from bot.flow import Ctx, Wiz, advance, show
@@ -43,10 +43,11 @@ def spoken_value(model: Model, item: Field, text: str) -> Spoken | Bad:
     return spoken_ref(item.speak, value)
 
 
-async def take_typed(ctx: Ctx, wiz: Wiz, model: Model, item: Field, text: str) -> bool:
+async def take_typed(ctx: Ctx, wiz: Wiz, model: Model, item: Field, text: str, *,
+                     go_on: Callable[[Ctx, Wiz], Awaitable[None]] = advance) -> bool:
     """What the wizard's answered() does with a text at a media step: False when the step does not
-    speak text (the caller answers as before); else the value is taken and the wizard goes on, or
-    the step is shown again with the reason, and True."""
+    speak text (the caller answers as before); else the value is taken and the wizard goes on
+    (`go_on`: the wizard's own way forward), or the step is shown again with the reason, and True."""
     if not speaks(item):
         return False
     value = spoken_value(model, item, text)
@@ -54,7 +55,7 @@ async def take_typed(ctx: Ctx, wiz: Wiz, model: Model, item: Field, text: str) -
         await show(ctx, wiz, notice=ctx.t(value.key, **value.values), fresh=False, save=False)
         return True
     wiz.values[item.name] = value
-    await advance(ctx, wiz)
+    await go_on(ctx, wiz)
     return True
 
 

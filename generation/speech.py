@@ -16,10 +16,17 @@ nor a refusal: the process died in between, or the answer was lost) ends the job
 speech task has no callback URL (a callback naming the job's own URL would be adopted as the
 avatar's task), so nothing could ever show it, and waiting would only hold the money until the
 deadline. A failed speech ends the job released, like any failed job.
+
+The speech's audio is measured before the avatar gets it: the price counted its estimated seconds,
+and KIE bills the avatar by the real ones. Speech a little longer than estimated is ours to
+absorb; far longer (digits and abbreviations read out: "1000000" is seven characters and two
+seconds), over SLACK times the estimate, or over the field's own limit, ends the job released
+before the avatar's task exists ("speech_too_long").
 """
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +37,7 @@ from generation.context import JobContext, log
 from generation.errors import InputUnavailable, NotOurs, RetryLater
 from generation.follow import RECORD_TIMEOUT, failure_of
 from generation.track import Track, poll_interval
+from ingest.media_length import measure_seconds
 from kie import KieError, OutOfCredits
 from store import jobs
 from store.jobs import Job
@@ -37,6 +45,9 @@ from telemetry.metrics import METRICS
 
 MAX_TRIES = 3  # speech createTasks KIE certainly refused before the job gives up
 TRY_BACKOFF = (2.0, 5.0, 10.0)
+SLACK = 1.5  # how much longer than its estimate a speech may play before the job ends released
+ROUNDING = 1.0  # seconds: a clip's silence at its ends, and the estimate's whole seconds
+SPEECH_MAX_BYTES = 20 * 1024 * 1024  # a speech of at most a minute is far smaller
 
 
 class Pending(RetryLater):
@@ -95,7 +106,39 @@ class Speech:
             log.info("speech_failed", extra={"job_id": job.id, "task_id": task_id, "fail_code": record.fail_code})
             raise InputUnavailable(f"speech task {task_id} ended {record.state.value}",
                                    "content_refused" if reason == "content_refused" else "speech_failed")
-        return record.result_urls[0]
+        url = record.result_urls[0]
+        await self._measured(job, track, name, value, url)
+        return url
+
+    async def _measured(self, job: Job, track: Track, name: str, value: Mapping[str, Any], url: str) -> None:
+        """InputUnavailable("speech_too_long") when the speech plays far longer than estimated or
+        longer than the field takes; a length that cannot be read lets it go (the estimate priced it)."""
+        ctx = self.ctx
+        seconds = track.measured.get(url)
+        if seconds is None:
+            try:
+                data = await ctx.kie_call("download", lambda: ctx.kie.download(url, SPEECH_MAX_BYTES, kind="audio",
+                                                                               timeout=60.0))
+            except KieError as exc:
+                if exc.retryable:
+                    raise RetryLater(f"the speech's audio: {exc.kind}") from None
+                raise InputUnavailable(f"the speech's audio cannot be had: {exc.kind}", "speech_failed") from None
+            measured = await measure_seconds(data, mimetypes.guess_type(url)[0] or "audio/mpeg")
+            if measured is None:
+                log.warning("speech_unmeasurable", extra={"job_id": job.id, "bytes": len(data)})
+            seconds = track.measured[url] = measured or 0.0
+        model = ctx.model(job)
+        field = model.field(name) if model is not None and name in {f.name for f in model.fields} else None
+        if field is None or field.speak is None:
+            return
+        estimate = field.speak.seconds(str(value[SPEAK_KEY]))
+        limit = min(field.max_seconds or float("inf"), estimate * SLACK) + ROUNDING
+        if seconds > limit:
+            log.warning("speech_too_long", extra={"job_id": job.id, "measured": round(seconds, 2), "priced": estimate})
+            raise InputUnavailable(f"{name}: the speech plays {seconds:.1f} s, {estimate} s priced", "speech_too_long")
+        if seconds > estimate + ROUNDING:
+            log.info("speech_longer_than_priced", extra={"job_id": job.id, "measured": round(seconds, 2),
+                                                         "priced": estimate})
 
     async def _create(self, job: Job, name: str, value: Mapping[str, Any], attempt: int) -> str:
         """The speech's createTask, try `attempt`, under its committed intent; its task id."""

@@ -14,7 +14,9 @@ Telegram and the fake KIE over HTTP. The `money` fixture checks the money invari
 from __future__ import annotations
 
 import dataclasses
+import io
 import time
+import wave
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date
 from decimal import Decimal
@@ -315,6 +317,26 @@ async def test_a_failed_speech_fails_the_job_and_returns_the_money(
     assert await d.ledger(7103) == ["top_up", "hold", "release"]
     said = [c.params["text"] for c in fake.calls("sendMessage", 7103) if c.ok]
     assert said and "money is back" in said[-1] and "TTS engine" not in said[-1]
+
+
+async def test_a_speech_far_longer_than_its_estimate_ends_the_job_released_before_the_avatar(
+        money: Money, fake: FakeTelegram, driver: Make) -> None:
+    """Digits read out play far longer than their characters say: KIE would bill the avatar for
+    the real seconds, the user paid for the estimate, so no avatar task is made."""
+    d = await driver()
+    sound = io.BytesIO()
+    with wave.open(sound, "wb") as out:  # 12 s of silence: the estimate of "1000000000000" is 1 s
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(b"\x00\x00" * 8000 * 12)
+    d.kie.plan(TTS, result_urls=[d.kie.add_file("speech/long.wav", sound.getvalue(), "audio/wav")])
+    job = await a_job(money, fake, 7104, text="1000000000000")
+    d.wake()
+    done = await d.told(job.id)
+    assert (done.state, done.failure) == ("failed", "speech_too_long")
+    assert len(d.creates(TTS)) == 1 and not d.creates(AVATAR)
+    assert await d.ledger(7104) == ["top_up", "hold", "release"]
 
 
 # --- the catalog ------------------------------------------------------------------------------------

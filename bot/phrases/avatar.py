@@ -9,7 +9,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "speak_too_long": "Текст для озвучки слишком длинный: {got} символов — это около {seconds} с, а здесь можно "
                           "не больше {limit} с (до {most} символов). Сократите, пожалуйста.",
         "value_spoken": "озвучка текста {text}, около {seconds} с",
-        "failed_speech": "Не удалось озвучить ваш текст, поэтому видео не делали.",
     },
     "en": {
         "ask_speak": "Or type a text (up to {most} characters): the bot will speak it itself, the voice-over is "
@@ -17,6 +16,5 @@ TEXTS: dict[str, dict[str, str]] = {
         "speak_too_long": "The text to speak is too long: {got} characters, about {seconds} s, and at most {limit} s "
                           "fit here (up to {most} characters). Please shorten it.",
         "value_spoken": "your text spoken, {text}, about {seconds} s",
-        "failed_speech": "We could not speak your text, so the video was not made.",
     },
 }
