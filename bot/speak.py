@@ -6,17 +6,23 @@ Why it exists: a talking avatar needs a voice recording, and most people have a 
 The bot speaks the text with its own speech model in the same job (generation/speech.py); here
 the text only becomes a payload.Spoken whose estimated seconds the avatar's per-second price
 counts, so the confirmation shows the whole price (the speech's plus the avatar's) before Confirm.
+
+bot/flow.py may import this module (for `shown` and `hint`): the wizard's own functions are
+imported where take_typed runs, never at import time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.flow import Ctx, Wiz, advance, show
 from bot.inputs import Bad
+from bot.texts import t
 from catalog.loader import SPEAK_KEY, Field, Model, spoken
 from catalog.payload import Spoken, spoken_ref
+
+if TYPE_CHECKING:
+    from bot.flow import Ctx, Wiz
 
 QUOTE = 80  # characters of the text shown back
 
@@ -44,10 +50,13 @@ def spoken_value(model: Model, item: Field, text: str) -> Spoken | Bad:
 
 
 async def take_typed(ctx: Ctx, wiz: Wiz, model: Model, item: Field, text: str, *,
-                     go_on: Callable[[Ctx, Wiz], Awaitable[None]] = advance) -> bool:
+                     go_on: Callable[[Ctx, Wiz], Awaitable[None]] | None = None) -> bool:
     """What the wizard's answered() does with a text at a media step: False when the step does not
     speak text (the caller answers as before); else the value is taken and the wizard goes on
-    (`go_on`: the wizard's own way forward), or the step is shown again with the reason, and True."""
+    (`go_on`: the wizard's own way forward, flow.advance by default), or the step is shown again
+    with the reason, and True."""
+    from bot.flow import advance, show
+
     if not speaks(item):
         return False
     value = spoken_value(model, item, text)
@@ -55,24 +64,25 @@ async def take_typed(ctx: Ctx, wiz: Wiz, model: Model, item: Field, text: str, *
         await show(ctx, wiz, notice=ctx.t(value.key, **value.values), fresh=False, save=False)
         return True
     wiz.values[item.name] = value
-    await go_on(ctx, wiz)
+    await (go_on or advance)(ctx, wiz)
     return True
 
 
-def hint(ctx: Ctx, item: Field) -> str | None:
+def hint(lang: str, item: Field) -> str | None:
     """The line a speaking audio step adds to its question: a text works too, and how long."""
     if not speaks(item):
         return None
     assert item.speak is not None and item.max_seconds is not None
-    return ctx.t("ask_speak", most=item.speak.most_characters(item.max_seconds))
+    return t(lang, "ask_speak", most=item.speak.most_characters(item.max_seconds))
 
 
-def shown(ctx: Ctx, value: Any) -> str | None:
-    """A spoken value as the confirmation lists it: the text, quoted, and its estimated seconds."""
+def shown(lang: str, value: Any) -> str | None:
+    """A spoken value as a screen lists it (the confirmation, Change): the text, quoted, and its
+    estimated seconds; None for any other value."""
     said: Mapping[str, Any] | None = spoken(value)
     if said is None:
         return None
     text = str(said[SPEAK_KEY])
     text = text if len(text) <= QUOTE else text[:QUOTE - 1] + "…"
-    text = f"“{text}”" if ctx.lang == "en" else f"«{text}»"
-    return ctx.t("value_spoken", text=text, seconds=int(said.get("seconds") or 0))
+    text = f"“{text}”" if lang == "en" else f"«{text}»"
+    return t(lang, "value_spoken", text=text, seconds=int(said.get("seconds") or 0))

@@ -263,6 +263,16 @@ async def test_a_text_that_would_play_past_the_limit_is_refused_with_its_numbers
     assert speak.spoken_value(model, model.field("image_url"), "hi") == Bad("send_file_image")
 
 
+def test_a_spoken_text_is_shown_as_its_words_and_seconds_and_the_step_says_a_text_works() -> None:
+    model = CATALOG.model(AVATAR)
+    value = speak.spoken_value(model, model.field("audio_url"), TEXT)
+    assert speak.shown("ru", value) == f"озвучка текста «{TEXT}», около 5 с"
+    assert speak.shown("en", value) == f"your text spoken, “{TEXT}”, about 5 s"
+    assert speak.shown("ru", payload.file_ref("f", "audio/ogg", 9, 3.0)) is None, "a file is shown as before"
+    assert speak.hint("ru", model.field("audio_url")) == t("ask_speak", most=210)
+    assert speak.hint("ru", CATALOG.model("wan/2-2-a14b-speech-to-video-turbo").field("audio_url")) is None
+
+
 # --- crashes and failures ---------------------------------------------------------------------------
 
 
