@@ -13,7 +13,7 @@ from bot.phrases.intake import IDEAS
 from bot.prices import lowest
 from catalog.payload import file_ref
 from fakes.telegram_api import photo_update
-from tests.wizard_kit import CATALOG, IDS, Chat, price_of, rub, t
+from tests.wizard_kit import CATALOG, IDS, Chat, price_of, rub, t, title
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -138,8 +138,9 @@ async def test_a_photo_without_a_caption_offers_and_edit_asks_the_instruction(ch
     await photo(chat)
     assert text(chat) == t("offer_image") and text(chat) != t("fallback")
     await chat.press(chat.find(t("act_image_image_edit")))
-    model = CATALOG.model((await wizard(chat)).model)
-    assert t("ask_text", title=model.field("prompt").title.ru, limit=model.field("prompt").max_length) in text(chat)
+    model_id = (await wizard(chat)).model
+    assert t("ask_text", title=title(model_id, "prompt"), limit=CATALOG.model(model_id).field("prompt").max_length) \
+        in text(chat)
     await chat.say("make it night")
     assert t("confirm_header") in text(chat) and "«make it night»" in text(chat)
 
@@ -209,7 +210,7 @@ async def test_a_caption_at_a_photo_step_fills_the_prompt_and_its_step_is_skippe
     await chat.open_model(model_id)
     await photo(chat, caption="добавь радугу")
     assert t("caption_taken") in text(chat)
-    assert t("ask_choice", title=CATALOG.model(model_id).field("image_size").title.ru) in text(chat), \
+    assert t("ask_choice", title=title(model_id, "image_size")) in text(chat), \
         "the prompt step is skipped: the caption said it"
     wiz = await wizard(chat)
     assert wiz.values["prompt"] == "добавь радугу" and wiz.values["image_url"]["mime"] == "image/jpeg"
@@ -221,7 +222,7 @@ async def test_a_text_typed_before_the_photo_is_kept_for_the_prompt(chat: Chat) 
     await chat.say("в стиле Ван Гога")
     assert text(chat).startswith(t("text_kept_image"))
     await photo(chat)
-    assert t("ask_choice", title=CATALOG.model(model_id).field("image_size").title.ru) in text(chat)
+    assert t("ask_choice", title=title(model_id, "image_size")) in text(chat)
     wiz = await wizard(chat)
     assert wiz.values["prompt"] == "в стиле Ван Гога"
 
@@ -233,7 +234,7 @@ async def test_a_photo_with_a_caption_at_the_prompt_step_fills_both(chat: Chat) 
     wiz = await wizard(chat)
     assert wiz.values["prompt"] == "this cat as an astronaut"
     assert wiz.values["image_input"] == [file_ref(file_id, "image/jpeg", 50_000)]
-    assert t("ask_choice", title=CATALOG.model(model_id).field("aspect_ratio").title.ru) in text(chat), \
+    assert t("ask_choice", title=title(model_id, "aspect_ratio")) in text(chat), \
         "the photo's step is answered too"
 
 

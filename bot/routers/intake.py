@@ -317,7 +317,7 @@ def router() -> Router:
         token, family = _parse(query.data or "", OFFER)
         offer = (await state.get_data()).get(OFFER_KEY) if raw_state is None else None
         if not isinstance(offer, dict) or offer.get("tok") != token or family not in offered(ctx, offer.get("k", "")):
-            await _stale(ctx, "offer_stale")
+            await _stale(ctx, "offer_stale", query)
             return
         await act(ctx, offer, family)
 
@@ -328,7 +328,7 @@ def router() -> Router:
         in_wizard = wiz is not None and wiz.at == FIELD
         text = await parts.take(ctx) if in_wizard or raw_state is None else None
         if text is None:
-            await _stale(ctx, "part_gone")
+            await _stale(ctx, "part_gone", query)
         elif wiz is not None:
             await take_text(ctx, wiz, text)
         else:
@@ -356,8 +356,12 @@ async def _outdated(ctx: Ctx, wiz: Wiz | None) -> None:
         await screens.retire(ctx.bot, ctx.chat_id, ctx.over)
 
 
-async def _stale(ctx: Ctx, key: str) -> None:
-    """A button whose file or text is gone: said in a toast (else a message), its buttons taken away."""
+async def _stale(ctx: Ctx, key: str, query: CallbackQuery) -> None:
+    """A button whose file or text is gone: said in a toast (else a message), and the message
+    loses its buttons when it still shows this one (not when it became another screen since)."""
     if not await ctx.tell(ctx.t(key)):
         await ctx.bot.send_message(ctx.chat_id, ctx.t(key))
-    await screens.retire(ctx.bot, ctx.chat_id, ctx.over)
+    message = query.message
+    markup = message.reply_markup if isinstance(message, Message) else None
+    if markup is not None and any(b.callback_data == query.data for row in markup.inline_keyboard for b in row):
+        await screens.retire(ctx.bot, ctx.chat_id, ctx.over)
