@@ -175,3 +175,24 @@ async def test_a_job_that_ends_before_the_wizard_recorded_its_status_message_sti
                     and (c.params.get("caption") or "").endswith(f"{job.input['prompt']}»")]) == 1, "sent once"
 
 
+
+
+async def test_a_failure_whose_apology_telegram_refused_still_ends_a_status_message_recorded_late(
+        world: Make) -> None:  # noqa: F811
+    """A job that failed at once (no KIE key here), its apology refused by Telegram (a 400), told
+    without any part in the chat; the wizard's status message, recorded after that, still gets
+    its last word (and the apology is tried again) instead of staying at "accepted"."""
+    w = await world(env={"KIE_API_KEY": ""})
+    w.tg.inject("sendMessage", status=400, description="Bad Request: message is too long", count=1)
+    job = await w.job(7330, status=False)
+    told = await w.told(job.id)
+    assert told.state == "failed" and not await jobs.parts(w.money.db, job.id)
+    queued = await w.helper.send_message(7330, "⏳ accepted, queueing")
+    await jobs.set_status_message(w.money.db, w.money.name, w.money.epoch, job.id, queued.message_id)
+    w.box.tell_nowait(WakeJobs())
+
+    async def last_word() -> bool | None:
+        return "did not work out" in shown(w, 7330, queued.message_id) or None
+    await eventually(last_word, 20, "the late status message given its last word")
+    assert await w.told(job.id)
+    assert await w.ledger(7330) == ["top_up", "hold", "release"]
