@@ -177,17 +177,17 @@ class Speech:
                 await self._recorded(job, name, exc.task_id)
                 return exc.task_id
             if exc.ambiguous:  # KIE may have it, and nothing will ever show it: released now
-                raise InputUnavailable(f"{name}: speech createTask ambiguous ({exc.kind})", "speech_failed") from None
+                raise InputUnavailable(f"{name}: speech task unknown ({exc.kind})", "speech_failed") from None
             if exc.retryable:  # certainly refused: nothing exists at KIE
                 if committed:
                     await jobs.record_part(ctx.database, ctx.name, ctx.epoch, job.id, part(name, attempt, "refused"),
                                            reached=False)
                 delay = TRY_BACKOFF[min(attempt, len(TRY_BACKOFF)) - 1]
                 log.info("speech_refused", extra={"job_id": job.id, "error_kind": exc.kind, "try": attempt})
-                raise Pending(f"speech createTask refused ({exc.kind})", delay) from None
+                raise Pending(f"speech task creation refused ({exc.kind})", delay) from None
             if exc.code is not None and (exc.code in (401, 433) or exc.code >= 500):
-                raise InputUnavailable(f"speech createTask: {exc.kind}", "kie_unavailable") from None
-            raise InputUnavailable(f"speech createTask refused: {exc.kind}", "rejected") from None
+                raise InputUnavailable(f"speech task creation: {exc.kind}", "kie_unavailable") from None
+            raise InputUnavailable(f"speech task creation refused: {exc.kind}", "rejected") from None
         await self._recorded(job, name, created.task_id)
         log.info("speech_submitted", extra={"job_id": job.id, "task_id": created.task_id, "model": tts.id,
                                             "characters": len(value[SPEAK_KEY])})
