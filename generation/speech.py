@@ -117,8 +117,9 @@ class Speech:
         seconds = track.measured.get(url)
         if seconds is None:
             try:
-                data = await ctx.kie_call("download", lambda: ctx.kie.download(url, SPEECH_MAX_BYTES, kind="audio",
-                                                                               timeout=60.0))
+                async with ctx.heavy:  # a file transfer, counted with the others
+                    data = await ctx.kie_call("download", lambda: ctx.kie.download(
+                        url, SPEECH_MAX_BYTES, kind="audio", timeout=60.0))
             except KieError as exc:
                 if exc.retryable:
                     raise RetryLater(f"the speech's audio: {exc.kind}") from None
