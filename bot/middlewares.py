@@ -53,6 +53,9 @@ class AnswerCallbackFirst(BaseMiddleware):
             await answer.close()
 
 
+TOAST_LIMIT = 200  # characters Telegram shows in a callback answer
+
+
 class _Answer:
     """One callback query's single answer: a toast from the handler, or empty (late or at the end)."""
 
@@ -67,7 +70,10 @@ class _Answer:
         self.given = True
         if self.timer is not None:
             self.timer.cancel()
-        return await self._send(text)
+        if await self._send(text[:TOAST_LIMIT]):
+            return True
+        await self._send(None)  # refused with its text: the spinner still stops, the caller shows it on screen
+        return False
 
     async def after(self, patience: float) -> None:
         await asyncio.sleep(patience)

@@ -32,10 +32,6 @@ def labels(message: dict[str, Any]) -> list[str]:
     return [b["text"] for row in (message.get("reply_markup") or {}).get("inline_keyboard", []) for b in row]
 
 
-def message(chat: Chat, message_id: int) -> dict[str, Any]:
-    return next(m for m in chat.fake.chat_messages(chat.user) if m["message_id"] == message_id)
-
-
 async def test_choices_back_keep_and_change_edit_the_flows_message_instead_of_sending_new_ones(
         chat: Chat) -> None:
     await chat.top_up(10_000)
@@ -80,7 +76,7 @@ async def test_a_typed_answer_moves_the_flow_down_and_takes_the_old_steps_button
     sent = chat.sent_count
     await chat.say("a lighthouse")
     assert chat.sent_count == sent + 1, "the next step under the user's answer"
-    assert "reply_markup" not in message(chat, asked), "the answered step keeps no buttons"
+    assert "reply_markup" not in chat.message(asked), "the answered step keeps no buttons"
     [living] = steps_live(chat)
     assert living["message_id"] == chat.showing(chat.action("cancel")) != asked
 
@@ -93,7 +89,7 @@ async def test_an_error_on_a_typed_answer_is_one_message_and_the_old_step_loses_
     await chat.say("x" * 1001)
     assert chat.sent_count == sent + 1, "the reason and the step again in one message"
     assert (chat.last.text or "").startswith(t("bad_too_long_text", got=1001, limit=1000))
-    assert "reply_markup" not in message(chat, asked)
+    assert "reply_markup" not in chat.message(asked)
     assert len(steps_live(chat)) == 1
 
 
@@ -108,7 +104,7 @@ async def test_a_finished_confirmation_keeps_no_confirm_and_the_status_follows(c
     sent = chat.sent_count
     await chat.press(ok)
     [job] = await chat.jobs()
-    summary = message(chat, confirmation)
+    summary = chat.message(confirmation)
     assert "reply_markup" not in summary, "no Confirm, no Change under a finished confirmation"
     assert summary["text"].startswith(t("confirmed_header")) and "«a bird»" in summary["text"]
     assert chat.sent_count == sent + 1 and chat.last.text == t("status_queued", model="Nano Banana")
@@ -130,6 +126,42 @@ async def test_a_double_confirm_makes_one_job_and_a_toast_not_a_message(chat: Ch
     assert chat.toasts == [t("already_confirmed", id=job.id)]
 
 
+async def test_a_twin_confirm_that_waited_behind_the_first_puts_already_running_under_the_summary(
+        chat: Chat) -> None:
+    """In production a double click's second query waits behind the first and the dispatcher
+    answers it early: no toast is possible, so the notice goes on the summary, not in a message."""
+    await chat.top_up(1_000)
+    await chat.open_model("google/nano-banana")
+    await chat.say("a bird")
+    await chat.press(chat.data()[0])
+    ok = chat.action("ok")
+    confirmation = chat.showing(ok)
+    as_pressed = chat.message(confirmation)
+    await chat.press(ok)
+    sent = chat.sent_count
+    twin = await chat.press(ok, confirmation, message=as_pressed, pre_answered=True)
+    [job] = await chat.jobs()
+    summary = chat.message(confirmation)
+    assert summary["text"].startswith(t("confirmed_header"))
+    assert summary["text"].endswith(t("already_confirmed", id=job.id)) and "reply_markup" not in summary
+    assert chat.sent_count == sent and chat.toasts == [] and chat.answers(twin) == 0
+
+
+async def test_a_twin_choice_that_waited_behind_the_first_leaves_the_next_screen_alone(chat: Chat) -> None:
+    await chat.open_model("z-image")
+    await chat.say("a lighthouse")
+    step = chat.showing(chat.action("cancel"))
+    as_pressed = chat.message(step)
+    wide = next(b["callback_data"] for row in as_pressed["reply_markup"]["inline_keyboard"] for b in row
+                if "16:9" in b["text"])
+    await chat.press(wide)
+    confirmation = chat.message(step)
+    sent = chat.sent_count
+    await chat.press(wide, step, message=as_pressed, pre_answered=True)
+    assert chat.message(step) == confirmation, "the confirmation the first press led to, untouched"
+    assert chat.sent_count == sent and await chat.jobs() == []
+
+
 async def test_a_stale_confirm_of_another_model_gets_a_toast_and_never_the_current_confirm(chat: Chat) -> None:
     await chat.top_up(10_000)
     await chat.open_model("z-image")
@@ -148,7 +180,7 @@ async def test_a_stale_confirm_of_another_model_gets_a_toast_and_never_the_curre
     showing_current = [m for m in chat.live() if current_ok in [b.get("callback_data") for row in
                                                                m["reply_markup"]["inline_keyboard"] for b in row]]
     assert len(showing_current) == 1, "the current Confirm only where it was"
-    stale = message(chat, old or 0)
+    stale = chat.message(old or 0)
     assert not [b for row in (stale.get("reply_markup") or {}).get("inline_keyboard", []) for b in row
                 if b.get("callback_data", "").startswith(keyboards.STEP) and b["callback_data"].endswith(":ok")]
     assert await chat.jobs() == []
@@ -161,12 +193,12 @@ async def test_continue_on_an_outdated_menu_brings_the_current_step_down(chat: C
     await chat.open_model("google/nano-banana")
     current = chat.showing(chat.action("cancel"))
     await chat.press(old_cancel, on=old)
-    note = message(chat, old or 0)
+    note = chat.message(old or 0)
     assert note["text"] == t("outdated") and labels(note) == [t("living_continue", model="Nano Banana")]
     sent = chat.sent_count
     await chat.press(note["reply_markup"]["inline_keyboard"][0][0]["callback_data"], on=old)
     assert chat.sent_count == sent + 1 and "Nano Banana" in (chat.last.text or "")
-    assert "reply_markup" not in message(chat, current or 0) and "reply_markup" not in message(chat, old or 0)
+    assert "reply_markup" not in chat.message(current or 0) and "reply_markup" not in chat.message(old or 0)
     assert len(steps_live(chat)) == 1
 
 

@@ -82,25 +82,29 @@ class Chat:
         """A new process: a new Dispatcher over the same database."""
         self.dp = self.dispatcher()
 
-    async def feed(self, update: dict[str, Any]) -> None:
+    async def feed(self, update: dict[str, Any], **data: Any) -> None:
         self.fake.saw(update)
         await self.dp.feed_update(self.bot, Update.model_validate(update, context={"bot": self.bot}),
-                                  fence_epoch=self.money.epoch)
+                                  fence_epoch=self.money.epoch, **data)
 
     async def say(self, text: str) -> None:
         await self.feed(message_update(next(IDS), self.user, text, language_code=self.lang,
                                        message_id=self.fake.next_message_id(self.user)))
 
-    async def press(self, data: str, on: int | None = None) -> str:
+    async def press(self, data: str, on: int | None = None, *, message: dict[str, Any] | None = None,
+                    pre_answered: bool = False) -> str:
         """The button `data` pressed on message `on` (default: the message that showed it last,
-        else the bot's latest); returns the query's id (see `answers`)."""
+        else the bot's latest) as it is now, or as `message` (a copy taken earlier: a press made
+        before an edit); `pre_answered`: the dispatcher answered it early (it waited behind its
+        chat). Returns the query's id (see `answers`)."""
         message_id = on if on is not None else self.showing(data)
         stored = next((m for m in self.fake.chat_messages(self.user) if m["message_id"] == message_id), None)
         query_id = str(self.user * 1_000_000 + next(IDS) % 1_000_000)
         self.queries.append(query_id)
-        message = None if stored is None else json.loads(json.dumps(stored))
+        if message is None and stored is not None:
+            message = json.loads(json.dumps(stored))
         await self.feed(callback_update(next(IDS), self.user, data, message_id or 1, language_code=self.lang,
-                                        message=message, query_id=query_id))
+                                        message=message, query_id=query_id), pre_answered=pre_answered)
         return query_id
 
     def showing(self, data: str) -> int | None:
@@ -173,6 +177,12 @@ class Chat:
         """How many times the query was answered successfully (Telegram takes one)."""
         return len([c for c in self.fake.calls("answerCallbackQuery")
                     if c.ok and c.params.get("callback_query_id") == query_id])
+
+    def message(self, message_id: int | None) -> dict[str, Any]:
+        """A message of the chat as it is now (a copy)."""
+        found = [m for m in self.fake.chat_messages(self.user) if m["message_id"] == message_id]
+        assert found, f"no message {message_id} in the chat"
+        return json.loads(json.dumps(found[0]))  # type: ignore[no-any-return]
 
     def live(self) -> list[dict[str, Any]]:
         """The bot's messages that still have buttons, oldest first (what is one tap away)."""
