@@ -34,6 +34,7 @@ import pytest
 from bot import flow, keyboards, texts
 from catalog.loader import shipped
 from fakes.kie_api import CREATE_PATH, UPLOAD_PATH, FakeKie
+from fakes.telegram.wire import SEND_METHODS
 from fakes.telegram_api import Call, FakeTelegram
 from store import invariants, jobs
 from store.database import Database
@@ -122,8 +123,9 @@ def rub(kopecks: int) -> str:
 
 
 def is_screen(call: Call) -> bool:
-    """A message the user can answer: a sendMessage with buttons."""
-    return call.method == "sendMessage" and bool(data_of(call))
+    """A message the user can answer: a text with buttons, sent or edited into a message (the
+    wizard edits its one living message)."""
+    return call.method in ("sendMessage", "editMessageText") and bool(data_of(call))
 
 
 class User:
@@ -137,18 +139,25 @@ class User:
     def sent(self) -> list[Call]:
         return self.telegram.sent_messages(self.chat)
 
+    def shown(self) -> list[Call]:
+        """What the bot showed this chat: messages sent and texts edited into one."""
+        return [c for c in self.telegram.calls(chat_id=self.chat)
+                if c.ok and (c.method in SEND_METHODS or c.method == "editMessageText")]
+
     async def _act(self, update: dict[str, Any], until: Callable[[list[Call]], list[Call] | None], what: str,
-                   timeout: float = 30) -> list[Call]:
-        """Deliver `update`; the bot's messages from then on, once `until` accepts them."""
-        before = len(self.sent())
+                   timeout: float = 30, *, edits: bool = False) -> list[Call]:
+        """Deliver `update`; the bot's messages from then on (with `edits`, also the screens
+        edited into one), once `until` accepts them."""
+        seen = self.shown if edits else self.sent
+        before = len(seen())
         assert await self.telegram.deliver(update) == 200, f"the webhook refused the update for {what}"
-        return await self.telegram.wait_for(lambda: until(self.sent()[before:]), timeout, what)
+        return await self.telegram.wait_for(lambda: until(seen()[before:]), timeout, what)
 
     async def _to_screen(self, update: dict[str, Any], what: str) -> Call:
         """Deliver `update` and return the next screen (a message with buttons) the bot sends."""
         def screen(new: list[Call]) -> list[Call] | None:
             return [c for c in new if is_screen(c)][:1] or None
-        [found] = await self._act(update, screen, what)
+        [found] = await self._act(update, screen, what, edits=True)
         return found
 
     async def say(self, text: str) -> Call:
