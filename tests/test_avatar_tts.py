@@ -236,8 +236,6 @@ async def test_a_typed_text_is_spoken_then_the_avatar_speaks_it_for_the_summed_p
     assert await d.ledger(USER) == ["top_up", "hold", "capture"]
 
 
-@pytest.mark.xfail(strict=True, reason="bot/routers/wizard.py answered() does not call bot.speak.take_typed yet: "
-                                       "H2/the lead wires it (one line at the media step); then drop this mark")
 async def test_typing_at_the_audio_step_through_the_dispatcher_reaches_the_next_step(
         chat: Chat, fake: FakeTelegram) -> None:
     await chat.top_up(100_000)

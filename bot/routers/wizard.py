@@ -11,7 +11,7 @@ from aiogram import Bot, F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from bot import keyboards, parts, screens
+from bot import keyboards, parts, screens, speak
 from bot.flow import CONFIRM, FIELD, Ctx, OnStep, Press, Toast, Wiz, advance, allowed, asked, leave, show, start
 from bot.fsm_storage import forget
 from bot.inputs import Bad, check_file, sent_file, text_value
@@ -83,9 +83,11 @@ def router() -> Router:
                 await take_text(ctx, wiz, text)
             return
         sent = sent_file(message)
+        if sent is None and message.text is not None and await speak.take_typed(ctx, wiz, model, item, message.text,
+                                                                                 go_on=forward):
+            return  # an audio step that speaks a typed text (the talking avatar)
         prompt = prompt_field(model)
-        if (sent is None and message.text is not None and prompt is not None and prompt.name not in wiz.values
-                and getattr(item, "speak", None) is None):  # (a step that speaks a typed text takes it itself)
+        if sent is None and message.text is not None and prompt is not None and prompt.name not in wiz.values:
             value = text_value(prompt, message.text)  # typed before the file: the prompt, kept
             if isinstance(value, Bad):
                 await show(ctx, wiz, notice=ctx.t(value.key, **value.values), fresh=False, save=False)
