@@ -42,7 +42,7 @@ async def test_an_image_model_from_the_menu_to_a_created_job(chat: Chat) -> None
     price = price_of(model_id, {})
     assert price == 700, "6.5 credits x 50 x 2.0 = 650 kopecks, rounded up to whole rubles"
     await chat.say("/start")
-    assert chat.last.text == t("welcome", name="Test")
+    assert (chat.last.text or "").startswith(t("welcome", name="Test"))  # then what the user has (test_first_screen)
     assert keyboards.family_data("text_to_image") in chat.data()
     await chat.top_up(1_000)
 
@@ -322,7 +322,7 @@ async def test_cancel_and_start_leave_any_step(chat: Chat) -> None:
     assert chat.last.text == t("cancelled") and await chat.state() == (None, {})
     await chat.open_model("z-image")
     await chat.say("/start")
-    assert chat.last.text == t("welcome", name="Test") and await chat.state() == (None, {})
+    assert (chat.last.text or "").startswith(t("welcome", name="Test")) and await chat.state() == (None, {})
     await chat.open_model("z-image")
     await chat.say("/balance")  # a command inside a step is the command, not the prompt
     assert (chat.last.text or "").startswith(t("balance_header", balance="0 ₽"))
