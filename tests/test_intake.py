@@ -196,6 +196,45 @@ async def test_an_old_offer_is_outdated_never_applied_to_another_file(chat: Chat
     assert state is None and "offer" in data, "the newer photo's offer stands"
 
 
+async def test_a_text_after_a_photo_is_its_instruction_or_a_new_picture(chat: Chat) -> None:
+    first = await photo(chat)
+    offer = chat.last
+    await chat.say("сделай его зимним")
+    assert text(chat).startswith(t("offer_image")) and "«сделай его зимним»" in text(chat)
+    assert [m for m in chat.live() if m["message_id"] == chat.showing(chat.find(t("act_draw")))], "the new offer"
+    assert not [m for m in chat.live() if m["message_id"] == offer.result["message_id"]], "the old offer has no buttons"
+    await chat.press(chat.find(t("act_image_image_edit")))
+    wiz = await wizard(chat)
+    assert wiz.values["prompt"] == "сделай его зимним" and t("confirm_header") in text(chat)
+    assert [f["tg_file_id"] for f in next(v for k, v in wiz.values.items() if "url" in k)] == [first]
+
+    await chat.say("/start")
+    await photo(chat)
+    await chat.say("a snowy village")
+    await chat.press(chat.find(t("act_draw")))
+    wiz = await wizard(chat)
+    assert CATALOG.model(wiz.model).family == "text_to_image" and wiz.values["prompt"] == "a snowy village"
+    assert not [k for k in wiz.values if "image" in k], "a new picture: the photo is not part of it"
+
+
+async def test_the_photos_of_an_album_are_one_offer_and_go_together(chat: Chat) -> None:
+    ids = []
+    for caption in ("совмести эти фото", None, None):
+        file_id = f"photo-{next(IDS)}"
+        update = photo_update(next(IDS), chat.user, file_id, caption=caption, file_size=40_000,
+                              language_code=chat.lang, message_id=chat.fake.next_message_id(chat.user))
+        update["message"]["media_group_id"] = "album-1"
+        await chat.feed(update)
+        ids.append(file_id)
+    offers = [m for m in chat.fake.chat_messages(chat.user) if (m.get("text") or "").startswith(t("offer_image"))]
+    assert len(offers) == 1, "one offer for the album"
+    assert t("offer_files", count=3) in text(chat)
+    await chat.press(chat.find(t("act_image_image_edit")))
+    wiz = await wizard(chat)
+    assert [f["tg_file_id"] for f in wiz.values["image_urls"]] == ids and wiz.values["prompt"] == "совмести эти фото"
+    assert t("value_files", count=3) in text(chat)
+
+
 async def test_a_sticker_still_gets_the_menu(chat: Chat) -> None:
     await chat.send("sticker", {"file_id": "s", "file_unique_id": "s", "type": "regular", "width": 1, "height": 1,
                                 "is_animated": False, "is_video": False})

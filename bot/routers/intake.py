@@ -169,14 +169,23 @@ def offered(ctx: Ctx, kind: str) -> list[str]:
 
 def offer_text(ctx: Ctx, offer: Mapping[str, Any]) -> str:
     lines = [ctx.t(f"offer_{offer['k']}")]
+    if len(offer["f"]) > 1:
+        lines.append(ctx.t("offer_files", count=len(offer["f"])))
     if offer.get("c"):
         lines.append(ctx.t("offer_caption", caption=quote(offer["c"], lang=ctx.lang)))
     return "\n\n".join(lines)
 
 
+def actions(ctx: Ctx, offer: Mapping[str, Any]) -> list[str]:
+    """The families offered for the file, and with a text a new picture from the text alone."""
+    drawn = [PROMPT_FAMILY] if offer.get("c") and any(takes(m, PROMPT)
+                                                      for m in ctx.services.catalog.in_family(PROMPT_FAMILY)) else []
+    return offered(ctx, offer["k"]) + drawn
+
+
 def offer_markup(ctx: Ctx, offer: Mapping[str, Any]) -> InlineKeyboardMarkup:
-    rows = [[keyboards.button(ctx.t(f"act_{offer['k']}_{family}"), f"{OFFER}{offer['tok']}:{family}")]
-            for family in offered(ctx, offer["k"])]
+    rows = [[keyboards.button(ctx.t("act_draw" if family == PROMPT_FAMILY else f"act_{offer['k']}_{family}"),
+                              f"{OFFER}{offer['tok']}:{family}")] for family in actions(ctx, offer)]
     rows.append([keyboards.button(ctx.t("btn_menu"), keyboards.MENU_OPEN)])
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
@@ -193,10 +202,30 @@ async def offer_file(ctx: Ctx, message: Message, sent: Sent) -> None:
         before["f"].append(sent.ref)
         before["c"] = before.get("c") or caption
         await ctx.state.set_data({**data, OFFER_KEY: before})
+        shown = before.get("msg")
+        await screens.put(ctx.bot, ctx.chat_id, offer_text(ctx, before), offer_markup(ctx, before),
+                          over=shown if isinstance(shown, int) else None)
         return
     offer = {"tok": new_nonce(), "k": sent.family, "f": [sent.ref], "c": caption, "s": sent.kind, "g": group}
+    await show_offer(ctx, data, offer)
+
+
+async def show_offer(ctx: Ctx, data: Mapping[str, Any], offer: dict[str, Any]) -> None:
+    """The offer as a new message at the bottom (an older one loses its buttons), remembered."""
+    older = data.get(OFFER_KEY)
+    if isinstance(older, dict) and isinstance(older.get("msg"), int):
+        await screens.retire(ctx.bot, ctx.chat_id, older["msg"])
+    offer["msg"] = None
     await ctx.state.set_data({**data, OFFER_KEY: offer})
-    await ctx.bot.send_message(ctx.chat_id, offer_text(ctx, offer), reply_markup=offer_markup(ctx, offer))
+    sent = await ctx.bot.send_message(ctx.chat_id, offer_text(ctx, offer), reply_markup=offer_markup(ctx, offer))
+    offer["msg"] = sent.message_id
+    await ctx.state.set_data({**data, OFFER_KEY: offer})
+
+
+async def instruct(ctx: Ctx, data: Mapping[str, Any], offer: dict[str, Any], text: str) -> None:
+    """A text typed after a file: its instruction (the file's offer again, with it), or with
+    "a new picture from this text" a prompt of its own."""
+    await show_offer(ctx, data, {**offer, "c": text})
 
 
 async def act(ctx: Ctx, offer: Mapping[str, Any], family: str) -> None:
@@ -316,8 +345,11 @@ def router() -> Router:
         ctx = Ctx.of(query, bot, services, state, toast=toast)
         token, family = _parse(query.data or "", OFFER)
         offer = (await state.get_data()).get(OFFER_KEY) if raw_state is None else None
-        if not isinstance(offer, dict) or offer.get("tok") != token or family not in offered(ctx, offer.get("k", "")):
+        if not isinstance(offer, dict) or offer.get("tok") != token or family not in actions(ctx, offer):
             await _stale(ctx, "offer_stale", query)
+            return
+        if family == PROMPT_FAMILY:
+            await prompt_flow(ctx, offer["c"])
             return
         await act(ctx, offer, family)
 
@@ -338,8 +370,14 @@ def router() -> Router:
     async def typed(message: Message, bot: Bot, state: FSMContext, services: Services) -> None:
         ctx = Ctx.of(message, bot, services, state)
         text = await parts.receive(ctx, message.text or "")
-        if text is not None:
-            await prompt_flow(ctx, text)
+        if text is None:
+            return
+        data = await state.get_data()
+        offer = data.get(OFFER_KEY)
+        if isinstance(offer, dict) and text.strip() != "":
+            await instruct(ctx, data, offer, text.strip())
+            return
+        await prompt_flow(ctx, text)
 
     @router.message(StateFilter(None), _file_sent)
     async def file(message: Message, bot: Bot, state: FSMContext, services: Services, sent: Sent) -> None:
