@@ -40,7 +40,7 @@ from bot import keyboards
 from commands.serve import serve
 from config import Settings
 from fakes.kie_api import FakeKie
-from fakes.telegram_api import Call, FakeTelegram, message_update
+from fakes.telegram_api import SEND_METHODS, Call, FakeTelegram, message_update
 from fakes.webchat import ChatTelegram
 from store.database import Database
 from telemetry import logs
@@ -56,6 +56,7 @@ DEMO_FAMILY = "text_to_image"  # the scripted user makes a picture
 ANSWER_SECONDS = 30.0  # the bot's answer to one action
 RESULT_SECONDS = 120.0  # Confirm to the result
 MOST_STEPS = 12  # wizard screens answered before giving up
+EDITS = ("editMessageText", "editMessageCaption", "editMessageReplyMarkup", "editMessageMedia")
 MEDIA = ("sendPhoto", "sendDocument", "sendVideo", "sendAudio", "sendAnimation", "sendMediaGroup")
 
 
@@ -184,7 +185,7 @@ class _User:
 
     async def confirm(self, screen: Call, data: str, model: str) -> None:
         started = time.monotonic()
-        new = await self._act(self._press_update(screen, data), f"pressed {data}", _answered_with_buttons,
+        new = await self._act(self._press_update(screen, data), f"pressed {data}", _answered_with_again,
                               RESULT_SECONDS, "the result of the generation")
         result = [c for c in new if c.method in MEDIA]
         again = [d for c in new for d in _data(c) if d.startswith(keyboards.AGAIN)]
@@ -211,8 +212,9 @@ class _User:
 
     async def _act(self, update: dict[str, Any], said: str, done: Callable[[list[Call]], list[Call] | None],
                    timeout: float, what: str) -> list[Call]:
-        """Deliver `update` to the webhook; the bot's messages since, once `done` accepts them."""
-        before = len(self.telegram.sent_messages(self.chat))
+        """Deliver `update` to the webhook; the bot's messages since (sent, or edited in place: one
+        living message per flow), once `done` accepts them."""
+        before = len(self._shown())
         self.narrator.catch_up()
         if "callback_query" in update:
             log.info("demo_user_pressed", extra={"chat_id": self.chat, "data": said.removeprefix("pressed ")})
@@ -222,16 +224,29 @@ class _User:
         if status != 200:
             raise ScriptStopped(f"the webhook answered {status} to the update that {said}")
         try:
-            return await self.telegram.wait_for(lambda: done(self.telegram.sent_messages(self.chat)[before:]),
-                                                timeout=timeout, what=what)
+            return await self.telegram.wait_for(lambda: done(self._shown()[before:]), timeout=timeout, what=what)
         except TimeoutError:
             raise ScriptStopped(f"no {what} within {timeout:g} s") from None
+
+    def _shown(self) -> list[Call]:
+        """The bot's messages in this chat as it showed them: each send, and each edit in place."""
+        return [call for call in self.telegram.calls(chat_id=self.chat)
+                if call.ok and (call.method in SEND_METHODS or call.method in EDITS)]
 
 
 def _answered_with_buttons(new: list[Call]) -> list[Call] | None:
     """The bot's messages up to the first that has buttons (a screen the user can go on from)."""
     for index, call in enumerate(new):
         if _data(call):
+            return new[:index + 1]
+    return None
+
+
+def _answered_with_again(new: list[Call]) -> list[Call] | None:
+    """The bot's messages up to the first with an Again button: the result (a status message
+    edited on the way, with or without buttons, is not the end)."""
+    for index, call in enumerate(new):
+        if any(d.startswith(keyboards.AGAIN) for d in _data(call)):
             return new[:index + 1]
     return None
 
