@@ -291,18 +291,22 @@ async def record_poll(db: Database, lock_name: str, epoch: int, job_id: int, *, 
                        "state IN ('submitted', 'running')", running)
 
 
-async def set_status_message(db: Database, lock_name: str, epoch: int, job_id: int, message_id: int) -> Step:
+async def set_status_message(db: Database, lock_name: str, epoch: int, job_id: int, message_id: int, *,
+                             only_if_none: bool = False) -> Step:
     """The message that shows the job's progress (the one to edit). The wizard records it after
     Confirm's commit, so a fast end may have told the user before it existed: a job told by this
     code (it has delivery parts) or one that failed (its apology may have been refused, leaving
     no part) is then open again, for the driver to give the new message its last word (the parts
     keep anything from being sent twice). A success with no part was never sent (the user had
-    blocked the bot): it stays told."""
+    blocked the bot): it stays told.
+
+    `only_if_none`: record it only when the job has none yet (changed False when a twin, a replay
+    of the same Confirm, recorded its own first: the caller's message is then a duplicate)."""
     return await _step(db, lock_name, epoch, job_id,
                        "status_message_id = $3, delivered_at = CASE WHEN status_message_id IS DISTINCT FROM $3 "
                        "AND (state IN ('failed', 'timed_out') "
                        "OR EXISTS (SELECT 1 FROM job_deliveries d WHERE d.job_id = jobs.id)) THEN NULL "
-                       "ELSE delivered_at END", "true", message_id)
+                       "ELSE delivered_at END", "status_message_id IS NULL" if only_if_none else "true", message_id)
 
 
 @dataclass(frozen=True, slots=True)
