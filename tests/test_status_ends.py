@@ -45,7 +45,10 @@ class Wizard:
     def __init__(self, w: World, bot: Bot, user: int) -> None:
         settings = settings_with(max_active_jobs_per_user=10, free_daily_limit=0)
         self.chat = Chat(w.money, w.tg, bot, settings, user=user)
-        self.chat._wake = lambda: w.box.tell_nowait(WakeJobs())  # type: ignore[method-assign]
+
+        def wake() -> None:
+            w.box.tell_nowait(WakeJobs())
+        self.chat._wake = wake  # type: ignore[method-assign]
         self.chat.dp = self.chat.dispatcher()
         self.user = user
 
