@@ -123,7 +123,7 @@ async def test_a_double_confirm_makes_one_job_and_a_toast_not_a_message(chat: Ch
     await chat.press(ok)
     [job] = await chat.jobs()
     assert chat.sent_count == sent, "no second status, no message"
-    assert chat.toasts == [t("already_confirmed", id=job.id)]
+    assert chat.toasts == [t("already_confirmed", id=job.user_number)]
 
 
 async def test_a_twin_confirm_that_waited_behind_the_first_puts_already_running_under_the_summary(
@@ -143,7 +143,7 @@ async def test_a_twin_confirm_that_waited_behind_the_first_puts_already_running_
     [job] = await chat.jobs()
     summary = chat.message(confirmation)
     assert summary["text"].startswith(t("confirmed_header"))
-    assert summary["text"].endswith(t("already_confirmed", id=job.id)) and "reply_markup" not in summary
+    assert summary["text"].endswith(t("already_confirmed", id=job.user_number)) and "reply_markup" not in summary
     assert chat.sent_count == sent and chat.toasts == [] and chat.answers(twin) == 0
 
 

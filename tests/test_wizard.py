@@ -395,7 +395,7 @@ async def test_a_double_click_and_a_replay_make_one_job(chat: Chat) -> None:
     await chat.feed(update)  # the same update again, as after a crash
     [job] = await chat.jobs()
     assert await chat.balance() == accounts.Balance(1_000, job.price)
-    assert chat.toasts == [t("already_confirmed", id=job.id)], "the double click: a toast, not a message"
+    assert chat.toasts == [t("already_confirmed", id=job.user_number)], "the double click: a toast, not a message"
     assert len([c for c in chat.screens if c.text == t("status_queued", model="Nano Banana")]) == 1
 
 
@@ -450,7 +450,7 @@ async def test_a_confirm_replayed_after_its_commit_says_it_is_accepted_for_every
     queued = t("status_queued", model=CATALOG.model(model_id).title.ru)
     assert chat.last.text == queued
     if crash == "before the wizard ended":
-        assert chat.toasts == [t("already_confirmed", id=job.id)], "said in a toast, not a message"
+        assert chat.toasts == [t("already_confirmed", id=job.user_number)], "said in a toast, not a message"
     assert not [c for c in chat.screens if t("terms_changed") in (c.text or "")], "no new confirmation"
     assert len([c for c in chat.screens if c.text == queued]) == 1
     [job] = await chat.jobs()
