@@ -11,10 +11,13 @@ import pytest
 
 import config
 from bot import keyboards
+from catalog.loader import shipped
 from commands.demo import DEMO_CHAT, demo_settings
+from fakes.kie.results import picture_size, requested_ratio
 from tests.procs import TrtProcess, eventually, free_port
 
 pytestmark = pytest.mark.timeout(150)
+CATALOG = shipped()
 
 
 def said(proc: TrtProcess) -> list[dict[str, Any]]:
@@ -60,6 +63,13 @@ async def test_demo_makes_a_whole_generation_and_takes_more_by_curl(database_url
     ready = next(line for line in lines if line.get("event") == "demo_ready")
     assert f"127.0.0.1:{telegram_port}/_fake/updates" in ready["say"]
     assert keyboards.family_data("text_to_image") in ready["press"] and "menu:image" not in str(ready)
+
+    model = CATALOG.model(str(done["model"]))
+    width, height = picture_size(requested_ratio({f.name: f.default for f in model.fields if f.default}))
+    async with aiohttp.ClientSession() as session, session.get(
+            f"http://127.0.0.1:{telegram_port}/_fake/calls?method=sendPhoto") as response:
+        [picture] = [call["result"]["photo"][-1] for call in await response.json() if call.get("result")]
+    assert (picture["width"], picture["height"]) == (width, height), "the fake KIE drew the frame the job asked for"
 
     before = len(bot)
     async with aiohttp.ClientSession() as session, session.post(
