@@ -7,12 +7,14 @@ Dispatcher and the fake Telegram over HTTP (tests/wizard_kit.py), real PostgreSQ
 from __future__ import annotations
 
 import pytest
+from aiogram import Bot
 
-from bot import flow, keyboards
+from bot import flow, keyboards, texts
 from bot.phrases.intake import IDEAS
 from bot.prices import lowest
 from catalog.payload import file_ref
-from fakes.telegram_api import photo_update
+from fakes.telegram_api import FakeTelegram, photo_update
+from tests.conftest import Money
 from tests.wizard_kit import CATALOG, IDS, Chat, price_of, rub, t, title
 
 pytestmark = pytest.mark.timeout(120)
@@ -233,6 +235,29 @@ async def test_the_photos_of_an_album_are_one_offer_and_go_together(chat: Chat) 
     wiz = await wizard(chat)
     assert [f["tg_file_id"] for f in wiz.values["image_urls"]] == ids and wiz.values["prompt"] == "совмести эти фото"
     assert t("value_files", count=3) in text(chat)
+
+
+async def test_an_english_user_gets_it_all_in_english(money: Money, fake: FakeTelegram, bot: Bot) -> None:
+    chat = Chat(money, fake, bot, lang="en")
+    await chat.say("a fox in the snow")
+    assert texts.t("en", "confirm_header") in text(chat) and "“a fox in the snow”" in text(chat)
+    assert chat.find("🔄 Change model")
+    await chat.press(keyboards.IDEA)
+    assert (await wizard(chat)).values["prompt"] in IDEAS["en"]
+    await photo(chat, caption="make it winter")
+    assert text(chat).startswith("What shall I do with this photo?") and "“make it winter”" in text(chat)
+    assert chat.find("✏️ Edit it as described") and chat.find("🎨 A new picture from this text")
+
+
+async def test_a_photo_at_an_edit_confirmation_replaces_the_photo_and_its_caption_the_prompt(chat: Chat) -> None:
+    await photo(chat, caption="first idea")
+    await chat.press(chat.find(t("act_image_image_edit")))
+    model = (await wizard(chat)).model
+    second = await photo(chat, caption="second idea")
+    wiz = await wizard(chat)
+    assert wiz.model == model and wiz.values["prompt"] == "second idea"
+    assert [f["tg_file_id"] for f in wiz.values["image_urls"]] == [second]
+    assert t("confirm_header") in text(chat) and "«second idea»" in text(chat)
 
 
 async def test_a_sticker_still_gets_the_menu(chat: Chat) -> None:

@@ -27,6 +27,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from bot import keyboards, parts, screens
 from bot.flow import CONFIRM, FIELD, Ctx, Toast, Wiz, asked, new_nonce, quote, show, start
+from bot.fsm_storage import forget
 from bot.inputs import Bad, Sent, check_file, sent_file, text_value
 from bot.phrases.intake import IDEAS
 from bot.prices import lowest
@@ -141,11 +142,20 @@ async def prompt_flow(ctx: Ctx, text: str, *, notice: str | None = None) -> None
 
 
 async def retyped(ctx: Ctx, wiz: Wiz, message: Message) -> bool:
-    """At a confirmation, a typed text (not a command) is the new prompt of the same model and
-    choices: the confirmation again with it (a long one joined first, bot/parts.py). False when the
-    text is not one (a command, no prompt field, not at the confirmation): the caller answers."""
-    item = prompt_field(ctx.services.catalog.model(wiz.model))
-    if wiz.at != CONFIRM or item is None or message.text is None or message.text.startswith("/"):
+    """What a message sent at a confirmation says: a typed text (not a command) is the new prompt
+    of the same model and choices (a long one joined first, bot/parts.py); a file the model takes
+    replaces the one it had (its caption the prompt); any other photo, video or audio is a new
+    start (the confirmation ends, the file's offer comes). False when it is none of these (a
+    command, a sticker, not at the confirmation): the caller answers."""
+    model = ctx.services.catalog.model(wiz.model)
+    item = prompt_field(model)
+    if wiz.at != CONFIRM:
+        return False
+    sent = sent_file(message)
+    if sent is not None and sent.family in OFFERS:
+        await _file_at_confirmation(ctx, wiz, message, sent)
+        return True
+    if item is None or message.text is None or message.text.startswith("/"):
         return False
     text = await parts.receive(ctx, message.text)
     if text is None:
@@ -157,6 +167,30 @@ async def retyped(ctx: Ctx, wiz: Wiz, message: Message) -> bool:
     wiz.values[item.name] = value
     await show(ctx, wiz)
     return True
+
+
+async def _file_at_confirmation(ctx: Ctx, wiz: Wiz, message: Message, sent: Sent) -> None:
+    model = ctx.services.catalog.model(wiz.model)
+    target = file_field(model, sent.family)
+    if target is None:  # not this model's: a new start with the file
+        await screens.retire(ctx.bot, ctx.chat_id, wiz.shown)
+        await forget(ctx.state)
+        await offer_file(ctx, message, sent)
+        return
+    bad = check_file(model, target, sent)
+    if bad is not None:
+        await show(ctx, wiz, notice=ctx.t(bad.key, **bad.values), fresh=False, save=False)
+        return
+    wiz.values[target.name] = [sent.ref] if target.array else sent.ref
+    prompt = prompt_field(model)
+    notice = None
+    if message.caption and prompt is not None:
+        value = text_value(prompt, message.caption)
+        if isinstance(value, Bad):
+            notice = ctx.t("caption_too_long", reason=ctx.t(value.key, **value.values))
+        else:
+            wiz.values[prompt.name] = value
+    await show(ctx, wiz, notice=notice)
 
 
 # --- a file ---------------------------------------------------------------------------------------
