@@ -27,17 +27,20 @@
         + 'Press START or type /start. 📎 sends any file: a picture as a photo, a video, a sound as music or a voice '
         + 'message, anything else as a file.',
       start: 'START', message: 'Message', send: 'Send', attach: 'Send a file', log: 'Chat with the bot',
-      lang: 'Your Telegram language', lang_ru: 'The bot speaks Russian to you', lang_en: 'The bot speaks English to you',
+      lang: 'Your Telegram language', lang_ru: 'The bot speaks Russian to you',
+      lang_en: 'The bot speaks English to you',
       attach_any: 'Any file', attach_photo: 'Photo', attach_video: 'Video', attach_audio: 'Music',
       attach_voice: 'Voice message (OGG)', attach_document: 'As a file, uncompressed',
       attach_hint: 'The text in the message field goes with the file as its caption.',
-      connecting: 'connecting…', starting: 'starting…', typing: 'typing…', online: 'bot', uploading: 'sending a file…',
+      connecting: 'connecting…', starting: 'starting…', typing: 'typing…', online: 'bot',
+      uploading: 'sending a file…',
       offline: 'offline: is `python run.py demo` still running?', unreachable: 'the demo is not reachable',
       answered: (status) => 'the fake Telegram answered ' + status,
       edited: 'edited', voice: '🎤 Voice message', audio: 'audio', file: 'file', unsupported:
         'this kind of message is not shown in the demo', spoiler: 'spoiler: click to show',
       not_here: (what) => 'not in the demo: ' + what, pay: 'Pay ', paid: 'You paid ',
-      edited_above: '✎ A message above was edited: show it', answer_to: '↩ answers your press on ',
+      edited_above: '✎ A message above was edited: show it',
+      answer_to: (label) => '↩ answers your press on “' + label + '”',
       photo: '🖼 Photo', video: '🎬 Video', animation: 'GIF', document: '📄 File',
     },
     ru: {
@@ -56,7 +59,8 @@
       edited: 'изменено', voice: '🎤 Голосовое сообщение', audio: 'аудио', file: 'файл', unsupported:
         'такое сообщение демо не показывает', spoiler: 'спойлер: нажмите, чтобы увидеть',
       not_here: (what) => 'в демо нет: ' + what, pay: 'Оплатить ', paid: 'Вы оплатили ',
-      edited_above: '✎ Сообщение выше изменено: показать', answer_to: '↩ ответ на нажатие в ',
+      edited_above: '✎ Сообщение выше изменено: показать',
+      answer_to: (label) => '↩ ответ на нажатие «' + label + '»',
       photo: '🖼 Фото', video: '🎬 Видео', animation: 'GIF', document: '📄 Файл',
     },
   };
@@ -246,7 +250,7 @@
     line.type = 'button';
     line.dataset.target = String(target.id);
     if (kind === 'answers') {
-      line.append(make('span', 'pointer-what', tr('answer_to') + '«' + (target.button || '') + '»'));
+      line.append(make('span', 'pointer-what', tr('answer_to', target.button || '')));
     }
     const quoted = target.text || tr(target.kind || 'file') || '';
     line.append(make('span', 'pointer-text', quoted));
@@ -373,7 +377,10 @@
 
   function status(text) {
     let shown = text;
-    if (!shown) shown = !lastView ? tr('connecting') : !online ? tr('starting') : Date.now() < typingUntil ? tr('typing') : tr('online');
+    if (!shown) {
+      shown = !lastView ? tr('connecting') : !online ? tr('starting')
+        : Date.now() < typingUntil ? tr('typing') : tr('online');
+    }
     $('bot-status').textContent = shown;
     $('bot-status').classList.toggle('typing', shown === tr('typing'));
   }
@@ -444,14 +451,22 @@
     return new Promise((resolve) => {
       const player = document.createElement(kind);
       const url = URL.createObjectURL(file);
-      const done = (found) => { clearTimeout(timer); URL.revokeObjectURL(url); player.removeAttribute('src'); resolve(found); };
+      const done = (found) => {
+        clearTimeout(timer);
+        URL.revokeObjectURL(url);
+        player.removeAttribute('src');
+        resolve(found);
+      };
       const timer = setTimeout(() => done({}), 5000);
       player.preload = 'metadata';
       player.muted = true;
       player.addEventListener('loadedmetadata', () => {
         const found = {};
         if (Number.isFinite(player.duration) && player.duration > 0) found.duration = player.duration.toFixed(3);
-        if (kind === 'video' && player.videoWidth) { found.width = player.videoWidth; found.height = player.videoHeight; }
+        if (kind === 'video' && player.videoWidth) {
+          found.width = player.videoWidth;
+          found.height = player.videoHeight;
+        }
         done(found);
       });
       player.addEventListener('error', () => done({}));
@@ -502,6 +517,10 @@
 
   document.addEventListener('DOMContentLoaded', () => {
     setLang(lang);
+    log.addEventListener('scroll', () => {  // the edited message scrolled into view: the chip has done its job
+      const item = rendered.get(Number($('jump').dataset.target));
+      if (!$('jump').hidden && item && inView(item.node)) $('jump').hidden = true;
+    }, {passive: true});
     $('jump').addEventListener('click', () => {
       $('jump').hidden = true;
       reveal(Number($('jump').dataset.target));
