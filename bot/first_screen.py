@@ -121,7 +121,10 @@ def profile(settings: Settings, catalog: Catalog) -> list[Profile]:
         prices = prices_from(lang, settings, catalog)
         free = t(lang, "profile_free", limit=settings.free_daily_limit) if has_free_tier(settings, catalog) else ""
         description = t(lang, "profile_description", prices=prices, free=free)[:DESCRIPTION_MOST]
-        short = t(lang, "profile_short_description", prices=prices)[:SHORT_DESCRIPTION_MOST]
+        short = t(lang, "profile_short_description", prices=prices)
+        if len(short + t(lang, "profile_short_how")) <= SHORT_DESCRIPTION_MOST:  # a sentence dropped, not cut
+            short += t(lang, "profile_short_how")
+        short = short[:SHORT_DESCRIPTION_MOST]
         commands = tuple((name, t(lang, f"cmd_{name}")) for name in COMMANDS)
         out.append(Profile(code, commands, description, short))
     return out

@@ -13,6 +13,7 @@ from aiogram import Bot
 from bot import first_screen, keyboards, texts
 from bot.prices import lowest
 from fakes.telegram_api import FakeTelegram
+from store import referrals
 from tests.conftest import Money
 from tests.wizard_kit import CATALOG, Chat, settings_with
 
@@ -136,3 +137,14 @@ def test_the_profile_fits_telegrams_limits_in_both_languages() -> None:
     ru, en = made
     assert ru.description != en.description and ru.short_description != en.short_description
 
+
+
+async def test_a_newcomer_who_came_by_an_invitation_is_told_the_gift_too(money: Money, fake: FakeTelegram,
+                                                                        bot: Bot) -> None:
+    settings = settings_with(welcome_bonus=3_000)
+    friend = Chat(money, fake, bot, settings, user=7307)
+    await friend.say("/start")
+    code = await referrals.code_of(money.db, money.bot_id, 7307)
+    newcomer = Chat(money, fake, bot, settings, user=7308)
+    await newcomer.say(f"/start {referrals.payload_of(code)}")
+    assert texts.t("ru", "welcome_bonus", bonus=texts.money("ru", 3_000)) in shown(newcomer)["text"]

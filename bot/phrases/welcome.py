@@ -11,7 +11,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "welcome_free": "🆓 Сегодня бесплатно: ещё {left} из {limit} генераций (модели с 🎁).",
         "welcome_free_used": "🆓 Бесплатные генерации на сегодня закончились, завтра снова {limit}.",
         "welcome_prices": "💵 Цены: {prices}.",
-        "welcome_how": "✍️ Напишите, что нарисовать, или пришлите фото. Или выберите ниже:",
+        "welcome_how": "✍️ Просто напишите, что нарисовать, или пришлите фото — либо выберите ниже:",
         "welcome_choose": "Выберите, что сделать:",
         "price_kind_image": "картинка от {price}",
         "price_kind_video": "видео от {price}",
@@ -68,9 +68,10 @@ TEXTS: dict[str, dict[str, str]] = {
                                "• Цены: {prices}. Точная цена — до запуска, оплата — только за готовый "
                                "результат.\n"
                                "• Пополнение звёздами Telegram, подписка, промокоды.\n\n"
-                               "Нажмите «Старт».",
+                               "Нажмите «Запустить».",
         "profile_free": "\n• {limit} генераций в день — бесплатно.",
-        "profile_short_description": "Картинки, видео и звук нейросетями: {prices}. Напишите, что нарисовать.",
+        "profile_short_description": "Картинки, видео и звук нейросетями. Цены: {prices}.",
+        "profile_short_how": " Напишите, что нарисовать.",
     },
     "en": {
         "welcome_bonus": "🎁 A welcome gift: {bonus} is on your balance.",
@@ -78,7 +79,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "welcome_free": "🆓 Free today: {left} of {limit} generations left (models marked 🎁).",
         "welcome_free_used": "🆓 Today's free generations are used up; {limit} more tomorrow.",
         "welcome_prices": "💵 Prices: {prices}.",
-        "welcome_how": "✍️ Type what to draw or send a photo. Or pick below:",
+        "welcome_how": "✍️ Just type what to draw or send a photo, or pick below:",
         "welcome_choose": "What would you like to do?",
         "price_kind_image": "images from {price}",
         "price_kind_video": "video from {price}",
@@ -133,6 +134,7 @@ TEXTS: dict[str, dict[str, str]] = {
                                "• Top up with Telegram Stars, a subscription, promo codes.\n\n"
                                "Press Start.",
         "profile_free": "\n• {limit} generations a day for free.",
-        "profile_short_description": "Images, videos and sound with AI: {prices}. Type what to draw.",
+        "profile_short_description": "Images, videos and sound with AI. Prices: {prices}.",
+        "profile_short_how": " Type what to draw.",
     },
 }

@@ -54,7 +54,7 @@ def router() -> Router:
 
     @router.message(CommandStart(deep_link=True, magic=F.args.startswith(referrals.PAYLOAD_PREFIX)))
     async def start_ref(message: Message, command: CommandObject, state: FSMContext, services: Services,
-                        fence_epoch: int) -> None:
+                        fence_epoch: int, first_contact: bool = False) -> None:
         user = message.from_user
         assert user is not None  # CommandStart in a private chat comes from a user
         settings = services.settings
@@ -62,7 +62,7 @@ def router() -> Router:
                                       referrals.parse_payload(command.args))
         log.info("referral_link", extra={"user_id": user.id, "outcome": linked.outcome,
                                          "referrer_id": linked.referrer_id})
-        await menu.welcome(message, state, services)
+        await menu.welcome(message, state, services, first_contact=first_contact)  # an invited newcomer: the gift
 
     @router.message(Command("invite"))
     async def invite(message: Message, bot: Bot, state: FSMContext, services: Services) -> None:
