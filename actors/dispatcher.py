@@ -396,7 +396,7 @@ class UpdateDispatcher(Leased, Actor):
                 drops["stale_press"] += 1
             else:
                 parsed: list[Any] = []
-                verdict = self.flood.admit(chat, time.monotonic(), last=not queue,
+                verdict = self.flood.admit(chat, time.monotonic(), behind=len(queue),
                                            waited=claimed.update_id in self.waiting,
                                            is_kept=functools.partial(self._is_kept, claimed, parsed))
                 if verdict is flood.Verdict.ADMIT:

@@ -13,7 +13,8 @@ chats (negative ids) are left alone: there one member's drops would be another's
 
 The policy, decided when a worker takes the chat's next update:
 - a token bucket per chat (BURST updates at once, RATE a second after that) — an album of ten
-  photos or a long text Telegram split in parts arrive as one burst and pass;
+  photos or a long text Telegram split in parts arrive as one burst and pass; a backlog of a
+  whole burst queued behind one update spends the bucket at once (it is a flood already);
 - over the limit, an update with newer ones of the chat waiting behind it is dropped (marked
   done, no handler); the last one of the queue is never dropped, so the user is answered what
   they sent last, but it waits for its token (the chat is put aside, no worker held): if a newer
@@ -109,10 +110,15 @@ class Flood:
         self.rate, self.burst, self.quiet, self.keep = rate, burst, quiet, keep
         self.buckets: dict[int, _Bucket] = {}
 
-    def admit(self, chat: int, now: float, *, last: bool, waited: bool, is_kept: Callable[[], bool]) -> Verdict:
-        """Charge `chat` one update. `last`: nothing of the chat waits behind it; `waited`: it
-        was held for its token already (WAIT); `is_kept` is asked (it parses the update) only
-        for an update that would not run at once."""
+    def admit(self, chat: int, now: float, *, behind: int, waited: bool, is_kept: Callable[[], bool]) -> Verdict:
+        """Charge `chat` one update. `behind`: the chat's updates waiting behind it (0: it is the
+        last); `waited`: it was held for its token already (WAIT); `is_kept` is asked (it parses
+        the update) only for an update that would not run at once.
+
+        A backlog of a whole burst behind one update is a flood already, whatever the tokens
+        left: the burst is spent at once, so the user is answered the last message now rather
+        than the first BURST ones (each of which Telegram lets reach a chat at about 1/s)."""
+        last = behind == 0
         bucket = self.buckets.get(chat)
         if bucket is None:
             if len(self.buckets) >= self.keep:
@@ -121,6 +127,8 @@ class Flood:
         else:
             bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.rate)
             bucket.at = now
+        if behind >= self.burst:
+            bucket.tokens = 0.0
         superseded = waited and not last  # it waited for its token and a newer one came: that one gets it
         if bucket.tokens >= 1.0 and not superseded:
             bucket.tokens -= 1.0
