@@ -6,14 +6,17 @@ Dispatcher and the fake Telegram over HTTP (tests/wizard_kit.py), real PostgreSQ
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from aiogram import Bot
 
 from bot import flow, keyboards, texts
 from bot.phrases.intake import IDEAS
 from bot.prices import lowest
+from bot.routers.intake import INSTRUCTION_WITHIN
 from catalog.payload import file_ref
-from fakes.telegram_api import FakeTelegram, photo_update
+from fakes.telegram_api import FakeTelegram, message_update, photo_update
 from tests.conftest import Money
 from tests.wizard_kit import CATALOG, IDS, Chat, price_of, rub, t, title
 
@@ -217,6 +220,15 @@ async def test_a_text_after_a_photo_is_its_instruction_or_a_new_picture(chat: Ch
     wiz = await wizard(chat)
     assert CATALOG.model(wiz.model).family == "text_to_image" and wiz.values["prompt"] == "a snowy village"
     assert not [k for k in wiz.values if "image" in k], "a new picture: the photo is not part of it"
+
+
+async def test_a_text_long_after_a_photo_is_a_prompt_of_its_own(chat: Chat) -> None:
+    await photo(chat)
+    later = int(time.time()) + INSTRUCTION_WITHIN + 60
+    await chat.feed(message_update(next(IDS), chat.user, "a quiet harbour", language_code=chat.lang,
+                                   message_id=chat.fake.next_message_id(chat.user), date=later))
+    wiz = await wizard(chat)
+    assert CATALOG.model(wiz.model).family == "text_to_image" and wiz.values["prompt"] == "a quiet harbour"
 
 
 async def test_the_photos_of_an_album_are_one_offer_and_go_together(chat: Chat) -> None:

@@ -45,9 +45,10 @@ OFFERS: dict[str, tuple[str, ...]] = {  # what a file can become, in the order o
     "audio": ("avatar", "audio"),
 }
 OFFER = "in:a:"  # in:a:<offer token>:<family>
-OFFER_KEY = "offer"  # the FSM data (no state) of the file offered: {"tok", "k", "f": [FileRef], "c", "s", "g"}
+OFFER_KEY = "offer"  # FSM data (no state): {"tok", "k": kind, "f": [FileRef], "c": text, "s", "g", "d": date, "msg"}
 PAGE = 8  # models per page of Change model
 MOST_FILES = 16  # an album's files kept for one offer
+INSTRUCTION_WITHIN = 600  # seconds (by the messages' dates): a text this soon after a file is its instruction
 
 
 # --- which model ----------------------------------------------------------------------------------
@@ -240,7 +241,8 @@ async def offer_file(ctx: Ctx, message: Message, sent: Sent) -> None:
         await screens.put(ctx.bot, ctx.chat_id, offer_text(ctx, before), offer_markup(ctx, before),
                           over=shown if isinstance(shown, int) else None)
         return
-    offer = {"tok": new_nonce(), "k": sent.family, "f": [sent.ref], "c": caption, "s": sent.kind, "g": group}
+    offer = {"tok": new_nonce(), "k": sent.family, "f": [sent.ref], "c": caption, "s": sent.kind, "g": group,
+             "d": int(message.date.timestamp())}
     await show_offer(ctx, data, offer)
 
 
@@ -408,7 +410,8 @@ def router() -> Router:
             return
         data = await state.get_data()
         offer = data.get(OFFER_KEY)
-        if isinstance(offer, dict) and text.strip() != "":
+        fresh = isinstance(offer, dict) and message.date.timestamp() - (offer.get("d") or 0) <= INSTRUCTION_WITHIN
+        if isinstance(offer, dict) and fresh and text.strip() != "":
             await instruct(ctx, data, offer, text.strip())
             return
         await prompt_flow(ctx, text)
