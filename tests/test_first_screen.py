@@ -49,7 +49,10 @@ async def test_the_greeting_names_the_bonus_the_free_generations_the_prices_from
     await chat.say("/start")
     screen = shown(chat)
     text = screen["text"]
-    rub = lambda kopecks: texts.money(lang, kopecks)  # noqa: E731
+
+    def rub(kopecks: int) -> str:
+        return texts.money(lang, kopecks)
+
     assert text.startswith(texts.t(lang, "welcome", name="Test"))
     assert rub(5_000) in text and texts.t(lang, "welcome_bonus", bonus=rub(5_000)) in text
     assert texts.t(lang, "welcome_free", left=5, limit=5) in text
