@@ -139,6 +139,26 @@ async def test_edits_and_deletions_show_as_the_chat_now_is(bot: Bot) -> None:
     assert shown["entities"] == [{"type": "bold", "offset": 0, "length": 4}], "Telegram's form: text and entities"
 
 
+async def test_a_caption_and_a_keyboard_edited_in_place_show_on_the_same_message(bot: Bot) -> None:
+    form = aiohttp.FormData()
+    form.add_field("chat_id", str(DEFAULT_CHAT))
+    form.add_field("caption", "Queued")
+    form.add_field("reply_markup", json.dumps({"inline_keyboard": [[{"text": "Cancel", "callback_data": "x"}]]}))
+    form.add_field("photo", png(16, 9), filename="p.png", content_type="image/png")
+    async with bot.session.post(f"{bot.telegram.base_url}/bot{TOKEN}/sendPhoto", data=form) as response:
+        sent = (await response.json())["result"]
+    await bot.call("sendMessage", chat_id=DEFAULT_CHAT, text="below")
+    await bot.call("editMessageCaption", chat_id=DEFAULT_CHAT, message_id=sent["message_id"], caption="Done")
+    await bot.call("editMessageReplyMarkup", chat_id=DEFAULT_CHAT, message_id=sent["message_id"],
+                   reply_markup={"inline_keyboard": [[{"text": "Again", "callback_data": "again"}]]})
+    first, second = (await state(bot))["messages"]
+    assert first["id"] == sent["message_id"] and first["text"] == "Done" and first["edited"]
+    assert first["buttons"] == [[{"text": "Again", "data": "again"}]] and first["media"]["kind"] == "photo"
+    assert second["text"] == "below", "the edit stays where the message is"
+    await bot.call("editMessageReplyMarkup", chat_id=DEFAULT_CHAT, message_id=sent["message_id"])
+    assert (await state(bot))["messages"][0]["buttons"] == [], "a keyboard taken away"
+
+
 async def test_a_photo_from_the_page_is_a_photo_update_whose_file_the_bot_can_download(bot: Bot) -> None:
     picture = png(40, 30)
     form = aiohttp.FormData()
