@@ -2,6 +2,8 @@
 
 * :mod:`~fakes.kie.wire`: paths, models, task states, and the records kept (calls, plans, faults, tasks);
 * :mod:`~fakes.kie.world`: credits, tasks and files, and the task simulation (states, results, callbacks);
+* :mod:`~fakes.kie.results`: a finished task's files (a picture in the frame asked for, a real clip, a
+  real sound; the clips and the sound shipped in ``media/``, made once by ``media/make_media.sh``);
 * :mod:`~fakes.kie.routes`: the HTTP routes, the recording and faulting middleware, KIE's envelopes;
 * :mod:`~fakes.kie.fake`: :class:`FakeKie`, the steering and observing API tests use.
 """
