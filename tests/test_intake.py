@@ -79,6 +79,16 @@ async def test_change_model_lists_the_others_cheapest_first_and_keeps_the_prompt
     prices = [lowest(chat.settings, m).low for m in chosen]
     assert prices == sorted(prices), "cheapest first (each model's price from)"
 
+    await chat.press(chat.find("FLUX.2 Pro ·"))
+    await chat.press(chat.action("chg"))
+    await chat.press(chat.find(title("flux-2/pro-text-to-image", "aspect_ratio")))
+    await chat.press(chat.find("16:9"))
+    assert "16:9" in text(chat)
+    await chat.press(chat.find(t("btn_other_model")))
+    await chat.press(chat.find("▶"))  # the second page
+    await chat.press(chat.find("Seedream 4.5 ·"))
+    assert (await wizard(chat)).values["aspect_ratio"] == "16:9", "a choice the new model offers too is kept"
+    await chat.press(chat.find(t("btn_other_model")))
     await chat.press(chat.find("Nano Banana ·"))
     assert t("confirm_model", model="Nano Banana") in text(chat) and "«a lighthouse in a storm»" in text(chat)
     assert t("confirm_price", price=rub(price_of("google/nano-banana", {}))) in text(chat)

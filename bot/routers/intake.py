@@ -34,7 +34,7 @@ from bot.prices import lowest
 from bot.routers.models import model_label
 from bot.routers.wizard import file_field, prompt_field, take_text
 from bot.services import Services
-from catalog.loader import Model
+from catalog.loader import Model, same
 from store import recent
 
 PROMPT = "prompt"  # the "kind" of a typed prompt among the kinds of files a model takes
@@ -111,6 +111,12 @@ def carried(old: Model, new: Model, values: Mapping[str, Any]) -> dict[str, Any]
             fit = [f for f in files if check_file(new, target, Sent("document", target.kind, f)) is None]
             if fit:
                 out[target.name] = fit[:target.max_items] if target.array else fit[0]
+        elif item.kind in ("enum", "bool"):  # a choice the new model offers under the same name (16:9)
+            other = next((f for f in asked(new) if f.name == item.name and f.kind == item.kind), None)
+            if other is not None and any(same(v, value) for v in other.values()):
+                out[other.name] = value
+    if new.forbidden(out):  # a combination the new model refuses: its choices back to the defaults
+        out = {k: v for k, v in out.items() if new.field(k).kind not in ("enum", "bool")}
     return with_defaults(new, out)
 
 
