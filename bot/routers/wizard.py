@@ -72,7 +72,7 @@ def router() -> Router:
             await show(ctx, wiz, notice=ctx.t("use_buttons"), fresh=False, save=False)
             return
         if not item.media:
-            if message.text is None and message.caption and sent_file(message) is not None and item.kind in TYPED:
+            if message.text is None and message.caption and sent_file(message) is not None and item.kind == "prompt":
                 await _file_with_caption(ctx, wiz, item, message)
                 return
             if message.text is None:
