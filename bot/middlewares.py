@@ -139,6 +139,8 @@ class EnsureUser(BaseMiddleware):
             if (known.username != user.username or known.last_seen is None
                     or datetime.now(UTC) - known.last_seen > SEEN_EVERY):
                 await accounts.seen(services.database, settings.bot_id, user.id, user.username)
+            if user.language_code and user.language_code != known.language:  # the jobs actor's words follow
+                await accounts.set_language(services.database, settings.bot_id, user.id, user.language_code)
         return await handler(event, data)
 
 

@@ -97,3 +97,18 @@ async def test_the_jobs_actor_speaks_the_chosen_language(money: Money, world: Ma
     done_in = delivery_texts.TEXTS["en"]["status_done"].split("{")[0]  # "✅ Done in "
     assert edits and edits[-1].params["text"].startswith(done_in), [e.params["text"] for e in edits]
 
+
+
+async def test_telegrams_language_changed_since_the_first_contact_reaches_the_jobs_actors_words(
+        money: Money, fake: FakeTelegram, bot: Bot) -> None:
+    chat = Chat(money, fake, bot, user=7405, lang="ru")
+    await chat.say("/start")
+    chat.lang = "en"  # the user switched Telegram (or the demo page) to English, and never used /language
+    await chat.say("/start")
+    services = chat.dispatcher()["services"]
+    assert await money_in.language(services, 7405) == "en"
+    user = await accounts.get_user(money.db, money.bot_id, 7405)
+    assert user is not None and user.language == "en" and user.lang is None
+    chat.lang = None  # type: ignore[assignment]  # an update that names no language changes nothing
+    await chat.say("/start")
+    assert await money_in.language(services, 7405) == "en"
