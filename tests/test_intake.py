@@ -120,10 +120,16 @@ async def test_a_text_at_the_confirmation_is_the_new_prompt_and_the_old_buttons_
 
 async def test_the_idea_button_is_a_prompt_at_the_confirmation(chat: Chat) -> None:
     await chat.say("/start")
+    menu = chat.last
     await chat.press(keyboards.IDEA)
     assert t("idea_notice") in text(chat) and t("confirm_header") in text(chat)
     wiz = await wizard(chat)
     assert wiz.values["prompt"] in IDEAS["ru"] and wiz.at == flow.CONFIRM
+    first = wiz.shown
+    await chat.press(keyboards.IDEA, on=menu.result["message_id"])  # another idea
+    wiz = await wizard(chat)
+    assert wiz.values["prompt"] in IDEAS["ru"] and wiz.shown != first
+    assert first not in [m["message_id"] for m in chat.live()], "the first idea's confirmation has no buttons left"
 
 
 # --- a photo, a video, a voice --------------------------------------------------------------------

@@ -348,9 +348,12 @@ def router() -> Router:
     router = Router(name="intake")
 
     @router.callback_query(F.data == keyboards.IDEA)
-    async def idea(query: CallbackQuery, bot: Bot, state: FSMContext, services: Services) -> None:
+    async def idea(query: CallbackQuery, bot: Bot, state: FSMContext, services: Services,
+                   wiz: Wiz | None = None) -> None:
         ctx = Ctx.of(query, bot, services, state)
         ctx.over = None  # the menu stays; the idea comes as its own screen
+        if wiz is not None:  # the flow it replaces leaves no live buttons
+            await screens.retire(bot, ctx.chat_id, wiz.shown)
         ideas = IDEAS.get(ctx.lang, IDEAS["ru"])
         await prompt_flow(ctx, random.choice(ideas), notice=ctx.t("idea_notice"))
 
