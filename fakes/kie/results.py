@@ -114,7 +114,7 @@ def clip(task_input: Mapping[str, Any] | None = None) -> bytes:
 
 
 def sound() -> bytes:
-    """The shipped sound: three seconds of a chord, a real MP3."""
+    """The shipped sound: a chord of a second and a half, a real MP3 (shorter than any speech estimate)."""
     return shipped(SOUND)
 
 
