@@ -42,6 +42,10 @@ async def wizard(chat: Chat) -> flow.Wiz:
     return wiz
 
 
+def asked_name(wiz: flow.Wiz) -> str:
+    return flow.asked(CATALOG.model(wiz.model))[wiz.index].name
+
+
 def text(chat: Chat) -> str:
     return chat.last.text or ""
 
@@ -199,6 +203,14 @@ async def test_a_voice_and_a_video_document_are_offered_what_fits_them(chat: Cha
     await chat.press(chat.find(t("act_audio_audio")))
     assert t("confirm_header") in text(chat)
     assert (await wizard(chat)).model == "elevenlabs/audio-isolation"
+
+    await chat.say("/start")
+    await chat.send("voice", VOICE)
+    await chat.press(chat.find(t("act_audio_avatar")))
+    wiz = await wizard(chat)
+    assert wiz.values["audio_url"]["tg_file_id"] == "voice-1" and asked_name(wiz) == "image_url"
+    await photo(chat)
+    assert asked_name(await wizard(chat)) == "prompt", "the voice's step is answered already: not asked again"
 
     await chat.say("/start")
     await chat.send("document", {"file_id": "doc-1", "file_unique_id": "ud1", "file_name": "clip.mp4",

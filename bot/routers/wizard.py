@@ -151,10 +151,12 @@ async def take_text(ctx: Ctx, wiz: Wiz, text: str) -> None:
 
 
 async def forward(ctx: Ctx, wiz: Wiz, *, notice: str | None = None) -> None:
-    """advance(), past the prompt steps right after this one that a caption or a text typed
-    before the file has already filled: the user is not asked again what they said."""
+    """advance(), past the prompt and file steps right after this one that are filled already (by
+    a caption, a text typed before the file, or the file the flow began with): the user is not
+    asked again what they said or sent."""
     fields = asked(ctx.services.catalog.model(wiz.model))
-    while (not wiz.editing and wiz.index + 1 < len(fields) and fields[wiz.index + 1].kind == "prompt"
+    while (not wiz.editing and wiz.index + 1 < len(fields)
+           and (fields[wiz.index + 1].kind == "prompt" or fields[wiz.index + 1].media)
            and fields[wiz.index + 1].name in wiz.values):
         wiz.index += 1
     await advance(ctx, wiz, notice=notice)
