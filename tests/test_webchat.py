@@ -580,3 +580,19 @@ async def test_files_from_the_pages_menu_reach_the_bot_as_their_kind_and_a_clip_
     assert video["video"]["duration"] == 4 and video["caption"] == "my clip" and seen["caption"] == ""
     assert document["document"]["file_name"] == "cat.png" and "photo" not in document
     assert 3.5 < seen["played"] < 4.5 and not seen["menu"], f"the page plays the user's clip: {seen}"
+
+
+async def test_a_sample_from_the_pages_menu_is_sent_as_the_users_own_file(bot: Bot) -> None:
+    for kind in ("video", "photo", "audio"):
+        status, body = await page_post(bot, "/demo/api/sample", {"chat": DEFAULT_CHAT, "lang": "en", "kind": kind,
+                                                                 "caption": "try this"})
+        assert status == 200, body
+    video, photo, audio = [(await bot.update(index))["message"] for index in (1, 2, 3)]
+    assert (video["video"]["duration"], video["video"]["width"]) == (4, 640) and video["caption"] == "try this"
+    assert await downloaded(bot, video["video"]["file_id"]) == clip()
+    assert (photo["photo"][-1]["width"], photo["photo"][-1]["height"]) == (960, 1280)
+    assert audio["audio"]["duration"] == 2 and audio["audio"]["mime_type"] == "audio/mpeg", "1.5 s, as a client rounds"
+    assert (await page_post(bot, "/demo/api/sample", {"chat": DEFAULT_CHAT, "kind": "virus"}))[0] == 400
+    assert (await page_post(bot, "/demo/api/sample", {"chat": DEFAULT_CHAT, "kind": "photo"},
+                            origin="https://evil.example"))[0] == 403
+    assert len(bot.updates) == 3

@@ -32,6 +32,8 @@
       attach_any: 'Any file', attach_photo: 'Photo', attach_video: 'Video', attach_audio: 'Music',
       attach_voice: 'Voice message (OGG)', attach_document: 'As a file, uncompressed',
       attach_hint: 'The text in the message field goes with the file as its caption.',
+      samples: 'No file at hand? Send a sample:', sample_photo: 'a picture', sample_video: 'a 4 s clip',
+      sample_audio: 'a sound',
       connecting: 'connecting…', starting: 'starting…', typing: 'typing…', online: 'bot',
       uploading: 'sending a file…',
       offline: 'offline: is `python run.py demo` still running?', unreachable: 'the demo is not reachable',
@@ -52,6 +54,8 @@
       attach_any: 'Любой файл', attach_photo: 'Фото', attach_video: 'Видео', attach_audio: 'Музыка',
       attach_voice: 'Голосовое (OGG)', attach_document: 'Файлом, без сжатия',
       attach_hint: 'Текст из поля сообщения уйдёт подписью к файлу.',
+      samples: 'Нет файла под рукой? Отправьте пример:', sample_photo: 'картинка', sample_video: 'ролик на 4 с',
+      sample_audio: 'звук',
       connecting: 'подключение…', starting: 'запускается…', typing: 'печатает…', online: 'бот',
       uploading: 'отправка файла…',
       offline: 'нет связи: `python run.py demo` ещё работает?', unreachable: 'демо недоступно',
@@ -549,6 +553,14 @@
     document.addEventListener('click', (event) => {
       if (!menu.hidden && !menu.contains(event.target) && !$('attach').contains(event.target)) closeMenu();
     });
+    for (const button of menu.querySelectorAll('.sample')) {
+      button.addEventListener('click', async () => {
+        closeMenu();
+        log.dataset.stick = 'yes';
+        const body = {chat, lang, kind: button.dataset.kind, caption: $('text').value.trim()};
+        if (await act('/demo/api/sample', body, $('attach'))) $('text').value = '';
+      });
+    }
     for (const input of menu.querySelectorAll('input[type=file]')) {
       input.addEventListener('change', async (event) => {
         const file = event.target.files && event.target.files[0];

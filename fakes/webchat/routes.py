@@ -15,7 +15,8 @@ Routes (same origin only for actions; JSON bodies, files as multipart):
   ``POST /demo/api/file`` (chat, lang, caption, file, as=auto|photo|video|audio|voice|document, and
   the page's own measure of a film or sound: duration, width, height) any file as the message kind
   Telegram makes of it; ``POST /demo/api/photo`` (as=photo) and ``POST /demo/api/audio``
-  (as=audio|voice) the same for one kind; ``POST /demo/api/pay {chat, message_id, lang}`` (an invoice message),
+  (as=audio|voice) the same for one kind; ``POST /demo/api/sample {chat, lang, kind, caption}`` a sample
+  picture, clip or sound as the user's own; ``POST /demo/api/pay {chat, message_id, lang}`` (an invoice message),
   ``POST /demo/api/pay-link {chat, url, lang}`` (a ``t.me/$...`` invoice link the bot created: a
   subscription's is paid as its first recurring payment);
 * ``GET /demo/api/file/<file_id>`` a file's bytes, as a download unless it is a picture, video or sound.
@@ -37,6 +38,7 @@ import aiohttp
 import mutagen
 from aiohttp import web
 
+from fakes.kie import results
 from fakes.telegram.fake import FakeTelegram
 from fakes.telegram.media import has_video_track, image_size, movie_facts
 from fakes.telegram.updates import message_update, pre_checkout_update, successful_payment_update
@@ -61,6 +63,12 @@ _STATIC = {name: resources.files(__package__).joinpath(name).read_bytes() for na
 _PAGE_POLICY = ("default-src 'self'; img-src 'self' data:; media-src 'self' blob:; style-src 'self'; "
                 "script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
                 "frame-ancestors 'none'")
+# the samples the page offers: a file name, its media type, its bytes (the fake KIE's own results)
+_SAMPLES: dict[str, tuple[str, str | None, Callable[[], bytes]]] = {
+    "photo": ("sample.png", None, lambda: results.picture("a sample photo", {"aspect_ratio": "3:4"})),
+    "video": ("sample.mp4", "video/mp4", results.clip),
+    "audio": ("sample.mp3", "audio/mpeg", results.sound),
+}
 _SEND_AS = ("auto", "photo", "video", "audio", "voice", "document")
 _INLINE_KINDS = ("image/png", "image/jpeg", "image/gif", "image/webp", "video/", "audio/")
 
@@ -93,6 +101,7 @@ class WebChat:
         app.router.add_post("/demo/api/photo", self._photo)
         app.router.add_post("/demo/api/audio", self._audio)
         app.router.add_post("/demo/api/file", self._any_file)
+        app.router.add_post("/demo/api/sample", self._sample)
         app.router.add_post("/demo/api/pay", self._pay)
         app.router.add_post("/demo/api/pay-link", self._pay_link)
         app.router.add_get(FILE_PATH + "{file_id}", self._file)
@@ -206,27 +215,47 @@ class WebChat:
                 raise Refused(400, "the file is empty")
             kind, mime = _message_kind(mode(fields.get("as", "auto")), data, name, part_type)
             caption = fields.get("caption", "").strip()[:1024] or None
-            who: dict[str, Any] = {"caption": caption, "language_code": lang, "first_name": USER_NAME}
-            if kind == "photo":
-                update, _ = self.telegram.user_photo(chat, data, **who)
-            elif kind in ("audio", "voice"):
-                seconds = await asyncio.to_thread(_sound_seconds, data) or _measured(fields.get("duration"))
-                update, _ = self.telegram.user_audio(chat, data, voice=kind == "voice", duration=seconds,
-                                                     mime_type=mime or "audio/mpeg", file_name=_file_name(name, mime),
-                                                     **who)
-            elif kind == "video":
-                length, width, height = movie_facts(data)
-                update, _ = self.telegram.user_video(
-                    chat, data, duration=int(length + 0.5) if length is not None else _measured(fields.get("duration")),
-                    width=width or _measured(fields.get("width")), height=height or _measured(fields.get("height")),
-                    mime_type=mime or "video/mp4", file_name=_file_name(name, mime), **who)
-            else:
-                update, _ = self.telegram.user_document(chat, data, file_name=_file_name(name, mime), mime_type=mime,
-                                                        **who)
-            update["update_id"] = self._update_id()
-            return await self._deliver(update)
+            return await self._send_file(chat, lang, kind, mime, data, name, caption, fields)
         except Refused as exc:
             return _refused(exc)
+
+    async def _sample(self, request: web.Request) -> web.Response:
+        """A sample file sent as the user's own (a picture, a clip, a sound: the fake KIE's), so a
+        newcomer can try a flow that takes a file without one at hand."""
+        try:
+            body = await _json_body(request)
+            chat, lang = _chat(body.get("chat")), _lang(body.get("lang"))
+            kind = body.get("kind")
+            if kind not in _SAMPLES:
+                raise Refused(400, f"a sample is one of: {', '.join(_SAMPLES)}")
+            name, mime, make = _SAMPLES[kind]
+            caption = str(body.get("caption") or "").strip()[:1024] or None
+            return await self._send_file(chat, lang, kind, mime, make(), name, caption, {})
+        except Refused as exc:
+            return _refused(exc)
+
+    async def _send_file(self, chat: int, lang: str, kind: str, mime: str | None, data: bytes, name: str | None,
+                         caption: str | None, measured: dict[str, str]) -> web.Response:
+        """The user's message of ``kind`` with the file, its length and frame size read from it
+        (``measured``: the page's own measure, for a format this server cannot read), delivered."""
+        who: dict[str, Any] = {"caption": caption, "language_code": lang, "first_name": USER_NAME}
+        if kind == "photo":
+            update, _ = self.telegram.user_photo(chat, data, **who)
+        elif kind in ("audio", "voice"):
+            seconds = await asyncio.to_thread(_sound_seconds, data) or _measured(measured.get("duration"))
+            update, _ = self.telegram.user_audio(chat, data, voice=kind == "voice", duration=seconds,
+                                                 mime_type=mime or "audio/mpeg", file_name=_file_name(name, mime),
+                                                 **who)
+        elif kind == "video":
+            length, width, height = movie_facts(data)
+            update, _ = self.telegram.user_video(
+                chat, data, duration=int(length + 0.5) if length is not None else _measured(measured.get("duration")),
+                width=width or _measured(measured.get("width")), height=height or _measured(measured.get("height")),
+                mime_type=mime or "video/mp4", file_name=_file_name(name, mime), **who)
+        else:
+            update, _ = self.telegram.user_document(chat, data, file_name=_file_name(name, mime), mime_type=mime, **who)
+        update["update_id"] = self._update_id()
+        return await self._deliver(update)
 
     async def _pay(self, request: web.Request) -> web.Response:
         """Pay an invoice as Telegram does: a pre-checkout query the bot must confirm within 10 s,
