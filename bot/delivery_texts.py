@@ -49,6 +49,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "failed_input_too_long_seconds": "Ваш файл длится {got} с, а можно не больше {limit} с (по подтверждённой "
                                          "цене или по правилам модели), поэтому генерацию мы не запускали. "
                                          "Пришлите файл покороче.",
+        "failed_speech": "Не удалось озвучить ваш текст, поэтому видео не делали.",
+        "failed_speech_too_long": "Озвученный текст звучит намного дольше, чем мы рассчитали по его длине (так бывает "
+                                  "с числами и сокращениями), поэтому видео не делали. Напишите числа словами или "
+                                  "сократите текст.",
         "failed_input_unmeasurable": "Не удалось определить длительность вашего аудио или видео, поэтому генерацию "
                                      "мы не запускали. Попробуйте другой формат, например MP3 или MP4.",
         "refund_money": "Деньги вернулись на баланс.",
@@ -83,6 +87,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "failed_input_too_long_seconds": "Your file plays for {got} s, and at most {limit} s fit (the price you "
                                          "confirmed or the model's limit), so we did not start the generation. "
                                          "Please send a shorter one.",
+        "failed_speech": "We could not speak your text, so the video was not made.",
+        "failed_speech_too_long": "Your text, spoken, plays much longer than its length promised (numbers and "
+                                  "abbreviations do that), so the video was not made. Please write numbers as words "
+                                  "or shorten the text.",
         "failed_input_unmeasurable": "We could not read how long your audio or video is, so we did not start the "
                                      "generation. Please try another format, such as MP3 or MP4.",
         "refund_money": "The money is back on your balance.",
@@ -99,6 +107,8 @@ FAILURE_TEXT = {
     "timed_out": "failed_timeout",
     "input_too_long": "failed_input_too_long",  # the measured length is over what was priced or the field's limit
     "input_unmeasurable": "failed_input_unmeasurable",  # ingest/media_length.py could not read the length
+    "speech_failed": "failed_speech",  # the avatar's typed text could not be spoken (generation/speech.py)
+    "speech_too_long": "failed_speech_too_long",  # spoken, it plays far longer than its length promised
 }
 
 

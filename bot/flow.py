@@ -27,7 +27,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, TelegramObject
 
-from bot import keyboards, screens
+from bot import keyboards, screens, speak, status_message
 from bot.fsm_storage import forget
 from bot.inputs import formats, limit_mb
 from bot.prices import exact, price_range
@@ -184,6 +184,8 @@ def shown(ctx: Ctx, item: Field, value: Any) -> str:
     if item.kind == "bool":
         return ctx.t("yes" if value else "no")
     if item.media:
+        if (said := speak.shown(ctx.lang, value)) is not None:  # a typed text the bot will speak
+            return said
         files = value if isinstance(value, list) else [value]
         lengths = [f["seconds"] for f in files if isinstance(f, dict) and f.get("seconds")]
         if item.kind in ("audio", "video") and lengths:  # what a price per second counts
@@ -235,6 +237,8 @@ async def field_screen(ctx: Ctx, model: Model, wiz: Wiz) -> Screen:
         wide = any(len(label) > 18 for label, _, _ in choices)
     elif item.media:
         lines.append(ctx.t(f"ask_file_{item.kind}", title=title, formats=formats(item), limit=limit_mb(item)))
+        if (line := speak.hint(ctx.lang, item)) is not None:
+            lines.append(line)
         if item.array and item.max_items > 1:  # one file (array or not) advances on the file: no Done
             lines.append(ctx.t("ask_files_many", most=item.max_items))
             if wiz.collected:
@@ -533,8 +537,8 @@ async def announce(ctx: Ctx, job: jobs.Job, epoch: int) -> None:
     services = ctx.services
     if job.status_message_id is None:
         title = services.catalog.model(job.model).title.get(ctx.lang) if job.model in services.catalog else job.model
-        sent = await ctx.bot.send_message(ctx.chat_id, ctx.t("status_queued", model=title))
-        await jobs.set_status_message(services.database, services.lock_name, epoch, job.id, sent.message_id)
+        await status_message.show(ctx.bot, services.database, services.lock_name, epoch, job,
+                                  ctx.t("status_queued", model=title, n=job.user_number))
     services.wake_jobs()
 
 

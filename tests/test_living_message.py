@@ -107,7 +107,7 @@ async def test_a_finished_confirmation_keeps_no_confirm_and_the_status_follows(c
     summary = chat.message(confirmation)
     assert "reply_markup" not in summary, "no Confirm, no Change under a finished confirmation"
     assert summary["text"].startswith(t("confirmed_header")) and "«a bird»" in summary["text"]
-    assert chat.sent_count == sent + 1 and chat.last.text == t("status_queued", model="Nano Banana")
+    assert chat.sent_count == sent + 1 and chat.last.text == t("status_queued", model="Nano Banana", n=job.user_number)
     assert job.status_message_id == chat.last.result["message_id"]
     assert steps_live(chat) == []
 

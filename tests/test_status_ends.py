@@ -222,8 +222,6 @@ class CutShort(BaseRequestMiddleware):
         return result
 
 
-@pytest.mark.xfail(strict=True, reason="needs bot/flow.announce to show the status message through "
-                   "bot/status_message.show (H1 owns bot/flow.py: the lead wires it, then drops this mark)")
 async def test_a_confirm_cut_short_after_its_status_message_went_out_leaves_no_status_message_behind(
         world: Make, wizard_bot: Any) -> None:  # noqa: F811
     """The update's deadline fires right after the status message went out, before it was

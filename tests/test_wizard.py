@@ -80,7 +80,7 @@ async def test_an_image_model_from_the_menu_to_a_created_job(chat: Chat) -> None
                          "nsfw_checker": True}
     assert job.nonce == f"{USER}:{ok.split(':')[1]}", "the job is keyed by the confirmation's nonce"
     status = chat.last
-    assert status.text == t("status_queued", model="Seedream 4.5")
+    assert status.text == t("status_queued", model="Seedream 4.5", n=job.user_number)
     assert job.status_message_id == status.result["message_id"], "the status message is recorded on the job"
     assert chat.wakes == 1
     assert await chat.balance() == accounts.Balance(1_000, 700)
@@ -399,7 +399,7 @@ async def test_a_double_click_and_a_replay_make_one_job(chat: Chat) -> None:
     [job] = await chat.jobs()
     assert await chat.balance() == accounts.Balance(1_000, job.price)
     assert chat.toasts == [t("already_confirmed", id=job.user_number)], "the double click: a toast, not a message"
-    assert len([c for c in chat.screens if c.text == t("status_queued", model="Nano Banana")]) == 1
+    assert len([c for c in chat.screens if c.text == t("status_queued", model="Nano Banana", n=job.user_number)]) == 1
 
 
 async def test_a_replayed_confirm_after_a_crash_still_records_the_status_message(chat: Chat) -> None:
@@ -450,7 +450,7 @@ async def test_a_confirm_replayed_after_its_commit_says_it_is_accepted_for_every
     [job] = await chat.jobs()
     assert job.paid_with == paid_with and (await chat.state())[0] == flow.Wizard.step.state
     await chat.press(ok)
-    queued = t("status_queued", model=CATALOG.model(model_id).title.ru)
+    queued = t("status_queued", model=CATALOG.model(model_id).title.ru, n=job.user_number)
     assert chat.last.text == queued
     if crash == "before the wizard ended":
         assert chat.toasts == [t("already_confirmed", id=job.user_number)], "said in a toast, not a message"
