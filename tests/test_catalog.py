@@ -508,7 +508,7 @@ def test_model_prices(shipped: Catalog) -> None:
         avatar.credits({})
     speech = shipped.model("elevenlabs/text-to-speech-multilingual-v2")
     assert speech.credits({"text": "a" * 500}) == 6
-    assert speech.max_credits({}) == 48
+    assert speech.max_credits({}) == 60, "KIE's 5,000 characters at most, 12 credits per started 1,000"
     hailuo = shipped.model("hailuo/2-3-image-to-video-pro")
     assert hailuo.forbidden({"duration": "10", "resolution": "1080P"})
     assert not hailuo.forbidden({"duration": "10", "resolution": "768P"})

@@ -23,7 +23,7 @@ from tests.wizard_kit import CATALOG, Chat, t, title
 
 pytestmark = pytest.mark.timeout(120)
 
-ROOMY_MODEL = "google/nano-banana"  # here its prompt takes 10,000 characters (the shipped ones stop at 4,000)
+ROOMY_MODEL = "google/nano-banana"  # here its prompt takes 10,000 characters (KIE's is 5,000)
 
 
 def sentence_text(length: int) -> str:
@@ -96,16 +96,17 @@ async def test_the_parts_are_joined_at_the_wizards_prompt_step(roomy_chat: Roomy
 
 
 async def test_a_joined_text_over_the_limit_is_told_with_its_exact_length_never_cut(chat: Chat) -> None:
-    whole = sentence_text(5_000)
-    await chat.say(whole[:4096])
-    await chat.say(whole[4096:])
-    assert chat.last.text == t("bad_too_long_text", got=5_000, limit=4_000), "the longest limit of the family"
+    whole = sentence_text(25_000)  # six parts of 4,096 and a tail: over every text-to-image model's limit
+    longest = max(f.max_length or 0 for m in CATALOG.in_family("text_to_image") for f in m.fields if f.name == "prompt")
+    for start in range(0, len(whole), 4096):
+        await chat.say(whole[start:start + 4096])
+    assert chat.last.text == t("bad_too_long_text", got=25_000, limit=longest), "the longest limit of the family"
     assert await chat.state() == (None, {}), "no fragment taken, nothing held"
 
-    await chat.open_model("nano-banana-pro")
-    await chat.say(whole[:4096])
-    await chat.say(whole[4096:])
-    assert (chat.last.text or "").startswith(t("bad_too_long_text", got=5_000, limit=4_000))
+    await chat.open_model("nano-banana-pro")  # 10,000 characters at most
+    for piece in (whole[:4096], whole[4096:8192], whole[8192:10_192]):
+        await chat.say(piece)
+    assert (chat.last.text or "").startswith(t("bad_too_long_text", got=10_192, limit=10_000))
     wiz = await wizard(chat)
     assert wiz.index == 0 and "prompt" not in wiz.values, "the same step, no fragment kept"
 
