@@ -111,7 +111,7 @@ CHAOS_TOKEN = "chaos-token-soak"
 CHAOS_HEADERS = {"X-Chaos-Token": CHAOS_TOKEN}
 # every actor of the tree (the run reports any /health shows that is not here: a new one to add)
 ACTORS = ("db", "lock_keeper", "correlation_flusher", "dispatcher", "kie_poller", "janitor", "webhook_setter",
-          "broadcaster", "ingress")
+          "broadcaster", "profile_setter", "ingress")
 PROCESS_FAULTS = ("kill9", "sigterm", "sigstop")
 # the faults are dealt from a shuffled deck, so every kind comes up within a dozen faults
 DECK = ("kill9", "sigterm", "sigstop", "sigstop", "pg_restart",

@@ -86,6 +86,14 @@ async def check(db: Database, bot_id: int | None = None, *, free_daily_limit: in
                   AND EXISTS (SELECT 1 FROM job_deliveries d WHERE d.job_id = j.id AND d.reached)""", bot_id):
         problems.append(f"job {r['id']} ({r['state']}, {r['paid_with']}): a result reached the user, yet it "
                         f"ended {r['state']}" + (" and was released" if r["paid_with"] == "money" else ""))
+    for r in await pool.fetch(
+            """SELECT bot_id, user_id, count(*) AS jobs, min(user_number) AS lo, max(user_number) AS hi,
+                      count(DISTINCT user_number) AS numbers
+                 FROM jobs WHERE ($1::bigint IS NULL OR bot_id = $1) GROUP BY bot_id, user_id
+               HAVING min(user_number) <> 1 OR max(user_number) <> count(*)
+                   OR count(DISTINCT user_number) <> count(*)""", bot_id):
+        problems.append(f"user {r['user_id']} (bot {r['bot_id']}): {r['jobs']} jobs numbered {r['lo']}..{r['hi']} "
+                        f"({r['numbers']} distinct): a user's generations are numbered 1, 2, 3... without gaps")
     problems += await _money_in(db, bot_id)
     problems += await _entitlements(db, bot_id)
     problems += await promo.invariants(db, bot_id)

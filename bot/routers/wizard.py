@@ -15,7 +15,7 @@ from bot import keyboards, parts, screens, speak
 from bot.flow import CONFIRM, FIELD, Ctx, OnStep, Press, Toast, Wiz, advance, allowed, asked, leave, show, start
 from bot.fsm_storage import forget
 from bot.inputs import Bad, check_file, sent_file, text_value
-from bot.routers.models import PAGE, card_text
+from bot.routers.models import card_screen
 from bot.services import Services
 from catalog.loader import Field, Model
 from store import jobs
@@ -57,7 +57,10 @@ def router() -> Router:
             wiz.values.pop(item.name, None)
         elif value is not KEEP:
             wiz.values[item.name] = value
-        await advance(ctx, wiz)
+        if press.action == "done":  # the files just sent: a prompt their caption filled is not asked again
+            await forward(ctx, wiz)
+        else:
+            await advance(ctx, wiz)
 
     @router.message(OnStep(FIELD))
     async def answered(message: Message, bot: Bot, state: FSMContext, services: Services, wiz: Wiz) -> None:
@@ -226,9 +229,8 @@ async def back(ctx: Ctx, wiz: Wiz) -> None:
         services = ctx.services
         model = services.catalog.model(wiz.model)
         await forget(ctx.state)
-        page = services.catalog.in_family(model.family).index(model) // PAGE
-        showing = await screens.put(ctx.bot, ctx.chat_id, card_text(ctx.lang, services, model),
-                                    keyboards.model_card(ctx.lang, model.id, model.family, page), over=ctx.over)
+        text, markup = await card_screen(ctx.lang, services, model)  # a one-model family's Back: the menu
+        showing = await screens.put(ctx.bot, ctx.chat_id, text, markup, over=ctx.over)
         if wiz.shown is not None and wiz.shown != showing:
             await screens.retire(ctx.bot, ctx.chat_id, wiz.shown)
         return
