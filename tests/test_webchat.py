@@ -104,6 +104,17 @@ async def test_a_typed_message_reaches_the_webhook_as_telegrams_update_and_shows
     assert (await asyncio.wait_for(state(bot, digest=view["digest"], wait="nan"), 5))["digest"] == view["digest"]
 
 
+async def test_a_text_longer_than_a_message_arrives_in_parts_as_a_telegram_client_cuts_it(bot: Bot) -> None:
+    words = " ".join(f"word{i}" for i in range(1200))[:5_000]
+    status, _ = await page_post(bot, "/demo/api/message", {"chat": DEFAULT_CHAT, "text": words, "lang": "ru"})
+    assert status == 200
+    first, second = (await bot.update(1))["message"]["text"], (await bot.update(2))["message"]["text"]
+    assert len(first) <= 4096 and first.endswith(" ") and first + second == words, "cut after a space, nothing lost"
+    assert len(first) > 4000, "as long as a message may be"
+    too_long = {"chat": DEFAULT_CHAT, "text": "a " * 9_000}
+    assert (await page_post(bot, "/demo/api/message", too_long))[0] == 400
+
+
 async def test_a_press_is_a_callback_query_on_the_bots_message_and_its_answer_a_toast(bot: Bot) -> None:
     sent = await bot.call("sendMessage", chat_id=DEFAULT_CHAT, text="Pick",
                           reply_markup={"inline_keyboard": [[{"text": "A", "callback_data": "pick:a"}]]})

@@ -56,7 +56,8 @@ UPLOAD_BYTES = 50 * 1024 * 1024  # the page's limit; past 20 MB the bot sees the
 PHOTO_SIDES = 10_000  # Telegram's photo limits: width + height, and at most 20 times as long as wide
 MEASURED_MOST = 24 * 3600  # a length or side the page measured, bounded (anything else counts as unknown)
 FORM_SLACK = 64 * 1024  # a form's other fields and part headers around the file
-TEXT_LIMIT = 4096
+TEXT_LIMIT = 4096  # Telegram's limit of one message: a client sends a longer text as several
+TYPED_LIMIT = 4 * TEXT_LIMIT  # what the page's field takes: cut into messages as a Telegram client cuts it
 KEPT_PRESSES = 200  # a chat's presses remembered for the answers' markers (as many as messages shown)
 _PAGE_FILES = {"page.html": "text/html", "chat.css": "text/css", "chat.js": "text/javascript"}
 _STATIC = {name: resources.files(__package__).joinpath(name).read_bytes() for name in _PAGE_FILES}
@@ -159,11 +160,15 @@ class WebChat:
             body = await _json_body(request)
             chat, lang = _chat(body.get("chat")), _lang(body.get("lang"))
             text = str(body.get("text") or "").strip()
-            if not text or len(text) > TEXT_LIMIT:
-                raise Refused(400, f"a message has 1 to {TEXT_LIMIT} characters")
-            update = message_update(self._update_id(), chat, text, language_code=lang, first_name=USER_NAME,
-                                    message_id=self.telegram.next_message_id(chat))
-            return await self._deliver(update)
+            if not text or len(text) > TYPED_LIMIT:
+                raise Refused(400, f"the page sends 1 to {TYPED_LIMIT} characters")
+            response = None
+            for part in client_parts(text):  # back to back, as a Telegram client sends a long text
+                update = message_update(self._update_id(), chat, part, language_code=lang, first_name=USER_NAME,
+                                        message_id=self.telegram.next_message_id(chat))
+                response = await self._deliver(update)
+            assert response is not None
+            return response
         except Refused as exc:
             return _refused(exc)
 
@@ -355,6 +360,18 @@ class ChatTelegram(FakeTelegram):
         app = super()._build_app()
         self.webchat.install(app)
         return app
+
+
+def client_parts(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """A text as a Telegram client sends it: messages of at most `limit` characters, each cut after
+    the last newline or space that keeps it whole (a word is never split unless it is longer)."""
+    out: list[str] = []
+    while len(text) > limit:
+        cut = max(text.rfind("\n", 0, limit), text.rfind(" ", 0, limit))
+        cut = cut + 1 if cut > 0 else limit
+        out.append(text[:cut])
+        text = text[cut:]
+    return [*out, text] if text else out
 
 
 def _static_response(name: str) -> web.Response:
