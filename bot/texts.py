@@ -242,8 +242,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "too_many_active": "You already have {active} generations running ({limit} at once). Wait until one "
                            "finishes, then press “Confirm” again.",
         "free_limit_reached": "Today's free generations are used up ({limit} a day). This one will be paid:",
-        "status_queued": "⏳ №{n} “{model}”: accepted, queueing…",
-        "already_confirmed": "This generation is already running (№{id}); I am not starting it twice.",
+        "status_queued": "⏳ #{n} “{model}”: accepted, queueing…",
+        "already_confirmed": "This generation is already running (#{id}); I am not starting it twice.",
         "history_header": "🗂 My generations (newest first):",
         "history_empty": "You have no generations yet. What shall we create?",
         "job_not_found": "I could not find that generation.",
