@@ -115,6 +115,7 @@ async def test_a_text_at_the_confirmation_is_the_new_prompt_and_the_old_buttons_
     await chat.say("second prompt")
     assert t("confirm_model", model="Nano Banana") in text(chat) and "«second prompt»" in text(chat), \
         "the same model, the new prompt"
+    assert text(chat).startswith(t("prompt_replaced")), "the user is told what became of their text"
     await chat.press(old, on=on)
     assert chat.toasts[-1] == t("outdated")
     wiz = await wizard(chat)
@@ -298,6 +299,7 @@ async def test_a_photo_at_an_edit_confirmation_replaces_the_photo_and_its_captio
     assert wiz.model == model and wiz.values["prompt"] == "second idea"
     assert [f["tg_file_id"] for f in wiz.values["image_urls"]] == [second]
     assert t("confirm_header") in text(chat) and "«second idea»" in text(chat)
+    assert text(chat).startswith(t("file_replaced")), "the user is told the file was replaced"
 
 
 async def test_a_sticker_still_gets_the_menu(chat: Chat) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 TEXTS: dict[str, dict[str, str]] = {
     "ru": {
+        "prompt_replaced": "✏️ Новое описание — для той же модели с теми же настройками:",
+        "file_replaced": "🖼 Файл заменён новым — для той же модели с теми же настройками:",
         "btn_other_model": "🔄 Другая модель",
         "other_models_title": "Другие модели для того же запроса (сначала дешёвые). То, что вы прислали, сохранится.",
         "offer_image": "Что сделать с этим фото?",
@@ -41,6 +43,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "file_not_used": "Эта модель не принимает такой файл — взята только подпись.",
     },
     "en": {
+        "prompt_replaced": "✏️ A new prompt, for the same model and settings:",
+        "file_replaced": "🖼 The file is replaced by the new one, for the same model and settings:",
         "btn_other_model": "🔄 Change model",
         "other_models_title": "Other models for the same request (cheapest first). What you sent is kept.",
         "offer_image": "What shall I do with this photo?",

@@ -171,8 +171,9 @@ async def retyped(ctx: Ctx, wiz: Wiz, message: Message) -> bool:
     if isinstance(value, Bad):
         await show(ctx, wiz, notice=ctx.t(value.key, **value.values), fresh=False, save=False)
         return True
+    replaced = item.name in wiz.values
     wiz.values[item.name] = value
-    await show(ctx, wiz)
+    await show(ctx, wiz, notice=ctx.t("prompt_replaced") if replaced else None)
     return True
 
 
@@ -190,7 +191,7 @@ async def _file_at_confirmation(ctx: Ctx, wiz: Wiz, message: Message, sent: Sent
         return
     wiz.values[target.name] = [sent.ref] if target.array else sent.ref
     prompt = prompt_field(model)
-    notice = None
+    notice = ctx.t("file_replaced")
     if message.caption and prompt is not None:
         value = text_value(prompt, message.caption)
         if isinstance(value, Bad):
