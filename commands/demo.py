@@ -90,9 +90,18 @@ def _port(name: str, default: int) -> int:
     return int(raw) if raw.isdigit() else default
 
 
+def _kie_seconds() -> float:
+    """DEMO_KIE_SECONDS: how long the fake KIE takes per task (1 s; longer shows the progress)."""
+    raw = os.environ.get("DEMO_KIE_SECONDS", "").strip()
+    try:
+        return min(max(float(raw), 0.0), 600.0) if raw else 1.0
+    except ValueError:
+        return 1.0
+
+
 async def run(settings: Settings, database: Database, t0: float) -> int:
     telegram = ChatTelegram(first_name="TRT", username="trt_demo_bot")
-    kie = FakeKie()
+    kie = FakeKie(duration=_kie_seconds())
     try:
         await telegram.start("127.0.0.1", _port("DEMO_TELEGRAM_PORT", 8081))
         await kie.start("127.0.0.1", _port("DEMO_KIE_PORT", 8082))

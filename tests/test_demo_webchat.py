@@ -113,8 +113,9 @@ class Chat:
     def press(self, data: str, expect: str | None = None, seconds: float = SCREEN_SECONDS) -> dict[str, Any]:
         from selenium.webdriver.common.by import By
 
-        button = self.driver.find_element(By.CSS_SELECTOR, f'.kb-btn[data-callback="{data}"]')
-        return self.act(button.click, expect, f"answer to pressing {data!r}", seconds)
+        buttons = self.driver.find_elements(By.CSS_SELECTOR, f'.kb-btn[data-callback="{data}"]')
+        assert buttons, f"no button {data!r} on the page"
+        return self.act(buttons[-1].click, expect, f"answer to pressing {data!r}", seconds)  # the newest, as people do
 
     def send_photo(self, path: Path, expect: str) -> dict[str, Any]:
         from selenium.webdriver.common.by import By
@@ -416,3 +417,111 @@ async def test_a_video_result_plays_in_the_browser(tmp_path: Path, spawn: Any, d
     assert seen["duration"] > 0 and seen["width"] > 0 and seen["height"] > 0, f"a clip that plays: {seen}"
     delivered = [line for line in proc.log_lines() if line.get("event") == "job_delivered"]
     assert any(line.get("model") == seen["model"] for line in delivered), "the page's job was delivered"
+
+
+STATUS_MARKS = ("⏳ #", "🕐 #", "🎨 #", "✅ #", "❌ #")  # a generation's status message, by what it says
+FIVE = 5
+
+
+def bot_texts(chat: Chat) -> list[tuple[int, str]]:
+    """Every bot message on the page: its id and its text, oldest first."""
+    found: list[list[Any]] = chat.driver.execute_script("""
+        return [...document.querySelectorAll('.msg.bot')].map(m =>
+            [Number(m.dataset.messageId), (m.querySelector('.text') || {}).textContent || '']);""")
+    return [(int(i), str(text)) for i, text in found]
+
+
+def type_in(chat: Chat, text: str) -> None:
+    """A message typed into the page's field and sent (set at once: a 5,000-character prompt
+    typed key by key would take minutes)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    box = chat.driver.find_element(By.ID, "text")
+    chat.driver.execute_script("arguments[0].value = arguments[1];", box, text)
+    box.send_keys(Keys.END, " ", Keys.BACKSPACE, Keys.ENTER)
+
+
+def message_count(chat: Chat) -> int:
+    return int(chat.driver.execute_script("return document.querySelectorAll('.msg').length"))
+
+
+async def test_the_chat_as_people_use_it_a_typed_prompt_a_captioned_photo_a_split_prompt_pages_and_five_jobs(
+        tmp_path: Path, spawn: Any, database_url: str) -> None:
+    """Issue 19 in the page: a prompt typed with no flow open reaches its confirmation; a photo
+    with a caption is edited with that caption; 5,000 characters the page sends in two messages
+    (as a Telegram client cuts them) are one prompt; page turns edit the list's one message; and
+    the status message of each of five jobs running at once ends as done."""
+    need_chromium()
+    proc: TrtProcess = spawn({"DATABASE_URL": database_url, "DEMO_TELEGRAM_PORT": str(free_port()),
+                              "DEMO_KIE_PORT": str(free_port()), "DEMO_KIE_SECONDS": "6",
+                              "MAX_ACTIVE_JOBS_PER_USER": str(FIVE)}, command="demo")
+    await proc.wait_healthy()
+
+    async def ready() -> dict[str, Any] | None:
+        return next((line for line in proc.log_lines() if line.get("event") == "demo_ready"), None)
+    url = str((await eventually(ready, 60, "the demo_ready line", interval=0.2))["web_chat"])
+    picture = tmp_path / "street.png"
+    picture.write_bytes(png(96, 64))
+    caption = "make it winter, with snow"
+
+    def work(chat: Chat) -> dict[str, Any]:
+        from selenium.webdriver.common.by import By
+
+        chat.wait(SCREEN_SECONDS).until(lambda d: d.find_element(By.ID, "start").is_displayed())
+        chat.say("/start", expect=t("welcome", name="Guest").splitlines()[0])
+        # a prompt with no flow open: its confirmation, at once
+        screen = chat.say(PROMPT, expect=t("confirm_header"))
+        assert f"“{PROMPT}”" in screen["text"] and action(screen, "ok"), f"the prompt's confirmation: {screen}"
+
+        # a photo with a caption: what to do with it, then Edit -> the caption is the instruction
+        chat.driver.execute_script("document.getElementById('text').value = arguments[0];", caption)
+        offer = chat.send_photo(picture, expect=t("offer_image"))
+        edit = next(d for d in offer["data"] if d.startswith("in:a:") and d.endswith(":image_edit"))
+        screen = chat.press(edit, expect=t("confirm_header"))
+        assert f"“{caption}”" in screen["text"], f"the caption is the instruction: {screen}"
+        chat.driver.find_element(By.CSS_SELECTOR, f'.kb-btn[data-callback="{action(screen, "ok")}"]').click()
+        edited = "return [...document.querySelectorAll('.msg.bot')].some(m => m.querySelector('img.photo') " \
+                 "&& (m.querySelector('.text') || {}).textContent.includes(arguments[0]))"
+        chat.wait(RESULT_SECONDS).until(lambda d: d.execute_script(edited, f"“{caption}”"))
+
+        # 5,000 characters: two messages on the wire, one prompt
+        long = " ".join(f"a wide valley with a river, number {i}," for i in range(300))[:5_000]
+        type_in(chat, long)
+        chat.wait(SCREEN_SECONDS).until(lambda d: any(t("part_joined", count=5_000) in text
+                                                      for _, text in bot_texts(chat)))
+        screen = chat.next_screen(None, t("confirm_header"), "the long prompt's confirmation")
+        assert long[:100] in screen["text"], f"the prompt from its first words: {screen}"
+
+        # page turns edit the list's one message
+        chat.say("/start", expect=t("welcome", name="Guest").splitlines()[0])
+        page = chat.press(keyboards.family_data("text_to_video"), expect=None)
+        before = message_count(chat)
+        turn = next(d for d in page["data"] if d.startswith(keyboards.FAMILY + "text_to_video:1"))
+        turned = chat.press(turn, expect=None)
+        assert turned["id"] == page["id"] and turned["rev"] > page["rev"], "the same message, edited"
+        assert message_count(chat) == before, "a page turn adds no message"
+
+        # five jobs at once, each status message ends as done
+        chat.say("/start", expect=t("welcome", name="Guest").splitlines()[0])
+        statuses_before = len([i for i, text in bot_texts(chat) if text.startswith(STATUS_MARKS)])
+        for n in range(FIVE):
+            screen = chat.say(f"a lighthouse number {n}", expect=t("confirm_header"))
+            chat.driver.find_element(By.CSS_SELECTOR, f'.kb-btn[data-callback="{action(screen, "ok")}"]').click()
+            chat.wait(SCREEN_SECONDS).until(lambda d, n=n: len(
+                [i for i, text in bot_texts(chat) if text.startswith(STATUS_MARKS)]) == statuses_before + n + 1)
+
+        def all_done(_: Any) -> list[str] | None:
+            statuses = [text for _, text in bot_texts(chat) if text.startswith(STATUS_MARKS)][statuses_before:]
+            return statuses if all(text.startswith("✅ #") for text in statuses) else None
+        try:
+            done: list[str] = chat.wait(RESULT_SECONDS).until(all_done)
+        except Exception as exc:
+            raise AssertionError(f"statuses not all done: {[x for _, x in bot_texts(chat)][-12:]}") from exc
+        fits_the_phone(chat)
+        return {"done": done}
+
+    seen = await asyncio.to_thread(browse, tmp_path, url + "?lang=en", work)
+    assert len(seen["done"]) == FIVE and all("Done in" in text for text in seen["done"]), seen
+    running = [line for line in proc.log_lines() if line.get("event") == "job_delivered"]
+    assert len(running) >= FIVE + 1, "the edit and the five jobs were delivered"
