@@ -7,22 +7,19 @@ The bot speaks the text with its own speech model in the same job (generation/sp
 the text only becomes a payload.Spoken whose estimated seconds the avatar's per-second price
 counts, so the confirmation shows the whole price (the speech's plus the avatar's) before Confirm.
 
-bot/flow.py may import this module (for `shown` and `hint`): the wizard's own functions are
-imported where take_typed runs, never at import time.
+bot/flow.py imports this module (for `shown` and `hint`); the wizard's router takes the value
+(bot/routers/wizard.py take_spoken), so this module never imports the wizard.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 from bot.inputs import Bad
 from bot.texts import t
 from catalog.loader import SPEAK_KEY, Field, Model, spoken
 from catalog.payload import Spoken, spoken_ref
-
-if TYPE_CHECKING:
-    from bot.flow import Ctx, Wiz
 
 QUOTE = 80  # characters of the text shown back
 
@@ -47,25 +44,6 @@ def spoken_value(model: Model, item: Field, text: str) -> Spoken | Bad:
         return Bad("speak_too_long", {"got": len(value), "seconds": seconds, "limit": int(item.max_seconds),
                                       "most": item.speak.most_characters(item.max_seconds)})
     return spoken_ref(item.speak, value)
-
-
-async def take_typed(ctx: Ctx, wiz: Wiz, model: Model, item: Field, text: str, *,
-                     go_on: Callable[[Ctx, Wiz], Awaitable[None]] | None = None) -> bool:
-    """What the wizard's answered() does with a text at a media step: False when the step does not
-    speak text (the caller answers as before); else the value is taken and the wizard goes on
-    (`go_on`: the wizard's own way forward, flow.advance by default), or the step is shown again
-    with the reason, and True."""
-    from bot.flow import advance, show
-
-    if not speaks(item):
-        return False
-    value = spoken_value(model, item, text)
-    if isinstance(value, Bad):
-        await show(ctx, wiz, notice=ctx.t(value.key, **value.values), fresh=False, save=False)
-        return True
-    wiz.values[item.name] = value
-    await (go_on or advance)(ctx, wiz)
-    return True
 
 
 def hint(lang: str, item: Field) -> str | None:

@@ -31,7 +31,6 @@ import config
 from actors.kie_poller import KiePoller
 from actors.mailbox import Mailbox
 from bot import speak
-from bot.flow import Ctx, Wiz
 from bot.inputs import Bad
 from bot.prices import kopecks
 from catalog import payload
@@ -161,19 +160,6 @@ async def driver(money: Money, fake: FakeTelegram, database_url: str) -> AsyncIt
         await fake_kie.stop()
 
 
-async def type_at_the_audio_step(chat: Chat, text: str) -> None:
-    """What answered() does with a text at the audio step once it calls bot.speak.take_typed (the
-    one line H2/the lead adds; see the xfail test below): the same call, on the same FSM data."""
-    services = chat.dp["services"]
-    state = chat.dp.fsm.get_context(chat.bot, chat_id=chat.user, user_id=chat.user)
-    wiz = Wiz.load(await state.get_data())
-    assert wiz is not None
-    model = services.catalog.model(wiz.model)
-    item = [f for f in model.fields if f.ask][wiz.index]
-    ctx = Ctx(chat.bot, chat.user, chat.user, chat.lang, services, state)
-    assert await speak.take_typed(ctx, wiz, model, item, text), "the avatar's audio step speaks text"
-
-
 async def photo(chat: Chat, fake: FakeTelegram) -> None:
     update, _ = fake.user_photo(chat.user, PNG)
     await chat.feed(update)
@@ -209,7 +195,7 @@ async def test_a_typed_text_is_spoken_then_the_avatar_speaks_it_for_the_summed_p
     await chat.top_up(100_000)
     await chat.open_model(AVATAR)
     await photo(chat, fake)
-    await type_at_the_audio_step(chat, TEXT)
+    await chat.say(TEXT)  # typed at the audio step: the wizard takes it as a text to speak
     await chat.say("smile and speak calmly")
     expected = summed_price(chat.settings, TEXT)
     avatar_alone = kopecks(chat.settings, CATALOG.model(AVATAR).credits({}, {"audio_url": 5}))

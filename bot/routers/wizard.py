@@ -86,8 +86,7 @@ def router() -> Router:
                 await take_text(ctx, wiz, text)
             return
         sent = sent_file(message)
-        if sent is None and message.text is not None and await speak.take_typed(ctx, wiz, model, item, message.text,
-                                                                                 go_on=forward):
+        if sent is None and message.text is not None and await take_spoken(ctx, wiz, model, item, message.text):
             return  # an audio step that speaks a typed text (the talking avatar)
         prompt = prompt_field(model)
         if sent is None and message.text is not None and prompt is not None and prompt.name not in wiz.values:
@@ -151,6 +150,21 @@ async def take_text(ctx: Ctx, wiz: Wiz, text: str) -> None:
         return
     wiz.values[item.name] = value
     await forward(ctx, wiz)
+
+
+async def take_spoken(ctx: Ctx, wiz: Wiz, model: Model, item: Field, text: str) -> bool:
+    """A text at an audio step that speaks text (the talking avatar, bot/speak.py): the value is
+    taken and the wizard goes on, or the step again with the reason; False when the step does not
+    speak text (the caller answers as before)."""
+    if not speak.speaks(item):
+        return False
+    value = speak.spoken_value(model, item, text)
+    if isinstance(value, Bad):
+        await show(ctx, wiz, notice=ctx.t(value.key, **value.values), fresh=False, save=False)
+        return True
+    wiz.values[item.name] = value
+    await forward(ctx, wiz)
+    return True
 
 
 async def forward(ctx: Ctx, wiz: Wiz, *, notice: str | None = None) -> None:
