@@ -792,7 +792,7 @@ class Soak:
         await self._pause(self.load_rng.uniform(0, 5.0))
         while not self.stop_load.is_set():
             self.gen["walks"] += 1
-            seen = len(self.fake.sent_messages(chat))
+            seen = len(self.fake.shown_messages(chat))
             steps: list[tuple[str, str | None]] = [
                 ("/start", None), (rf"^{re.escape(family)}$", "family"),
                 (rf"^{re.escape(keyboards.model_data(model))}$", "model"),
@@ -909,13 +909,13 @@ class Soak:
 
     async def _gen_button(self, chat: int, pattern: str, seen: int,
                           timeout: float) -> tuple[str, int, int] | None:
-        """The first button matching `pattern` on a message sent to the chat after the first `seen`
-        (its data, message id, and how many messages the chat has seen with it); None by the bound
-        or once the load stops."""
+        """The first button matching `pattern` on a message shown in the chat (sent, or edited in)
+        after the first `seen` (its data, message id, and how many the chat has been shown with
+        it); None by the bound or once the load stops."""
         wanted = re.compile(pattern)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and not self.stop_load.is_set():
-            sent = self.fake.sent_messages(chat)
+            sent = self.fake.shown_messages(chat)
             for index in range(seen, len(sent)):
                 markup = sent[index].reply_markup or {}
                 if isinstance(markup, str):

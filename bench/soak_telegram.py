@@ -36,6 +36,7 @@ from fakes.server import cli_parser, run_until_signal
 from fakes.telegram.wire import SEND_METHODS, Call
 from fakes.telegram_api import FakeTelegram
 
+SHOWN_BY_EDIT = frozenset({"editMessageText", "editMessageCaption"})
 _URL = re.compile(r"https?://[^\s<>\"']+")
 LAG_PERIOD = 0.02  # the stall probe's sleep: a stall shorter than this is within the slack
 
@@ -235,10 +236,11 @@ class RemoteTelegram:
         return [c for c in (self._calls[i] for i in self._by_chat.get(str(chat_id), []))
                 if c.method == method and c.ok]
 
-    def sent_messages(self, chat_id: int) -> list[SentCall]:
-        """Successful sendMessage and media sends to a chat, in arrival order."""
+    def shown_messages(self, chat_id: int) -> list[SentCall]:
+        """What a chat was shown, in arrival order: successful sends, and edits of a message's text
+        or caption (the wizard edits its one living message: a page turn, a step, a choice)."""
         return [c for c in (self._calls[i] for i in self._by_chat.get(str(chat_id), []))
-                if c.method in SEND_METHODS and c.ok]
+                if (c.method in SEND_METHODS or c.method in SHOWN_BY_EDIT) and c.ok]
 
 
 def main() -> None:
