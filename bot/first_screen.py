@@ -18,7 +18,7 @@ from bot.services import Services
 from bot.texts import money, t
 from catalog.loader import Catalog
 from config import Settings
-from store import accounts, jobs
+from store import jobs
 
 # what "from" is quoted for, and the families it is the cheapest of: what people come to create
 # (an upscale or a one-second avatar is cheaper, but it is not what "a video from" promises)
@@ -72,13 +72,17 @@ async def greeting(services: Services | None, user: User | None, lang: str, *, f
     if services is None or user is None:  # the conversation without the product (tests, no database)
         return "\n".join([*lines, t(lang, "welcome_choose")])
     settings = services.settings
-    available = (await accounts.balance(services.database, settings.bot_id, user.id)).available
-    if first_contact and settings.welcome_bonus > 0 and available >= settings.welcome_bonus:
+    if first_contact:  # this update opened the account: the bonus is all it holds, no job is made yet
+        available, used = settings.welcome_bonus, 0
+    else:
+        available, used = await jobs.standing(services.database, settings.bot_id, user.id,
+                                              jobs.local_day(settings.zone))
+    if first_contact and settings.welcome_bonus > 0:
         lines.append(t(lang, "welcome_bonus", bonus=money(lang, settings.welcome_bonus)))
     elif available > 0:
         lines.append(t(lang, "welcome_balance", balance=money(lang, available)))
     if has_free_tier(settings, services.catalog):
-        left = await free_left(services, user.id)
+        left = max(0, settings.free_daily_limit - used)
         lines.append(t(lang, "welcome_free", left=left, limit=settings.free_daily_limit) if left
                      else t(lang, "welcome_free_used", limit=settings.free_daily_limit))
     prices = prices_from(lang, settings, services.catalog)

@@ -24,6 +24,7 @@ messages, so a renamed button must keep its id, and every one fits Telegram's 64
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
@@ -127,7 +128,13 @@ def menu_label(lang: str, family: Family) -> str:
 
 def main_menu(lang: str, families: Sequence[Family] = FAMILIES) -> InlineKeyboardMarkup:
     """The first screen's buttons: an idea to try at once, the families two a row (every one
-    reachable, no wall of ten rows), then Top up and Balance, History and Help."""
+    reachable, no wall of ten rows), then Top up and Balance, History and Help. Built once per
+    language and families: /start, most of the traffic, sends the same keyboard every time."""
+    return _main_menu(lang, tuple(families))
+
+
+@functools.lru_cache(maxsize=64)
+def _main_menu(lang: str, families: tuple[Family, ...]) -> InlineKeyboardMarkup:
     rows: list[Row] = [[_button(lang, "btn_try_idea", IDEA)]]
     buttons = [button(menu_label(lang, f), family_data(f.id)) for f in families]
     rows += [buttons[i:i + 2] for i in range(0, len(buttons), 2)]

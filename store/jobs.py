@@ -489,6 +489,18 @@ async def free_used(db: Database, bot_id: int, user_id: int, day: date) -> int:
     return count
 
 
+async def standing(db: Database, bot_id: int, user_id: int, day: date) -> tuple[int, int]:
+    """The user's available kopecks and the free generations used on `day`, in one round trip:
+    what the first screen says (/start is most of the traffic)."""
+    row = await db.require().fetchrow(
+        f"""SELECT COALESCE((SELECT balance - held FROM accounts WHERE bot_id = $1 AND user_id = $2), 0) AS available,
+                   (SELECT count(*) FROM jobs WHERE bot_id = $1 AND user_id = $2 AND free_day = $3
+                       AND {_COUNTS_AS_FREE}) AS used""",
+        bot_id, user_id, day)
+    assert row is not None
+    return int(row["available"]), int(row["used"])
+
+
 async def jobs_to_drive(db: Database, bot_id: int, limit: int = 100, *, after: int = 0) -> list[Job]:
     """Jobs with work left, oldest first: running ones and finished ones the user has not been told
     about, including those an earlier leader or an earlier run of this process left. `after`: the

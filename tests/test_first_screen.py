@@ -77,6 +77,20 @@ async def test_a_known_user_is_greeted_with_their_balance_and_what_is_left_free_
     assert texts.t("ru", "welcome_free", left=3, limit=3) in text
 
 
+async def test_the_greeting_counts_todays_free_generations_and_the_balance_in_one_read(
+        money: Money, fake: FakeTelegram, bot: Bot) -> None:
+    chat = Chat(money, fake, bot, settings_with(welcome_bonus=5_000, free_daily_limit=3), user=7305)
+    await chat.say("/start")
+    await chat.say("a fox in the snow")  # a prompt with no flow open: the free model's confirmation
+    await chat.press(chat.action("ok"))
+    [job] = await chat.jobs()
+    assert job.paid_with == "free"
+    await chat.say("/start")
+    text = shown(chat)["text"]
+    assert texts.t("ru", "welcome_free", left=2, limit=3) in text, "one of three used today"
+    assert texts.t("ru", "welcome_balance", balance=texts.money("ru", 5_000)) in text
+
+
 async def test_a_user_with_nothing_yet_and_no_free_tier_is_not_told_of_either(money: Money, fake: FakeTelegram,
                                                                               bot: Bot) -> None:
     chat = Chat(money, fake, bot, settings_with(free_daily_limit=0), user=7303, lang="en")
