@@ -12,22 +12,16 @@ Nothing waits for it: the leader's work and /health never block on it.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramRetryAfter
 from aiogram.types import BotCommand
 
-from actors.actor import Actor, handles
 from actors.backoff import Backoff
+from actors.leader_chore import LeaderChore
 from actors.mailbox import Mailbox
-from actors.roles import ask_for_role
 from bot.first_screen import Profile
-from messages.control import Tick
-from messages.roles import Relinquish, Role, RoleChanged
 from telemetry import logs
 
 log = logs.get("profile_setter")
@@ -36,63 +30,19 @@ VERIFY_EVERY = 6 * 3600.0  # seconds between two reads of a profile that was rig
 FAILURES_SHOWN = 3  # failures in a row past which /health warns (a profile is not worth a page before)
 
 
-class ProfileSetter(Actor):
+class ProfileSetter(LeaderChore):
     default_deadline: ClassVar[float] = 30.0
 
     def __init__(self, mailbox: Mailbox, bot: Bot, lock_keeper: Mailbox, profiles: Callable[[], Sequence[Profile]],
                  cycle_deadline: float = 10.0, backoff: Backoff | None = None) -> None:
-        super().__init__(mailbox)
+        super().__init__(mailbox, lock_keeper, cycle_deadline=cycle_deadline,
+                         backoff=backoff or Backoff(min=1.0, max=300.0, jitter=0.2))
         self.bot = bot
-        self.lock_keeper = lock_keeper
         self.profiles = profiles
-        self.cycle_deadline = cycle_deadline
-        self.backoff = backoff or Backoff(min=1.0, max=300.0, jitter=0.2)
-        self.role = Role.PASSIVE
-        self.epoch = 0
-        self.failures = 0
-        self.next_attempt: float | None = None
-        self.last_ok: float | None = None
-        self.last_error: str | None = None
-        self.last_error_at: float | None = None
         self.sets: dict[str, int] = {"commands": 0, "description": 0, "short_description": 0}
 
-    async def on_start(self) -> None:
-        ask_for_role(self.lock_keeper)
-        self.every(0.1, Tick("due"))  # fine-grained enough that a backoff is what sets the pace
-
-    @handles(RoleChanged, deadline=1.0)
-    async def role_changed(self, msg: RoleChanged) -> None:
-        """Told after every heartbeat: only a new leadership (role or epoch) starts a look."""
-        if (msg.role, msg.epoch) == (self.role, self.epoch):
-            return
-        self.role, self.epoch = msg.role, msg.epoch
-        if msg.role is Role.ACTIVE:
-            self.failures = 0
-            self.next_attempt = time.monotonic()
-        else:
-            self.next_attempt = None
-
-    @handles(Relinquish, deadline=1.0)
-    async def relinquish(self, msg: Relinquish) -> bool:
-        self.role, self.next_attempt = Role.PASSIVE, None
-        return True
-
-    async def on_tick(self, msg: Tick) -> None:
-        if self.role is not Role.ACTIVE or self.next_attempt is None or time.monotonic() < self.next_attempt:
-            return
-        try:
-            async with asyncio.timeout(self.cycle_deadline):
-                await self.cycle()
-        except TimeoutError:
-            self._failed(f"cycle exceeded its {self.cycle_deadline:g}s deadline")
-        except TelegramRetryAfter as exc:
-            self._failed(f"Telegram asked to retry after {exc.retry_after}s", at_least=float(exc.retry_after))
-        except (TelegramAPIError, TelegramNetworkError, OSError) as exc:
-            self._failed(logs.redact(f"{type(exc).__name__}: {exc}")[:300])
-        else:
-            self.failures = 0
-            self.last_ok = time.time()
-            self.next_attempt = time.monotonic() + VERIFY_EVERY
+    def period(self) -> float:
+        return VERIFY_EVERY
 
     async def cycle(self) -> None:
         """Each language's commands, description and short description: read, and set when they differ."""
@@ -116,28 +66,19 @@ class ProfileSetter(Actor):
         log.info("bot_profile_set", extra={"what": what, "language_code": language_code or "default",
                                            "epoch": self.epoch})
 
-    def _failed(self, error: str, at_least: float = 0.0) -> None:
-        self.failures += 1
-        delay = max(at_least, self.backoff.delay(self.failures))
-        self.next_attempt = time.monotonic() + delay
-        self.last_error, self.last_error_at = error, time.time()
-        log.warning("bot_profile_failed", extra={"error_text": error, "retry_in": round(delay, 2),
+    def failed(self, error: str, retry_in: float) -> None:
+        log.warning("bot_profile_failed", extra={"error_text": error, "retry_in": round(retry_in, 2),
                                                  "failures": self.failures})
 
     async def on_stop(self) -> None:
         await self.bot.session.close()
 
     def health(self) -> dict[str, Any]:
-        due = None if self.next_attempt is None else round(max(0.0, self.next_attempt - time.monotonic()), 2)
         body: dict[str, Any] = {
-            "active": self.role is Role.ACTIVE,
-            "ok": self.last_ok is not None and self.failures == 0,
-            "last_ok_at": self.last_ok,
-            "failures": self.failures,
+            **self.chore_health(),
             "profile_error": self.last_error if self.failures else None,  # what is wrong now
             "profile_last_error": self.last_error,  # kept after recovery, for the operator
             "profile_last_error_at": self.last_error_at,
-            "next_attempt_in_seconds": due,
             "sets": dict(self.sets),
         }
         if self.failures >= FAILURES_SHOWN:
