@@ -11,6 +11,7 @@ stops at once. Nothing waits for it: start-up and /health never block on Telegra
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import time
 from typing import Any
@@ -28,7 +29,7 @@ from store.fence import Fenced
 from telemetry import logs
 
 
-class LeaderChore(Actor):
+class LeaderChore(Actor, abc.ABC):
     """Subclasses give `cycle()` (one look, raising on failure) and `period()`, and may hook
     `succeeded()` and `failed()` (metrics, logs)."""
 
@@ -45,12 +46,13 @@ class LeaderChore(Actor):
         self.last_error: str | None = None
         self.last_error_at: float | None = None
 
+    @abc.abstractmethod
     async def cycle(self) -> None:
-        raise NotImplementedError
+        """One look: read what Telegram holds, set it when it differs; raise when it fails."""
 
+    @abc.abstractmethod
     def period(self) -> float:
         """Seconds from a cycle that succeeded to the next look."""
-        raise NotImplementedError
 
     def succeeded(self) -> None:
         """After a cycle that succeeded."""
