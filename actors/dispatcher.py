@@ -41,7 +41,7 @@ from ingest.send_gate import ActingRefused, SendGate
 from messages.control import Tick
 from messages.pipeline import Wake
 from messages.roles import EpochRefused, Relinquish, Role, RoleChanged
-from store import inbox
+from store import accounts, inbox
 from store.database import DB_ERRORS, DB_UNAVAILABLE, Database
 from store.fence import Fenced, counting_commits
 from store.inbox import Claimed
@@ -488,11 +488,16 @@ class UpdateDispatcher(Leased, Actor):
         self._done(claimed, reason)
 
     async def _notify(self, chat: int, sender: Any) -> None:
-        """The burst's one notice: politely, that the bot answers the last message."""
+        """The burst's one notice: politely, that the bot answers the last message, in the language
+        the user chose with /language (one read a burst), else Telegram's."""
+        lang = texts.lang_of(sender)
         try:
             async with asyncio.timeout(10):
-                await self.bot.send_message(chat, texts.t(texts.lang_of(sender), "flood_notice"))
-        except (TelegramAPIError, TelegramNetworkError, ActingRefused, TimeoutError) as exc:
+                known = await accounts.get_user(self.database, self.settings.bot_id, chat)
+                if known is not None and known.lang:
+                    lang = known.lang
+                await self.bot.send_message(chat, texts.t(lang, "flood_notice"))
+        except (TelegramAPIError, TelegramNetworkError, ActingRefused, TimeoutError, *DB_ERRORS) as exc:
             log.info("flood_notice_failed", extra={"error_text": describe(exc)})
 
     async def _express(self, claimed: Claimed) -> None:

@@ -182,6 +182,17 @@ async def test_a_flooding_chat_gets_one_notice_and_an_answer_to_its_last_message
         "the other chat did not wait for the flood to be worked through"
 
 
+async def test_the_notice_speaks_the_language_the_user_chose_over_telegrams(harness: Callable[..., Any]) -> None:
+    h: Harness = await harness()
+    await h.db.require().execute(
+        "INSERT INTO users (bot_id, user_id, language, lang) VALUES ($1, $2, 'ru', 'en')", BOT_ID, FLOODER)
+    await h.post(*[message_update(40_000 + i, FLOODER, f"spam {i}") for i in range(60)])  # Telegram says ru
+    h.grant()
+    await h.fake.wait_for(lambda: "echo spam 59" in h.texts(FLOODER), timeout=60, what="the last message answered")
+    said = h.texts(FLOODER)
+    assert texts.t("en", "flood_notice") in said and NOTICE_RU not in said, said
+
+
 async def test_a_flood_waiting_behind_a_busy_worker_is_coalesced_in_memory_not_held_whole(
         harness: Callable[..., Any]) -> None:
     """The pump claims in update_id order up to HIGH_WATER: a chat holding all of it would keep
