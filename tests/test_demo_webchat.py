@@ -255,6 +255,11 @@ async def test_a_whole_generation_in_the_web_chat_ends_with_the_picture(
         chat.wait(SCREEN_SECONDS).until(lambda d: d.find_element(By.ID, "start").is_displayed())
         model = generate(chat, "text_to_image")
         fits_the_phone(chat)
+
+        def status_done(_: Any) -> bool:  # its last word comes right after the files
+            statuses = [text for _, text in bot_texts(chat) if text.startswith(STATUS_MARKS)]
+            return bool(statuses) and all(text.startswith("✅ #") for text in statuses)
+        chat.wait(SCREEN_SECONDS).until(status_done)
         shot = tmp_path / "demo.png"
         chat.driver.save_screenshot(str(shot))  # the finished generation, as the user sees it
         if os.environ.get("DEMO_SCREENSHOT"):
