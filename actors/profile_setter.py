@@ -19,8 +19,8 @@ from aiogram import Bot
 from aiogram.types import BotCommand
 
 from actors.backoff import Backoff
-from actors.leader_chore import LeaderChore
 from actors.mailbox import Mailbox
+from actors.roles import LeaderChore
 from bot.first_screen import Profile
 from telemetry import logs
 

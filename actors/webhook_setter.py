@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 from aiogram import Bot
 
 from actors.backoff import Backoff
-from actors.leader_chore import LeaderChore
 from actors.mailbox import Mailbox
+from actors.roles import LeaderChore
 from config import Settings
 from store import webhook
 from store.database import Database

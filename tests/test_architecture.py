@@ -19,8 +19,8 @@ pytestmark = pytest.mark.timeout(60)
 
 ROOT_MODULES = {"run", "config", "supervisor"}  # the design card's top level; everything else lives in a folder
 NOT_PROGRAM = {"tests", "bench"}
-# what every actor may import: the actor, its address, backoff, roles, and the leader's chore (a base class)
-ACTOR_KIT = {"actors.actor", "actors.mailbox", "actors.backoff", "actors.roles", "actors.leader_chore"}
+# what every actor may import: the actor, its address, backoff, and roles (with the leader's chore)
+ACTOR_KIT = {"actors.actor", "actors.mailbox", "actors.backoff", "actors.roles"}
 SQL = re.compile(r"\b(SELECT\s+[\w*(]|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+(TABLE|INDEX)|"
                  r"ALTER\s+TABLE|DROP\s+TABLE|SHOW\s+\w+|pg_\w+\()")
 KIE_WIRE = re.compile(r"/api/v1/|recordInfo|createTask|callBackUrl")
