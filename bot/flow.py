@@ -192,7 +192,8 @@ def shown(ctx: Ctx, item: Field, value: Any) -> str:
             return ctx.t("value_files_seconds", count=len(files), seconds=math.ceil(sum(lengths)))
         return ctx.t("value_files", count=len(files))
     if item.kind == "task":
-        return ctx.t("value_result", id=value.get("job_id") if isinstance(value, dict) else "?")
+        shown_as = (value.get("n") or value.get("job_id")) if isinstance(value, dict) else "?"  # the user's number
+        return ctx.t("value_result", id=shown_as)
     if isinstance(value, str):
         return quote(value, lang=ctx.lang)
     return str(value)

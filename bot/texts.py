@@ -74,7 +74,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "value_none": "не задано",
         "value_files": "{count} шт.",
         "value_files_seconds": "{count} шт., {seconds} с",
-        "value_result": "результат #{id}",
+        "value_result": "результат №{id}",
         "use_buttons": "Здесь нужно нажать одну из кнопок ниже.",
         "send_text": "Здесь нужен текст — напишите его сообщением.",
         "send_file_image": "Здесь нужно изображение — пришлите фото или файл с картинкой.",

@@ -595,11 +595,11 @@ async def test_a_task_field_offers_the_users_earlier_results(chat: Chat) -> None
     await chat.press(pick.rsplit(":", 1)[0] + ":999999")  # a job that is not theirs (or does not exist)
     assert chat.toasts[-1] == t("outdated") and pick in chat.data(), "a toast, the step as it was"
     await chat.press(pick)
-    assert t("value_result", id=created.job.id) in (chat.last.text or "")
+    assert t("value_result", id=created.job.user_number) in (chat.last.text or ""), "the user's own number"
     await chat.top_up(10_000)
     await chat.press(chat.action("ok"))
     upscale, _ = await chat.jobs()
-    assert upscale.input["task_id"] == {"job_id": created.job.id}
+    assert upscale.input["task_id"] == {"job_id": created.job.id, "n": created.job.user_number}
 
 
 # --- callback data ------------------------------------------------------------------------------

@@ -221,7 +221,8 @@ async def chosen(ctx: Ctx, wiz: Wiz, item: Field, press: Press) -> Any:
         job = await jobs.job(ctx.services.database, number)
         usable = (job is not None and job.bot_id == ctx.services.settings.bot_id and job.user_id == ctx.user_id
                   and job.state == "succeeded" and job.model in item.sources)
-        return {"job_id": number} if usable else None
+        # "n": the user's own number of that result, for the screens (KIE gets the task id: payload.resolve)
+        return {"job_id": number, "n": job.user_number} if usable and job is not None else None
     if press.action == "skip" and not item.required:
         return SKIP
     if press.action == "keep" and item.name in wiz.values:
