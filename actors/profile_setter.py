@@ -27,7 +27,6 @@ from telemetry import logs
 log = logs.get("profile_setter")
 
 VERIFY_EVERY = 6 * 3600.0  # seconds between two reads of a profile that was right
-FAILURES_SHOWN = 3  # failures in a row past which /health warns (a profile is not worth a page before)
 
 
 class ProfileSetter(LeaderChore):
@@ -81,7 +80,4 @@ class ProfileSetter(LeaderChore):
             "profile_last_error_at": self.last_error_at,
             "sets": dict(self.sets),
         }
-        if self.failures >= FAILURES_SHOWN:
-            body["problems"] = [f"the bot's profile (commands, descriptions) failed {self.failures} times: "
-                                f"{self.last_error}"]
         return body
