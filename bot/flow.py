@@ -71,12 +71,15 @@ class Wiz:
     terms: list[Any] | None = None
     other_models: bool = False  # begun from what the user sent (routers/intake.py): the confirmation offers others
     shown: int | None = None  # the message showing the current screen (its buttons are retired when it moves on)
+    parent: int | None = None  # an action on a result (extend, 1080p): the job it acts on
 
     def dump(self) -> dict[str, Any]:
         data = {"m": self.model, "n": self.nonce, "at": self.at, "i": self.index, "v": self.values,
                 "ed": self.editing, "col": self.collected, "terms": self.terms}
         if self.shown is not None:
             data["msg"] = self.shown
+        if self.parent is not None:
+            data["par"] = self.parent
         return {**data, "om": True} if self.other_models else data
 
     @classmethod
@@ -85,7 +88,7 @@ class Wiz:
         try:
             wiz = cls(model=data["m"], nonce=data["n"], at=data["at"], index=data["i"], values=data["v"],
                       editing=data["ed"], collected=data["col"], terms=data["terms"],
-                      other_models=data.get("om") is True, shown=data.get("msg"))
+                      other_models=data.get("om") is True, shown=data.get("msg"), parent=data.get("par"))
         except (KeyError, TypeError):
             return None
         kinds_ok = (isinstance(wiz.model, str) and isinstance(wiz.nonce, str) and wiz.at in (FIELD, CONFIRM, CHANGE)

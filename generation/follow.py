@@ -18,7 +18,7 @@ from catalog.loader import Model
 from generation.context import JobContext, log
 from generation.deliver import Deliverer
 from generation.track import Track, poll_interval
-from kie import CallbackError, KieError, TaskRecord, TaskState, parse_callback
+from kie import CallbackError, KieError, TaskCreated, TaskRecord, TaskState, parse_callback
 from store import jobs
 from store.jobs import Callback, Failed, Job, TimedOut
 from telemetry import tracing
@@ -59,7 +59,8 @@ class Follower:
             return await self.deliverer.end(job, track, model, TimedOut()) if overdue else job
         task_id = job.kie_task_id
         try:
-            record = await ctx.kie_call("record", lambda: ctx.kie.record_info(task_id, timeout=RECORD_TIMEOUT))
+            record = await ctx.kie_call("record", lambda: ctx.kie.record(TaskCreated(task_id, job.endpoint),
+                                                                         timeout=RECORD_TIMEOUT))
         except KieError as exc:
             log.info("job_poll_failed", extra={"job_id": job.id, "error_kind": exc.kind})
             return await self.deliverer.end(job, track, model, TimedOut()) if overdue else job
@@ -102,8 +103,8 @@ class Follower:
             self.ask_again.clear()
         self.ask_again[job.id] = time.monotonic() + CALLBACK_GAP
         try:
-            record = await self.ctx.kie_call("record", lambda: self.ctx.kie.record_info(
-                task_id, timeout=RECORD_TIMEOUT))
+            record = await self.ctx.kie_call("record", lambda: self.ctx.kie.record(
+                TaskCreated(task_id, job.endpoint), timeout=RECORD_TIMEOUT))
         except KieError as exc:
             if exc.retryable:  # KIE could not say now: the callback stays, asked about again later
                 self.ask_again[job.id] = time.monotonic() + ADOPT_RETRY

@@ -70,7 +70,7 @@ class Submitter:
 
         try:
             created = await ctx.kie_call("create_task", lambda: ctx.kie.create_task(
-                job.model, task_input, ctx.settings.kie_callback_url(job.id), before_send=intent,
+                job.model, task_input, ctx.settings.kie_callback_url(job.id), endpoint=job.endpoint, before_send=intent,
                 before_each=ctx.must_act))  # a retry may leave seconds later: the lease is checked again
         except NotOurs as exc:
             return exc.job

@@ -44,7 +44,7 @@ from kie.errors import (
     Unauthorized,
 )
 from kie.limiter import CREATE, DEFAULT_RATES, RECORD, Limiter, Rate
-from kie.models import Callback, Credits, TaskCreated, TaskRecord, TaskState, Upload
+from kie.models import Callback, Credits, ResultItem, TaskCreated, TaskRecord, TaskState, Upload
 
 __all__ = [
     "CREATE",
@@ -75,6 +75,7 @@ __all__ = [
     "RateLimited",
     "Rejected",
     "Request",
+    "ResultItem",
     "RetryPolicy",
     "ServerError",
     "SubKeyLimit",

@@ -32,8 +32,9 @@ from typing import Any, ClassVar
 
 from kie.endpoint import Endpoint
 from kie.errors import KieError
+from kie.fields import as_int, message_of, task_id_of
 from kie.jobs import JOBS
-from kie.models import Callback
+from kie.models import Callback, TaskRecord, TaskState
 
 __all__ = [
     "MAX_AGE",
@@ -43,6 +44,7 @@ __all__ = [
     "BadSignature",
     "CallbackError",
     "MalformedCallback",
+    "callback_task_id",
     "parse_callback",
     "sign",
     "verify_signature",
@@ -111,14 +113,17 @@ def parse_callback(
     headers: Mapping[str, str] | None = None,
     *,
     hmac_key: str | None = None,
-    endpoint: Endpoint = JOBS,
+    endpoint: Endpoint | None = None,
     now: float | None = None,
     max_age: float = MAX_AGE,
     max_skew: float = MAX_SKEW,
 ) -> Callback:
     """The Callback in a POSTed body; with ``hmac_key`` set its signature is checked first.
 
-    Raises MalformedCallback (400) or BadSignature (401).
+    Without ``endpoint`` (the route's case: any family may call back) the task id is looked for
+    where any family puts it (``data.taskId``, ``data.task_id``, Aleph's top-level ``taskId``),
+    and a body the jobs API's parser cannot read still wakes its job (its state UNKNOWN): the
+    body is never the verdict anyway. Raises MalformedCallback (400) or BadSignature (401).
     """
     if isinstance(body, Mapping):
         document: Any = body
@@ -129,16 +134,32 @@ def parse_callback(
             raise MalformedCallback("callback body is not JSON") from None
     if not isinstance(document, Mapping):
         raise MalformedCallback("callback body is not a JSON object")
-    task_id = endpoint.callback_task_id(document)
+    task_id = callback_task_id(document) if endpoint is None else endpoint.callback_task_id(document)
     if task_id is None:
-        raise MalformedCallback("callback without a task id (data.taskId or data.task_id)")
+        raise MalformedCallback("callback without a task id (data.taskId, data.task_id or taskId)")
     if hmac_key:
         verify_signature(task_id, headers or {}, hmac_key, now=now, max_age=max_age, max_skew=max_skew)
     try:
-        callback = endpoint.callback(document)
+        callback = (endpoint or JOBS).callback(document)
     except KieError as exc:
-        raise MalformedCallback(f"callback for {task_id}: {exc.message}") from None
+        if endpoint is not None:
+            raise MalformedCallback(f"callback for {task_id}: {exc.message}") from None
+        callback = Callback(record=TaskRecord(task_id, "", TaskState.UNKNOWN), code=as_int(document.get("code")),
+                            message=message_of(document))
+    if callback.task_id != task_id:
+        callback = dataclasses.replace(callback, record=dataclasses.replace(callback.record, task_id=task_id))
     return dataclasses.replace(callback, signed=bool(hmac_key))
+
+
+def callback_task_id(document: Mapping[str, Any]) -> str | None:
+    """The task id a callback of any family names: ``data.taskId`` (Veo, Flux, 4o, jobs),
+    ``data.task_id`` (Suno, Runway), or the top-level ``taskId`` of Aleph's callbacks."""
+    data = document.get("data")
+    found = task_id_of(data) if isinstance(data, Mapping) else None
+    if found is None:
+        top = document.get("taskId")
+        found = top.strip() if isinstance(top, str) and top.strip() else None
+    return found
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -43,6 +43,7 @@ from kie.download import KINDS, Downloader, parse_trusted_hosts, read_limited
 from kie.endpoint import Endpoint, Request
 from kie.envelope import Envelope, read, retry_after_seconds
 from kie.errors import BadResponse, DownloadRefused, InvalidRequest, KieError, RateLimited, Timeout, TooLarge, Transport
+from kie.families import ENDPOINTS
 from kie.fields import as_int, as_text
 from kie.jobs import JOBS
 from kie.limiter import Limiter
@@ -127,7 +128,7 @@ class KieClient:
         self.limiter = limiter or Limiter()
         self.user_agent = user_agent or default_user_agent()
         self.retry = retry or RetryPolicy()
-        self._endpoints: dict[str, Endpoint] = {JOBS.name: JOBS} if endpoints is None else dict(endpoints)
+        self._endpoints: dict[str, Endpoint] = dict(ENDPOINTS if endpoints is None else endpoints)
         # hosts a result may come from over http or from a private address: the demo's and the tests' fakes
         self.download_trusted_hosts = parse_trusted_hosts(download_trusted_hosts)
         self._session: aiohttp.ClientSession | None = None
@@ -184,6 +185,13 @@ class KieClient:
         raises, that attempt sends nothing and the call ends with it.
         """
         family = self.endpoint(endpoint)
+        local = family.local_task_id(model, input)
+        if local is not None:  # nothing to create at KIE: the task is a GET on another one
+            if before_send is not None:
+                await before_send()
+            if before_each is not None:
+                before_each()
+            return TaskCreated(check_task_id(local), family.name)
         request = family.create_request(model, input, callback_url)
         intent: list[bool] = []
 

@@ -6,7 +6,16 @@ callbacks per Suno task). An :class:`Endpoint` turns the client's four questions
 which task was started, how is this task, what does this callback say — into that family's
 requests and parses its answers into the same typed records, so the client's transport
 (envelope, errors, limiter, retries, timeouts) and everything above it (``client.record(task)``
-in the poller, the callback route) stay the same for every family. Only ``jobs`` is built.
+in the poller, the callback route) stay the same for every family.
+
+The families and their catalog ids (kie/families.py holds the registry): a dedicated family's
+model id is ``<family>/<operation>[/<variant>]`` — ``veo/generate/veo3_fast``, ``veo/extend``,
+``veo/1080p``, ``suno/generate/V5``, ``suno/extend``, ``runway/generate``, ``aleph/generate``,
+``gpt4o/generate``, ``flux-kontext/generate/flux-kontext-pro``. The operation picks the path;
+the variant, when there is one, is sent as the family's model field. The task input is the
+wizard's values named as KIE's body fields (``prompt``, ``aspectRatio``, ``taskId``...); keys
+starting with ``_`` are ours and never sent. Each family's status word is mapped onto
+:class:`~kie.models.TaskState` (DEDICATED.md §1.2) and its raw word kept in ``raw_state``.
 """
 
 from __future__ import annotations
@@ -55,3 +64,7 @@ class Endpoint(Protocol):
 
     def callback(self, body: Mapping[str, Any]) -> Callback:
         """The parsed callback body (raises BadResponse when it is malformed)."""
+
+    def local_task_id(self, model: str, task_input: Mapping[str, Any]) -> str | None:
+        """A task that needs no create call, or None (most): Veo's 1080p is fetched by a GET on
+        the original's task until it is ready, so its "task" is that GET, polled like any other."""

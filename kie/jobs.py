@@ -43,6 +43,9 @@ class JobsEndpoint:
     def created_task_id(self, data: Any) -> str | None:
         return task_id_of(data) if isinstance(data, Mapping) else None
 
+    def local_task_id(self, model: str, task_input: Mapping[str, Any]) -> str | None:
+        return None
+
     def record_request(self, task_id: str) -> Request:
         return Request("GET", RECORD_PATH, RECORD, params={"taskId": check_task_id(task_id)})
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NewType
 
-__all__ = ["Callback", "Credits", "TaskCreated", "TaskRecord", "TaskState", "Upload"]
+__all__ = ["Callback", "Credits", "ResultItem", "TaskCreated", "TaskRecord", "TaskState", "Upload"]
 
 Credits = NewType("Credits", int)  # KIE credits left on the account (1 credit ≈ $0.005)
 
@@ -55,6 +55,24 @@ class TaskCreated:
 
 
 @dataclass(frozen=True)
+class ResultItem:
+    """One file of a result, with what its family says about it beside the URL.
+
+    A Suno task makes two songs, each with a title, a cover picture, a length and an audio id that
+    extend, cover and the rest act on; a Veo or 4o result is a list of URLs only. Families that
+    know nothing but the URL leave the rest None. ``ref`` is the family's own id for this file
+    (Suno's audioId), kept so an action on the result can name it.
+    """
+
+    url: str
+    title: str | None = None
+    cover_url: str | None = None
+    ref: str | None = None
+    duration: float | None = None
+    lyrics: str | None = None  # Suno: the words sung (the prompt KIE used), shown beside the song
+
+
+@dataclass(frozen=True)
 class TaskRecord:
     """A task as KIE reports it (recordInfo or a callback). Times are ms epochs, ``cost_ms`` ms."""
 
@@ -75,6 +93,16 @@ class TaskRecord:
     callback_url: str | None = None
     raw_state: str | None = None  # KIE's own word for the state, for UNKNOWN ones
     endpoint: str = "jobs"
+    # each result file with its family's details (Suno's title, cover, audioId); families that
+    # give only URLs leave it empty and result_urls says all
+    items: tuple[ResultItem, ...] = ()
+    # a stage short of the end that the user may be told about (Suno's "text", "first"): the task
+    # is still running (state GENERATING), nothing is delivered or charged before SUCCESS
+    stage: str | None = None
+
+    def files(self) -> tuple[ResultItem, ...]:
+        """The result's files: the family's items, or the bare URLs as items."""
+        return self.items or tuple(ResultItem(url) for url in self.result_urls)
 
     @property
     def terminal(self) -> bool:

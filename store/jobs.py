@@ -37,7 +37,7 @@ _COUNTS_AS_FREE = "paid_with = 'free' AND state NOT IN ('failed', 'timed_out')"
 _ACTIVE_SQL = "state IN ('created', 'submitting', 'submitted', 'running')"
 _JOB = ("id, bot_id, user_id, chat_id, confirm_nonce, model, sku, input, price, paid_with, held, free_day, state, "
         "kie_task_id, epoch, attempts, polls, result, failure, result_file_id, status_message_id, created_at, "
-        "updated_at, submitted_at, last_polled_at, finished_at, delivered_at, user_number")
+        "updated_at, submitted_at, last_polled_at, finished_at, delivered_at, user_number, endpoint, parent_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +70,8 @@ class Job:
     finished_at: datetime | None
     delivered_at: datetime | None
     user_number: int = 0  # the user's own count: their first generation is №1 (sql/015_user_numbers.sql)
+    endpoint: str = "jobs"  # the KIE family that runs its task (sql/017_job_families.sql)
+    parent_id: int | None = None  # the job whose result this one acts on (extend, 1080p, ...)
 
     @property
     def finished(self) -> bool:
@@ -82,7 +84,7 @@ def _job(r: asyncpg.Record) -> Job:
                r["kie_task_id"], r["epoch"], r["attempts"], r["polls"],
                None if r["result"] is None else json.loads(r["result"]), r["failure"], r["result_file_id"],
                r["status_message_id"], r["created_at"], r["updated_at"], r["submitted_at"], r["last_polled_at"],
-               r["finished_at"], r["delivered_at"], r["user_number"])
+               r["finished_at"], r["delivered_at"], r["user_number"], r["endpoint"], r["parent_id"])
 
 
 def _flowed(kind: str) -> None:
@@ -115,6 +117,8 @@ class Order:
     status_message_id: int | None = None
     full_price: int | None = None  # money: the price before the plan's discount (None: no discount shown)
     at: datetime | None = None  # the moment of Confirm (a subscription's end is checked against it); None: now
+    endpoint: str = "jobs"  # the KIE family of the model (catalog Model.endpoint)
+    parent_id: int | None = None  # an action on a result: the job it acts on (the same user's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +186,11 @@ async def confirm(db: Database, lock_name: str, epoch: int, bot_id: int, order: 
             if row["user_id"] != order.user_id:
                 raise ValueError(f"confirmation nonce {order.nonce!r} belongs to another user")
             return Existing(_job(row))
+        if order.parent_id is not None:  # an action acts on the user's own result, never another's
+            owner = await conn.fetchval("SELECT user_id FROM jobs WHERE id = $1 AND bot_id = $2",
+                                        order.parent_id, bot_id)
+            if owner != order.user_id:
+                raise ValueError(f"job {order.parent_id} is not a result of user {order.user_id}")
         active = await conn.fetchval(f"SELECT count(*) FROM jobs WHERE bot_id = $1 AND user_id = $2 AND {_ACTIVE_SQL}",
                                      bot_id, order.user_id)
         if active >= max_active:
@@ -215,13 +224,14 @@ async def confirm(db: Database, lock_name: str, epoch: int, bot_id: int, order: 
         # theirs reads the same max (unique and gapless per user)
         row = await conn.fetchrow(
             f"""INSERT INTO jobs (bot_id, user_id, chat_id, confirm_nonce, model, sku, input, price, paid_with, held,
-                                  free_day, epoch, status_message_id, user_number)
+                                  free_day, epoch, status_message_id, user_number, endpoint, parent_id)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-                        (SELECT COALESCE(max(user_number), 0) + 1 FROM jobs WHERE bot_id = $1 AND user_id = $2))
+                        (SELECT COALESCE(max(user_number), 0) + 1 FROM jobs WHERE bot_id = $1 AND user_id = $2),
+                        $14, $15)
                 RETURNING {_JOB}""",
             bot_id, order.user_id, order.chat_id, order.nonce, order.model, order.sku, json.dumps(dict(order.input)),
             order.price, order.paid_with, held, order.day if order.paid_with == "free" else None, epoch,
-            order.status_message_id)
+            order.status_message_id, order.endpoint, order.parent_id)
         assert row is not None
         job = _job(row)
         if held:

@@ -90,7 +90,8 @@ async def confirm(ctx: Ctx, wiz: Wiz, epoch: int) -> None:
         return
     order = Order(user_id=ctx.user_id, chat_id=ctx.chat_id, nonce=job_nonce(ctx.user_id, wiz.nonce), model=model.id,
                   sku=sku_name(model, payload), input=payload, price=now.price, paid_with=now.paid_with,
-                  day=jobs.local_day(settings.zone), full_price=now.full_price)
+                  day=jobs.local_day(settings.zone), full_price=now.full_price, endpoint=model.endpoint,
+                  parent_id=wiz.parent)
     result = await jobs.confirm(services.database, services.lock_name, epoch, settings.bot_id, order,
                                 free_daily_limit=settings.free_daily_limit,
                                 max_active=settings.max_active_jobs_per_user)
