@@ -95,3 +95,26 @@ async def test_jobs_to_drive_pages_through_every_job_and_the_usual_duration_is_a
     usual = await jobs.usual_seconds(money.db, money.bot_id, "google/nano-banana")
     assert usual is not None and 34 < usual < 36, "the median of 10..60 s, the failed one left out"
     assert await jobs.usual_seconds(money.db, money.bot_id, "other") is None
+
+
+async def test_an_action_job_keeps_its_family_and_parent_and_never_acts_on_another_users_result(money: Money) -> None:
+    parent = await job_for(money, "p1")
+    order = Order(user_id=USER, chat_id=USER, nonce="p1-extend", model="veo/extend", sku="fast",
+                  input={"taskId": "veo_task_1", "prompt": "p"}, price=300, paid_with="money", day=date(2025, 1, 1),
+                  endpoint="veo", parent_id=parent.id)
+    created = await jobs.confirm(money.db, money.name, money.epoch, money.bot_id, order, free_daily_limit=5,
+                                 max_active=100)
+    assert isinstance(created, Created)
+    assert created.job.endpoint == "veo" and created.job.parent_id == parent.id
+    assert (await jobs.job(money.db, created.job.id)) == created.job, "read back as it was written"
+    stranger = 3004
+    await accounts.ensure_user(money.db, money.name, money.epoch, money.bot_id, stranger, "en", 0)
+    await accounts.credit(money.db, money.name, money.epoch, money.bot_id, stranger, 10_000, "seed:stranger")
+    forged = Order(user_id=stranger, chat_id=stranger, nonce="s1", model="veo/extend", sku="fast",
+                   input={"taskId": "veo_task_1", "prompt": "p"}, price=300, paid_with="money", day=date(2025, 1, 1),
+                   endpoint="veo", parent_id=parent.id)
+    with pytest.raises(ValueError, match="not a result of user"):
+        await jobs.confirm(money.db, money.name, money.epoch, money.bot_id, forged, free_daily_limit=5, max_active=100)
+    assert (await accounts.balance(money.db, money.bot_id, stranger)).held == 0, "nothing held for a refused action"
+    for job in (parent, created.job):
+        await jobs.finish(money.db, money.name, money.epoch, job.id, Failed("test"))

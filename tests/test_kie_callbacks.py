@@ -208,3 +208,38 @@ def test_loose_shapes_are_tolerated() -> None:
 def test_a_real_clock_accepts_a_fresh_signature() -> None:
     stamp = int(time.time())
     assert parse_callback(body(task_id="t1"), signed("t1", stamp), hmac_key=HMAC_KEY).signed
+
+
+# -- every family's callback reaches the door (DEDICATED.md §1.3: the id lives in three places) --
+
+
+@pytest.mark.parametrize(
+    ("body", "task_id"),
+    [
+        # Veo, Flux, 4o: data.taskId
+        ({"code": 200, "msg": "Veo3.1 video generated successfully.",
+          "data": {"taskId": "veo_task_abc", "info": {"resultUrls": "[\"https://x/v.mp4\"]"}}}, "veo_task_abc"),
+        # Suno's stages: data.task_id, the songs under data.data
+        ({"code": 200, "msg": "Text generation completed.",
+          "data": {"callbackType": "text", "task_id": "2fac9f72", "data": []}}, "2fac9f72"),
+        ({"code": 531, "msg": "Generation failed, credits refunded.",
+          "data": {"callbackType": "error", "task_id": "2fac9f72", "data": None}}, "2fac9f72"),
+        # Runway: snake_case
+        ({"code": 200, "msg": "All generated successfully.",
+          "data": {"task_id": "ee603959-debb", "video_id": "485d", "video_url": "https://x/v.mp4"}}, "ee603959-debb"),
+        # Aleph's callbacks page: the id at the top level, data may be null
+        ({"code": 400, "msg": "Your prompt was caught by our AI moderator", "data": None, "taskId": "ee60-aleph"},
+         "ee60-aleph"),
+        ({"code": 200, "msg": "success", "data": {"result_video_url": "https://x/a.mp4"}, "taskId": "ee60-aleph"},
+         "ee60-aleph"),
+    ],
+)
+def test_a_callback_of_any_family_is_read_for_its_task_id_and_signature(body: dict[str, Any], task_id: str) -> None:
+    timestamp = str(NOW)
+    headers = {"X-Webhook-Timestamp": timestamp, "X-Webhook-Signature": sign(task_id, timestamp, HMAC_KEY)}
+    callback = parse_callback(json.dumps(body).encode(), headers, hmac_key=HMAC_KEY, now=NOW)
+    assert callback.task_id == task_id and callback.signed
+    # the signature covers the task id the body names: another id's signature is refused
+    forged = {"X-Webhook-Timestamp": timestamp, "X-Webhook-Signature": sign("other", timestamp, HMAC_KEY)}
+    with pytest.raises(BadSignature):
+        parse_callback(json.dumps(body).encode(), forged, hmac_key=HMAC_KEY, now=NOW)
