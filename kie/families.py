@@ -11,11 +11,16 @@ from collections.abc import Mapping
 
 from kie.endpoint import Endpoint
 from kie.jobs import JOBS
+from kie.runway import ALEPH, RUNWAY
+from kie.veo import VEO
 
 __all__ = ["ENDPOINTS", "family_of"]
 
 ENDPOINTS: Mapping[str, Endpoint] = {
     JOBS.name: JOBS,
+    VEO.name: VEO,
+    RUNWAY.name: RUNWAY,
+    ALEPH.name: ALEPH,
 }
 
 

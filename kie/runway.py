@@ -1,0 +1,274 @@
+"""KIE's Runway (Gen video) and Runway Aleph (video to video) families, built and parsed (DEDICATED.md §5).
+
+Why it exists: neither is on the jobs API, and the two differ from each other as much as from
+it. Runway reports ``state`` wait|queueing|generating|success|fail at ``record-detail`` (note
+"queueing", not the jobs API's "queuing") with the video under ``videoInfo`` and keeps no
+callback URL in its record; its callbacks are snake_case. Aleph reports ``successFlag`` 0|1
+where 0 means "in progress *or* failed" (the error fields decide), remembers its request as
+``paramJson``, and its callbacks come in two documented shapes (``data.task_id`` with
+``video_url``, or ``data.result_video_url`` with the task id at the *top* level).
+
+Catalog ids: ``runway/generate`` and ``runway/animate`` (image to video: ``imageUrl``),
+``runway/extend`` (input ``taskId``, ``prompt``, ``quality``), ``aleph/generate``. Neither family
+has a model field, so neither takes a variant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from kie.dedicated import (
+    body_of,
+    items_of,
+    one_of,
+    require_int,
+    require_task_id,
+    require_text,
+    split_model_id,
+    state_of_code,
+    url_list,
+)
+from kie.endpoint import Request
+from kie.errors import BadResponse, InvalidRequest
+from kie.fields import as_int, as_text, json_object, message_of, task_id_of
+from kie.limiter import CREATE, RECORD
+from kie.models import Callback, TaskRecord, TaskState
+from kie.validate import check_task_id, check_url
+
+__all__ = ["ALEPH", "ALEPH_ASPECT_RATIOS", "ALEPH_GENERATE_PATH", "ALEPH_RECORD_PATH", "ASPECT_RATIOS",
+           "DURATIONS", "EXTEND_PATH", "GENERATE_PATH", "MAX_PROMPT", "QUALITIES", "RECORD_PATH", "RUNWAY",
+           "AlephEndpoint", "RunwayEndpoint", "parse_aleph_record", "parse_runway_record"]
+
+GENERATE_PATH = "/api/v1/runway/generate"
+EXTEND_PATH = "/api/v1/runway/extend"
+RECORD_PATH = "/api/v1/runway/record-detail"  # record-DETAIL, not record-info
+ALEPH_GENERATE_PATH = "/api/v1/aleph/generate"
+ALEPH_RECORD_PATH = "/api/v1/aleph/record-info"  # the spec's path; its page's own curl says record-detail
+
+MAX_PROMPT = 1800
+DURATIONS = (5, 10)
+QUALITIES = ("720p", "1080p")
+ASPECT_RATIOS = ("16:9", "4:3", "1:1", "3:4", "9:16")
+ALEPH_ASPECT_RATIOS = ("16:9", "9:16", "4:3", "3:4", "1:1", "21:9")
+_STATES = {"wait": TaskState.WAITING, "waiting": TaskState.WAITING, "queueing": TaskState.QUEUING,
+           "queuing": TaskState.QUEUING, "generating": TaskState.GENERATING, "success": TaskState.SUCCESS,
+           "fail": TaskState.FAIL}
+
+
+class RunwayEndpoint:
+    """Runway: ``POST runway/generate`` (text or one image), ``POST runway/extend``, ``GET record-detail``."""
+
+    @property
+    def name(self) -> str:
+        return "runway"
+
+    def create_request(self, model: str, task_input: Mapping[str, Any], callback_url: str | None) -> Request:
+        operation, variant = split_model_id(model, self.name)
+        if variant is not None:
+            raise InvalidRequest("runway has no model field to send a variant in")
+        if operation in ("generate", "animate"):
+            return Request("POST", GENERATE_PATH, CREATE, json=_runway_generate_body(operation, task_input,
+                                                                                    callback_url))
+        if operation == "extend":
+            return Request("POST", EXTEND_PATH, CREATE, json=_runway_extend_body(task_input, callback_url))
+        raise InvalidRequest(f"unknown runway operation {operation!r}")
+
+    def created_task_id(self, data: Any) -> str | None:
+        return task_id_of(data) if isinstance(data, Mapping) else None
+
+    def local_task_id(self, model: str, task_input: Mapping[str, Any]) -> str | None:
+        return None
+
+    def record_request(self, task_id: str) -> Request:
+        return Request("GET", RECORD_PATH, RECORD, params={"taskId": check_task_id(task_id)})
+
+    def record(self, data: Any, task_id: str) -> TaskRecord:
+        return parse_runway_record(data, task_id, endpoint=self.name)
+
+    def callback_task_id(self, body: Mapping[str, Any]) -> str | None:
+        data = body.get("data")
+        return task_id_of(data) if isinstance(data, Mapping) else None
+
+    def callback(self, body: Mapping[str, Any]) -> Callback:
+        """``data.{task_id, video_id, video_url, image_url}``; a failure has empty URLs or none."""
+        data = body.get("data")
+        if not isinstance(data, Mapping):
+            raise BadResponse("callback without a data object")
+        task_id = task_id_of(data)
+        if task_id is None:
+            raise BadResponse("callback without a task_id")
+        code = as_int(body.get("code"))
+        return _callback(task_id, code, message_of(body), data.get("video_url"), data.get("image_url"), self.name)
+
+
+class AlephEndpoint:
+    """Runway Aleph: ``POST aleph/generate {prompt, videoUrl}``, ``GET aleph/record-info``."""
+
+    @property
+    def name(self) -> str:
+        return "aleph"
+
+    def create_request(self, model: str, task_input: Mapping[str, Any], callback_url: str | None) -> Request:
+        operation, variant = split_model_id(model, self.name)
+        if variant is not None:
+            raise InvalidRequest("aleph has no model field to send a variant in")
+        if operation != "generate":
+            raise InvalidRequest(f"unknown aleph operation {operation!r}")
+        body = body_of(task_input, None, callback_url)
+        require_text(body, "prompt")
+        check_url(body.get("videoUrl"), "videoUrl")
+        if "referenceImage" in body:
+            check_url(body["referenceImage"], "referenceImage")
+        if "aspectRatio" in body:
+            one_of(body["aspectRatio"], ALEPH_ASPECT_RATIOS, "aspectRatio")
+        if "seed" in body:
+            body["seed"] = require_int(body["seed"], "seed", low=0)
+        return Request("POST", ALEPH_GENERATE_PATH, CREATE, json=body)
+
+    def created_task_id(self, data: Any) -> str | None:
+        return task_id_of(data) if isinstance(data, Mapping) else None
+
+    def local_task_id(self, model: str, task_input: Mapping[str, Any]) -> str | None:
+        return None
+
+    def record_request(self, task_id: str) -> Request:
+        return Request("GET", ALEPH_RECORD_PATH, RECORD, params={"taskId": check_task_id(task_id)})
+
+    def record(self, data: Any, task_id: str) -> TaskRecord:
+        return parse_aleph_record(data, task_id, endpoint=self.name)
+
+    def callback_task_id(self, body: Mapping[str, Any]) -> str | None:
+        data = body.get("data")
+        found = task_id_of(data) if isinstance(data, Mapping) else None
+        return found or task_id_of(body)
+
+    def callback(self, body: Mapping[str, Any]) -> Callback:
+        """Both documented shapes: the schema's ``data.{task_id, video_url, image_url}`` and the
+        callbacks page's ``{data: {result_video_url, result_image_url} | null, taskId}``."""
+        task_id = self.callback_task_id(body)
+        if task_id is None:
+            raise BadResponse("callback without a task id (data.task_id or taskId)")
+        data = body.get("data")
+        data = data if isinstance(data, Mapping) else {}
+        code = as_int(body.get("code"))
+        video = data.get("video_url") or data.get("result_video_url")
+        image = data.get("image_url") or data.get("result_image_url")
+        return _callback(task_id, code, message_of(body), video, image, self.name)
+
+
+RUNWAY = RunwayEndpoint()
+ALEPH = AlephEndpoint()
+
+
+def parse_runway_record(data: Any, task_id: str | None, *, endpoint: str = "runway") -> TaskRecord:
+    """A task's record from ``record-detail``'s ``data``. Runway's record names no callback URL."""
+    if not isinstance(data, Mapping):
+        raise BadResponse(f"runway record is not an object ({type(data).__name__})")
+    found = task_id or task_id_of(data)
+    if not found:
+        raise BadResponse("runway record without a taskId")
+    raw_state = as_text(data.get("state"))
+    state = _STATES.get(raw_state.lower(), TaskState.UNKNOWN) if raw_state else TaskState.UNKNOWN
+    video = json_object(data.get("videoInfo"))
+    urls = url_list(video.get("videoUrl"))
+    param = json_object(data.get("generateParam"))
+    return TaskRecord(
+        task_id=found,
+        model="",
+        state=state,
+        result_urls=urls,
+        items=items_of(urls, _text_url(video.get("imageUrl"))),
+        fail_code=as_text(data.get("failCode")) if state is TaskState.FAIL else None,
+        fail_msg=as_text(data.get("failMsg")),
+        param=param or None,
+        raw_state=raw_state,
+        endpoint=endpoint,
+    )
+
+
+def parse_aleph_record(data: Any, task_id: str | None, *, endpoint: str = "aleph") -> TaskRecord:
+    """A task's record from Aleph's ``record-info``: successFlag 1 is success; 0 is failure when
+    an errorCode (other than 0) or an errorMessage is there, and still running otherwise."""
+    if not isinstance(data, Mapping):
+        raise BadResponse(f"aleph record is not an object ({type(data).__name__})")
+    found = task_id or task_id_of(data)
+    if not found:
+        raise BadResponse("aleph record without a taskId")
+    flag = as_int(data.get("successFlag"))
+    error_code = as_text(data.get("errorCode"))
+    error_code = None if error_code in ("0", "200") else error_code
+    error_message = as_text(data.get("errorMessage"))
+    if flag == 1:
+        state = TaskState.SUCCESS
+    elif flag == 0:
+        state = TaskState.FAIL if (error_code or error_message) else TaskState.GENERATING
+    elif flag in (2, 3):  # not in Aleph's spec; every sibling family means failure by them
+        state = TaskState.FAIL
+    else:
+        state = TaskState.UNKNOWN
+    response = json_object(data.get("response"))
+    urls = url_list(response.get("resultVideoUrl"))
+    param = json_object(data.get("paramJson"))
+    callback_url = param.get("callBackUrl")
+    return TaskRecord(
+        task_id=found,
+        model="",
+        state=state,
+        result_urls=urls,
+        items=items_of(urls, _text_url(response.get("resultImageUrl"))),
+        fail_code=error_code if state is not TaskState.SUCCESS else None,
+        fail_msg=error_message if state is not TaskState.SUCCESS else None,
+        param=param or None,
+        callback_url=callback_url if isinstance(callback_url, str) and callback_url else None,
+        raw_state=as_text(data.get("successFlag")),
+        endpoint=endpoint,
+    )
+
+
+def _runway_generate_body(operation: str, task_input: Mapping[str, Any], callback_url: str | None) -> dict[str, Any]:
+    body = body_of(task_input, None, callback_url)
+    require_text(body, "prompt", max_len=MAX_PROMPT)
+    # duration and quality are required by KIE: the shortest and the cheapest when the input is silent
+    body["duration"] = one_of(require_int(body.get("duration", 5), "duration"), DURATIONS, "duration")
+    body["quality"] = one_of(body.get("quality", "720p"), QUALITIES, "quality")
+    if body["quality"] == "1080p" and body["duration"] == 10:
+        raise InvalidRequest("1080p is not made in 10-second videos")
+    if operation == "animate" and "imageUrl" not in body:
+        raise InvalidRequest("runway/animate needs an imageUrl")
+    if "imageUrl" in body:
+        check_url(body["imageUrl"], "imageUrl")
+    elif "aspectRatio" not in body:
+        raise InvalidRequest("aspectRatio is required for a video from text alone")
+    if "aspectRatio" in body:
+        one_of(body["aspectRatio"], ASPECT_RATIOS, "aspectRatio")
+    return body
+
+
+def _runway_extend_body(task_input: Mapping[str, Any], callback_url: str | None) -> dict[str, Any]:
+    body = body_of(task_input, None, callback_url)
+    require_task_id(body)
+    require_text(body, "prompt", max_len=MAX_PROMPT)
+    body["quality"] = one_of(body.get("quality", "720p"), QUALITIES, "quality")
+    return body
+
+
+def _callback(task_id: str, code: int | None, message: str, video: Any, image: Any, endpoint: str) -> Callback:
+    urls = url_list(video)
+    state = state_of_code(code)
+    record = TaskRecord(
+        task_id=task_id,
+        model="",
+        state=state,
+        result_urls=urls,
+        items=items_of(urls, _text_url(image)),
+        fail_code=str(code) if state is TaskState.FAIL else None,
+        fail_msg=(message or None) if state is TaskState.FAIL else None,
+        raw_state=None if code is None else str(code),
+        endpoint=endpoint,
+    )
+    return Callback(record=record, code=code, message=message)
+
+
+def _text_url(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
