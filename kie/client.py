@@ -263,6 +263,30 @@ class KieClient:
 
         return await self._retrying("credits", attempt, timeout, request.rate)
 
+    async def signed_download_url(self, endpoint: str, task_id: str, url: str, *,
+                                  timeout: float | None = None) -> str:
+        """A short-lived signed link to one of a task's files, from the family's own call (4o Image's
+        ``download-url``, 20 minutes); InvalidRequest for a family without one. Safe to repeat."""
+        family = self.endpoint(endpoint)
+        build = getattr(family, "download_url_request", None)
+        request: Request | None = build(check_task_id(task_id), url) if callable(build) else None
+        if request is None:
+            raise InvalidRequest(f"the {family.name} family has no download-url call")
+
+        async def attempt(deadline: float) -> str:
+            envelope = await self._call(request, deadline, self.api_base, idempotent=True)
+            error = envelope.error()
+            if error is not None:
+                raise error
+            if not isinstance(envelope.data, str):
+                raise BadResponse(f"download-url answer without a URL: {type(envelope.data).__name__}")
+            try:
+                return check_url(envelope.data.strip(), "signed download URL")
+            except InvalidRequest:
+                raise BadResponse("download-url answer is not an http(s) URL") from None
+
+        return await self._retrying("signed_download_url", attempt, timeout, request.rate)
+
     async def upload(
         self, data: bytes, file_name: str, mime: str, *, upload_path: str = "trt", timeout: float | None = None
     ) -> Upload:

@@ -10,8 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from kie.endpoint import Endpoint
+from kie.flux_kontext import FLUX_KONTEXT
+from kie.gpt4o import GPT4O
 from kie.jobs import JOBS
 from kie.runway import ALEPH, RUNWAY
+from kie.suno import SUNO, SUNO_LYRICS
 from kie.veo import VEO
 
 __all__ = ["ENDPOINTS", "family_of"]
@@ -21,6 +24,10 @@ ENDPOINTS: Mapping[str, Endpoint] = {
     VEO.name: VEO,
     RUNWAY.name: RUNWAY,
     ALEPH.name: ALEPH,
+    SUNO.name: SUNO,
+    SUNO_LYRICS.name: SUNO_LYRICS,
+    GPT4O.name: GPT4O,
+    FLUX_KONTEXT.name: FLUX_KONTEXT,
 }
 
 
