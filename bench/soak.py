@@ -141,9 +141,46 @@ CLOUDFLARE_PAGES = {
 TRAP_PNG = base64.b64decode(  # a 1x1 PNG: what the trap answers, so a fetch of it looks like a result
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYPj/HwADAgH/6kXoWQAAAABJRU5ErkJggg==")
 GEN_MODEL = "google/nano-banana"  # a photo, two steps (a prompt, an optional size)
+# KIE's dedicated families (issue 20): a share of the walks make a song, a Veo video (then its 1080p,
+# an action on the result), a Runway video, a 4o picture, a Flux Kontext picture; their first model a
+# user can pick, when the catalog has one (an older snapshot without them walks nano-banana only)
+GEN_FAMILIES = ("suno", "veo", "runway", "gpt4o", "flux-kontext")
+FAMILY_SHARE = 0.5  # of the walks, spread evenly over GEN_FAMILIES
+# every path that makes a task at KIE: the jobs API's createTask and each family's create calls
+# (Veo's 1080p makes none: it is a GET on the original's task)
+CREATE_PATHS = frozenset((CREATE_PATH, "/api/v1/generate", "/api/v1/generate/extend", "/api/v1/generate/upload-cover",
+                          "/api/v1/generate/upload-extend", "/api/v1/lyrics", "/api/v1/veo/generate",
+                          "/api/v1/veo/extend", "/api/v1/veo/get-4k-video", "/api/v1/runway/generate",
+                          "/api/v1/runway/extend", "/api/v1/aleph/generate", "/api/v1/gpt4o-image/generate",
+                          "/api/v1/flux/kontext/generate"))
 WELCOME_BONUS = 1_000_000  # kopecks: more than any chat can spend in a soak
-CATALOG_FAMILY = shipped().model(GEN_MODEL).family
 GEN_TIMEOUT = float(shipped().model(GEN_MODEL).timeout_seconds) + 10.0  # its timeout, and a sweep's margin
+
+
+def family_models() -> dict[str, str]:
+    """Each dedicated family's first model a user can pick (the menu's order) whose operation is generate."""
+    out: dict[str, str] = {}
+    for family in GEN_FAMILIES:
+        found = [m for m in shipped().models if m.endpoint == family and m.id.split("/")[1] == "generate"]
+        if found:
+            out[family] = found[0].id
+    return out
+
+
+def action_button(model_id: str, child: str) -> str | None:
+    """The pattern of the button (bot/routers/actions.py: act:<job>:<action id>) that starts the
+    action of `model_id` whose model is `child` (Veo's 1080p), or None when it offers none."""
+    model = shipped().model(model_id)
+    found = [a.id for a in getattr(model, "actions", ()) if a.model == child]
+    return rf"^{re.escape(keyboards.ACTION)}\d+:{re.escape(found[0])}$" if found else None
+
+
+def timeout_of(model: str) -> float:
+    """A job's deadline after its creation: its model's timeout and a sweep's margin."""
+    try:
+        return float(shipped().model(model).timeout_seconds) + 10.0
+    except KeyError:
+        return GEN_TIMEOUT
 MEDIA_METHODS = ("sendPhoto", "sendDocument", "sendVideo", "sendAudio", "sendAnimation", "sendMediaGroup")
 
 
@@ -783,54 +820,152 @@ class Soak:
 
     async def _gen_chat(self, chat: int) -> None:
         """A user who makes generations through the wizard, pressing the buttons the bot sent
-        (their callback_data, nonces included, read from the fake Telegram): /start, the family,
-        the model, Start, a prompt, the first size, Confirm, then the result or the failure. A
-        screen that does not come within a bound (a fault ate it) starts the walk again from
-        /start; what the bot did with every Confirm is judged from the database at the end."""
-        model = GEN_MODEL
-        family = keyboards.family_data(CATALOG_FAMILY)
+        (their callback_data, nonces included, read from the fake Telegram): /start, the family
+        (paged until the model shows), the model, Start, then each step as it comes (a text for a
+        prompt, the first option, Skip, Done), Confirm, then the result or the failure; after a Veo
+        video, its 1080p action when the result offers it (Confirm again). Half the walks are on
+        nano-banana, the rest spread over the dedicated families (GEN_FAMILIES). A screen that does
+        not come within a bound (a fault ate it) starts the walk again from /start; what the bot did
+        with every Confirm is judged from the database at the end."""
+        families = family_models()
         await self._pause(self.load_rng.uniform(0, 5.0))
         while not self.stop_load.is_set():
             self.gen["walks"] += 1
+            family = self.load_rng.choice(sorted(families)) if families and \
+                self.load_rng.random() < FAMILY_SHARE else None
+            model = families[family] if family else GEN_MODEL
             seen = len(self.fake.shown_messages(chat))
-            steps: list[tuple[str, str | None]] = [
-                ("/start", None), (rf"^{re.escape(family)}$", "family"),
-                (rf"^{re.escape(keyboards.model_data(model))}$", "model"),
-                (rf"^{re.escape(keyboards.start_data(model))}$", "start"),
-                (r"^w:[^:]+:cancel$", "prompt"), (r"^w:[^:]+:o:\d+$", "size"), (r"^w:[^:]+:ok$", "confirm")]
-            stopped = None
-            for pattern, name in steps:
-                if name is None:
-                    ok = await self._gen_update(chat, message_update(self._next_id(), chat, pattern,
-                                                                     language_code="en"))
-                    continue
-                found = await self._gen_button(chat, pattern, seen, 20.0)
-                if found is None:
-                    stopped = name
-                    break
-                data, message_id, seen = found
-                if name == "prompt":  # the prompt's step shows only Cancel: the answer is a message
-                    ok = await self._gen_update(chat, message_update(
-                        self._next_id(), chat, f"soak picture for chat {chat}", language_code="en"))
-                else:
-                    ok = await self._gen_update(chat, callback_update(
-                        self._next_id(), chat, data, message_id, language_code="en", user_id=chat,
-                        bot_id=BOT_ID))
-                if not ok:
-                    stopped = f"{name} (never acknowledged)"
-                    break
+            stopped, seen = await self._walk_to_confirm(chat, model, seen)
             if stopped is not None:
                 self.gen[f"stopped at {stopped}"] += 1
                 await self._pause(1.0)
                 continue
             self.gen["confirmed"] += 1
-            # the result carries Again; a failure, or a Confirm refused (a job of this user still
-            # running), leads back to the menu
-            end = rf"^({re.escape(keyboards.AGAIN)}|{re.escape(keyboards.MENU_OPEN)}$)"
-            told = await self._gen_button(chat, end, seen, 90.0)
-            self.gen["no answer while loading" if told is None else "a result" if told[0].startswith(
-                keyboards.AGAIN) else "a message with Menu"] += 1
+            self.gen[f"confirmed {family or 'jobs'}"] += 1
+            told, seen = await self._gen_end(chat, seen)
+            hd = action_button(model, "veo/1080p") if family == "veo" else None
+            if told == "a result" and hd is not None:  # its 1080p version: an action on the result
+                stopped, seen = await self._gen_action(chat, seen, hd)
+                self.gen[f"1080p {stopped or 'confirmed'}"] += 1
+                if stopped is None:
+                    told, seen = await self._gen_end(chat, seen)
+                    self.gen[f"1080p ended with {told}"] += 1
             await self._pause(self.load_rng.uniform(0.5, 3.0))
+
+    async def _walk_to_confirm(self, chat: int, model_id: str, seen: int) -> tuple[str | None, int]:
+        """/start to Confirm pressed for `model_id`: where the walk stopped (None: confirmed), and
+        how many screens the chat had been shown by then."""
+        model = shipped().model(model_id)
+        if not await self._gen_update(chat, message_update(self._next_id(), chat, "/start", language_code="en")):
+            return "/start (never acknowledged)", seen
+        found = await self._gen_button(chat, rf"^{re.escape(keyboards.family_data(model.family))}$", seen, 20.0)
+        if found is None:
+            return "family", seen
+        data, message_id, seen = found
+        page = 0
+        for _ in range(20):  # the family's pages, until the model shows
+            if not await self._press(chat, data, message_id):
+                return "family (never acknowledged)", seen
+            screen = await self._gen_screen(chat, seen, 20.0, keyboards.MODEL)
+            if screen is None:
+                return "model", seen
+            buttons, message_id, seen = screen
+            if keyboards.model_data(model_id) in buttons:
+                break
+            later = [d for d in buttons if d.startswith(f"{keyboards.FAMILY}{model.family}:")
+                     and d.split(":")[2].isdigit() and int(d.split(":")[2]) > page]
+            if not later:
+                return "model (not listed)", seen
+            data, page = later[0], int(later[0].split(":")[2])
+        else:
+            return "model (too many pages)", seen
+        for data, prefix, name in ((keyboards.model_data(model_id), keyboards.START, "start"),
+                                   (keyboards.start_data(model_id), keyboards.STEP, "the first step")):
+            if not await self._press(chat, data, message_id):
+                return f"{name} (never acknowledged)", seen
+            screen = await self._gen_screen(chat, seen, 20.0, prefix)
+            if screen is None:
+                return name, seen
+            buttons, message_id, seen = screen
+        for step in range(15):  # each step as it comes, until the confirmation's Confirm
+            wizard = [d for d in buttons if d.startswith(keyboards.STEP)]
+            action = {d.split(":")[2]: d for d in reversed(wizard)}
+            if "ok" in action:
+                return (None if await self._press(chat, action["ok"], message_id) else
+                        "confirm (never acknowledged)"), seen
+            pick = next((d for d in wizard if d.split(":")[2] in ("o", "b")), None) or action.get("skip") \
+                or action.get("done")
+            if pick is not None:
+                ok = await self._press(chat, pick, message_id)
+            else:  # a step that takes a text: the prompt, a title, a style
+                ok = await self._gen_update(chat, message_update(
+                    self._next_id(), chat, f"soak {model_id} for chat {chat}", language_code="en"))
+            if not ok:
+                return f"step {step + 1} (never acknowledged)", seen
+            screen = await self._gen_screen(chat, seen, 20.0, keyboards.STEP)
+            if screen is None:
+                return f"step {step + 1}", seen
+            buttons, message_id, seen = screen
+        return "steps (too many)", seen
+
+    async def _gen_end(self, chat: int, seen: int) -> tuple[str, int]:
+        """How a Confirm ended: the result (its last message carries Again), or a message with Menu
+        (a failure, or a Confirm refused while a job of this user runs)."""
+        end = rf"^({re.escape(keyboards.AGAIN)}|{re.escape(keyboards.MENU_OPEN)}$)"
+        told = await self._gen_button(chat, end, seen, 90.0)
+        if told is None:
+            self.gen["no answer while loading"] += 1
+            return "no answer", seen
+        what = "a result" if told[0].startswith(keyboards.AGAIN) else "a message with Menu"
+        self.gen[what] += 1
+        return what, told[2]
+
+    async def _gen_action(self, chat: int, seen: int, pattern: str) -> tuple[str | None, int]:
+        """An action on the result just delivered (its button on the result's messages), through its
+        confirmation: where it stopped (None: confirmed)."""
+        messages = self.fake.shown_messages(chat)
+        found = None
+        for index in range(max(0, seen - 4), len(messages)):  # the result's messages, the last few shown
+            for data in _buttons_of(messages[index]):
+                if re.match(pattern, data):
+                    found = data, int(messages[index].message_id or 1)
+        if found is None:
+            return "no action button", seen
+        if not await self._press(chat, *found):
+            return "action (never acknowledged)", seen
+        for step in range(10):
+            screen = await self._gen_screen(chat, seen, 20.0, keyboards.STEP)
+            if screen is None:
+                return f"action step {step + 1}", seen
+            buttons, message_id, seen = screen
+            action = {d.split(":")[2]: d for d in buttons if d.startswith(keyboards.STEP)}
+            pick = action.get("ok") or action.get("skip") or action.get("done")
+            if pick is None:
+                return "action (no way on)", seen
+            if not await self._press(chat, pick, message_id):
+                return "action (never acknowledged)", seen
+            if pick == action.get("ok"):
+                return None, seen
+        return "action (too many steps)", seen
+
+    async def _press(self, chat: int, data: str, message_id: int) -> bool:
+        return await self._gen_update(chat, callback_update(self._next_id(), chat, data, message_id,
+                                                            language_code="en", user_id=chat, bot_id=BOT_ID))
+
+    async def _gen_screen(self, chat: int, seen: int, timeout: float,
+                          prefix: str = "") -> tuple[list[str], int, int] | None:
+        """The next screen shown in the chat after the first `seen` with a button whose data starts
+        with `prefix`: all its buttons' data, its message id, and how many the chat has been shown
+        with it; None by the bound or once the load stops."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.stop_load.is_set():
+            sent = self.fake.shown_messages(chat)
+            for index in range(seen, len(sent)):
+                found = _buttons_of(sent[index])
+                if any(d.startswith(prefix) for d in found):
+                    return found, int(sent[index].message_id or 1), index + 1
+            await asyncio.sleep(0.5)
+        return None
 
     # -- Stars payments ------------------------------------------------------------------------
 
@@ -1267,7 +1402,7 @@ class Soak:
             rows = await conn.fetch("SELECT update_id, chat_key, state, attempts, outcome FROM inbox "
                                     "WHERE bot_id = $1", BOT_ID)
             job_rows = await conn.fetch(
-                """SELECT j.id, j.chat_id, j.state, j.paid_with, j.delivered_at IS NOT NULL AS delivered,
+                """SELECT j.id, j.chat_id, j.model, j.state, j.paid_with, j.delivered_at IS NOT NULL AS delivered,
                           extract(epoch FROM j.created_at)::float8 AS created, j.kie_task_id,
                           count(l.id) FILTER (WHERE l.kind = 'hold') AS holds,
                           count(l.id) FILTER (WHERE l.kind = 'capture') AS captures,
@@ -1307,7 +1442,8 @@ class Soak:
                     digests[hashlib.sha256(stored[0]).hexdigest()] = job
         creates = []
         made = sorted((job_id_of(t.callback_url), t.create_time / 1000) for t in self.kie.tasks.values())
-        calls = sorted(self.kie.calls(CREATE_PATH), key=lambda c: c.at)
+        calls = sorted((c for c in self.kie.calls() if c.method == "POST" and c.path in CREATE_PATHS),
+                       key=lambda c: c.at)
         job_of: dict[int, int | None] = {}  # id(createTask call) -> the job its callBackUrl names
         for create in calls:
             callback = create.json.get("callBackUrl") if isinstance(create.json, dict) else None
@@ -1348,8 +1484,9 @@ class Soak:
             stalls=[(at + to_wall, lag) for at, lag in await self.fake.lags()], webhook_answers=dict(self.posts),
             deaths=list(self.deaths), heartbeats=dict(self.heartbeats), freezes=list(self.freezes),
             jobs=[JobRow(r["id"], r["chat_id"], r["state"], r["paid_with"], r["delivered"], r["created"],
-                         r["holds"], r["captures"], r["releases"], ended.get(r["id"]), r["created"] + GEN_TIMEOUT,
-                         r["kie_task_id"], outcome.get(r["id"]), delivered[r["id"]])
+                         r["holds"], r["captures"], r["releases"], ended.get(r["id"]),
+                         r["created"] + timeout_of(r["model"]), r["kie_task_id"], outcome.get(r["id"]),
+                         delivered[r["id"]])
                   for r in job_rows],
             ended_at=time.time(),
             kie_creates=creates,
@@ -1374,6 +1511,14 @@ class Soak:
                             if record.get("event") == "kie_orphan_task" and record.get("job_id") is not None:
                                 out[int(record["job_id"])] += 1
         return dict(out)
+
+
+def _buttons_of(call: SentCall) -> list[str]:
+    """The callback_data of every inline button a message shown carried."""
+    markup = call.reply_markup or {}
+    if isinstance(markup, str):
+        markup = json.loads(markup)
+    return [b.get("callback_data") or "" for row in markup.get("inline_keyboard", []) for b in row]
 
 
 def job_id_of(url: str | None) -> int | None:
