@@ -47,6 +47,8 @@ ALEPH_GENERATE_PATH = "/api/v1/aleph/generate"
 ALEPH_RECORD_PATH = "/api/v1/aleph/record-info"  # the spec's path; its page's own curl says record-detail
 
 MAX_PROMPT = 1800
+# "an empty string adds no watermark" (KIE's spec); without the field KIE's default is not documented
+NO_WATERMARK = ""
 DURATIONS = (5, 10)
 QUALITIES = ("720p", "1080p")
 ASPECT_RATIOS = ("16:9", "4:3", "1:1", "3:4", "9:16")
@@ -124,6 +126,7 @@ class AlephEndpoint:
             one_of(body["aspectRatio"], ALEPH_ASPECT_RATIOS, "aspectRatio")
         if "seed" in body:
             body["seed"] = require_int(body["seed"], "seed", low=0)
+        body.setdefault("waterMark", NO_WATERMARK)
         return Request("POST", ALEPH_GENERATE_PATH, CREATE, json=body)
 
     def created_task_id(self, data: Any) -> str | None:
@@ -242,6 +245,7 @@ def _runway_generate_body(operation: str, task_input: Mapping[str, Any], callbac
         raise InvalidRequest("aspectRatio is required for a video from text alone")
     if "aspectRatio" in body:
         one_of(body["aspectRatio"], ASPECT_RATIOS, "aspectRatio")
+    body.setdefault("waterMark", NO_WATERMARK)
     return body
 
 
@@ -250,6 +254,7 @@ def _runway_extend_body(task_input: Mapping[str, Any], callback_url: str | None)
     require_task_id(body)
     require_text(body, "prompt", max_len=MAX_PROMPT)
     body["quality"] = one_of(body.get("quality", "720p"), QUALITIES, "quality")
+    body.setdefault("waterMark", NO_WATERMARK)
     return body
 
 

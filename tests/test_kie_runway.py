@@ -71,20 +71,27 @@ def test_a_runway_video_from_text_sends_its_input_and_the_callback() -> None:
                                                         "_wizard": "ours"}, HOOK)
     assert (request.path, request.rate) == (GENERATE_PATH, "create")
     assert request.json == {"prompt": "a cat", "aspectRatio": "16:9", "duration": 10, "quality": "720p",
-                            "callBackUrl": HOOK}
+                            "waterMark": "", "callBackUrl": HOOK}
 
 
 def test_a_runway_animation_of_a_picture_needs_no_aspect_ratio() -> None:
     sent = runway_body("runway/animate", {"prompt": "it moves", "imageUrl": "https://in.example/p.png",
                                           "duration": 5, "quality": "1080p"})
     assert sent == {"prompt": "it moves", "imageUrl": "https://in.example/p.png", "duration": 5,
-                    "quality": "1080p", "callBackUrl": HOOK}
+                    "quality": "1080p", "waterMark": "", "callBackUrl": HOOK}
+
+
+def test_no_watermark_is_asked_for_unless_the_input_names_one() -> None:
+    named = runway_body("runway/generate", {"prompt": "x", "aspectRatio": "1:1", "waterMark": "TRT"})
+    assert named["waterMark"] == "TRT"
+    assert runway_body("runway/generate", {"prompt": "x", "aspectRatio": "1:1"})["waterMark"] == ""
 
 
 def test_runway_extend_goes_to_its_own_path() -> None:
     request = RUNWAY.create_request("runway/extend", {"taskId": TASK, "prompt": "and then", "_parent": 3}, HOOK)
     assert request.path == EXTEND_PATH
-    assert request.json == {"taskId": TASK, "prompt": "and then", "quality": "720p", "callBackUrl": HOOK}
+    assert request.json == {"taskId": TASK, "prompt": "and then", "quality": "720p", "waterMark": "",
+                            "callBackUrl": HOOK}
 
 
 @pytest.mark.parametrize(("model", "task_input", "says"), [
@@ -167,7 +174,7 @@ def test_an_aleph_request_sends_its_input_and_the_callback() -> None:
                                                       "aspectRatio": "21:9", "seed": "7", "_x": 1}, HOOK)
     assert (request.method, request.path) == ("POST", ALEPH_GENERATE_PATH)
     assert request.json == {"prompt": "make it snow", "videoUrl": "https://in.example/v.mp4", "aspectRatio": "21:9",
-                            "seed": 7, "callBackUrl": HOOK}
+                            "seed": 7, "waterMark": "", "callBackUrl": HOOK}
 
 
 @pytest.mark.parametrize(("model", "task_input", "says"), [
@@ -251,7 +258,7 @@ async def test_a_runway_task_is_created_and_followed_through_queueing_to_its_vid
     assert task == TaskCreated(TASK, "runway")
     (sent,) = server.requests(GENERATE_PATH)
     assert sent.json == {"prompt": "a cat", "aspectRatio": "9:16", "duration": 5, "quality": "720p",
-                         "callBackUrl": HOOK}
+                         "waterMark": "", "callBackUrl": HOOK}
     queued = await client.record(TaskCreated(TASK, "runway"))
     assert queued.state is TaskState.QUEUING and queued.raw_state == "queueing"
     done = await client.record(TaskCreated(TASK, "runway"))
@@ -269,7 +276,8 @@ async def test_an_aleph_task_is_created_and_followed_to_its_video(kie: tuple[Scr
                                     HOOK, endpoint="aleph")
     assert task == TaskCreated(TASK, "aleph")
     (sent,) = server.requests(ALEPH_GENERATE_PATH)
-    assert sent.json == {"prompt": "snow", "videoUrl": "https://in.example/v.mp4", "callBackUrl": HOOK}
+    assert sent.json == {"prompt": "snow", "videoUrl": "https://in.example/v.mp4", "waterMark": "",
+                         "callBackUrl": HOOK}
     running = await client.record(task)
     assert running.state is TaskState.GENERATING and running.callback_url == HOOK
     done = await client.record(task)
