@@ -225,7 +225,8 @@ def _generate_body(operation: str, variant: str | None, task_input: Mapping[str,
 def _extend_body(variant: str | None, task_input: Mapping[str, Any], callback_url: str | None) -> dict[str, Any]:
     body = body_of(task_input, variant, callback_url)
     body.pop("enableFallback", None)
-    require_task_id(body)
+    if _local_parts(require_task_id(body)) is not None:
+        raise InvalidRequest("a 1080p version cannot be extended (KIE extends only its own generations)")
     require_text(body, "prompt")
     if "model" in body:
         one_of(body["model"], EXTEND_MODELS, "model")
@@ -240,8 +241,10 @@ def _uhd_body(variant: str | None, task_input: Mapping[str, Any], callback_url: 
     if variant is not None:
         raise InvalidRequest("veo/4k has no variant")
     body = body_of(task_input, None, callback_url)
-    require_task_id(body)
     body["index"] = require_int(body.get("index", 0), "index", low=0, high=99)
+    local = _local_parts(require_task_id(body))
+    if local is not None:  # the 4K of a 1080p version is the 4K of the video it came from
+        body["taskId"], body["index"] = local
     return body
 
 

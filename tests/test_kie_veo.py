@@ -148,6 +148,17 @@ def test_a_parent_id_with_tildes_survives_the_local_id() -> None:
     assert VEO.record_request(local).params == {"taskId": "odd~id~0", "index": "0"}
 
 
+def test_actions_on_a_1080p_version_name_the_video_it_came_from_or_are_refused() -> None:
+    local = VEO.local_task_id("veo/1080p", {"taskId": "veo_task_abc", "index": 1})
+    assert local is not None
+    assert body("veo/4k", {"taskId": local, "index": 0}) == {"taskId": "veo_task_abc", "index": 1,
+                                                             "callBackUrl": HOOK}
+    with pytest.raises(InvalidRequest, match="cannot be extended"):
+        VEO.create_request("veo/extend", {"taskId": local, "prompt": "more"}, HOOK)
+    with pytest.raises(InvalidRequest):
+        VEO.local_task_id("veo/1080p", {"taskId": local})
+
+
 def test_the_1080p_answer_is_success_with_its_url_and_running_without_one() -> None:
     local = VEO.local_task_id("veo/1080p", {"taskId": "veo_task_abc"})
     assert local is not None
