@@ -310,7 +310,7 @@ async def test_invalid_task_ids_uploads_and_endpoints(fake: FakeKie, kie: KieCli
         with pytest.raises(InvalidRequest):
             await kie.record_info(task_id)
     with pytest.raises(InvalidRequest):
-        await kie.record(TaskCreated("t1", "veo"))  # a family this client was not given
+        await kie.record(TaskCreated("t1", "midjourney"))  # a family this client was not given (KIE no longer sells it)
     for args in ((b"", "a.png", "image/png"), (b"x", "", "image/png"), (b"x", "../a.png", "image/png"),
                  (b"x", "a.png", "png")):
         with pytest.raises(InvalidRequest):
