@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from kie.dedicated import (
@@ -166,7 +167,8 @@ def parse_record(data: Any, task_id: str | None, *, endpoint: str = "veo") -> Ta
     flag = as_int(data.get("successFlag"))
     state = _SUCCESS_FLAGS.get(flag, TaskState.UNKNOWN) if flag is not None else TaskState.UNKNOWN
     response = json_object(data.get("response"))
-    # an extended video's fullResultUrls is the whole video; resultUrls only the new part
+    # after an extension resultUrls is only the new part; fullResultUrls ("all of the video after
+    # extension") is the whole: one stitched file or its segments in order, each delivered
     urls = url_list(response.get("fullResultUrls")) or url_list(response.get("resultUrls"))
     param = json_object(data.get("paramJson"))
     callback_url = param.get("callBackUrl")
@@ -275,6 +277,13 @@ def _hd1080_record(data: Any, task_id: str, endpoint: str) -> TaskRecord:
 
 
 def _ms(value: Any) -> int | None:
-    """A time as ms since the epoch; Veo's examples say ``"2025-06-06 10:30:00"`` with no zone, which
-    is left out rather than guessed (nothing here needs it)."""
-    return None if isinstance(value, str) and not value.strip().isdigit() else as_int(value)
+    """A time as ms since the epoch: a number, or the schema's ISO date-time with its zone
+    (``2024-03-20T10:30:00Z``); the examples' zoneless ``"2025-06-06 10:30:00"`` is left out
+    rather than guessed (nothing here needs it)."""
+    if not isinstance(value, str) or value.strip().isdigit():
+        return as_int(value)
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return None if moment.tzinfo is None else int(moment.timestamp() * 1000)

@@ -182,6 +182,13 @@ def test_the_documented_record_is_a_success_with_its_urls_param_and_callback() -
     assert (record.fail_code, record.fail_msg) == (None, None)
 
 
+def test_times_are_read_as_the_schema_gives_them_and_zoneless_ones_are_not_guessed() -> None:
+    iso = VEO.record({**RECORD_SAMPLE, "createTime": "2024-03-20T10:25:00Z", "completeTime": 1710930600000}, "t")
+    assert (iso.created_ms, iso.completed_ms) == (1710930300000, 1710930600000)
+    zoneless = VEO.record(RECORD_SAMPLE, "t")  # the example's "2025-06-06 10:30:00"
+    assert (zoneless.created_ms, zoneless.completed_ms) == (None, None)
+
+
 def test_result_urls_as_a_json_string_read_the_same_as_an_array() -> None:
     data = {**RECORD_SAMPLE, "response": {"resultUrls": json.dumps(["https://r.example/a.mp4"])}}
     assert VEO.record(data, "t").result_urls == ["https://r.example/a.mp4"]
