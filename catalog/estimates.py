@@ -12,6 +12,7 @@ TYPICAL_SECONDS: dict[str, int] = {
     "text_to_video": 240,
     "image_to_video": 240,
     "video_to_video": 300,
+    "music": 180,  # Suno: KIE gives no figure; its quickstart polls for up to 10 min, songs come in 2-4 min
     "avatar": 300,
     "audio": 20,
     "image_upscale": 40,

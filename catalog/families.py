@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-OUTPUTS = ("photo", "video", "audio", "document")
+OUTPUTS = ("photo", "video", "audio", "document", "text")  # text: words, not a file (Suno's lyrics), sent as a message
 LANGUAGES = ("ru", "en")
 
 
@@ -40,6 +40,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("text_to_video", Text("Видео по описанию", "Video from text"), "video", 900, 30),
     Family("image_to_video", Text("Оживить фото", "Video from a photo"), "video", 900, 40),
     Family("video_to_video", Text("Изменить видео", "Edit a video"), "video", 900, 50),
+    Family("music", Text("Музыка", "Music"), "audio", 900, 55),  # Suno: songs take minutes (DEDICATED.md §3.5)
     Family("avatar", Text("Говорящий аватар", "Talking avatar"), "video", 900, 60),
     Family("audio", Text("Голос и звуки", "Voice and sound"), "audio", 300, 70),
     Family("image_upscale", Text("Улучшить качество фото", "Upscale a photo"), "document", 300, 80),

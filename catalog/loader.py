@@ -27,6 +27,8 @@ from typing import Any, TypeGuard
 
 import yaml
 
+from catalog import actions as parents
+from catalog.actions import Action
 from catalog.families import BY_ID as FAMILIES_BY_ID
 from catalog.families import FAMILIES, LANGUAGES, OUTPUTS, Family, Text
 
@@ -37,15 +39,17 @@ Value = str | int | float | bool  # a scalar as KIE takes it: "5" and 5 are diff
 # What a field is to the wizard. prompt/text: typed text; enum: buttons; bool: yes/no; int/float: a
 # number; image/video/audio: files the user sends (uploaded, then passed to KIE as URLs); task: one
 # of the user's earlier results from `sources` (KIE takes its task id); json: a fixed value sent as
-# its default and never asked.
-KINDS = ("prompt", "text", "enum", "bool", "int", "float", "image", "video", "audio", "task", "json")
+# its default and never asked; parent: taken from the parent job when an action starts (catalog.actions).
+KINDS = ("prompt", "text", "enum", "bool", "int", "float", "image", "video", "audio", "task", "json", "parent")
 MEDIA = ("image", "video", "audio")
 UNITS = ("task", "second", "1000_chars")  # what one SKU price is for
-ENDPOINTS = ("jobs",)  # KIE's jobs API; models with their own endpoints come later
+# KIE's jobs API, then the dedicated families (issue 20; the names kie.families registers, stored in
+# jobs.endpoint). A dedicated model's id is "<endpoint>/<operation>[/<variant>]".
+ENDPOINTS = ("jobs", "veo", "suno", "suno-lyrics", "runway", "aleph", "gpt4o", "flux-kontext")
 
 FILE_KEYS = {"models", "labels", "field_titles"}
 MODEL_KEYS = {"id", "family", "output", "title", "description", "fields", "skus", "forbid", "timeout_seconds",
-              "popular", "order", "endpoint"}
+              "popular", "order", "endpoint", "hidden", "actions"}
 MODEL_REQUIRED = ("id", "family", "title", "description", "fields", "skus")
 SKU_KEYS = {"when", "credits", "unit", "of", "free"}
 OPTION_KEYS = {"value", "ru", "en"}
@@ -62,10 +66,13 @@ FIELD_KEYS: dict[str, set[str]] = {
     "audio": {"array", "min_items", "max_items", "max_mb", "mime", "max_seconds", "speak"},
     "task": {"sources"},
     "json": set(),
+    "parent": {"from", "map"},
 }
 SPEAK_KEYS = {"model", "chars_per_second", "voice"}
 SPEAK_KEY = "speak"  # a spoken value: {"speak": text, "tts": model id, "voice": ..., "seconds": estimate}
-NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
+NAME_RE = re.compile(r"[a-z][a-zA-Z0-9_]*")  # as KIE spells it: the jobs API snake_case, dedicated ones camelCase
+SNAKE_RE = re.compile(r"[a-z][a-z0-9_]*")
+DEDICATED_ID_RE = re.compile(r"([a-z0-9-]+)/([a-z0-9-]+)(?:/([A-Za-z0-9._-]+))?")  # Suno's variants: V5
 ID_RE = re.compile(r"[a-z0-9][a-z0-9._/-]*")
 TITLE_MAX, DESCRIPTION_MAX = 48, 200
 TIMEOUT_RANGE = (30, 3600)
@@ -154,6 +161,8 @@ class Field:
     max_side: int | None = None  # an image's longest side in pixels, where the price depends on the size
     sources: tuple[str, ...] = ()  # task: the models whose results may be picked
     speak: Speech | None = None  # audio: a typed text is spoken by the bot's own speech model
+    source: str | None = None  # parent: where the value comes from (`from:`, catalog.actions.SOURCES or param:<name>)
+    mapping: Mapping[Value, Value] | None = None  # parent: {the parent's value: the value sent} (`map:`)
 
     @property
     def media(self) -> bool:
@@ -163,6 +172,8 @@ class Field:
         """The values the field may take, when there are few: an enum's options, a flag's two states."""
         if self.kind == "bool":
             return (False, True)
+        if self.kind == "parent":  # known before the confirmation only through a map
+            return parents.mapped_values(self)
         return tuple(o.value for o in self.options)
 
     def option(self, value: object) -> Option:
@@ -204,6 +215,8 @@ class Model:
     order: int
     endpoint: str = "jobs"
     forbid: tuple[Mapping[str, Value], ...] = ()  # combinations KIE refuses (10 s at 1080P, ...)
+    hidden: bool = False  # reached only as an action on a result: not in menus, search or intake
+    actions: tuple[Action, ...] = ()  # the follow-ups its results offer (catalog.actions)
 
     def field(self, name: str) -> Field:
         for item in self.fields:
@@ -267,11 +280,26 @@ class Model:
 
 @dataclass(frozen=True)
 class Catalog:
+    """What is on sale. `models` are the ones a user can pick (menus, search, intake, the first
+    screen's prices); `hidden` ones are reached only as actions on a result, yet model() finds
+    them. Hidden models passed in `models` are moved to `hidden`."""
+
     models: tuple[Model, ...]  # in display order: by family, popular first, then by order
+    hidden: tuple[Model, ...] = ()
+
+    def __post_init__(self) -> None:
+        if any(m.hidden for m in self.models):
+            object.__setattr__(self, "hidden", (*self.hidden, *(m for m in self.models if m.hidden)))
+            object.__setattr__(self, "models", tuple(m for m in self.models if not m.hidden))
+
+    @property
+    def everything(self) -> tuple[Model, ...]:
+        """Every model, the hidden ones last."""
+        return (*self.models, *self.hidden)
 
     @cached_property
     def _by_id(self) -> dict[str, Model]:
-        return {m.id: m for m in self.models}
+        return {m.id: m for m in self.everything}
 
     def model(self, model_id: str) -> Model:
         try:
@@ -447,11 +475,18 @@ class _Reader:
         for key in MODEL_REQUIRED:
             if key not in raw:
                 self.note(where, f"{key} is missing")
-        if not isinstance(model_id, str) or not ID_RE.fullmatch(model_id):
+        endpoint = raw.get("endpoint", "jobs")
+        if endpoint not in ENDPOINTS:
+            self.note(where, f"endpoint must be one of {', '.join(ENDPOINTS)}, got {endpoint!r}")
+        dedicated = DEDICATED_ID_RE.fullmatch(model_id) if isinstance(model_id, str) else None
+        if endpoint != "jobs" and endpoint in ENDPOINTS and (dedicated is None or dedicated.group(1) != endpoint):
+            self.note(where, f"id must be {endpoint}/<operation>[/<variant>] (the family picks KIE's path), "
+                             f"got {model_id!r}")
+        elif endpoint == "jobs" and (not isinstance(model_id, str) or not ID_RE.fullmatch(model_id)):
             self.note(where, f"id must be KIE's model id (lower case, digits, . _ / -), got {model_id!r}")
-        elif model_id in self.seen:
+        if isinstance(model_id, str) and model_id in self.seen:
             self.note(where, f"duplicate id {model_id!r} (first in {self.seen[model_id]})")
-        else:
+        elif isinstance(model_id, str):
             self.seen[model_id] = file
         family = FAMILIES_BY_ID.get(str(raw.get("family")))
         if family is None and "family" in raw:
@@ -472,10 +507,19 @@ class _Reader:
         order = raw.get("order", self.position * 10)
         if not isinstance(order, int) or isinstance(order, bool):
             self.note(where, "order must be a whole number")
-        endpoint = raw.get("endpoint", "jobs")
-        if endpoint not in ENDPOINTS:
-            self.note(where, f"endpoint must be one of {', '.join(ENDPOINTS)}, got {endpoint!r}")
+        hidden = raw.get("hidden", False)
+        if not isinstance(hidden, bool):
+            self.note(where, "hidden must be true or false")
+        actions, trouble = parents.parse_actions(raw.get("actions"))
+        for line in trouble:
+            self.note(where, line)
         fields = self.fields(where, raw.get("fields"))
+        if endpoint == "jobs":
+            for item in fields:
+                if not SNAKE_RE.fullmatch(item.name):
+                    self.note(f"{where}: field {item.name!r}", "the jobs API names its inputs in snake_case")
+        if not hidden and any(f.kind == "parent" for f in fields):
+            self.note(where, "a parent field needs a parent: the model must be hidden (reached only as an action)")
         by_name = {f.name: f for f in fields}
         skus = self.skus(where, raw.get("skus"), by_name) if "skus" in raw else ()
         forbid = tuple(rule for i, item in enumerate(_as_list(raw.get("forbid")))
@@ -486,7 +530,8 @@ class _Reader:
             return None
         model = Model(id=str(model_id), family=family.id, output=str(output), title=title, description=description,
                       fields=fields, skus=skus, timeout_seconds=int(timeout), popular=bool(popular), order=int(order),
-                      endpoint=str(endpoint), forbid=forbid)
+                      endpoint=str(endpoint), forbid=forbid, hidden=bool(hidden),
+                      actions=tuple(parents.build(entry) for entry in actions))
         self.coverage(where, model)
         return model
 
@@ -523,12 +568,14 @@ class _Reader:
             return None
         for key in sorted(set(raw) - FIELD_COMMON - FIELD_KEYS[kind], key=str):
             self.note(where, f"unknown key {key!r} for a {kind} field")
-        required, ask = raw.get("required", False), raw.get("ask", kind != "json")
+        required, ask = raw.get("required", False), raw.get("ask", kind not in ("json", "parent"))
         if not isinstance(required, bool) or not isinstance(ask, bool):
             self.note(where, "required and ask must be true or false")
             return None
         if kind == "json" and ask:
             self.note(where, "a json field cannot be asked: set ask: false and give it a default")
+        if kind == "parent" and ask:
+            self.note(where, "a parent field is never asked: its value comes from the parent's result")
         default = raw.get("default")
         title = None
         if "title" in raw:
@@ -555,13 +602,26 @@ class _Reader:
                 self.note(where, "sources must list the model ids whose results may be picked")
             else:
                 item = replace(item, sources=tuple(sources))
-        if kind in (*MEDIA, "task") and default is not None:
+        elif kind == "parent":
+            item = self.parent_field(where, raw, item)
+        if kind in (*MEDIA, "task", "parent") and default is not None:
             self.note(where, "a file or an earlier result cannot have a default")
-        if required and not (ask and kind != "json") and default is None:
+        if required and not (ask and kind != "json") and default is None and kind != "parent":
             self.note(where, "is required, but the wizard cannot ask for it (ask: false) and it has no default")
-        if not required and not ask and default is None:
+        if not required and not ask and default is None and kind != "parent":
             self.note(where, "is never asked and has no default, so it is never sent: remove it")
         return item if len(self.problems) == bad else None
+
+    def parent_field(self, where: str, raw: Mapping[str, Any], item: Field) -> Field:
+        """`from:` one of catalog.actions.SOURCES or param:<name>, and an optional `map:`."""
+        source = parents.parse_source(raw.get("from"))
+        if source is None:
+            self.note(where, f"from must be one of {', '.join(parents.SOURCES)} or param:<name>, "
+                             f"got {raw.get('from')!r}")
+        mapping, problem = parents.parse_map(raw.get("map"))
+        if problem is not None:
+            self.note(where, problem)
+        return replace(item, source=source, mapping=mapping)
 
     def text_field(self, where: str, raw: Mapping[str, Any], item: Field) -> Field:
         longest, shortest, pattern = raw.get("max_length"), raw.get("min_length"), raw.get("pattern")
@@ -700,7 +760,11 @@ class _Reader:
             elif target is None:
                 self.note(where, f"names no field {name!r}")
                 ok = False
-            elif target.kind not in ("enum", "bool"):
+            elif target.kind == "parent" and target.mapping is None:
+                self.note(where, f"field {name!r} comes from the parent unmapped: give it a map of the values "
+                                 "it may take to set a price")
+                ok = False
+            elif target.kind not in ("enum", "bool", "parent"):
                 self.note(where, f"field {name!r} is a {target.kind}: only enum and bool fields can set a price")
                 ok = False
             elif not any(same(value, v) for v in target.values()):
@@ -740,7 +804,7 @@ class _Reader:
                 built.append(Sku(when=when, credits=credits, unit=str(unit), of=of, free=free))
         for name in dict.fromkeys(n for s in built for n in s.when):
             target = fields[name]
-            if not target.required and target.default is None:
+            if not target.required and target.default is None and target.kind != "parent":
                 self.note(where, f"field {name!r} sets the price but may be left unset: give it a default")
         return tuple(built)
 
@@ -814,6 +878,20 @@ class _Reader:
             fields.append(item)
         return replace(model, fields=tuple(fields))
 
+    def follow_ups(self) -> None:
+        """Each action reaches a hidden model whose parent fields its parent can fill, and each
+        hidden model is reached by some action (else nobody could ever use it)."""
+        by_id = {m.id: m for m, _ in self.built}
+        reached: set[str] = set()
+        for model, _ in self.built:
+            for action in model.actions:
+                reached.add(action.model)
+                for line in parents.check(model, action, by_id.get(action.model)):
+                    self.note(f"model {model.id!r}", line)
+        for model, _ in self.built:
+            if model.hidden and model.id not in reached:
+                self.note(f"model {model.id!r}", "is hidden and no action reaches it: nobody could use it")
+
     def finish(self) -> tuple[Model, ...]:
         """Cross-model checks, then the display order."""
         ids = {m.id for m, _ in self.built}
@@ -824,6 +902,7 @@ class _Reader:
                         self.note(f"model {model.id!r}: field {item.name!r}",
                                   f"source {source!r} is not in the catalog")
         self.built = [(self.spoken_by(model), position) for model, position in self.built]
+        self.follow_ups()
         family_order = {f.id: f.order for f in FAMILIES}
         ranked = sorted(self.built, key=lambda pair: (family_order[pair[0].family], not pair[0].popular,
                                                       pair[0].order, pair[1]))
