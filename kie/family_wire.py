@@ -52,11 +52,17 @@ def split_model(model: str, family: str, operations: Collection[str],
 
 
 def body_of(task_input: Mapping[str, Any], callback_url: str | None) -> dict[str, Any]:
-    """The body rule: the input minus our ``_`` keys and unset (None) values, plus ``callBackUrl`` when given."""
+    """The body rule: the input minus our ``_`` keys and unset values, plus ``callBackUrl`` when given.
+
+    Unset is None or a blank string (a wizard's skipped optional field): these families read an
+    empty field as absent anyway, and an instrumental song's empty lyrics must not look like a
+    blank prompt.
+    """
     if not isinstance(task_input, Mapping):
         raise InvalidRequest("input must be a JSON object (a dict)")
     kept = {key: value for key, value in task_input.items()
-            if not (isinstance(key, str) and key.startswith("_")) and value is not None}
+            if not (isinstance(key, str) and key.startswith("_"))
+            and value is not None and not (isinstance(value, str) and not value.strip())}
     body = check_input(kept)
     url = check_callback_url(callback_url)
     if url is not None:

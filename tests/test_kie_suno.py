@@ -158,10 +158,11 @@ def test_what_kie_documents_is_refused_locally(model: str, task_input: dict[str,
         SUNO.create_request(model, task_input, CB)
 
 
-def test_an_instrumental_in_custom_mode_needs_no_lyrics() -> None:
+def test_an_instrumental_in_custom_mode_needs_no_lyrics_and_skipped_fields_are_not_sent() -> None:
     request = SUNO.create_request("suno/generate/V5", {"customMode": True, "instrumental": True, "style": "ambient",
-                                                       "title": "Drift"}, CB)
-    assert request.json is not None and request.json["instrumental"] is True
+                                                       "title": "Drift", "prompt": "", "negativeTags": " "}, CB)
+    assert request.json == {"customMode": True, "instrumental": True, "style": "ambient", "title": "Drift",
+                            "model": "V5", "callBackUrl": CB}
 
 
 # ---------------------------------------------------------------------- record-info
