@@ -26,6 +26,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "status_queued": "🕐 {no}«{model}»: задание в очереди. Прошло {elapsed}.",
         "status_generating": "🎨 {no}«{model}»: генерирую. Прошло {elapsed}.",
         "status_usually": "Обычно это занимает около {usual}.",
+        "status_stage": "🎼 {no}«{model}»: {stage} Прошло {elapsed}.",
+        "stage_text": "Слова готовы, пишем музыку…",
+        "stage_first": "Первая песня готова, вторая на подходе…",
+        "text_variant": "Вариант {n}",
         "status_done": "✅ {no}«{model}»: готово за {elapsed}.",
         "status_failed": "❌ {no}«{model}»: не получилось.",
         "btn_again": "🔁 Повторить",
@@ -64,6 +68,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "status_queued": "🕐 {no}“{model}”: queued. {elapsed} so far.",
         "status_generating": "🎨 {no}“{model}”: generating. {elapsed} so far.",
         "status_usually": "It usually takes about {usual}.",
+        "status_stage": "🎼 {no}“{model}”: {stage} {elapsed} so far.",
+        "stage_text": "Lyrics ready, composing…",
+        "stage_first": "The first song is ready, the second is coming…",
+        "text_variant": "Variant {n}",
         "status_done": "✅ {no}“{model}”: Done in {elapsed}.",
         "status_failed": "❌ {no}“{model}”: it did not work out.",
         "btn_again": "🔁 Repeat",
@@ -137,10 +145,18 @@ def number(lang: str, user_number: int | None) -> str:
     return t(lang, "job_no", n=user_number) + " " if user_number else ""
 
 
+STAGES = ("text", "first")  # stages short of the end a family reports (Suno), each with its words
+
+
 def status(lang: str, state: str, model: str, elapsed: float, usual: float | None,
-           user_number: int | None = None) -> str:
-    """The status line for a job in `state` ("sending", "queued", "generating")."""
-    line = t(lang, f"status_{state}", model=model, elapsed=duration(elapsed, lang), no=number(lang, user_number))
+           user_number: int | None = None, stage: str | None = None) -> str:
+    """The status line for a job in `state` ("sending", "queued", "generating"); a running task's
+    `stage` (Suno's "text", "first") says how far it got instead of "generating"."""
+    if stage in STAGES and state == "generating":
+        line = t(lang, "status_stage", model=model, elapsed=duration(elapsed, lang), no=number(lang, user_number),
+                 stage=t(lang, f"stage_{stage}"))
+    else:
+        line = t(lang, f"status_{state}", model=model, elapsed=duration(elapsed, lang), no=number(lang, user_number))
     if usual is not None and state != "sending":
         line += "\n" + t(lang, "status_usually", usual=duration(usual, lang))
     return line

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,7 +48,7 @@ from generation.errors import DeliveryFailed, RetryLater
 from generation.status import StatusMessages
 from generation.track import RETRY_LATER, Track
 from ingest.send_gate import ActingRefused
-from kie import KINDS, DownloadRefused, KieError, TooLarge
+from kie import KINDS, DownloadRefused, KieError, ResultItem, TooLarge
 from store import accounts, jobs
 from store.jobs import Failed, Job, Outcome, Part, Succeeded, TimedOut
 from telemetry.metrics import METRICS
@@ -65,7 +65,15 @@ DOWNLOAD_TIMEOUT = 120.0
 DELIVERY_TRIES = 5  # attempts to deliver (whatever failed) before what was sent stands
 DELIVERY_GRACE = 600.0  # seconds past the job's own deadline a delivery may still take
 TOO_BIG = ("too big", "too large", "entity too large")  # Telegram's 400 words for an oversized file
-SETTLED = ("document", "video", "audio", "link", "missing")  # a result with one of these is done
+SETTLED = ("document", "video", "audio", "link", "missing", "text")  # a result with one of these is done
+TITLE_MAX = 200  # characters of a file's title kept in the job's result
+TEXT_MAX = 4000  # characters of one text result (a lyrics variant) sent and kept: one message, a few KB
+MESSAGE_MAX = 4096  # Telegram's limit for a message's text
+THUMB_MAX_BYTES = 200_000  # Telegram's limit for an audio's thumbnail (a JPEG of at most 320 px a side)
+THUMB_MAX_SIDE = 320
+THUMB_TIMEOUT = 20.0
+PERFORMERS = {"suno": "Suno"}  # the performer an audio of the family is sent with
+SIGNED_DOWNLOADS = ("gpt4o",)  # families whose result a signed download URL (KieClient.signed_download_url) may save
 
 
 def too_big(exc: TelegramAPIError) -> bool:
@@ -146,7 +154,8 @@ class Deliverer:
         job = fresh
         if job.state == "succeeded":  # its result (or the rest of it) still to send, or its last word
             urls = (job.result or {}).get("urls") or []
-            return await self.deliver(job, track, model, [u for u in urls if isinstance(u, str)], finish=False)
+            return await self.deliver(job, track, model, [u for u in urls if isinstance(u, str)], finish=False,
+                                      items=stored_items(job.result), words=stored_words(job.result))
         lang = await ctx.lang(job.user_id)
         why = self.spent(job, track, model)
         if why is not None:
@@ -169,9 +178,14 @@ class Deliverer:
 
     # -- a result ----------------------------------------------------------------------------
 
-    async def deliver(self, job: Job, track: Track, model: Model | None, urls: list[str], *, finish: bool) -> Job:
+    async def deliver(self, job: Job, track: Track, model: Model | None, urls: list[str], *, finish: bool,
+                      items: Sequence[ResultItem] = (), task_id: str | None = None,
+                      words: Sequence[Mapping[str, str]] = ()) -> Job:
         """Send what of the result is not in the chat yet, then capture (when `finish`), then the
-        status message's last word, then the job is told."""
+        status message's last word, then the job is told. `items`: the files with their family's
+        details (Suno's titles and covers), in order; `words`: a text result ({title, text} each,
+        see text_results), sent as messages when there are no files; `task_id`: KIE's, kept in the
+        job's result for actions on it."""
         ctx = self.ctx
         fresh = await jobs.job(ctx.database, job.id)
         if fresh is None or fresh.delivered_at is not None:
@@ -181,24 +195,28 @@ class Deliverer:
         if finish and job.finished:  # ended otherwise meanwhile (timed out): that outcome stands
             track.terminal = None
             return await self.tell(job, track, model)
-        if not urls:
+        urls = list(urls) or [item.url for item in items]
+        words = [] if urls else [w for w in words if w.get("text")][:MAX_RESULTS]
+        if not urls and not words:
             if finish:
                 return await self.end(job, track, model, Failed("empty_result"))
             return await self.mark_told(job, None)
-        shown = urls[:MAX_RESULTS]
-        kind = model.output if model is not None else "document"
+        files = list(items)[:MAX_RESULTS] if items else [ResultItem(url) for url in urls[:MAX_RESULTS]]
+        shown = [item.url for item in files]
+        kind = "text" if words else model.output if model is not None else "document"
         if finish and job.result is None:  # kept first: whoever ends the job later can send the rest
             job = (await jobs.record_result(ctx.database, ctx.name, ctx.epoch, job.id,
-                                            {"urls": urls, "kind": kind})).job
+                                            stored_result(urls, kind, files, task_id or job.kie_task_id,
+                                                          words))).job
         why = self.spent(job, track, model)
         if why is not None:
             return await self.give_up(job, track, model, why)
         lang = await ctx.lang(job.user_id)
         try:
             async with self._chat(job.chat_id), ctx.heavy:
-                parts, missing = await self._send_all(job, model, shown, kind, lang)
+                parts, missing = await self._send_all(job, model, files, words, kind, lang)
                 if missing and reached(parts):
-                    await self._tell_missing(job, shown, missing, parts, lang)
+                    await self._tell_missing(job, model, shown, missing, parts, lang)
         except TelegramForbiddenError:
             await accounts.set_blocked(ctx.database, ctx.bot_id, job.user_id, True)
             return await self._nobody_to_tell(job, track, "the user blocked the bot")
@@ -211,7 +229,7 @@ class Deliverer:
             return job
         if not reached(parts):  # not one result could be had (gone at KIE): nothing to charge for
             return await self._undeliverable(job, track, model, "no result could be had", finish=not job.finished)
-        return await self._captured(job, track, shown, kind, parts, lang)
+        return await self._captured(job, track, len(shown) or len(words), kind, parts, lang)
 
     async def give_up(self, job: Job, track: Track, model: Model | None, why: str) -> Job:
         """The bound is reached: what was sent stands. Anything in the chat: the rest named (links
@@ -233,11 +251,13 @@ class Deliverer:
             await self._best_effort(job, "apology", texts.t(lang, "failed_temporary"), texts.menu_keyboard(lang))
             return await self._close(job, track, lang, done=False, force=True)
         shown = [u for u in ((job.result or {}).get("urls") or []) if isinstance(u, str)][:MAX_RESULTS]
-        rest = [i for i in range(len(shown)) if not settled(parts, i)]
+        count = len(shown) or len(stored_words(job.result))
+        shown += [""] * (count - len(shown))  # a text result has no link: what is not sent is missing
+        rest = [i for i in range(count) if not settled(parts, i)]
         if rest:
             lines = [texts.t(lang, "result_rest_link", n=i + 1, total=len(shown), url=shown[i]) if openable(shown[i])
                      else texts.t(lang, "result_missing", n=i + 1, total=len(shown)) for i in rest]
-            sent = await self._best_effort(job, None, "\n\n".join(lines), texts.result_keyboard(lang, job.id))
+            sent = await self._best_effort(job, None, "\n\n".join(lines), self.result_keyboard(job, model, lang))
             if sent is not None:
                 for i in rest:
                     await jobs.record_part(ctx.database, ctx.name, ctx.epoch, job.id,
@@ -245,19 +265,21 @@ class Deliverer:
                                            reached=openable(shown[i]), message_id=sent.message_id)
                 parts = await jobs.parts(ctx.database, job.id)
         kind = str((job.result or {}).get("kind") or "document")
-        return await self._captured(job, track, shown, kind, parts, lang, force=True)
+        return await self._captured(job, track, count, kind, parts, lang, force=True)
 
-    async def _captured(self, job: Job, track: Track, shown: list[str], kind: str, parts: dict[str, Part],
+    async def _captured(self, job: Job, track: Track, count: int, kind: str, parts: dict[str, Part],
                         lang: str, *, force: bool = False) -> Job:
-        """A result reached the user: finished as a success (captured) if not yet, then told."""
+        """A result reached the user: finished as a success (captured) if not yet, then told. The
+        result kept (record_result: urls, items, task_id) stays, with what was sent beside it."""
         ctx = self.ctx
-        sent = summary(parts, len(shown))
+        sent = summary(parts, count)
         file_id = next((s["file_id"] for s in sent if s.get("file_id")), None)
         track.terminal = None
         if not job.finished:
             step = await jobs.finish(ctx.database, ctx.name, ctx.epoch, job.id,
-                                     Succeeded({"urls": (job.result or {}).get("urls") or shown, "kind": kind,
-                                                "sent": sent}), referral_bonus=ctx.settings.referral_bonus)
+                                     Succeeded({**(job.result or {}), "urls": (job.result or {}).get("urls") or [],
+                                                "kind": kind, "sent": sent}),
+                                     referral_bonus=ctx.settings.referral_bonus)
             await self._tell_referrer(step)
             if step.changed:
                 ctx.counts["succeeded"] += 1
@@ -378,47 +400,116 @@ class Deliverer:
             if entry[1][0] == 0:
                 del self._chats[chat_id]
 
-    async def _send_all(self, job: Job, model: Model | None, shown: list[str], kind: str,
-                        lang: str) -> tuple[dict[str, Part], list[int]]:
-        """Every result not in the chat yet, in order; (what is in the chat, results that cannot be
-        had). Transient failures and Telegram's refusals of the chat raise."""
+    def result_keyboard(self, job: Job, model: Model | None, lang: str) -> InlineKeyboardMarkup:
+        """The buttons under a result's last message (the one place they are made: the model's
+        actions on the result join Again and Menu here)."""
+        return texts.result_keyboard(lang, job.id)
+
+    async def _send_all(self, job: Job, model: Model | None, files: list[ResultItem],
+                        words: list[Mapping[str, str]], kind: str, lang: str) -> tuple[dict[str, Part], list[int]]:
+        """Every result not in the chat yet, in order (Suno's two songs, 4o's variants, the lyrics'
+        variants); (what is in the chat, results that cannot be had). Transient failures and
+        Telegram's refusals of the chat raise."""
         ctx = self.ctx
         parts = await jobs.parts(ctx.database, job.id)  # read under the chat's lock: no step raced it
         title = model.title.get(lang) if model is not None else job.model
         first_caption = texts.caption(title, job.input.get("prompt") or job.input.get("text"), lang, job.user_number)
-        keyboard = texts.result_keyboard(lang, job.id)
+        keyboard = self.result_keyboard(job, model, lang)
+        count = len(words) or len(files)
         missing: list[int] = []
-        for index, url in enumerate(shown):
+        for index in range(count):
             if settled(parts, index):
                 continue
-            last = index == len(shown) - 1
+            last = index == count - 1
             fresh_result = not any(key.startswith(f"{index}:") for key in parts)
             caption = first_caption if index == 0 and fresh_result else None
+            if words:
+                await self._send_words(job, index, count, words[index], caption, keyboard if last else None, lang,
+                                       parts)
+                continue
+            item = files[index]
             try:
-                data = await self._download(url, kind)
-                await self._send_result(job, kind, index, data, url, caption, keyboard if last else None, lang,
-                                        parts)
+                data = await self._download(job, item.url, kind)
+                thumbnail = await self._thumbnail(job, item) if kind == "audio" and data is not None else None
+                await self._send_result(job, kind, index, data, item.url, caption, keyboard if last else None, lang,
+                                        parts, item=item, thumbnail=thumbnail)
             except DeliveryFailed as exc:
                 log.warning("result_missing", extra={"job_id": job.id, "index": index, "why": str(exc)})
                 missing.append(index)
         return parts, missing
 
-    async def _tell_missing(self, job: Job, shown: list[str], missing: list[int], parts: dict[str, Part],
-                            lang: str) -> None:
+    async def _send_words(self, job: Job, index: int, count: int, words: Mapping[str, str], caption: str | None,
+                          keyboard: InlineKeyboardMarkup | None, lang: str, parts: dict[str, Part]) -> None:
+        """One text result (a lyrics variant) as a message of its own, recorded as it reaches the chat."""
+        ctx = self.ctx
+        title = (words.get("title") or "").strip() or (texts.t(lang, "text_variant", n=index + 1) if count > 1 else "")
+        body = "\n\n".join(piece for piece in (caption, f"📝 {title}" if title else "", words.get("text", "").strip())
+                            if piece)
+        sent = await ctx.bot.send_message(job.chat_id, body[:MESSAGE_MAX], reply_markup=keyboard)
+        await jobs.record_part(ctx.database, ctx.name, ctx.epoch, job.id, f"{index}:text", reached=True,
+                               message_id=sent.message_id)
+        parts[f"{index}:text"] = Part(f"{index}:text", True, None, sent.message_id)
+
+    async def _thumbnail(self, job: Job, item: ResultItem) -> bytes | None:
+        """The song's cover as Telegram takes an audio's thumbnail (a JPEG of at most 200 kB and 320
+        px a side), or None: a cover that cannot be had, or is larger or not a JPEG, is left out."""
+        ctx, cover = self.ctx, item.cover_url
+        if not cover:
+            return None
+        try:
+            data = await ctx.kie_call("download", lambda: ctx.kie.download(cover, THUMB_MAX_BYTES, kind="photo",
+                                                                           timeout=THUMB_TIMEOUT))
+        except KieError as exc:  # TooLarge among them: the song goes without it
+            log.info("cover_left_out", extra={"job_id": job.id, "error_kind": exc.kind})
+            return None
+        size = jpeg_size(data)
+        if size is None or max(size) > THUMB_MAX_SIDE:
+            log.info("cover_left_out", extra={"job_id": job.id, "error_kind": "not a small JPEG"})
+            return None
+        return data
+
+    async def _tell_missing(self, job: Job, model: Model | None, shown: list[str], missing: list[int],
+                            parts: dict[str, Part], lang: str) -> None:
         """The results that cannot be had, named plainly (what did arrive is the user's)."""
         ctx = self.ctx
         text = "\n".join(texts.t(lang, "result_missing", n=i + 1, total=len(shown)) for i in missing)
-        keyboard = texts.result_keyboard(lang, job.id) if len(shown) - 1 in missing else None
+        keyboard = self.result_keyboard(job, model, lang) if len(shown) - 1 in missing else None
         sent = await ctx.bot.send_message(job.chat_id, text, reply_markup=keyboard)
         for i in missing:
             await jobs.record_part(ctx.database, ctx.name, ctx.epoch, job.id, f"{i}:missing", reached=False,
                                    message_id=sent.message_id)
             parts[f"{i}:missing"] = Part(f"{i}:missing", False, None, sent.message_id)
 
-    async def _download(self, url: str, kind: str) -> bytes | None:
-        """A result's bytes, or None when it is over RESULT_MAX_BYTES (it goes as a link). Only
-        from where results live, of the model's kind (kie.download): a URL that is refused (a
-        private address, a redirect out, an HTML page) is a result that cannot be had."""
+    async def _download(self, job: Job, url: str, kind: str) -> bytes | None:
+        """A result's bytes, or None when it is over RESULT_MAX_BYTES (it goes as a link). A 4o
+        result its URL no longer gives is asked for once more through KIE's signed download URL."""
+        try:
+            return await self._fetch(url, kind)
+        except DeliveryFailed:
+            signed = await self._signed_url(job, url)
+            if signed is None:
+                raise
+            log.info("result_signed_url", extra={"job_id": job.id})
+            return await self._fetch(signed, kind)
+
+    async def _signed_url(self, job: Job, url: str) -> str | None:
+        """KIE's fresh URL for a result of a family that offers one (4o's download-url), else None."""
+        ctx, task_id = self.ctx, job.kie_task_id
+        sign = getattr(ctx.kie, "signed_download_url", None)
+        if job.endpoint not in SIGNED_DOWNLOADS or task_id is None or sign is None:
+            return None
+        try:
+            signed = await ctx.kie_call("download_url", lambda: sign(job.endpoint, task_id, url))
+        except KieError as exc:
+            if exc.retryable:
+                raise RetryLater(f"download url: {exc.kind}") from None
+            log.warning("result_signed_url_refused", extra={"job_id": job.id, "error_kind": exc.kind})
+            return None
+        return signed if isinstance(signed, str) and signed and signed != url else None
+
+    async def _fetch(self, url: str, kind: str) -> bytes | None:
+        """Only from where results live, of the model's kind (kie.download): a URL that is refused
+        (a private address, a redirect out, an HTML page) is a result that cannot be had."""
         ctx = self.ctx
         try:
             return await ctx.kie_call("download", lambda: ctx.kie.download(
@@ -435,10 +526,12 @@ class Deliverer:
 
     async def _send_result(self, job: Job, kind: str, index: int, data: bytes | None, url: str,
                            caption: str | None, keyboard: InlineKeyboardMarkup | None, lang: str,
-                           parts: dict[str, Part]) -> None:
+                           parts: dict[str, Part], *, item: ResultItem | None = None,
+                           thumbnail: bytes | None = None) -> None:
         """One result as the model's kind, each part recorded as it reaches the chat: a photo
         also as the original file, replying to it (Telegram recompresses photos); a kind Telegram
-        refuses goes as a file; a file too big for Telegram (ours or its 413), as a link."""
+        refuses goes as a file; a file too big for Telegram (ours or its 413), as a link. An audio
+        carries its title, its family as the performer and its cover (`thumbnail`) when it has them."""
         ctx = self.ctx
         bot, chat = ctx.bot, job.chat_id
 
@@ -474,8 +567,14 @@ class Deliverer:
                         await record("video", sent, sent.video.file_id)
                         return
                 else:
-                    sent = await bot.send_audio(chat, BufferedInputFile(data, name), caption=caption,
-                                                reply_markup=keyboard, request_timeout=SEND_TIMEOUT)
+                    title = (item.title or "").strip()[:TITLE_MAX] if item is not None else ""
+                    seconds = item.duration if item is not None else None
+                    sent = await bot.send_audio(
+                        chat, BufferedInputFile(data, name), caption=caption, reply_markup=keyboard,
+                        title=title or None, performer=PERFORMERS.get(job.endpoint) if title else None,
+                        duration=int(seconds + 0.5) if seconds and seconds > 0 else None,
+                        thumbnail=BufferedInputFile(thumbnail, f"cover-{job.id}-{index}.jpg") if thumbnail else None,
+                        request_timeout=SEND_TIMEOUT)
                     if sent.audio is not None:
                         await record("audio", sent, sent.audio.file_id)
                         return
@@ -511,7 +610,7 @@ def summary(parts: dict[str, Part], count: int) -> list[dict[str, Any]]:
     sent: list[dict[str, Any]] = []
     for index in range(count):
         mine = {key.split(":", 1)[1]: part for key, part in parts.items() if key.startswith(f"{index}:")}
-        main = next((s for s in ("photo", "video", "audio", "document", "link") if s in mine), None)
+        main = next((s for s in ("photo", "video", "audio", "document", "text", "link") if s in mine), None)
         if main is None:
             sent.append({"as": "missing", "file_id": None})
             continue
@@ -530,3 +629,86 @@ def file_name(job: Job, url: str, kind: str) -> str:
     if not extension[1:].isalnum():
         extension = {"photo": ".png", "video": ".mp4", "audio": ".mp3"}.get(kind, "")
     return f"result-{job.id}{extension}"
+
+
+def text_results(result_object: object) -> list[dict[str, str]]:
+    """A text result as messages to send: Suno's lyrics ([{title, text}], 2-3 variants), or one
+    {"text": ...} or a bare string; each cut to TEXT_MAX characters (one message, a few KB kept)."""
+    found = result_object if isinstance(result_object, list) else [result_object]
+    out: list[dict[str, str]] = []
+    for entry in found[:MAX_RESULTS]:
+        if isinstance(entry, str):
+            entry = {"text": entry}
+        if not isinstance(entry, dict) or not isinstance(entry.get("text"), str) or not entry["text"].strip():
+            continue
+        text = entry["text"].strip()
+        if len(text) > TEXT_MAX:
+            text = text[:TEXT_MAX - 1].rstrip() + "…"
+        title = entry.get("title")
+        out.append({"title": title.strip()[:TITLE_MAX] if isinstance(title, str) else "", "text": text})
+    return out
+
+
+def stored_result(urls: list[str], kind: str, files: list[ResultItem], task_id: str | None,
+                  words: Sequence[Mapping[str, str]]) -> dict[str, Any]:
+    """What a job keeps of its result (jobs.result): the URLs, each file's details that actions
+    name (Suno's audioId as ref, its title, cover and length), KIE's task id, a text result's
+    words. Kept small: no lyrics of songs, titles cut."""
+    result: dict[str, Any] = {"urls": urls, "kind": kind, "task_id": task_id, "items": [
+        {"url": item.url, "title": item.title[:TITLE_MAX] if item.title else None, "cover": item.cover_url,
+         "ref": item.ref, "duration": item.duration} for item in files]}
+    if words:
+        result["texts"] = [dict(w) for w in words]
+    return result
+
+
+def stored_items(result: Mapping[str, Any] | None) -> list[ResultItem]:
+    """The files a job's kept result names, as items (a later step sends the rest with their titles)."""
+    items: list[ResultItem] = []
+    for entry in (result or {}).get("items") or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
+            return []  # not ours: the URLs alone
+        duration = entry.get("duration")
+        items.append(ResultItem(entry["url"], title=_text(entry.get("title")), cover_url=_text(entry.get("cover")),
+                                ref=_text(entry.get("ref")),
+                                duration=float(duration) if isinstance(duration, int | float) else None))
+    return items
+
+
+def stored_words(result: Mapping[str, Any] | None) -> list[dict[str, str]]:
+    return text_results((result or {}).get("texts") or [])
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """A JPEG's (width, height) from its frame header, or None when it is not a JPEG (no image
+    library needed: Telegram takes only a JPEG thumbnail, and only its size is checked)."""
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    at = 2
+    while at + 4 <= len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD8)):  # markers without a length
+            at += 2
+            continue
+        length = int.from_bytes(data[at + 2:at + 4], "big")
+        if length < 2:
+            return None
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            if at + 9 > len(data):
+                return None
+            height = int.from_bytes(data[at + 5:at + 7], "big")
+            width = int.from_bytes(data[at + 7:at + 9], "big")
+            return (width, height) if width and height else None
+        if marker in (0xD9, 0xDA):  # the end, or the scan before any frame header
+            return None
+        at += 2 + length
+    return None

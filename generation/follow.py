@@ -16,7 +16,7 @@ import asyncpg
 
 from catalog.loader import Model
 from generation.context import JobContext, log
-from generation.deliver import Deliverer
+from generation.deliver import Deliverer, text_results
 from generation.track import Track, poll_interval
 from kie import CallbackError, KieError, TaskCreated, TaskRecord, TaskState, parse_callback
 from store import jobs
@@ -144,6 +144,8 @@ class Follower:
             track.terminal = record
             return job
         running = record.state is TaskState.GENERATING
+        if record.stage is not None and running:
+            track.stage = record.stage  # shown on the status message (status.progress); nothing is sent
         if track.kie_state is not record.state:
             tracing.emit("kie_state", {"state": record.state.value, "task_id": record.task_id})
         if track.kie_state is not record.state or (running and job.state != "running"):
@@ -154,5 +156,7 @@ class Follower:
 
     async def conclude(self, job: Job, track: Track, model: Model | None, record: TaskRecord) -> Job:
         if record.succeeded:
-            return await self.deliverer.deliver(job, track, model, record.result_urls, finish=True)
+            return await self.deliverer.deliver(job, track, model, record.result_urls, finish=True,
+                                                items=record.items, task_id=record.task_id,
+                                                words=text_results(record.result_object))
         return await self.deliverer.end(job, track, model, Failed(failure_of(record)))

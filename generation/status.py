@@ -39,18 +39,22 @@ class StatusMessages:
         if job.status_message_id is None or track.no_status:
             return
         now = time.monotonic()
-        if now - track.last_edit < self.edit_gap:
+        # a new stage (Suno's lyrics, its first song) is news worth an edit at once: at most two a job
+        news = job.state == "running" and track.stage is not None and track.stage != track.stage_said
+        if now - track.last_edit < self.edit_gap and not news:
             return
         lang = await self.ctx.lang(job.user_id)
         title = model.title.get(lang) if model is not None else job.model
         phase = "sending" if job.state in ("created", "submitting") else \
             "generating" if job.state == "running" else "queued"
         elapsed = shown_elapsed((datetime.now(UTC) - job.created_at).total_seconds())
-        text = texts.status(lang, phase, title, elapsed, await self._usual(job.model), job.user_number)
+        text = texts.status(lang, phase, title, elapsed, await self._usual(job.model), job.user_number,
+                            stage=track.stage)
         if text == track.last_text:
             return
         track.last_edit = now
-        await self.edit(job, track, text)
+        if await self.edit(job, track, text) and phase == "generating":
+            track.stage_said = track.stage
 
     async def final(self, job: Job, track: Track, lang: str, *, done: bool) -> bool:
         """The status message's last word; False when it could not be said now (the deliverer

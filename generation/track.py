@@ -26,6 +26,8 @@ class Track:
     no_status: bool = False  # the status message cannot be edited (deleted, chat gone)
     failures: int = 0  # failed attempts to deliver (or to apologise)
     kie_state: TaskState | None = None
+    stage: str | None = None  # how far a running task got, when its family says (Suno's "text", "first")
+    stage_said: str | None = None  # the stage the status message last showed
     terminal: TaskRecord | None = None  # how KIE ended it, when seen and not yet delivered
     uploads: dict[str, str] = field(default_factory=dict)  # Telegram file_id -> KIE upload URL
     measured: dict[str, float] = field(default_factory=dict)  # Telegram file_id -> seconds it plays
