@@ -9,16 +9,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from fakes.kie.routes import KieRoutes
+from fakes.kie.dedicated import DedicatedRoutes
 from fakes.kie.wire import TERMINAL_STATES, Call, CallbackAttempt, FakeTask, Injection, MediaKind, Outcome, Plan
 
 
-class FakeKie(KieRoutes):
-    """KIE's jobs API on a real local port. ``api_key=None`` accepts any non-empty Bearer token.
+class FakeKie(DedicatedRoutes):
+    """KIE's jobs API and its dedicated families on a real local port. ``api_key=None`` accepts any
+    non-empty Bearer token.
 
     Attributes meant to be read (and, for the settings, changed) by tests: ``tasks``,
     ``callback_attempts``, ``files``, ``credits``, ``models``, ``prices``, ``duration``,
-    ``callbacks``, ``callback_duplicates``, ``hmac_key``, ``mirror_http_status``.
+    ``callbacks``, ``callback_duplicates``, ``hmac_key``, ``mirror_http_status``, ``hd_seconds``
+    (Veo's 1080p is "processing" that long after the original succeeded; None = ``duration``),
+    ``stage_marks`` (when Suno's "text" and "first" stages come, as fractions of a task's duration).
+
+    A dedicated family's task is planned like a jobs model, by its key: ``"<family>/<operation>/<model>"``
+    (``veo/generate/veo3_fast``, ``suno/extend/V5``), ``"<family>/<operation>"`` (``veo/4k``,
+    ``suno/upload-cover``) or ``"<family>"`` (``suno``, ``gpt4o``), the narrowest first, then "*".
     """
 
     # ------------------------------------------------------------------ steering
@@ -38,6 +45,11 @@ class FakeKie(KieRoutes):
         hold: bool = False,
         count: int | None = None,
         file_faults: dict[int, tuple[int, float | None]] | None = None,
+        raw_state: str | None = None,
+        odd_shapes: bool | None = None,
+        stages: tuple[str, ...] | None = None,
+        stage_order: tuple[str, ...] | None = None,
+        duplicates: int | None = None,
     ) -> Plan:
         """Set how subsequent tasks of ``model`` ("*" = any model without its own plan) behave.
 
@@ -46,6 +58,18 @@ class FakeKie(KieRoutes):
         A model's own plans win over "*" plans. ``hold`` stops the task at "generating" until
         :meth:`finish`. ``file_faults`` breaks result files: index -> (HTTP status their download
         answers, for how many seconds after the task ends; None = for good).
+
+        The dedicated families also read: ``fail_code`` as the family's number (Veo/4o "400" content
+        policy, Suno "531" credits refunded, Runway "400"); ``raw_state``, the family's own terminal
+        word or flag (Suno "SENSITIVE_WORD_ERROR" or, on a success, "CALLBACK_EXCEPTION" with the songs
+        there and no callback; 4o "CREATE_TASK_FAILED"; Veo/Flux "2" or "3"); ``odd_shapes`` (True/False;
+        None = every other task of the family: Veo's resultUrls as a JSON string, 4o's result_urls and
+        string successFlag, Aleph's schema-shaped callback, 4K's snake callback); ``stages``, Suno's
+        stages before the end (default text and first on a success, none on a failure; ``("text",)``
+        fails after the words); ``stage_order``, Suno's stage callbacks held to the end and sent in this
+        order (``("complete", "first", "text")``: out of order); ``duplicates``, extra copies of each
+        callback of these tasks; ``result_count``, 4o's variants when the body names no nVariants;
+        ``result_object``, the lyrics variants ``[{"title", "text"}]``.
         """
         if outcome not in TERMINAL_STATES:
             raise ValueError(f"outcome must be 'success' or 'fail', not {outcome!r}")
@@ -61,6 +85,11 @@ class FakeKie(KieRoutes):
             hold=hold,
             remaining=count,
             file_faults=None if file_faults is None else dict(file_faults),
+            raw_state=raw_state,
+            odd_shapes=odd_shapes,
+            stages=None if stages is None else tuple(stages),
+            stage_order=None if stage_order is None else tuple(stage_order),
+            duplicates=duplicates,
         )
         if count is None:
             self._standing_plans[model] = new
@@ -136,6 +165,7 @@ class FakeKie(KieRoutes):
         self._standing_plans.clear()
         self._injections.clear()
         self.callback_attempts.clear()
+        self._callback_locks.clear()
         self._notify()
 
     # ------------------------------------------------------------------ observing

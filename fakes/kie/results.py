@@ -22,7 +22,7 @@ from typing import Any
 LONG_SIDE = 1280  # what Telegram keeps of a photo's longer side: a picture here is never smaller than shown
 DEFAULT_RATIO = (1, 1)
 # the input fields KIE's models name the frame in, most specific first
-_SHAPE_FIELDS = ("aspect_ratio", "image_size", "ratio", "size", "orientation")
+_SHAPE_FIELDS = ("aspect_ratio", "aspectRatio", "image_size", "ratio", "size", "orientation")
 # words models use instead of a ratio (fal-style image_size names, orientation enums)
 _SHAPE_WORDS: dict[str, tuple[int, int]] = {
     "square": (1, 1), "square_hd": (1, 1), "landscape": (16, 9), "portrait": (9, 16),
@@ -33,6 +33,8 @@ _RATIO = re.compile(r"^\s*(\d{1,5}(?:\.\d+)?)\s*[:x×/]\s*(\d{1,5}(?:\.\d+)?)\s*
 # the shipped clips by their frame (width:height), see media/make_media.sh
 CLIPS: dict[tuple[int, int], str] = {(16, 9): "clip-16x9.mp4", (9, 16): "clip-9x16.mp4", (1, 1): "clip-1x1.mp4"}
 SOUND = "tone.mp3"
+# a Suno task's two songs and their covers: real MP3s of different tunes and lengths, JPEG covers
+SONGS: tuple[tuple[str, str, float], ...] = (("song-a.mp3", "cover-a.jpg", 6.03), ("song-b.mp3", "cover-b.jpg", 5.04))
 
 
 def requested_ratio(task_input: Mapping[str, Any]) -> tuple[int, int] | None:
@@ -118,7 +120,13 @@ def sound() -> bytes:
     return shipped(SOUND)
 
 
-@lru_cache(maxsize=8)
+def song(index: int) -> tuple[bytes, bytes, float]:
+    """Song ``index`` (0 or 1, wrapping): its MP3, its JPEG cover, its length in seconds."""
+    audio, cover, seconds = SONGS[index % len(SONGS)]
+    return shipped(audio), shipped(cover), seconds
+
+
+@lru_cache(maxsize=16)
 def shipped(name: str) -> bytes:
     """A file from ``media/`` (read once)."""
     return resources.files(__package__).joinpath("media", name).read_bytes()

@@ -185,7 +185,7 @@ class KieRoutes(KieWorld):
         if not task_id:
             return self._envelope(422, "taskId is required")
         task = self.tasks.get(task_id)
-        if task is None:
+        if task is None or task.family != "jobs":  # a dedicated family's task is not the jobs API's
             return self._envelope(404, f"Task not found: {task_id}")
         return self._envelope(200, "success", task.record())
 

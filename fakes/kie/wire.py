@@ -152,6 +152,12 @@ class Plan:
     # result file index -> (HTTP status its download answers, for how many seconds after the task
     # ended; None = for good): a partial delivery (the second of two files 404, or 503 for a while)
     file_faults: dict[int, tuple[int, float | None]] | None = None
+    # the dedicated families (fakes/kie/families.py); the jobs API ignores these
+    raw_state: str | None = None  # the family's terminal word/flag ("CALLBACK_EXCEPTION", "2", "CREATE_TASK_FAILED")
+    odd_shapes: bool | None = None  # the documented odd shapes (Veo's URL string...); None = every other task
+    stages: tuple[str, ...] | None = None  # Suno's stages before the end; None = text, first (none on a failure)
+    stage_order: tuple[str, ...] | None = None  # Suno: send these stage callbacks at the end, in this order
+    duplicates: int | None = None  # extra copies of each callback; None = FakeKie.callback_duplicates
 
 
 @dataclass
@@ -189,6 +195,7 @@ class CallbackAttempt:
     at: float
     status: int | None = None
     error: str | None = None
+    stage: str | None = None  # Suno's callbackType ("text", "first", "complete", "error"); None elsewhere
 
 
 @dataclass
@@ -212,6 +219,7 @@ class FakeTask:
     fail_msg: str | None = None
     consume_credits: int = 0
     states: list[str] = field(default_factory=lambda: ["waiting"])  # every state the task went through
+    family: str = "jobs"  # the endpoint family that made it (fakes/kie/families.py); recordInfo knows only "jobs"
 
     @property
     def terminal(self) -> bool:

@@ -80,6 +80,8 @@ class KieWorld(FakeServer):
         mirror_http_status: bool = True,
         msg_field: str = "msg",
         public_base_url: str | None = None,
+        hd_seconds: float | None = None,
+        stage_marks: tuple[float, float] = (0.5, 0.75),
     ) -> None:
         super().__init__()
         self.api_key = api_key
@@ -95,6 +97,10 @@ class KieWorld(FakeServer):
         self.mirror_http_status = mirror_http_status  # False: built-in errors answer HTTP 200 + code in body
         self.msg_field = msg_field  # KIE sometimes says "message"
         self.public_base_url = public_base_url  # host name result URLs use, if the bot sees the fake elsewhere
+        # Veo's get-1080p-video answers "processing" until this long after the original succeeded (None = duration)
+        self.hd_seconds = hd_seconds
+        # Suno's "text" and "first" stages, as fractions of the task's duration (the end is 1.0)
+        self.stage_marks = stage_marks
 
         self.tasks: dict[str, FakeTask] = {}
         self.callback_attempts: list[CallbackAttempt] = []
@@ -108,6 +114,7 @@ class KieWorld(FakeServer):
         self._injections: list[Injection] = []
         self._timers: dict[str, list[asyncio.TimerHandle]] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._callback_locks: dict[str, asyncio.Lock] = {}  # a task's callbacks leave in the order sent
         self._task_counter = 0
 
     async def _before_shutdown(self) -> None:
@@ -136,8 +143,9 @@ class KieWorld(FakeServer):
 
     # ------------------------------------------------------------------ task lifecycle
 
-    def _take_plan(self, model: str) -> Plan:
-        for key in (model, "*"):
+    def _take_plan(self, model: str, *broader: str) -> Plan:
+        """The plan for a task of ``model``: its own, then ``broader`` keys' (a family's), then "*"."""
+        for key in (model, *broader, "*"):
             queue = self._plans.get(key)
             if queue:
                 chosen = queue[0]
@@ -229,28 +237,45 @@ class KieWorld(FakeServer):
         task.complete_time = max(ms(), task.create_time)
         task.update_time = task.complete_time
         self._notify()
-        if self.callbacks and task.callback_url and self._session is not None and not self._stopping.is_set():
-            background = asyncio.get_running_loop().create_task(self._send_callbacks(task))
-            self._background.add(background)
-            background.add_done_callback(self._background.discard)
-
-    async def _send_callbacks(self, task: FakeTask) -> None:
-        assert self._session is not None and task.callback_url is not None
         success = task.state == "success"
         body = {
             "code": 200 if success else 501,
             "msg": SUCCESS_CALLBACK_MSG if success else (task.fail_msg or DEFAULT_MESSAGES[501]),
             "data": task.callback_data(self.credits),
         }
+        self._call_back(task, [(None, body)])
+
+    def _call_back(self, task: FakeTask, bodies: list[tuple[str | None, dict[str, Any]]]) -> None:
+        """POST ``bodies`` (each with its stage, or None) to the task's callBackUrl, in the background."""
+        if not (self.callbacks and task.callback_url and bodies and self._session is not None
+                and not self._stopping.is_set()):
+            return
+        background = asyncio.get_running_loop().create_task(self._send_callbacks(task, bodies))
+        self._background.add(background)
+        background.add_done_callback(self._background.discard)
+
+    async def _send_callbacks(self, task: FakeTask, bodies: list[tuple[str | None, dict[str, Any]]]) -> None:
+        """Each body, then its duplicates, signed when the world has a key; a task's sends never overtake."""
+        lock = self._callback_locks.setdefault(task.task_id, asyncio.Lock())
+        async with lock:
+            for stage, body in bodies:
+                await self._send_callback(task, stage, body)
+
+    async def _send_callback(self, task: FakeTask, stage: str | None, body: dict[str, Any]) -> None:
+        assert task.callback_url is not None
         payload = json.dumps(body, ensure_ascii=False).encode()
-        for copy in range(1 + max(0, self.callback_duplicates)):
+        duplicates = self.callback_duplicates if task.plan.duplicates is None else task.plan.duplicates
+        for copy in range(1 + max(0, duplicates)):
+            if self._session is None:
+                return
             headers = {"Content-Type": "application/json"}
             if self.hmac_key:
                 timestamp = str(int(time.time()))
                 headers["X-Webhook-Timestamp"] = timestamp
                 headers["X-Webhook-Signature"] = sign_callback(task.task_id, timestamp, self.hmac_key)
             attempt = CallbackAttempt(
-                task_id=task.task_id, url=task.callback_url, copy=copy, body=body, headers=headers, at=time.time()
+                task_id=task.task_id, url=task.callback_url, copy=copy, body=body, headers=headers, at=time.time(),
+                stage=stage,
             )
             try:
                 async with self._session.post(

@@ -7,6 +7,10 @@
 #   clip-1x1.mp4   480x480   the same, square
 #   tone.mp3       1.5 s, mono 64 kbit/s: a soft A major chord that fades out (short on purpose: a
 #                  text-to-speech result must not play longer than the bot estimated for the shortest text)
+#   song-a.mp3     6 s, mono 48 kbit/s: a plucked four-note tune on C (the first of a Suno task's two songs)
+#   song-b.mp3     5 s, the same on A, a three-note tune (the second song: distinct bytes and length)
+#   cover-a.jpg    512x512 JPEG, a radial gradient (song A's cover)
+#   cover-b.jpg    512x512 JPEG, a linear gradient (song B's cover)
 set -eu
 SECONDS_LONG=4
 for shape in 16x9:640x360 9x16:360x640 1x1:480x480; do
@@ -25,3 +29,16 @@ ffmpeg -hide_banner -loglevel error -y \
   -f lavfi -i "sine=frequency=659.25:sample_rate=44100:duration=1.5" \
   -filter_complex "[0][1][2]amix=inputs=3,volume=0.6,afade=t=out:st=0.7:d=0.8" \
   -c:a libmp3lame -b:a 64k -ac 1 -metadata title="TRT demo: fake KIE sound" tone.mp3
+# Suno's two songs and their covers (aevalsrc: a note a beat, decaying; see the header for shapes)
+ffmpeg -hide_banner -loglevel error -y -f lavfi \
+  -i "aevalsrc='0.3*sin(2*PI*t*261.63*(1+0.25*eq(mod(floor(t*2),4),1)+0.5*eq(mod(floor(t*2),4),2)+gte(mod(floor(t*2),4),3)))*(1-0.7*mod(t*2,1))':s=44100:d=6" \
+  -af "afade=t=in:d=0.05,afade=t=out:st=5:d=1" -c:a libmp3lame -b:a 48k -ac 1 \
+  -metadata title="TRT demo: fake Suno song A" song-a.mp3
+ffmpeg -hide_banner -loglevel error -y -f lavfi \
+  -i "aevalsrc='0.3*sin(2*PI*t*220*(1+0.2*eq(mod(floor(t*3),3),1)+0.5*eq(mod(floor(t*3),3),2)))*(1-0.6*mod(t*3,1))':s=44100:d=5" \
+  -af "afade=t=in:d=0.05,afade=t=out:st=4:d=1" -c:a libmp3lame -b:a 48k -ac 1 \
+  -metadata title="TRT demo: fake Suno song B" song-b.mp3
+ffmpeg -hide_banner -loglevel error -y -f lavfi \
+  -i "gradients=s=512x512:c0=0x3a1c71:c1=0xd76d77:c2=0xffaf7b:n=3:type=radial:seed=7" -frames:v 1 -q:v 6 cover-a.jpg
+ffmpeg -hide_banner -loglevel error -y -f lavfi \
+  -i "gradients=s=512x512:c0=0x0f2027:c1=0x2c5364:c2=0x6dd5ed:n=3:seed=11" -frames:v 1 -q:v 6 cover-b.jpg
