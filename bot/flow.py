@@ -28,11 +28,12 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, TelegramObject
 
 from bot import keyboards, screens, speak, status_message
+from bot.actions_kit import PARENT, acting_key
 from bot.fsm_storage import forget
 from bot.inputs import formats, limit_mb
 from bot.prices import exact, price_range
 from bot.services import Services
-from bot.texts import lang_of, money, t
+from bot.texts import TEXTS, lang_of, money, t
 from catalog.loader import Field, Model, same
 from catalog.payload import build, is_job_ref
 from store import accounts, grants, jobs
@@ -95,7 +96,8 @@ class Wiz:
                     and isinstance(wiz.index, int) and isinstance(wiz.values, dict)
                     and isinstance(wiz.editing, bool) and isinstance(wiz.collected, list)
                     and (wiz.terms is None or isinstance(wiz.terms, list))
-                    and (wiz.shown is None or (isinstance(wiz.shown, int) and not isinstance(wiz.shown, bool))))
+                    and (wiz.shown is None or (isinstance(wiz.shown, int) and not isinstance(wiz.shown, bool)))
+                    and (wiz.parent is None or (isinstance(wiz.parent, int) and not isinstance(wiz.parent, bool))))
         return wiz if kinds_ok else None
 
 
@@ -125,8 +127,9 @@ class Press:
 
 
 def asked(model: Model) -> list[Field]:
-    """The fields the wizard asks, in order (the rest is sent as their defaults)."""
-    return [f for f in model.fields if f.ask and f.kind != "json"]
+    """The fields the wizard asks, in order (the rest is sent as their defaults, or filled from the
+    result an action acts on: kind "parent", bot/actions_kit.py)."""
+    return [f for f in model.fields if f.ask and f.kind not in ("json", PARENT)]
 
 
 @dataclass
@@ -372,8 +375,20 @@ async def terms(ctx: Ctx, model: Model, payload: Mapping[str, Any], *, now: date
     return Terms("money", price, left, balance.available)
 
 
-def confirm_screen(ctx: Ctx, model: Model, wiz: Wiz, terms: Terms) -> Screen:
+async def acting(ctx: Ctx, model_id: str, parent_id: int | None) -> str | None:
+    """The line naming the result an action acts on ("Продление результата №3"), by the user's own
+    number; None for a job of its own."""
+    parent = None if parent_id is None else await jobs.job(ctx.services.database, parent_id)
+    if parent is None:
+        return None
+    key = acting_key(model_id)
+    return ctx.t(key if key in TEXTS.get(ctx.lang, {}) else "acting_any", n=parent.user_number)
+
+
+def confirm_screen(ctx: Ctx, model: Model, wiz: Wiz, terms: Terms, on: str | None = None) -> Screen:
     lines = [ctx.t("confirm_header"), ctx.t("confirm_model", model=model.title.get(ctx.lang))]
+    if on is not None:
+        lines.append(on)
     lines += value_lines(ctx, model, wiz.values)
     price = ctx.money(terms.price)
     short = False
@@ -439,7 +454,7 @@ async def show(ctx: Ctx, wiz: Wiz, *, notice: str | None = None, fresh: bool = T
             if not fresh:
                 wiz.nonce = new_nonce()
             wiz.terms, save = now.key(), True
-        screen = confirm_screen(ctx, model, wiz, now)
+        screen = confirm_screen(ctx, model, wiz, now, await acting(ctx, model.id, wiz.parent))
     elif wiz.at == FIELD:
         screen = await field_screen(ctx, model, wiz)
     else:
@@ -461,11 +476,14 @@ async def show(ctx: Ctx, wiz: Wiz, *, notice: str | None = None, fresh: bool = T
 
 
 async def start(ctx: Ctx, model: Model, values: Mapping[str, Any] | None = None, *,
-                notice: str | None = None, other_models: bool = False) -> None:
+                notice: str | None = None, other_models: bool = False, parent: int | None = None,
+                preset: Mapping[str, Any] | None = None) -> None:
     """A new wizard for `model` (replacing any other): its first field, or with `values` (a
     repetition) straight to the confirmation; `notice` above it (a one-model family's card);
-    other_models: the confirmation offers the family's other models (routers/intake.py)."""
-    wiz = Wiz(model=model.id, nonce="", values=dict(values or {}), other_models=other_models)
+    other_models: the confirmation offers the family's other models (routers/intake.py);
+    parent: an action on that job's result, `preset` its fields filled from it (never asked)."""
+    wiz = Wiz(model=model.id, nonce="", values={**(preset or {}), **(values or {})}, other_models=other_models,
+              parent=parent)
     missing = [i for i, f in enumerate(asked(model)) if f.required and f.name not in wiz.values]
     if values is not None and missing:  # the model asks for more since: that field, then the confirmation
         wiz.index, wiz.editing = missing[0], len(missing) == 1
@@ -546,13 +564,16 @@ async def announce(ctx: Ctx, job: jobs.Job, epoch: int) -> None:
     services.wake_jobs()
 
 
-def summary(ctx: Ctx, job: jobs.Job) -> str:
-    """What a finished confirmation says once its job is made: the model, the values and the price,
-    no buttons (so no second Confirm under the thumb); the status message follows it."""
+def summary(ctx: Ctx, job: jobs.Job, on: str | None = None) -> str:
+    """What a finished confirmation says once its job is made: the model, what it acts on (`on`),
+    the values and the price, no buttons (so no second Confirm under the thumb); the status
+    message follows it."""
     catalog = ctx.services.catalog
     model = catalog.model(job.model) if job.model in catalog else None
     lines = [ctx.t("confirmed_header"),
              ctx.t("confirm_model", model=model.title.get(ctx.lang) if model is not None else job.model)]
+    if on is not None:
+        lines.append(on)
     if model is not None:
         lines += value_lines(ctx, model, job.input)
     price = ctx.money(job.price) if job.paid_with == "money" else ctx.t("price_free")
@@ -564,7 +585,7 @@ async def settle(ctx: Ctx, job: jobs.Job, wiz: Wiz | None = None, *, notice: str
     """The pressed confirmation becomes the job's summary without buttons (`notice` under it), and
     any other screen the wizard still shows loses its buttons. Best effort: a message that cannot
     be edited any more (too old, not modified) stays as it is."""
-    text = summary(ctx, job) + (f"\n\n{notice}" if notice else "")
+    text = summary(ctx, job, await acting(ctx, job.model, job.parent_id)) + (f"\n\n{notice}" if notice else "")
     if ctx.over is not None:
         try:
             await ctx.bot.edit_message_text(text=text, chat_id=ctx.chat_id, message_id=ctx.over, reply_markup=None)

@@ -13,6 +13,7 @@ messages, so a renamed button must keep its id, and every one fits Telegram's 64
     w:<nonce>:<action>[:<arg>]                             a wizard screen's button (bot/flow.py)
     hist:<page> | hjob:<job id>:<page>                     history: a page, one generation
     gen:again:<job id>                                     repeat a generation (also under results)
+    act:<job id>:<action id>[:<item>]                      an action on a result: extend, 1080p... (actions.py)
     bal:topup                                              how to top up
     tr:open | tr:amt:<kopecks> | tr:own | tr:cancel:<id>   bank transfer (bot/routers/transfer.py)
     ref:open                                               invite friends (bot/routers/referral.py)
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -43,6 +45,7 @@ MENU_VIDEO = "menu:video"
 TOP_UP = "bal:topup"
 TRANSFER = "tr:open"  # bank transfer (bot/routers/transfer.py), when it is on
 AGAIN = "gen:again:"
+ACTION = "act:"  # act:<job id>:<action id>[:<item index>]: a follow-up on a result (bot/routers/actions.py)
 FAMILY = "fam:"
 MODEL = "mdl:"
 START = "go:"
@@ -114,6 +117,51 @@ def job_data(job_id: int, page: int = 0) -> str:
 
 def again_data(job_id: int) -> str:
     return f"{AGAIN}{job_id}"
+
+
+def action_data(job_id: int, action: str, item: int | None = None) -> str:
+    return f"{ACTION}{job_id}:{action}" if item is None else f"{ACTION}{job_id}:{action}:{item}"
+
+
+class Offered(Protocol):
+    """A model's follow-up as a result's keyboard needs it (catalog's Action)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def per_item(self) -> bool: ...
+
+
+def action_label(lang: str, action: str) -> str:
+    key = f"btn_action_{action}"
+    return t(lang, key) if key in TEXTS.get(lang, {}) else t(lang, "btn_action_any", action=action)
+
+
+def action_rows(lang: str, job_id: int, actions: Sequence[Offered], files: int = 1) -> list[Row]:
+    """The follow-ups of a result: one button per action, a per_item action one per file ("Extend 1",
+    "Extend 2") in a row of its own; ids too long for Telegram's 64 bytes are left out."""
+    rows: list[Row] = []
+    single: Row = []
+    for action in actions:
+        label = action_label(lang, action.id)
+        if action.per_item and files > 1:
+            row = [button(t(lang, "btn_action_item", label=label, n=i + 1), action_data(job_id, action.id, i))
+                   for i in range(files)]
+            rows += [row[i:i + 3] for i in range(0, len(row), 3)]
+        else:
+            single.append(button(label, action_data(job_id, action.id, 0 if action.per_item else None)))
+    rows += [single[i:i + 3] for i in range(0, len(single), 3)]
+    return [[b for b in row if len((b.callback_data or "").encode()) <= 64] for row in rows if row]
+
+
+def result_keyboard(lang: str, job_id: int, actions: Sequence[Offered] = (), files: int = 1) -> InlineKeyboardMarkup:
+    """Under a delivered result: its model's follow-ups (catalog Model.actions; `files`: how many
+    files the result has, for per_item ones), then Repeat (the same input through the
+    confirmation) and Menu."""
+    rows = [row for row in action_rows(lang, job_id, actions, files) if row]
+    rows.append([_button(lang, "btn_repeat", again_data(job_id)), _button(lang, "btn_menu", MENU_OPEN)])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def family_label(lang: str, family: Family) -> str:
@@ -240,8 +288,12 @@ def history_list(lang: str, items: Sequence[tuple[str, int]], page: int, has_nex
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def history_job(lang: str, job_id: int, page: int, *, repeat: bool) -> InlineKeyboardMarkup:
-    rows: list[Row] = [[_button(lang, "btn_repeat", again_data(job_id))]] if repeat else []
+def history_job(lang: str, job_id: int, page: int, *, repeat: bool, actions: Sequence[Offered] = (),
+                files: int = 1) -> InlineKeyboardMarkup:
+    """One generation: its follow-ups (a delivered result's actions), Repeat, Back, Menu."""
+    rows: list[Row] = action_rows(lang, job_id, actions, files)
+    if repeat:
+        rows.append([_button(lang, "btn_repeat", again_data(job_id))])
     rows.append([_button(lang, "btn_back", history_data(page)), _button(lang, "btn_menu", MENU_OPEN)])
     return InlineKeyboardMarkup(inline_keyboard=rows)
 

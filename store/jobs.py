@@ -485,6 +485,13 @@ async def user_jobs(db: Database, bot_id: int, user_id: int, offset: int = 0, li
     return [_job(r) for r in rows]
 
 
+async def children(db: Database, job_id: int, limit: int = 20) -> list[Job]:
+    """The jobs that acted on this one's result (extend, 1080p, ...), oldest first: history's chain."""
+    rows = await db.require().fetch(f"SELECT {_JOB} FROM jobs WHERE parent_id = $1 ORDER BY id LIMIT $2",
+                                    job_id, limit)
+    return [_job(r) for r in rows]
+
+
 async def active_count(db: Database, bot_id: int, user_id: int) -> int:
     count: int = await db.require().fetchval(
         f"SELECT count(*) FROM jobs WHERE bot_id = $1 AND user_id = $2 AND {_ACTIVE_SQL}", bot_id, user_id)

@@ -5,6 +5,7 @@ import, so two topics cannot silently override each other."""
 from __future__ import annotations
 
 from bot.phrases import (
+    actions,
     admin,
     avatar,
     broadcast,
@@ -26,4 +27,4 @@ from bot.phrases import (
 TOPICS: tuple[dict[str, dict[str, str]], ...] = (
     money.TEXTS, stars.TEXTS, subscription.TEXTS, transfer.TEXTS, referral.TEXTS, promo.TEXTS, admin.TEXTS,
     broadcast.TEXTS, support.TEXTS, living.TEXTS, intake.TEXTS, numbers.TEXTS, welcome.TEXTS, choosing.TEXTS,
-    avatar.TEXTS, flood.TEXTS)
+    avatar.TEXTS, flood.TEXTS, actions.TEXTS)

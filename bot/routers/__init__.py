@@ -10,6 +10,7 @@ from __future__ import annotations
 from aiogram import Router
 
 from bot.routers import (
+    actions,
     admin,
     admin_broadcast,
     admin_refunds,
@@ -51,5 +52,6 @@ def routers(*, chaos_on: bool = False, product: bool = False) -> list[Router]:
         ordered += [language.router(), admin.router(), admin_users.router(), admin_transfers.router(),
                     admin_refunds.router(), admin_broadcast.router(), support.router(), subscription.router(),
                     stars.router(), models.router(), balance.router(), transfer.router(), promo.router(),
-                    history.router(), wizard.router(), confirm.router(), stale.router(), intake.router()]
+                    history.router(), actions.router(), wizard.router(), confirm.router(), stale.router(),
+                    intake.router()]
     return [*ordered, quiet.router(), fallback.router()]

@@ -2,9 +2,15 @@
 parameters, the result sent again by its Telegram file_id, never generated again), and Repeat:
 the same parameters through the normal confirmation. Repeat is also the "gen:again:<job>" button
 the jobs actor puts under every result.
+
+An action on a result (extend, 1080p: bot/routers/actions.py) is a child job: its entry names the
+result it acted on, the parent's entry lists its follow-ups and offers its actions again, and
+Repeat of a child is the same action on the same parent (while KIE still keeps the parent).
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest
@@ -12,9 +18,11 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from bot import keyboards
-from bot.flow import Ctx, repeat_values, start, value_lines
+from bot import actions_kit, keyboards
+from bot.flow import Ctx, acting, repeat_values, start, value_lines
 from bot.services import Services
+from catalog.actions import Action
+from catalog.loader import Model
 from store import jobs
 
 PAGE = 5
@@ -59,10 +67,13 @@ async def send_list(ctx: Ctx, page: int) -> None:
         return
     lines = [ctx.t("history_header")]
     items = []
+    parents = {p: await jobs.job(ctx.services.database, p) for p in {j.parent_id for j in found} if p is not None}
     for job in found:
         icon, title = ICONS.get(job.state, "•"), title_of(ctx, job.model)
         state = ctx.t(STATE_KEYS.get(job.state, "state_queued"))
-        lines.append(f"{icon} {number_of(ctx, job)} · {when(ctx, job)} · {title} · {state} · {paid(ctx, job)}")
+        parent = parents.get(job.parent_id) if job.parent_id is not None else None
+        on = f" {ctx.t('history_acted_on', n=parent.user_number)}" if parent is not None else ""
+        lines.append(f"{icon} {number_of(ctx, job)} · {when(ctx, job)} · {title}{on} · {state} · {paid(ctx, job)}")
         items.append((f"{icon} {number_of(ctx, job)} {title} · {paid(ctx, job)}", job.id))
     await ctx.bot.send_message(ctx.chat_id, "\n".join(lines),
                                reply_markup=keyboards.history_list(ctx.lang, items, page, has_next))
@@ -124,6 +135,23 @@ def result_links(job: jobs.Job) -> list[str]:
     return [u for u in urls if isinstance(u, str)] if linked and isinstance(urls, list) else []
 
 
+async def again_on_parent(ctx: Ctx, model: Model, job: jobs.Job) -> None:
+    """Repeat of a child job: the same action on the same parent (its fields as the child sent
+    them), while the parent is still the user's, delivered and kept by KIE."""
+    parent = await owned(ctx, job.parent_id)
+    preset = actions_kit.kept(model, job.input)
+    if parent is None:
+        key = "job_not_found"
+    elif not actions_kit.actable(parent) or len(preset) != len(actions_kit.parent_fields(model)):
+        key = "act_gone"
+    elif actions_kit.expired(parent, datetime.now(UTC)):
+        key = "act_expired"
+    else:
+        await start(ctx, model, repeat_values(model, job.input), preset=preset, parent=parent.id)
+        return
+    await ctx.bot.send_message(ctx.chat_id, ctx.t(key), reply_markup=keyboards.menu_button(ctx.lang))
+
+
 def number(text: str) -> int | None:
     return int(text) if text.isdigit() and len(text) < 19 else None
 
@@ -154,8 +182,10 @@ def router() -> Router:
             return
         if job.state == "succeeded":
             await resend(ctx, job)
-        lines = [f"{ICONS.get(job.state, '•')} {number_of(ctx, job)} {title_of(ctx, job.model)}",
-                 ctx.t("job_when", when=when(ctx, job)),
+        lines = [f"{ICONS.get(job.state, '•')} {number_of(ctx, job)} {title_of(ctx, job.model)}"]
+        if (on := await acting(ctx, job.model, job.parent_id)) is not None:
+            lines.append(on)
+        lines += [ctx.t("job_when", when=when(ctx, job)),
                  ctx.t("job_state", state=ctx.t(STATE_KEYS.get(job.state, "state_queued"))),
                  ctx.t("job_price", price=paid(ctx, job))]
         if job.model in services.catalog:
@@ -168,9 +198,18 @@ def router() -> Router:
                 lines.append(ctx.t("job_links", links="\n".join(links)))
             elif job.delivered_at is None:
                 lines.append(ctx.t("job_result_pending"))
+        children = await jobs.children(services.database, job.id)
+        if children:
+            lines.append(ctx.t("history_children", items=", ".join(
+                f"{number_of(ctx, c)} {title_of(ctx, c.model)}" for c in children)))
+        offers: tuple[Action, ...] = ()
+        now = datetime.now(UTC)
+        if job.model in services.catalog and actions_kit.actable(job) and not actions_kit.expired(job, now):
+            offers = actions_kit.offered(services.catalog.model(job.model), job.input)
         await bot.send_message(ctx.chat_id, "\n".join(lines),
                                reply_markup=keyboards.history_job(ctx.lang, job.id, number(page_text) or 0,
-                                                                  repeat=job.model in services.catalog))
+                                                                  repeat=job.model in services.catalog,
+                                                                  actions=offers, files=actions_kit.files(job)))
 
     @router.callback_query(F.data.startswith(keyboards.AGAIN))
     async def again(query: CallbackQuery, bot: Bot, state: FSMContext, services: Services) -> None:
@@ -181,6 +220,9 @@ def router() -> Router:
             await bot.send_message(ctx.chat_id, ctx.t(key), reply_markup=keyboards.menu_button(ctx.lang))
             return
         model = services.catalog.model(job.model)
-        await start(ctx, model, repeat_values(model, job.input))
+        if job.parent_id is None:
+            await start(ctx, model, repeat_values(model, job.input))
+            return
+        await again_on_parent(ctx, model, job)
 
     return router

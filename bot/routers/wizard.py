@@ -28,7 +28,7 @@ def router() -> Router:
     async def begin(query: CallbackQuery, bot: Bot, state: FSMContext, services: Services) -> None:
         ctx = Ctx.of(query, bot, services, state)
         model_id = (query.data or "")[len(keyboards.START):]
-        if model_id not in services.catalog:
+        if model_id not in services.catalog or services.catalog.model(model_id).hidden:  # hidden: only as an action
             await leave(ctx, "model_gone")
             return
         await start(ctx, services.catalog.model(model_id))
@@ -240,6 +240,9 @@ async def back(ctx: Ctx, wiz: Wiz) -> None:
         wiz.at, wiz.editing = CONFIRM, False
     elif wiz.index > 0:
         wiz.index -= 1
+    elif wiz.parent is not None:  # an action on a result: no card to go back to (the result is above)
+        await leave(ctx, "cancelled")
+        return
     else:
         services = ctx.services
         model = services.catalog.model(wiz.model)
