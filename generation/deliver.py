@@ -257,7 +257,8 @@ class Deliverer:
         if rest:
             lines = [texts.t(lang, "result_rest_link", n=i + 1, total=len(shown), url=shown[i]) if openable(shown[i])
                      else texts.t(lang, "result_missing", n=i + 1, total=len(shown)) for i in rest]
-            sent = await self._best_effort(job, None, "\n\n".join(lines), self.result_keyboard(job, model, lang))
+            sent = await self._best_effort(job, None, "\n\n".join(lines),
+                                           self.result_keyboard(job, model, lang, count))
             if sent is not None:
                 for i in rest:
                     await jobs.record_part(ctx.database, ctx.name, ctx.epoch, job.id,
@@ -400,9 +401,10 @@ class Deliverer:
             if entry[1][0] == 0:
                 del self._chats[chat_id]
 
-    def result_keyboard(self, job: Job, model: Model | None, lang: str) -> InlineKeyboardMarkup:
-        """The buttons under a result's last message (the one place they are made: the model's
-        actions on the result join Again and Menu here)."""
+    def result_keyboard(self, job: Job, model: Model | None, lang: str, files: int) -> InlineKeyboardMarkup:
+        """The buttons under a result's last message, the one place they are made: the model's
+        actions on the result (per file when an action is: `files` is how many the result has)
+        beside Again and Menu."""
         return texts.result_keyboard(lang, job.id)
 
     async def _send_all(self, job: Job, model: Model | None, files: list[ResultItem],
@@ -414,8 +416,8 @@ class Deliverer:
         parts = await jobs.parts(ctx.database, job.id)  # read under the chat's lock: no step raced it
         title = model.title.get(lang) if model is not None else job.model
         first_caption = texts.caption(title, job.input.get("prompt") or job.input.get("text"), lang, job.user_number)
-        keyboard = self.result_keyboard(job, model, lang)
         count = len(words) or len(files)
+        keyboard = self.result_keyboard(job, model, lang, count)
         missing: list[int] = []
         for index in range(count):
             if settled(parts, index):
@@ -473,7 +475,7 @@ class Deliverer:
         """The results that cannot be had, named plainly (what did arrive is the user's)."""
         ctx = self.ctx
         text = "\n".join(texts.t(lang, "result_missing", n=i + 1, total=len(shown)) for i in missing)
-        keyboard = self.result_keyboard(job, model, lang) if len(shown) - 1 in missing else None
+        keyboard = self.result_keyboard(job, model, lang, len(shown)) if len(shown) - 1 in missing else None
         sent = await ctx.bot.send_message(job.chat_id, text, reply_markup=keyboard)
         for i in missing:
             await jobs.record_part(ctx.database, ctx.name, ctx.epoch, job.id, f"{i}:missing", reached=False,
@@ -571,7 +573,7 @@ class Deliverer:
                     seconds = item.duration if item is not None else None
                     sent = await bot.send_audio(
                         chat, BufferedInputFile(data, name), caption=caption, reply_markup=keyboard,
-                        title=title or None, performer=PERFORMERS.get(job.endpoint) if title else None,
+                        title=title or None, performer=PERFORMERS.get(job.endpoint),
                         duration=int(seconds + 0.5) if seconds and seconds > 0 else None,
                         thumbnail=BufferedInputFile(thumbnail, f"cover-{job.id}-{index}.jpg") if thumbnail else None,
                         request_timeout=SEND_TIMEOUT)

@@ -14,7 +14,7 @@ the status message once per stage.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -133,9 +133,6 @@ async def desk(world: Make) -> AsyncIterator[Desk]:  # noqa: F811
 
 def audios(w: World, chat: int) -> list[Any]:
     return w.sent(chat, "sendAudio")
-
-
-Step = Callable[[], Awaitable[Job]]
 
 
 async def test_two_songs_go_in_order_each_with_its_title_and_cover_each_recorded_and_charged_once(
