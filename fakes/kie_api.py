@@ -13,7 +13,9 @@ The behaviour follows KIE's documented wire format:
 * ``GET /api/v1/jobs/recordInfo?taskId=`` → the task record;
 * ``GET /api/v1/chat/credit`` → credits left (an int);
 * ``POST /api/file-stream-upload`` (multipart ``file``, ``uploadPath``, ``fileName``) → ``data.fileUrl``;
-* ``GET /files/<name>`` serves generated results (a small PNG, MP4-ish or MP3-ish bytes) and uploads.
+* ``GET /files/<name>`` serves generated results (a small PNG, MP4-ish or MP3-ish bytes) and uploads;
+* the dedicated families (Veo, Suno and its lyrics, Runway, Aleph, 4o Image, Flux Kontext) on their
+  own paths and in their own shapes: :mod:`fakes.kie.families`, :mod:`fakes.kie.dedicated`.
 
 Tests steer it with :meth:`FakeKie.plan` (outcome and duration of the next tasks),
 :meth:`FakeKie.inject` (error envelopes, delays, hangs, a connection dropped after the task was
@@ -89,7 +91,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--credits", type=int, default=100_000)
     parser.add_argument("--hmac-key", default=None, help="sign callbacks with this key")
     parser.add_argument("--public-base-url", default=None, help="base URL used in result/file URLs")
+    parser.add_argument("--hd-seconds", type=float, default=None,
+                        help="Veo's 1080p is 'processing' this long after the original (default: --duration)")
+    parser.add_argument("--family-seconds", action="append", default=[], metavar="KEY=SECONDS",
+                        help="a dedicated family's task time, e.g. suno=150 (repeatable)")
     args = parser.parse_args(argv)
+    durations = {}
+    for pair in args.family_seconds:
+        key, _, seconds = pair.partition("=")
+        durations[key.strip()] = float(seconds)
 
     def build() -> FakeKie:
         return FakeKie(
@@ -98,6 +108,8 @@ def main(argv: list[str] | None = None) -> None:
             credits=args.credits,
             hmac_key=args.hmac_key,
             public_base_url=args.public_base_url,
+            hd_seconds=args.hd_seconds,
+            durations=durations,
         )
 
     run_until_signal(build, args.host, args.port)

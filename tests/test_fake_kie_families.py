@@ -550,3 +550,13 @@ async def test_a_lost_create_answer_still_makes_the_task_and_faults_hit_the_fami
     fake.inject(SUNO_RECORD, code=429, count=1)
     assert (await get(client, fake, SUNO_RECORD, taskId=task.task_id))["code"] == 429
     assert (await finished(client, fake, SUNO_RECORD, task.task_id))["status"] == "SUCCESS"
+
+
+async def test_a_familys_own_duration_keeps_its_tasks_running_while_others_finish(
+    client: aiohttp.ClientSession,
+) -> None:
+    async with FakeKie(api_key=KEY, duration=0.1, durations={"suno": 3600}) as slow_suno:
+        song = await create(client, slow_suno, SUNO, SONG)
+        picture = await create(client, slow_suno, GPT4O, {"prompt": "a fox", "size": "1:1"})
+        await slow_suno.wait_for_state(picture, "success")
+        assert family_task(slow_suno, song).raws == ["PENDING"]  # its "text" stage is half an hour away

@@ -195,7 +195,10 @@ class DedicatedRoutes(KieRoutes):
         if family == "suno":
             self._compose_songs(task)
         task.raws.append(families.raw_word(task))
-        duration = max(0.0, self.duration if plan.duration is None else plan.duration)
+        planned = plan.duration
+        if planned is None:
+            planned = next((self.durations[key] for key in keys if key in self.durations), self.duration)
+        duration = max(0.0, planned)
         loop = asyncio.get_running_loop()
         handles = [
             loop.call_later(duration * 0.25, self._advance, task, "queuing"),

@@ -21,7 +21,8 @@ class FakeKie(DedicatedRoutes):
     ``callback_attempts``, ``files``, ``credits``, ``models``, ``prices``, ``duration``,
     ``callbacks``, ``callback_duplicates``, ``hmac_key``, ``mirror_http_status``, ``hd_seconds``
     (Veo's 1080p is "processing" that long after the original succeeded; None = ``duration``),
-    ``stage_marks`` (when Suno's "text" and "first" stages come, as fractions of a task's duration).
+    ``stage_marks`` (when Suno's "text" and "first" stages come, as fractions of a task's duration),
+    ``durations`` (seconds per dedicated plan key, e.g. ``{"suno": 150}``, when a task's plan names none).
 
     A dedicated family's task is planned like a jobs model, by its key: ``"<family>/<operation>/<model>"``
     (``veo/generate/veo3_fast``, ``suno/extend/V5``), ``"<family>/<operation>"`` (``veo/4k``,

@@ -82,6 +82,7 @@ class KieWorld(FakeServer):
         public_base_url: str | None = None,
         hd_seconds: float | None = None,
         stage_marks: tuple[float, float] = (0.5, 0.75),
+        durations: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__()
         self.api_key = api_key
@@ -101,6 +102,9 @@ class KieWorld(FakeServer):
         self.hd_seconds = hd_seconds
         # Suno's "text" and "first" stages, as fractions of the task's duration (the end is 1.0)
         self.stage_marks = stage_marks
+        # seconds a dedicated family's task takes by plan key ("suno": 120, "veo/4k": 300), when its plan
+        # names none; else ``duration`` (the demo gives Suno KIE's minutes while pictures stay quick)
+        self.durations: dict[str, float] = dict(durations or {})
 
         self.tasks: dict[str, FakeTask] = {}
         self.callback_attempts: list[CallbackAttempt] = []
