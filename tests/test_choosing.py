@@ -214,6 +214,16 @@ async def test_the_sample_button_sends_a_picture_then_reuses_its_file_id(chat: C
         "sent again by Telegram's file_id, not uploaded"
 
 
+async def test_a_hidden_models_card_and_sample_are_not_opened_from_a_forged_button(chat: Chat) -> None:
+    """veo/1080p is reached only as an action on a result (its parent fills taskId): a card or
+    sample button naming it says the model is gone, as for an id the catalog lacks."""
+    assert CATALOG.model("veo/1080p").hidden
+    await chat.say("/start")
+    for data in (keyboards.model_data("veo/1080p"), keyboards.SAMPLE + "veo/1080p"):
+        await tap(chat, data)
+        assert t("model_gone") in shown(chat)["text"], data
+
+
 # --- wording ------------------------------------------------------------------------------------
 
 

@@ -45,6 +45,12 @@ def ordered(services: Services, family: str, sort: str | None) -> list[Model]:
     return models
 
 
+def listed(services: Services, model_id: str) -> bool:
+    """A model a user may open from a list: in the catalog and not hidden (those are reached only
+    as an action on a result, with their parent's values)."""
+    return model_id in services.catalog and not services.catalog.model(model_id).hidden
+
+
 def model_label(lang: str, services: Services, model: Model) -> str:
     cheapest = lowest(services.settings, model)
     mark = "🎁 " if cheapest.free else "⭐ " if model.popular else ""
@@ -186,7 +192,7 @@ def router() -> Router:
         if model_id not in services.catalog and head in services.catalog and _sorted(tail):
             model_id, sort = head, tail
         over = screens.pressed_on(query)
-        if model_id not in services.catalog:
+        if not listed(services, model_id):
             await screens.put(bot, chat_of(query), t(lang, "model_gone"),
                               keyboards.main_menu(lang, services.catalog.families()), over=over)
             return
@@ -199,7 +205,7 @@ def router() -> Router:
         """The family's sample under the card, with the model's Start on it (the card stays above)."""
         lang = lang_of(query.from_user)
         model_id = (query.data or "")[len(keyboards.SAMPLE):]
-        if model_id not in services.catalog:
+        if not listed(services, model_id):
             await bot.send_message(chat_of(query), t(lang, "model_gone"),
                                    reply_markup=keyboards.main_menu(lang, services.catalog.families()))
             return
