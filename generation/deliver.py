@@ -40,6 +40,7 @@ from aiogram.exceptions import (
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message, ReplyParameters
 
 from actors.mailbox import describe
+from bot import actions_kit, keyboards
 from bot import delivery_texts as texts
 from bot import texts as shop_texts
 from catalog.loader import Model
@@ -405,7 +406,8 @@ class Deliverer:
         """The buttons under a result's last message, the one place they are made: the model's
         actions on the result (per file when an action is: `files` is how many the result has)
         beside Again and Menu."""
-        return texts.result_keyboard(lang, job.id)
+        offers = actions_kit.offered(model, job.input) if model is not None else ()
+        return keyboards.result_keyboard(lang, job.id, offers, files)
 
     async def _send_all(self, job: Job, model: Model | None, files: list[ResultItem],
                         words: list[Mapping[str, str]], kind: str, lang: str) -> tuple[dict[str, Part], list[int]]:
