@@ -34,7 +34,8 @@ from urllib.parse import urlsplit
 import pytest
 import pytest_asyncio
 
-from bot import flow, keyboards
+import config
+from bot import delivery_texts, flow, keyboards
 from catalog import payload
 from catalog.loader import Model, shipped
 from fakes.kie import results
@@ -190,6 +191,8 @@ def task_input(family: str, chat: int, world: World) -> dict[str, Any]:
     model = model_of(family)
     values: dict[str, Any] = {"prompt": f"{family} for chat {chat}"}
     values.update(FAMILIES[family].inputs)
+    if family == "aleph":  # video to video: a clip the user sent, as KIE's upload service keeps it
+        values["videoUrl"] = world.kie.add_file(f"uploads/{chat}/clip.mp4", results.clip(), "video/mp4")
     return dict(payload.build(model, values))
 
 
@@ -308,9 +311,24 @@ async def test_a_generation_of_the_family_through_the_bot_is_created_at_its_path
     model = model_of(family)
     user = User(w.telegram, w.user("bot"))
     confirmation = await walk(user, w, model, f"{family} through the bot")
-    sent = await user.press_for(confirmation, action(confirmation, "ok"), result_came, "the result", timeout=90)
-    status = sent[0]
-    assert status.method == "sendMessage", [c.method for c in sent]
+    if family == "suno":  # the song stops at its first stage until finished: the status message shows it
+        w.kie.plan("suno", hold=True, count=1)
+    before = len(user.sent())
+    assert await w.telegram.deliver(user.press_update(confirmation, action(confirmation, "ok"))) == 200
+    status = await w.telegram.wait_for(lambda: user.sent()[before:][:1], 30, "the status message")
+    assert status[0].method == "sendMessage"
+    status_id = status[0].result["message_id"]
+
+    def status_texts() -> list[str]:
+        return [str(c.params.get("text")) for c in w.telegram.calls("editMessageText", user.chat)
+                if c.ok and c.params.get("message_id") == status_id]
+    if family == "suno":
+        first = delivery_texts.t(LANG, "stage_first")
+        await w.telegram.wait_for(lambda: [x for x in status_texts() if first in x], 30, "Suno's first stage shown")
+        assert not media_sent(w, user.chat, "sendAudio"), "nothing is sent before complete"
+        [held] = [task.task_id for task in w.kie.tasks.values() if not task.terminal and task.plan.hold]
+        w.kie.finish(held)
+    await w.telegram.wait_for(lambda: result_came(user.sent()[before:]), 90, "the result")
     job = await told(w, user.chat)
     assert job.state == "succeeded" and job.endpoint == family and job.model == model.id, (job.state, job.failure)
     assert rub(job.price) in (confirmation.text or ""), "the price charged is the one the confirmation showed"
@@ -321,9 +339,7 @@ async def test_a_generation_of_the_family_through_the_bot_is_created_at_its_path
     assert len(media) == fam.files, [c.method for c in user.sent()]
     if family == "suno":
         assert all(c.params.get("title") for c in media), "each song goes with its title"
-    edits = [c for c in w.telegram.calls("editMessageText", user.chat)
-             if c.ok and c.params.get("message_id") == status.result["message_id"]]
-    assert edits and edits[-1].params["text"].startswith("✅"), "the status message ends as done"
+    assert status_texts() and status_texts()[-1].startswith("✅"), "the status message ends as done"
     kinds = await ledger_kinds(w, [job.id])
     assert kinds[job.id] == ["hold", "capture"], kinds
     captured = await w.db.require().fetchval("SELECT balance_delta FROM ledger WHERE job_id = $1 AND kind = 'capture'",
@@ -342,6 +358,33 @@ async def test_poll_only_a_job_of_every_family_is_delivered_once_and_captured_on
     for family in made:
         assert w.kie.calls(FAMILIES[family].create), f"{family}: created at its own path"
         assert any(c.query.get("taskId") for c in w.kie.calls(FAMILIES[family].record)), family
+
+
+async def test_a_callback_of_every_family_only_wakes_its_job_the_status_call_decides(w: World) -> None:
+    """Callback only: with every family's status call failing, KIE's callbacks reach the process
+    and are acted on, yet end nothing (a callback is a wake-up, never a verdict); once the status
+    calls answer, every job ends as they say, delivered once and captured once."""
+    failing = [w.kie.inject(FAMILIES[family].record, code=500, count=10_000) for family in NAMES]
+    made = {family: await confirm(w, family, w.user("callback")) for family in NAMES}
+
+    async def called_back() -> list[str] | None:
+        found = [await jobs.job(w.db, j.id) for j in made.values()]
+        ids = [j.kie_task_id for j in found if j is not None and j.kie_task_id is not None]
+        done = len(ids) == len(made) and all(
+            any(a.status == 200 for a in w.kie.callbacks_for(i)) for i in ids)
+        return ids if done else None
+    await eventually(called_back, 30, "every task's callback answered 200")
+
+    async def applied() -> bool:
+        return not await jobs.pending_callbacks(w.db, BOT_ID)
+    await eventually(applied, 20, "every callback acted on")
+    for family, job in made.items():
+        found = await jobs.job(w.db, job.id)
+        assert found is not None and not found.finished, (family, found and found.state)
+        assert not media_sent(w, job.chat_id, FAMILIES[family].media), family
+    for injection in failing:
+        injection.remaining = 0
+    await delivered_once_and_captured_once(w, made)
 
 
 async def test_callbacks_and_polls_together_every_family_delivered_once_and_captured_once(w: World) -> None:
@@ -384,3 +427,98 @@ async def test_a_kill_9_of_the_leader_mid_job_finishes_every_family_on_the_stand
     await delivered_once_and_captured_once(w, made)
     w.restart(index)
     await w.procs[index].wait_healthy()
+
+
+def action_of(parent: Model, child: str) -> str:
+    """The id of the action of `parent` that starts the model `child` (catalog Model.actions)."""
+    found = [a.id for a in parent.actions if a.model == child]
+    assert found, f"{parent.id} offers no action starting {child}: {parent.actions}"
+    return found[0]
+
+
+def shown_with(w: World, chat: int, data: str) -> Call:
+    """The last message sent to the chat that carries the button `data`."""
+    found = [c for c in w.telegram.sent_messages(chat) if data in data_of(c)]
+    assert found, f"no message in chat {chat} carries {data!r}"
+    return found[-1]
+
+
+@pytest.mark.parametrize(("family", "child", "item"), [("veo", "veo/1080p", None), ("suno", "suno/extend", 1)],
+                         ids=["veo-1080p", "suno-extend"])
+async def test_an_action_on_a_result_through_the_bot_makes_one_child_job_with_its_own_price(
+        w: World, family: str, child: str, item: int | None) -> None:
+    """The result's button (bot/routers/actions.py) pressed as a user presses it: the child's wizard
+    asks only what the parent does not say, its confirmation shows the child's own price, Confirm
+    makes one job tied to its parent, delivered once and charged once at that price."""
+    chat = w.user("action")
+    parent = await confirm(w, family, chat)
+    [done] = (await all_told(w, [parent.id])).values()
+    assert done.state == "succeeded", (done.state, done.failure)
+    data = keyboards.action_data(parent.id, action_of(model_of(family), child), item)
+    user = User(w.telegram, chat)
+    screen = await user.press(shown_with(w, chat, data), data)
+    for _ in range(5):  # whatever the child asks beyond what the parent says
+        if t("confirm_header") in (screen.text or ""):
+            break
+        screen = await user.say(f"{child} of job {parent.id}")
+    assert t("confirm_header") in (screen.text or ""), screen.text
+    await user.press_for(screen, action(screen, "ok"), result_came, "the child's result", timeout=90)
+    kids = [j for j in await jobs.user_jobs(w.db, BOT_ID, chat, 0, 10) if j.parent_id == parent.id]
+    assert len(kids) == 1, [(j.id, j.model, j.parent_id) for j in kids]
+    kid = (await all_told(w, [kids[0].id]))[kids[0].id]
+    assert kid.model == child and kid.endpoint == family and kid.state == "succeeded", (kid.model, kid.failure)
+    assert rub(kid.price) in (screen.text or ""), "the child's own price, shown at its confirmation"
+    assert kid.price == price_of(child, kid.input) and kid.price != parent.price
+    kinds = await ledger_kinds(w, [parent.id, kid.id])
+    assert kinds == {parent.id: ["hold", "capture"], kid.id: ["hold", "capture"]}, kinds
+    if child == "veo/1080p":
+        assert not creates_of(w, family, kid), "1080p is fetched from the original's task, never created"
+    else:
+        [create] = w.kie.calls("/api/v1/generate/extend")
+        song = done.result["items"][item]  # type: ignore[index]
+        assert create.json["audioId"] == song["ref"], "the chosen song is the one extended"
+
+
+def price_of(model_id: str, values: dict[str, Any]) -> int:
+    """What the bot charges for the model with these values (its credits at the bot's rate)."""
+    from bot.prices import kopecks
+
+    settings = config.load("serve", {"TELEGRAM_BOT_TOKEN": FAKE_TOKEN})
+    return kopecks(settings, CATALOG.model(model_id).credits(values))
+
+
+async def test_kies_failure_codes_of_every_family_release_the_hold_and_say_so_in_plain_words(w: World) -> None:
+    for family in NAMES:  # a plan per family (the fake's plan keys: <family>/<operation>/<variant>, <family>)
+        w.kie.plan(family, "fail", fail_code=FAMILIES[family].fail_code, fail_msg=FAMILIES[family].fail_msg, count=1)
+    made = {family: await confirm(w, family, w.user("fail")) for family in NAMES}
+    done = await all_told(w, [j.id for j in made.values()])
+    kinds = await ledger_kinds(w, list(done))
+    for family, job in made.items():
+        fam, end = FAMILIES[family], done[job.id]
+        assert end.state == "failed", (family, end.state)
+        assert kinds[job.id] == ["hold", "release"], (family, kinds[job.id])
+        words = " ".join(str(c.params.get("text") or "") for c in w.telegram.calls(chat_id=job.chat_id) if c.ok)
+        assert delivery_texts.t(LANG, "refund_money") in words, (family, words)
+        assert fam.fail_msg not in words and f" {fam.fail_code}" not in words, f"{family}: KIE's words shown: {words}"
+        assert not media_sent(w, job.chat_id, fam.media), family
+
+
+async def test_suno_stages_duplicated_and_out_of_order_deliver_two_songs_once_at_complete(w: World) -> None:
+    """Suno calls back at text, first and complete (DEDICATED.md §3.3); here every stage comes
+    twice and complete before first: nothing is sent or charged before complete, then two songs,
+    once, and one capture."""
+    w.kie.plan("suno", stage_order=("text", "complete", "first"), duplicates=1)
+    job = await confirm(w, "suno", w.user("stages"))
+    done = (await all_told(w, [job.id]))[job.id]
+    assert done.state == "succeeded", done.failure
+    task_id = done.kie_task_id or ""
+    attempts = await w.kie.wait_for_callbacks(6, task_id, timeout=30)
+    assert [a.stage for a in attempts if a.copy == 0] == ["text", "complete", "first"], attempts
+    assert all(a.status == 200 for a in attempts), [(a.stage, a.status) for a in attempts]
+
+    async def applied() -> bool:
+        return not await jobs.pending_callbacks(w.db, BOT_ID)
+    await eventually(applied, 20, "every stage's callback applied")
+    songs = media_sent(w, job.chat_id, "sendAudio")
+    assert len(songs) == 2, [c.method for c in w.telegram.sent_messages(job.chat_id)]
+    assert (await ledger_kinds(w, [job.id]))[job.id] == ["hold", "capture"]
