@@ -15,7 +15,6 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.keyboards import MENU_OPEN
 
-AGAIN = "gen:again:{job_id}"  # the wizard's handler repeats the job with the same parameters
 CAPTION_PROMPT = 200  # characters of the prompt a caption repeats
 CAPTION_MAX = 1024  # Telegram's caption limit
 
@@ -32,7 +31,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "text_variant": "Вариант {n}",
         "status_done": "✅ {no}«{model}»: готово за {elapsed}.",
         "status_failed": "❌ {no}«{model}»: не получилось.",
-        "btn_again": "🔁 Повторить",
+        "btn_again": "🔁 Повторить",  # the result's buttons are bot.keyboards.result_keyboard's
         "btn_menu": "☰ Меню",
         "result_link": "Файл слишком большой для Telegram, скачайте его по ссылке (она действует недолго):\n{url}",
         "result_link_refused": "Telegram не принял файл, скачайте его по ссылке (она действует недолго):\n{url}",
@@ -199,14 +198,6 @@ def caption(model: str, prompt: object, lang: str = "ru", user_number: int | Non
             short = short[:CAPTION_PROMPT - 1].rstrip() + "…"
         text += f"\n“{short}”" if lang == "en" else f"\n«{short}»"
     return text[:CAPTION_MAX]
-
-
-def result_keyboard(lang: str, job_id: int) -> InlineKeyboardMarkup:
-    """Again (the wizard repeats the job through its confirmation) and Menu."""
-    return InlineKeyboardMarkup(inline_keyboard=[[
-        InlineKeyboardButton(text=t(lang, "btn_again"), callback_data=AGAIN.format(job_id=job_id)),
-        InlineKeyboardButton(text=t(lang, "btn_menu"), callback_data=MENU_OPEN),
-    ]])
 
 
 def menu_keyboard(lang: str) -> InlineKeyboardMarkup:
