@@ -21,6 +21,10 @@ from aiohttp import web
 
 from fakes.kie.families import CREDITS_REFUNDED, FamilyTask
 from fakes.kie_api import RECORD_PATH, FakeKie
+from kie.client import KieClient
+from kie.errors import KieError
+from kie.families import ENDPOINTS
+from kie.models import TaskState
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -560,3 +564,62 @@ async def test_a_familys_own_duration_keeps_its_tasks_running_while_others_finis
         picture = await create(client, slow_suno, GPT4O, {"prompt": "a fox", "size": "1:1"})
         await slow_suno.wait_for_state(picture, "success")
         assert family_task(slow_suno, song).raws == ["PENDING"]  # its "text" stage is half an hour away
+
+
+# ---------------------------------------------------------------------- the bot's adapters read it
+
+ADAPTED = [
+    ("veo/generate/veo3_fast", {"prompt": "a fox", "aspectRatio": "9:16"}, 1),
+    ("suno/generate/V5", {"prompt": "a song about foxes", "customMode": False, "instrumental": False}, 2),
+    ("suno-lyrics/generate", {"prompt": "foxes at night"}, 0),
+    ("runway/generate", {"prompt": "a fox", "duration": 5, "quality": "720p", "aspectRatio": "16:9"}, 1),
+    ("aleph/generate", {"prompt": "snow", "videoUrl": "https://example.com/in.mp4"}, 1),
+    ("gpt4o/generate", {"prompt": "a fox", "size": "1:1", "nVariants": 2}, 2),
+    ("flux-kontext/generate/flux-kontext-pro", {"prompt": "a fox"}, 1),
+]
+
+
+@pytest.mark.parametrize(("model", "task_input", "files"), ADAPTED)
+async def test_the_bots_adapter_reads_the_fakes_records_and_callbacks_of_its_family(
+    model: str, task_input: dict[str, Any], files: int, fake: FakeKie, receiver: Receiver
+) -> None:
+    family = model.split("/", 1)[0]
+    endpoint = ENDPOINTS[family]
+    host = fake.base_url.split("//", 1)[1]
+    async with KieClient(KEY, fake.base_url, fake.base_url, download_trusted_hosts=[host]) as kie:
+        for odd in (False, True):  # both documented shapes
+            fake.plan(family, odd_shapes=odd, count=1)
+            created = await kie.create_task(model, task_input, receiver.url, endpoint=family)
+            await fake.wait_for_state(created.task_id)
+            done = await kie.record(created)
+            assert (done.state, len(done.files())) == (TaskState.SUCCESS, files)
+            assert done.callback_url == (None if family == "runway" else receiver.url)
+            if family == "suno-lyrics":
+                assert isinstance(done.result_object, list) and len(done.result_object) == 2
+            if family == "suno":
+                assert all(item.ref and item.title and item.cover_url and item.duration for item in done.files())
+            attempts = await fake.wait_for_callbacks(3 if family == "suno" else 1, created.task_id)
+            states = [endpoint.callback(attempt.body).record.state for attempt in attempts]
+            assert states[-1] is TaskState.SUCCESS and all(s is TaskState.GENERATING for s in states[:-1])
+            assert {endpoint.callback_task_id(attempt.body) for attempt in attempts} == {created.task_id}
+
+        fake.plan(family, "fail", fail_code="400", fail_msg="flagged", count=1)
+        failed = await kie.create_task(model, task_input, receiver.url, endpoint=family)
+        await fake.wait_for_state(failed.task_id)
+        record = await kie.record(failed)
+        [attempt] = await fake.wait_for_callbacks(1, failed.task_id)
+        assert (record.state, record.fail_code) == (TaskState.FAIL, "400")
+        assert endpoint.callback(attempt.body).record.state is TaskState.FAIL
+
+
+async def test_the_veo_adapters_1080p_task_is_refused_while_processing_then_succeeds(fake: FakeKie) -> None:
+    async with KieClient(KEY, fake.base_url, fake.base_url) as kie:
+        original = await kie.create_task("veo/generate/veo3_fast", {"prompt": "a fox"}, endpoint="veo")
+        await fake.wait_for_state(original.task_id, "success")
+        hd = await kie.create_task("veo/1080p", {"taskId": original.task_id, "index": 0}, endpoint="veo")
+        assert hd.task_id not in fake.tasks  # a local task: nothing was created at KIE
+        with pytest.raises(KieError):
+            await kie.record(hd)
+        fake.hd_seconds = 0.0
+        done = await kie.record(hd)
+        assert done.state is TaskState.SUCCESS and done.result_urls[0].endswith("_1080p_0.mp4")
