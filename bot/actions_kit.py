@@ -67,8 +67,9 @@ def task_id(parent: Job) -> str | None:
 
 
 def expired(parent: Job, now: datetime) -> bool:
-    """Older than KIE keeps results: counted from when it finished (else was made)."""
-    return (parent.finished_at or parent.created_at) + RETENTION <= now
+    """Older than KIE keeps results: counted from when its task was sent (KIE's record dates from
+    then, not from the finish), else from the job's making."""
+    return (parent.submitted_at or parent.created_at) + RETENTION <= now
 
 
 def actable(parent: Job) -> bool:

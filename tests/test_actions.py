@@ -160,11 +160,14 @@ async def test_another_users_result_cannot_be_acted_on(chat: Chat) -> None:
 
 async def test_a_result_older_than_14_days_answers_plainly(chat: Chat) -> None:
     parent = await finished(chat, VEO, veo_result())
-    await chat.money.db.require().execute("UPDATE jobs SET finished_at = now() - interval '15 days' WHERE id = $1",
-                                     parent.id)
+    await chat.money.db.require().execute(
+        "UPDATE jobs SET submitted_at = now() - interval '14 days 1 minute' WHERE id = $1", parent.id)
     await chat.press(keyboards.action_data(parent.id, "extend"))
     assert chat.last.text == t("act_expired")
     assert chat.data() == [keyboards.MENU_OPEN]
+    await chat.press(keyboards.job_data(parent.id, 0))
+    assert not [d for d in chat.data() if d.startswith(keyboards.ACTION)], "history offers no action on it"
+    assert keyboards.again_data(parent.id) in chat.data()
 
 
 async def test_a_result_not_delivered_yet_offers_nothing_yet(chat: Chat) -> None:
