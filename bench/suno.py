@@ -5,8 +5,10 @@
 Each run: a user walks the real wizard by posted updates to the confirmation of Suno's first model
 a user can pick (its buttons read from the fake Telegram, as bench.generation does), then Confirm
 is posted and timed. The fake KIE (in this process) answers createTask at once and plays the task
-as KIE documents a Suno generation (DEDICATED.md §3.3): callbacks at each stage, text (the lyrics),
-first (one song), complete (both songs), spaced over --seconds (KIE publishes no timings: §3.5).
+as KIE documents a Suno generation (DEDICATED.md §3.3): a callback at each stage, text (the
+lyrics), first (one song), complete (both songs), at --marks of --seconds (KIE publishes the
+stages' order, not their timings: §3.5; the record moves through PENDING, TEXT_SUCCESS,
+FIRST_SUCCESS, SUCCESS on the same marks).
 The fake Telegram runs in its own process (as in bench.e2e) and stamps each call with
 time.monotonic(), the clock this process reads (one clock for every process on this machine).
 
@@ -133,24 +135,28 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=6.0, help="a task's length at the fake KIE, its stages "
                                                                     "spread over it")
+    parser.add_argument("--marks", type=float, nargs=2, default=(0.5, 0.75), metavar=("TEXT", "FIRST"),
+                        help="when the text and first stages call back, as fractions of --seconds")
     args = parser.parse_args()
     model_id = suno_model()
     with workdir() as tmp:
         async with database(tmp) as server_url, fake_telegram(tmp) as api:
-            await run(tmp, server_url, api, model_id, args.runs, args.concurrency, args.seconds)
+            await run(tmp, server_url, api, model_id, args.runs, args.concurrency, args.seconds,
+                      (args.marks[0], args.marks[1]))
 
 
 async def run(tmp: Path, server_url: str, api: str, model_id: str, runs: int, concurrency: int,
-              seconds: float) -> None:
+              seconds: float, marks: tuple[float, float]) -> None:
     print(f"Suno: Confirm -> the two songs delivered, {runs} runs, {concurrency} at a time ({model_id}; the fake "
-          f"KIE's task lasts {seconds:g} s, its callbacks text -> first -> complete spread over it)", flush=True)
+          f"KIE's task lasts {seconds:g} s and calls back text at {marks[0] * seconds:g} s, first at "
+          f"{marks[1] * seconds:g} s, complete at {seconds:g} s)", flush=True)
     print(f"  {machine()}", flush=True)
     db = await fresh_database(server_url, "trt_bench_suno")
     port = free_port()
     wall = time.time() - time.monotonic()  # the fake KIE stamps callback attempts with the wall clock
     extra = {"KIE_API_KEY": KIE_KEY, "PORT": str(port), "WEBHOOK_BASE_URL": f"http://127.0.0.1:{port}",
              "WELCOME_BONUS": "1000000", **PACING}
-    async with MonotonicKie(duration=seconds) as kie, \
+    async with MonotonicKie(duration=seconds, stage_marks=marks) as kie, \
             trt(tmp, db, api, KIE_API_BASE=kie.base_url, KIE_UPLOAD_BASE=kie.base_url,
                 DOWNLOAD_TRUSTED_HOSTS=urlsplit(kie.base_url).netloc, **extra) as app:
         await driving(app)

@@ -251,7 +251,8 @@ async def delivered_once_and_captured_once(world: World, made: dict[str, Job], t
         sent = media_sent(world, job.chat_id, FAMILIES[family].media)
         assert len(sent) == FAMILIES[family].files, (family, [c.method for c in sent])
         tasks = [t for t in world.kie.tasks.values() if t.callback_url and t.callback_url.endswith(f"/{job.id}")]
-        assert len(tasks) <= 1 and end.kie_task_id is not None, (family, [t.task_id for t in tasks])
+        assert [t.task_id for t in tasks] == [end.kie_task_id], (family, [t.task_id for t in tasks])
+        assert len(creates_of(world, family, job)) == 1, f"{family}: one create call for job {job.id}"
 
 
 # -- a user through the bot -------------------------------------------------------------------------
