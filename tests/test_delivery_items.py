@@ -32,9 +32,11 @@ from generation.follow import Follower
 from generation.status import StatusMessages
 from generation.track import Track
 from ingest.bot_api import make_bot
-from kie import KieClient, ResultItem, TaskRecord, TaskState
+from kie import KieClient, ResultItem, TaskCreated, TaskRecord, TaskState
 from store import accounts, jobs
 from store.jobs import Created, Job, Order
+from tests.procs import eventually
+from tests.test_kie_poller import PHOTO_MODEL as PHOTO
 from tests.test_kie_poller import TOKEN, Make, World, world  # noqa: F401  (world: the fixture)
 
 pytestmark = pytest.mark.timeout(90)
@@ -69,14 +71,16 @@ class Desk:
         self.follower = Follower(self.ctx, self.deliverer)
         return self.deliverer
 
-    async def job(self, user: int, *, endpoint: str = "suno", task_id: str | None = None) -> Job:
+    async def job(self, user: int, *, endpoint: str = "suno", task_id: str | None = None,
+                  model: str = MODEL, chosen: dict[str, Any] | None = None) -> Job:
         """A confirmed job whose task runs at KIE, with its status message (the wizard's part)."""
         db, m = self.w.money.db, self.w.money
+        spec = shipped().model(model)
         await accounts.ensure_user(db, m.name, m.epoch, m.bot_id, user, "en", 0)
         await accounts.credit(db, m.name, m.epoch, m.bot_id, user, 10 * PRICE, f"seed:{user}")
         status_id = (await self.w.helper.send_message(user, "Accepted")).message_id
-        order = Order(user_id=user, chat_id=user, nonce=f"n{user}-{time.monotonic_ns()}", model=MODEL, sku="test",
-                      input=payload.build(self.model, {"text": "a song about the sea"}), price=PRICE,
+        order = Order(user_id=user, chat_id=user, nonce=f"n{user}-{time.monotonic_ns()}", model=model, sku="test",
+                      input=payload.build(spec, chosen or {"text": "a song about the sea"}), price=PRICE,
                       paid_with="money", day=date.today(), status_message_id=status_id, endpoint=endpoint)
         created = await jobs.confirm(db, m.name, m.epoch, m.bot_id, order, free_daily_limit=5, max_active=100)
         assert isinstance(created, Created), created
@@ -249,6 +253,24 @@ async def test_a_stage_change_edits_the_status_message_once_per_stage_and_sends_
     done = await desk.follower.conclude(job, track, desk.model, desk.songs(job))
     assert done.state == "succeeded" and len(audios(desk.w, 7305)) == 2
     assert await desk.ledger(7305) == ["top_up", "hold", "capture"]
+
+
+async def test_a_4o_picture_its_url_no_longer_gives_comes_through_kies_signed_download_url(desk: Desk) -> None:
+    desk.w.kie.plan("gpt4o", duration=0.05, file_faults={0: (404, None)}, count=1)  # the first URL gone
+    created = await desk.ctx.kie.create_task("gpt4o/generate", {"prompt": "a fox", "size": "1:1"}, endpoint="gpt4o")
+
+    async def finished() -> TaskRecord | None:
+        record = await desk.ctx.kie.record(TaskCreated(created.task_id, "gpt4o"))
+        return record if record.terminal else None
+    record = await eventually(finished, 20, "the 4o task done")
+    assert record.succeeded and record.result_urls
+    model = shipped().model(PHOTO)
+    job = await desk.job(7306, endpoint="gpt4o", task_id=created.task_id, model=PHOTO, chosen={"prompt": "a fox"})
+    done = await desk.follower.conclude(job, Track(), model, record)
+    assert done.state == "succeeded"
+    assert len(desk.w.sent(7306, "sendPhoto")) == 1 and len(desk.w.sent(7306, "sendDocument")) == 1
+    assert len(desk.w.kie.calls("/api/v1/gpt4o-image/download-url")) == 1, "asked once for a fresh URL"
+    assert await desk.ledger(7306) == ["top_up", "hold", "capture"]
 
 
 def test_a_jpegs_size_is_read_from_its_frame_header() -> None:
