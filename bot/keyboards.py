@@ -183,9 +183,11 @@ def main_menu(lang: str, families: Sequence[Family] = FAMILIES) -> InlineKeyboar
 
 @functools.lru_cache(maxsize=64)
 def _main_menu(lang: str, families: tuple[Family, ...]) -> InlineKeyboardMarkup:
-    rows: list[Row] = [[_button(lang, "btn_try_idea", IDEA)]]
     buttons = [button(menu_label(lang, f), family_data(f.id)) for f in families]
-    rows += [buttons[i:i + 2] for i in range(0, len(buttons), 2)]
+    # the idea first; an odd number of families lets it share its row (eight rows at most with eleven)
+    cells = [_button(lang, "btn_try_idea", IDEA), *buttons] if len(buttons) % 2 else buttons
+    rows: list[Row] = [] if len(buttons) % 2 else [[_button(lang, "btn_try_idea", IDEA)]]
+    rows += [cells[i:i + 2] for i in range(0, len(cells), 2)]
     rows.append([_button(lang, "btn_top_up", TOP_UP), _button(lang, "btn_balance", MENU_BALANCE)])
     rows.append([_button(lang, "btn_history", MENU_HISTORY), _button(lang, "btn_help", MENU_HELP)])
     return InlineKeyboardMarkup(inline_keyboard=rows)

@@ -86,7 +86,8 @@ def test_callback_data_fit_telegrams_64_bytes_and_labels_follow_the_language() -
         data = [b.callback_data for row in menu.inline_keyboard for b in row]
         assert data == MENU_DATA and all(len(d.encode()) <= 64 for d in data)
         assert menu.inline_keyboard[0][0].text == texts.t(lang, "btn_try_idea")
-        assert menu.inline_keyboard[1][0].text == keyboards.menu_label(lang, FAMILIES[0])
+        cells = [b for row in menu.inline_keyboard for b in row]  # an odd count of families: the idea shares a row
+        assert cells[1].text == keyboards.menu_label(lang, FAMILIES[0])
         assert menu.inline_keyboard[-2][1].text == texts.t(lang, "btn_balance")
     assert keyboards.menu_button("en").inline_keyboard[0][0].text == texts.t("en", "btn_menu")
 
