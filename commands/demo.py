@@ -99,9 +99,19 @@ def _kie_seconds() -> float:
         return 1.0
 
 
+def _family_seconds() -> dict[str, float]:
+    """DEMO_SUNO_SECONDS: how long a song takes at the fake KIE (default DEMO_KIE_SECONDS's); KIE's
+    take minutes, its "text" and "first song" callbacks coming halfway and three quarters in."""
+    raw = os.environ.get("DEMO_SUNO_SECONDS", "").strip()
+    try:
+        return {"suno": min(max(float(raw), 0.0), 600.0)} if raw else {}
+    except ValueError:
+        return {}
+
+
 async def run(settings: Settings, database: Database, t0: float) -> int:
     telegram = ChatTelegram(first_name="TRT", username="trt_demo_bot")
-    kie = FakeKie(duration=_kie_seconds())
+    kie = FakeKie(duration=_kie_seconds(), durations=_family_seconds())
     try:
         await telegram.start("127.0.0.1", _port("DEMO_TELEGRAM_PORT", 8081))
         await kie.start("127.0.0.1", _port("DEMO_KIE_PORT", 8082))
