@@ -3,12 +3,14 @@ the real HTTP path: generation's Deliverer, Follower and StatusMessages on a rea
 fake Telegram over HTTP, the result files served over HTTP on loopback.
 
 The jobs actor of tests/test_kie_poller.py's `world` is never granted its lease here (it does
-nothing): the test drives the steps itself with a task's record as a family's adapter makes it
-(kie.models.TaskRecord with its items, stage or result_object), so what is checked is delivery's
-part alone: Suno's two songs in order, each with its title and cover, each recorded as a part
+nothing): the test drives the steps itself, with a task's record as a family's adapter makes it
+(kie.models.TaskRecord with its items, stage or result_object), or with the fake KIE's own task
+read through the real adapter (Suno's stages and songs, 4o's download-url). What is checked is
+delivery's part: Suno's two songs in order, each with its title and cover, each recorded as a part
 (a crash between them resumes at the second, never sends the first again), charged once, the
 result kept with its items and KIE's task id; a lyrics result as messages; a stage change edits
-the status message once per stage.
+the status message once per stage; a 4o picture its URL no longer gives comes through KIE's
+signed download URL.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ from tests.test_kie_poller import PHOTO_MODEL as PHOTO
 from tests.test_kie_poller import TOKEN, Make, World, world  # noqa: F401  (world: the fixture)
 
 pytestmark = pytest.mark.timeout(90)
-MODEL = "elevenlabs/sound-effect-v2"  # an audio model of the shipped catalog; the job names Suno's family
+MODEL = "suno/generate/V5"
+LYRICS = "suno-lyrics/generate"
+SONG_INPUT = {"prompt": "a song about the sea", "customMode": False, "instrumental": False}
 PRICE = 1_000
 SONG = (Path(__file__).parent.parent / "fakes" / "kie" / "media" / "tone.mp3").read_bytes()
 
@@ -74,18 +78,28 @@ class Desk:
     async def job(self, user: int, *, endpoint: str = "suno", task_id: str | None = None,
                   model: str = MODEL, chosen: dict[str, Any] | None = None) -> Job:
         """A confirmed job whose task runs at KIE, with its status message (the wizard's part)."""
+        created = await self.confirmed(user, endpoint=endpoint, model=model, chosen=chosen)
+        return await self.submitted(created, task_id or f"suno-task-{user}")
+
+    async def submitted(self, job: Job, task_id: str) -> Job:
+        db, m = self.w.money.db, self.w.money
+        await jobs.mark_submitted(db, m.name, m.epoch, job.id, task_id)
+        return (await jobs.record_poll(db, m.name, m.epoch, job.id, running=True)).job
+
+    async def confirmed(self, user: int, *, endpoint: str = "suno", model: str = MODEL,
+                        chosen: dict[str, Any] | None = None) -> Job:
+        """What the wizard does at Confirm: the hold and the job, its status message."""
         db, m = self.w.money.db, self.w.money
         spec = shipped().model(model)
         await accounts.ensure_user(db, m.name, m.epoch, m.bot_id, user, "en", 0)
         await accounts.credit(db, m.name, m.epoch, m.bot_id, user, 10 * PRICE, f"seed:{user}")
         status_id = (await self.w.helper.send_message(user, "Accepted")).message_id
         order = Order(user_id=user, chat_id=user, nonce=f"n{user}-{time.monotonic_ns()}", model=model, sku="test",
-                      input=payload.build(spec, chosen or {"text": "a song about the sea"}), price=PRICE,
+                      input=payload.build(spec, chosen or SONG_INPUT), price=PRICE,
                       paid_with="money", day=date.today(), status_message_id=status_id, endpoint=endpoint)
         created = await jobs.confirm(db, m.name, m.epoch, m.bot_id, order, free_daily_limit=5, max_active=100)
         assert isinstance(created, Created), created
-        await jobs.mark_submitted(db, m.name, m.epoch, created.job.id, task_id or f"suno-task-{user}")
-        return (await jobs.record_poll(db, m.name, m.epoch, created.job.id, running=True)).job
+        return created.job
 
     def songs(self, job: Job, *, covers: tuple[str, str] = ("cover-small.jpg", "cover-small.jpg")) -> TaskRecord:
         """Suno's complete record: two songs, each with its title, cover, audioId and length."""
@@ -207,12 +221,13 @@ async def test_a_crash_after_the_first_song_resumes_with_the_second_only_and_cha
 
 
 async def test_a_lyrics_result_goes_as_text_messages_in_order(desk: Desk) -> None:
-    job = await desk.job(7304, endpoint="suno-lyrics", task_id="lyrics-task-7304")
+    job = await desk.job(7304, endpoint="suno-lyrics", task_id="lyrics-task-7304", model=LYRICS,
+                         chosen={"prompt": "a song about the sea"})
     variants = [{"title": "Sea", "text": "[Verse]\nWaves on the shore", "status": "complete"},
                 {"title": "Tide", "text": "[Chorus]\nThe tide comes in" + " la" * 3000}]
     record = TaskRecord(job.kie_task_id or "", "lyrics", TaskState.SUCCESS, result_object=variants,
                         endpoint="suno-lyrics")
-    done = await desk.follower.conclude(job, Track(), desk.model, record)
+    done = await desk.follower.conclude(job, Track(), shipped().model(LYRICS), record)
     assert done.state == "succeeded"
     texts = [c.params["text"] for c in desk.w.sent(7304, "sendMessage")
              if c.result["message_id"] != job.status_message_id]
@@ -271,6 +286,35 @@ async def test_a_4o_picture_its_url_no_longer_gives_comes_through_kies_signed_do
     assert len(desk.w.sent(7306, "sendPhoto")) == 1 and len(desk.w.sent(7306, "sendDocument")) == 1
     assert len(desk.w.kie.calls("/api/v1/gpt4o-image/download-url")) == 1, "asked once for a fresh URL"
     assert await desk.ledger(7306) == ["top_up", "hold", "capture"]
+
+
+async def test_a_song_the_fake_kie_makes_passes_its_stages_and_arrives_as_two_songs_in_order(desk: Desk) -> None:
+    """The Suno adapter and the fake's Suno together: text -> first -> complete, as recordInfo says."""
+    desk.status.edit_gap = 3600.0
+    desk.w.kie.plan("suno", duration=2.0, count=1)
+    job = await desk.confirmed(7307)
+    created = await desk.ctx.kie.create_task(
+        MODEL, SONG_INPUT, desk.w.settings.kie_callback_url(job.id), endpoint="suno")
+    job = await desk.submitted(job, created.task_id)
+    track = Track()
+
+    async def told() -> Job | None:
+        nonlocal job
+        job = await desk.follower.poll(job, track, desk.model, overdue=False)
+        if not job.finished:
+            await desk.status.progress(job, track, desk.model)
+        return job if job.delivered_at is not None else None
+    done = await eventually(told, 30, "the song delivered", interval=0.1)
+    assert done.state == "succeeded"
+    sent = audios(desk.w, 7307)
+    result = done.result or {}
+    assert [c.params.get("title") for c in sent] == [i["title"] for i in result["items"]] and len(sent) == 2
+    assert all(i["ref"] for i in result["items"]) and result["task_id"] == created.task_id
+    assert await desk.parts(job) == ["0:audio", "1:audio"]
+    edits = [c.params["text"] for c in desk.w.tg.calls("editMessageText", 7307) if c.ok]
+    assert sum("Lyrics ready, composing" in e for e in edits) <= 1, edits
+    assert sum("The first song is ready" in e for e in edits) <= 1, edits
+    assert await desk.ledger(7307) == ["top_up", "hold", "capture"]
 
 
 def test_a_jpegs_size_is_read_from_its_frame_header() -> None:
