@@ -119,6 +119,24 @@ def parent_values(model: Model, parent: Job, item: int | None = None) -> dict[st
     return out
 
 
+def item_of(model: Model, parent: Job, values: Mapping[str, Any]) -> int | None:
+    """Which of the parent's files a child's values name (its item_index, or the file whose ref or
+    URL it took), when the parent has several: the confirmation says "file 2"."""
+    found = items(parent)
+    if len(found) < 2:
+        return None
+    for field in parent_fields(model):
+        value = values.get(field.name)
+        if field.source == "item_index" and isinstance(value, int) and 0 <= value < len(found):
+            return value
+        if field.source in ("item_ref", "item_url") and isinstance(value, str):
+            key = "ref" if field.source == "item_ref" else "url"
+            matching = [i for i, entry in enumerate(found) if entry.get(key) == value]
+            if matching:
+                return matching[0]
+    return None
+
+
 def kept(model: Model, payload: Mapping[str, Any]) -> dict[str, Any]:
     """The parent fields of an earlier child job's input: a repetition acts on the same parent
     with the same values (the parent's task id, the file), never re-read."""

@@ -28,7 +28,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, TelegramObject
 
 from bot import keyboards, screens, speak, status_message
-from bot.actions_kit import PARENT, acting_key
+from bot.actions_kit import PARENT, acting_key, item_of
 from bot.fsm_storage import forget
 from bot.inputs import formats, limit_mb
 from bot.prices import exact, price_range
@@ -375,14 +375,18 @@ async def terms(ctx: Ctx, model: Model, payload: Mapping[str, Any], *, now: date
     return Terms("money", price, left, balance.available)
 
 
-async def acting(ctx: Ctx, model_id: str, parent_id: int | None) -> str | None:
-    """The line naming the result an action acts on ("Продление результата №3"), by the user's own
-    number; None for a job of its own."""
+async def acting(ctx: Ctx, model_id: str, parent_id: int | None, values: Mapping[str, Any]) -> str | None:
+    """The line naming the result an action acts on ("Продление результата №3", and which of its
+    files when it has several: `values` are the child's), by the user's own number; None for a
+    job of its own."""
     parent = None if parent_id is None else await jobs.job(ctx.services.database, parent_id)
     if parent is None:
         return None
     key = acting_key(model_id)
-    return ctx.t(key if key in TEXTS.get(ctx.lang, {}) else "acting_any", n=parent.user_number)
+    line = ctx.t(key if key in TEXTS.get(ctx.lang, {}) else "acting_any", n=parent.user_number)
+    catalog = ctx.services.catalog
+    item = item_of(catalog.model(model_id), parent, values) if model_id in catalog else None
+    return line if item is None else ctx.t("acting_item", line=line, item=item + 1)
 
 
 def confirm_screen(ctx: Ctx, model: Model, wiz: Wiz, terms: Terms, on: str | None = None) -> Screen:
@@ -454,7 +458,7 @@ async def show(ctx: Ctx, wiz: Wiz, *, notice: str | None = None, fresh: bool = T
             if not fresh:
                 wiz.nonce = new_nonce()
             wiz.terms, save = now.key(), True
-        screen = confirm_screen(ctx, model, wiz, now, await acting(ctx, model.id, wiz.parent))
+        screen = confirm_screen(ctx, model, wiz, now, await acting(ctx, model.id, wiz.parent, wiz.values))
     elif wiz.at == FIELD:
         screen = await field_screen(ctx, model, wiz)
     else:
@@ -585,7 +589,8 @@ async def settle(ctx: Ctx, job: jobs.Job, wiz: Wiz | None = None, *, notice: str
     """The pressed confirmation becomes the job's summary without buttons (`notice` under it), and
     any other screen the wizard still shows loses its buttons. Best effort: a message that cannot
     be edited any more (too old, not modified) stays as it is."""
-    text = summary(ctx, job, await acting(ctx, job.model, job.parent_id)) + (f"\n\n{notice}" if notice else "")
+    on = await acting(ctx, job.model, job.parent_id, job.input)
+    text = summary(ctx, job, on) + (f"\n\n{notice}" if notice else "")
     if ctx.over is not None:
         try:
             await ctx.bot.edit_message_text(text=text, chat_id=ctx.chat_id, message_id=ctx.over, reply_markup=None)

@@ -137,6 +137,8 @@ async def test_a_songs_extend_takes_the_chosen_songs_audio_id(chat: Chat) -> Non
     await chat.top_up(100_000)
     parent = await finished(chat, SUNO, suno_result(), task_id="suno-task-1")
     await chat.press(keyboards.action_data(parent.id, "extend", 1))
+    line = t("acting_item", line=t("acting_extend", n=parent.user_number), item=2)
+    assert line in (chat.last.text or ""), "the confirmation names the song"
     await chat.press(chat.action("ok"))
     [child] = await children(chat, parent)
     assert child.input == {"audioId": "audio-b", "model": "V5", "defaultParamFlag": False}

@@ -183,7 +183,7 @@ def router() -> Router:
         if job.state == "succeeded":
             await resend(ctx, job)
         lines = [f"{ICONS.get(job.state, '•')} {number_of(ctx, job)} {title_of(ctx, job.model)}"]
-        if (on := await acting(ctx, job.model, job.parent_id)) is not None:
+        if (on := await acting(ctx, job.model, job.parent_id, job.input)) is not None:
             lines.append(on)
         lines += [ctx.t("job_when", when=when(ctx, job)),
                  ctx.t("job_state", state=ctx.t(STATE_KEYS.get(job.state, "state_queued"))),
