@@ -317,6 +317,30 @@ async def test_a_song_the_fake_kie_makes_passes_its_stages_and_arrives_as_two_so
     assert await desk.ledger(7307) == ["top_up", "hold", "capture"]
 
 
+async def test_lyrics_the_fake_kie_writes_arrive_as_one_message_per_variant(desk: Desk) -> None:
+    desk.w.kie.plan("suno-lyrics", duration=0.3, count=1)
+    job = await desk.confirmed(7308, endpoint="suno-lyrics", model=LYRICS, chosen={"prompt": "a song about the sea"})
+    created = await desk.ctx.kie.create_task(LYRICS, {"prompt": "a song about the sea"},
+                                             desk.w.settings.kie_callback_url(job.id), endpoint="suno-lyrics")
+    job = await desk.submitted(job, created.task_id)
+    track, model = Track(), shipped().model(LYRICS)
+
+    async def told() -> Job | None:
+        nonlocal job
+        job = await desk.follower.poll(job, track, model, overdue=False)
+        return job if job.delivered_at is not None else None
+    done = await eventually(told, 30, "the lyrics delivered", interval=0.1)
+    assert done.state == "succeeded"
+    variants = (done.result or {})["texts"]
+    assert len(variants) >= 2
+    messages = [c.params["text"] for c in desk.w.sent(7308, "sendMessage")
+                if c.result["message_id"] != job.status_message_id]
+    assert len(messages) == len(variants)
+    assert all(v["text"][:40] in m for v, m in zip(variants, messages, strict=True)), "in order"
+    assert await desk.parts(job) == [f"{i}:text" for i in range(len(variants))]
+    assert await desk.ledger(7308) == ["top_up", "hold", "capture"]
+
+
 def test_a_jpegs_size_is_read_from_its_frame_header() -> None:
     assert jpeg_size(jpeg(100, 80)) == (100, 80)
     assert jpeg_size(b"\x89PNG\r\n\x1a\n") is None
