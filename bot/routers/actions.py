@@ -83,8 +83,8 @@ def router() -> Router:
         if child is None:
             await tell(ctx, "act_gone")
             return
-        if not actions_kit.actable(parent):
-            await tell(ctx, "act_not_ready")
+        if not actions_kit.actable(parent):  # still running or being delivered; a failed one has no result
+            await tell(ctx, "act_gone" if parent.state in ("failed", "timed_out") else "act_not_ready")
             return
         if actions_kit.expired(parent, datetime.now(UTC)):
             await tell(ctx, "act_expired")
