@@ -4,9 +4,10 @@ Pure data and arithmetic: no Telegram, no database, no KIE wire format, so the w
 client and the ledger can all read the same catalog.
 """
 
+from catalog.actions import Action
 from catalog.families import FAMILIES, Family, Text
 from catalog.loader import Catalog, CatalogError, Field, Model, Option, Sku, load, shipped
 from catalog.pricing import Pricing, user_price_kopecks
 
-__all__ = ["FAMILIES", "Catalog", "CatalogError", "Family", "Field", "Model", "Option", "Pricing", "Sku", "Text",
-           "load", "shipped", "user_price_kopecks"]
+__all__ = ["FAMILIES", "Action", "Catalog", "CatalogError", "Family", "Field", "Model", "Option", "Pricing", "Sku",
+           "Text", "load", "shipped", "user_price_kopecks"]

@@ -9,6 +9,11 @@ task KIE refuses after the money is taken.
 
 File layout: a mapping with `models` (a list), and optionally `labels` (shared option labels:
 label set -> value -> {ru, en}) and `field_titles` (field name -> {ru, en}), shared by all files.
+
+A model of a dedicated KIE family (issue 20: `endpoint: veo`, ...) has the id
+`<endpoint>/<operation>[/<variant>]` and KIE's camelCase input names; `hidden: true` models are
+reached only as `actions` on another model's result, their `parent` fields filled from it
+(catalog/actions.py holds those rules).
 """
 
 from __future__ import annotations
