@@ -171,6 +171,18 @@ def waves(x: float, y: float) -> Color:
     return (110, 200, 160) if bar and abs(y - 0.5) < (level - 0.5) else (25, 30, 45)
 
 
+def notes(x: float, y: float) -> Color:
+    """A staff of five lines with notes along a melody: music, not a sound's waveform."""
+    staff = any(abs(y - (0.3 + 0.1 * k)) < 0.006 for k in range(5))
+    for n in range(8):
+        cx, cy = 0.12 + n * 0.11, 0.62 - 0.05 * ((n * 3) % 5)
+        if ((x - cx) * 1.6) ** 2 + (y - cy) ** 2 < 0.0016:
+            return (250, 210, 90)
+        if abs(x - (cx + 0.022)) < 0.004 and cy - 0.2 < y < cy:
+            return (250, 210, 90)
+    return WHITE if staff else mix((60, 30, 90), (20, 20, 40), y)
+
+
 def families() -> dict[str, list[list[Color]]]:
     scene = landscape()
     moved = [landscape(sun_x=0.15 + 0.25 * k, sun_y=0.45 - 0.08 * k) for k in range(4)]
@@ -196,6 +208,7 @@ def families() -> dict[str, list[list[Color]]]:
         panel(canvas, 8 + n * 118, 40, 110, 180, face(opening))
     out["avatar"] = canvas
     out["audio"] = render(waves)
+    out["music"] = render(notes)
     out["image_upscale"] = before_after(pixelated(scene, 14), scene)
     canvas = [[BLACK] * W for _ in range(H)]
     film(canvas, 4, 126, [pixelated(p, 10) for p in moved])
