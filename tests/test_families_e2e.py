@@ -444,7 +444,7 @@ def shown_with(w: World, chat: int, data: str) -> Call:
     return found[-1]
 
 
-@pytest.mark.parametrize(("family", "child", "item"), [("veo", "veo/1080p", None), ("suno", "suno/extend", 1)],
+@pytest.mark.parametrize(("family", "child", "item"), [("veo", "veo/1080p", 0), ("suno", "suno/extend", 1)],
                          ids=["veo-1080p", "suno-extend"])
 async def test_an_action_on_a_result_through_the_bot_makes_one_child_job_with_its_own_price(
         w: World, family: str, child: str, item: int | None) -> None:
