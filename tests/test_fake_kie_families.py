@@ -268,7 +268,7 @@ async def test_veo_result_urls_come_as_a_json_string_every_other_task(
     assert isinstance((await finished(client, fake, VEO_RECORD, third))["response"]["resultUrls"], list)
 
 
-async def test_a_veo_extend_names_every_segment_and_acts_only_on_a_finished_veo_task(
+async def test_a_veo_extend_names_the_whole_video_and_acts_only_on_a_finished_veo_task(
     fake: FakeKie, client: aiohttp.ClientSession
 ) -> None:
     fake.plan("veo", odd_shapes=False)
@@ -280,7 +280,8 @@ async def test_a_veo_extend_names_every_segment_and_acts_only_on_a_finished_veo_
     extended = await create(client, fake, "/api/v1/veo/extend", {"taskId": original, "prompt": "more", "model": "fast"})
     assert fake.tasks[extended].model == "veo/extend/fast"
     response = (await finished(client, fake, VEO_RECORD, extended))["response"]
-    assert response["fullResultUrls"] == segment + response["resultUrls"]
+    whole = response["fullResultUrls"]
+    assert len(whole) == 1 and whole[0] not in segment + response["resultUrls"], "one stitched file, not the parts"
     assert (await post(client, fake, "/api/v1/veo/extend", {"taskId": "veo_task_none", "prompt": "x"}))["code"] == 422
 
 

@@ -288,7 +288,9 @@ class DedicatedRoutes(KieRoutes):
             image = self._serve(task, f"{stem}_0.png", results.picture(task.task_id, shape), "image/png")
             task.items = [{"id": uuid.uuid4().hex, "url": url, "image": image}]
             if task.operation == "extend" and isinstance(parent, FamilyTask):
-                task.full_urls = [*(parent.full_urls or parent.urls), url]
+                # the whole video after extension, one stitched file (the fake's clip stands for it);
+                # Runway's record has no such field and delivers the new clip
+                task.full_urls = [self._serve(task, f"{stem}_full.mp4", results.clip(shape), "video/mp4")]
         elif task.family == "gpt4o":
             count = task.input.get("nVariants") or plan.result_count or 1
             task.items = [{"url": given[n] if n < len(given) else self._serve(

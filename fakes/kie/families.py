@@ -72,7 +72,7 @@ class FamilyTask(FakeTask):
     raws: list[str] = field(default_factory=list)  # the family's status word/flag each time it changed
     # result files: url, plus image (cover/thumbnail/origin), id, title, duration, tags, prompt, stream
     items: list[dict[str, Any]] = field(default_factory=list)
-    full_urls: list[str] = field(default_factory=list)  # Veo extend: every segment so far
+    full_urls: list[str] = field(default_factory=list)  # Veo extend: the whole video after extension
     file_names: list[str] = field(default_factory=list)  # the files served for it (file_faults by index)
 
     @property

@@ -9,8 +9,8 @@
 #                  text-to-speech result must not play longer than the bot estimated for the shortest text)
 #   song-a.mp3     6 s, mono 48 kbit/s: a plucked four-note tune on C (the first of a Suno task's two songs)
 #   song-b.mp3     5 s, the same on A, a three-note tune (the second song: distinct bytes and length)
-#   cover-a.jpg    512x512 JPEG, a radial gradient (song A's cover)
-#   cover-b.jpg    512x512 JPEG, a linear gradient (song B's cover)
+#   cover-a.jpg    320x320 JPEG (a Telegram thumbnail: <= 320 px, <= 200 kB), a radial gradient (song A's cover)
+#   cover-b.jpg    320x320 JPEG (a Telegram thumbnail: <= 320 px, <= 200 kB), a linear gradient (song B's cover)
 set -eu
 SECONDS_LONG=4
 for shape in 16x9:640x360 9x16:360x640 1x1:480x480; do
@@ -39,6 +39,6 @@ ffmpeg -hide_banner -loglevel error -y -f lavfi \
   -af "afade=t=in:d=0.05,afade=t=out:st=4:d=1" -c:a libmp3lame -b:a 48k -ac 1 \
   -metadata title="TRT demo: fake Suno song B" song-b.mp3
 ffmpeg -hide_banner -loglevel error -y -f lavfi \
-  -i "gradients=s=512x512:c0=0x3a1c71:c1=0xd76d77:c2=0xffaf7b:n=3:type=radial:seed=7" -frames:v 1 -q:v 6 cover-a.jpg
+  -i "gradients=s=320x320:c0=0x3a1c71:c1=0xd76d77:c2=0xffaf7b:n=3:type=radial:seed=7" -frames:v 1 -q:v 6 cover-a.jpg
 ffmpeg -hide_banner -loglevel error -y -f lavfi \
-  -i "gradients=s=512x512:c0=0x0f2027:c1=0x2c5364:c2=0x6dd5ed:n=3:seed=11" -frames:v 1 -q:v 6 cover-b.jpg
+  -i "gradients=s=320x320:c0=0x0f2027:c1=0x2c5364:c2=0x6dd5ed:n=3:seed=11" -frames:v 1 -q:v 6 cover-b.jpg
