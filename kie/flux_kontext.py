@@ -14,24 +14,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kie.endpoint import Request
-from kie.errors import BadResponse, InvalidRequest
-from kie.family_wire import (
+from kie.dedicated import (
+    DedicatedEndpoint,
     body_of,
+    callback_of,
     callback_parts,
-    callback_state,
+    callback_url_of,
     check_choice,
     check_flag,
-    check_http_url,
-    check_length,
-    data_object,
+    check_text,
+    default_flag,
     failure_code,
-    split_model,
+    record_parts,
+    split_model_id,
 )
-from kie.fields import as_int, as_text, json_object, message_of, task_id_of
-from kie.limiter import CREATE, RECORD
+from kie.endpoint import Request
+from kie.errors import InvalidRequest
+from kie.fields import as_int, as_text, json_object, message_of
+from kie.limiter import CREATE
 from kie.models import Callback, TaskRecord, TaskState
-from kie.validate import check_task_id
+from kie.validate import check_url
 
 __all__ = ["ASPECT_RATIOS", "CREATE_PATH", "FLUX_KONTEXT", "MODELS", "RECORD_PATH", "FluxKontextEndpoint"]
 
@@ -46,22 +48,22 @@ SAFETY_MAX = {"generate": 6, "edit": 2}
 _FLAG: Mapping[int, TaskState] = {0: TaskState.GENERATING, 1: TaskState.SUCCESS, 2: TaskState.FAIL, 3: TaskState.FAIL}
 
 
-class FluxKontextEndpoint:
+class FluxKontextEndpoint(DedicatedEndpoint):
     """Flux Kontext: text to image (``prompt``, ``aspectRatio``) or an edit (``prompt``, ``inputImage``)."""
+
+    record_path = RECORD_PATH
 
     @property
     def name(self) -> str:
         return "flux-kontext"
 
     def create_request(self, model: str, task_input: Mapping[str, Any], callback_url: str | None) -> Request:
-        operation, variant = split_model(model, self.name, OPERATIONS, MODELS)
-        body = body_of(task_input, callback_url)
-        if variant is not None:
-            body["model"] = variant
+        operation, variant = split_model_id(model, self.name, OPERATIONS, MODELS)
+        body = body_of(task_input, variant, callback_url)
         check_choice(body, "model", MODELS)
-        check_length(body, "prompt", 100_000, required=True)
+        check_text(body, "prompt", 100_000, required=True)
         if "inputImage" in body:
-            check_http_url(body["inputImage"], "inputImage (one image URL)")
+            check_url(body["inputImage"], "inputImage (one image URL)")
         elif operation == "edit":
             raise InvalidRequest("an edit needs inputImage (one image URL)")
         editing = operation == "edit" or "inputImage" in body  # KIE reads an input image as an edit
@@ -70,28 +72,14 @@ class FluxKontextEndpoint:
         check_choice(body, "safetyTolerance", range(SAFETY_MAX["edit" if editing else "generate"] + 1))
         check_flag(body, "promptUpsampling")
         # the text says translation is on by default; say so explicitly rather than trust a default
-        body["enableTranslation"] = body.get("enableTranslation", True)
-        check_flag(body, "enableTranslation")
+        default_flag(body, "enableTranslation", True)
         return Request("POST", CREATE_PATH, CREATE, json=body)
 
-    def created_task_id(self, data: Any) -> str | None:
-        return task_id_of(data) if isinstance(data, Mapping) else None
-
-    def local_task_id(self, model: str, task_input: Mapping[str, Any]) -> str | None:
-        return None
-
-    def record_request(self, task_id: str) -> Request:
-        return Request("GET", RECORD_PATH, RECORD, params={"taskId": check_task_id(task_id)})
-
     def record(self, data: Any, task_id: str) -> TaskRecord:
-        record = data_object(data, "Flux Kontext")
-        found = task_id or task_id_of(record)
-        if not found:
-            raise BadResponse("Flux Kontext record without a taskId")
+        record, found = record_parts(data, task_id, "Flux Kontext")
         flag = as_int(record.get("successFlag"))
         state = _FLAG.get(flag, TaskState.UNKNOWN) if flag is not None else TaskState.UNKNOWN
         param = json_object(record.get("paramJson") or record.get("param"))
-        url = param.get("callBackUrl")
         return TaskRecord(
             task_id=found,
             model=as_text(param.get("model")) or "",
@@ -102,33 +90,14 @@ class FluxKontextEndpoint:
             created_ms=as_int(record.get("createTime")),
             completed_ms=as_int(record.get("completeTime")),
             param=param or None,
-            callback_url=url if isinstance(url, str) and url else None,
+            callback_url=callback_url_of(param),
             raw_state=None if flag is None else str(flag),
             endpoint=self.name,
         )
 
-    def callback_task_id(self, body: Mapping[str, Any]) -> str | None:
-        data = body.get("data")
-        return task_id_of(data) if isinstance(data, Mapping) else None
-
     def callback(self, body: Mapping[str, Any]) -> Callback:
         data, task_id, code = callback_parts(body, "Flux Kontext")
-        urls = _image(data.get("info"))
-        state = callback_state(code, urls)
-        return Callback(
-            record=TaskRecord(
-                task_id=task_id,
-                model="",
-                state=state,
-                result_urls=urls,
-                fail_code=str(code) if state is TaskState.FAIL and code is not None else None,
-                fail_msg=message_of(body) if state is TaskState.FAIL else None,
-                raw_state=None if code is None else str(code),
-                endpoint=self.name,
-            ),
-            code=code,
-            message=message_of(body),
-        )
+        return callback_of(task_id, code, message_of(body), _image(data.get("info")), self.name)
 
 
 def _image(holder: Any) -> list[str]:

@@ -13,24 +13,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kie.endpoint import Request
-from kie.errors import BadResponse, InvalidRequest
-from kie.family_wire import (
+from kie.dedicated import (
+    DedicatedEndpoint,
     body_of,
+    callback_of,
     callback_parts,
-    callback_state,
+    callback_url_of,
     check_choice,
-    check_http_url,
-    check_length,
-    data_object,
+    check_text,
+    check_url_list,
     failure_code,
-    split_model,
-    urls_of,
+    record_parts,
+    split_model_id,
+    url_list,
 )
-from kie.fields import as_int, as_text, json_object, message_of, task_id_of
+from kie.endpoint import Request
+from kie.errors import InvalidRequest
+from kie.fields import as_int, as_text, json_object, message_of
 from kie.limiter import CREATE, RECORD
 from kie.models import Callback, TaskRecord, TaskState
-from kie.validate import check_task_id
+from kie.validate import check_task_id, check_url
 
 __all__ = ["CREATE_PATH", "DOWNLOAD_URL_PATH", "GPT4O", "RECORD_PATH", "SIZES", "Gpt4oEndpoint"]
 
@@ -51,16 +53,18 @@ _STATUS: Mapping[str, TaskState] = {
 _FLAG: Mapping[int, TaskState] = {0: TaskState.GENERATING, 1: TaskState.SUCCESS, 2: TaskState.FAIL}
 
 
-class Gpt4oEndpoint:
+class Gpt4oEndpoint(DedicatedEndpoint):
     """4o Image: generate and edit share one path; an edit is a generate with ``filesUrl``."""
+
+    record_path = RECORD_PATH
 
     @property
     def name(self) -> str:
         return "gpt4o"
 
     def create_request(self, model: str, task_input: Mapping[str, Any], callback_url: str | None) -> Request:
-        operation, _ = split_model(model, self.name, OPERATIONS)
-        body = body_of(task_input, callback_url)
+        operation, _ = split_model_id(model, self.name, OPERATIONS)
+        body = body_of(task_input, None, callback_url)
         if "size" not in body:
             raise InvalidRequest(f"size is required (one of {', '.join(SIZES)})")
         check_choice(body, "size", SIZES)
@@ -70,45 +74,29 @@ class Gpt4oEndpoint:
             body.setdefault("filesUrl", [single])
         files = body.get("filesUrl")
         if files is not None:
-            if not isinstance(files, list) or not 1 <= len(files) <= MAX_FILES:
-                raise InvalidRequest(f"filesUrl must be a list of 1 to {MAX_FILES} image URLs")
-            for index, url in enumerate(files):
-                check_http_url(url, f"filesUrl[{index}]")
+            check_url_list(files, "filesUrl", low=1, high=MAX_FILES)
         if "maskUrl" in body:
-            check_http_url(body["maskUrl"], "maskUrl")
-        prompt = check_length(body, "prompt", 100_000)
+            check_url(body["maskUrl"], "maskUrl")
+        prompt = check_text(body, "prompt", 100_000)
         if operation == "edit" and not files:
             raise InvalidRequest("an edit needs filesUrl (1 to 5 images)")
         if prompt is None and not files:
             raise InvalidRequest("prompt or filesUrl is required")
         return Request("POST", CREATE_PATH, CREATE, json=body)
 
-    def created_task_id(self, data: Any) -> str | None:
-        return task_id_of(data) if isinstance(data, Mapping) else None
-
-    def local_task_id(self, model: str, task_input: Mapping[str, Any]) -> str | None:
-        return None
-
-    def record_request(self, task_id: str) -> Request:
-        return Request("GET", RECORD_PATH, RECORD, params={"taskId": check_task_id(task_id)})
-
     def download_url_request(self, task_id: str, url: str) -> Request | None:
         """The signed, 20-minute link to one of a task's files (the family's cross-origin download)."""
         return Request("POST", DOWNLOAD_URL_PATH, RECORD,
-                       json={"taskId": check_task_id(task_id), "url": check_http_url(url, "result URL")})
+                       json={"taskId": check_task_id(task_id), "url": check_url(url, "result URL")})
 
     def record(self, data: Any, task_id: str) -> TaskRecord:
-        record = data_object(data, "4o Image")
-        found = task_id or task_id_of(record)
-        if not found:
-            raise BadResponse("4o Image record without a taskId")
+        record, found = record_parts(data, task_id, "4o Image")
         status = as_text(record.get("status"))
         flag = as_int(record.get("successFlag"))
         state = _state(status, flag)
         response = record.get("response")
         urls = _result_urls(response)
         param = json_object(record.get("param") or record.get("paramJson"))
-        url = param.get("callBackUrl")
         return TaskRecord(
             task_id=found,
             model="",
@@ -119,33 +107,14 @@ class Gpt4oEndpoint:
             created_ms=as_int(record.get("createTime")),
             completed_ms=as_int(record.get("completeTime")),
             param=param or None,
-            callback_url=url if isinstance(url, str) and url else None,
+            callback_url=callback_url_of(param),
             raw_state=status or (None if flag is None else f"successFlag={flag}"),
             endpoint=self.name,
         )
 
-    def callback_task_id(self, body: Mapping[str, Any]) -> str | None:
-        data = body.get("data")
-        return task_id_of(data) if isinstance(data, Mapping) else None
-
     def callback(self, body: Mapping[str, Any]) -> Callback:
         data, task_id, code = callback_parts(body, "4o Image")
-        urls = _result_urls(data.get("info"))
-        state = callback_state(code, urls)
-        return Callback(
-            record=TaskRecord(
-                task_id=task_id,
-                model="",
-                state=state,
-                result_urls=urls,
-                fail_code=str(code) if state is TaskState.FAIL and code is not None else None,
-                fail_msg=message_of(body) if state is TaskState.FAIL else None,
-                raw_state=None if code is None else str(code),
-                endpoint=self.name,
-            ),
-            code=code,
-            message=message_of(body),
-        )
+        return callback_of(task_id, code, message_of(body), _result_urls(data.get("info")), self.name)
 
 
 def _state(status: str | None, flag: int | None) -> TaskState:
@@ -161,7 +130,7 @@ def _result_urls(holder: Any) -> list[str]:
     """``resultUrls`` (the spec) or ``result_urls`` (the quickstart and callbacks), whichever is filled."""
     if not isinstance(holder, Mapping):
         return []
-    return urls_of(holder.get("resultUrls")) or urls_of(holder.get("result_urls"))
+    return url_list(holder.get("resultUrls")) or url_list(holder.get("result_urls"))
 
 
 GPT4O = Gpt4oEndpoint()

@@ -19,22 +19,29 @@ from collections.abc import Mapping
 from typing import Any
 
 from kie.dedicated import (
+    DedicatedEndpoint,
     body_of,
+    callback_of,
+    callback_parts,
+    callback_url_of,
+    check_choice,
+    check_text,
+    failure_code,
+    first_text,
     items_of,
     one_of,
+    record_parts,
     require_int,
     require_task_id,
-    require_text,
     split_model_id,
-    state_of_code,
     url_list,
 )
 from kie.endpoint import Request
 from kie.errors import BadResponse, InvalidRequest
 from kie.fields import as_int, as_text, json_object, message_of, task_id_of
-from kie.limiter import CREATE, RECORD
+from kie.limiter import CREATE
 from kie.models import Callback, TaskRecord, TaskState
-from kie.validate import check_task_id, check_url
+from kie.validate import check_url
 
 __all__ = ["ALEPH", "ALEPH_ASPECT_RATIOS", "ALEPH_GENERATE_PATH", "ALEPH_RECORD_PATH", "ASPECT_RATIOS",
            "DURATIONS", "EXTEND_PATH", "GENERATE_PATH", "MAX_PROMPT", "QUALITIES", "RECORD_PATH", "RUNWAY",
@@ -58,93 +65,59 @@ _STATES = {"wait": TaskState.WAITING, "waiting": TaskState.WAITING, "queueing": 
            "fail": TaskState.FAIL}
 
 
-class RunwayEndpoint:
+class RunwayEndpoint(DedicatedEndpoint):
     """Runway: ``POST runway/generate`` (text or one image), ``POST runway/extend``, ``GET record-detail``."""
+
+    record_path = RECORD_PATH
 
     @property
     def name(self) -> str:
         return "runway"
 
     def create_request(self, model: str, task_input: Mapping[str, Any], callback_url: str | None) -> Request:
-        operation, variant = split_model_id(model, self.name)
-        if variant is not None:
-            raise InvalidRequest("runway has no model field to send a variant in")
+        operation, _ = split_model_id(model, self.name, ("generate", "animate", "extend"))
         if operation in ("generate", "animate"):
             return Request("POST", GENERATE_PATH, CREATE, json=_runway_generate_body(operation, task_input,
                                                                                     callback_url))
-        if operation == "extend":
-            return Request("POST", EXTEND_PATH, CREATE, json=_runway_extend_body(task_input, callback_url))
-        raise InvalidRequest(f"unknown runway operation {operation!r}")
-
-    def created_task_id(self, data: Any) -> str | None:
-        return task_id_of(data) if isinstance(data, Mapping) else None
-
-    def local_task_id(self, model: str, task_input: Mapping[str, Any]) -> str | None:
-        return None
-
-    def record_request(self, task_id: str) -> Request:
-        return Request("GET", RECORD_PATH, RECORD, params={"taskId": check_task_id(task_id)})
+        return Request("POST", EXTEND_PATH, CREATE, json=_runway_extend_body(task_input, callback_url))
 
     def record(self, data: Any, task_id: str) -> TaskRecord:
         return parse_runway_record(data, task_id, endpoint=self.name)
 
-    def callback_task_id(self, body: Mapping[str, Any]) -> str | None:
-        data = body.get("data")
-        return task_id_of(data) if isinstance(data, Mapping) else None
-
     def callback(self, body: Mapping[str, Any]) -> Callback:
         """``data.{task_id, video_id, video_url, image_url}``; a failure has empty URLs or none."""
-        data = body.get("data")
-        if not isinstance(data, Mapping):
-            raise BadResponse("callback without a data object")
-        task_id = task_id_of(data)
-        if task_id is None:
-            raise BadResponse("callback without a task_id")
-        code = as_int(body.get("code"))
-        return _callback(task_id, code, message_of(body), data.get("video_url"), data.get("image_url"), self.name)
+        data, task_id, code = callback_parts(body, "runway")
+        return callback_of(task_id, code, message_of(body), url_list(data.get("video_url")), self.name,
+                           cover_url=first_text(data, "image_url"))
 
 
-class AlephEndpoint:
+class AlephEndpoint(DedicatedEndpoint):
     """Runway Aleph: ``POST aleph/generate {prompt, videoUrl}``, ``GET aleph/record-info``."""
+
+    record_path = ALEPH_RECORD_PATH
 
     @property
     def name(self) -> str:
         return "aleph"
 
     def create_request(self, model: str, task_input: Mapping[str, Any], callback_url: str | None) -> Request:
-        operation, variant = split_model_id(model, self.name)
-        if variant is not None:
-            raise InvalidRequest("aleph has no model field to send a variant in")
-        if operation != "generate":
-            raise InvalidRequest(f"unknown aleph operation {operation!r}")
+        split_model_id(model, self.name, ("generate",))
         body = body_of(task_input, None, callback_url)
-        require_text(body, "prompt")
+        check_text(body, "prompt", required=True)
         check_url(body.get("videoUrl"), "videoUrl")
         if "referenceImage" in body:
             check_url(body["referenceImage"], "referenceImage")
-        if "aspectRatio" in body:
-            one_of(body["aspectRatio"], ALEPH_ASPECT_RATIOS, "aspectRatio")
+        check_choice(body, "aspectRatio", ALEPH_ASPECT_RATIOS)
         if "seed" in body:
             body["seed"] = require_int(body["seed"], "seed", low=0)
         body.setdefault("waterMark", NO_WATERMARK)
         return Request("POST", ALEPH_GENERATE_PATH, CREATE, json=body)
 
-    def created_task_id(self, data: Any) -> str | None:
-        return task_id_of(data) if isinstance(data, Mapping) else None
-
-    def local_task_id(self, model: str, task_input: Mapping[str, Any]) -> str | None:
-        return None
-
-    def record_request(self, task_id: str) -> Request:
-        return Request("GET", ALEPH_RECORD_PATH, RECORD, params={"taskId": check_task_id(task_id)})
-
     def record(self, data: Any, task_id: str) -> TaskRecord:
         return parse_aleph_record(data, task_id, endpoint=self.name)
 
     def callback_task_id(self, body: Mapping[str, Any]) -> str | None:
-        data = body.get("data")
-        found = task_id_of(data) if isinstance(data, Mapping) else None
-        return found or task_id_of(body)
+        return super().callback_task_id(body) or task_id_of(body)
 
     def callback(self, body: Mapping[str, Any]) -> Callback:
         """Both documented shapes: the schema's ``data.{task_id, video_url, image_url}`` and the
@@ -154,10 +127,9 @@ class AlephEndpoint:
             raise BadResponse("callback without a task id (data.task_id or taskId)")
         data = body.get("data")
         data = data if isinstance(data, Mapping) else {}
-        code = as_int(body.get("code"))
-        video = data.get("video_url") or data.get("result_video_url")
-        image = data.get("image_url") or data.get("result_image_url")
-        return _callback(task_id, code, message_of(body), video, image, self.name)
+        urls = url_list(data.get("video_url") or data.get("result_video_url"))
+        return callback_of(task_id, as_int(body.get("code")), message_of(body), urls, self.name,
+                           cover_url=first_text(data, "image_url", "result_image_url"))
 
 
 RUNWAY = RunwayEndpoint()
@@ -166,11 +138,7 @@ ALEPH = AlephEndpoint()
 
 def parse_runway_record(data: Any, task_id: str | None, *, endpoint: str = "runway") -> TaskRecord:
     """A task's record from ``record-detail``'s ``data``. Runway's record names no callback URL."""
-    if not isinstance(data, Mapping):
-        raise BadResponse(f"runway record is not an object ({type(data).__name__})")
-    found = task_id or task_id_of(data)
-    if not found:
-        raise BadResponse("runway record without a taskId")
+    data, found = record_parts(data, task_id, "runway")
     raw_state = as_text(data.get("state"))
     state = _STATES.get(raw_state.lower(), TaskState.UNKNOWN) if raw_state else TaskState.UNKNOWN
     video = json_object(data.get("videoInfo"))
@@ -181,7 +149,7 @@ def parse_runway_record(data: Any, task_id: str | None, *, endpoint: str = "runw
         model="",
         state=state,
         result_urls=urls,
-        items=items_of(urls, _text_url(video.get("imageUrl"))),
+        items=items_of(urls, first_text(video, "imageUrl")),
         fail_code=as_text(data.get("failCode")) if state is TaskState.FAIL else None,
         fail_msg=as_text(data.get("failMsg")),
         param=param or None,
@@ -193,14 +161,9 @@ def parse_runway_record(data: Any, task_id: str | None, *, endpoint: str = "runw
 def parse_aleph_record(data: Any, task_id: str | None, *, endpoint: str = "aleph") -> TaskRecord:
     """A task's record from Aleph's ``record-info``: successFlag 1 is success; 0 is failure when
     an errorCode (other than 0) or an errorMessage is there, and still running otherwise."""
-    if not isinstance(data, Mapping):
-        raise BadResponse(f"aleph record is not an object ({type(data).__name__})")
-    found = task_id or task_id_of(data)
-    if not found:
-        raise BadResponse("aleph record without a taskId")
+    data, found = record_parts(data, task_id, "aleph")
     flag = as_int(data.get("successFlag"))
-    error_code = as_text(data.get("errorCode"))
-    error_code = None if error_code in ("0", "200") else error_code
+    error_code = failure_code(data.get("errorCode"))
     error_message = as_text(data.get("errorMessage"))
     if flag == 1:
         state = TaskState.SUCCESS
@@ -213,17 +176,16 @@ def parse_aleph_record(data: Any, task_id: str | None, *, endpoint: str = "aleph
     response = json_object(data.get("response"))
     urls = url_list(response.get("resultVideoUrl"))
     param = json_object(data.get("paramJson"))
-    callback_url = param.get("callBackUrl")
     return TaskRecord(
         task_id=found,
         model="",
         state=state,
         result_urls=urls,
-        items=items_of(urls, _text_url(response.get("resultImageUrl"))),
+        items=items_of(urls, first_text(response, "resultImageUrl")),
         fail_code=error_code if state is not TaskState.SUCCESS else None,
         fail_msg=error_message if state is not TaskState.SUCCESS else None,
         param=param or None,
-        callback_url=callback_url if isinstance(callback_url, str) and callback_url else None,
+        callback_url=callback_url_of(param),
         raw_state=as_text(data.get("successFlag")),
         endpoint=endpoint,
     )
@@ -231,7 +193,7 @@ def parse_aleph_record(data: Any, task_id: str | None, *, endpoint: str = "aleph
 
 def _runway_generate_body(operation: str, task_input: Mapping[str, Any], callback_url: str | None) -> dict[str, Any]:
     body = body_of(task_input, None, callback_url)
-    require_text(body, "prompt", max_len=MAX_PROMPT)
+    check_text(body, "prompt", MAX_PROMPT, required=True)
     # duration and quality are required by KIE: the shortest and the cheapest when the input is silent
     body["duration"] = one_of(require_int(body.get("duration", 5), "duration"), DURATIONS, "duration")
     body["quality"] = one_of(body.get("quality", "720p"), QUALITIES, "quality")
@@ -243,8 +205,7 @@ def _runway_generate_body(operation: str, task_input: Mapping[str, Any], callbac
         check_url(body["imageUrl"], "imageUrl")
     elif "aspectRatio" not in body:
         raise InvalidRequest("aspectRatio is required for a video from text alone")
-    if "aspectRatio" in body:
-        one_of(body["aspectRatio"], ASPECT_RATIOS, "aspectRatio")
+    check_choice(body, "aspectRatio", ASPECT_RATIOS)
     body.setdefault("waterMark", NO_WATERMARK)
     return body
 
@@ -252,28 +213,7 @@ def _runway_generate_body(operation: str, task_input: Mapping[str, Any], callbac
 def _runway_extend_body(task_input: Mapping[str, Any], callback_url: str | None) -> dict[str, Any]:
     body = body_of(task_input, None, callback_url)
     require_task_id(body)
-    require_text(body, "prompt", max_len=MAX_PROMPT)
+    check_text(body, "prompt", MAX_PROMPT, required=True)
     body["quality"] = one_of(body.get("quality", "720p"), QUALITIES, "quality")
     body.setdefault("waterMark", NO_WATERMARK)
     return body
-
-
-def _callback(task_id: str, code: int | None, message: str, video: Any, image: Any, endpoint: str) -> Callback:
-    urls = url_list(video)
-    state = state_of_code(code)
-    record = TaskRecord(
-        task_id=task_id,
-        model="",
-        state=state,
-        result_urls=urls,
-        items=items_of(urls, _text_url(image)),
-        fail_code=str(code) if state is TaskState.FAIL else None,
-        fail_msg=(message or None) if state is TaskState.FAIL else None,
-        raw_state=None if code is None else str(code),
-        endpoint=endpoint,
-    )
-    return Callback(record=record, code=code, message=message)
-
-
-def _text_url(value: Any) -> str | None:
-    return value.strip() if isinstance(value, str) and value.strip() else None

@@ -16,24 +16,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kie.endpoint import Request
-from kie.errors import BadResponse, InvalidRequest
-from kie.family_wire import (
+from kie.dedicated import (
+    DedicatedEndpoint,
     as_float,
     body_of,
     callback_parts,
+    callback_url_of,
     check_choice,
     check_flag,
-    check_http_url,
-    check_length,
-    data_object,
+    check_text,
     failure_code,
-    split_model,
+    first_text,
+    record_parts,
+    split_model_id,
 )
-from kie.fields import as_int, as_text, json_object, message_of, task_id_of
-from kie.limiter import CREATE, RECORD
+from kie.endpoint import Request
+from kie.errors import InvalidRequest
+from kie.fields import as_int, as_text, json_object, message_of
+from kie.limiter import CREATE
 from kie.models import Callback, ResultItem, TaskRecord, TaskState
-from kie.validate import check_task_id
+from kie.validate import check_url
 
 __all__ = [
     "LYRICS_PATH",
@@ -87,35 +89,23 @@ CALLBACK_EXCEPTION = "CALLBACK_EXCEPTION"
 # ---------------------------------------------------------------------- music
 
 
-class SunoEndpoint:
+class SunoEndpoint(DedicatedEndpoint):
     """Suno music: generate, extend, cover/remix (upload-cover), upload-extend; one record-info for all."""
+
+    record_path = RECORD_PATH
 
     @property
     def name(self) -> str:
         return "suno"
 
     def create_request(self, model: str, task_input: Mapping[str, Any], callback_url: str | None) -> Request:
-        operation, variant = split_model(model, self.name, PATHS, MODELS)
-        body = body_of(task_input, callback_url)
-        if variant is not None:
-            body["model"] = variant
+        operation, variant = split_model_id(model, self.name, PATHS, MODELS)
+        body = body_of(task_input, variant, callback_url)
         _check_music(operation, body)
         return Request("POST", PATHS[operation], CREATE, json=body)
 
-    def created_task_id(self, data: Any) -> str | None:
-        return task_id_of(data) if isinstance(data, Mapping) else None
-
-    def local_task_id(self, model: str, task_input: Mapping[str, Any]) -> str | None:
-        return None
-
-    def record_request(self, task_id: str) -> Request:
-        return Request("GET", RECORD_PATH, RECORD, params={"taskId": check_task_id(task_id)})
-
     def record(self, data: Any, task_id: str) -> TaskRecord:
-        record = data_object(data, "Suno")
-        found = task_id or task_id_of(record)
-        if not found:
-            raise BadResponse("Suno record without a taskId")
+        record, found = record_parts(data, task_id, "Suno")
         response = record.get("response")
         songs = _songs(response.get("sunoData") if isinstance(response, Mapping) else None)
         raw = as_text(record.get("status"))
@@ -137,16 +127,12 @@ class SunoEndpoint:
             created_ms=as_int(record.get("createTime")),
             completed_ms=as_int(record.get("completeTime")),
             param=param or None,
-            callback_url=_callback_url(param),
+            callback_url=callback_url_of(param),
             raw_state=raw,
             endpoint=self.name,
             items=songs,
             stage=stage,
         )
-
-    def callback_task_id(self, body: Mapping[str, Any]) -> str | None:
-        data = body.get("data")
-        return task_id_of(data) if isinstance(data, Mapping) else None
 
     def callback(self, body: Mapping[str, Any]) -> Callback:
         data, task_id, code = callback_parts(body, "Suno")
@@ -176,7 +162,7 @@ def _check_music(operation: str, body: dict[str, Any]) -> None:
     if model not in MODELS:
         raise InvalidRequest(f"model must be one of {', '.join(MODELS)}")
     if operation in ("cover", "remix", "upload-extend"):
-        check_http_url(body.get("uploadUrl"), "uploadUrl")
+        check_url(body.get("uploadUrl"), "uploadUrl")
     if operation in ("generate", "cover", "remix"):
         if "customMode" not in body:  # a style or a title is only read in custom mode: asking for one says so
             body["customMode"] = any(_given(body, key) for key in ("style", "title"))
@@ -184,7 +170,7 @@ def _check_music(operation: str, body: dict[str, Any]) -> None:
         custom = check_flag(body, "customMode")
         instrumental = bool(check_flag(body, "instrumental"))
         if not custom:
-            check_length(body, "prompt", SIMPLE_PROMPT_MAX, required=True)
+            check_text(body, "prompt", SIMPLE_PROMPT_MAX, required=True)
             for key in ("style", "title"):
                 if _given(body, key):
                     raise InvalidRequest(f"{key} is read only in custom mode (customMode true)")
@@ -194,7 +180,7 @@ def _check_music(operation: str, body: dict[str, Any]) -> None:
             _check_custom(body, model, title_max, lyrics_required=not instrumental)
     else:  # extend, upload-extend
         if operation == "extend":
-            check_length(body, "audioId", 256, required=True)
+            check_text(body, "audioId", 256, required=True)
         if "defaultParamFlag" not in body:  # own parameters given means "use mine", else the original's
             body["defaultParamFlag"] = any(_given(body, key) for key in ("prompt", "style", "title", "continueAt"))
         if check_flag(body, "defaultParamFlag"):
@@ -215,9 +201,9 @@ def _check_music(operation: str, body: dict[str, Any]) -> None:
 
 def _check_custom(body: Mapping[str, Any], model: str, title_max: int, *, lyrics_required: bool) -> None:
     prompt_max, style_max = (3000, 200) if model == "V4" else (5000, 1000)
-    check_length(body, "style", style_max, required=True)
-    check_length(body, "title", title_max, required=True)
-    check_length(body, "prompt", prompt_max, required=lyrics_required, what="prompt (the lyrics)")
+    check_text(body, "style", style_max, required=True)
+    check_text(body, "title", title_max, required=True)
+    check_text(body, "prompt", prompt_max, required=lyrics_required, what="prompt (the lyrics)")
 
 
 def _given(body: Mapping[str, Any], key: str) -> bool:
@@ -235,32 +221,19 @@ def _songs(entries: Any) -> tuple[ResultItem, ...]:
             continue
         # public code falls back audio -> source (upload-cover/extend) -> stream: which is filled at
         # "first" is not documented
-        url = _text(entry, "audioUrl", "audio_url", "sourceAudioUrl", "source_audio_url",
+        url = first_text(entry, "audioUrl", "audio_url", "sourceAudioUrl", "source_audio_url",
                     "streamAudioUrl", "stream_audio_url", "sourceStreamAudioUrl", "source_stream_audio_url")
         if url is None:
             continue
         songs.append(ResultItem(
             url=url,
-            title=_text(entry, "title"),
-            cover_url=_text(entry, "imageUrl", "image_url", "sourceImageUrl", "source_image_url"),
-            ref=_text(entry, "id", "audioId", "audio_id"),
+            title=first_text(entry, "title"),
+            cover_url=first_text(entry, "imageUrl", "image_url", "sourceImageUrl", "source_image_url"),
+            ref=first_text(entry, "id", "audioId", "audio_id"),
             duration=as_float(entry.get("duration")),
-            lyrics=_text(entry, "prompt"),
+            lyrics=first_text(entry, "prompt"),
         ))
     return tuple(songs)
-
-
-def _text(entry: Mapping[str, Any], *keys: str) -> str | None:
-    for key in keys:
-        value = entry.get(key)
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-    return None
-
-
-def _callback_url(param: Mapping[str, Any]) -> str | None:
-    url = param.get("callBackUrl")
-    return url if isinstance(url, str) and url else None
 
 
 def _stage(data: Mapping[str, Any], code: int | None) -> tuple[TaskState, str | None, str | None]:
@@ -279,40 +252,30 @@ def _callback_fail_code(code: int | None, state: TaskState) -> str | None:
 # ---------------------------------------------------------------------- lyrics
 
 
-class SunoLyricsEndpoint:
+class SunoLyricsEndpoint(DedicatedEndpoint):
     """Suno lyrics: ``POST /api/v1/lyrics {prompt}``; the result is text, two or three variants.
 
     The variants go in ``TaskRecord.result_object`` as ``[{"title", "text"}, ...]`` (a text model's
     place, as the jobs API's ``resultObject``); there are no files, so ``items`` stays empty.
     """
 
+    record_path = LYRICS_RECORD_PATH
+
     @property
     def name(self) -> str:
         return "suno-lyrics"
 
     def create_request(self, model: str, task_input: Mapping[str, Any], callback_url: str | None) -> Request:
-        split_model(model, self.name, ("generate",))
-        body = body_of(task_input, callback_url)
-        prompt = check_length(body, "prompt", 10_000, required=True)
+        split_model_id(model, self.name, ("generate",))
+        body = body_of(task_input, None, callback_url)
+        prompt = check_text(body, "prompt", 10_000, required=True)
         words = len((prompt or "").split())
         if words > LYRICS_PROMPT_MAX_WORDS:
             raise InvalidRequest(f"prompt is {words} words, over {LYRICS_PROMPT_MAX_WORDS}")
         return Request("POST", LYRICS_PATH, CREATE, json=body)
 
-    def created_task_id(self, data: Any) -> str | None:
-        return task_id_of(data) if isinstance(data, Mapping) else None
-
-    def local_task_id(self, model: str, task_input: Mapping[str, Any]) -> str | None:
-        return None
-
-    def record_request(self, task_id: str) -> Request:
-        return Request("GET", LYRICS_RECORD_PATH, RECORD, params={"taskId": check_task_id(task_id)})
-
     def record(self, data: Any, task_id: str) -> TaskRecord:
-        record = data_object(data, "Suno lyrics")
-        found = task_id or task_id_of(record)
-        if not found:
-            raise BadResponse("Suno lyrics record without a taskId")
+        record, found = record_parts(data, task_id, "Suno lyrics")
         response = record.get("response")
         variants, errors = _lyrics(response.get("data") if isinstance(response, Mapping) else None)
         raw = as_text(record.get("status"))
@@ -331,14 +294,10 @@ class SunoLyricsEndpoint:
             fail_code=code,
             fail_msg=as_text(record.get("errorMessage")) or (errors[0] if errors and not variants else None),
             param=param or None,
-            callback_url=_callback_url(param),
+            callback_url=callback_url_of(param),
             raw_state=raw,
             endpoint=self.name,
         )
-
-    def callback_task_id(self, body: Mapping[str, Any]) -> str | None:
-        data = body.get("data")
-        return task_id_of(data) if isinstance(data, Mapping) else None
 
     def callback(self, body: Mapping[str, Any]) -> Callback:
         data, task_id, code = callback_parts(body, "Suno lyrics")
@@ -373,13 +332,13 @@ def _lyrics(entries: Any) -> tuple[list[dict[str, str]], list[str]]:
         if not isinstance(entry, Mapping):
             continue
         status = (as_text(entry.get("status")) or "").lower()
-        text = _text(entry, "text")
+        text = first_text(entry, "text")
         if status == "failed" or text is None:
-            error = _text(entry, "errorMessage", "error_message")
+            error = first_text(entry, "errorMessage", "error_message")
             if error:
                 errors.append(error)
             continue
-        variants.append({"title": _text(entry, "title") or "", "text": text})
+        variants.append({"title": first_text(entry, "title") or "", "text": text})
     return variants, errors
 
 

@@ -20,20 +20,27 @@ from datetime import datetime
 from typing import Any
 
 from kie.dedicated import (
+    DedicatedEndpoint,
     body_of,
+    callback_of,
+    callback_parts,
+    callback_url_of,
+    check_choice,
+    check_text,
     check_url_list,
+    default_flag,
+    failure_code,
     items_of,
     one_of,
+    record_parts,
     require_int,
     require_task_id,
-    require_text,
     split_model_id,
-    state_of_code,
     url_list,
 )
 from kie.endpoint import Request
-from kie.errors import BadResponse, InvalidRequest
-from kie.fields import as_int, as_text, json_object, message_of, task_id_of
+from kie.errors import InvalidRequest
+from kie.fields import as_int, as_text, json_object, message_of
 from kie.limiter import CREATE, RECORD
 from kie.models import Callback, TaskRecord, TaskState
 from kie.validate import check_task_id
@@ -55,6 +62,7 @@ ASPECT_RATIOS = ("16:9", "9:16", "Auto")
 RESOLUTIONS = ("720p", "1080p", "4k")
 DURATIONS = (4, 6, 8)
 GENERATION_TYPES = {"generate": None, "frames": "FIRST_AND_LAST_FRAMES_2_VIDEO", "reference": "REFERENCE_2_VIDEO"}
+OPERATIONS = (*GENERATION_TYPES, "extend", "1080p", "4k")
 ALL_GENERATION_TYPES = ("TEXT_2_VIDEO", "FIRST_AND_LAST_FRAMES_2_VIDEO", "REFERENCE_2_VIDEO")
 MAX_IMAGES = {"FIRST_AND_LAST_FRAMES_2_VIDEO": 2, "REFERENCE_2_VIDEO": 3, None: 3}
 # a 1080p "task" is the GET on its parent: veo1080p~<parent taskId>~<index>~<random hex>; the
@@ -63,7 +71,7 @@ LOCAL_PREFIX = "veo1080p~"
 _SUCCESS_FLAGS = {0: TaskState.GENERATING, 1: TaskState.SUCCESS, 2: TaskState.FAIL, 3: TaskState.FAIL}
 
 
-class VeoEndpoint:
+class VeoEndpoint(DedicatedEndpoint):
     """The Veo 3.1 family. Status of generate, extend and 4K tasks: ``GET record-info?taskId=``.
 
     The 1080p version is a local task (:meth:`local_task_id`): nothing is created at KIE, and
@@ -75,12 +83,14 @@ class VeoEndpoint:
     success) therefore ends by the job's deadline, not by a FAIL record.
     """
 
+    record_path = RECORD_PATH
+
     @property
     def name(self) -> str:
         return "veo"
 
     def create_request(self, model: str, task_input: Mapping[str, Any], callback_url: str | None) -> Request:
-        operation, variant = split_model_id(model, self.name)
+        operation, variant = split_model_id(model, self.name, OPERATIONS, variants=None)
         if operation in GENERATION_TYPES:
             return Request("POST", GENERATE_PATH, CREATE, json=_generate_body(operation, variant, task_input,
                                                                              callback_url))
@@ -88,15 +98,10 @@ class VeoEndpoint:
             return Request("POST", EXTEND_PATH, CREATE, json=_extend_body(variant, task_input, callback_url))
         if operation == "4k":
             return Request("POST", UHD4K_PATH, CREATE, json=_uhd_body(variant, task_input, callback_url))
-        if operation == "1080p":
-            raise InvalidRequest("veo/1080p is fetched, not created (a local task)")
-        raise InvalidRequest(f"unknown veo operation {operation!r}")
-
-    def created_task_id(self, data: Any) -> str | None:
-        return task_id_of(data) if isinstance(data, Mapping) else None
+        raise InvalidRequest("veo/1080p is fetched, not created (a local task)")
 
     def local_task_id(self, model: str, task_input: Mapping[str, Any]) -> str | None:
-        operation, variant = split_model_id(model, self.name)
+        operation, variant = split_model_id(model, self.name, OPERATIONS, variants=None)
         if operation != "1080p":
             return None
         if variant is not None:
@@ -112,46 +117,23 @@ class VeoEndpoint:
         if local is not None:
             parent, index = local
             return Request("GET", HD1080_PATH, RECORD, params={"taskId": parent, "index": str(index)})
-        return Request("GET", RECORD_PATH, RECORD, params={"taskId": task_id})
+        return super().record_request(task_id)
 
     def record(self, data: Any, task_id: str) -> TaskRecord:
         if _local_parts(task_id) is not None:
             return _hd1080_record(data, task_id, self.name)
         return parse_record(data, task_id, endpoint=self.name)
 
-    def callback_task_id(self, body: Mapping[str, Any]) -> str | None:
-        data = body.get("data")
-        return task_id_of(data) if isinstance(data, Mapping) else None
-
     def callback(self, body: Mapping[str, Any]) -> Callback:
         """Generate and extend: ``data.info.resultUrls`` (array or string); 4K: the same, or the
         OpenAPI schema's ``data.result_urls`` beside ``data.task_id``. A failure carries only the
         task id and the envelope's code and message."""
-        data = body.get("data")
-        if not isinstance(data, Mapping):
-            raise BadResponse("callback without a data object")
-        task_id = task_id_of(data)
-        if task_id is None:
-            raise BadResponse("callback without a taskId")
-        code = as_int(body.get("code"))
-        message = message_of(body)
+        data, task_id, code = callback_parts(body, "veo")
         info = json_object(data.get("info"))
         urls = (url_list(info.get("resultUrls")) or url_list(info.get("result_urls"))
                 or url_list(data.get("resultUrls")) or url_list(data.get("result_urls")))
-        state = state_of_code(code)
-        record = TaskRecord(
-            task_id=task_id,
-            model="",
-            state=state,
-            result_urls=urls,
-            items=items_of(urls),
-            fail_code=str(code) if state is TaskState.FAIL else None,
-            fail_msg=(message or None) if state is TaskState.FAIL else None,
-            param=json_object(data.get("promptJson")) or None,
-            raw_state=None if code is None else str(code),
-            endpoint=self.name,
-        )
-        return Callback(record=record, code=code, message=message)
+        return callback_of(task_id, code, message_of(body), urls, self.name,
+                           param=json_object(data.get("promptJson")))
 
 
 VEO = VeoEndpoint()
@@ -159,11 +141,7 @@ VEO = VeoEndpoint()
 
 def parse_record(data: Any, task_id: str | None, *, endpoint: str = "veo") -> TaskRecord:
     """A task's record from ``record-info``'s ``data`` (generate, extend and 4K alike)."""
-    if not isinstance(data, Mapping):
-        raise BadResponse(f"veo record is not an object ({type(data).__name__})")
-    found = task_id or task_id_of(data)
-    if not found:
-        raise BadResponse("veo record without a taskId")
+    data, found = record_parts(data, task_id, "veo")
     flag = as_int(data.get("successFlag"))
     state = _SUCCESS_FLAGS.get(flag, TaskState.UNKNOWN) if flag is not None else TaskState.UNKNOWN
     response = json_object(data.get("response"))
@@ -171,20 +149,18 @@ def parse_record(data: Any, task_id: str | None, *, endpoint: str = "veo") -> Ta
     # extension") is the whole: one stitched file or its segments in order, each delivered
     urls = url_list(response.get("fullResultUrls")) or url_list(response.get("resultUrls"))
     param = json_object(data.get("paramJson"))
-    callback_url = param.get("callBackUrl")
-    error_code = as_text(data.get("errorCode"))
     return TaskRecord(
         task_id=found,
         model=as_text(param.get("model")) or "",
         state=state,
         result_urls=urls,
         items=items_of(urls),
-        fail_code=error_code if error_code not in (None, "0", "200") else None,
+        fail_code=failure_code(data.get("errorCode")),
         fail_msg=as_text(data.get("errorMessage")),
         created_ms=_ms(data.get("createTime")),
         completed_ms=_ms(data.get("completeTime")),
         param=param or None,
-        callback_url=callback_url if isinstance(callback_url, str) and callback_url else None,
+        callback_url=callback_url_of(param),
         raw_state=as_text(data.get("successFlag")),
         endpoint=endpoint,
     )
@@ -194,17 +170,15 @@ def _generate_body(operation: str, variant: str | None, task_input: Mapping[str,
                    callback_url: str | None) -> dict[str, Any]:
     body = body_of(task_input, variant, callback_url)
     body.pop("enableFallback", None)  # deprecated: KIE asks to "remove it from requests"
-    require_text(body, "prompt")
+    check_text(body, "prompt", required=True)
     model = one_of(body.get("model", "veo3_fast"), MODELS, "model")
     generation_type = GENERATION_TYPES[operation]
     if generation_type is None and "generationType" in body:
         generation_type = one_of(body["generationType"], ALL_GENERATION_TYPES, "generationType")
     if generation_type is not None:
         body["generationType"] = generation_type
-    if "aspectRatio" in body:
-        one_of(body["aspectRatio"], ASPECT_RATIOS, "aspectRatio")
-    if "resolution" in body:
-        one_of(body["resolution"], RESOLUTIONS, "resolution")
+    check_choice(body, "aspectRatio", ASPECT_RATIOS)
+    check_choice(body, "resolution", RESOLUTIONS)
     if "duration" in body:
         body["duration"] = one_of(require_int(body["duration"], "duration"), DURATIONS, "duration")
     if "seeds" in body:
@@ -220,7 +194,7 @@ def _generate_body(operation: str, variant: str | None, task_input: Mapping[str,
             raise InvalidRequest("reference-to-video runs only on veo3_fast or veo3_lite")
         if body.get("duration", 8) != 8:
             raise InvalidRequest("reference-to-video makes only 8-second videos")
-    body["enableTranslation"] = _flag(body.get("enableTranslation", True), "enableTranslation")
+    default_flag(body, "enableTranslation", True)
     return body
 
 
@@ -229,13 +203,12 @@ def _extend_body(variant: str | None, task_input: Mapping[str, Any], callback_ur
     body.pop("enableFallback", None)
     if _local_parts(require_task_id(body)) is not None:
         raise InvalidRequest("a 1080p version cannot be extended (KIE extends only its own generations)")
-    require_text(body, "prompt")
-    if "model" in body:
-        one_of(body["model"], EXTEND_MODELS, "model")
+    check_text(body, "prompt", required=True)
+    check_choice(body, "model", EXTEND_MODELS)
     if "seeds" in body:
         body["seeds"] = require_int(body["seeds"], "seeds", low=10000, high=99999)
     # not in extend's spec, but the contract sends it with every prompt: a Russian prompt is the norm here
-    body["enableTranslation"] = _flag(body.get("enableTranslation", True), "enableTranslation")
+    default_flag(body, "enableTranslation", True)
     return body
 
 
@@ -248,12 +221,6 @@ def _uhd_body(variant: str | None, task_input: Mapping[str, Any], callback_url: 
     if local is not None:  # the 4K of a 1080p version is the 4K of the video it came from
         body["taskId"], body["index"] = local
     return body
-
-
-def _flag(value: Any, what: str) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidRequest(f"{what} must be true or false")
-    return value
 
 
 def _local_parts(task_id: str) -> tuple[str, int] | None:
