@@ -27,7 +27,7 @@ from aiogram import Bot
 from actors.actor import Actor, handles
 from actors.mailbox import Mailbox, Overflow, describe
 from actors.roles import Leased, ask_for_role
-from catalog.loader import Catalog, Model
+from catalog.model import Catalog, Model
 from config import Settings
 from generation.context import JobContext, log
 from generation.deliver import Deliverer

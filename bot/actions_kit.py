@@ -16,7 +16,7 @@ from typing import Any
 
 from catalog.actions import Action, variant_of
 from catalog.actions import resolve as mapped
-from catalog.loader import Field, Model
+from catalog.model import Field, Model
 from store.jobs import Job
 
 RETENTION = timedelta(days=14)

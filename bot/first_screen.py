@@ -16,7 +16,7 @@ from bot.prices import lowest
 from bot.replies import name_of
 from bot.services import Services
 from bot.texts import money, t
-from catalog.loader import Catalog
+from catalog.model import Catalog
 from config import Settings
 from store import jobs
 

@@ -34,7 +34,7 @@ from bot.inputs import formats, limit_mb
 from bot.prices import exact, price_range
 from bot.services import Services
 from bot.texts import TEXTS, lang_of, money, t
-from catalog.loader import Field, Model, same
+from catalog.model import Field, Model, same
 from catalog.payload import build, is_job_ref
 from store import accounts, grants, jobs
 from telemetry import logs

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiogram.types import Message
 
-from catalog.loader import Field, Model
+from catalog.model import Field, Model
 from catalog.payload import FileRef, file_ref
 
 # the Bot API lets a bot download files up to 20 MB (getFile), and the jobs actor downloads every

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from catalog.loader import Model, Value
+from catalog.model import Model, Value
 from catalog.payload import media_seconds
 from catalog.pricing import user_price_kopecks
 from config import Settings

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from catalog.loader import Catalog
+from catalog.model import Catalog
 from config import Settings
 from store.database import Database
 from store.leader import lock_name

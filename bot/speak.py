@@ -18,7 +18,7 @@ from typing import Any
 
 from bot.inputs import Bad
 from bot.texts import t
-from catalog.loader import SPEAK_KEY, Field, Model, spoken
+from catalog.model import SPEAK_KEY, Field, Model, spoken
 from catalog.payload import Spoken, spoken_ref
 
 QUOTE = 80  # characters of the text shown back

@@ -6,7 +6,8 @@ client and the ledger can all read the same catalog.
 
 from catalog.actions import Action
 from catalog.families import FAMILIES, Family, Text
-from catalog.loader import Catalog, CatalogError, Field, Model, Option, Sku, load, shipped
+from catalog.loader import CatalogError, load, shipped
+from catalog.model import Catalog, Field, Model, Option, Sku
 from catalog.pricing import Pricing, user_price_kopecks
 
 __all__ = ["FAMILIES", "Action", "Catalog", "CatalogError", "Family", "Field", "Model", "Option", "Pricing", "Sku",

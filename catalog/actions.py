@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
 
-Value = str | int | float | bool  # as catalog.loader.Value (this module must not import the loader: no cycle)
+Value = str | int | float | bool  # as catalog.model.Value (this module must not import catalog.model: no cycle)
 
 # where a parent field's value comes from (contract of issue 20)
 SOURCES = ("task_id", "item_ref", "item_index", "item_url", "variant")
@@ -29,7 +29,7 @@ ACTION_ID_RE = re.compile(r"[a-z][a-z0-9_]*")
 
 
 class Field(Protocol):
-    """What these rules read of a catalog.loader.Field."""
+    """What these rules read of a catalog.model.Field."""
 
     @property
     def name(self) -> str: ...
@@ -45,7 +45,7 @@ class Field(Protocol):
 
 
 class Model(Protocol):
-    """What these rules read of a catalog.loader.Model."""
+    """What these rules read of a catalog.model.Model."""
 
     @property
     def id(self) -> str: ...
@@ -58,7 +58,7 @@ class Model(Protocol):
 
 
 def same(a: object, b: object) -> bool:
-    """Equal and of the same type (catalog.loader.same: KIE tells "5" from 5)."""
+    """Equal and of the same type (catalog.model.same: KIE tells "5" from 5)."""
     return type(a) is type(b) and a == b
 
 

@@ -6,7 +6,7 @@ fence; the jobs actor, when it submits, downloads each file through the Bot API,
 KIE's upload service and puts the URL in its place. A Telegram file URL holds the bot token, so
 it never goes into an input: only these references do, until they become KIE's own URLs. A field
 of kind `task` (an earlier result, e.g. to upscale) holds a JobRef until the actor puts that
-job's KIE task id in its place. An audio field that speaks typed text (catalog.loader.Speech)
+job's KIE task id in its place. An audio field that speaks typed text (catalog.model.Speech)
 may hold a Spoken value instead of a file: the actor has the text spoken first, in the same job,
 and puts the speech's result URL in its place.
 """
@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any, TypedDict
 
-from catalog.loader import SPEAK_KEY, Model, Speech, spoken
+from catalog.model import SPEAK_KEY, Model, Speech, spoken
 
 FILE_KEY = "tg_file_id"
 JOB_KEY = "job_id"

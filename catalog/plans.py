@@ -19,7 +19,8 @@ from typing import Any
 import yaml
 
 from catalog.families import Text
-from catalog.loader import Catalog, CatalogError, _StrictLoader
+from catalog.loader import CatalogError, _StrictLoader
+from catalog.model import Catalog
 
 PLANS_FILE = Path(__file__).with_name("plans.yaml")
 PLAN_KEYS = {"id", "title", "description", "stars", "monthly_credit", "daily", "discount"}

@@ -17,7 +17,7 @@ from typing import TypeVar
 from aiogram import Bot
 
 from bot import delivery_texts as texts
-from catalog.loader import Catalog, Model
+from catalog.model import Catalog, Model
 from config import Settings
 from ingest.send_gate import ActingRefused
 from kie import KieClient, KieError

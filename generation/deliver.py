@@ -43,7 +43,7 @@ from actors.mailbox import describe
 from bot import actions_kit, keyboards
 from bot import delivery_texts as texts
 from bot import texts as shop_texts
-from catalog.loader import Model
+from catalog.model import Model
 from generation.context import JobContext, log
 from generation.errors import DeliveryFailed, RetryLater
 from generation.status import StatusMessages

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from catalog.loader import Model
+from catalog.model import Model
 from generation.context import JobContext, log
 from generation.deliver import Deliverer, text_results
 from generation.track import Track, poll_interval

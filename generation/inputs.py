@@ -21,7 +21,7 @@ import aiohttp
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramNetworkError
 
 from catalog import payload
-from catalog.loader import Field, Model
+from catalog.model import Field, Model
 from generation.context import JobContext, log
 from generation.errors import InputUnavailable, RetryLater
 from generation.speech import Speech

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from catalog import payload
-from catalog.loader import SPEAK_KEY
+from catalog.model import SPEAK_KEY
 from generation.context import JobContext, log
 from generation.errors import InputUnavailable, NotOurs, RetryLater
 from generation.follow import RECORD_TIMEOUT, failure_of

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
 
 from bot import delivery_texts as texts
-from catalog.loader import Model
+from catalog.model import Model
 from generation.context import JobContext, log
 from generation.track import Track, shown_elapsed
 from store import jobs

@@ -17,7 +17,7 @@ import time
 import asyncpg
 
 from actors.mailbox import describe
-from catalog.loader import Model
+from catalog.model import Model
 from generation.context import JobContext, log
 from generation.deliver import Deliverer
 from generation.errors import InputUnavailable, NotOurs, RetryLater

@@ -19,7 +19,7 @@ import yaml
 
 import catalog
 from catalog import Catalog, CatalogError, Field, Model, Pricing, load, user_price_kopecks
-from catalog.loader import ENDPOINTS, MEDIA, same
+from catalog.model import ENDPOINTS, MEDIA, same
 from tests.procs import ROOT
 
 pytestmark = pytest.mark.timeout(60)

@@ -21,7 +21,7 @@ import yaml
 
 from catalog import Catalog, CatalogError, Model, Sku, load
 from catalog.actions import resolve, variant_of
-from catalog.loader import ENDPOINTS, MEDIA, Field, same
+from catalog.model import ENDPOINTS, MEDIA, Field, same
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -26,7 +26,8 @@ import pytest
 from aiohttp import web
 
 from catalog import payload
-from catalog.loader import Model, shipped
+from catalog.loader import shipped
+from catalog.model import Model
 from generation import deliver
 from generation.context import JobContext
 from generation.deliver import Deliverer, jpeg_size

@@ -29,7 +29,8 @@ import aiohttp
 import pytest
 
 from bot import flow, keyboards, texts
-from catalog.loader import Model, shipped
+from catalog.loader import shipped
+from catalog.model import Model
 from catalog.pricing import user_price_kopecks
 from config import Settings
 from tests.browser import need_chromium, phone_browser

@@ -24,7 +24,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from catalog.loader import Catalog, shipped
+from catalog.loader import shipped
+from catalog.model import Catalog
 from fakes.kie_api import CREATE_PATH, RECORD_PATH, sign_callback
 from kie import KieClient
 from store import jobs

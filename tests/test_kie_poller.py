@@ -28,7 +28,8 @@ import config
 from actors.kie_poller import KiePoller
 from actors.mailbox import Mailbox
 from catalog import payload
-from catalog.loader import Catalog, shipped
+from catalog.loader import shipped
+from catalog.model import Catalog
 from fakes.kie_api import CREATE_PATH, RECORD_PATH, UPLOAD_PATH, FakeKie, sign_callback
 from fakes.telegram_api import FakeTelegram
 from ingest.bot_api import make_bot

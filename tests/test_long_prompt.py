@@ -16,7 +16,7 @@ from bot import flow, parts
 from bot.conversation import build_dispatcher
 from bot.fsm_storage import PostgresStorage
 from bot.services import Services
-from catalog.loader import Catalog
+from catalog.model import Catalog
 from fakes.telegram_api import FakeTelegram
 from tests.conftest import Money
 from tests.wizard_kit import CATALOG, Chat, t, title

@@ -23,7 +23,7 @@ from bot.inputs import Bad, text_value
 from bot.prices import kopecks, lowest, price_range
 from bot.services import Services
 from catalog.families import Text
-from catalog.loader import Catalog, Field, Sku
+from catalog.model import Catalog, Field, Sku
 from catalog.payload import file_ref
 from fakes.telegram_api import FakeTelegram, callback_update
 from store import accounts, jobs, kie_account

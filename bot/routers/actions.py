@@ -24,7 +24,7 @@ from bot import actions_kit, keyboards
 from bot.flow import Ctx, start
 from bot.routers.history import number, owned
 from bot.services import Services
-from catalog.loader import Model
+from catalog.model import Model
 from store import jobs
 from telemetry import logs
 

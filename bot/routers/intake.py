@@ -34,7 +34,7 @@ from bot.prices import lowest
 from bot.routers.models import model_label
 from bot.routers.wizard import file_field, prompt_field, take_text
 from bot.services import Services
-from catalog.loader import Model, same
+from catalog.model import Model, same
 from store import recent
 
 PROMPT = "prompt"  # the "kind" of a typed prompt among the kinds of files a model takes

@@ -28,7 +28,7 @@ from bot.services import Services
 from bot.texts import lang_of, money, t
 from catalog.estimates import typical_seconds
 from catalog.families import BY_ID as FAMILIES
-from catalog.loader import Model
+from catalog.model import Model
 from store import jobs
 
 PAGE = 8  # models per page

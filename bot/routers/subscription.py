@@ -36,7 +36,7 @@ from bot.flow import Ctx
 from bot.money_in import after_credit, language
 from bot.services import Services
 from bot.texts import lang_of, money, t
-from catalog.loader import Catalog
+from catalog.model import Catalog
 from catalog.plans import Plan, Plans, load
 from config import Settings
 from store import grants, jobs, stars, subscriptions

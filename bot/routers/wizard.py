@@ -17,7 +17,7 @@ from bot.fsm_storage import forget
 from bot.inputs import Bad, check_file, sent_file, text_value
 from bot.routers.models import card_screen
 from bot.services import Services
-from catalog.loader import Field, Model
+from catalog.model import Field, Model
 from store import jobs
 
 
