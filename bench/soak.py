@@ -25,7 +25,12 @@ Generations: one fake KIE in this process serves every instance (KIE_API_BASE, K
 each instance's WEBHOOK_BASE_URL is its own address, so a task's callback goes to the instance
 that created it, whatever its role by then; WELCOME_BONUS gives every user money. `gen_chats`
 more chats walk the real wizard by posted updates, pressing the buttons the bot sent (read from
-the fake Telegram): /start, the family, google/nano-banana, Start, a prompt, a size, Confirm.
+the fake Telegram): /start, the family, the model, Start, each step as it comes, Confirm. Half the
+walks make google/nano-banana; the rest are spread over KIE's dedicated families (GEN_FAMILIES:
+a Suno song, a Veo video and then its 1080p version through the action on its result, a Runway
+video, a 4o picture, a Flux Kontext picture), whose tasks the same fake KIE plays at their own
+paths and takes the same KIE faults for (a plan for "*" applies to them; the createTask hang
+and drop stay on the jobs API's path).
 KIE's faults have a schedule of their own seed stream (the process faults stay as they were):
 tasks that fail, tasks that take 10-40 s, 402 on createTask for a while (then credits back),
 duplicated callbacks, lost callbacks, a createTask that hangs, one whose answer is lost after the
@@ -168,11 +173,11 @@ def family_models() -> dict[str, str]:
 
 
 def action_button(model_id: str, child: str) -> str | None:
-    """The pattern of the button (bot/routers/actions.py: act:<job>:<action id>) that starts the
+    """The pattern of the button (bot/routers/actions.py: act:<job>:<action id>[:<file>]) that starts the
     action of `model_id` whose model is `child` (Veo's 1080p), or None when it offers none."""
     model = shipped().model(model_id)
     found = [a.id for a in getattr(model, "actions", ()) if a.model == child]
-    return rf"^{re.escape(keyboards.ACTION)}\d+:{re.escape(found[0])}$" if found else None
+    return rf"^{re.escape(keyboards.ACTION)}\d+:{re.escape(found[0])}(:\d+)?$" if found else None
 
 
 def timeout_of(model: str) -> float:
@@ -1402,7 +1407,8 @@ class Soak:
             rows = await conn.fetch("SELECT update_id, chat_key, state, attempts, outcome FROM inbox "
                                     "WHERE bot_id = $1", BOT_ID)
             job_rows = await conn.fetch(
-                """SELECT j.id, j.chat_id, j.model, j.state, j.paid_with, j.delivered_at IS NOT NULL AS delivered,
+                """SELECT j.id, j.chat_id, j.model, j.state, j.paid_with, j.result,
+                          j.delivered_at IS NOT NULL AS delivered,
                           extract(epoch FROM j.created_at)::float8 AS created, j.kie_task_id,
                           count(l.id) FILTER (WHERE l.kind = 'hold') AS holds,
                           count(l.id) FILTER (WHERE l.kind = 'capture') AS captures,
@@ -1426,7 +1432,7 @@ class Soak:
         # the tasks KIE made, by job: when the last ended, how, and the digests and URLs of their files
         ended: dict[int, float] = {}
         outcome: dict[int, str] = {}
-        digests: dict[str, int] = {}
+        owners: dict[str, set[int]] = {}  # a file's digest -> the jobs whose tasks made those bytes
         urls: dict[str, int] = {}
         for task in sorted(self.kie.tasks.values(), key=lambda t: t.create_time):
             job = job_id_of(task.callback_url)
@@ -1435,11 +1441,20 @@ class Soak:
             outcome[job] = task.state
             if task.complete_time is not None:
                 ended[job] = max(ended.get(job, 0.0), task.complete_time / 1000)
-            for url in task.result_urls or []:
+            for url in task.result_urls or getattr(task, "urls", None) or []:  # a family's task: its items
                 urls[url] = job
                 stored = self.kie.files.get(unquote(urlsplit(url).path.removeprefix(FILES_PREFIX)))
                 if stored is not None:
-                    digests[hashlib.sha256(stored[0]).hexdigest()] = job
+                    owners.setdefault(hashlib.sha256(stored[0]).hexdigest(), set()).add(job)
+        # only bytes one job's task made name that job (the fake's songs and clips repeat across tasks:
+        # Suno's two shipped MP3s, a clip per frame; those files are told apart by their URLs alone)
+        digests = {digest: next(iter(jobs)) for digest, jobs in owners.items() if len(jobs) == 1}
+        for r in job_rows:  # a task no callback names (Veo's 1080p is a GET on its parent's): the URLs it kept
+            if r["id"] not in outcome and r["result"] is not None:
+                kept = json.loads(r["result"]) if isinstance(r["result"], str) else r["result"]
+                for url in (kept.get("urls") or []) if isinstance(kept, dict) else []:
+                    if isinstance(url, str):
+                        urls.setdefault(url, r["id"])
         creates = []
         made = sorted((job_id_of(t.callback_url), t.create_time / 1000) for t in self.kie.tasks.values())
         calls = sorted((c for c in self.kie.calls() if c.method == "POST" and c.path in CREATE_PATHS),
