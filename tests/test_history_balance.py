@@ -157,3 +157,22 @@ async def test_the_balance_history_tells_each_generation_once_reserved_then_paid
     await en.say("/balance")
     assert texts.t("en", "gen_line_reserved", n=3, model="Nano Banana", amount=texts.money("en", -fox.price)) \
         in (en.last.text or ""), en.last.text
+
+
+async def test_history_resends_a_text_result_from_its_kept_words_not_silence(chat: Chat) -> None:
+    money = chat.money
+    await chat.top_up(10_000)
+    await chat.open_model("suno-lyrics/generate")
+    await chat.say("a song about the sea")
+    if t("confirm_header") not in (chat.last.text or ""):
+        await chat.press(chat.action("ok"))
+    await chat.press(chat.action("ok"))
+    [job] = await chat.jobs()
+    result = {"urls": [], "kind": "text", "texts": [{"title": "Sea (1)", "text": "[Verse]\nwaves"},
+                                                    {"title": "Sea (2)", "text": "[Verse]\ntides"}],
+              "sent": []}
+    await jobs.finish(money.db, money.name, money.epoch, job.id, Succeeded(result))
+    await jobs.mark_delivered(money.db, money.name, money.epoch, job.id, None)
+    await chat.press(keyboards.job_data(job.id, 0))
+    sent = [c.text or "" for c in chat.screens if c.method == "sendMessage"]
+    assert any("Sea (1)" in s and "waves" in s for s in sent) and any("Sea (2)" in s and "tides" in s for s in sent)

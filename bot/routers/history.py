@@ -22,7 +22,7 @@ from bot import actions_kit, keyboards
 from bot.flow import Ctx, acting, repeat_values, start, value_lines
 from bot.services import Services
 from catalog.actions import Action
-from catalog.loader import Model
+from catalog.model import Model
 from store import jobs
 
 PAGE = 5
@@ -105,6 +105,15 @@ async def resend(ctx: Ctx, job: jobs.Job) -> None:
         if entry.get("as") == "photo" and isinstance(entry.get("document_file_id"), str):
             await ctx.bot.send_document(ctx.chat_id, entry["document_file_id"])
         caption = None
+    if not entries:  # a text result (lyrics): kept in the result itself, there is no file to send
+        kept = (job.result or {}).get("texts")
+        for words in kept if isinstance(kept, list) else []:
+            if not isinstance(words, dict) or not isinstance(words.get("text"), str):
+                continue
+            title = words.get("title") if isinstance(words.get("title"), str) else ""
+            body = "\n\n".join(p for p in (caption, f"📝 {title}" if title else "", words["text"].strip()) if p)
+            await ctx.bot.send_message(ctx.chat_id, body[:4096])  # Telegram's limit for a message's text
+            caption = None
 
 
 async def send_file(ctx: Ctx, kind: str, file_id: str, caption: str | None) -> None:
