@@ -65,7 +65,7 @@ IDEA = "idea"  # the first screen's "🎲 idea": an example prompt, offered as a
 FAMILY_ICONS = {
     "text_to_image": "🎨", "image_edit": "🖌", "text_to_video": "🎬", "image_to_video": "📽",
     "video_to_video": "🎞", "avatar": "🗣", "audio": "🎧", "image_upscale": "🔍", "video_upscale": "📺",
-    "background_removal": "✂️",
+    "background_removal": "✂️", "music": "🎵",
 }
 
 Row = list[InlineKeyboardButton]

@@ -111,6 +111,9 @@ async def test_the_menu_keeps_every_family_two_a_row_and_every_existing_callback
         assert all(len(row) <= 2 for row in rows) and len(family_rows) == (len(FAMILY_DATA) + 1) // 2
         assert len(rows) <= 8, "not a wall of buttons"
         assert all(len(b.text) <= 22 for row in family_rows for b in row), "half a phone's width"
+        labels = [b.text for row in family_rows for b in row if (b.callback_data or "").startswith(keyboards.FAMILY)]
+        assert all(not label.startswith("•") and not label.startswith("menu_fam_") for label in labels), \
+            f"every family has its icon and its own short label: {labels}"
     chat = Chat(money, fake, bot, user=7304)
     await chat.say("/start")
     await chat.press(keyboards.MENU_OPEN)

@@ -28,6 +28,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "menu_fam_image_upscale": "🔍 Улучшить фото",
         "menu_fam_video_upscale": "📺 Улучшить видео",
         "menu_fam_background_removal": "✂️ Удалить фон",
+        "menu_fam_music": "🎵 Музыка",
         # /help, built from parts (the free tier, prices and transfer only when they apply)
         "help_intro": "Я создаю картинки, видео и звук нейросетями.",
         "help_start": "✍️ Как начать: напишите, что нарисовать, или пришлите фото — я предложу, что с ним "
@@ -95,6 +96,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "menu_fam_image_upscale": "🔍 Upscale a photo",
         "menu_fam_video_upscale": "📺 Upscale a video",
         "menu_fam_background_removal": "✂️ Remove background",
+        "menu_fam_music": "🎵 Music",
         "help_intro": "I create images, videos and sound with neural networks.",
         "help_start": "✍️ To start, type what to draw or send a photo: I will offer what to do with it. "
                       "Or pick what to create in the menu, then a model.",
