@@ -23,7 +23,7 @@ under the leader's epoch, as tests/test_kie_poller_failover.py does), several at
 
 from __future__ import annotations
 
-import collections
+import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -37,7 +37,8 @@ import pytest_asyncio
 import config
 from bot import delivery_texts, flow, keyboards
 from catalog import payload
-from catalog.loader import Model, shipped
+from catalog.loader import shipped
+from catalog.model import Model
 from fakes.kie import results
 from fakes.kie_api import FakeKie
 from fakes.telegram_api import Call, FakeTelegram
@@ -70,7 +71,6 @@ class Family:
     files: int  # result files per task
     fail_code: str
     fail_msg: str
-    inputs: dict[str, Any] = field(default_factory=dict)  # values beyond the prompt a job needs
 
 
 FAMILIES = {f.name: f for f in (
@@ -109,12 +109,11 @@ class World:
     tmp: Path
     procs: list[TrtProcess]
     envs: list[dict[str, str]]
-    users: collections.Counter[str] = field(default_factory=collections.Counter)
+    chats: itertools.count[int] = field(default_factory=lambda: itertools.count(70_001))
 
-    def user(self, test: str) -> int:
-        """A chat of its own for each job of each test."""
-        self.users["all"] += 1
-        return 70_000 + self.users["all"]
+    def chat(self) -> int:
+        """A chat (a user) of its own for each job of each test: tests share the processes."""
+        return next(self.chats)
 
     async def leader(self) -> TrtProcess:
         async def probe() -> TrtProcess | None:
@@ -190,13 +189,12 @@ async def w(world: World) -> AsyncIterator[World]:
 def task_input(family: str, chat: int, world: World) -> dict[str, Any]:
     model = model_of(family)
     values: dict[str, Any] = {"prompt": f"{family} for chat {chat}"}
-    values.update(FAMILIES[family].inputs)
     if family == "aleph":  # video to video: a clip the user sent, as KIE's upload service keeps it
         values["videoUrl"] = world.kie.add_file(f"uploads/{chat}/clip.mp4", results.clip(), "video/mp4")
     return dict(payload.build(model, values))
 
 
-async def confirm(world: World, family: str, chat: int, **order: Any) -> Job:
+async def confirm(world: World, family: str, chat: int) -> Job:
     """What the wizard does at Confirm, under the current leader's epoch (again under the next one
     when the leader changed between reading the epoch and writing, as the dispatcher would)."""
     model = model_of(family)
@@ -205,11 +203,9 @@ async def confirm(world: World, family: str, chat: int, **order: Any) -> Job:
         try:
             await accounts.ensure_user(world.db, NAME, epoch, BOT_ID, chat, "en", 0)
             await accounts.credit(world.db, NAME, epoch, BOT_ID, chat, 10 * PRICE, f"seed:{chat}")
-            made = Order(user_id=chat, chat_id=chat, nonce=f"families-{chat}-{order.get('parent_id')}",
-                         model=order.pop("model", model.id), sku="test",
-                         input=order.pop("input", None) or task_input(family, chat, world),
-                         price=order.pop("price", PRICE), paid_with="money", day=date.today(),
-                         endpoint=order.pop("endpoint", family), **order)
+            made = Order(user_id=chat, chat_id=chat, nonce=f"families-{chat}", model=model.id, sku="test",
+                         input=task_input(family, chat, world), price=PRICE, paid_with="money", day=date.today(),
+                         endpoint=model.endpoint)
             created = await jobs.confirm(world.db, NAME, epoch, BOT_ID, made, free_daily_limit=5, max_active=10)
         except Fenced:
             continue
@@ -310,7 +306,7 @@ async def test_a_generation_of_the_family_through_the_bot_is_created_at_its_path
         w: World, family: str) -> None:
     fam = FAMILIES[family]
     model = model_of(family)
-    user = User(w.telegram, w.user("bot"))
+    user = User(w.telegram, w.chat())
     confirmation = await walk(user, w, model, f"{family} through the bot")
     if family == "suno":  # the song stops at its first stage until finished: the status message shows it
         w.kie.plan("suno", hold=True, count=1)
@@ -335,6 +331,8 @@ async def test_a_generation_of_the_family_through_the_bot_is_created_at_its_path
     assert rub(job.price) in (confirmation.text or ""), "the price charged is the one the confirmation showed"
     [create] = creates_of(w, family, job)
     assert not [k for k in create.json if k.startswith("_")], "our own keys never reach KIE"
+    if family == "aleph":  # the user's video reached KIE through its upload service, never as a Telegram URL
+        assert str(create.json["videoUrl"]).startswith(f"{w.kie.base_url}/files/uploads/"), create.json
     assert job.kie_task_id is not None and job.kie_task_id in w.kie.tasks
     media = media_sent(w, user.chat, fam.media)
     assert len(media) == fam.files, [c.method for c in user.sent()]
@@ -353,7 +351,7 @@ async def test_a_generation_of_the_family_through_the_bot_is_created_at_its_path
 
 async def test_poll_only_a_job_of_every_family_is_delivered_once_and_captured_once(w: World) -> None:
     w.kie.callbacks = False  # KIE's callbacks lost: the status calls alone finish every job
-    made = {family: await confirm(w, family, w.user("poll")) for family in NAMES}
+    made = {family: await confirm(w, family, w.chat()) for family in NAMES}
     await delivered_once_and_captured_once(w, made)
     assert not w.kie.callback_attempts
     for family in made:
@@ -366,7 +364,7 @@ async def test_a_callback_of_every_family_only_wakes_its_job_the_status_call_dec
     and are acted on, yet end nothing (a callback is a wake-up, never a verdict); once the status
     calls answer, every job ends as they say, delivered once and captured once."""
     failing = [w.kie.inject(FAMILIES[family].record, code=500, count=10_000) for family in NAMES]
-    made = {family: await confirm(w, family, w.user("callback")) for family in NAMES}
+    made = {family: await confirm(w, family, w.chat()) for family in NAMES}
 
     async def called_back() -> list[str] | None:
         found = [await jobs.job(w.db, j.id) for j in made.values()]
@@ -389,7 +387,7 @@ async def test_a_callback_of_every_family_only_wakes_its_job_the_status_call_dec
 
 
 async def test_callbacks_and_polls_together_every_family_delivered_once_and_captured_once(w: World) -> None:
-    made = {family: await confirm(w, family, w.user("both")) for family in NAMES}
+    made = {family: await confirm(w, family, w.chat()) for family in NAMES}
     await delivered_once_and_captured_once(w, made)
     for job in made.values():
         task_id = (await jobs.job(w.db, job.id)).kie_task_id  # type: ignore[union-attr]
@@ -399,7 +397,7 @@ async def test_callbacks_and_polls_together_every_family_delivered_once_and_capt
 
 async def test_every_callback_three_times_every_family_delivered_once_and_captured_once(w: World) -> None:
     w.kie.callback_duplicates = 2
-    made = {family: await confirm(w, family, w.user("dup")) for family in NAMES}
+    made = {family: await confirm(w, family, w.chat()) for family in NAMES}
     await delivered_once_and_captured_once(w, made)
 
     async def applied() -> bool:
@@ -413,7 +411,7 @@ async def test_a_kill_9_of_the_leader_mid_job_finishes_every_family_on_the_stand
     first = await w.leader()
     index = w.procs.index(first)
     w.kie.plan(hold=True)
-    made = {family: await confirm(w, family, w.user("kill")) for family in NAMES}
+    made = {family: await confirm(w, family, w.chat()) for family in NAMES}
 
     async def running() -> bool:
         found = [await jobs.job(w.db, j.id) for j in made.values()]
@@ -451,7 +449,7 @@ async def test_an_action_on_a_result_through_the_bot_makes_one_child_job_with_it
     """The result's button (bot/routers/actions.py) pressed as a user presses it: the child's wizard
     asks only what the parent does not say, its confirmation shows the child's own price, Confirm
     makes one job tied to its parent, delivered once and charged once at that price."""
-    chat = w.user("action")
+    chat = w.chat()
     parent = await confirm(w, family, chat)
     [done] = (await all_told(w, [parent.id])).values()
     assert done.state == "succeeded", (done.state, done.failure)
@@ -491,7 +489,7 @@ def price_of(model_id: str, values: dict[str, Any]) -> int:
 async def test_kies_failure_codes_of_every_family_release_the_hold_and_say_so_in_plain_words(w: World) -> None:
     for family in NAMES:  # a plan per family (the fake's plan keys: <family>/<operation>/<variant>, <family>)
         w.kie.plan(family, "fail", fail_code=FAMILIES[family].fail_code, fail_msg=FAMILIES[family].fail_msg, count=1)
-    made = {family: await confirm(w, family, w.user("fail")) for family in NAMES}
+    made = {family: await confirm(w, family, w.chat()) for family in NAMES}
     done = await all_told(w, [j.id for j in made.values()])
     kinds = await ledger_kinds(w, list(done))
     for family, job in made.items():
@@ -509,7 +507,7 @@ async def test_suno_stages_duplicated_and_out_of_order_deliver_two_songs_once_at
     twice and complete before first: nothing is sent or charged before complete, then two songs,
     once, and one capture."""
     w.kie.plan("suno", stage_order=("text", "complete", "first"), duplicates=1)
-    job = await confirm(w, "suno", w.user("stages"))
+    job = await confirm(w, "suno", w.chat())
     done = (await all_told(w, [job.id]))[job.id]
     assert done.state == "succeeded", done.failure
     task_id = done.kie_task_id or ""
