@@ -110,6 +110,8 @@ def parent_values(model: Model, parent: Job, item: int | None = None) -> dict[st
         if field.source is None:
             raise Unavailable(f"{model.id}.{field.name} names no source")
         value = resolve(field.source, parent, item)
+        if value is None and field.source == "variant":  # a child acted on again: the value it was sent
+            value = parent.input.get(field.name)
         if value is None:
             raise Unavailable(f"{model.id}.{field.name}: the parent job {parent.id} has no {field.source}")
         try:

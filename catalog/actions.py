@@ -201,10 +201,14 @@ def check(parent: Model, action: Action, target: Model | None) -> list[str]:
         parent_values: tuple[Value, ...] = ()
         if item.source == "variant":
             variant = variant_of(parent.id)
-            if variant is None:
-                found.append(f"{where}: {parent.id!r} has no variant")
+            own = next((f for f in parent.fields if f.name == item.name), None)
+            if variant is None and own is None:
+                found.append(f"{where}: {parent.id!r} has no variant, nor a field {item.name!r} that carries it")
                 continue
-            parent_values = (variant,)
+            if variant is not None:
+                parent_values = (variant,)
+            elif own is not None:  # a child acted on again (an extended song extended): its own value
+                parent_values = mapped_values(own) if own.kind == "parent" else own.values()
         elif item.source.startswith(PARAM):
             name = item.source[len(PARAM):]
             source = next((f for f in parent.fields if f.name == name), None)

@@ -237,6 +237,11 @@ def test_parent_values_read_the_parents_result_and_input() -> None:
     assert not actions_kit.expired(older, now + timedelta(days=13))
     assert actions_kit.expired(older, now + timedelta(days=14))
     assert texts.t("en", "acting_extend", n=3) == "⏩ Extending result #3"
+    extended = jobs.Job(model="suno/extend", input={"audioId": "audio-a", "model": "V5_5", "defaultParamFlag": False},
+                        kie_task_id="kie-3", result=suno_result(), **base)
+    assert [a.id for a in actions_kit.offered(CATALOG.model("suno/extend"), extended.input)] == ["extend", "remix"]
+    assert actions_kit.parent_values(CATALOG.model("suno/extend"), extended, 1) == {
+        "audioId": "audio-b", "model": "V5_5"}, "an extended song extended again keeps the version it was sent"
 
 
 async def test_a_hidden_model_starts_only_as_an_action(chat: Chat) -> None:
