@@ -108,9 +108,9 @@ class TimedKie(FakeKie):
         if not was_terminal and task.terminal:
             self.ended_at[task.task_id] = time.monotonic()
 
-    async def _send_callbacks(self, task: FakeTask) -> None:
+    async def _send_callbacks(self, task: FakeTask, bodies: list[tuple[str | None, dict[str, Any]]]) -> None:
         self.called_back_at.setdefault(task.task_id, time.monotonic())
-        await super()._send_callbacks(task)
+        await super()._send_callbacks(task, bodies)
 
 
 # -- the machine and the process ---------------------------------------------------------------
