@@ -420,7 +420,7 @@ def confirm_screen(ctx: Ctx, model: Model, wiz: Wiz, terms: Terms, on: str | Non
             lines.append(ctx.t("confirm_short", short=ctx.money(terms.price - available)))
         button_price = price
     return Screen("\n".join(lines), keyboards.confirmation(ctx.lang, wiz.nonce, button_price, short=short,
-                                                         other_models=wiz.other_models))
+                                                         other_models=wiz.other_models, asks=bool(asked(model))))
 
 
 def change_screen(ctx: Ctx, model: Model, wiz: Wiz) -> Screen:

@@ -260,18 +260,20 @@ def step(lang: str, nonce: str, choices: Sequence[tuple[str, str, int | str | No
 
 
 def confirmation(lang: str, nonce: str, price_text: str, *, short: bool,
-                 other_models: bool = False) -> InlineKeyboardMarkup:
+                 other_models: bool = False, asks: bool = True) -> InlineKeyboardMarkup:
     """Confirm (its callback data carries the screen's nonce: the job's key), Top up when the
-    balance is short, Change, Other model (a flow begun from what the user sent), Back, Cancel, Menu."""
+    balance is short, Change, Other model (a flow begun from what the user sent), Back, Cancel, Menu.
+    A model that asks nothing (a 1080p version of a result) has nothing to change or go back to."""
     rows: list[Row] = []
     if short:
         rows.append([_button(lang, "btn_top_up", TOP_UP)])
     rows.append([button(t(lang, "btn_confirm", price=price_text), step_data(nonce, "ok"))])
-    rows.append([_button(lang, "btn_change", step_data(nonce, "chg"))])
+    if asks:
+        rows.append([_button(lang, "btn_change", step_data(nonce, "chg"))])
     if other_models:
         rows.append([_button(lang, "btn_other_model", other_models_data(nonce))])
-    rows.append([_button(lang, "btn_back", step_data(nonce, "back")), _button(lang, "btn_cancel",
-                                                                             step_data(nonce, "cancel"))])
+    cancel = _button(lang, "btn_cancel", step_data(nonce, "cancel"))
+    rows.append([_button(lang, "btn_back", step_data(nonce, "back")), cancel] if asks else [cancel])
     rows.append([_button(lang, "btn_menu", MENU_OPEN)])
     return InlineKeyboardMarkup(inline_keyboard=rows)
 

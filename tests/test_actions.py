@@ -126,6 +126,9 @@ async def test_1080p_asks_nothing_and_goes_straight_to_the_confirmation(
     price = kopecks(chat.settings, CATALOG.model("veo/1080p").credits({}))
     assert t("confirm_header") in screen and t("acting_1080p", n=parent.user_number) in screen
     assert t("confirm_price", price=rub(price)) in screen
+    offered = [data.rsplit(":", 1)[-1] for data in chat.data(chat.last)]
+    assert "chg" not in offered and "back" not in offered and "cancel" in offered, \
+        "nothing asked: nothing to change or go back to, only Confirm or Cancel"
     await chat.press(chat.action("ok"))
     [child] = await children(chat, parent)
     assert child.input == {"taskId": "task-parent-1", "index": 0} and child.parent_id == parent.id
