@@ -313,7 +313,7 @@ async def test_a_generation_of_the_family_through_the_bot_is_created_at_its_path
     before = len(user.sent())
     assert await w.telegram.deliver(user.press_update(confirmation, action(confirmation, "ok"))) == 200
     status = await w.telegram.wait_for(lambda: user.sent()[before:][:1], 30, "the status message")
-    assert status[0].method == "sendMessage"
+    assert status[0].method == "sendMessage" and model.title.get(LANG) in str(status[0].params.get("text")), status
     status_id = status[0].result["message_id"]
 
     def status_texts() -> list[str]:
@@ -323,8 +323,8 @@ async def test_a_generation_of_the_family_through_the_bot_is_created_at_its_path
         first = delivery_texts.t(LANG, "stage_first")
         await w.telegram.wait_for(lambda: [x for x in status_texts() if first in x], 30, "Suno's first stage shown")
         assert not media_sent(w, user.chat, "sendAudio"), "nothing is sent before complete"
-        [held] = [task.task_id for task in w.kie.tasks.values() if not task.terminal and task.plan.hold]
-        w.kie.finish(held)
+        [job] = await jobs.user_jobs(w.db, BOT_ID, user.chat, 0, 10)
+        w.kie.finish(job.kie_task_id or "")
     await w.telegram.wait_for(lambda: result_came(user.sent()[before:]), 90, "the result")
     job = await told(w, user.chat)
     assert job.state == "succeeded" and job.endpoint == family and job.model == model.id, (job.state, job.failure)
