@@ -134,6 +134,9 @@ async def test_1080p_asks_nothing_and_goes_straight_to_the_confirmation(
     assert child.input == {"taskId": "task-parent-1", "index": 0} and child.parent_id == parent.id
     summaries = [c.text or "" for c in chat.screens if t("confirmed_header") in (c.text or "")]
     assert summaries and t("acting_1080p", n=parent.user_number) in summaries[-1], "the summary names it too"
+    await chat.press(keyboards.action_data(parent.id, "hd1080", 0))  # the same version again: likely a slip
+    assert t("act_made_before", n=child.user_number) in (chat.last.text or ""), "told which one has it already"
+    assert t("confirm_header") in (chat.last.text or ""), "and may still confirm"
 
 
 async def test_a_songs_extend_takes_the_chosen_songs_audio_id(chat: Chat) -> None:

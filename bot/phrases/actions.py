@@ -31,6 +31,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "acting_upscale": "🔍 Улучшение результата №{n}",
         "acting_any": "✨ Действие с результатом №{n}",
         "acting_item": "{line}, файл {item}",
+        "act_made_before": ("ℹ️ Такая версия этого результата уже есть: №{n} (в «Мои генерации»). "
+                            "Новая стоит столько же."),
         "act_expired": "Этому результату больше 14 дней: сервис генерации его уже не хранит, поэтому продолжить "
                        "его нельзя. Сделайте новую генерацию.",
         "act_not_ready": "Этот результат ещё не доставлен — действие станет доступно, когда он придёт.",
@@ -59,6 +61,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "acting_upscale": "🔍 Upscaling result #{n}",
         "acting_any": "✨ An action on result #{n}",
         "acting_item": "{line}, file {item}",
+        "act_made_before": ("ℹ️ This result already has this version: #{n} (in My generations). "
+                            "A new one costs the same."),
         "act_expired": "This result is more than 14 days old: the generation service no longer keeps it, so it "
                        "cannot be continued. Please make a new generation.",
         "act_not_ready": "This result has not been delivered yet: the action is available once it arrives.",

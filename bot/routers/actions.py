@@ -21,7 +21,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery
 
 from bot import actions_kit, keyboards
-from bot.flow import Ctx, start
+from bot.flow import Ctx, asked, start
 from bot.routers.history import number, owned
 from bot.services import Services
 from catalog.model import Model
@@ -66,6 +66,20 @@ def child_of(ctx: Ctx, parent: jobs.Job, action_id: str, item: int | None) -> Mo
     return catalog.model(action.model)
 
 
+async def made_before(ctx: Ctx, child: Model, parent: jobs.Job, preset: dict[str, object]) -> str | None:
+    """A word above the confirmation when this very follow-up (one that asks nothing: a 1080p or
+    4K version) was made of this result already: a second press is more likely a slip than a wish
+    to pay again, so the user is told which generation has it (they may still confirm)."""
+    if asked(child):
+        return None
+    for earlier in await jobs.children(ctx.services.database, parent.id):
+        if earlier.model == child.id and earlier.state in ("created", "submitting", "submitted", "running",
+                                                            "succeeded") \
+                and all(earlier.input.get(k) == v for k, v in preset.items()):
+            return ctx.t("act_made_before", n=earlier.user_number)
+    return None
+
+
 def router() -> Router:
     router = Router(name="actions")
 
@@ -95,6 +109,6 @@ def router() -> Router:
             log.warning("action_unavailable", extra={"job_id": parent.id, "action": action_id, "why": str(exc)})
             await tell(ctx, "act_gone")
             return
-        await start(ctx, child, preset=preset, parent=parent.id)
+        await start(ctx, child, preset=preset, parent=parent.id, notice=await made_before(ctx, child, parent, preset))
 
     return router
