@@ -71,21 +71,22 @@ class Family:
     files: int  # result files per task
     fail_code: str
     fail_msg: str
+    told: str  # what the user reads of that failure (bot/delivery_texts.py): a refusal of the content, or not
 
 
 FAMILIES = {f.name: f for f in (
     Family("suno", "/api/v1/generate", "/api/v1/generate/record-info", "sendAudio", 2,
-           "531", "Generation failed, your credits have been refunded."),
+           "531", "Generation failed, your credits have been refunded.", "failed_temporary"),
     Family("veo", "/api/v1/veo/generate", "/api/v1/veo/record-info", "sendVideo", 1,
-           "400", "Your prompt was flagged by Website as violating content policies."),
+           "400", "Your prompt was flagged by Website as violating content policies.", "failed_content"),
     Family("runway", "/api/v1/runway/generate", "/api/v1/runway/record-detail", "sendVideo", 1,
-           "400", "Inappropriate content detected. Please replace the image or video."),
+           "400", "Inappropriate content detected. Please replace the image or video.", "failed_content"),
     Family("aleph", "/api/v1/aleph/generate", "/api/v1/aleph/record-info", "sendVideo", 1,
-           "500", "Internal error, please try again later."),
+           "500", "Internal error, please try again later.", "failed_temporary"),
     Family("gpt4o", "/api/v1/gpt4o-image/generate", "/api/v1/gpt4o-image/record-info", "sendPhoto", 1,
-           "500", "Internal Error"),
+           "500", "Internal Error", "failed_temporary"),
     Family("flux-kontext", "/api/v1/flux/kontext/generate", "/api/v1/flux/kontext/record-info", "sendPhoto", 1,
-           "501", "Generation failed"),
+           "501", "Generation failed", "failed_temporary"),
 )}
 NAMES = list(FAMILIES)
 
@@ -497,7 +498,8 @@ async def test_kies_failure_codes_of_every_family_release_the_hold_and_say_so_in
         assert end.state == "failed", (family, end.state)
         assert kinds[job.id] == ["hold", "release"], (family, kinds[job.id])
         words = " ".join(str(c.params.get("text") or "") for c in w.telegram.calls(chat_id=job.chat_id) if c.ok)
-        assert delivery_texts.t(LANG, "refund_money") in words, (family, words)
+        assert delivery_texts.t(LANG, fam.told) in words and delivery_texts.t(LANG, "refund_money") in words, \
+            (family, words)
         assert fam.fail_msg not in words and f" {fam.fail_code}" not in words, f"{family}: KIE's words shown: {words}"
         assert not media_sent(w, job.chat_id, fam.media), family
 
