@@ -1,6 +1,6 @@
 """What an action on a result (extend, another version, 1080p, 4K) takes from the job it acts on:
 the child model's fields of kind "parent", filled from the parent job's stored result and input
-when the action starts, never asked (catalog/loader.py: `from:` task_id | item_ref | item_index |
+when the action starts, never asked (catalog/field_reader.py and catalog/actions.py: `from:` task_id | item_ref | item_index |
 item_url | variant | param:<name>, optional `map:`). Pure: the router reads the jobs, this reads
 their fields, so the rules are tested without a chat.
 

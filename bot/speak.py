@@ -1,4 +1,4 @@
-"""A typed text at an audio step that speaks text (catalog.loader.Speech): the value the wizard
+"""A typed text at an audio step that speaks text (catalog.model.Speech): the value the wizard
 keeps for the field instead of a file, checked against the field's limit, and the lines that tell
 the user about it.
 

@@ -39,7 +39,8 @@ ENTRY = {
 }
 # the operations whose body is the reference entry's params (the others are below)
 REFERENCE_OPERATIONS = {
-    "veo": {"generate", "frames", "reference"}, "suno": {"generate", "cover", "remix"}, "runway": {"generate", "animate"},
+    "veo": {"generate", "frames", "reference"}, "suno": {"generate", "cover", "remix"},
+    "runway": {"generate", "animate"},
     "aleph": {"generate"}, "gpt4o": {"generate", "edit"}, "flux-kontext": {"generate", "edit"},
 }
 STRING: dict[str, Any] = {"type": "string"}
