@@ -1,8 +1,8 @@
 """What an action on a result (extend, another version, 1080p, 4K) takes from the job it acts on:
 the child model's fields of kind "parent", filled from the parent job's stored result and input
 when the action starts, never asked (catalog/field_reader.py and catalog/actions.py: `from:`
-task_id | item_ref | item_index | item_url | variant | param:<name>, optional `map:`). Pure: the router reads the jobs, this reads
-their fields, so the rules are tested without a chat.
+task_id | item_ref | item_index | item_url | variant | param:<name>, optional `map:`). Pure: the
+router reads the jobs, this reads their fields, so the rules are tested without a chat.
 
 KIE keeps a result 14 days (DEDICATED.md §1.2 "Retention"; Veo's 1080p and 4K only for records
 younger than that): an older parent cannot be acted on, and the user is told so plainly.
