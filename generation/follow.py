@@ -58,6 +58,8 @@ class Follower:
         if job.kie_task_id is None or not ctx.has_key:
             return await self.deliverer.end(job, track, model, TimedOut()) if overdue else job
         task_id = job.kie_task_id
+        floor = ctx.kie.poll_floor(TaskCreated(task_id, job.endpoint))
+        track.next_poll = max(track.next_poll, track.polled_at + floor)
         try:
             record = await ctx.kie_call("record", lambda: ctx.kie.record(TaskCreated(task_id, job.endpoint),
                                                                          timeout=RECORD_TIMEOUT))

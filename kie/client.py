@@ -243,6 +243,10 @@ class KieClient:
 
         return await self._retrying("record", attempt, timeout, request.rate)
 
+    def poll_floor(self, task: TaskCreated) -> float:
+        """The fewest seconds between status calls its family asks for this task (0: none)."""
+        return self.endpoint(task.endpoint).poll_floor(task.task_id)
+
     async def record_info(self, task_id: str, *, timeout: float | None = None) -> TaskRecord:
         """A jobs task's record (recordInfo)."""
         return await self.record(TaskCreated(task_id, JOBS.name), timeout=timeout)

@@ -64,6 +64,9 @@ class DedicatedEndpoint:
     def local_task_id(self, model: str, task_input: Mapping[str, Any]) -> str | None:
         return None
 
+    def poll_floor(self, task_id: str) -> float:
+        return 0.0
+
     def callback_task_id(self, body: Mapping[str, Any]) -> str | None:
         data = body.get("data")
         return task_id_of(data) if isinstance(data, Mapping) else None

@@ -65,6 +65,10 @@ class Endpoint(Protocol):
     def callback(self, body: Mapping[str, Any]) -> Callback:
         """The parsed callback body (raises BadResponse when it is malformed)."""
 
+    def poll_floor(self, task_id: str) -> float:
+        """The fewest seconds between two status calls of this task that its family asks for (0: the
+        poller's own pace): Veo's 1080p GET answers "processing" for minutes, retried every 20-30 s."""
+
     def local_task_id(self, model: str, task_input: Mapping[str, Any]) -> str | None:
         """A task that needs no create call, or None (most): Veo's 1080p is fetched by a GET on
         the original's task until it is ready, so its "task" is that GET, polled like any other."""

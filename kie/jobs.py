@@ -46,6 +46,9 @@ class JobsEndpoint:
     def local_task_id(self, model: str, task_input: Mapping[str, Any]) -> str | None:
         return None
 
+    def poll_floor(self, task_id: str) -> float:
+        return 0.0
+
     def record_request(self, task_id: str) -> Request:
         return Request("GET", RECORD_PATH, RECORD, params={"taskId": check_task_id(task_id)})
 

@@ -52,6 +52,7 @@ __all__ = ["ASPECT_RATIOS", "DURATIONS", "EXTEND_MODELS", "EXTEND_PATH", "GENERA
 GENERATE_PATH = "/api/v1/veo/generate"
 EXTEND_PATH = "/api/v1/veo/extend"
 RECORD_PATH = "/api/v1/veo/record-info"
+HD1080_POLL_SECONDS = 20.0  # DEDICATED.md §2.6: retry every 20-30 s until the 1080p file is ready
 HD1080_PATH = "/api/v1/veo/get-1080p-video"
 UHD4K_PATH = "/api/v1/veo/get-4k-video"
 
@@ -118,6 +119,10 @@ class VeoEndpoint(DedicatedEndpoint):
             parent, index = local
             return Request("GET", HD1080_PATH, RECORD, params={"taskId": parent, "index": str(index)})
         return super().record_request(task_id)
+
+    def poll_floor(self, task_id: str) -> float:
+        """KIE: the 1080p file comes 1-3 min after the original, "retry every 20-30 s" meanwhile."""
+        return HD1080_POLL_SECONDS if _local_parts(task_id) is not None else 0.0
 
     def record(self, data: Any, task_id: str) -> TaskRecord:
         if _local_parts(task_id) is not None:

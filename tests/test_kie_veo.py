@@ -319,3 +319,12 @@ async def test_the_1080p_task_makes_no_request_and_is_polled_until_its_url_is_th
     assert done.succeeded and done.result_urls == ["https://r.example/1080.mp4"] and done.task_id == task.task_id
     assert [(seen.method, seen.query) for seen in server.requests(HD1080_PATH)] == [
         ("GET", {"taskId": "veo_task_abc", "index": "0"})] * 2
+
+
+def test_the_1080p_get_is_asked_no_more_often_than_kie_says_and_other_tasks_at_the_pollers_pace() -> None:
+    local = VEO.local_task_id("veo/1080p", {"taskId": "veo_task_abc", "index": 0})
+    assert local is not None
+    client = KieClient("k" * 32, "https://api.kie.ai")
+    assert client.poll_floor(TaskCreated(local, "veo")) >= 20, "DEDICATED.md §2.6: retry every 20-30 s"
+    assert client.poll_floor(TaskCreated("veo_task_abc", "veo")) == 0
+    assert all(client.poll_floor(TaskCreated("t1", name)) == 0 for name in ENDPOINTS if name != "veo")
