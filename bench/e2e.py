@@ -1,20 +1,26 @@
 """End to end: /start posted to the webhook -> the menu's sendMessage at the fake Telegram, and the
-memory each app holds with 10,000 updates pending. TRT beside stock aiogram, in one run.
+memory each app holds with 10,000 updates pending. TRT beside two stock aiogram apps, in one run:
+the bare one (bench/stock_app.py: MemoryStorage, no database: what aiogram costs) and the
+production-like one (bench/stock_prod_app.py: an asyncpg pool, the user upserted on every update,
+the FSM in PostgreSQL: what people deploy). Both ratios are printed, "TRT/stock (bare)" and
+"TRT/stock (production-like)".
 
     .venv/bin/python -m bench.e2e [--against REV]
 
 --against REV: the guard against the next regression. REV (any git revision: main~3, a commit)
 is checked out into a temporary worktree and run beside this checkout in the same run, against
-the same stock app, the same fake Telegram and the same PostgreSQL, one after the other, so both
-see the same machine; the figures of both and their ratio are printed. A drop of more than 10%
-is a bug to fix or explain (each issue note carries this line for main before and after).
+the same stock apps, the same fake Telegram and the same PostgreSQL, one after the other, so both
+see the same machine; the figures of both and their ratios to both anchors are printed. A drop
+of more than 10% is a bug to fix or explain (each issue note carries this line for main before
+and after).
 
 Throughput: N updates for N distinct chats posted over 50 connections as fast as acknowledged;
 updates/s is N over the time from the first post to the last sendMessage. Latency: per update,
 from its post to its sendMessage arriving at the fake (both clocks are this machine's monotonic
-clock). Memory: the apps talk to a "Telegram" that never answers, 10,000 updates are posted and
-the app's RSS is read once they are all acknowledged (TRT's pending updates wait in PostgreSQL,
-whose memory is not counted; 2,000 at most are held in the process). Prints figures; asserts nothing.
+clock). Each app with a database gets a fresh one of its own. Memory: the apps talk to a
+"Telegram" that never answers, 10,000 updates are posted and the app's RSS is read once they are
+all acknowledged (TRT's pending updates wait in PostgreSQL, whose memory is not counted; 2,000 at
+most are held in the process). Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from bench.harness import (
     rss_mb,
     settle,
     stock,
+    stock_prod,
     trt,
     update_body,
     workdir,
@@ -92,11 +99,11 @@ async def pending_rss(app: App) -> None:
     idle = rss_mb(app.pid)
     await post_all(app.base, 90_000_000, 5_000_000, PENDING)
     await asyncio.sleep(1.0)  # let the app take up what was acknowledged before reading its memory
-    print(f"  {app.name:14s} idle {idle:6.1f} MB, with {PENDING:,} pending {rss_mb(app.pid):6.1f} MB", flush=True)
+    print(f"  {app.name:16s} idle {idle:6.1f} MB, with {PENDING:,} pending {rss_mb(app.pid):6.1f} MB", flush=True)
 
 
 def show(name: str, r: dict[str, float]) -> None:
-    print(f"  {name:14s} {r['ups']:7.0f} updates/s end to end ({r['answered']:.0f}/{N} answered), "
+    print(f"  {name:16s} {r['ups']:7.0f} updates/s end to end ({r['answered']:.0f}/{N} answered), "
           f"acks {r['acks']:7.0f}/s, latency p50 {r['p50']:7.1f} ms  p99 {r['p99']:8.1f} ms", flush=True)
 
 
@@ -125,6 +132,20 @@ async def run_trt(tmp: Path, server_url: str, api: str, name: str, root: Path | 
     return result
 
 
+async def run_stock(app: App, api: str, base: int) -> dict[str, float]:
+    """A warm-up of 500, then the throughput run; update ids and chats `base` apart from other runs'."""
+    await post_all(app.base, base * 1_000_000, base * 100_000, 500)
+    await settle(api)
+    result = await throughput(app, api, (base + 1) * 1_000_000, (base + 1) * 100_000)
+    show(app.name, result)
+    return result
+
+
+def ratio(label: str, trt_r: dict[str, float], anchor: dict[str, float]) -> str:
+    return (f"{label} end-to-end updates/s: {trt_r['ups'] / anchor['ups']:.2f}x, "
+            f"acks/s {trt_r['acks'] / anchor['acks']:.2f}x")
+
+
 async def main(against: str | None) -> None:
     with workdir() as tmp, contextlib.ExitStack() as trees:
         other = trees.enter_context(checkout(against, tmp)) if against else None
@@ -133,22 +154,28 @@ async def main(against: str | None) -> None:
                 print(f"/start -> sendMessage, {N} updates over {CONNS} connections (after a warm-up of 500)",
                       flush=True)
                 async with stock(tmp, api) as app:
-                    await post_all(app.base, 1_000_000, 100_000, 500)
-                    await settle(api)
-                    stock_r = await throughput(app, api, 2_000_000, 200_000)
-                    show(app.name, stock_r)
+                    stock_r = await run_stock(app, api, 1)
+                db = await fresh_database(server_url, "stock_prod_bench_e2e")
+                async with stock_prod(tmp, api, db) as app:
+                    prod_r = await run_stock(app, api, 7)
+                anchors = {"bare": stock_r, "production-like": prod_r}
                 old_r = None
                 if other is not None:
                     old_r = await run_trt(tmp, server_url, api, f"TRT {other[1]}", other[0], 5)
                 trt_r = await run_trt(tmp, server_url, api, "TRT", None, 3)
-                print(f"TRT/stock end-to-end updates/s: {trt_r['ups'] / stock_r['ups']:.2f}x", flush=True)
+                for kind, r in anchors.items():
+                    print(ratio(f"TRT/stock ({kind})", trt_r, r), flush=True)
                 if other is not None and old_r is not None:
-                    print(f"TRT/stock at {other[1]}: {old_r['ups'] / stock_r['ups']:.2f}x; this checkout against "
-                          f"{other[1]}: {trt_r['ups'] / old_r['ups']:.2f}x updates/s, "
+                    for kind, r in anchors.items():
+                        print(ratio(f"TRT {other[1]}/stock ({kind})", old_r, r), flush=True)
+                    print(f"this checkout against {other[1]}: {trt_r['ups'] / old_r['ups']:.2f}x updates/s, "
                           f"p99 {old_r['p99']:.0f} -> {trt_r['p99']:.0f} ms", flush=True)
             print(f"RSS with {PENDING:,} updates pending (Telegram never answers)", flush=True)
             async with black_hole() as hole:
                 async with stock(tmp, hole) as app:
+                    await pending_rss(app)
+                db = await fresh_database(server_url, "stock_prod_bench_rss")
+                async with stock_prod(tmp, hole, db) as app:
                     await pending_rss(app)
                 if other is not None:
                     db = await fresh_database(server_url, "trt_bench_rss_rev")

@@ -1,5 +1,6 @@
 """What the pipeline benchmarks share: the fake Telegram as its own process, TRT and the stock
-aiogram app started the same way, update bodies, wrk and an open-loop load generator.
+aiogram apps (bare, and production-like with PostgreSQL) started the same way, update bodies, wrk
+and an open-loop load generator.
 
 Every figure is measured against both apps in the same run, on the same machine and database.
 """
@@ -178,6 +179,16 @@ async def trt(tmp: Path, db_url: str, api_base: str, root: Path | None = None, n
 async def stock(tmp: Path, api_base: str) -> AsyncIterator[App]:
     async with python_server(tmp, "bench.stock_app", ["--api-base", api_base, "--secret", SECRET], "/health",
                              "stock aiogram") as app:
+        yield app
+
+
+@contextlib.asynccontextmanager
+async def stock_prod(tmp: Path, api_base: str, db_url: str) -> AsyncIterator[App]:
+    """The production-like stock app (bench/stock_prod_app.py: users and FSM in PostgreSQL) on
+    `db_url`, a database of its own (it creates its tables)."""
+    async with python_server(tmp, "bench.stock_prod_app",
+                             ["--api-base", api_base, "--secret", SECRET, "--database-url", db_url], "/health",
+                             "stock prod-like") as app:
         yield app
 
 
