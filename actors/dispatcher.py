@@ -107,6 +107,7 @@ class UpdateDispatcher(Leased, Actor):
         self.busy: set[asyncio.Task[Any]] = set()  # workers inside an update
         self.draining = False
         self.session = ""
+        self.taken_over = ""  # the session whose claim has taken over earlier sessions' claims
         self.done_marks: list[tuple[int, str]] = []
         self.done_event = asyncio.Event()
         self.done_flushed = asyncio.Event()  # set whenever no done mark waits to be written
@@ -216,6 +217,7 @@ class UpdateDispatcher(Leased, Actor):
         self.wanted.set()
 
     def _new_session(self) -> None:
+        """A fresh claim owner; its first claim takes over what any other session left claimed."""
         self.session = f"{self.settings.instance_id}/{uuid.uuid4().hex[:8]}"
 
     async def _stop_consuming(self, reason: str) -> None:
@@ -264,8 +266,10 @@ class UpdateDispatcher(Leased, Actor):
             while len(self.held) < HIGH_WATER and self.may_act():
                 limit = min(CLAIM_BATCH, HIGH_WATER - len(self.held))
                 try:
+                    session = self.session
                     batch = await inbox.claim(self.database, self.name_, self.epoch, self.settings.bot_id, limit,
-                                              self.session)
+                                              session, take_over=self.taken_over != session)
+                    self.taken_over = session  # claimed under the fence: no other session can claim since
                 except Fenced as exc:  # another instance leads now; lock_keeper will say so too
                     log.warning("claim_fenced", extra={"epoch": self.epoch, "error_text": str(exc)})
                     self.mailbox.tell_nowait(EpochRefused(self.epoch))  # stop consuming (a control message)

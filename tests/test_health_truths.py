@@ -56,3 +56,16 @@ async def test_the_inbox_depth_sees_claims_held_by_another_session_and_their_age
     assert 89 <= depth.foreign_claim_age < 120
     assert (await inbox.depth(db, 7, "stopped-session")).foreign_claims == 1  # the live one's claim
     assert (await inbox.depth(db, 8, "live-session")).pending == 0, "another bot's inbox is apart"
+
+
+async def test_a_session_takes_over_foreign_claims_once_then_claims_only_what_nobody_holds(db: Database) -> None:
+    await db.require().execute("INSERT INTO leader (name, epoch, instance, pid, heartbeat_at, acquired_at) "
+                               "VALUES ('trt:leader:9', 1, 't', 1, now(), now())")
+    rows = [Incoming(n, "message", n, json.dumps({"update_id": n})) for n in range(1, 7)]
+    await inbox.append_batch(db, 9, "test", rows)
+    await inbox.claim(db, "trt:leader:9", 1, 9, 2, "dead-session")  # 1 and 2, then it stopped
+    first = await inbox.claim(db, "trt:leader:9", 1, 9, 3, "live-session")
+    assert [c.update_id for c in first] == [1, 2, 3], "the oldest first, the dead session's claims taken over"
+    later = await inbox.claim(db, "trt:leader:9", 1, 9, 2, "live-session", take_over=False)
+    assert [c.update_id for c in later] == [4, 5], "only unclaimed rows: its own claims are not read again"
+    assert await db.require().fetchval("SELECT count(*) FROM pg_indexes WHERE indexname = 'inbox_unclaimed'") == 1
