@@ -217,8 +217,12 @@ class UpdateDispatcher(Leased, Actor):
         self.wanted.set()
 
     def _new_session(self) -> None:
-        """A fresh claim owner; its first claim takes over what any other session left claimed."""
+        """A fresh claim owner; its first claim takes over what any other session left claimed.
+        The FSM's cache starts empty with it: another session (another leader) may have written."""
         self.session = f"{self.settings.instance_id}/{uuid.uuid4().hex[:8]}"
+        reset = getattr(self.dp.fsm.storage, "reset", None)  # bot.fsm_cache.CachedStorage
+        if callable(reset):
+            reset()
 
     async def _stop_consuming(self, reason: str) -> None:
         self.generation += 1

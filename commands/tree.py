@@ -27,7 +27,7 @@ from actors.profile_setter import ProfileSetter
 from actors.webhook_setter import WebhookSetter
 from bot import first_screen, texts
 from bot.conversation import build_dispatcher
-from bot.fsm_storage import PostgresStorage
+from bot.fsm_cache import CachedStorage
 from bot.services import Services
 from catalog.loader import shipped
 from config import Settings
@@ -91,7 +91,8 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
         services = Services(database, settings, catalog, wake_jobs=lambda: wake_jobs(jobs_box),
                             health=lambda: health_of(observer_ref),
                             wake_broadcaster=lambda: wake_broadcaster(broadcaster_box))
-        dp = build_dispatcher(PostgresStorage(database), chaos=bool(settings.chaos_token), services=services)
+        # the leader's FSM in memory, written through: the dispatcher empties it whenever it starts consuming
+        dp = build_dispatcher(CachedStorage(database), chaos=bool(settings.chaos_token), services=services)
         # one limiter for every incarnation of the dispatcher and the jobs actor (Telegram's limits are
         # the bot's): a 429 pause outlives a restart
         limiter = SendLimiter(settings.telegram_rate_global, settings.telegram_rate_per_chat)

@@ -54,6 +54,12 @@ async def set_data(database: Database, key: Key, data: dict[str, Any]) -> None:
         *key, json.dumps(data, ensure_ascii=False))
 
 
+async def get(database: Database, key: Key) -> tuple[str | None, dict[str, Any]]:
+    """State and data in one read (a cache fills both halves at once)."""
+    row = await database.require().fetchrow(f"SELECT state, data::text FROM fsm WHERE {_KEY}", *key)
+    return (None, {}) if row is None else (row["state"], dict(json.loads(row["data"])))
+
+
 async def get_data(database: Database, key: Key) -> dict[str, Any]:
     raw = await database.require().fetchval(f"SELECT data::text FROM fsm WHERE {_KEY}", *key)
     return {} if raw is None else dict(json.loads(raw))

@@ -1,4 +1,5 @@
-"""bot/fsm_storage.py over store/fsm.py on a real PostgreSQL: aiogram's storage contract, atomic merges, restarts."""
+"""bot/fsm_storage.py (and bot/fsm_cache.py over it) over store/fsm.py on a real PostgreSQL: aiogram's
+storage contract, atomic merges, restarts, and what the leader's cache saves and forgets."""
 
 from __future__ import annotations
 
@@ -10,10 +11,18 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.fsm.storage.base import StorageKey
 
+from bot.fsm_cache import CachedStorage
 from bot.fsm_storage import PostgresStorage
 from store.database import Database
 
 pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(params=[PostgresStorage, CachedStorage], ids=["table", "leader-cache"])
+def storage_class(request: pytest.FixtureRequest) -> type[PostgresStorage]:
+    """Every contract test runs against the table alone and the leader's cache over it."""
+    cls: type[PostgresStorage] = request.param
+    return cls
 KEY = StorageKey(bot_id=1, chat_id=10, user_id=100)
 
 
@@ -33,8 +42,8 @@ async def rows(db: Database) -> int:
     return count
 
 
-async def test_state_set_read_and_cleared(db: Database) -> None:
-    storage = PostgresStorage(db)
+async def test_state_set_read_and_cleared(storage_class: type[PostgresStorage], db: Database) -> None:
+    storage = storage_class(db)
     assert await storage.get_state(KEY) is None
     await storage.set_state(KEY, "wizard:prompt")
     assert await storage.get_state(KEY) == "wizard:prompt"
@@ -45,8 +54,8 @@ async def test_state_set_read_and_cleared(db: Database) -> None:
     assert await rows(db) == 0, "a key with no state and no data leaves no row behind"
 
 
-async def test_data_set_merged_and_replaced(db: Database) -> None:
-    storage = PostgresStorage(db)
+async def test_data_set_merged_and_replaced(storage_class: type[PostgresStorage], db: Database) -> None:
+    storage = storage_class(db)
     assert await storage.get_data(KEY) == {}
     await storage.set_data(KEY, {"model": "flux", "n": 1})
     assert await storage.update_data(KEY, {"n": 2, "ratio": "16:9"}) == {"model": "flux", "n": 2, "ratio": "16:9"}
@@ -64,8 +73,9 @@ async def test_data_set_merged_and_replaced(db: Database) -> None:
     assert await rows(db) == 0
 
 
-async def test_clearing_one_half_keeps_the_other_and_the_last_half_takes_the_row(db: Database) -> None:
-    storage = PostgresStorage(db)
+async def test_clearing_one_half_keeps_the_other_and_the_last_half_takes_the_row(
+        storage_class: type[PostgresStorage], db: Database) -> None:
+    storage = storage_class(db)
     await storage.set_state(KEY, "wizard:prompt")
     await storage.set_data(KEY, {"model": "flux"})
     await storage.set_state(KEY, None)
@@ -77,8 +87,9 @@ async def test_clearing_one_half_keeps_the_other_and_the_last_half_takes_the_row
     assert await rows(db) == 0
 
 
-async def test_clear_takes_state_and_data_and_says_what_state_it_was(db: Database) -> None:
-    storage = PostgresStorage(db)
+async def test_clear_takes_state_and_data_and_says_what_state_it_was(
+        storage_class: type[PostgresStorage], db: Database) -> None:
+    storage = storage_class(db)
     other = StorageKey(bot_id=1, chat_id=11, user_id=100)
     await storage.set_state(KEY, "wizard:confirm")
     await storage.set_data(KEY, {"price": 150})
@@ -89,14 +100,14 @@ async def test_clear_takes_state_and_data_and_says_what_state_it_was(db: Databas
     assert await storage.get_data(other) == {"keep": 1} and await rows(db) == 1
 
 
-async def test_update_data_creates_the_row(db: Database) -> None:
-    storage = PostgresStorage(db)
+async def test_update_data_creates_the_row(storage_class: type[PostgresStorage], db: Database) -> None:
+    storage = storage_class(db)
     assert await storage.update_data(KEY, {"a": 1}) == {"a": 1}
     assert await storage.get_state(KEY) is None and await storage.get_data(KEY) == {"a": 1}
 
 
-async def test_an_empty_update_leaves_no_row(db: Database) -> None:
-    storage = PostgresStorage(db)
+async def test_an_empty_update_leaves_no_row(storage_class: type[PostgresStorage], db: Database) -> None:
+    storage = storage_class(db)
     assert await storage.update_data(KEY, {}) == {}
     assert await rows(db) == 0
     await FSMContext(storage=storage, key=KEY).update_data()
@@ -105,14 +116,14 @@ async def test_an_empty_update_leaves_no_row(db: Database) -> None:
     assert await storage.update_data(KEY, {}) == {"a": 1}
 
 
-async def test_concurrent_update_data_loses_nothing(db: Database) -> None:
-    storage = PostgresStorage(db)
+async def test_concurrent_update_data_loses_nothing(storage_class: type[PostgresStorage], db: Database) -> None:
+    storage = storage_class(db)
     await asyncio.gather(*(storage.update_data(KEY, {f"k{i}": i}) for i in range(50)))
     assert await storage.get_data(KEY) == {f"k{i}": i for i in range(50)}
 
 
-async def test_every_part_of_the_key_isolates(db: Database) -> None:
-    storage = PostgresStorage(db)
+async def test_every_part_of_the_key_isolates(storage_class: type[PostgresStorage], db: Database) -> None:
+    storage = storage_class(db)
     variants = [KEY, StorageKey(2, 10, 100), StorageKey(1, 11, 100), StorageKey(1, 10, 101),
                 StorageKey(1, 10, 100, thread_id=5), StorageKey(1, 10, 100, business_connection_id="biz"),
                 StorageKey(1, 10, 100, destiny="other")]
@@ -125,43 +136,44 @@ async def test_every_part_of_the_key_isolates(db: Database) -> None:
     assert await rows(db) == len(variants)
 
 
-async def test_non_dicts_are_refused(db: Database) -> None:
-    storage = PostgresStorage(db)
+async def test_non_dicts_are_refused(storage_class: type[PostgresStorage], db: Database) -> None:
+    storage = storage_class(db)
     with pytest.raises(DataNotDictLikeError):
         await storage.set_data(KEY, [("a", 1)])  # type: ignore[arg-type]
     with pytest.raises(DataNotDictLikeError):
         await storage.update_data(KEY, "text")  # type: ignore[arg-type]
 
 
-async def test_unicode_and_nested_values_round_trip(db: Database) -> None:
-    storage = PostgresStorage(db)
+async def test_unicode_and_nested_values_round_trip(storage_class: type[PostgresStorage], db: Database) -> None:
+    storage = storage_class(db)
     value = {"prompt": "Кот в космосе 🚀 \"quoted\" \\ back", "opts": {"list": [1, 2.5, None, True], "empty": {}}}
     await storage.set_data(KEY, value)
     assert await storage.get_data(KEY) == value
 
 
-async def test_state_and_data_survive_a_new_process_handle(db: Database, database_url: str) -> None:
-    await PostgresStorage(db).set_state(KEY, "wizard:prompt")
-    await PostgresStorage(db).set_data(KEY, {"model": "flux"})
+async def test_state_and_data_survive_a_new_process_handle(
+        storage_class: type[PostgresStorage], db: Database, database_url: str) -> None:
+    await storage_class(db).set_state(KEY, "wizard:prompt")
+    await storage_class(db).set_data(KEY, {"model": "flux"})
     await db.close()  # the "restart": a brand-new pool and storage
     again = await open_database(database_url)
     try:
-        storage = PostgresStorage(again)
+        storage = storage_class(again)
         assert await storage.get_state(KEY) == "wizard:prompt"
         assert await storage.get_data(KEY) == {"model": "flux"}
     finally:
         await again.close()
 
 
-async def test_the_storage_follows_a_replaced_pool(db: Database) -> None:
-    storage = PostgresStorage(db)
+async def test_the_storage_follows_a_replaced_pool(storage_class: type[PostgresStorage], db: Database) -> None:
+    storage = storage_class(db)
     await storage.set_state(KEY, "before")
     await db.connect()  # what the db actor does when it restarts: a new pool in the same handle
     assert await storage.get_state(KEY) == "before"
 
 
-async def test_fsm_context_end_to_end(db: Database) -> None:
-    context = FSMContext(storage=PostgresStorage(db), key=KEY)
+async def test_fsm_context_end_to_end(storage_class: type[PostgresStorage], db: Database) -> None:
+    context = FSMContext(storage=storage_class(db), key=KEY)
     await context.set_state(Wizard.prompt)
     await context.update_data(model="flux")
     await context.update_data(prompt="a cat")
@@ -170,3 +182,41 @@ async def test_fsm_context_end_to_end(db: Database) -> None:
     await context.clear()
     assert await context.get_state() is None and await context.get_data() == {}
     assert await rows(db) == 0
+
+
+# -- the leader's cache: what it saves, and when it must forget --
+
+
+async def test_the_cache_answers_a_known_key_without_the_table_and_starts_empty_again_on_reset(
+        db: Database) -> None:
+    storage = CachedStorage(db)
+    assert await storage.get_state(KEY) is None
+    assert storage.misses == 1
+    assert await storage.clear(KEY) is None and await storage.get_data(KEY) == {}
+    assert storage.misses == 1, "the empty key was known: no read, no DELETE"
+    await storage.set_state(KEY, "wizard:prompt")
+    other = PostgresStorage(db)  # another leader, while this process did not consume
+    await other.set_state(KEY, "wizard:confirm")
+    assert await storage.get_state(KEY) == "wizard:prompt", "it trusts itself while it consumes"
+    storage.reset()  # what the dispatcher does when this process starts consuming again
+    assert await storage.get_state(KEY) == "wizard:confirm", "the table is the truth after a reset"
+    assert await other.get_state(KEY) == "wizard:confirm"
+
+
+async def test_the_cache_ends_as_the_table_when_two_writers_race_on_a_key(db: Database) -> None:
+    storage = CachedStorage(db)
+    await storage.get_state(KEY)
+    await asyncio.gather(*(storage.set_data(KEY, {"n": i}) for i in range(40)),
+                         *(storage.update_data(KEY, {f"k{i}": i}) for i in range(40)))
+    cached = await storage.get_data(KEY)
+    assert cached == await PostgresStorage(db).get_data(KEY), "what it says is what the table holds"
+
+
+async def test_the_cache_forgets_the_least_recently_used_keys_beyond_its_bound(db: Database) -> None:
+    storage = CachedStorage(db, max_keys=3)
+    keys = [StorageKey(bot_id=1, chat_id=20 + n, user_id=100) for n in range(5)]
+    for key in keys:
+        await storage.set_data(key, {"n": key.chat_id})
+        await storage.get_state(key)
+    assert len(storage._known) == 3
+    assert [await storage.get_data(key) for key in keys] == [{"n": key.chat_id} for key in keys]
