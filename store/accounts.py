@@ -15,7 +15,7 @@ from typing import Literal
 import asyncpg
 
 from store.database import Database
-from store.fence import fenced
+from store.fence import FENCED_SQLSTATE, Fenced, committed, fenced
 
 CreditKind = Literal["top_up", "bonus", "refund", "adjustment"]
 CREDIT_KINDS = ("top_up", "bonus", "refund", "adjustment")
@@ -144,24 +144,18 @@ async def ensure_user(db: Database, lock_name: str, epoch: int, bot_id: int, use
     a new one is created seen now under `username`, so no second write follows the first."""
     if welcome_bonus < 0:
         raise ValueError(f"welcome bonus must not be negative, got {welcome_bonus}")
-    known = await get_user(db, bot_id, user_id)
-    if known is not None:
-        return known, False
-    async with fenced(db, lock_name, epoch) as conn:
-        row = await conn.fetchrow(
-            f"""INSERT INTO users (bot_id, user_id, language, username, last_seen) VALUES ($1, $2, $3, $4, now())
-                ON CONFLICT (bot_id, user_id) DO NOTHING RETURNING {_USER}""",
-            bot_id, user_id, language, username,
-        )
-        if row is None:  # a concurrent first contact created them
-            row = await conn.fetchrow(f"SELECT {_USER} FROM users WHERE bot_id = $1 AND user_id = $2", bot_id, user_id)
-            assert row is not None
-            return _user(row), False
-        await conn.execute("INSERT INTO accounts (bot_id, user_id) VALUES ($1, $2)", bot_id, user_id)
-        if welcome_bonus:
-            await post(conn, bot_id, user_id, "bonus", welcome_bonus, 0, WELCOME_KEY.format(user_id=user_id), epoch,
-                       note="welcome bonus", source="welcome")
-    return _user(row), True
+    try:  # one round trip either way: sql/019_first_contact.sql reads, or fences and creates
+        row = await db.require().fetchrow(
+            f"SELECT {_USER}, created FROM trt_first_contact($1, $2, $3, $4, $5, $6, $7, $8)",
+            lock_name, epoch, bot_id, user_id, language, username, welcome_bonus, WELCOME_KEY.format(user_id=user_id))
+    except asyncpg.PostgresError as exc:
+        if getattr(exc, "sqlstate", None) == FENCED_SQLSTATE:
+            raise Fenced(f"epoch {epoch} is no longer the leader of {lock_name}") from None
+        raise
+    assert row is not None
+    if row["created"]:
+        committed(epoch)
+    return _user(row), bool(row["created"])
 
 
 async def set_language(db: Database, bot_id: int, user_id: int, language: str) -> None:

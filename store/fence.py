@@ -53,6 +53,16 @@ async def fenced(db: Database, name: str, epoch: int) -> AsyncIterator[asyncpg.C
             commits.append(epoch)
 
 
+FENCED_SQLSTATE = "TRTF1"  # raised by SQL functions that check the fence themselves (sql/019_first_contact.sql)
+
+
+def committed(epoch: int) -> None:
+    """A fenced write committed outside `fenced` (one statement that checked the fence itself)."""
+    commits = _commits.get()
+    if commits is not None:
+        commits.append(epoch)
+
+
 async def fenced_probe(db: Database, name: str, epoch: int, what: str) -> None:
     """A fenced no-op write (used by /chaos and tests to prove an ex-leader cannot write)."""
     async with fenced(db, name, epoch) as conn:

@@ -11,7 +11,7 @@ import pytest
 
 from store import accounts, invariants, migrations
 from store.accounts import KeyReused, Overdraft, UnknownUser
-from store.fence import Fenced
+from store.fence import Fenced, counting_commits
 from tests.conftest import Money
 
 pytestmark = pytest.mark.timeout(60)
@@ -144,3 +144,16 @@ async def test_the_migration_runs_again_without_harm(money: Money) -> None:
     await money.db.require().execute(sql)
     await accounts.credit(money.db, money.name, money.epoch, money.bot_id, USER, 300, "after rerun")
     assert await accounts.balance(money.db, money.bot_id, USER) == accounts.Balance(1_000, 0)
+
+
+async def test_a_first_contact_is_one_fenced_write_counted_as_committed_and_a_known_user_only_a_read(
+        money: Money) -> None:
+    with counting_commits() as commits:
+        _, new = await accounts.ensure_user(money.db, money.name, money.epoch, money.bot_id, USER, "ru", 700)
+    assert new and commits == [money.epoch], "an update that created the account must not be called failed"
+    old = money.epoch
+    await money.new_leader()
+    with counting_commits() as commits:
+        known, new = await accounts.ensure_user(money.db, money.name, old, money.bot_id, USER, "en", 700)
+    assert not new and known.language == "ru" and commits == [], "a known user is read, even by an ex-leader"
+    assert await accounts.balance(money.db, money.bot_id, USER) == accounts.Balance(700, 0)
