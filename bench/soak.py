@@ -739,6 +739,9 @@ class Soak:
             "KIE_API_KEY": "kie-soak-key", "KIE_API_BASE": self.kie.base_url, "KIE_UPLOAD_BASE": self.kie.base_url,
             "DOWNLOAD_TRUSTED_HOSTS": urlsplit(self.kie.base_url).netloc,
             "WELCOME_BONUS": str(WELCOME_BONUS),
+            # three pools within the server's 100 connections (the default, 40 each, is 120: under
+            # load the soak's own checker found none left), with the lock sessions and the checker
+            "DATABASE_POOL_SIZE": "26",
             # KIE signs its callbacks; i0 checks the signature, the others do not: one run covers a
             # re-bodied signed callback and forged unsigned ones reaching the verdict path
             **({"KIE_WEBHOOK_HMAC_KEY": HMAC_KEY} if name == "i0" else {}),
