@@ -9,5 +9,7 @@ hold in their head, and each rule of the jobs path lives in one of them:
 * :mod:`~generation.submit`: createTask under a committed intent, and what its failure means;
 * :mod:`~generation.follow`: recordInfo polls and callbacks (wake-ups), KIE's verdict;
 * :mod:`~generation.status`: the status message the user watches;
-* :mod:`~generation.deliver`: the end: the result sent file by file, or the apology, and the money.
+* :mod:`~generation.deliver`: the end: the result sent file by file, or the apology, and the money;
+* :mod:`~generation.sending`: one result into the chat as its kind, with Telegram's fallbacks;
+* :mod:`~generation.results`: what a result is apart from any chat (kept, read back, summed up).
 """

@@ -19,6 +19,9 @@ between Telegram's answer and that commit.
 
 Every attempt counts against a bound (DELIVERY_TRIES, and a deadline DELIVERY_GRACE past the
 job's own), whatever the exception: past it, what was sent stands (give_up).
+
+How one file goes into the chat is generation.sending; what a result is apart from the chat (kept,
+read back, summed up) is generation.results.
 """
 
 from __future__ import annotations
@@ -28,16 +31,13 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
-from urllib.parse import urlsplit
 
 from aiogram.exceptions import (
     TelegramAPIError,
     TelegramBadRequest,
-    TelegramEntityTooLarge,
     TelegramForbiddenError,
 )
-from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message, ReplyParameters
+from aiogram.types import InlineKeyboardMarkup, Message
 
 from actors.mailbox import describe
 from bot import actions_kit, keyboards
@@ -46,55 +46,27 @@ from bot import texts as shop_texts
 from catalog.model import Model
 from generation.context import JobContext, log
 from generation.errors import DeliveryFailed, RetryLater
+from generation.results import (
+    MAX_RESULTS,
+    openable,
+    reached,
+    settled,
+    stored_items,
+    stored_result,
+    stored_words,
+    summary,
+)
+from generation.sending import Sender
 from generation.status import StatusMessages
 from generation.track import RETRY_LATER, Track
 from ingest.send_gate import ActingRefused
-from kie import KINDS, DownloadRefused, KieError, ResultItem, TooLarge
+from kie import ResultItem
 from store import accounts, jobs
 from store.jobs import Failed, Job, Outcome, Part, Succeeded, TimedOut
 from telemetry.metrics import METRICS
 
-# Telegram's limits are decimal and count the whole multipart request (Bot API: "50 MB" per
-# upload, "10 MB" for a photo); ENVELOPE reserves room for the rest of the request (part
-# headers, the file name, a caption of up to 1,024 characters, the reply markup).
-ENVELOPE = 64 * 1024
-RESULT_MAX_BYTES = 50_000_000 - ENVELOPE  # larger results go as a link
-PHOTO_MAX_BYTES = 10_000_000 - ENVELOPE  # a larger picture goes as a file only
-MAX_RESULTS = 10  # result files sent for one job
-SEND_TIMEOUT = 120  # seconds for one upload of a result to Telegram
-DOWNLOAD_TIMEOUT = 120.0
 DELIVERY_TRIES = 5  # attempts to deliver (whatever failed) before what was sent stands
 DELIVERY_GRACE = 600.0  # seconds past the job's own deadline a delivery may still take
-TOO_BIG = ("too big", "too large", "entity too large")  # Telegram's 400 words for an oversized file
-SETTLED = ("document", "video", "audio", "link", "missing", "text")  # a result with one of these is done
-TITLE_MAX = 200  # characters of a file's title kept in the job's result
-TEXT_MAX = 4000  # characters of one text result (a lyrics variant) sent and kept: one message, a few KB
-MESSAGE_MAX = 4096  # Telegram's limit for a message's text
-THUMB_MAX_BYTES = 200_000  # Telegram's limit for an audio's thumbnail (a JPEG of at most 320 px a side)
-THUMB_MAX_SIDE = 320
-THUMB_TIMEOUT = 20.0
-PERFORMERS = {"suno": "Suno"}  # the performer an audio of the family is sent with
-SIGNED_DOWNLOADS = ("gpt4o",)  # families whose result a signed download URL (KieClient.signed_download_url) may save
-
-
-def too_big(exc: TelegramAPIError) -> bool:
-    """Telegram says the request or the file is over its limit (a 413, or a 400 saying so)."""
-    return isinstance(exc, TelegramEntityTooLarge) or (
-        isinstance(exc, TelegramBadRequest) and any(word in exc.message.lower() for word in TOO_BIG))
-
-
-def openable(url: str) -> bool:
-    """A result URL the user can open themselves (a link is worth sending)."""
-    parts = urlsplit(url)
-    return parts.scheme in ("https", "http") and bool(parts.hostname)
-
-
-def settled(parts: dict[str, Part], index: int) -> bool:
-    return any(f"{index}:{suffix}" in parts for suffix in SETTLED)
-
-
-def reached(parts: dict[str, Part]) -> bool:
-    return any(p.reached for p in parts.values())
 
 
 class Deliverer:
@@ -105,6 +77,7 @@ class Deliverer:
         self.retry_gap = RETRY_LATER  # seconds, times the failures so far
         self.grace = DELIVERY_GRACE
         self._chats: dict[int, tuple[asyncio.Lock, list[int]]] = {}
+        self.sender = Sender(ctx)
 
     # -- the bound ---------------------------------------------------------------------------
 
@@ -428,49 +401,19 @@ class Deliverer:
             fresh_result = not any(key.startswith(f"{index}:") for key in parts)
             caption = first_caption if index == 0 and fresh_result else None
             if words:
-                await self._send_words(job, index, count, words[index], caption, keyboard if last else None, lang,
+                await self.sender.send_words(job, index, count, words[index], caption, keyboard if last else None, lang,
                                        parts)
                 continue
             item = files[index]
             try:
-                data = await self._download(job, item.url, kind)
-                thumbnail = await self._thumbnail(job, item) if kind == "audio" and data is not None else None
-                await self._send_result(job, kind, index, data, item.url, caption, keyboard if last else None, lang,
-                                        parts, item=item, thumbnail=thumbnail)
+                data = await self.sender.download(job, item.url, kind)
+                thumbnail = await self.sender.thumbnail(job, item) if kind == "audio" and data is not None else None
+                await self.sender.send_result(job, kind, index, data, item.url, caption, keyboard if last else None,
+                                              lang, parts, item=item, thumbnail=thumbnail)
             except DeliveryFailed as exc:
                 log.warning("result_missing", extra={"job_id": job.id, "index": index, "why": str(exc)})
                 missing.append(index)
         return parts, missing
-
-    async def _send_words(self, job: Job, index: int, count: int, words: Mapping[str, str], caption: str | None,
-                          keyboard: InlineKeyboardMarkup | None, lang: str, parts: dict[str, Part]) -> None:
-        """One text result (a lyrics variant) as a message of its own, recorded as it reaches the chat."""
-        ctx = self.ctx
-        title = (words.get("title") or "").strip() or (texts.t(lang, "text_variant", n=index + 1) if count > 1 else "")
-        body = "\n\n".join(piece for piece in (caption, f"📝 {title}" if title else "", words.get("text", "").strip())
-                            if piece)
-        sent = await ctx.bot.send_message(job.chat_id, body[:MESSAGE_MAX], reply_markup=keyboard)
-        await jobs.record_part(ctx.database, ctx.name, ctx.epoch, job.id, f"{index}:text", reached=True,
-                               message_id=sent.message_id)
-        parts[f"{index}:text"] = Part(f"{index}:text", True, None, sent.message_id)
-
-    async def _thumbnail(self, job: Job, item: ResultItem) -> bytes | None:
-        """The song's cover as Telegram takes an audio's thumbnail (a JPEG of at most 200 kB and 320
-        px a side), or None: a cover that cannot be had, or is larger or not a JPEG, is left out."""
-        ctx, cover = self.ctx, item.cover_url
-        if not cover:
-            return None
-        try:
-            data = await ctx.kie_call("download", lambda: ctx.kie.download(cover, THUMB_MAX_BYTES, kind="photo",
-                                                                           timeout=THUMB_TIMEOUT))
-        except KieError as exc:  # TooLarge among them: the song goes without it
-            log.info("cover_left_out", extra={"job_id": job.id, "error_kind": exc.kind})
-            return None
-        size = jpeg_size(data)
-        if size is None or max(size) > THUMB_MAX_SIDE:
-            log.info("cover_left_out", extra={"job_id": job.id, "error_kind": "not a small JPEG"})
-            return None
-        return data
 
     async def _tell_missing(self, job: Job, model: Model | None, shown: list[str], missing: list[int],
                             parts: dict[str, Part], lang: str) -> None:
@@ -483,236 +426,3 @@ class Deliverer:
             await jobs.record_part(ctx.database, ctx.name, ctx.epoch, job.id, f"{i}:missing", reached=False,
                                    message_id=sent.message_id)
             parts[f"{i}:missing"] = Part(f"{i}:missing", False, None, sent.message_id)
-
-    async def _download(self, job: Job, url: str, kind: str) -> bytes | None:
-        """A result's bytes, or None when it is over RESULT_MAX_BYTES (it goes as a link). A 4o
-        result its URL no longer gives is asked for once more through KIE's signed download URL."""
-        try:
-            return await self._fetch(url, kind)
-        except DeliveryFailed:
-            signed = await self._signed_url(job, url)
-            if signed is None:
-                raise
-            log.info("result_signed_url", extra={"job_id": job.id})
-            return await self._fetch(signed, kind)
-
-    async def _signed_url(self, job: Job, url: str) -> str | None:
-        """KIE's fresh URL for a result of a family that offers one (4o's download-url), else None."""
-        ctx, task_id = self.ctx, job.kie_task_id
-        sign = getattr(ctx.kie, "signed_download_url", None)
-        if job.endpoint not in SIGNED_DOWNLOADS or task_id is None or sign is None:
-            return None
-        try:
-            signed = await ctx.kie_call("download_url", lambda: sign(job.endpoint, task_id, url))
-        except KieError as exc:
-            if exc.retryable:
-                raise RetryLater(f"download url: {exc.kind}") from None
-            log.warning("result_signed_url_refused", extra={"job_id": job.id, "error_kind": exc.kind})
-            return None
-        return signed if isinstance(signed, str) and signed and signed != url else None
-
-    async def _fetch(self, url: str, kind: str) -> bytes | None:
-        """Only from where results live, of the model's kind (kie.download): a URL that is refused
-        (a private address, a redirect out, an HTML page) is a result that cannot be had."""
-        ctx = self.ctx
-        try:
-            return await ctx.kie_call("download", lambda: ctx.kie.download(
-                url, RESULT_MAX_BYTES, kind=kind if kind in KINDS else "document", timeout=DOWNLOAD_TIMEOUT))
-        except TooLarge:
-            return None
-        except DownloadRefused as exc:
-            log.error("result_download_refused", extra={"error_text": exc.message})
-            raise DeliveryFailed("download refused") from None
-        except KieError as exc:
-            if exc.retryable:
-                raise RetryLater(f"download: {exc.kind}") from None
-            raise DeliveryFailed(f"download: {exc.kind}") from None
-
-    async def _send_result(self, job: Job, kind: str, index: int, data: bytes | None, url: str,
-                           caption: str | None, keyboard: InlineKeyboardMarkup | None, lang: str,
-                           parts: dict[str, Part], *, item: ResultItem | None = None,
-                           thumbnail: bytes | None = None) -> None:
-        """One result as the model's kind, each part recorded as it reaches the chat: a photo
-        also as the original file, replying to it (Telegram recompresses photos); a kind Telegram
-        refuses goes as a file; a file too big for Telegram (ours or its 413), as a link. An audio
-        carries its title, its family as the performer and its cover (`thumbnail`) when it has them."""
-        ctx = self.ctx
-        bot, chat = ctx.bot, job.chat_id
-
-        async def record(suffix: str, message: Message, file_id: str | None) -> Part:
-            await jobs.record_part(ctx.database, ctx.name, ctx.epoch, job.id, f"{index}:{suffix}", reached=True,
-                                   file_id=file_id, message_id=message.message_id)
-            part = parts[f"{index}:{suffix}"] = Part(f"{index}:{suffix}", True, file_id, message.message_id)
-            return part
-
-        if data is None:
-            await self._link(job, index, url, caption, keyboard, lang, "result_link", record)
-            return
-        name = file_name(job, url, kind)
-        reply: int | None = None
-        if kind == "photo":
-            photo = parts.get(f"{index}:photo")
-            if photo is None and len(data) <= PHOTO_MAX_BYTES:
-                try:
-                    sent = await bot.send_photo(chat, BufferedInputFile(data, name), caption=caption,
-                                                request_timeout=SEND_TIMEOUT)
-                    photo = await record("photo", sent, sent.photo[-1].file_id if sent.photo else None)
-                except (TelegramBadRequest, TelegramEntityTooLarge) as exc:  # size, dimensions: the file alone
-                    log.info("photo_refused", extra={"job_id": job.id, "error_text": exc.message})
-            if photo is not None:
-                caption, reply = None, photo.message_id
-        elif kind in ("video", "audio"):
-            try:
-                if kind == "video":
-                    sent = await bot.send_video(chat, BufferedInputFile(data, name), caption=caption,
-                                                reply_markup=keyboard, supports_streaming=True,
-                                                request_timeout=SEND_TIMEOUT)
-                    if sent.video is not None:
-                        await record("video", sent, sent.video.file_id)
-                        return
-                else:
-                    title = (item.title or "").strip()[:TITLE_MAX] if item is not None else ""
-                    seconds = item.duration if item is not None else None
-                    sent = await bot.send_audio(
-                        chat, BufferedInputFile(data, name), caption=caption, reply_markup=keyboard,
-                        title=title or None, performer=PERFORMERS.get(job.endpoint),
-                        duration=int(seconds + 0.5) if seconds and seconds > 0 else None,
-                        thumbnail=BufferedInputFile(thumbnail, f"cover-{job.id}-{index}.jpg") if thumbnail else None,
-                        request_timeout=SEND_TIMEOUT)
-                    if sent.audio is not None:
-                        await record("audio", sent, sent.audio.file_id)
-                        return
-                await record("document", sent, None)  # Telegram kept it as something else: it is there
-                return
-            except (TelegramBadRequest, TelegramEntityTooLarge) as exc:
-                log.info("media_refused", extra={"job_id": job.id, "kind": kind, "error_text": exc.message})
-        try:
-            sent = await bot.send_document(
-                chat, BufferedInputFile(data, name), caption=caption, reply_markup=keyboard,
-                reply_parameters=None if reply is None else ReplyParameters(message_id=reply,
-                                                                            allow_sending_without_reply=True),
-                request_timeout=SEND_TIMEOUT)
-        except (TelegramBadRequest, TelegramEntityTooLarge) as exc:
-            log.info("document_refused", extra={"job_id": job.id, "error_text": exc.message})
-            await self._link(job, index, url, caption, keyboard, lang,
-                             "result_link" if too_big(exc) else "result_link_refused", record)
-            return
-        await record("document", sent, sent.document.file_id if sent.document else None)
-
-    async def _link(self, job: Job, index: int, url: str, caption: str | None, keyboard: InlineKeyboardMarkup | None,
-                    lang: str, key: str, record: Any) -> None:
-        """The result as a link the user opens themselves; one they could not open is missing."""
-        if not openable(url):
-            raise DeliveryFailed("no link the user can open")
-        text = (f"{caption}\n\n" if caption else "") + texts.t(lang, key, url=url)
-        sent = await self.ctx.bot.send_message(job.chat_id, text, reply_markup=keyboard)
-        await record("link", sent, None)
-
-
-def summary(parts: dict[str, Part], count: int) -> list[dict[str, Any]]:
-    """What of each result reached the chat, as kept in the job's result."""
-    sent: list[dict[str, Any]] = []
-    for index in range(count):
-        mine = {key.split(":", 1)[1]: part for key, part in parts.items() if key.startswith(f"{index}:")}
-        main = next((s for s in ("photo", "video", "audio", "document", "text", "link") if s in mine), None)
-        if main is None:
-            sent.append({"as": "missing", "file_id": None})
-            continue
-        entry: dict[str, Any] = {"as": main, "file_id": mine[main].file_id}
-        if "document" in mine:
-            entry["document_file_id"] = mine["document"].file_id
-        sent.append(entry)
-    return sent
-
-
-def file_name(job: Job, url: str, kind: str) -> str:
-    """The name a result file carries in the chat: the job and the extension of its URL."""
-    path = urlsplit(url).path
-    dot = path.rfind(".")
-    extension = path[dot:].lower() if dot > path.rfind("/") and len(path) - dot <= 6 else ""
-    if not extension[1:].isalnum():
-        extension = {"photo": ".png", "video": ".mp4", "audio": ".mp3"}.get(kind, "")
-    return f"result-{job.id}{extension}"
-
-
-def text_results(result_object: object) -> list[dict[str, str]]:
-    """A text result as messages to send: Suno's lyrics ([{title, text}], 2-3 variants), or one
-    {"text": ...} or a bare string; each cut to TEXT_MAX characters (one message, a few KB kept)."""
-    found = result_object if isinstance(result_object, list) else [result_object]
-    out: list[dict[str, str]] = []
-    for entry in found[:MAX_RESULTS]:
-        if isinstance(entry, str):
-            entry = {"text": entry}
-        if not isinstance(entry, dict) or not isinstance(entry.get("text"), str) or not entry["text"].strip():
-            continue
-        text = entry["text"].strip()
-        if len(text) > TEXT_MAX:
-            text = text[:TEXT_MAX - 1].rstrip() + "…"
-        title = entry.get("title")
-        out.append({"title": title.strip()[:TITLE_MAX] if isinstance(title, str) else "", "text": text})
-    return out
-
-
-def stored_result(urls: list[str], kind: str, files: list[ResultItem], task_id: str | None,
-                  words: Sequence[Mapping[str, str]]) -> dict[str, Any]:
-    """What a job keeps of its result (jobs.result): the URLs, each file's details that actions
-    name (Suno's audioId as ref, its title, cover and length), KIE's task id, a text result's
-    words. Kept small: no lyrics of songs, titles cut."""
-    result: dict[str, Any] = {"urls": urls, "kind": kind, "task_id": task_id, "items": [
-        {"url": item.url, "title": item.title[:TITLE_MAX] if item.title else None, "cover": item.cover_url,
-         "ref": item.ref, "duration": item.duration} for item in files]}
-    if words:
-        result["texts"] = [dict(w) for w in words]
-    return result
-
-
-def stored_items(result: Mapping[str, Any] | None) -> list[ResultItem]:
-    """The files a job's kept result names, as items (a later step sends the rest with their titles)."""
-    items: list[ResultItem] = []
-    for entry in (result or {}).get("items") or []:
-        if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
-            return []  # not ours: the URLs alone
-        duration = entry.get("duration")
-        items.append(ResultItem(entry["url"], title=_text(entry.get("title")), cover_url=_text(entry.get("cover")),
-                                ref=_text(entry.get("ref")),
-                                duration=float(duration) if isinstance(duration, int | float) else None))
-    return items
-
-
-def stored_words(result: Mapping[str, Any] | None) -> list[dict[str, str]]:
-    return text_results((result or {}).get("texts") or [])
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """A JPEG's (width, height) from its frame header, or None when it is not a JPEG (no image
-    library needed: Telegram takes only a JPEG thumbnail, and only its size is checked)."""
-    if not data.startswith(b"\xff\xd8"):
-        return None
-    at = 2
-    while at + 4 <= len(data):
-        if data[at] != 0xFF:
-            return None
-        marker = data[at + 1]
-        if marker == 0xFF:  # fill byte
-            at += 1
-            continue
-        if marker in (0x01, *range(0xD0, 0xD8)):  # markers without a length
-            at += 2
-            continue
-        length = int.from_bytes(data[at + 2:at + 4], "big")
-        if length < 2:
-            return None
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            if at + 9 > len(data):
-                return None
-            height = int.from_bytes(data[at + 5:at + 7], "big")
-            width = int.from_bytes(data[at + 7:at + 9], "big")
-            return (width, height) if width and height else None
-        if marker in (0xD9, 0xDA):  # the end, or the scan before any frame header
-            return None
-        at += 2 + length
-    return None

@@ -16,7 +16,8 @@ import asyncpg
 
 from catalog.model import Model
 from generation.context import JobContext, log
-from generation.deliver import Deliverer, text_results
+from generation.deliver import Deliverer
+from generation.results import text_results
 from generation.track import Track, poll_interval
 from kie import CallbackError, KieError, TaskCreated, TaskRecord, TaskState, parse_callback
 from store import jobs

@@ -17,7 +17,7 @@ import pytest
 from actors.kie_poller import KiePoller
 from actors.mailbox import Mailbox
 from catalog.loader import shipped
-from generation import deliver, status
+from generation import sending, status
 from ingest.bot_api import make_bot
 from kie import KieClient
 from messages.jobs import WakeJobs
@@ -89,7 +89,7 @@ async def test_a_delivery_that_raises_every_time_ends_within_its_bound_released_
     def broken(*args: Any) -> str:
         raise RuntimeError("a bug in delivery")
 
-    monkeypatch.setattr(deliver, "file_name", broken)
+    monkeypatch.setattr(sending, "file_name", broken)
     w = await world()
     w.actor.deliverer.retry_gap = 0.1
     job = await w.job(7105)

@@ -28,10 +28,11 @@ from aiohttp import web
 from catalog import payload
 from catalog.loader import shipped
 from catalog.model import Model
-from generation import deliver
+from generation import results, sending
 from generation.context import JobContext
-from generation.deliver import Deliverer, jpeg_size
+from generation.deliver import Deliverer
 from generation.follow import Follower
+from generation.results import jpeg_size
 from generation.status import StatusMessages
 from generation.track import Track
 from ingest.bot_api import make_bot
@@ -191,14 +192,14 @@ async def test_a_cover_too_large_for_a_thumbnail_leaves_the_song_without_one(des
 
 async def test_a_crash_after_the_first_song_resumes_with_the_second_only_and_charges_once(
         desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
-    named = deliver.file_name
+    named = results.file_name
 
     def crash_on_the_second(job: Job, url: str, kind: str) -> str:
         if url.endswith("/song-b.mp3"):
             raise RuntimeError("the process dies between the songs")
         return named(job, url, kind)
 
-    monkeypatch.setattr(deliver, "file_name", crash_on_the_second)
+    monkeypatch.setattr(sending, "file_name", crash_on_the_second)
     job = await desk.job(7303)
     record = desk.songs(job)
     with pytest.raises(RuntimeError):
@@ -207,7 +208,7 @@ async def test_a_crash_after_the_first_song_resumes_with_the_second_only_and_cha
     assert await desk.parts(job) == ["0:audio"]
     assert await desk.ledger(7303) == ["top_up", "hold"], "nothing charged before the end"
 
-    monkeypatch.setattr(deliver, "file_name", named)
+    monkeypatch.setattr(sending, "file_name", named)
     desk.fresh()  # a restart: only the rows remember
     again = await jobs.job(desk.w.money.db, job.id)
     assert again is not None
@@ -241,7 +242,7 @@ async def test_a_lyrics_result_goes_as_text_messages_in_order(desk: Desk) -> Non
     result = done.result or {}
     assert result["kind"] == "text" and result["task_id"] == "lyrics-task-7304"
     assert [t["title"] for t in result["texts"]] == ["Sea", "Tide"]
-    assert all(len(t["text"]) <= deliver.TEXT_MAX for t in result["texts"]), "the kept words are cut"
+    assert all(len(t["text"]) <= results.TEXT_MAX for t in result["texts"]), "the kept words are cut"
     assert [s["as"] for s in result["sent"]] == ["text", "text"]
 
 

@@ -484,15 +484,15 @@ async def test_a_result_file_gone_at_kie_releases_the_hold_with_an_apology(world
 
 async def test_a_large_picture_goes_as_a_file_and_a_larger_result_as_a_link(
         world: Make, monkeypatch: pytest.MonkeyPatch) -> None:
-    from generation import deliver
+    from generation import sending
 
     w = await world()
-    monkeypatch.setattr(deliver, "PHOTO_MAX_BYTES", 10)  # the fake's picture is larger than that
+    monkeypatch.setattr(sending, "PHOTO_MAX_BYTES", 10)  # the fake's picture is larger than that
     job = await w.job(7023)
     done = await w.told(job.id)
     assert not w.sent(7023, "sendPhoto") and len(w.sent(7023, "sendDocument")) == 1
     assert done.result_file_id == w.sent(7023, "sendDocument")[0].result["document"]["file_id"]
-    monkeypatch.setattr(deliver, "RESULT_MAX_BYTES", 10)
+    monkeypatch.setattr(sending, "RESULT_MAX_BYTES", 10)
     second = await w.job(7024)
     done = await w.told(second.id)
     link = w.sent(7024, "sendMessage")[-1]
