@@ -8,15 +8,15 @@ step's buttons under it), and the confirmation's nonce is the job's key, so Conf
 or replayed makes one job. The data is written before a screen is sent, so its buttons always
 find their screen. One living message per flow: a screen after a press is edited over the pressed
 message, a screen after a typed answer is a new message and the previous one loses its buttons
-(Wiz.shown remembers which message shows the current screen).
+(Wiz.shown remembers which message shows the current screen). The state itself (Wizard, Wiz,
+Press) lives in bot/wizard_state.py and is re-exported here.
 """
 
 from __future__ import annotations
 
 import math
-import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +24,6 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Filter
 from aiogram.fsm.context import FSMContext
-from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, TelegramObject
 
 from bot import keyboards, screens, speak, status_message
@@ -34,6 +33,13 @@ from bot.inputs import formats, limit_mb
 from bot.prices import exact, price_range
 from bot.services import Services
 from bot.texts import TEXTS, lang_of, money, t
+from bot.wizard_state import CHANGE as CHANGE
+from bot.wizard_state import CONFIRM as CONFIRM
+from bot.wizard_state import FIELD as FIELD
+from bot.wizard_state import Press as Press
+from bot.wizard_state import Wiz as Wiz
+from bot.wizard_state import Wizard as Wizard
+from bot.wizard_state import new_nonce as new_nonce
 from catalog.model import Field, Model, same
 from catalog.payload import build, is_job_ref
 from store import accounts, grants, jobs
@@ -41,7 +47,6 @@ from telemetry import logs
 
 log = logs.get("bot")
 
-FIELD, CONFIRM, CHANGE = "f", "c", "x"
 TEXT_KINDS = ("prompt", "text", "int", "float")
 BUTTON_KINDS = ("enum", "bool", "task")
 MEDIA_KINDS = ("image", "video", "audio")
@@ -50,80 +55,6 @@ TASK_CHOICES = 8  # earlier results offered for a field of kind task
 
 
 Toast = Callable[[str], Awaitable[bool]]  # answers the pressed button's query with a text; False: not possible
-
-
-class Wizard(StatesGroup):
-    step = State()
-
-
-@dataclass
-class Wiz:
-    """The wizard's FSM data: the model, where the user is, and what they chose so far (FileRef
-    for files, JobRef for an earlier result), the files of a multi-file step being collected, and
-    the terms (paid_with, price) the confirmation showed."""
-
-    model: str
-    nonce: str
-    at: str = FIELD
-    index: int = 0
-    values: dict[str, Any] = field(default_factory=dict)
-    editing: bool = False  # a field opened from Change: answering it goes back to the confirmation
-    collected: list[Any] = field(default_factory=list)
-    terms: list[Any] | None = None
-    other_models: bool = False  # begun from what the user sent (routers/intake.py): the confirmation offers others
-    shown: int | None = None  # the message showing the current screen (its buttons are retired when it moves on)
-    parent: int | None = None  # an action on a result (extend, 1080p): the job it acts on
-
-    def dump(self) -> dict[str, Any]:
-        data = {"m": self.model, "n": self.nonce, "at": self.at, "i": self.index, "v": self.values,
-                "ed": self.editing, "col": self.collected, "terms": self.terms}
-        if self.shown is not None:
-            data["msg"] = self.shown
-        if self.parent is not None:
-            data["par"] = self.parent
-        return {**data, "om": True} if self.other_models else data
-
-    @classmethod
-    def load(cls, data: Mapping[str, Any]) -> Wiz | None:
-        """The data as written by dump(), or None for anything else (an older layout, a broken row)."""
-        try:
-            wiz = cls(model=data["m"], nonce=data["n"], at=data["at"], index=data["i"], values=data["v"],
-                      editing=data["ed"], collected=data["col"], terms=data["terms"],
-                      other_models=data.get("om") is True, shown=data.get("msg"), parent=data.get("par"))
-        except (KeyError, TypeError):
-            return None
-        kinds_ok = (isinstance(wiz.model, str) and isinstance(wiz.nonce, str) and wiz.at in (FIELD, CONFIRM, CHANGE)
-                    and isinstance(wiz.index, int) and isinstance(wiz.values, dict)
-                    and isinstance(wiz.editing, bool) and isinstance(wiz.collected, list)
-                    and (wiz.terms is None or isinstance(wiz.terms, list))
-                    and (wiz.shown is None or (isinstance(wiz.shown, int) and not isinstance(wiz.shown, bool)))
-                    and (wiz.parent is None or (isinstance(wiz.parent, int) and not isinstance(wiz.parent, bool))))
-        return wiz if kinds_ok else None
-
-
-def new_nonce() -> str:
-    return secrets.token_urlsafe(6)
-
-
-@dataclass(frozen=True, slots=True)
-class Press:
-    """A wizard button: w:<nonce>:<action>[:<arg>]."""
-
-    nonce: str
-    action: str
-    arg: str | None
-
-    @classmethod
-    def parse(cls, data: str | None) -> Press | None:
-        if not data or not data.startswith(keyboards.STEP):
-            return None
-        parts = data[len(keyboards.STEP):].split(":", 2)
-        if len(parts) < 2:
-            return None
-        return cls(parts[0], parts[1], parts[2] if len(parts) == 3 else None)
-
-    def number(self) -> int | None:
-        return int(self.arg) if self.arg is not None and self.arg.isdigit() and len(self.arg) < 19 else None
 
 
 def asked(model: Model) -> list[Field]:
