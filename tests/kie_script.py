@@ -25,6 +25,7 @@ class Seen:
     path: str
     query: dict[str, str]
     json: Any
+    authorization: str | None = None
 
 
 class ScriptedKie:
@@ -39,12 +40,17 @@ class ScriptedKie:
     def answer(self, path: str, *bodies: dict[str, Any]) -> None:
         self._answers.setdefault(path, []).extend(bodies)
 
+    def succeed(self, path: str, data: Any) -> None:
+        """From now on `path` answers code 200 with `data` (what was scripted for it before is dropped)."""
+        self._answers[path] = [{"code": 200, "msg": "success", "data": data}]
+
     def requests(self, path: str) -> list[Seen]:
         return [seen for seen in self.seen if seen.path == path]
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.json() if request.can_read_body else None
-        self.seen.append(Seen(request.method, request.path, dict(request.query), body))
+        self.seen.append(Seen(request.method, request.path, dict(request.query), body,
+                              request.headers.get("Authorization")))
         queue = self._answers.get(request.path)
         if not queue:
             return web.json_response({"code": 404, "msg": "nothing scripted for this path", "data": None})

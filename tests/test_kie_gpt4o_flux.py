@@ -23,7 +23,7 @@ from kie.flux_kontext import RECORD_PATH as FLUX_RECORD
 from kie.gpt4o import CREATE_PATH as GPT4O_CREATE
 from kie.gpt4o import DOWNLOAD_URL_PATH, GPT4O
 from kie.gpt4o import RECORD_PATH as GPT4O_RECORD
-from tests.tiny_kie import TinyKie, tiny_kie
+from tests.kie_script import ScriptedKie
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -249,18 +249,18 @@ def test_the_callback_route_reads_4o_and_flux_bodies_with_or_without_the_family(
 
 
 @pytest.fixture
-async def kie() -> AsyncIterator[tuple[TinyKie, KieClient]]:
-    async with tiny_kie() as server, KieClient(KEY, server.base_url, server.base_url, timeout=5,
+async def kie() -> AsyncIterator[tuple[ScriptedKie, KieClient]]:
+    async with ScriptedKie() as server, KieClient(KEY, server.base_url, server.base_url, timeout=5,
                                                retry=RetryPolicy(attempts=2, base=0.01, cap=0.02)) as client:
         yield server, client
 
 
 async def test_a_4o_picture_is_created_read_back_and_signed_through_the_client(
-        kie: tuple[TinyKie, KieClient]) -> None:
+        kie: tuple[ScriptedKie, KieClient]) -> None:
     server, client = kie
-    server.answers[GPT4O_CREATE] = {"taskId": "task12345"}
-    server.answers[GPT4O_RECORD] = GPT4O_RECORD_SAMPLE | {"successFlag": "1", "status": None}
-    server.answers[DOWNLOAD_URL_PATH] = "https://r2.example/signed/1.png?X-Amz-Signature=abc"
+    server.succeed(GPT4O_CREATE, {"taskId": "task12345"})
+    server.succeed(GPT4O_RECORD, GPT4O_RECORD_SAMPLE | {"successFlag": "1", "status": None})
+    server.succeed(DOWNLOAD_URL_PATH, "https://r2.example/signed/1.png?X-Amz-Signature=abc")
     task = await client.create_task("gpt4o/generate", {"prompt": "a cat", "size": "1:1", "nVariants": 2}, CB,
                                     endpoint="gpt4o")
     assert task == TaskCreated("task12345", "gpt4o")
@@ -268,7 +268,7 @@ async def test_a_4o_picture_is_created_read_back_and_signed_through_the_client(
     assert record.succeeded and len(record.result_urls) == 2
     signed = await client.signed_download_url("gpt4o", "task12345", record.result_urls[0])
     assert signed == "https://r2.example/signed/1.png?X-Amz-Signature=abc"
-    create, status, sign = server.calls
+    create, status, sign = server.seen
     assert (create.path, create.json) == (GPT4O_CREATE, {"prompt": "a cat", "size": "1:1", "nVariants": 2,
                                                          "callBackUrl": CB})
     assert (status.method, status.path, status.query) == ("GET", GPT4O_RECORD, {"taskId": "task12345"})
@@ -276,34 +276,34 @@ async def test_a_4o_picture_is_created_read_back_and_signed_through_the_client(
                                                    {"taskId": "task12345", "url": "https://tempfile.example/1.png"})
 
 
-async def test_a_download_link_that_is_not_a_url_is_a_bad_response(kie: tuple[TinyKie, KieClient]) -> None:
+async def test_a_download_link_that_is_not_a_url_is_a_bad_response(kie: tuple[ScriptedKie, KieClient]) -> None:
     server, client = kie
-    server.answers[DOWNLOAD_URL_PATH] = {"url": "https://r2.example/x.png"}
+    server.succeed(DOWNLOAD_URL_PATH, {"url": "https://r2.example/x.png"})
     with pytest.raises(BadResponse):
         await client.signed_download_url("gpt4o", "t", "https://tempfile.example/1.png")
-    server.answers[DOWNLOAD_URL_PATH] = "javascript:alert(1)"
+    server.succeed(DOWNLOAD_URL_PATH, "javascript:alert(1)")
     with pytest.raises(BadResponse):
         await client.signed_download_url("gpt4o", "t", "https://tempfile.example/1.png")
 
 
 async def test_a_family_without_a_download_link_call_is_refused_before_any_request(
-        kie: tuple[TinyKie, KieClient]) -> None:
+        kie: tuple[ScriptedKie, KieClient]) -> None:
     server, client = kie
     for family in ("flux-kontext", "suno", "jobs"):
         with pytest.raises(InvalidRequest, match="download-url"):
             await client.signed_download_url(family, "t", "https://tempfile.example/1.png")
-    assert server.calls == []
+    assert server.seen == []
 
 
-async def test_a_flux_picture_is_created_and_read_back_through_the_client(kie: tuple[TinyKie, KieClient]) -> None:
+async def test_a_flux_picture_is_created_and_read_back_through_the_client(kie: tuple[ScriptedKie, KieClient]) -> None:
     server, client = kie
-    server.answers[FLUX_CREATE] = {"taskId": "flux1"}
-    server.answers[FLUX_RECORD] = FLUX_RECORD_SAMPLE
+    server.succeed(FLUX_CREATE, {"taskId": "flux1"})
+    server.succeed(FLUX_RECORD, FLUX_RECORD_SAMPLE)
     task = await client.create_task("flux-kontext/edit/flux-kontext-pro", {"prompt": "add a hat", "inputImage": PIC},
                                     CB, endpoint="flux-kontext")
     record = await client.record(task)
     assert task == TaskCreated("flux1", "flux-kontext") and record.result_urls == ["https://result.example/r.jpg"]
-    create, status = server.calls
+    create, status = server.seen
     assert create.json == {"prompt": "add a hat", "inputImage": PIC, "model": "flux-kontext-pro",
                            "enableTranslation": True, "callBackUrl": CB}
     assert (status.path, status.query) == (FLUX_RECORD, {"taskId": "flux1"})

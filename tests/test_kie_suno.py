@@ -17,7 +17,7 @@ from kie import BadResponse, InvalidRequest, KieClient, RetryPolicy, TaskCreated
 from kie.callbacks import parse_callback
 from kie.families import ENDPOINTS, family_of
 from kie.suno import LYRICS_PATH, LYRICS_RECORD_PATH, RECORD_PATH, SUNO, SUNO_LYRICS
-from tests.tiny_kie import TinyKie, tiny_kie
+from tests.kie_script import ScriptedKie
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -343,22 +343,22 @@ def test_the_lyrics_callback_gives_the_variants_in_snake_case() -> None:
 
 
 @pytest.fixture
-async def kie() -> AsyncIterator[tuple[TinyKie, KieClient]]:
-    async with tiny_kie() as server, KieClient(KEY, server.base_url, server.base_url, timeout=5,
+async def kie() -> AsyncIterator[tuple[ScriptedKie, KieClient]]:
+    async with ScriptedKie() as server, KieClient(KEY, server.base_url, server.base_url, timeout=5,
                                                retry=RetryPolicy(attempts=2, base=0.01, cap=0.02)) as client:
         yield server, client
 
 
-async def test_a_song_is_created_and_read_back_through_the_client(kie: tuple[TinyKie, KieClient]) -> None:
+async def test_a_song_is_created_and_read_back_through_the_client(kie: tuple[ScriptedKie, KieClient]) -> None:
     server, client = kie
-    server.answers["/api/v1/generate"] = {"taskId": "5c79be8e"}
-    server.answers[RECORD_PATH] = SONG_RECORD
+    server.succeed("/api/v1/generate", {"taskId": "5c79be8e"})
+    server.succeed(RECORD_PATH, SONG_RECORD)
     task = await client.create_task("suno/generate/V5", {"prompt": "a calm piano song", "_p": 1}, CB,
                                     endpoint="suno")
     assert task == TaskCreated("5c79be8e", "suno")
     record = await client.record(TaskCreated("5c79be8e", "suno"))
     assert record.succeeded and [item.ref for item in record.items] == ["e231-a", "e231-b"]
-    create, status = server.calls
+    create, status = server.seen
     assert (create.method, create.path) == ("POST", "/api/v1/generate")
     assert create.json == {"prompt": "a calm piano song", "customMode": False, "instrumental": False,
                            "model": "V5", "callBackUrl": CB}
@@ -366,18 +366,18 @@ async def test_a_song_is_created_and_read_back_through_the_client(kie: tuple[Tin
     assert (status.method, status.path, status.query) == ("GET", RECORD_PATH, {"taskId": "5c79be8e"})
 
 
-async def test_lyrics_are_created_and_read_back_through_the_client(kie: tuple[TinyKie, KieClient]) -> None:
+async def test_lyrics_are_created_and_read_back_through_the_client(kie: tuple[ScriptedKie, KieClient]) -> None:
     server, client = kie
-    server.answers[LYRICS_PATH] = {"taskId": "11dc8b0f"}
-    server.answers[LYRICS_RECORD_PATH] = LYRICS_RECORD
+    server.succeed(LYRICS_PATH, {"taskId": "11dc8b0f"})
+    server.succeed(LYRICS_RECORD_PATH, LYRICS_RECORD)
     task = await client.create_task("suno-lyrics/generate", {"prompt": "night city"}, CB, endpoint="suno-lyrics")
     record = await client.record(task)
     assert task == TaskCreated("11dc8b0f", "suno-lyrics") and record.succeeded and len(record.result_object) == 2
-    assert [call.path for call in server.calls] == [LYRICS_PATH, LYRICS_RECORD_PATH]
+    assert [call.path for call in server.seen] == [LYRICS_PATH, LYRICS_RECORD_PATH]
 
 
-async def test_a_refused_song_sends_nothing(kie: tuple[TinyKie, KieClient]) -> None:
+async def test_a_refused_song_sends_nothing(kie: tuple[ScriptedKie, KieClient]) -> None:
     server, client = kie
     with pytest.raises(InvalidRequest):
         await client.create_task("suno/generate/V5", {"prompt": "p" * 501}, CB, endpoint="suno")
-    assert server.calls == []
+    assert server.seen == []
