@@ -30,7 +30,6 @@ __all__ = [
     "body_of",
     "callback_of",
     "callback_parts",
-    "callback_url_of",
     "check_choice",
     "check_flag",
     "check_text",
@@ -243,12 +242,6 @@ def failure_code(value: Any) -> str | None:
     """An ``errorCode`` as text; 0 and 200 (what success records carry) are no failure code."""
     text = as_text(value)
     return None if text is None or as_int(text) in (0, 200) else text
-
-
-def callback_url_of(param: Mapping[str, Any]) -> str | None:
-    """The ``callBackUrl`` a record's remembered request holds (adopting a task needs it)."""
-    url = param.get("callBackUrl")
-    return url if isinstance(url, str) and url else None
 
 
 def as_float(value: Any) -> float | None:

@@ -67,3 +67,9 @@ def json_object(value: Any) -> dict[str, Any]:
         except (ValueError, RecursionError):  # a hostile or broken resultJson is no result
             return {}
     return dict(value) if isinstance(value, Mapping) else {}
+
+
+def callback_url_of(param: Mapping[str, Any]) -> str | None:
+    """The ``callBackUrl`` a record's remembered request holds (adopting a task needs it)."""
+    url = param.get("callBackUrl")
+    return url if isinstance(url, str) and url else None

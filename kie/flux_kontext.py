@@ -19,7 +19,6 @@ from kie.dedicated import (
     body_of,
     callback_of,
     callback_parts,
-    callback_url_of,
     check_choice,
     check_flag,
     check_text,
@@ -30,7 +29,7 @@ from kie.dedicated import (
 )
 from kie.endpoint import Request
 from kie.errors import InvalidRequest
-from kie.fields import as_int, as_text, json_object, message_of
+from kie.fields import as_int, as_text, callback_url_of, json_object, message_of
 from kie.limiter import CREATE
 from kie.models import Callback, TaskRecord, TaskState
 from kie.validate import check_url

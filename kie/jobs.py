@@ -15,7 +15,7 @@ from typing import Any
 
 from kie.endpoint import Request
 from kie.errors import BadResponse
-from kie.fields import as_int, as_text, json_object, message_of, task_id_of
+from kie.fields import as_int, as_text, callback_url_of, json_object, message_of, task_id_of
 from kie.limiter import CREATE, RECORD
 from kie.models import Callback, TaskRecord, TaskState
 from kie.validate import check_callback_url, check_input, check_model, check_task_id
@@ -90,7 +90,6 @@ def parse_record(data: Any, task_id: str | None, *, endpoint: str = "jobs") -> T
     raw_state = data.get("state")
     result = json_object(data.get("resultJson"))
     param = json_object(data.get("param"))
-    callback_url = param.get("callBackUrl")
     return TaskRecord(
         task_id=found,
         model=as_text(data.get("model")) or "",
@@ -104,7 +103,7 @@ def parse_record(data: Any, task_id: str | None, *, endpoint: str = "jobs") -> T
         updated_ms=as_int(data.get("updateTime")),
         completed_ms=as_int(data.get("completeTime")),
         param=param or None,
-        callback_url=callback_url if isinstance(callback_url, str) and callback_url else None,
+        callback_url=callback_url_of(param),
         raw_state=raw_state if isinstance(raw_state, str) else None,
         endpoint=endpoint,
     )

@@ -23,7 +23,6 @@ from kie.dedicated import (
     body_of,
     callback_of,
     callback_parts,
-    callback_url_of,
     check_choice,
     check_text,
     failure_code,
@@ -38,7 +37,7 @@ from kie.dedicated import (
 )
 from kie.endpoint import Request
 from kie.errors import BadResponse, InvalidRequest
-from kie.fields import as_int, as_text, json_object, message_of, task_id_of
+from kie.fields import as_int, as_text, callback_url_of, json_object, message_of, task_id_of
 from kie.limiter import CREATE
 from kie.models import Callback, TaskRecord, TaskState
 from kie.validate import check_url

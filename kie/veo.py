@@ -24,7 +24,6 @@ from kie.dedicated import (
     body_of,
     callback_of,
     callback_parts,
-    callback_url_of,
     check_choice,
     check_text,
     check_url_list,
@@ -40,7 +39,7 @@ from kie.dedicated import (
 )
 from kie.endpoint import Request
 from kie.errors import InvalidRequest
-from kie.fields import as_int, as_text, json_object, message_of
+from kie.fields import as_int, as_text, callback_url_of, json_object, message_of
 from kie.limiter import CREATE, RECORD
 from kie.models import Callback, TaskRecord, TaskState
 from kie.validate import check_task_id
