@@ -270,9 +270,14 @@ class UpdateDispatcher(FloodControl, Leased, Actor):
                 limit = min(CLAIM_BATCH, HIGH_WATER - len(self.held))
                 try:
                     session = self.session
+                    take_over = self.taken_over != session
                     batch = await inbox.claim(self.database, self.name_, self.epoch, self.settings.bot_id, limit,
-                                              session, take_over=self.taken_over != session)
-                    self.taken_over = session  # claimed under the fence: no other session can claim since
+                                              session, take_over=take_over)
+                    if take_over and len(batch) < limit:
+                        # every other session's claim is ours now, and under the fence no other session
+                        # can claim since: later claims read only unclaimed rows. A full batch may have
+                        # left more of them (a leader killed holding HIGH_WATER): take over again.
+                        self.taken_over = session
                 except Fenced as exc:  # another instance leads now; lock_keeper will say so too
                     log.warning("claim_fenced", extra={"epoch": self.epoch, "error_text": str(exc)})
                     self.mailbox.tell_nowait(EpochRefused(self.epoch))  # stop consuming (a control message)

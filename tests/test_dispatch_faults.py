@@ -24,6 +24,7 @@ from aiogram.filters import Command
 from aiogram.types import Message, PreCheckoutQuery
 
 import config
+from actors import dispatcher as dispatcher_module
 from actors.dispatcher import UpdateDispatcher
 from actors.mailbox import Mailbox
 from bot.fsm_storage import PostgresStorage
@@ -292,3 +293,18 @@ async def test_a_pre_checkout_query_is_answered_while_every_worker_is_busy_with_
     assert h.actor.running, "answered while the slow chat still held the only worker"
     rows = await h.rows()
     assert rows[7000]["state"] != 2 and rows[7001]["state"] in (1, 2)
+
+
+async def test_more_claims_left_by_a_dead_leader_than_one_claim_batch_are_all_taken_over(
+        harness: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """test_pipeline's kill -9 once the acks outran dispatch: the dead leader held 1,500 claims, the
+    new one took over one batch (500) and then read only unclaimed rows, stranding the rest."""
+    monkeypatch.setattr(dispatcher_module, "CLAIM_BATCH", 5)
+    h: Harness = await harness()
+    await h.post(*[message_update(3000 + i, 700 + i, f"t{i}") for i in range(12)])
+    dead = await inbox.claim(h.db, NAME, h.epoch, BOT_ID, 100, "dead-leader/0")  # claimed, never handled
+    assert len(dead) == 12
+    h.keep_granting()
+    await h.fake.wait_for(lambda: all(h.texts(700 + i) == [f"echo t{i}"] for i in range(12)), timeout=20,
+                          what="all twelve answered")
+    assert all(r["outcome"] == "ok" for r in (await h.done_rows()).values())
