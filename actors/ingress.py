@@ -4,10 +4,16 @@ HTTP handlers run in aiohttp's own tasks, not in the actor's message loop, so a 
 never blocks the actor and a crash of the actor (a restart rebinds the port) never loses more
 than the requests in flight. /health and /metrics read the tree through the observer callables
 the tree builder hands in; ingress imports no other actor.
+
+Given an intake loop (a served process in webhook mode), the server runs there, so an ack never
+waits behind the dispatcher's work on the main loop: /webhook is answered on the intake loop,
+and every other route, which reads or tells the tree, is run on the main loop (its body read
+first, where its stream lives).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import math
@@ -21,6 +27,7 @@ from actors.actor import Actor, handles
 from actors.mailbox import Mailbox, MailboxError
 from actors.roles import ask_for_role
 from config import Settings
+from ingest.intake_loop import IntakeLoop
 from ingest.kie_callbacks import ROUTE as KIE_CALLBACK_ROUTE
 from ingest.kie_callbacks import KieCallbackIntake
 from ingest.webhook_intake import WebhookIntake
@@ -53,6 +60,7 @@ class Ingress(Actor):
         routes: list[tuple[str, str, Handler]] | None = None,
         intake: WebhookIntake | None = None,
         kie_callbacks: KieCallbackIntake | None = None,
+        intake_loop: IntakeLoop | None = None,
     ) -> None:
         super().__init__(mailbox)
         self.settings = settings
@@ -62,22 +70,42 @@ class Ingress(Actor):
         self.extra_routes = routes or []
         self.intake = intake
         self.kie_callbacks = kie_callbacks
+        self.intake_loop = intake_loop if intake is not None else None  # only /webhook's acks need it
         self.runner: web.AppRunner | None = None
 
     async def on_start(self) -> None:
         http_errors.install()  # aiohttp's parser errors: one warning line each, not an error with a traceback
+        main = asyncio.get_running_loop()
+        threaded = self.intake_loop is not None
+        on_main = self._on_main if threaded else (lambda handler: handler)
         app = web.Application(client_max_size=self.settings.max_body_bytes, middlewares=[self._count])
         app.router.add_get("/", self._root)
-        app.router.add_get("/health", self._health)
-        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/health", on_main(self._health))
+        app.router.add_get("/metrics", on_main(self._metrics))
         if self.settings.chaos_token:
-            app.router.add_post("/chaos/{actor}", self._chaos_request)
+            app.router.add_post("/chaos/{actor}", on_main(self._chaos_request))
         if self.intake is not None:
             app.router.add_post("/webhook", self.intake.handle)
         if self.kie_callbacks is not None:  # on every instance: KIE calls whichever answers the URL
-            app.router.add_post(KIE_CALLBACK_ROUTE, self.kie_callbacks.handle)
+            app.router.add_post(KIE_CALLBACK_ROUTE, self.kie_callbacks.handle)  # reads its body first, itself
         for method, path, handler in self.extra_routes:
-            app.router.add_route(method, path, handler)
+            app.router.add_route(method, path, on_main(handler))
+        if self.intake_loop is not None:
+            await asyncio.to_thread(self.intake_loop.start)
+            loop = self.intake_loop.loop
+            assert loop is not None and self.intake is not None
+            self.intake.attach(loop, main)
+            if self.kie_callbacks is not None:
+                self.kie_callbacks.home = main
+            self.runner = await self.intake_loop.run(self._serve(app))
+        else:
+            self.runner = await self._serve(app)
+        log.info("http_listening", extra={"port": self.settings.port, "intake_thread": threaded})
+        if self.intake is not None:
+            ask_for_role(self.find_actor("lock_keeper"))
+
+    async def _serve(self, app: web.Application) -> web.AppRunner:
+        """Runs on the loop that will serve `app` (aiohttp binds a runner to the loop it starts on)."""
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
         await runner.setup()
         try:
@@ -85,17 +113,35 @@ class Ingress(Actor):
         except BaseException:
             await runner.cleanup()
             raise
-        self.runner = runner
-        log.info("http_listening", extra={"port": self.settings.port})
-        if self.intake is not None:
-            ask_for_role(self.find_actor("lock_keeper"))
+        return runner
 
-    async def on_stop(self) -> None:
-        runner, self.runner = self.runner, None
+    async def _unserve(self, runner: web.AppRunner | None) -> None:
         if runner is not None:
             await runner.cleanup()
         if self.intake is not None:
             await self.intake.close()
+
+    async def on_stop(self) -> None:
+        runner, self.runner = self.runner, None
+        if self.intake_loop is not None and self.intake_loop.alive:
+            await self.intake_loop.run(self._unserve(runner))
+        else:
+            await self._unserve(runner)
+
+    def _on_main(self, handler: Handler) -> Handler:
+        """`handler` run on the main loop for a request served on the intake loop: the body is read
+        here first (a stream belongs to its loop), then the handler sees it read."""
+        main = asyncio.get_running_loop()
+
+        async def on_main(request: web.Request) -> web.StreamResponse:
+            if request.can_read_body:
+                await request.read()  # bounded by client_max_size; a broken body is _count's 400
+            async def run() -> web.StreamResponse:
+                return await handler(request)
+
+            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(run(), main))
+
+        return on_main
 
     def health(self) -> dict[str, Any]:
         """The webhook intake's group commit: pending, oldest wait, free slots, batches, problems."""
@@ -153,7 +199,8 @@ class Ingress(Actor):
             return json_response({"error": "wrong or missing X-Chaos-Token"}, status=401)
         name = request.match_info["actor"]
         try:
-            body = await request.json() if request.can_read_body else {}
+            raw = await request.read()  # already read when served on the intake loop (then can_read_body is False)
+            body = json.loads(raw) if raw.strip() else {}
         except ValueError:
             return json_response({"error": "body must be JSON"}, status=400)
         if not isinstance(body, dict):

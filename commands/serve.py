@@ -11,6 +11,7 @@ from typing import Any
 from actors.actor import ExitKind
 from commands.tree import build
 from config import Settings
+from ingest.intake_loop import IntakeLoop
 from store.database import Database, describe_url
 from supervisor import StartFailed
 from telemetry import heap, logs
@@ -25,7 +26,9 @@ async def serve(settings: Settings, database: Database, t0: float) -> int:
     watch = LoopWatch(loop)
     watch.start()
     heap.watch_pauses()
-    app = build(settings, database, watch)
+    # webhook mode: /webhook's acks on a loop of their own (ingest/intake_loop.py), started by ingress
+    intake_loop = IntakeLoop() if settings.bot_mode == "webhook" else None
+    app = build(settings, database, watch, intake_loop)
     METRICS.set_source("tree", app.observer.collect)
     stop = asyncio.Event()
     received: list[str] = []
@@ -40,6 +43,7 @@ async def serve(settings: Settings, database: Database, t0: float) -> int:
         await app.root.start()
     except StartFailed as exc:
         log.critical("start_failed", extra={"reason": str(exc)})
+        await _end(intake_loop)
         watch.stop()
         return 1
     log.info("started", extra={"instance": settings.instance_id, "port": settings.port,
@@ -61,5 +65,12 @@ async def serve(settings: Settings, database: Database, t0: float) -> int:
         began = time.monotonic()
         await app.root.stop(settings.shutdown_timeout)
         log.info("stopped", extra={"seconds": round(time.monotonic() - began, 3)})
+    await _end(intake_loop)
     watch.stop()
     return code
+
+
+async def _end(intake_loop: IntakeLoop | None) -> None:
+    """The intake loop outlives ingress (stopped with the tree): its thread ends last."""
+    if intake_loop is not None and not await intake_loop.join(2.0):
+        log.warning("intake_loop_not_stopped", extra={"seconds": 2.0})

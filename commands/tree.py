@@ -9,6 +9,9 @@ finds actors by name through the same table.
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +35,7 @@ from bot.services import Services
 from catalog.loader import shipped
 from config import Settings
 from ingest.bot_api import ALLOWED_UPDATES, make_bot
+from ingest.intake_loop import IntakeLoop
 from ingest.kie_callbacks import KieCallbackIntake
 from ingest.send_limiter import SendLimiter
 from ingest.webhook_intake import WebhookIntake
@@ -42,6 +46,7 @@ from messages.pipeline import Wake
 from messages.trace import TraceEvent
 from store import jobs, money_in
 from store.database import Database
+from store.inbox import Incoming
 from supervisor import ChildSpec, Strategy, Supervisor
 from telemetry import tracing
 from telemetry.health import Observer
@@ -58,7 +63,10 @@ class App:
     mailboxes: dict[str, Mailbox] = field(default_factory=dict)
 
 
-def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = None) -> App:
+def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = None,
+          intake_loop: IntakeLoop | None = None) -> App:
+    """`intake_loop`: where /webhook is served in webhook mode (acks apart from dispatch); the
+    caller owns it (starts nothing here, stops it after the tree). Without one, one loop serves all."""
     boxes: dict[str, Mailbox] = {}
     observer_ref: list[Observer] = []  # made last (it watches the root); the admin's health summary reads it
 
@@ -132,7 +140,7 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
             mailbox=profile_box))
         kie_callbacks = KieCallbackIntake(settings, database, lambda: wake_jobs(jobs_box))
         if settings.bot_mode == "webhook":
-            intake = WebhookIntake(settings, database, lambda: wake(dispatcher_box),
+            intake = WebhookIntake(settings, database, lambda batch: received(batch, dispatcher_box),
                                    lambda user: texts.t(texts.lang_of(user), "updating"))
             role_subscribers.append(ingress_box)
             setter_box = box(WebhookSetter.new_mailbox("webhook_setter"))
@@ -163,7 +171,7 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
                                                  period=10, backoff=backoff),
                       shutdown=settings.shutdown_timeout),
             ChildSpec.actor(Ingress, ingress_box, settings, lambda: observer_ref[0].health(), boxes.get,
-                            intake=intake, kie_callbacks=kie_callbacks),
+                            intake=intake, kie_callbacks=kie_callbacks, intake_loop=intake_loop),
         ],
         Strategy.REST_FOR_ONE,
         intensity=5,
@@ -188,9 +196,21 @@ def _count_money_in(source: str, kopecks: int) -> None:
 
 def trace_sink(flusher: Mailbox) -> tracing.Sink:
     """Trace events go to the flusher without waiting: False when one was lost (the event itself, or
-    the oldest queued event it pushed out of a full mailbox; a timer's Tick pushed out loses none)."""
+    the oldest queued event it pushed out of a full mailbox; a timer's Tick pushed out loses none).
+    An event made on another thread (the intake loop's) is handed to this loop: a mailbox is not
+    thread-safe."""
+    home_thread = threading.get_ident()
+    try:
+        home: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        home = None
 
     def sink(event: TraceEvent) -> bool:
+        if threading.get_ident() != home_thread:
+            if home is None or home.is_closed():
+                return False
+            home.call_soon_threadsafe(sink, event)
+            return True
         before = flusher.stats.dropped
         try:
             queued = flusher.tell_nowait(event)
@@ -199,6 +219,15 @@ def trace_sink(flusher: Mailbox) -> tracing.Sink:
         return queued and (flusher.stats.dropped == before or not isinstance(flusher.last_dropped, TraceEvent))
 
     return sink
+
+
+def received(batch: Sequence[tuple[Incoming, bool]], dispatcher: Mailbox) -> None:
+    """A batch the webhook committed, on the main loop: each update's "received" step, then one wake."""
+    for row, new in batch:
+        tracing.emit("received", {"source": "webhook", "kind": row.kind, "new": new},
+                     correlation_id=f"u{row.update_id}", actor="ingress")
+    if any(new for _, new in batch):
+        wake(dispatcher)
 
 
 def wake(dispatcher: Mailbox) -> None:

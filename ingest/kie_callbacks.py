@@ -25,11 +25,13 @@ import hmac
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from config import Settings
+from ingest.intake_loop import call_in
 from ingest.nesting import too_deep
 from kie.callbacks import CallbackError, parse_callback
 from store import jobs
@@ -38,6 +40,7 @@ from telemetry import http_errors, logs
 from telemetry.metrics import METRICS
 
 log = logs.get("ingress")
+T = TypeVar("T")
 
 ROUTE = "/kie-callback/{token}/{job_id}"
 STORE_TIMEOUT = 5.0  # past it the answer is 503: KIE may call again, and polling is the fallback anyway
@@ -73,6 +76,9 @@ class KieCallbackIntake:
         self.database = database
         self.wake = wake
         self.logged: dict[str, float] = {}
+        # the main loop, when this route is served on the intake loop: the store and the wake-up
+        # use the process's pool and the jobs actor's mailbox, which belong to it
+        self.home: asyncio.AbstractEventLoop | None = None
 
     async def handle(self, request: web.Request) -> web.Response:
         raw_job = request.match_info.get("job_id", "")
@@ -115,8 +121,9 @@ class KieCallbackIntake:
         job_id = int(raw_job)
         try:
             async with asyncio.timeout(STORE_TIMEOUT):
-                stored = await jobs.store_callback(self.database, self.settings.bot_id, self.settings.instance_id,
-                                                   text, job_id=job_id, task_id=callback.task_id)
+                stored = await self._at_home(jobs.store_callback(
+                    self.database, self.settings.bot_id, self.settings.instance_id, text, job_id=job_id,
+                    task_id=callback.task_id))
         except (*DB_ERRORS, TimeoutError) as exc:
             log.warning("kie_callback_not_stored", extra={"job_id": job_id, "error_text": type(exc).__name__})
             response = _answer(503, "unavailable", "try again")
@@ -124,8 +131,18 @@ class KieCallbackIntake:
             return response
         log.info("kie_callback_stored", extra={"job_id": job_id, "task_id": callback.task_id, "callback_id": stored,
                                                "state": callback.record.state.value, "correlation_id": f"j{job_id}"})
-        self.wake()
+        if self.home is None:
+            self.wake()
+        else:
+            call_in(self.home, self.wake)
         return _answer(200, "stored")
+
+    async def _at_home(self, work: Coroutine[Any, Any, T]) -> T:
+        """`work` awaited on the main loop (cancelled there if we give up), or here when we are it."""
+        home = self.home
+        if home is None or home is asyncio.get_running_loop():
+            return await work
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, home))
 
     def _malformed(self, request: web.Request, detail: str) -> web.Response:
         self._log_once("kie_callback_malformed", request.remote or "?", detail)

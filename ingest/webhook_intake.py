@@ -4,6 +4,11 @@ Telegram sends one chat's updates one at a time and waits for each answer, so th
 what durability needs: the secret (constant time), the size, the JSON shape and depth, and a group commit
 into the inbox shared with concurrent requests. 200 means "committed"; when the database is
 unreachable or the commit fails the answer is 503 with Retry-After and Telegram redelivers.
+
+In a served process it runs on the intake loop (ingest/intake_loop.py), apart from the dispatcher,
+with a small pool of its own (asyncpg pools belong to one loop); what the rest of the tree must
+know of a commit (the trace's "received" step, the dispatcher's wake) is handed to the main loop
+once per committed batch, not once per request.
 """
 
 from __future__ import annotations
@@ -19,13 +24,14 @@ from aiohttp import web
 
 from config import Settings
 from ingest import updates
+from ingest.intake_loop import call_in
 from ingest.nesting import too_deep
 from messages.roles import Role
 from store import inbox
 from store.database import DB_ERRORS, Database
 from store.group_commit import GroupCommit
 from store.inbox import Incoming
-from telemetry import http_errors, logs, tracing
+from telemetry import http_errors, logs
 from telemetry.metrics import METRICS
 
 log = logs.get("ingress")
@@ -38,6 +44,11 @@ LOG_EVERY = 60.0
 # bound on a request whose chunked framing broke mid-body: aiohttp's parser then never tells the
 # body's reader (it queues a 400 behind the request), so the read would wait for the connection to go.
 BODY_TIMEOUT = 10.0
+# the intake loop's own pool: a commit is one statement for a whole batch, and GroupCommit runs
+# at most `parallel` (2) of them at once, so a few connections are all it ever holds
+POOL_SIZE = 3
+
+Committed = Callable[[Sequence[tuple[Incoming, bool]]], None]  # a committed batch: each row, and whether it was new
 
 
 def parse(raw: bytes) -> tuple[dict[str, Any], Incoming]:
@@ -55,28 +66,66 @@ def parse(raw: bytes) -> tuple[dict[str, Any], Incoming]:
 class WebhookIntake:
     """The /webhook route's logic; ingress owns the server, this owns the durable ack."""
 
-    def __init__(self, settings: Settings, database: Database, wake: Callable[[], None],
+    def __init__(self, settings: Settings, database: Database, committed: Committed,
                  updating_text: Callable[[dict[str, Any]], str]) -> None:
         self.settings = settings
-        self.database = database
-        self.wake = wake
+        self.database = database  # the process's: its state says whether the database is reachable
+        self.committed = committed
         self.role = Role.PASSIVE  # kept current by ingress, which subscribes to RoleChanged
         self.updating_text = updating_text
         self.secret = settings.webhook_secret.encode()
         self.commits: GroupCommit[Incoming, bool] = GroupCommit(self._flush)
         self.logged: dict[str, float] = {}
+        self.home: asyncio.AbstractEventLoop | None = None  # where `committed` runs, when not on our loop
+        self.loop: asyncio.AbstractEventLoop | None = None  # the loop this intake commits on
+        self.pool: Database | None = None  # its own, on the intake loop (None: the process's own pool)
+        self.connecting: asyncio.Lock | None = None
+
+    def attach(self, loop: asyncio.AbstractEventLoop, home: asyncio.AbstractEventLoop) -> None:
+        """Commit on `loop` (the intake loop) with a pool of its own, and hand batches to `home`.
+
+        A new loop (the intake thread started again) gets a new group commit and pool: asyncio's
+        primitives and asyncpg's connections belong to the loop that first used them."""
+        if loop is not self.loop:
+            self.commits = GroupCommit(self._flush)
+            main = self.database
+            self.pool = Database(main.url, main.instance_id, main.embedded, pool_size=POOL_SIZE,
+                                 idle_in_transaction_timeout=main.idle_in_transaction_timeout,
+                                 statement_timeout=main.statement_timeout)
+            self.connecting = None
+        self.loop, self.home = loop, home
 
     async def close(self) -> None:
+        """Ingress stopped: callers still waiting get an error, and the own pool's connections go
+        (it opens again on the next commit)."""
         await self.commits.close()
+        if self.pool is not None:
+            await self.pool.close()
 
     def health(self) -> dict[str, Any]:
         """The group commit for /health: a commit stuck past COMMIT_TIMEOUT means every ack is a 503."""
-        return {**self.commits.stats(), "problems": self.commits.problems(COMMIT_TIMEOUT)}
+        return {**self.commits.stats(), "problems": self.commits.problems(COMMIT_TIMEOUT),
+                "loop": "intake thread" if self.pool is not None else "main"}
+
+    async def _commit_database(self) -> Database:
+        """The pool commits go through: the process's, or the intake loop's own, opened on first use."""
+        self.database.require()  # the process's database marked down (DbActor's ping): 503 at once
+        pool = self.pool
+        if pool is None:
+            return self.database
+        if pool.pool is None:
+            if self.connecting is None:
+                self.connecting = asyncio.Lock()
+            async with self.connecting:
+                if pool.pool is None:
+                    await pool.connect(timeout=COMMIT_TIMEOUT)
+        return pool
 
     async def _flush(self, rows: Sequence[Incoming]) -> list[bool]:
         started = time.perf_counter()
         unique = list({r.update_id: r for r in rows}.values())
-        new = await inbox.append_batch(self.database, self.settings.bot_id, self.settings.instance_id, unique)
+        database = await self._commit_database()
+        new = await inbox.append_batch(database, self.settings.bot_id, self.settings.instance_id, unique)
         METRICS.inbox_commit_seconds.observe(time.perf_counter() - started)
         METRICS.inbox_batch_size.observe(len(rows))
         answered: set[int] = set()
@@ -84,6 +133,11 @@ class WebhookIntake:
         for r in rows:  # the same update twice in one batch: only the first is "new"
             out.append(r.update_id in new and r.update_id not in answered)
             answered.add(r.update_id)
+        batch = list(zip(rows, out, strict=True))
+        if self.home is None:
+            self.committed(batch)
+        else:
+            call_in(self.home, self.committed, batch)
         return out
 
     def _log_once(self, key: str, event: str, **fields: object) -> None:
@@ -146,10 +200,6 @@ class WebhookIntake:
             return web.json_response({"ok": False, "error": "storage unavailable, retry"}, status=503,
                                      headers={"Retry-After": RETRY_AFTER})
         METRICS.updates_received.labels("webhook", "new" if new else "duplicate").inc()
-        tracing.emit("received", {"source": "webhook", "kind": row.kind, "new": new},
-                     correlation_id=f"u{row.update_id}")
-        if new:
-            self.wake()
         if (row.kind == "callback_query" and self.settings.passive_mode == "REJECT"
                 and self.role is not Role.ACTIVE):
             query = update["callback_query"]

@@ -1,0 +1,117 @@
+"""A second event loop in a thread of this process, where the webhook's acks are made.
+
+Telegram sends a chat's next update only after the previous one's ack, so an ack that waits
+behind the dispatcher's work (aiogram, the Bot API calls, the claims) slows every chat down,
+and under load the one loop is always busy. On its own loop the HTTP server, the group commit
+and its pool answer as soon as the commit is durable, whatever the main loop is doing; the GIL
+is shared, but the main loop gives it up at every await on I/O and at least every switch
+interval. The loop outlives ingress's restarts (it is the process's, like the mailboxes), and
+the objects on it talk to the main loop only through thread-safe hand-offs (`call_in`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import sys
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from telemetry import logs
+
+log = logs.get("ingress")
+
+T = TypeVar("T")
+START_TIMEOUT = 5.0
+# How long a thread waiting for the GIL waits before asking for it (CPython's default is 5 ms).
+# Each ack takes the GIL a few times (read, commit, answer), so the default would let a busy main
+# loop add tens of milliseconds to it; 1 ms costs a few more switches and keeps acks short.
+SWITCH_INTERVAL = 0.001
+
+
+class IntakeLoop:
+    """The thread and its loop; `run(coro)` awaits a coroutine there from the main loop."""
+
+    def __init__(self, name: str = "intake") -> None:
+        self.name = name
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread: threading.Thread | None = None
+        self._ready = threading.Event()
+
+    @property
+    def alive(self) -> bool:
+        return self.thread is not None and self.thread.is_alive() and self.loop is not None
+
+    def start(self) -> None:
+        """Start the thread (once; again only after it ended) and wait until its loop turns."""
+        if self.alive:
+            return
+        self._ready.clear()
+        self.thread = threading.Thread(target=self._main, name=self.name, daemon=True)
+        self.thread.start()
+        if not self._ready.wait(START_TIMEOUT):
+            raise RuntimeError(f"the {self.name} loop did not start within {START_TIMEOUT:g} s")
+        if sys.getswitchinterval() > SWITCH_INTERVAL:
+            sys.setswitchinterval(SWITCH_INTERVAL)
+
+    def _main(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self.loop = loop
+        loop.call_soon(self._ready.set)
+        try:
+            loop.run_forever()
+        finally:
+            try:
+                pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    loop.run_until_complete(asyncio.wait(pending, timeout=2.0))
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                self.loop = None
+                loop.close()
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Schedule `coro` on this loop from any thread."""
+        loop = self.loop
+        if loop is None or not self.alive:
+            coro.close()
+            raise RuntimeError(f"the {self.name} loop is not running")
+        return asyncio.run_coroutine_threadsafe(coro, loop)
+
+    async def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await `coro` run on this loop; cancelling the caller cancels it there too."""
+        return await asyncio.wrap_future(self.submit(coro))
+
+    def stop(self) -> None:
+        """Stop the loop (its tasks are cancelled) without waiting for the thread: it is a daemon."""
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(loop.stop)
+            except RuntimeError:  # closed in between
+                pass
+
+    async def join(self, timeout: float) -> bool:
+        """Stop, and wait (without blocking the caller's loop) until the thread has ended."""
+        self.stop()
+        thread = self.thread
+        if thread is None:
+            return True
+        await asyncio.to_thread(thread.join, timeout)
+        return not thread.is_alive()
+
+
+def call_in(loop: asyncio.AbstractEventLoop, callback: Callable[..., object], *args: object) -> None:
+    """Run `callback(*args)` on `loop`: directly when we are on it, else through its thread-safe queue."""
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        callback(*args)
+    elif not loop.is_closed():
+        loop.call_soon_threadsafe(callback, *args)
