@@ -15,6 +15,7 @@ from catalog import plans
 from commands.check import report
 from commands.migrate import migrate
 from commands.serve import serve
+from ingest.webhook_intake import POOL_SIZE as INTAKE_POOL_SIZE
 from store import embedded
 from store.database import Database
 from telemetry import logs
@@ -54,7 +55,7 @@ def execute(command: str, t0: float, args: list[str] | None = None) -> int:
         log.info("embedded_database_started", extra={"seconds": round(time.monotonic() - started, 3),
                                                       "data_dir": str(settings.data_dir)})
     database = Database(url, settings.instance_id, embedded=server is not None,
-                        pool_size=settings.database_pool_size)
+                        pool_size=main_pool_size(settings, command))
     try:
         if command == "migrate":
             return _run(migrate(database))
@@ -72,6 +73,14 @@ def execute(command: str, t0: float, args: list[str] | None = None) -> int:
     finally:
         if server is not None:
             embedded.stop(server)
+
+
+def main_pool_size(settings: config.Settings, command: str) -> int:
+    """DATABASE_POOL_SIZE is the process's total, what an operator sizes PostgreSQL by: a served
+    webhook process gives the intake loop's pool (ingest/webhook_intake.POOL_SIZE) its share of it."""
+    if command == "serve" and settings.bot_mode == "webhook":
+        return max(2, settings.database_pool_size - INTAKE_POOL_SIZE)
+    return settings.database_pool_size
 
 
 def _run(main: Coroutine[Any, Any, int]) -> int:

@@ -194,3 +194,17 @@ def test_money_settings_are_checked_together() -> None:
     assert "STARS_MIN (500) must not exceed STARS_MAX (100)" in problems
     assert "TRANSFER_MIN (900000) must not exceed TRANSFER_MAX (1000)" in problems
     assert config.load("serve", {**GOOD, "STARS_PRESETS": "100, 50,100"}).stars_presets == (100, 50)
+
+
+def test_the_webhook_intakes_pool_is_counted_in_database_pool_size() -> None:
+    """An operator sizes PostgreSQL by DATABASE_POOL_SIZE: a served webhook process opens no more
+    than that in all, its intake loop's own pool included."""
+    from commands.main import main_pool_size
+    from ingest.webhook_intake import POOL_SIZE
+
+    base = {"TELEGRAM_BOT_TOKEN": FAKE_TOKEN, "WEBHOOK_SECRET": "s" * 20, "DATABASE_POOL_SIZE": "20"}
+    webhook = config.load("serve", {**base, "BOT_MODE": "webhook", "WEBHOOK_BASE_URL": "https://bot.example.com"})
+    polling = config.load("serve", {**base, "BOT_MODE": "polling"})
+    assert main_pool_size(webhook, "serve") + POOL_SIZE == 20
+    assert main_pool_size(polling, "serve") == 20
+    assert main_pool_size(webhook, "migrate") == 20
