@@ -1,0 +1,112 @@
+"""CPU per update, by process: what each /start -> sendMessage costs the app, its PostgreSQL, the
+posting client and the rest of the machine (the fake Telegram, mostly), TRT beside both stock apps.
+
+    .venv/bin/python -m bench.cpu_cost [--updates 3000] [--against REV]
+
+Why: on a machine of 2 cores that runs the app, PostgreSQL, the fake Telegram and the client,
+end-to-end throughput is the machine's CPU divided by what one update costs all of them. This
+says where that cost sits and how it compares with the stock apps: the bare one stores nothing;
+the production-like one upserts the user and keeps the FSM in PostgreSQL; TRT also makes every
+update durable before the ack, claims it under the fence, marks it done, creates a new user's
+account with the welcome bonus and writes its trace. Read from /proc (utime + stime of every
+process, by pid and by name), for the same updates posted the same way (bench.e2e's post_all)
+after a warm-up; --against REV also measures TRT at that git revision (as bench.e2e does).
+Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+from pathlib import Path
+
+from bench.e2e import checkout, post_all
+from bench.harness import App, database, fake_telegram, fresh_database, settle, stock, stock_prod, trt, workdir
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_process() -> dict[int, tuple[str, float]]:
+    """pid -> (its name, its CPU seconds so far, user + system)."""
+    out: dict[int, tuple[str, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        name = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2:].split()
+        out[int(entry.name)] = (name, (int(fields[11]) + int(fields[12])) / TICK)
+    return out
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine spent busy so far (every core), from /proc/stat."""
+    first = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    values = [int(v) for v in first]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return (sum(values[:8]) - idle) / TICK
+
+
+def load() -> str:
+    return Path("/proc/loadavg").read_text().split()[0]
+
+
+async def measure(app: App, api: str, first_id: int, first_chat: int, count: int) -> dict[str, float]:
+    """µs of CPU per update, by process kind, over `count` posted updates (answered before the end)."""
+    await post_all(app.base, first_id, first_chat, 500)  # warm-up: code paths, pools, caches
+    await settle(api)
+    before, busy_before = cpu_by_process(), machine_busy()
+    await post_all(app.base, first_id + 500, first_chat + 500, count)
+    await settle(api)
+    after, busy_after = cpu_by_process(), machine_busy()
+    kinds = {"app": 0.0, "PostgreSQL": 0.0, "client (this process)": 0.0, "rest (fake Telegram, other)": 0.0}
+    for pid, (name, seconds) in after.items():
+        spent = seconds - before.get(pid, (name, 0.0))[1]
+        if pid == app.pid:
+            kinds["app"] += spent
+        elif name.startswith("postgres"):
+            kinds["PostgreSQL"] += spent
+        elif pid == os.getpid():
+            kinds["client (this process)"] += spent
+        else:
+            kinds["rest (fake Telegram, other)"] += spent
+    kinds["machine (all cores)"] = busy_after - busy_before
+    return {kind: seconds * 1e6 / count for kind, seconds in kinds.items()}
+
+
+def show(name: str, costs: dict[str, float]) -> None:
+    print(f"  {name:16s} " + ", ".join(f"{kind} {value:6.0f}" for kind, value in costs.items()) +
+          f"  (load {load()})", flush=True)
+
+
+async def main(count: int, against: str | None) -> None:
+    with workdir() as tmp, contextlib.ExitStack() as trees:
+        other = trees.enter_context(checkout(against, tmp)) if against else None
+        async with database(tmp) as server_url, fake_telegram(tmp) as api:
+            print(f"CPU µs per /start update ({count} posted over 50 connections, after a warm-up of 500)",
+                  flush=True)
+            async with stock(tmp, api) as app:
+                show(app.name, await measure(app, api, 1_000_000, 100_000, count))
+            db = await fresh_database(server_url, "stock_prod_bench_cpu")
+            async with stock_prod(tmp, api, db) as app:
+                show(app.name, await measure(app, api, 2_000_000, 200_000, count))
+            if other is not None:
+                db = await fresh_database(server_url, "trt_bench_cpu_rev")
+                async with trt(tmp, db, api, root=other[0], name=f"TRT {other[1]}") as app:
+                    show(app.name, await measure(app, api, 4_000_000, 400_000, count))
+            db = await fresh_database(server_url, "trt_bench_cpu")
+            async with trt(tmp, db, api) as app:
+                show(app.name, await measure(app, api, 3_000_000, 300_000, count))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="CPU per /start update, by process, TRT beside stock aiogram")
+    parser.add_argument("--updates", type=int, default=3000)
+    parser.add_argument("--against", metavar="REV", help="also measure TRT at this git revision")
+    args = parser.parse_args()
+    asyncio.run(main(args.updates, args.against))
