@@ -58,8 +58,8 @@ RESUME_CREDITS = 100  # credits above which a pause after 402 ends
 
 
 class KiePoller(Leased, Actor):
-    capacity: ClassVar[int] = 8
-    overflow: ClassVar[Overflow] = Overflow.DROP_NEWEST  # WakeJobs coalesce
+    capacity: ClassVar[int] = 64  # a burst of confirmations: each WakeJobs(job_id) is a job driven at once
+    overflow: ClassVar[Overflow] = Overflow.DROP_NEWEST  # WakeJobs coalesce; a dropped one waits for the sweep
     default_deadline: ClassVar[float] = 5.0
     stop_deadline: float = DRAIN_SECONDS + 5.0
 
@@ -137,7 +137,26 @@ class KiePoller(Leased, Actor):
 
     @handles(WakeJobs, deadline=1.0)
     async def wake(self, msg: WakeJobs) -> None:
-        self.wanted.set()
+        if msg.job_id is None:
+            self.wanted.set()
+        elif self.driver is not None and not self.draining:
+            self.spawn(self._drive_now(msg.job_id), f"new-job-{msg.job_id}")
+
+    async def _drive_now(self, job_id: int) -> None:
+        """A job just confirmed, driven without waiting for a sweep: Confirm -> createTask is what the
+        user waits on, and a sweep reads every unfinished job and runs at most every SWEEP_GAP."""
+        try:
+            job = await jobs.job(self.database, job_id)
+        except DB_ERRORS:
+            self.wanted.set()  # the sweep finds it
+            return
+        if (job is None or job.bot_id != self.bot_id or job.delivered_at is not None or self.driver is None
+                or self.draining or not self.may_act() or job_id in self.drives or len(self.drives) >= MAX_DRIVES):
+            return  # another drive has it, or the sweep will (a full house, a lease running out)
+        track = self.tracks.setdefault(job_id, Track())
+        if track.next_at > time.monotonic():
+            return
+        self.drives[job_id] = self.spawn(self._drive(job, track, []), f"job-{job_id}")
 
     async def on_tick(self, msg: Tick) -> None:
         if msg.name == "sweep":

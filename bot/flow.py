@@ -496,7 +496,10 @@ async def announce(ctx: Ctx, job: jobs.Job, epoch: int) -> None:
         title = services.catalog.model(job.model).title.get(ctx.lang) if job.model in services.catalog else job.model
         await status_message.show(ctx.bot, services.database, services.lock_name, epoch, job,
                                   ctx.t("status_queued", model=title, n=job.user_number))
-    services.wake_jobs()
+    if services.drive_job is not None:
+        services.drive_job(job.id)
+    else:
+        services.wake_jobs()
 
 
 def summary(ctx: Ctx, job: jobs.Job, on: str | None = None) -> str:

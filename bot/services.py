@@ -26,6 +26,8 @@ class Services:
     health: Callable[[], Awaitable[dict[str, Any]]] | None = None
     # the broadcaster actor's wake after a broadcast is confirmed or changed (it also sweeps every second)
     wake_broadcaster: Callable[[], None] = field(default=lambda: None)
+    # the jobs actor told to drive the job just confirmed at once (by id, no sweep); None: wake_jobs
+    drive_job: Callable[[int], None] | None = None
 
     @property
     def lock_name(self) -> str:

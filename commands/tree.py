@@ -97,6 +97,7 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
         role_subscribers.append(broadcaster_box)
         catalog = shipped()
         services = Services(database, settings, catalog, wake_jobs=lambda: wake_jobs(jobs_box),
+                            drive_job=lambda job_id: drive_job(jobs_box, job_id),
                             health=lambda: health_of(observer_ref),
                             wake_broadcaster=lambda: wake_broadcaster(broadcaster_box))
         # the leader's FSM in memory, written through: the dispatcher empties it whenever it starts consuming
@@ -246,6 +247,14 @@ def wake_broadcaster(broadcaster: Mailbox) -> None:
             broadcaster.tell_nowait(WakeBroadcast())
         except MailboxError:
             pass
+
+
+def drive_job(jobs_actor: Mailbox, job_id: int) -> None:
+    """Tell the jobs actor to drive a job just confirmed at once; a full mailbox leaves it to the sweep."""
+    try:
+        jobs_actor.tell_nowait(WakeJobs(job_id))
+    except MailboxError:
+        pass
 
 
 def wake_jobs(jobs_actor: Mailbox) -> None:

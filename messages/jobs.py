@@ -7,4 +7,9 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class WakeJobs:
-    """A job was confirmed or a KIE callback was stored: drive jobs now, not at the next sweep."""
+    """A job was confirmed or a KIE callback was stored: drive jobs now, not at the next sweep.
+
+    `job_id`: the job just confirmed, driven at once by itself (a sweep may be minutes of rows
+    and sweeps are at most five a second); a wake dropped from a full mailbox leaves it to the sweep."""
+
+    job_id: int | None = None

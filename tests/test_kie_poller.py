@@ -74,7 +74,7 @@ class World:
         self.keeper = asyncio.create_task(loop())
 
     async def job(self, user: int, model: str = PHOTO_MODEL, chosen: dict[str, Any] | None = None, *,
-                  status: bool = True, nonce: str | None = None) -> Job:
+                  status: bool = True, nonce: str | None = None, by_id: bool = False) -> Job:
         """What the wizard does at Confirm: the hold and the job, a status message, a wake."""
         db, m = self.money.db, self.money
         if user not in self.users:
@@ -88,7 +88,7 @@ class World:
                       paid_with="money", day=date.today(), status_message_id=status_id)
         created = await jobs.confirm(db, m.name, m.epoch, m.bot_id, order, free_daily_limit=5, max_active=100)
         assert isinstance(created, Created), created
-        self.box.tell_nowait(WakeJobs())
+        self.box.tell_nowait(WakeJobs(created.job.id) if by_id else WakeJobs())
         return created.job
 
     async def told(self, job_id: int, timeout: float = 20.0) -> Job:
@@ -125,7 +125,7 @@ async def world(money: Money, database_url: str) -> AsyncIterator[Make]:
 
     async def make(*, callbacks: bool = True, kie: dict[str, Any] | None = None, env: dict[str, str] | None = None,
                    catalog: Catalog | None = None, client_timeout: float = 5.0, credits_every: float = 60.0,
-                   grant: bool = True) -> World:
+                   grant: bool = True, sweep_interval: float = 0.1) -> World:
         tg = FakeTelegram()
         fake_kie = FakeKie(**{"duration": 0.3, **(kie or {})})
         await tg.start()
@@ -158,7 +158,7 @@ async def world(money: Money, database_url: str) -> AsyncIterator[Make]:
                            timeout=client_timeout, download_trusted_hosts=settings.download_trusted_hosts)
         keeper = Mailbox("lock_keeper-stand-in", (RoleQuery, CurrentRole), 1000)
         actor = KiePoller(box, settings, money.db, make_bot(TOKEN, tg.base_url, timeout=10), client,
-                          catalog or shipped(), keeper, sweep_interval=0.1, credits_every=credits_every)
+                          catalog or shipped(), keeper, sweep_interval=sweep_interval, credits_every=credits_every)
         await actor.start()
         w = World(money, tg, fake_kie, settings, box, actor, make_bot(TOKEN, tg.base_url, timeout=10))
         made.append((w, runner, client))
@@ -184,6 +184,22 @@ def buttons(call: Any) -> list[str]:
 
 
 # --- the way through ------------------------------------------------------------------------------
+
+
+async def test_a_job_just_confirmed_is_submitted_at_once_by_its_id_without_waiting_for_a_sweep(world: Make) -> None:
+    """Confirm -> createTask is what the user waits on: the wizard names the job, and the jobs actor
+    drives it by itself (a sweep reads every unfinished job, and runs at most every SWEEP_GAP)."""
+    w = await world(sweep_interval=3600.0)
+    swept = await eventually(lambda: _async(w.actor.last_sweep), 10, "the sweep made on taking the role")
+    job = await w.job(7050, by_id=True)
+    submitted = await w.state(job.id, "submitted", "running", "succeeded")
+    assert submitted.kie_task_id in w.kie.tasks
+    assert w.actor.last_sweep == swept, "no sweep ran: the job was driven by its id"
+
+
+async def _async(value: Any) -> Any:
+    return value
+
 
 
 async def test_poll_only_a_photo_is_submitted_polled_delivered_twice_over_and_captured_once(world: Make) -> None:
