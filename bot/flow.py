@@ -488,18 +488,29 @@ def job_nonce(user_id: int, nonce: str) -> str:
     return f"{user_id}:{nonce}"
 
 
-async def announce(ctx: Ctx, job: jobs.Job, epoch: int) -> None:
+def drive(ctx: Ctx, job: jobs.Job) -> None:
+    """The jobs actor told to drive the job now (by its id when it can): called right after the
+    commit, so createTask does not wait for the summary and the status message, which Telegram's
+    pacing (one message a second per chat) makes take a second or more. Safe before the status
+    message exists: the actor edits none while none is recorded, and recording one after a fast
+    end opens the job again for its last word (store.jobs.set_status_message)."""
+    services = ctx.services
+    if services.drive_job is not None:
+        services.drive_job(job.id)
+    else:
+        services.wake_jobs()
+
+
+async def announce(ctx: Ctx, job: jobs.Job, epoch: int, *, driven: bool = False) -> None:
     """The job is committed: its status message (once: a replay that finds it recorded sends
-    none), recorded for the jobs actor to edit, and the actor woken."""
+    none), recorded for the jobs actor to edit, and the actor woken (unless `driven` already)."""
     services = ctx.services
     if job.status_message_id is None:
         title = services.catalog.model(job.model).title.get(ctx.lang) if job.model in services.catalog else job.model
         await status_message.show(ctx.bot, services.database, services.lock_name, epoch, job,
                                   ctx.t("status_queued", model=title, n=job.user_number))
-    if services.drive_job is not None:
-        services.drive_job(job.id)
-    else:
-        services.wake_jobs()
+    if not driven:
+        drive(ctx, job)
 
 
 def summary(ctx: Ctx, job: jobs.Job, on: str | None = None) -> str:

@@ -421,7 +421,9 @@ async def test_a_replayed_confirm_after_a_crash_still_records_the_status_message
     assert job.status_message_id is None and (await chat.state())[0] == flow.Wizard.step.state
     await chat.press(ok)
     [job] = await chat.jobs()
-    assert job.status_message_id == chat.last.result["message_id"] and chat.wakes == 1
+    # the jobs actor was told right after the commit (createTask does not wait for the status
+    # message), and again by the replay, which finds the job and gives it its status message
+    assert job.status_message_id == chat.last.result["message_id"] and chat.wakes == 2
     assert await chat.balance() == accounts.Balance(1_000, job.price)
 
 

@@ -102,8 +102,9 @@ async def confirm(ctx: Ctx, wiz: Wiz, epoch: int) -> None:
         tracing.emit("confirmed", {"update": logs.correlation_id.get(), "model": model.id, "price": order.price,
                                    "paid_with": order.paid_with, "user_id": ctx.user_id},
                      correlation_id=f"j{result.job.id}")
+        flow.drive(ctx, result.job)  # createTask goes now; the summary and the status message follow
         await flow.settle(ctx, result.job, wiz)
-        await announce(ctx, result.job, epoch)
+        await announce(ctx, result.job, epoch, driven=True)
         await forget(ctx.state)
     elif isinstance(result, Existing):  # a twin press committed between the look-up above and this one
         await _already(ctx, result.job, epoch, wiz)
