@@ -132,17 +132,21 @@ class GroupCommit(Generic[T, R]):
         self.full.clear()
 
     def stats(self) -> dict[str, Any]:
-        """What /health shows of it: waiting items, the oldest wait (in a flush or not), slots, batches."""
+        """What /health shows of it: waiting items, the oldest wait (in a flush or not), slots, batches.
+
+        Read from another thread when the commits run on the intake loop: each list is taken once
+        (`pending` is replaced, never emptied in place), so no read meets one half-changed."""
         now = time.monotonic()
         waits = list(self.flushing.values())
-        if self.pending:
-            waits.append(self.pending[0][2])  # pending is in submit order
+        pending = self.pending
+        if pending:
+            waits.append(pending[0][2])  # pending is in submit order
         oldest = min(waits, default=None)
         saturated = self.saturated_since
-        return {"pending": len(self.pending), "flushing": len(self.flushing),
+        return {"pending": len(pending), "flushing": len(waits) - (1 if pending else 0),
                 "oldest_pending_seconds": 0.0 if oldest is None else round(now - oldest, 3),
                 "free_slots": self.parallel - self.busy, "slots": self.parallel,
-                "no_free_slot_seconds": 0.0 if saturated is None or not self.pending else round(now - saturated, 3),
+                "no_free_slot_seconds": 0.0 if saturated is None or not pending else round(now - saturated, 3),
                 "batches": self.batches, "items": self.items}
 
     def problems(self, limit: float) -> list[str]:
