@@ -138,6 +138,8 @@ async def main(seconds: float, top: int) -> None:
                     # backlog of tens of thousands would profile the inbox's depth count, not an update
                     while await sent_count(api) - sent_before < posted - CHUNK:  # noqa: ASYNC110 - another process
                         await asyncio.sleep(0.05)
+                # the sampler ran while we posted: its µs are per update answered in that window
+                in_window = await sent_count(api) - sent_before
                 await settle(api)
                 elapsed = time.monotonic() - began
                 _, spy_errors = await asyncio.wait_for(sampler.communicate(), seconds + 60)
@@ -154,7 +156,8 @@ async def main(seconds: float, top: int) -> None:
                 if sampler.returncode:
                     print(f"  py-spy failed: {spy_errors.decode(errors='replace')[:300]}")
                 elif raw.exists():
-                    shares(raw, top, posted)
+                    print(f"  µs below are per update answered while sampled ({in_window})")
+                    shares(raw, top, in_window)
 
 
 if __name__ == "__main__":
