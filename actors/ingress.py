@@ -27,7 +27,7 @@ from actors.actor import Actor, handles
 from actors.mailbox import Mailbox, MailboxError
 from actors.roles import ask_for_role
 from config import Settings
-from ingest.intake_loop import IntakeLoop
+from ingest.intake_loop import IntakeLoop, run_in
 from ingest.kie_callbacks import ROUTE as KIE_CALLBACK_ROUTE
 from ingest.kie_callbacks import KieCallbackIntake
 from ingest.webhook_intake import WebhookIntake
@@ -139,7 +139,7 @@ class Ingress(Actor):
             async def run() -> web.StreamResponse:
                 return await handler(request)
 
-            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(run(), main))
+            return await run_in(main, run())
 
         return on_main
 

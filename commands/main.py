@@ -15,6 +15,7 @@ from catalog import plans
 from commands.check import report
 from commands.migrate import migrate
 from commands.serve import serve
+from ingest.intake_loop import close_loop
 from ingest.webhook_intake import POOL_SIZE as INTAKE_POOL_SIZE
 from store import embedded
 from store.database import Database
@@ -90,9 +91,4 @@ def _run(main: Coroutine[Any, Any, int]) -> int:
     try:
         return loop.run_until_complete(main)
     finally:
-        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        for task in pending:
-            task.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.wait(pending, timeout=2.0))
-        loop.close()
+        close_loop(loop)

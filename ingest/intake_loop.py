@@ -12,7 +12,6 @@ the objects on it talk to the main loop only through thread-safe hand-offs (`cal
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import sys
 import threading
 from collections.abc import Callable, Coroutine
@@ -63,28 +62,15 @@ class IntakeLoop:
         try:
             loop.run_forever()
         finally:
-            try:
-                pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-                for task in pending:
-                    task.cancel()
-                if pending:
-                    loop.run_until_complete(asyncio.wait(pending, timeout=2.0))
-                loop.run_until_complete(loop.shutdown_asyncgens())
-            finally:
-                self.loop = None
-                loop.close()
-
-    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        """Schedule `coro` on this loop from any thread."""
-        loop = self.loop
-        if loop is None or not self.alive:
-            coro.close()
-            raise RuntimeError(f"the {self.name} loop is not running")
-        return asyncio.run_coroutine_threadsafe(coro, loop)
+            self.loop = None
+            close_loop(loop)
 
     async def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await `coro` run on this loop; cancelling the caller cancels it there too."""
-        return await asyncio.wrap_future(self.submit(coro))
+        if self.loop is None or not self.alive:
+            coro.close()
+            raise RuntimeError(f"the {self.name} loop is not running")
+        return await run_in(self.loop, coro)
 
     def stop(self) -> None:
         """Stop the loop (its tasks are cancelled) without waiting for the thread: it is a daemon."""
@@ -116,13 +102,39 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-def call_in(loop: asyncio.AbstractEventLoop, callback: Callable[..., object], *args: object) -> None:
-    """Run `callback(*args)` on `loop`: directly when we are on it, else through its thread-safe queue."""
+def close_loop(loop: asyncio.AbstractEventLoop, timeout: float = 2.0) -> None:
+    """Cancel what still runs on a stopped loop (a task ignoring cancellation gets `timeout`), then
+    close it: neither the process nor the intake thread may be kept alive by a stuck task."""
     try:
-        running = asyncio.get_running_loop()
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.wait(pending, timeout=timeout))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()
+
+
+def _running() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
     except RuntimeError:
-        running = None
-    if running is loop:
+        return None
+
+
+def call_in(loop: asyncio.AbstractEventLoop | None, callback: Callable[..., object], *args: object) -> None:
+    """Run `callback(*args)` on `loop`: directly when we are on it (or no loop is named), else
+    through its thread-safe queue."""
+    if loop is None or loop is _running():
         callback(*args)
     elif not loop.is_closed():
         loop.call_soon_threadsafe(callback, *args)
+
+
+async def run_in(loop: asyncio.AbstractEventLoop | None, coro: Coroutine[Any, Any, T]) -> T:
+    """Await `coro` run on `loop` (here when we are on it, or no loop is named); cancelling the
+    caller cancels it there too."""
+    if loop is None or loop is _running():
+        return await coro
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))

@@ -25,13 +25,12 @@ import hmac
 import json
 import re
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable
 
 from aiohttp import web
 
 from config import Settings
-from ingest.intake_loop import call_in
+from ingest.intake_loop import call_in, run_in
 from ingest.nesting import too_deep
 from kie.callbacks import CallbackError, parse_callback
 from store import jobs
@@ -40,7 +39,6 @@ from telemetry import http_errors, logs
 from telemetry.metrics import METRICS
 
 log = logs.get("ingress")
-T = TypeVar("T")
 
 ROUTE = "/kie-callback/{token}/{job_id}"
 STORE_TIMEOUT = 5.0  # past it the answer is 503: KIE may call again, and polling is the fallback anyway
@@ -121,7 +119,7 @@ class KieCallbackIntake:
         job_id = int(raw_job)
         try:
             async with asyncio.timeout(STORE_TIMEOUT):
-                stored = await self._at_home(jobs.store_callback(
+                stored = await run_in(self.home, jobs.store_callback(
                     self.database, self.settings.bot_id, self.settings.instance_id, text, job_id=job_id,
                     task_id=callback.task_id))
         except (*DB_ERRORS, TimeoutError) as exc:
@@ -131,18 +129,8 @@ class KieCallbackIntake:
             return response
         log.info("kie_callback_stored", extra={"job_id": job_id, "task_id": callback.task_id, "callback_id": stored,
                                                "state": callback.record.state.value, "correlation_id": f"j{job_id}"})
-        if self.home is None:
-            self.wake()
-        else:
-            call_in(self.home, self.wake)
+        call_in(self.home, self.wake)
         return _answer(200, "stored")
-
-    async def _at_home(self, work: Coroutine[Any, Any, T]) -> T:
-        """`work` awaited on the main loop (cancelled there if we give up), or here when we are it."""
-        home = self.home
-        if home is None or home is asyncio.get_running_loop():
-            return await work
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, home))
 
     def _malformed(self, request: web.Request, detail: str) -> web.Response:
         self._log_once("kie_callback_malformed", request.remote or "?", detail)

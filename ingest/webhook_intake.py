@@ -134,10 +134,7 @@ class WebhookIntake:
             out.append(r.update_id in new and r.update_id not in answered)
             answered.add(r.update_id)
         batch = list(zip(rows, out, strict=True))
-        if self.home is None:
-            self.committed(batch)
-        else:
-            call_in(self.home, self.committed, batch)
+        call_in(self.home, self.committed, batch)
         return out
 
     def _log_once(self, key: str, event: str, **fields: object) -> None:
