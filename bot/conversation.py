@@ -7,6 +7,7 @@ from aiogram import Dispatcher
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 
+from bot.inline_filters import run_filters_inline
 from bot.middlewares import AnswerCallbackFirst, EnsureUser, LoadWizard
 from bot.routers import routers
 from bot.services import Services
@@ -26,4 +27,5 @@ def build_dispatcher(storage: BaseStorage | None = None, *, chaos: bool = False,
             observer.outer_middleware(EnsureUser())
             observer.outer_middleware(LoadWizard())
     dp.include_routers(*routers(chaos_on=chaos, product=services is not None))
+    run_filters_inline(dp)  # magic filters would each take a trip through a thread
     return dp
