@@ -14,7 +14,10 @@ A. 50 users with money (WELCOME_BONUS) walk the real wizard by posted updates (/
    bot sent to the fake Telegram; once all 50 see the confirmation, the 50 Confirm presses are
    posted at once. The fake KIE answers at once, ends each task 1 s after createTask and posts
    the callback to TRT's /kie-callback. Figures: Confirm posted -> createTask arriving at KIE,
-   KIE's callback leaving -> sendPhoto arriving at Telegram, and the whole way, p50/p99.
+   KIE's callback leaving -> sendPhoto arriving at Telegram, and the whole way, p50/p99; the CPU
+   of TRT, its PostgreSQL and the machine from the presses to KIE's 18th createTask; and, from
+   the traces, when each step of the first 18 Confirms happened after its update was received.
+   `--users N` presses with fewer (1: a Confirm alone).
 B. 1,000 jobs in flight: a first TRT starts (and idles 10 s: the baseline) and is killed; the
    jobs are then created as the wizard would (store.jobs.confirm with a status message sent
    through the fake Telegram, then mark_submitting / mark_submitted with a task that exists at
@@ -54,6 +57,7 @@ import asyncpg
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.cpu_cost import cpu_by_process, machine_busy
 from bench.harness import HEADERS, App, database, fake_telegram, fresh_database, pct, rss_mb, trt, workdir
 from catalog import payload
 from catalog.loader import shipped
@@ -327,8 +331,8 @@ def chat_of(task: FakeTask) -> int:
     return int(str(task.input.get("prompt", "0")).rsplit(" ", 1)[-1])
 
 
-async def scenario_a(tmp: Path, server_url: str, api: str) -> None:
-    print(f"A. {A_USERS} generations at once through the wizard ({MODEL}; the fake KIE answers at once, "
+async def scenario_a(tmp: Path, server_url: str, api: str, users_n: int = A_USERS) -> None:
+    print(f"A. {users_n} generations at once through the wizard ({MODEL}; the fake KIE answers at once, "
           f"each task ends {A_TASK_SECONDS:g} s after createTask and calls back)", flush=True)
     print(f"  {machine()}", flush=True)
     db = await fresh_database(server_url, "trt_bench_generation_a")
@@ -337,12 +341,12 @@ async def scenario_a(tmp: Path, server_url: str, api: str) -> None:
             trt(tmp, db, api, **trt_extra(kie, PORT=str(port), WEBHOOK_BASE_URL=f"http://127.0.0.1:{port}",
                                            WELCOME_BONUS="100000")) as app:
         await driving(app)
-        connector = aiohttp.TCPConnector(limit=2 * A_USERS)
+        connector = aiohttp.TCPConnector(limit=2 * users_n)
         async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
-            users = [User(session, app.base, api, A_FIRST_CHAT + i) for i in range(A_USERS)]
+            users = [User(session, app.base, api, A_FIRST_CHAT + i) for i in range(users_n)]
             began = time.monotonic()
             confirmations = await asyncio.gather(*(u.to_confirmation() for u in users))
-            print(f"  {A_USERS} users at the confirmation after {time.monotonic() - began:.1f} s of wizard; "
+            print(f"  {users_n} users at the confirmation after {time.monotonic() - began:.1f} s of wizard; "
                   f"Confirm pressed by all at once", flush=True)
             await asyncio.sleep(2.0)  # the wizard's last answers settle
             presses = [u.press_update(data, mid) for u, (data, mid) in zip(users, confirmations, strict=True)]
@@ -351,11 +355,19 @@ async def scenario_a(tmp: Path, server_url: str, api: str) -> None:
             async def confirm(user: User, update: dict[str, Any]) -> None:
                 posted[user.chat] = time.monotonic()
                 await user.post(update)
+            window = min(18, users_n)
+            cpu_before, busy_before, pressed_at = cpu_by_process(), machine_busy(), time.monotonic()
             await asyncio.gather(*(confirm(u, p) for u, p in zip(users, presses, strict=True)))
+
+            async def window_created() -> bool:
+                return len(kie.calls(CREATE_PATH)) >= window
+            with contextlib.suppress(AssertionError):
+                await eventually(window_created, 30, "the first window's createTask", interval=0.005)
+            cpu_after, busy_after, window_s = cpu_by_process(), machine_busy(), time.monotonic() - pressed_at
 
             async def photos() -> bool:
                 found = await telegram_calls(session, api, method="sendPhoto", count="1")
-                return int(found["count"]) >= A_USERS
+                return int(found["count"]) >= users_n
             with contextlib.suppress(AssertionError):
                 await eventually(photos, 120, "every photo sent", interval=0.5)
             sent = await telegram_calls(session, api, method="sendPhoto")
@@ -380,6 +392,15 @@ async def scenario_a(tmp: Path, server_url: str, api: str) -> None:
         creates = {dict(k).get("outcome", "?"): int(v) for k, v in outcomes.items()
                    if dict(k).get("endpoint") == "create_task"}
         print(f"  Confirm posted -> createTask at KIE   {ms(to_create)}", flush=True)
+        spent = {"app": 0.0, "PostgreSQL": 0.0}
+        for pid, (name, seconds) in cpu_after.items():
+            kind = "app" if pid == app.pid else "PostgreSQL" if name.startswith("postgres") else None
+            if kind is not None:
+                spent[kind] += seconds - cpu_before.get(pid, (name, 0.0))[1]
+        print(f"    CPU from the presses to the {window}th createTask ({window_s * 1000:.0f} ms): TRT "
+              f"{spent['app'] * 1000:.0f} ms, its PostgreSQL {spent['PostgreSQL'] * 1000:.0f} ms, the machine "
+              f"{(busy_after - busy_before) * 1000:.0f} ms of {window_s * 1000 * (os.cpu_count() or 1):.0f}",
+              flush=True)
         print(f"    the first 18 to arrive (KIE's createTask window, 18 per 10 s) {ms(first_window)}", flush=True)
         print(f"    createTask calls by outcome at TRT: {creates}; at the fake: {len(kie.calls(CREATE_PATH))}",
               flush=True)
@@ -395,7 +416,52 @@ async def scenario_a(tmp: Path, server_url: str, api: str) -> None:
                       f"their sendPhoto calls spread over {photos_of[-1] - photos_of[0]:.2f} s, "
                       f"{ms([photo_at[c] - callback_at[c] for c in group if c in photo_at])}", flush=True)
         print(f"  Confirm posted -> sendPhoto           {ms(whole)}", flush=True)
+        await confirm_steps(db, sorted(created_at, key=created_at.__getitem__)[:18])
         print(f"  TRT RSS {rss_mb(app.pid):.1f} MB; {machine()}", flush=True)
+
+
+CONFIRM_STEPS = ("received", "claimed", "handler_start", "job_confirmed", "create_began", "kie.create_task",
+                 "handler_end")
+
+
+async def confirm_steps(db: str, chats: list[int]) -> None:
+    """Where a Confirm's time goes, from its trace: each step's time after the update was received
+    (the ack's commit), for the first chats whose createTask arrived (KIE's first window)."""
+    conn = await asyncpg.connect(db)
+    try:
+        async def rows() -> list[asyncpg.Record]:
+            return list(await conn.fetch(
+                "SELECT u.correlation_id AS update, u.event, u.at, c.correlation_id AS job "
+                "FROM traces c JOIN jobs ON 'j' || jobs.id = c.correlation_id "
+                "JOIN traces u ON u.correlation_id = c.data->>'update' "
+                "WHERE c.event = 'confirmed' AND jobs.chat_id = ANY($1::bigint[])", chats))
+        found: list[asyncpg.Record] = []
+        with contextlib.suppress(AssertionError):
+            async def written() -> bool:
+                found[:] = await rows()
+                return len({r["update"] for r in found}) >= len(chats)
+            await eventually(written, 10, "the Confirm traces written", interval=0.2)
+        created = {r["update"]: r["job"] for r in found}
+        steps: dict[str, list[float]] = {}
+        for update in created:
+            mine = [r for r in found if r["update"] == update]
+            at = {r["event"]: r["at"].timestamp() for r in mine}
+            if "received" not in at:
+                continue
+            for r in await conn.fetch("SELECT event, at, data FROM traces WHERE correlation_id = $1 ORDER BY at",
+                                      created[update]):
+                at.setdefault(r["event"], r["at"].timestamp())
+                if r["event"] == "kie.create_task":
+                    at.setdefault("create_began", r["at"].timestamp() - json.loads(r["data"])["ms"] / 1000)
+            for step in CONFIRM_STEPS[1:]:
+                if step in at:
+                    steps.setdefault(step, []).append(at[step] - at["received"])
+        print(f"    the first {len(chats)} Confirms' steps after their update was received (traces):", flush=True)
+        for step in CONFIRM_STEPS[1:]:
+            if step in steps:
+                print(f"      {step:<16} {ms(steps[step])}", flush=True)
+    finally:
+        await conn.close()
 
 
 # -- B: 1,000 jobs in flight, no callbacks -----------------------------------------------------
@@ -601,11 +667,12 @@ async def scenario_b(tmp: Path, server_url: str, api: str) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.generation")
     parser.add_argument("--only", choices=("a", "b"), default=None)
+    parser.add_argument("--users", type=int, default=A_USERS, help="A's users pressing Confirm at once")
     args = parser.parse_args()
     with workdir() as tmp:
         async with database(tmp) as server_url, fake_telegram(tmp) as api:
             if args.only in (None, "a"):
-                await scenario_a(tmp, server_url, api)
+                await scenario_a(tmp, server_url, api, args.users)
             if args.only in (None, "b"):
                 await scenario_b(tmp, server_url, api)
 
