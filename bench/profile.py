@@ -113,7 +113,7 @@ def shares(raw: Path, top: int, updates: int) -> None:
     show("total time in this program's own functions", ours)
 
 
-async def main(seconds: float, top: int) -> None:
+async def main(seconds: float, top: int, gil: bool = False) -> None:
     spy = py_spy()
     with workdir() as tmp:
         async with database(tmp) as server_url, fake_telegram(tmp) as api:
@@ -126,7 +126,8 @@ async def main(seconds: float, top: int) -> None:
                 raw = tmp / "profile.txt"
                 sampler = await asyncio.create_subprocess_exec(
                     spy, "record", "--pid", str(app.pid), "--duration", str(int(seconds)), "--rate", str(RATE),
-                    "--format", "raw", "--full-filenames", "--nonblocking", "--output", str(raw),
+                    "--format", "raw", "--full-filenames", "--nonblocking", *(["--gil"] if gil else []),
+                    "--output", str(raw),
                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
                 began = time.monotonic()
                 posted = 0
@@ -164,5 +165,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="where one /start update's time goes in TRT")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--gil", action="store_true",
+                        help="sample only the thread holding the GIL: Python's own CPU, without waits for the GIL")
     args = parser.parse_args()
-    asyncio.run(main(args.seconds, args.top))
+    asyncio.run(main(args.seconds, args.top, args.gil))
