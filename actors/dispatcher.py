@@ -4,7 +4,9 @@ ACTIVE only. A pump claims the oldest unfinished updates under the leader's epoc
 our ingress wakes it, every INBOX_SWEEP_INTERVAL for what other instances stored or a previous
 leader left) into per-chat queues; DISPATCH_CONCURRENCY workers take a chat each, run its
 oldest update through aiogram's Dispatcher under UPDATE_DEADLINE, and come back for another
-chat, so a slow chat holds one worker and never another chat. Done marks are written in batches.
+chat, so a slow chat holds one worker and never another chat. Of those, DISPATCH_TURNS run at
+once and the rest wait on Telegram (ingest/turns.py), so a burst is handled in order of arrival.
+Done marks are written in batches.
 Going PASSIVE drops everything in memory at once: the claims stay in the inbox and the next
 leader takes them again (at-least-once; only what was in flight can run twice).
 
@@ -38,6 +40,7 @@ from config import Settings
 from ingest.bot_api import ALLOWED_UPDATES
 from ingest.dispatch_flood import FloodControl, Key
 from ingest.send_gate import ActingRefused, SendGate
+from ingest.turns import Turns
 from messages.control import Tick
 from messages.pipeline import Wake
 from messages.roles import EpochRefused, Relinquish, Role, RoleChanged
@@ -58,6 +61,7 @@ DRAIN_SECONDS = 5.0  # on a stop, how long running updates may take to finish (u
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)  # between runs of an update that must run again
 MAX_RUNS_UNAVAILABLE = 40  # the database unreachable this many runs in a row (minutes): failed for good
 MAX_RUNS_AFTER_INTENT = 3  # a deadline after a committed intent this many times: failed for good
+TURN_PATIENCE = 1.0  # seconds a handler waits for a turn before it runs without one (ingest/turns.py)
 
 
 def _first_error(exc: Exception) -> str:
@@ -91,6 +95,7 @@ class UpdateDispatcher(FloodControl, Leased, Actor):
         self.dp = dp
         self.lock_keeper = lock_keeper
         bot.session.middleware(SendGate(self.may_act))  # after the limiter's waits: checked right before the wire
+        self.turns = Turns(settings.dispatch_turns, TURN_PATIENCE)  # a burst handled in order of arrival
         self.name_ = lock_name(settings.bot_id)
         self._init_lease()  # role, epoch, lease_until, and `acting`: workers and the pump park while it is clear
         self.runs: dict[int, int] = {}  # update_id -> runs that ended in "run again"
@@ -482,7 +487,7 @@ class UpdateDispatcher(FloodControl, Leased, Actor):
         timer = asyncio.timeout(self.settings.update_deadline)
         with counting_commits() as intents:
             try:
-                async with timer:
+                async with timer, self.turns.turn():
                     await self.dp.feed_update(self.bot, update, pre_answered=claimed.update_id in self.pre_answered,
                                               fence_epoch=self.epoch)
                 return
@@ -574,6 +579,7 @@ class UpdateDispatcher(FloodControl, Leased, Actor):
             "problems": problems,
             "epoch": self.epoch,
             "inflight": len(self.held),
+            **self.turns.stats(),
             "chats_queued": len(self.queues),
             "handled": self.handled,
             "failed": self.failed,

@@ -15,6 +15,7 @@ from aiogram.types import InputFile
 
 from ingest.call_trace import TraceCalls
 from ingest.send_limiter import SendLimiter
+from ingest.turns import AwayWhileCalling
 
 # the update types the bot handles: what setWebhook / getUpdates ask Telegram for
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "pre_checkout_query", "my_chat_member",
@@ -65,7 +66,8 @@ def make_bot(token: str, api_base: str, timeout: float = 10.0, *, limiter: SendL
     """A Bot whose requests time out after `timeout` seconds; with a limiter (the dispatcher's bot)
     they are paced and wait out 429s, without one a 429 reaches the caller (webhook_setter)."""
     session = JsonSession(api=TelegramAPIServer.from_base(api_base), timeout=timeout)
-    session.middleware(TraceCalls())  # outermost: its time counts the limiter's waits
+    session.middleware(AwayWhileCalling())  # outermost: a dispatcher handler's turn is free while it waits
+    session.middleware(TraceCalls())  # its time counts the limiter's waits
     if limiter is not None:
         session.middleware(limiter)
     return Bot(token, session=session)

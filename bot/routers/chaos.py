@@ -11,6 +11,8 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
+from ingest.turns import away
+
 
 def router() -> Router:
     router = Router(name="chaos")
@@ -33,7 +35,8 @@ def router() -> Router:
         except ValueError:
             seconds = 0.0
         if seconds:
-            await asyncio.sleep(seconds)
+            async with away():  # work that waits on the outside, as a Bot API call does: no turn held
+                await asyncio.sleep(seconds)
         await message.answer(f"chaos_echo {token}".rstrip())
 
     return router

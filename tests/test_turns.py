@@ -1,0 +1,156 @@
+"""Turns on the CPU for the dispatcher's handlers (ingest/turns.py): a burst is handled in order
+of arrival, a Bot API call gives the turn away, and no turn is ever lost or waited for long."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from aiogram import Bot
+
+from fakes.telegram_api import FakeTelegram
+from ingest.bot_api import make_bot
+from ingest.send_limiter import SendLimiter
+from ingest.turns import Turns, away
+from tests.actors_kit import until
+from tests.procs import FAKE_TOKEN
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture
+async def bot(fake: FakeTelegram) -> AsyncIterator[Bot]:
+    bot = make_bot(FAKE_TOKEN, fake.base_url, timeout=10, limiter=SendLimiter(0, 0, max_retries=2))
+    yield bot
+    await bot.session.close()
+
+
+def free(turns: Turns) -> int:
+    return turns._free._value
+
+
+async def test_a_burst_runs_in_order_of_arrival_with_no_more_than_the_turns_at_once() -> None:
+    turns = Turns(2, patience=30)
+    running: list[int] = []
+    most = 0
+    order: list[int] = []
+
+    async def handler(n: int) -> None:
+        nonlocal most
+        async with turns.turn():
+            running.append(n)
+            most = max(most, len(running))
+            for _ in range(5):  # work that yields to the loop, as a handler's round trips do
+                await asyncio.sleep(0)
+            running.remove(n)
+            order.append(n)
+
+    await asyncio.gather(*(handler(n) for n in range(10)))
+    assert most == 2
+    assert order == list(range(10))
+    assert free(turns) == 2 and turns.holding == 0 and turns.overflowed == 0
+
+
+async def test_a_handler_waiting_on_the_outside_gives_its_turn_to_the_next() -> None:
+    turns = Turns(1, patience=30)
+    outside = asyncio.Event()
+    events: list[str] = []
+
+    async def first() -> None:
+        async with turns.turn():
+            async with away():
+                events.append("first away")
+                await outside.wait()
+            events.append("first back")
+
+    async def second() -> None:
+        await until(lambda: "first away" in events)
+        async with turns.turn():
+            events.append("second ran")
+            outside.set()
+            await asyncio.sleep(0)
+            events.append("second done")
+
+    await asyncio.gather(first(), second())
+    assert events == ["first away", "second ran", "second done", "first back"]  # back only once it is free
+    assert free(turns) == 1 and turns.holding == 0
+
+
+async def test_a_turn_held_too_long_delays_the_next_by_the_patience_only_and_is_counted() -> None:
+    turns = Turns(1, patience=0.05)
+    hung = asyncio.Event()
+    release = asyncio.Event()
+
+    async def hanging() -> None:
+        async with turns.turn():
+            hung.set()
+            await release.wait()
+
+    task = asyncio.create_task(hanging())
+    await hung.wait()
+    async with turns.turn():  # runs without a turn once the patience is spent
+        assert turns.overflowed == 1
+    release.set()
+    await task
+    assert free(turns) == 1 and turns.holding == 0
+
+
+async def test_a_cancelled_handler_unwinds_without_waiting_for_a_turn_and_loses_none() -> None:
+    turns = Turns(1, patience=30)
+    away_now = asyncio.Event()
+    other_in = asyncio.Event()
+    release = asyncio.Event()
+
+    async def cancelled() -> None:
+        async with turns.turn(), away():
+            away_now.set()
+            await asyncio.Event().wait()  # a Bot API call that never answers
+
+    async def other() -> None:
+        async with turns.turn():
+            other_in.set()
+            await release.wait()
+
+    victim = asyncio.create_task(cancelled())
+    await away_now.wait()
+    holder = asyncio.create_task(other())
+    await other_in.wait()
+    victim.cancel()  # its deadline: the only turn is held by the other handler
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(victim, 5)  # ends at once, not after the other gives its turn
+    release.set()
+    await holder
+    assert free(turns) == 1 and turns.holding == 0 and turns.overflowed == 0
+
+
+async def test_a_task_the_handler_started_does_not_give_the_handlers_turn_away() -> None:
+    """A callback query's late answer runs in a task that copies the handler's context."""
+    turns = Turns(1, patience=30)
+    async with turns.turn():
+        async def late_answer() -> None:
+            async with away():
+                assert turns.holding == 1  # still the handler's
+        await asyncio.create_task(late_answer())
+        assert turns.holding == 1
+    assert free(turns) == 1 and turns.holding == 0
+
+
+async def test_a_bot_api_call_through_the_bots_session_is_waited_for_without_the_turn(
+        fake: FakeTelegram, bot: Bot) -> None:
+    turns = Turns(1, patience=30)
+    fake.inject("sendMessage", delay=0.5)
+    sent = asyncio.Event()
+
+    async def sending() -> None:
+        async with turns.turn():
+            await bot.send_message(5, "hello")
+            sent.set()
+
+    task = asyncio.create_task(sending())
+    await until(lambda: fake.calls("sendMessage"))  # the request is at Telegram, answered in 0.5 s
+    async with turns.turn():  # taken while the call waits: the sender gave its turn away
+        assert turns.overflowed == 0
+        assert not sent.is_set()
+    await task
+    assert free(turns) == 1 and turns.holding == 0
