@@ -72,21 +72,23 @@ async def confirm(ctx: Ctx, wiz: Wiz, epoch: int) -> None:
     when they changed meanwhile (a price, the day's free generations).
 
     A screen that already made its job (a replay after a crash between the commit and the end of
-    the wizard) is looked up first: the terms are read again below, and the job itself changed
-    them (the day's last free generation is now used), which showed a new paid confirmation."""
+    the wizard) answers "already running" before any refusal: the job itself may have changed
+    the terms (the day's last free generation is now used), which would show a new paid
+    confirmation. It is looked up only when something refuses; otherwise jobs.confirm finds it
+    (Existing), so the pressed Confirm costs no extra read."""
     services, settings = ctx.services, ctx.services.settings
-    made = await flow.confirmed_job(ctx, wiz.nonce)
-    if made is not None:
-        await _already(ctx, made, epoch, wiz)
-        return
-    if (await kie_account.get(services.database, settings.bot_id)).paused:
-        await show(ctx, wiz, notice=ctx.t("paused"), fresh=False, save=False)
-        return
+    paused = (await kie_account.get(services.database, settings.bot_id)).paused
     model = services.catalog.model(wiz.model)
     payload = build(model, wiz.values)
     now = await terms(ctx, model, payload)
-    if now.key() != wiz.terms:
-        await show(ctx, wiz, notice=ctx.t("terms_changed"))
+    if paused or now.key() != wiz.terms:
+        made = await flow.confirmed_job(ctx, wiz.nonce)
+        if made is not None:
+            await _already(ctx, made, epoch, wiz)
+        elif paused:
+            await show(ctx, wiz, notice=ctx.t("paused"), fresh=False, save=False)
+        else:
+            await show(ctx, wiz, notice=ctx.t("terms_changed"))
         return
     order = Order(user_id=ctx.user_id, chat_id=ctx.chat_id, nonce=job_nonce(ctx.user_id, wiz.nonce), model=model.id,
                   sku=sku_name(model, payload), input=payload, price=now.price, paid_with=now.paid_with,
