@@ -27,7 +27,9 @@ async def bot(fake: FakeTelegram) -> AsyncIterator[Bot]:
 
 
 def free(turns: Turns) -> int:
-    return turns._free._value
+    """Turns nobody holds, once nobody waits for one."""
+    assert not turns._waiting
+    return turns.size - turns.holding
 
 
 async def test_a_burst_runs_in_order_of_arrival_with_no_more_than_the_turns_at_once() -> None:
@@ -154,3 +156,34 @@ async def test_a_bot_api_call_through_the_bots_session_is_waited_for_without_the
         assert not sent.is_set()
     await task
     assert free(turns) == 1 and turns.holding == 0
+
+
+async def test_a_freed_turn_goes_to_the_oldest_handler_waiting_not_the_first_to_ask() -> None:
+    turns = Turns(1, patience=30)
+    back = asyncio.Event()
+    events: list[str] = []
+
+    async def oldest() -> None:
+        async with turns.turn():
+            async with away():
+                events.append("oldest away")
+                await back.wait()
+            events.append("oldest ran")
+
+    async def middle() -> None:
+        await until(lambda: "oldest away" in events)
+        async with turns.turn():
+            events.append("middle ran")
+            await until(lambda: turns._waiting)  # the youngest asks first
+            back.set()  # the oldest is back from Telegram and asks second
+            await until(lambda: len(turns._waiting) == 2)
+        events.append("middle done")
+
+    async def youngest() -> None:
+        await until(lambda: "middle ran" in events)
+        async with turns.turn():
+            events.append("youngest ran")
+
+    await asyncio.gather(oldest(), middle(), youngest())  # ages follow the order turns are asked for
+    assert events.index("oldest ran") < events.index("youngest ran")
+    assert free(turns) == 1
