@@ -17,7 +17,7 @@ A. 50 users with money (WELCOME_BONUS) walk the real wizard by posted updates (/
    KIE's callback leaving -> sendPhoto arriving at Telegram, and the whole way, p50/p99; the CPU
    of TRT, its PostgreSQL and the machine from the presses to KIE's 18th createTask; and, from
    the traces, when each step of the first 18 Confirms happened after its update was received.
-   `--users N` presses with fewer (1: a Confirm alone).
+   `--users N` presses with fewer (1: a Confirm alone); `--set NAME=VALUE` tunes A's TRT.
 B. 1,000 jobs in flight: a first TRT starts (and idles 10 s: the baseline) and is killed; the
    jobs are then created as the wizard would (store.jobs.confirm with a status message sent
    through the fake Telegram, then mark_submitting / mark_submitted with a task that exists at
@@ -331,7 +331,8 @@ def chat_of(task: FakeTask) -> int:
     return int(str(task.input.get("prompt", "0")).rsplit(" ", 1)[-1])
 
 
-async def scenario_a(tmp: Path, server_url: str, api: str, users_n: int = A_USERS) -> None:
+async def scenario_a(tmp: Path, server_url: str, api: str, users_n: int = A_USERS,
+                     settings: dict[str, str] | None = None) -> None:
     print(f"A. {users_n} generations at once through the wizard ({MODEL}; the fake KIE answers at once, "
           f"each task ends {A_TASK_SECONDS:g} s after createTask and calls back)", flush=True)
     print(f"  {machine()}", flush=True)
@@ -339,7 +340,7 @@ async def scenario_a(tmp: Path, server_url: str, api: str, users_n: int = A_USER
     port = free_port()
     async with TimedKie(duration=A_TASK_SECONDS) as kie, \
             trt(tmp, db, api, **trt_extra(kie, PORT=str(port), WEBHOOK_BASE_URL=f"http://127.0.0.1:{port}",
-                                           WELCOME_BONUS="100000")) as app:
+                                           WELCOME_BONUS="100000", **(settings or {}))) as app:
         await driving(app)
         connector = aiohttp.TCPConnector(limit=2 * users_n)
         async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
@@ -668,11 +669,13 @@ async def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.generation")
     parser.add_argument("--only", choices=("a", "b"), default=None)
     parser.add_argument("--users", type=int, default=A_USERS, help="A's users pressing Confirm at once")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for A's TRT (e.g. DISPATCH_TURNS=4); repeatable")
     args = parser.parse_args()
     with workdir() as tmp:
         async with database(tmp) as server_url, fake_telegram(tmp) as api:
             if args.only in (None, "a"):
-                await scenario_a(tmp, server_url, api, args.users)
+                await scenario_a(tmp, server_url, api, args.users, dict(item.split("=", 1) for item in args.set))
             if args.only in (None, "b"):
                 await scenario_b(tmp, server_url, api)
 

@@ -16,6 +16,7 @@ from bot.flow import Wiz, Wizard
 from bot.fsm_storage import forget
 from bot.services import Services
 from bot.texts import CHOSEN, choose, lang_of, t
+from ingest.turns import away
 from store import accounts
 from telemetry import logs
 
@@ -123,9 +124,10 @@ class EnsureUser(BaseMiddleware):
         user = event.from_user if isinstance(event, Message | CallbackQuery) else None
         if services is not None and user is not None and not user.is_bot:
             settings = services.settings
-            known, new = await accounts.ensure_user(services.database, services.lock_name, data["fence_epoch"],
-                                                    settings.bot_id, user.id, user.language_code,
-                                                    settings.welcome_bonus, username=user.username)
+            async with away():  # a first contact's commit waits on a WAL flush: other handlers run meanwhile
+                known, new = await accounts.ensure_user(services.database, services.lock_name, data["fence_epoch"],
+                                                        settings.bot_id, user.id, user.language_code,
+                                                        settings.welcome_bonus, username=user.username)
             choose(user.id, known.lang)
             data["first_contact"] = new  # the greeting names the welcome bonus just credited
             if known.blocked:  # they blocked the bot once and write again: deliveries may go to them

@@ -8,11 +8,16 @@ createTask waited for the other forty-nine handlers' work (bench.generation, iss
 
 So a handler runs while it holds one of DISPATCH_TURNS turns. It gives its turn away while it
 waits on Telegram (`away`, the bot session's outermost middleware: its pacing, the network) and
-takes one again after; a free turn goes to the oldest handler waiting for one, so the first
-Confirm pressed is the first to reach KIE. A turn is kept through database round trips: handing
+takes one again after, queueing behind the handlers already waiting: a free turn goes to the
+one that has waited longest, so the first Confirm pressed is the first to reach KIE (giving a
+handler back from Telegram the first turn instead, to finish it sooner, was measured: it kept
+new presses waiting behind the bookkeeping of answered ones). A turn is kept through database
+round trips: handing
 it over there too was measured, and it lost the order (PostgreSQL then runs every handler's
-queries at once, and it has no notion of which is oldest). The price is fewer commits at once
-for PostgreSQL to flush together: about 16% more WAL flushes per /start at 8 turns than at 32.
+queries at once, and it has no notion of which is oldest). The one exception is the account
+middleware's round trip (bot/middlewares.py), at the start of every update: a first contact's
+commit waits on a WAL flush, and holding turns through those made PostgreSQL flush fewer
+commits together (16% more flushes per /start at 8 turns than at 32, and 8% fewer updates/s).
 
 A turn is waited for at most `patience` seconds: a handler that keeps its turn long (a hung
 one, until its deadline) delays the others by that much at most, never stalls them; such runs
@@ -22,8 +27,7 @@ without a turn are counted (`overflowed`, in /health).
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -40,7 +44,6 @@ from aiogram.methods.base import Response, TelegramType
 class _Held:
     turns: Turns
     task: asyncio.Task[Any] | None
-    age: int  # the handler's place in the order of arrival: the lower, the sooner it gets a turn
     holding: bool
 
 
@@ -52,15 +55,12 @@ class Turns:
         self.size, self.patience = size, patience
         self.holding = 0
         self.overflowed = 0  # takes that went on without a turn after waiting `patience`
-        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []  # a heap: (age, seq, future)
-        self._ages = itertools.count()
-        self._seq = itertools.count()
+        self._waiting: deque[asyncio.Future[None]] = deque()  # in the order they asked
 
     @asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:
         """Run the block holding a turn (or without one, once `patience` is spent)."""
-        age = next(self._ages)
-        held = _Held(self, asyncio.current_task(), age, await self._take(age))
+        held = _Held(self, asyncio.current_task(), await self._take())
         token = _HELD.set(held)
         try:
             yield
@@ -69,13 +69,12 @@ class Turns:
             if held.holding:
                 self._give()
 
-    async def _take(self, age: int) -> bool:
+    async def _take(self) -> bool:
         if self.holding < self.size and not self._waiting:
             self.holding += 1
             return True
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (age, next(self._seq), future)
-        heapq.heappush(self._waiting, entry)
+        self._waiting.append(future)
         try:
             async with asyncio.timeout(self.patience):
                 await future
@@ -92,14 +91,13 @@ class Turns:
         finally:
             if not future.done() or future.cancelled():
                 future.cancel()
-                if entry in self._waiting:
-                    self._waiting.remove(entry)
-                    heapq.heapify(self._waiting)
+                if future in self._waiting:
+                    self._waiting.remove(future)
 
     def _give(self) -> None:
-        """A turn is free: the oldest waiting handler's, else nobody's."""
+        """A turn is free: the longest waiting handler's, else nobody's."""
         while self._waiting:
-            _, _, future = heapq.heappop(self._waiting)
+            future = self._waiting.popleft()
             if not future.done():
                 future.set_result(None)  # passed on: `holding` stays
                 return
@@ -113,7 +111,7 @@ class Turns:
 @asynccontextmanager
 async def away() -> AsyncIterator[None]:
     """The block waits on the outside (a Bot API call): the turn goes to
-    the oldest waiting handler meanwhile and is taken again after. Only the task that took the
+    the longest waiting handler meanwhile and is taken again after, behind those waiting. Only the task that took the
     turn gives it (a task it started, such as a callback query's late answer, copies the context
     but not the turn)."""
     held = _HELD.get()
@@ -130,7 +128,7 @@ async def away() -> AsyncIterator[None]:
         raise
     finally:
         if not unwinding:
-            held.holding = await held.turns._take(held.age)  # cancelled while waiting: none is held
+            held.holding = await held.turns._take()  # cancelled while waiting: none is held
 
 
 class AwayWhileCalling(BaseRequestMiddleware):

@@ -158,32 +158,32 @@ async def test_a_bot_api_call_through_the_bots_session_is_waited_for_without_the
     assert free(turns) == 1 and turns.holding == 0
 
 
-async def test_a_freed_turn_goes_to_the_oldest_handler_waiting_not_the_first_to_ask() -> None:
+async def test_a_handler_back_from_telegram_queues_behind_those_already_waiting() -> None:
+    """New presses reach their commit before answered ones do their bookkeeping."""
     turns = Turns(1, patience=30)
     back = asyncio.Event()
     events: list[str] = []
 
-    async def oldest() -> None:
+    async def answered() -> None:
         async with turns.turn():
             async with away():
-                events.append("oldest away")
+                events.append("answered away")
                 await back.wait()
-            events.append("oldest ran")
+            events.append("answered ran")
 
-    async def middle() -> None:
-        await until(lambda: "oldest away" in events)
+    async def running() -> None:
+        await until(lambda: "answered away" in events)
         async with turns.turn():
-            events.append("middle ran")
-            await until(lambda: turns._waiting)  # the youngest asks first
-            back.set()  # the oldest is back from Telegram and asks second
+            events.append("running ran")
+            await until(lambda: turns._waiting)  # a new press asks first
+            back.set()  # the answered one is back from Telegram and asks second
             await until(lambda: len(turns._waiting) == 2)
-        events.append("middle done")
 
-    async def youngest() -> None:
-        await until(lambda: "middle ran" in events)
+    async def new_press() -> None:
+        await until(lambda: "running ran" in events)
         async with turns.turn():
-            events.append("youngest ran")
+            events.append("new press ran")
 
-    await asyncio.gather(oldest(), middle(), youngest())  # ages follow the order turns are asked for
-    assert events.index("oldest ran") < events.index("youngest ran")
+    await asyncio.gather(answered(), running(), new_press())
+    assert events.index("new press ran") < events.index("answered ran")
     assert free(turns) == 1
