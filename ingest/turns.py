@@ -9,15 +9,15 @@ createTask waited for the other forty-nine handlers' work (bench.generation, iss
 So a handler runs while it holds one of DISPATCH_TURNS turns. It gives its turn away while it
 waits on Telegram (`away`, the bot session's outermost middleware: its pacing, the network) and
 takes one again after, queueing behind the handlers already waiting: a free turn goes to the
-one that has waited longest, so the first Confirm pressed is the first to reach KIE (giving a
-handler back from Telegram the first turn instead, to finish it sooner, was measured: it kept
-new presses waiting behind the bookkeeping of answered ones). A turn is kept through database
-round trips: handing
-it over there too was measured, and it lost the order (PostgreSQL then runs every handler's
-queries at once, and it has no notion of which is oldest). The one exception is the account
-middleware's round trip (bot/middlewares.py), at the start of every update: a first contact's
-commit waits on a WAL flush, and holding turns through those made PostgreSQL flush fewer
-commits together (16% more flushes per /start at 8 turns than at 32, and 8% fewer updates/s).
+one that has waited longest, so Confirms pressed first reach KIE first. Measured and not done:
+- a handler back from Telegram served first (to finish it sooner): new presses then waited
+  behind the bookkeeping of answered ones;
+- the turn handed over during every database round trip: the order was lost, since PostgreSQL
+  then runs every handler's queries at once and knows nothing of which came first.
+The one round trip waited for without a turn is the account middleware's, at the start of every
+update (bot/middlewares.py): a first contact's commit waits on a WAL flush, and holding turns
+through those left PostgreSQL fewer commits to flush together (16% more flushes per /start at
+8 turns than at 32, and 8% fewer updates/s).
 
 A turn is waited for at most `patience` seconds: a handler that keeps its turn long (a hung
 one, until its deadline) delays the others by that much at most, never stalls them; such runs
