@@ -1,7 +1,7 @@
 """Generations: Confirm -> createTask and KIE's callback -> sendPhoto at 50 concurrent
 generations; the jobs actor with 1,000 jobs in flight and no callbacks.
 
-    .venv/bin/python -m bench.generation [--only a|b]
+    .venv/bin/python -m bench.generation [--only a|b] [--users N] [--set NAME=VALUE] [--against REV]
 
 The fake Telegram runs in its own process (as in bench.e2e); the fake KIE runs in this process,
 so its records can be stamped with time.monotonic(), the clock the fake Telegram stamps with
@@ -17,7 +17,9 @@ A. 50 users with money (WELCOME_BONUS) walk the real wizard by posted updates (/
    KIE's callback leaving -> sendPhoto arriving at Telegram, and the whole way, p50/p99; the CPU
    of TRT, its PostgreSQL and the machine from the presses to KIE's 18th createTask; and, from
    the traces, when each step of the first 18 Confirms happened after its update was received.
-   `--users N` presses with fewer (1: a Confirm alone); `--set NAME=VALUE` tunes A's TRT.
+   `--users N` presses with fewer (1: a Confirm alone); `--set NAME=VALUE` tunes A's TRT;
+   `--against REV` runs A for REV and for this checkout, interleaved twice (REV, this, REV,
+   this): on a machine whose figures wander, only interleaved runs compare two builds.
 B. 1,000 jobs in flight: a first TRT starts (and idles 10 s: the baseline) and is killed; the
    jobs are then created as the wizard would (store.jobs.confirm with a status message sent
    through the fake Telegram, then mark_submitting / mark_submitted with a task that exists at
@@ -58,6 +60,7 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.cpu_cost import cpu_by_process, machine_busy
+from bench.e2e import checkout
 from bench.harness import HEADERS, App, database, fake_telegram, fresh_database, pct, rss_mb, trt, workdir
 from catalog import payload
 from catalog.loader import shipped
@@ -332,19 +335,24 @@ def chat_of(task: FakeTask) -> int:
 
 
 async def scenario_a(tmp: Path, server_url: str, api: str, users_n: int = A_USERS,
-                     settings: dict[str, str] | None = None) -> None:
-    print(f"A. {users_n} generations at once through the wizard ({MODEL}; the fake KIE answers at once, "
+                     settings: dict[str, str] | None = None, root: Path | None = None, name: str = "TRT",
+                     first_chat: int = A_FIRST_CHAT) -> list[float]:
+    """Returns the first window's Confirm -> createTask seconds. `root`: another checkout's TRT;
+    `first_chat`: chats apart from an earlier run's on the same fake Telegram."""
+    print(f"A. {name}: {users_n} generations at once through the wizard ({MODEL}; the fake KIE answers at once, "
           f"each task ends {A_TASK_SECONDS:g} s after createTask and calls back)", flush=True)
     print(f"  {machine()}", flush=True)
     db = await fresh_database(server_url, "trt_bench_generation_a")
     port = free_port()
     async with TimedKie(duration=A_TASK_SECONDS) as kie, \
-            trt(tmp, db, api, **trt_extra(kie, PORT=str(port), WEBHOOK_BASE_URL=f"http://127.0.0.1:{port}",
-                                           WELCOME_BONUS="100000", **(settings or {}))) as app:
+            trt(tmp, db, api, root=root, name=name,
+                **trt_extra(kie, PORT=str(port), WEBHOOK_BASE_URL=f"http://127.0.0.1:{port}", WELCOME_BONUS="100000",
+                            **(settings or {}))) as app:
         await driving(app)
         connector = aiohttp.TCPConnector(limit=2 * users_n)
         async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
-            users = [User(session, app.base, api, A_FIRST_CHAT + i) for i in range(users_n)]
+            users = [User(session, app.base, api, first_chat + i) for i in range(users_n)]
+            photos_before = int((await telegram_calls(session, api, method="sendPhoto", count="1"))["count"])
             began = time.monotonic()
             confirmations = await asyncio.gather(*(u.to_confirmation() for u in users))
             print(f"  {users_n} users at the confirmation after {time.monotonic() - began:.1f} s of wizard; "
@@ -368,7 +376,7 @@ async def scenario_a(tmp: Path, server_url: str, api: str, users_n: int = A_USER
 
             async def photos() -> bool:
                 found = await telegram_calls(session, api, method="sendPhoto", count="1")
-                return int(found["count"]) >= users_n
+                return int(found["count"]) >= photos_before + users_n
             with contextlib.suppress(AssertionError):
                 await eventually(photos, 120, "every photo sent", interval=0.5)
             sent = await telegram_calls(session, api, method="sendPhoto")
@@ -419,6 +427,7 @@ async def scenario_a(tmp: Path, server_url: str, api: str, users_n: int = A_USER
         print(f"  Confirm posted -> sendPhoto           {ms(whole)}", flush=True)
         await confirm_steps(db, sorted(created_at, key=created_at.__getitem__)[:18])
         print(f"  TRT RSS {rss_mb(app.pid):.1f} MB; {machine()}", flush=True)
+    return first_window
 
 
 CONFIRM_STEPS = ("received", "claimed", "handler_start", "job_confirmed", "create_began", "kie.create_task",
@@ -671,11 +680,23 @@ async def main() -> None:
     parser.add_argument("--users", type=int, default=A_USERS, help="A's users pressing Confirm at once")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for A's TRT (e.g. DISPATCH_TURNS=4); repeatable")
+    parser.add_argument("--against", metavar="REV",
+                        help="A for this git revision and this checkout, interleaved twice, on the same machine")
     args = parser.parse_args()
-    with workdir() as tmp:
+    settings = dict(item.split("=", 1) for item in args.set)
+    with workdir() as tmp, contextlib.ExitStack() as trees:
+        other = trees.enter_context(checkout(args.against, tmp)) if args.against else None
         async with database(tmp) as server_url, fake_telegram(tmp) as api:
-            if args.only in (None, "a"):
-                await scenario_a(tmp, server_url, api, args.users, dict(item.split("=", 1) for item in args.set))
+            if args.only in (None, "a") and other is not None:
+                runs: dict[str, list[list[float]]] = {other[1]: [], "this checkout": []}
+                for n, (root, name) in enumerate([(other[0], other[1]), (None, "this checkout")] * 2):
+                    runs[name].append(await scenario_a(tmp, server_url, api, args.users, settings, root=root,
+                                                       name=f"TRT {name}", first_chat=A_FIRST_CHAT + n * 1_000))
+                for name, windows in runs.items():
+                    print(f"the first window's Confirm -> createTask, {name}: " + "; ".join(ms(w) for w in windows),
+                          flush=True)
+            elif args.only in (None, "a"):
+                await scenario_a(tmp, server_url, api, args.users, settings)
             if args.only in (None, "b"):
                 await scenario_b(tmp, server_url, api)
 
