@@ -27,7 +27,6 @@ without a turn are counted (`overflowed`, in /health).
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -53,9 +52,10 @@ _HELD: ContextVar[_Held | None] = ContextVar("dispatch_turn", default=None)
 class Turns:
     def __init__(self, size: int, patience: float) -> None:
         self.size, self.patience = size, patience
+        self._free = asyncio.Semaphore(size)  # first come, first served; safe against cancellation
         self.holding = 0
+        self.waiting = 0
         self.overflowed = 0  # takes that went on without a turn after waiting `patience`
-        self._waiting: deque[asyncio.Future[None]] = deque()  # in the order they asked
 
     @asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:
@@ -70,41 +70,25 @@ class Turns:
                 self._give()
 
     async def _take(self) -> bool:
-        if self.holding < self.size and not self._waiting:
-            self.holding += 1
-            return True
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append(future)
+        self.waiting += 1
         try:
             async with asyncio.timeout(self.patience):
-                await future
-            return True
-        except TimeoutError:
-            if future.done() and not future.cancelled():  # given just as the patience ran out: ours
-                return True
+                await self._free.acquire()
+        except TimeoutError:  # a turn given just then is passed on by the semaphore itself
             self.overflowed += 1
             return False
-        except asyncio.CancelledError:
-            if future.done() and not future.cancelled():  # given, but we are leaving: the next one's
-                self._give()
-            raise
         finally:
-            if not future.done() or future.cancelled():
-                future.cancel()
-                if future in self._waiting:
-                    self._waiting.remove(future)
+            self.waiting -= 1
+        self.holding += 1
+        return True
 
     def _give(self) -> None:
         """A turn is free: the longest waiting handler's, else nobody's."""
-        while self._waiting:
-            future = self._waiting.popleft()
-            if not future.done():
-                future.set_result(None)  # passed on: `holding` stays
-                return
         self.holding -= 1
+        self._free.release()
 
     def stats(self) -> dict[str, int]:
-        return {"turns": self.size, "turns_held": self.holding, "turns_waited_for": len(self._waiting),
+        return {"turns": self.size, "turns_held": self.holding, "turns_waited_for": self.waiting,
                 "turns_overflowed": self.overflowed}
 
 

@@ -28,7 +28,7 @@ async def bot(fake: FakeTelegram) -> AsyncIterator[Bot]:
 
 def free(turns: Turns) -> int:
     """Turns nobody holds, once nobody waits for one."""
-    assert not turns._waiting
+    assert not turns.waiting
     return turns.size - turns.holding
 
 
@@ -175,9 +175,9 @@ async def test_a_handler_back_from_telegram_queues_behind_those_already_waiting(
         await until(lambda: "answered away" in events)
         async with turns.turn():
             events.append("running ran")
-            await until(lambda: turns._waiting)  # a new press asks first
+            await until(lambda: turns.waiting)  # a new press asks first
             back.set()  # the answered one is back from Telegram and asks second
-            await until(lambda: len(turns._waiting) == 2)
+            await until(lambda: turns.waiting == 2)
 
     async def new_press() -> None:
         await until(lambda: "running ran" in events)
