@@ -15,7 +15,7 @@ from typing import Literal
 import asyncpg
 
 from store.database import Database
-from store.fence import FENCED_SQLSTATE, Fenced, committed, fenced
+from store.fence import committed, fence_checked_in_sql, fenced
 
 CreditKind = Literal["top_up", "bonus", "refund", "adjustment"]
 CREDIT_KINDS = ("top_up", "bonus", "refund", "adjustment")
@@ -144,14 +144,10 @@ async def ensure_user(db: Database, lock_name: str, epoch: int, bot_id: int, use
     a new one is created seen now under `username`, so no second write follows the first."""
     if welcome_bonus < 0:
         raise ValueError(f"welcome bonus must not be negative, got {welcome_bonus}")
-    try:  # one round trip either way: sql/019_first_contact.sql reads, or fences and creates
+    with fence_checked_in_sql(lock_name, epoch):  # one round trip either way: sql/019 reads, or fences and creates
         row = await db.require().fetchrow(
             f"SELECT {_USER}, created FROM trt_first_contact($1, $2, $3, $4, $5, $6, $7, $8)",
             lock_name, epoch, bot_id, user_id, language, username, welcome_bonus, WELCOME_KEY.format(user_id=user_id))
-    except asyncpg.PostgresError as exc:
-        if getattr(exc, "sqlstate", None) == FENCED_SQLSTATE:
-            raise Fenced(f"epoch {epoch} is no longer the leader of {lock_name}") from None
-        raise
     assert row is not None
     if row["created"]:
         committed(epoch)

@@ -53,7 +53,18 @@ async def fenced(db: Database, name: str, epoch: int) -> AsyncIterator[asyncpg.C
             commits.append(epoch)
 
 
-FENCED_SQLSTATE = "TRTF1"  # raised by SQL functions that check the fence themselves (sql/019_first_contact.sql)
+FENCED_SQLSTATE = "TRTF1"  # raised by SQL functions that check the fence themselves (sql/019, sql/020)
+
+
+@contextmanager
+def fence_checked_in_sql(name: str, epoch: int) -> Iterator[None]:
+    """Around one call of a SQL function that checks the fence itself: its refusal is Fenced."""
+    try:
+        yield
+    except asyncpg.PostgresError as exc:
+        if getattr(exc, "sqlstate", None) == FENCED_SQLSTATE:
+            raise Fenced(f"epoch {epoch} is no longer the leader of {name}") from None
+        raise
 
 
 def committed(epoch: int) -> None:

@@ -23,7 +23,7 @@ import asyncpg
 from store import grants, referrals
 from store.accounts import UnknownUser, post
 from store.database import Database
-from store.fence import fenced
+from store.fence import committed, fence_checked_in_sql, fenced
 
 # grant: a promo's free generation; plan: the subscription's daily allowance (store/grants.py)
 PaidWith = Literal["money", "free", "admin", "grant", "plan"]
@@ -166,76 +166,100 @@ async def confirm(db: Database, lock_name: str, epoch: int, bot_id: int, order: 
 
     The user's account row is locked first, so one user's confirmations run one at a time and
     each sees the ones before it: the nonce, the running jobs, the day's free generations and
-    the available balance are all read after the lock. A nonce already confirmed answers
-    Existing. The accounts CHECK backs the balance test: no interleaving can overdraw.
-    A job paid with a promo grant or the plan's allowance records its use here (store/grants.py),
-    and a discounted price is checked against the plan of `order.at`: either gone answers
-    TermsChanged, so a grant is used once and an allowance never exceeded.
+    the available balance are all read after the lock (sql/020_confirm.sql). A nonce already
+    confirmed answers Existing. The accounts CHECK backs the balance test: no interleaving can
+    overdraw. An order that needs nothing else is one round trip (trt_confirm); one paid with a
+    promo grant or the plan's allowance records its use here (store/grants.py), and a discounted
+    price is checked against the plan of `order.at`: either gone answers TermsChanged, so a grant
+    is used once and an allowance never exceeded.
     Raises UnknownUser when ensure_user() has not run for the user.
     """
     if order.paid_with == "money" and order.price <= 0:
         raise ValueError(f"a paid job needs a positive price, got {order.price}")
+    held = order.price if order.paid_with == "money" else 0
+    discounted = order.paid_with == "money" and order.full_price is not None and order.full_price != order.price
+    if order.paid_with in ("grant", "plan") or discounted:
+        return await _confirm_entitled(db, lock_name, epoch, bot_id, order, discounted,
+                                       free_daily_limit=free_daily_limit, max_active=max_active)
+    with fence_checked_in_sql(lock_name, epoch):
+        row = await db.require().fetchrow(
+            f"""SELECT {_CHECKED} FROM trt_confirm($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                                                 $16, $17, $18) AS c""",
+            lock_name, epoch, bot_id, order.user_id, order.chat_id, order.nonce, order.model, order.sku,
+            json.dumps(dict(order.input)), order.price, order.paid_with, held, _free_day(order), free_daily_limit,
+            max_active, order.status_message_id, order.endpoint, order.parent_id)
+    assert row is not None
+    if row["c_outcome"] != "created":
+        return _refused(row, order, free_daily_limit, max_active)
+    committed(epoch)
+    if held:
+        _flowed("hold")
+    return Created(_job(row))
+
+
+# the outcome of sql/020_confirm.sql's functions, with the job (an earlier one, or the one made)
+_CHECKED = "c.c_outcome, c.c_available, c.c_count, (c.c_job).*"
+
+
+def _free_day(order: Order) -> date | None:
+    return order.day if order.paid_with == "free" else None
+
+
+def _refused(row: asyncpg.Record, order: Order, free_daily_limit: int, max_active: int) -> Confirmation:
+    """What a check that did not pass answers; the ones that are the caller's mistake raise."""
+    outcome = row["c_outcome"]
+    if outcome == "unknown_user":
+        raise UnknownUser(f"user {order.user_id} has no account")
+    if outcome == "other_user":
+        raise ValueError(f"confirmation nonce {order.nonce!r} belongs to another user")
+    if outcome == "not_yours":
+        raise ValueError(f"job {order.parent_id} is not a result of user {order.user_id}")
+    if outcome == "existing":
+        return Existing(_job(row))
+    if outcome == "too_many":
+        return TooManyActive(row["c_count"], max_active)
+    if outcome == "free_limit":
+        return FreeLimitReached(row["c_count"], free_daily_limit)
+    if outcome == "insufficient":
+        return InsufficientFunds(row["c_available"], order.price)
+    raise AssertionError(f"confirm answered {outcome!r}")
+
+
+async def _confirm_entitled(db: Database, lock_name: str, epoch: int, bot_id: int, order: Order, discounted: bool, *,
+                            free_daily_limit: int, max_active: int) -> Confirmation:
+    """confirm() for a grant, the plan's allowance or a discount: the entitlement is read between
+    the checks and the insert, in one fenced transaction with the account row locked."""
+    held = order.price if order.paid_with == "money" else 0
     async with fenced(db, lock_name, epoch) as conn:
-        account = await conn.fetchrow(
-            "SELECT balance, held FROM accounts WHERE bot_id = $1 AND user_id = $2 FOR UPDATE", bot_id, order.user_id)
-        if account is None:
-            raise UnknownUser(f"user {order.user_id} has no account")
-        row = await conn.fetchrow(f"SELECT {_JOB} FROM jobs WHERE bot_id = $1 AND confirm_nonce = $2",
-                                  bot_id, order.nonce)
-        if row is not None:
-            if row["user_id"] != order.user_id:
-                raise ValueError(f"confirmation nonce {order.nonce!r} belongs to another user")
-            return Existing(_job(row))
-        if order.parent_id is not None:  # an action acts on the user's own result, never another's
-            owner = await conn.fetchval("SELECT user_id FROM jobs WHERE id = $1 AND bot_id = $2",
-                                        order.parent_id, bot_id)
-            if owner != order.user_id:
-                raise ValueError(f"job {order.parent_id} is not a result of user {order.user_id}")
-        active = await conn.fetchval(f"SELECT count(*) FROM jobs WHERE bot_id = $1 AND user_id = $2 AND {_ACTIVE_SQL}",
-                                     bot_id, order.user_id)
-        if active >= max_active:
-            return TooManyActive(active, max_active)
-        if order.paid_with == "free":
-            used = await conn.fetchval(
-                f"""SELECT count(*) FROM jobs
-                     WHERE bot_id = $1 AND user_id = $2 AND free_day = $3 AND {_COUNTS_AS_FREE}""",
-                bot_id, order.user_id, order.day)
-            if used >= free_daily_limit:
-                return FreeLimitReached(used, free_daily_limit)
-        entitled = None
-        discounted = order.paid_with == "money" and order.full_price is not None and order.full_price != order.price
-        if order.paid_with in ("grant", "plan") or discounted:
-            entitled = await grants.entitlement(
-                conn, bot_id, order.user_id, order.model,
-                order.full_price if discounted and order.full_price is not None else order.price,
-                day=order.day, now=order.at or datetime.now(UTC))
-            if discounted:
-                assert order.full_price is not None
-                if grants.discounted(order.full_price, entitled.discount) != order.price:
-                    return TermsChanged()
-                entitled = None
-            elif entitled.kind != order.paid_with:
+        row = await conn.fetchrow(f"SELECT {_CHECKED} FROM trt_confirm_check($1, $2, $3, $4, $5, $6, $7, $8, $9) AS c",
+                                  lock_name, epoch, bot_id, order.user_id, order.nonce, order.parent_id,
+                                  _free_day(order), free_daily_limit, max_active)
+        assert row is not None
+        if row["c_outcome"] != "ok":
+            return _refused(row, order, free_daily_limit, max_active)
+        entitled: grants.Entitlement | None = await grants.entitlement(
+            conn, bot_id, order.user_id, order.model,
+            order.full_price if discounted and order.full_price is not None else order.price,
+            day=order.day, now=order.at or datetime.now(UTC))
+        assert entitled is not None
+        if discounted:
+            assert order.full_price is not None
+            if grants.discounted(order.full_price, entitled.discount) != order.price:
                 return TermsChanged()
-        held = order.price if order.paid_with == "money" else 0
-        available = account["balance"] - account["held"]
+            entitled = None
+        elif entitled.kind != order.paid_with:
+            return TermsChanged()
+        available = row["c_available"]
         if available < held:
             return InsufficientFunds(available, order.price)
-        # the user's next number: their account row is locked above, so no other confirmation of
-        # theirs reads the same max (unique and gapless per user)
         row = await conn.fetchrow(
-            f"""INSERT INTO jobs (bot_id, user_id, chat_id, confirm_nonce, model, sku, input, price, paid_with, held,
-                                  free_day, epoch, status_message_id, user_number, endpoint, parent_id)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-                        (SELECT COALESCE(max(user_number), 0) + 1 FROM jobs WHERE bot_id = $1 AND user_id = $2),
-                        $14, $15)
-                RETURNING {_JOB}""",
-            bot_id, order.user_id, order.chat_id, order.nonce, order.model, order.sku, json.dumps(dict(order.input)),
-            order.price, order.paid_with, held, order.day if order.paid_with == "free" else None, epoch,
+            f"""SELECT {_JOB} FROM trt_confirm_insert($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+                                                       $15)""",
+            epoch, bot_id, order.user_id, order.chat_id, order.nonce, order.model, order.sku,
+            json.dumps(dict(order.input)), order.price, order.paid_with, held, _free_day(order),
             order.status_message_id, order.endpoint, order.parent_id)
         assert row is not None
         job = _job(row)
-        if held:
-            await post(conn, bot_id, order.user_id, "hold", 0, held, f"hold:{job.id}", epoch, job_id=job.id)
         if entitled is not None:
             await grants.use(conn, bot_id, order.user_id, job.id, entitled, model=order.model, day=order.day)
     if held:
@@ -257,14 +281,22 @@ class Step:
 
 async def _step(db: Database, lock_name: str, epoch: int, job_id: int, sets: str, allowed: str,
                 *args: Any) -> Step:
-    """UPDATE jobs SET `sets` where the job is in a state `allowed`, fenced; else the job as it is."""
-    async with fenced(db, lock_name, epoch) as conn:
-        row = await conn.fetchrow(
-            f"""UPDATE jobs SET {sets}, epoch = $2, updated_at = now()
-                 WHERE id = $1 AND ({allowed}) RETURNING {_JOB}""", job_id, epoch, *args)
-        if row is not None:
-            return Step(_job(row), True)
-        row = await conn.fetchrow(f"SELECT {_JOB} FROM jobs WHERE id = $1", job_id)
+    """UPDATE jobs SET `sets` where the job is in a state `allowed`, fenced; else the job as it is.
+
+    One round trip when it changes the job (four in a fenced transaction: the step before
+    createTask is on every Confirm's way): the UPDATE joins sql/020's trt_fence, which the
+    statement runs whether or not a row matches, so a stale epoch raises Fenced either way."""
+    with fence_checked_in_sql(lock_name, epoch):
+        row = await db.require().fetchrow(
+            f"""WITH fence AS MATERIALIZED (SELECT trt_fence(${3 + len(args)}, $2) AS ok),
+                     changed AS (UPDATE jobs SET {sets}, epoch = $2, updated_at = now() FROM fence
+                                  WHERE jobs.id = $1 AND ({allowed}) RETURNING jobs.*)
+                SELECT c.* FROM fence LEFT JOIN changed c ON true""", job_id, epoch, *args, lock_name)
+    if row is not None and row["id"] is not None:
+        committed(epoch)
+        return Step(_job(row), True)
+    # not changed: the job as it is now (a new snapshot, so a step that raced ours shows)
+    row = await db.require().fetchrow(f"SELECT {_JOB} FROM jobs WHERE id = $1", job_id)
     if row is None:
         raise LookupError(f"no job {job_id}")
     return Step(_job(row), False)

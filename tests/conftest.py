@@ -18,7 +18,7 @@ import pytest
 from fakes.telegram_api import FakeTelegram
 from store import invariants, migrations
 from store.database import Database
-from tests.procs import TrtProcess
+from tests.procs import TrtProcess, eventually
 
 
 def _with_database(url: str, name: str) -> str:
@@ -115,6 +115,12 @@ class Money:
     def __init__(self, db: Database, epoch: int) -> None:
         self.db = db
         self.epoch = epoch
+
+    async def until_one_waits_on_a_lock(self) -> None:
+        """Until some backend of this database waits on a lock (a bounded wait: 10 s)."""
+        await eventually(lambda: self.db.require().fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"),
+            10, "a backend waiting on a lock", interval=0.01)
 
     async def new_leader(self) -> int:
         """Another instance takes over: the epoch grows, and fenced calls under the old one are refused."""

@@ -195,6 +195,23 @@ async def test_a_confirmation_under_a_stale_epoch_is_refused_and_moves_nothing(m
     assert await balance(money) == accounts.Balance(5_000, 0)
 
 
+async def test_a_confirmation_meeting_an_epoch_bump_in_flight_waits_for_it_and_is_refused(money: Money) -> None:
+    """The one-statement Confirm (sql/020_confirm.sql) takes the fence as the fenced transaction
+    did: it waits on the leader row a new leader is taking, then finds itself fenced."""
+    await user_with(money, 5_000)
+    async with money.db.require().acquire() as bumper, bumper.transaction():
+        await bumper.execute("UPDATE leader SET epoch = epoch + 1 WHERE name = $1", money.name)
+        late = asyncio.create_task(jobs.confirm(money.db, money.name, money.epoch, money.bot_id, order("bumped"),
+                                                free_daily_limit=5, max_active=3))
+        await money.until_one_waits_on_a_lock()
+        assert not late.done()
+    with pytest.raises(Fenced):
+        await asyncio.wait_for(late, 10)
+    money.epoch += 1
+    assert await jobs.user_jobs(money.db, money.bot_id, USER) == []
+    assert await balance(money) == accounts.Balance(5_000, 0)
+
+
 # --- After Confirm ----------------------------------------------------------------------------------
 
 

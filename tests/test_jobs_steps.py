@@ -5,6 +5,7 @@ usual duration, and the ledger flow listeners. The `money` fixture checks the in
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 import pytest
@@ -75,6 +76,38 @@ async def test_a_stale_epoch_cannot_finish_or_refuse(money: Money) -> None:
                   jobs.finish(money.db, money.name, old, job.id, Succeeded({}), delivered=True)):
         with pytest.raises(Fenced):
             await stale
+    await jobs.finish(money.db, money.name, money.epoch, job.id, Failed("test"))
+
+
+async def test_a_step_under_a_stale_epoch_is_refused_whether_or_not_it_would_change_the_job(money: Money) -> None:
+    """A step is one statement whose UPDATE joins the fence (sql/020_confirm.sql): the fence runs
+    even when no row matches, so a stale leader learns it is fenced either way."""
+    job = await job_for(money, "f1")
+    old = money.epoch
+    await money.new_leader()
+    with pytest.raises(Fenced):  # would change it: created -> submitting
+        await jobs.mark_submitting(money.db, money.name, old, job.id)
+    with pytest.raises(Fenced):  # would not: a poll of a job never submitted
+        await jobs.record_poll(money.db, money.name, old, job.id, running=True)
+    now = await jobs.job(money.db, job.id)
+    assert now is not None and now.state == "created" and now.attempts == 0 and now.epoch == old
+    step = await jobs.mark_submitting(money.db, money.name, money.epoch, job.id)
+    assert step.changed and step.job.epoch == money.epoch
+    await jobs.finish(money.db, money.name, money.epoch, job.id, Failed("test"))
+
+
+async def test_a_step_meeting_an_epoch_bump_in_flight_waits_for_it_and_is_refused(money: Money) -> None:
+    job = await job_for(money, "f2")
+    async with money.db.require().acquire() as bumper, bumper.transaction():
+        await bumper.execute("UPDATE leader SET epoch = epoch + 1 WHERE name = $1", money.name)
+        late = asyncio.create_task(jobs.mark_submitting(money.db, money.name, money.epoch, job.id))
+        await money.until_one_waits_on_a_lock()
+        assert not late.done()
+    with pytest.raises(Fenced):
+        await asyncio.wait_for(late, 10)
+    money.epoch += 1
+    now = await jobs.job(money.db, job.id)
+    assert now is not None and now.state == "created" and now.attempts == 0
     await jobs.finish(money.db, money.name, money.epoch, job.id, Failed("test"))
 
 
