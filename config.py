@@ -34,8 +34,11 @@ LEGACY_VARIABLES = {
 TOKEN_RE = re.compile(r"^(\d{1,20}):[A-Za-z0-9_-]{20,}$")
 # demo brings its own token; migrate and check have work to do without one
 TOKENLESS_COMMANDS = ("demo", "migrate", "check", "trace")
-# every dispatch worker may hold a connection at once, plus ingress's group commits, the
-# claim pump, done marks and the janitor: fewer and workers queue for the pool
+# every handler holding a turn may hold a connection at once, plus ingress's group commits, the
+# claim pump, done marks, the actors and the handlers' queries made without a turn (those queue
+# for the pool). Not one per dispatch worker: in a burst, every connection the pool opens or
+# uses first prepares its statements again, and PostgreSQL on the same cores runs more queries
+# at once no faster (bench.generation: the first createTasks of 50 Confirms, issue 21)
 POOL_HEADROOM = 8
 PLANS_FILE = Path(__file__).resolve().parent / "catalog" / "plans.yaml"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -414,7 +417,7 @@ def load(command: str = "serve", env: Mapping[str, str] | None = None) -> Settin
                         f"({declared['transfer_max']})")
 
     pool_size = _read(problems, "DATABASE_POOL_SIZE", env.get("DATABASE_POOL_SIZE"), _integer(2, 1000),
-                      declared["dispatch_concurrency"] + POOL_HEADROOM)
+                      declared["dispatch_turns"] + POOL_HEADROOM)
 
     settings = Settings(
         command=command,
