@@ -1,7 +1,7 @@
 """Generations: Confirm -> createTask and KIE's callback -> sendPhoto at 50 concurrent
 generations; the jobs actor with 1,000 jobs in flight and no callbacks.
 
-    .venv/bin/python -m bench.generation [--only a|b] [--users N] [--set NAME=VALUE] [--against REV]
+    .venv/bin/python -m bench.generation [--only a|b] [--users N] [--set NAME=VALUE] [--against REV] [--spy]
 
 The fake Telegram runs in its own process (as in bench.e2e); the fake KIE runs in this process,
 so its records can be stamped with time.monotonic(), the clock the fake Telegram stamps with
@@ -45,6 +45,7 @@ import json
 import os
 import random
 import re
+import signal
 import subprocess
 import time
 from collections import Counter
@@ -62,6 +63,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.cpu_cost import cpu_by_process, machine_busy
 from bench.e2e import checkout
 from bench.harness import HEADERS, App, database, fake_telegram, fresh_database, pct, rss_mb, trt, workdir
+from bench.profile import py_spy, shares
 from catalog import payload
 from catalog.loader import shipped
 from fakes.kie_api import CREATE_PATH, RECORD_PATH, Call, FakeKie, FakeTask, Outcome
@@ -336,9 +338,10 @@ def chat_of(task: FakeTask) -> int:
 
 async def scenario_a(tmp: Path, server_url: str, api: str, users_n: int = A_USERS,
                      settings: dict[str, str] | None = None, root: Path | None = None, name: str = "TRT",
-                     first_chat: int = A_FIRST_CHAT) -> list[float]:
+                     first_chat: int = A_FIRST_CHAT, spy: bool = False) -> list[float]:
     """Returns the first window's Confirm -> createTask seconds. `root`: another checkout's TRT;
-    `first_chat`: chats apart from an earlier run's on the same fake Telegram."""
+    `first_chat`: chats apart from an earlier run's on the same fake Telegram; `spy`: sample the
+    GIL's holder with py-spy from the presses to the window's last createTask."""
     print(f"A. {name}: {users_n} generations at once through the wizard ({MODEL}; the fake KIE answers at once, "
           f"each task ends {A_TASK_SECONDS:g} s after createTask and calls back)", flush=True)
     print(f"  {machine()}", flush=True)
@@ -365,6 +368,7 @@ async def scenario_a(tmp: Path, server_url: str, api: str, users_n: int = A_USER
                 posted[user.chat] = time.monotonic()
                 await user.post(update)
             window = min(18, users_n)
+            sampler = await spying(app.pid, tmp / "burst.txt") if spy else None
             cpu_before, busy_before, pressed_at = cpu_by_process(), machine_busy(), time.monotonic()
             await asyncio.gather(*(confirm(u, p) for u, p in zip(users, presses, strict=True)))
 
@@ -373,6 +377,9 @@ async def scenario_a(tmp: Path, server_url: str, api: str, users_n: int = A_USER
             with contextlib.suppress(AssertionError):
                 await eventually(window_created, 30, "the first window's createTask", interval=0.005)
             cpu_after, busy_after, window_s = cpu_by_process(), machine_busy(), time.monotonic() - pressed_at
+            if sampler is not None:
+                sampler.send_signal(signal.SIGINT)  # py-spy writes what it sampled and stops
+                await asyncio.wait_for(sampler.wait(), 60)
 
             async def photos() -> bool:
                 found = await telegram_calls(session, api, method="sendPhoto", count="1")
@@ -426,8 +433,24 @@ async def scenario_a(tmp: Path, server_url: str, api: str, users_n: int = A_USER
                       f"{ms([photo_at[c] - callback_at[c] for c in group if c in photo_at])}", flush=True)
         print(f"  Confirm posted -> sendPhoto           {ms(whole)}", flush=True)
         await confirm_steps(db, sorted(created_at, key=created_at.__getitem__)[:18])
+        if spy and (tmp / "burst.txt").exists():
+            print(f"    py-spy --gil at {SPY_RATE} Hz from the presses to the {window}th createTask; µs per Confirm "
+                  f"of that window ({window}):", flush=True)
+            shares(tmp / "burst.txt", 30, window, rate=SPY_RATE)
         print(f"  TRT RSS {rss_mb(app.pid):.1f} MB; {machine()}", flush=True)
     return first_window
+
+
+SPY_RATE = 1000  # samples a second: the window is a few hundred ms
+
+
+async def spying(pid: int, raw: Path) -> asyncio.subprocess.Process:
+    """py-spy recording the GIL's holder of `pid` into `raw` until SIGINT; returns once it samples."""
+    sampler = await asyncio.create_subprocess_exec(
+        py_spy(), "record", "--pid", str(pid), "--rate", str(SPY_RATE), "--format", "raw", "--full-filenames",
+        "--nonblocking", "--gil", "--output", str(raw), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    await asyncio.sleep(1.0)  # py-spy attaches and starts sampling (it says nothing when it has)
+    return sampler
 
 
 CONFIRM_STEPS = ("received", "claimed", "handler_start", "job_confirmed", "create_began", "kie.create_task",
@@ -680,6 +703,8 @@ async def main() -> None:
     parser.add_argument("--users", type=int, default=A_USERS, help="A's users pressing Confirm at once")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for A's TRT (e.g. DISPATCH_TURNS=4); repeatable")
+    parser.add_argument("--spy", action="store_true",
+                        help="sample A's TRT with py-spy (the GIL's holder) from the presses to the 18th createTask")
     parser.add_argument("--against", metavar="REV",
                         help="A for this git revision and this checkout, interleaved twice, on the same machine")
     args = parser.parse_args()
@@ -696,7 +721,7 @@ async def main() -> None:
                     print(f"the first window's Confirm -> createTask, {name}: " + "; ".join(ms(w) for w in windows),
                           flush=True)
             elif args.only in (None, "a"):
-                await scenario_a(tmp, server_url, api, args.users, settings)
+                await scenario_a(tmp, server_url, api, args.users, settings, spy=args.spy)
             if args.only in (None, "b"):
                 await scenario_b(tmp, server_url, api)
 

@@ -77,7 +77,7 @@ def table_reads(before: dict[str, tuple[int, int, int, int]], after: dict[str, t
         print(f"    {name:22s} {seq:6.2f} {seq_rows:9.2f} {idx:6.2f} {idx_rows:9.2f}")
 
 
-def shares(raw: Path, top: int, updates: int) -> None:
+def shares(raw: Path, top: int, updates: int, rate: int = RATE) -> None:
     """py-spy's collapsed stacks ("frame;frame;frame count") as self and total shares, and the
     total of this program's own functions (what a change here can take out)."""
     own: collections.Counter[str] = collections.Counter()
@@ -101,7 +101,7 @@ def shares(raw: Path, top: int, updates: int) -> None:
     if not samples:
         print("  no samples (is py-spy allowed to attach? it needs ptrace: root, or CAP_SYS_PTRACE)")
         return
-    per_sample_us = 1e6 / RATE  # one (non-idle) sample stands for this much of the process's time
+    per_sample_us = 1e6 / rate  # one (non-idle) sample stands for this much of the process's time
 
     def show(title: str, counter: collections.Counter[str]) -> None:
         print(f"  {title} (share of {samples} samples; µs per update)")
