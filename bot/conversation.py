@@ -8,7 +8,7 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
 
 from bot.inline_filters import run_filters_inline
-from bot.middlewares import AnswerCallbackFirst, EnsureUser, LoadWizard
+from bot.middlewares import AnswerCallbackFirst, EnsureUser, LoadWizard, Met
 from bot.routers import routers
 from bot.services import Services
 
@@ -23,8 +23,9 @@ def build_dispatcher(storage: BaseStorage | None = None, *, chaos: bool = False,
     dp.callback_query.outer_middleware(AnswerCallbackFirst())
     if services is not None:
         dp["services"] = services
+        met = Met()
         for observer in (dp.message, dp.callback_query):
-            observer.outer_middleware(EnsureUser())
+            observer.outer_middleware(EnsureUser(met))
             observer.outer_middleware(LoadWizard())
     dp.include_routers(*routers(chaos_on=chaos, product=services is not None))
     run_filters_inline(dp)  # magic filters would each take a trip through a thread

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -100,6 +102,24 @@ class _Answer:
             return False
 
 
+class Met:
+    """User ids this process has met (an account exists), at most `size`: the oldest half is
+    forgotten when full. Only decides how the account is read, never what it says."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self.size = size
+        self.ids: dict[int, None] = {}
+
+    def __contains__(self, user_id: object) -> bool:
+        return user_id in self.ids
+
+    def add(self, user_id: int) -> None:
+        if user_id not in self.ids and len(self.ids) >= self.size:
+            for old in list(itertools.islice(self.ids, self.size // 2)):
+                del self.ids[old]
+        self.ids[user_id] = None
+
+
 class EnsureUser(BaseMiddleware):
     """The user has an account before any handler runs (the welcome bonus at first contact), so
     a Confirm never meets an unknown user. A known user costs one read; the first contact is a
@@ -110,6 +130,9 @@ class EnsureUser(BaseMiddleware):
     /paysupport, /terms, /privacy (the ban's message points to support); last_seen and the
     @username are refreshed at most once an hour (stats and the admin's lookup), not per update.
     """
+
+    def __init__(self, met: Met | None = None) -> None:
+        self.met = met if met is not None else Met()  # one for messages and callback queries alike
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         """The language the user chose with /language holds for this update's lang_of() calls only."""
@@ -124,10 +147,14 @@ class EnsureUser(BaseMiddleware):
         user = event.from_user if isinstance(event, Message | CallbackQuery) else None
         if services is not None and user is not None and not user.is_bot:
             settings = services.settings
-            async with away():  # a first contact's commit waits on a WAL flush: other handlers run meanwhile
+            # a first contact's commit waits on a WAL flush: other handlers run meanwhile. A user
+            # met before is only read (users are never deleted): that read keeps the turn, so a
+            # burst of known users' presses is served in order instead of all reading at once
+            async with contextlib.nullcontext() if user.id in self.met else away():
                 known, new = await accounts.ensure_user(services.database, services.lock_name, data["fence_epoch"],
                                                         settings.bot_id, user.id, user.language_code,
                                                         settings.welcome_bonus, username=user.username)
+            self.met.add(user.id)
             choose(user.id, known.lang)
             data["first_contact"] = new  # the greeting names the welcome bonus just credited
             if known.blocked:  # they blocked the bot once and write again: deliveries may go to them

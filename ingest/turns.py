@@ -14,10 +14,11 @@ one that has waited longest, so Confirms pressed first reach KIE first. Measured
   behind the bookkeeping of answered ones;
 - the turn handed over during every database round trip: the order was lost, since PostgreSQL
   then runs every handler's queries at once and knows nothing of which came first.
-The one round trip waited for without a turn is the account middleware's, at the start of every
-update (bot/middlewares.py): a first contact's commit waits on a WAL flush, and holding turns
-through those left PostgreSQL fewer commits to flush together (16% more flushes per /start at
-8 turns than at 32, and 8% fewer updates/s).
+The one round trip waited for without a turn is the account middleware's for a user this
+process has not met yet (bot/middlewares.py): a first contact's commit waits on a WAL flush, and
+holding turns through those left PostgreSQL fewer commits to flush together (16% more flushes
+per /start at 8 turns than at 32, and 8% fewer updates/s). A user met before is only read, with
+the turn: fifty presses of known users then no longer read their accounts all at once.
 
 A turn is waited for at most `patience` seconds: a handler that keeps its turn long (a hung
 one, until its deadline) delays the others by that much at most, never stalls them; such runs

@@ -9,12 +9,16 @@ from collections.abc import AsyncIterator
 import pytest
 from aiogram import Bot
 
+from bot.middlewares import Met
 from fakes.telegram_api import FakeTelegram
 from ingest.bot_api import make_bot
 from ingest.send_limiter import SendLimiter
 from ingest.turns import Turns, away
+from store import accounts
 from tests.actors_kit import until
+from tests.conftest import Money
 from tests.procs import FAKE_TOKEN
+from tests.wizard_kit import Chat
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -187,3 +191,37 @@ async def test_a_handler_back_from_telegram_queues_behind_those_already_waiting(
     await asyncio.gather(answered(), running(), new_press())
     assert events.index("new press ran") < events.index("answered ran")
     assert free(turns) == 1
+
+
+async def test_a_users_first_account_read_is_waited_for_without_the_turn_and_a_known_users_with_it(
+        money: Money, fake: FakeTelegram, bot: Bot) -> None:
+    """A first contact's commit waits on a WAL flush, so its handler gives the turn away; a user
+    this process has met is only read, and keeps it (a burst of their presses stays in order).
+    The users table is locked meanwhile, so each update's account read waits where we can look."""
+    chat = Chat(money, fake, bot, user=7801)
+    for met, turn_held in ((False, 0), (True, 1), ("a new process", 0)):
+        if met == "a new process":
+            chat.restart()  # the user is known to the database, not yet met by this process
+        turns = Turns(1, patience=30)
+
+        async def in_turn(turns: Turns = turns) -> None:
+            async with turns.turn():
+                await chat.say("/start")
+
+        async with money.db.require().acquire() as locker, locker.transaction():
+            await locker.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+            handling = asyncio.create_task(in_turn())
+            await money.until_one_waits_on_a_lock()
+            assert turns.holding == turn_held, f"met: {met}"
+        await asyncio.wait_for(handling, 30)
+    assert await accounts.get_user(money.db, money.bot_id, 7801) is not None
+
+
+def test_the_users_met_are_bounded_and_the_oldest_half_forgotten_first() -> None:
+    met = Met(size=4)
+    for user_id in (1, 2, 3, 4):
+        met.add(user_id)
+    met.add(2)  # met again: nothing forgotten
+    assert all(n in met for n in (1, 2, 3, 4))
+    met.add(5)
+    assert [n for n in (1, 2, 3, 4, 5) if n in met] == [3, 4, 5]
