@@ -42,7 +42,7 @@ from bot.wizard_state import Wizard as Wizard
 from bot.wizard_state import new_nonce as new_nonce
 from catalog.model import Field, Model, same
 from catalog.payload import build, is_job_ref
-from store import accounts, grants, jobs
+from store import grants, jobs
 from telemetry import logs
 
 log = logs.get("bot")
@@ -295,15 +295,15 @@ async def terms(ctx: Ctx, model: Model, payload: Mapping[str, Any], *, now: date
         left = max(0, settings.free_daily_limit - used)
         if left:
             return Terms("free", price, left)
-    entitled = await grants.entitlement(db, settings.bot_id, ctx.user_id, model.id, price, day=day,
-                                        now=now or datetime.now(UTC))
+    standing = await grants.standing(db, settings.bot_id, ctx.user_id, model.id, price, day=day,
+                                     now=now or datetime.now(UTC))
+    entitled = standing.entitlement
     if entitled.kind is not None:
         return Terms(entitled.kind, price, left, left=entitled.left)
-    balance = await accounts.balance(db, settings.bot_id, ctx.user_id)
     paid = grants.discounted(price, entitled.discount)
     if paid != price:
-        return Terms("money", paid, left, balance.available, full_price=price, discount=entitled.discount)
-    return Terms("money", price, left, balance.available)
+        return Terms("money", paid, left, standing.available, full_price=price, discount=entitled.discount)
+    return Terms("money", price, left, standing.available)
 
 
 async def acting(ctx: Ctx, model_id: str, parent_id: int | None, values: Mapping[str, Any]) -> str | None:

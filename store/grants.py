@@ -10,6 +10,7 @@ the user nothing, so its use does not count (as for the free tier). Time is pass
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
@@ -67,38 +68,75 @@ class Entitlement:
 
 async def allowance_used(db: Database | asyncpg.Connection, bot_id: int, user_id: int, model: str,
                          day: date) -> int:
-    used: int = await _conn(db).fetchval(
-        f"""SELECT count(*) FROM entitlement_uses u WHERE u.bot_id = $1 AND u.user_id = $2 AND u.kind = 'plan'
-              AND u.day = $3 AND u.model = $4 AND {_COUNTS}""", bot_id, user_id, day, model)
+    used: int = await _conn(db).fetchval(f"SELECT {_plan_used('$1', '$2', '$3', '$4')}", bot_id, user_id, day, model)
     return used
+
+
+def _plan_used(bot: str, user: str, day: str, model: str) -> str:
+    return f"""(SELECT count(*) FROM entitlement_uses u WHERE u.bot_id = {bot} AND u.user_id = {user}
+                  AND u.kind = 'plan' AND u.day = {day} AND u.model = {model} AND {_COUNTS})"""
+
+
+def _covering(bot: str, user: str, price: str) -> str:
+    """The user's grants that cover `price` (any when NULL), with the generations each has left."""
+    return f"""SELECT g.key, g.granted_at, g.count - (SELECT count(*) FROM entitlement_uses u
+                                                      WHERE u.bot_id = g.bot_id AND u.kind = 'grant'
+                                                        AND u.grant_key = g.key AND {_COUNTS}) AS left
+                 FROM grants g
+                WHERE g.bot_id = {bot} AND g.user_id = {user}
+                  AND ({price}::bigint IS NULL OR g.max_price IS NULL OR g.max_price >= {price})"""
 
 
 async def grants_left(db: Database | asyncpg.Connection, bot_id: int, user_id: int,
                       price: int | None = None) -> list[tuple[str, int]]:
     """(key, generations left) of the user's grants that cover `price` (any when None), oldest first."""
-    rows = await _conn(db).fetch(
-        f"""SELECT g.key, g.count - (SELECT count(*) FROM entitlement_uses u
-                                      WHERE u.bot_id = g.bot_id AND u.kind = 'grant' AND u.grant_key = g.key
-                                        AND {_COUNTS}) AS left
-              FROM grants g
-             WHERE g.bot_id = $1 AND g.user_id = $2 AND ($3::bigint IS NULL OR g.max_price IS NULL OR g.max_price >= $3)
-             ORDER BY g.granted_at, g.key""", bot_id, user_id, price)
+    rows = await _conn(db).fetch(f"SELECT c.key, c.left FROM ({_covering('$1', '$2', '$3')}) c "
+                                 "ORDER BY c.granted_at, c.key", bot_id, user_id, price)
     return [(r["key"], int(r["left"])) for r in rows if r["left"] > 0]
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What the user has for a generation now: the entitlement, and the kopecks available."""
+
+    entitlement: Entitlement
+    available: int  # balance less held (0 for a user never seen)
+
+
+async def standing(db: Database | asyncpg.Connection, bot_id: int, user_id: int, model: str, price: int, *,
+                   day: date, now: datetime) -> Standing:
+    """entitlement() and the available balance in one round trip: the confirmation's terms are
+    read for every screen and again on Confirm, where each round trip delays createTask."""
+    row = await _conn(db).fetchrow(
+        f"""SELECT a.balance - a.held AS available, s.*, {_plan_used('$1', '$2', '$5', '$3')} AS plan_used,
+                   (SELECT json_agg(json_build_array(c.key, c.left) ORDER BY c.granted_at, c.key)
+                      FROM ({_covering('$1', '$2', '$4')}) c WHERE c.left > 0) AS covering
+              FROM (SELECT 1) AS one
+              LEFT JOIN accounts a ON a.bot_id = $1 AND a.user_id = $2
+              LEFT JOIN LATERAL ({subscriptions.current_sql('$1', '$2', '$6')}) s ON true""",
+        bot_id, user_id, model, price, day, now)
+    assert row is not None
+    sub = None if row["id"] is None else subscriptions.from_row(row)
+    covering = [(str(key), int(left)) for key, left in json.loads(row["covering"] or "[]")]
+    return Standing(_decide(sub, model, int(row["plan_used"]), covering), int(row["available"] or 0))
 
 
 async def entitlement(db: Database | asyncpg.Connection, bot_id: int, user_id: int, model: str, price: int, *,
                       day: date, now: datetime) -> Entitlement:
     """What the user has for this generation at `now`: the plan's allowance first (it renews
     daily), then a grant (it keeps), else the plan's discount on the price."""
-    sub = await subscriptions.current(db, bot_id, user_id, now)
+    return (await standing(db, bot_id, user_id, model, price, day=day, now=now)).entitlement
+
+
+def _decide(sub: subscriptions.Subscription | None, model: str, plan_used: int,
+            covering: list[tuple[str, int]]) -> Entitlement:
     discount = sub.discount if sub is not None else 0
     plan = sub.plan if sub is not None else None
     if sub is not None and sub.daily.get(model, 0) > 0:
         allowance = sub.daily[model]
-        left = allowance - await allowance_used(db, bot_id, user_id, model, day)
+        left = allowance - plan_used
         if left > 0:
             return Entitlement("plan", left, allowance, sub.id, discount=discount, plan=plan)
-    covering = await grants_left(db, bot_id, user_id, price)
     if covering:
         return Entitlement("grant", sum(n for _, n in covering), grant_key=covering[0][0], discount=discount,
                            plan=plan)

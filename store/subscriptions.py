@@ -292,10 +292,19 @@ async def current(db: Database | asyncpg.Connection, bot_id: int, user_id: int, 
     """The subscription whose benefits the user has at `now`: of those not expired, the one that
     lasts longest (two bought at once: one set of benefits, never their sum)."""
     conn: Any = db.require() if isinstance(db, Database) else db
-    r = await conn.fetchrow(
-        f"""SELECT {_SUB} FROM subscriptions WHERE bot_id = $1 AND user_id = $2 AND expires_at > $3
-             ORDER BY expires_at DESC, id DESC LIMIT 1""", bot_id, user_id, now)
+    r = await conn.fetchrow(current_sql("$1", "$2", "$3"), bot_id, user_id, now)
     return None if r is None else _sub(r)
+
+
+def current_sql(bot: str, user: str, now: str) -> str:
+    """current()'s query with these placeholders (store/grants.py joins it into one round trip)."""
+    return f"""SELECT {_SUB} FROM subscriptions WHERE bot_id = {bot} AND user_id = {user} AND expires_at > {now}
+                ORDER BY expires_at DESC, id DESC LIMIT 1"""
+
+
+def from_row(r: asyncpg.Record) -> Subscription:
+    """A subscription from a row holding current_sql()'s columns."""
+    return _sub(r)
 
 
 async def by_id(db: Database, bot_id: int, subscription_id: int) -> Subscription | None:

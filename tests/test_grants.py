@@ -206,3 +206,29 @@ async def test_a_refunded_subscription_charge_ends_its_period_at_once(money: Mon
     assert await subscriptions.current(money.db, money.bot_id, USER, refund_at) is None
     async with fenced(money.db, money.name, money.epoch) as conn:
         assert await subscriptions.revoke(conn, money.bot_id, "no-such-charge", refund_at) is None
+
+
+async def test_the_standing_read_at_once_is_what_the_separate_reads_say(money: Money) -> None:
+    """grants.standing() (one round trip, read for every confirmation and on Confirm) says what
+    the subscription, the allowance used, the grants left and the balance say one by one."""
+    never = await grants.standing(money.db, money.bot_id, USER + 9, MODEL, 400, day=DAY, now=T0)
+    assert never == grants.Standing(grants.Entitlement(None), 0), "a user never seen has nothing"
+    await user(money, balance=1_000)
+    paid = await subscribe(money, daily={MODEL: 1}, discount=20)
+    await give(money, 2, "promo:a")
+    await give(money, 1, "promo:cheap", max_price=100)  # does not cover 400
+    first = await grants.standing(money.db, money.bot_id, USER, MODEL, 400, day=DAY, now=T0)
+    assert first.available == 1_000
+    assert first.entitlement == grants.Entitlement("plan", 1, 1, paid.subscription.id, discount=20, plan="test")
+    assert isinstance(await confirm(money, order("s1", "plan")), Created)  # the day's allowance is used
+    second = await grants.standing(money.db, money.bot_id, USER, MODEL, 400, day=DAY, now=T0)
+    assert second.entitlement == grants.Entitlement("grant", 2, grant_key="promo:a", discount=20, plan="test")
+    assert await grants.grants_left(money.db, money.bot_id, USER, 400) == [("promo:a", 2)]
+    other = await grants.standing(money.db, money.bot_id, USER, "other/model", 50, day=DAY, now=T0)
+    assert other.entitlement.kind == "grant" and other.entitlement.left == 3, "both grants cover 50"
+    later = await grants.standing(money.db, money.bot_id, USER, MODEL, 400, day=DAY, now=T0 + timedelta(days=31))
+    assert later.entitlement == grants.Entitlement("grant", 2, grant_key="promo:a"), "the plan has ended"
+    held = await confirm(money, order("s2", "money", 400, at=T0 + timedelta(days=31)))
+    assert isinstance(held, Created)
+    after = await grants.standing(money.db, money.bot_id, USER, MODEL, 400, day=DAY, now=T0 + timedelta(days=31))
+    assert after.available == (await accounts.balance(money.db, money.bot_id, USER)).available == 600
