@@ -140,13 +140,22 @@ class KiePoller(Leased, Actor):
         if msg.job_id is None:
             self.wanted.set()
         elif self.driver is not None and not self.draining:
-            self.spawn(self._drive_now(msg.job_id), f"new-job-{msg.job_id}")
+            self.spawn(self._drive_now(msg.job_id, msg.job), f"new-job-{msg.job_id}")
 
-    async def _drive_now(self, job_id: int) -> None:
+    async def _drive_now(self, job_id: int, confirmed: Job | None = None) -> None:
         """A job just confirmed, driven without waiting for a sweep: Confirm -> createTask is what the
-        user waits on, and a sweep reads every unfinished job and runs at most every SWEEP_GAP."""
+        user waits on, and a sweep reads every unfinished job and runs at most every SWEEP_GAP.
+
+        `confirmed`, the row its Confirm committed, is the job's state when it was written in this
+        epoch and no step of this epoch has touched it (every step makes its Track first, and a
+        Track stays until its job is delivered; only this process writes in this epoch), so the
+        read is skipped. The wizard may have recorded the status message since: the first step's
+        mark_submitting returns the row with it. Otherwise (a sweep got there first, a new epoch)
+        the row is read."""
+        fresh = (confirmed is not None and confirmed.id == job_id and confirmed.epoch == self.epoch
+                 and job_id not in self.tracks)
         try:
-            job = await jobs.job(self.database, job_id)
+            job = confirmed if fresh else await jobs.job(self.database, job_id)
         except DB_ERRORS:
             self.wanted.set()  # the sweep finds it
             return

@@ -496,7 +496,7 @@ def drive(ctx: Ctx, job: jobs.Job) -> None:
     end opens the job again for its last word (store.jobs.set_status_message)."""
     services = ctx.services
     if services.drive_job is not None:
-        services.drive_job(job.id)
+        services.drive_job(job)
     else:
         services.wake_jobs()
 

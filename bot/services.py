@@ -14,6 +14,7 @@ from typing import Any
 from catalog.model import Catalog
 from config import Settings
 from store.database import Database
+from store.jobs import Job
 from store.leader import lock_name
 
 
@@ -27,7 +28,7 @@ class Services:
     # the broadcaster actor's wake after a broadcast is confirmed or changed (it also sweeps every second)
     wake_broadcaster: Callable[[], None] = field(default=lambda: None)
     # the jobs actor told to drive the job just confirmed at once (by id, no sweep); None: wake_jobs
-    drive_job: Callable[[int], None] | None = None
+    drive_job: Callable[[Job], None] | None = None
 
     @property
     def lock_name(self) -> str:

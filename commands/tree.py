@@ -97,7 +97,7 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
         role_subscribers.append(broadcaster_box)
         catalog = shipped()
         services = Services(database, settings, catalog, wake_jobs=lambda: wake_jobs(jobs_box),
-                            drive_job=lambda job_id: drive_job(jobs_box, job_id),
+                            drive_job=lambda job: drive_job(jobs_box, job),
                             health=lambda: health_of(observer_ref),
                             wake_broadcaster=lambda: wake_broadcaster(broadcaster_box))
         # the leader's FSM in memory, written through: the dispatcher empties it whenever it starts consuming
@@ -249,10 +249,10 @@ def wake_broadcaster(broadcaster: Mailbox) -> None:
             pass
 
 
-def drive_job(jobs_actor: Mailbox, job_id: int) -> None:
+def drive_job(jobs_actor: Mailbox, job: jobs.Job) -> None:
     """Tell the jobs actor to drive a job just confirmed at once; a full mailbox leaves it to the sweep."""
     try:
-        jobs_actor.tell_nowait(WakeJobs(job_id))
+        jobs_actor.tell_nowait(WakeJobs(job.id, job))
     except MailboxError:
         pass
 

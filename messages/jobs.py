@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from store.jobs import Job
 
 
 @dataclass(frozen=True, slots=True)
@@ -10,6 +14,9 @@ class WakeJobs:
     """A job was confirmed or a KIE callback was stored: drive jobs now, not at the next sweep.
 
     `job_id`: the job just confirmed, driven at once by itself (a sweep may be minutes of rows
-    and sweeps are at most five a second); a wake dropped from a full mailbox leaves it to the sweep."""
+    and sweeps are at most five a second); a wake dropped from a full mailbox leaves it to the sweep.
+    `job`: that job as its Confirm committed it, so the first step need not read it again (used
+    only while nothing else can have changed it: actors/kie_poller.py)."""
 
     job_id: int | None = None
+    job: Job | None = None

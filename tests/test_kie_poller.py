@@ -88,7 +88,7 @@ class World:
                       paid_with="money", day=date.today(), status_message_id=status_id)
         created = await jobs.confirm(db, m.name, m.epoch, m.bot_id, order, free_daily_limit=5, max_active=100)
         assert isinstance(created, Created), created
-        self.box.tell_nowait(WakeJobs(created.job.id) if by_id else WakeJobs())
+        self.box.tell_nowait(WakeJobs(created.job.id, created.job) if by_id else WakeJobs())
         return created.job
 
     async def told(self, job_id: int, timeout: float = 20.0) -> Job:
@@ -199,6 +199,26 @@ async def test_a_job_just_confirmed_is_submitted_at_once_by_its_id_without_waiti
 
 async def _async(value: Any) -> Any:
     return value
+
+
+async def test_a_wake_with_a_confirms_row_that_a_step_changed_since_reads_the_job_and_never_submits_twice(
+        world: Make) -> None:
+    """A wake carries the row its Confirm committed, so the first step need not read the job again.
+    Once a step of this epoch has touched the job (an ambiguous createTask left it 'submitting'),
+    that row is stale: driven as 'created', it would send a second, billed task."""
+    w = await world(callbacks=False, client_timeout=1.0, sweep_interval=3600.0)
+    w.kie.inject(CREATE_PATH, hang=True)  # nothing is created, but nobody can know that
+    job = await w.job(7061, by_id=True)
+    assert job.state == "created"
+    await w.state(job.id, "submitting")
+    await eventually(lambda: _async(job.id in w.actor.tracks and job.id not in w.actor.drives), 10,
+                     "the ambiguous createTask's step ended")
+    w.actor.tracks[job.id].next_at = 0.0  # its wait over, as a later wake would find it
+    woken = time.monotonic()
+    w.box.tell_nowait(WakeJobs(job.id, job))  # the Confirm's row again: a replayed wake
+    await eventually(lambda: _async(w.actor.tracks[job.id].ended_at >= woken), 10, "the woken step ended")
+    assert len(w.kie.calls(CREATE_PATH)) == 1, "an ambiguous createTask is never repeated"
+    assert (await w.state(job.id, "submitting")).attempts == 1
 
 
 
