@@ -7,7 +7,8 @@
 -- confirmations run one at a time; every later statement of a plpgsql function takes a new
 -- snapshot, so each sees the confirmations committed before it got the lock.
 --
--- trt_confirm_check: the checks; trt_confirm_insert: the job and its hold; trt_confirm: both, for
+-- trt_confirm_check: the checks (a nonce confirmed before answers first, then generations paused
+-- by KIE's 402, then the rest); trt_confirm_insert: the job and its hold; trt_confirm: both, for
 -- the orders that need nothing else. A promo grant, a plan's allowance or a discount is decided in
 -- Python (store/grants.py) between the two, inside one fenced transaction.
 
@@ -46,6 +47,11 @@ BEGIN
     IF FOUND THEN  -- a double click or a replayed update: the first confirmation stands
         RETURN QUERY SELECT CASE WHEN found_job.user_id = p_user THEN 'existing' ELSE 'other_user' END,
                             NULL::bigint, NULL::bigint, found_job;
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM kie_account k WHERE k.bot_id = p_bot AND k.paused_since IS NOT NULL) THEN
+        -- KIE said our credits ran out (store/kie_account.py): nothing is held until it is resumed
+        RETURN QUERY SELECT 'paused'::text, NULL::bigint, NULL::bigint, NULL::jobs;
         RETURN;
     END IF;
     IF p_parent IS NOT NULL THEN  -- an action acts on the user's own result, never another's

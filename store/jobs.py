@@ -152,12 +152,18 @@ class FreeLimitReached:
 
 
 @dataclass(frozen=True, slots=True)
+class Paused:
+    """Generations are paused (KIE answered 402: our credits ran out, store/kie_account.py):
+    nothing moved."""
+
+
+@dataclass(frozen=True, slots=True)
 class TermsChanged:
     """The plan's allowance, the promo grant or the discount the confirmation showed is gone (used
     by another confirmation, the subscription ended): nothing moved; show the new terms."""
 
 
-Confirmation = Created | Existing | InsufficientFunds | TooManyActive | FreeLimitReached | TermsChanged
+Confirmation = Created | Existing | InsufficientFunds | TooManyActive | FreeLimitReached | TermsChanged | Paused
 
 
 async def confirm(db: Database, lock_name: str, epoch: int, bot_id: int, order: Order, *, free_daily_limit: int,
@@ -167,11 +173,12 @@ async def confirm(db: Database, lock_name: str, epoch: int, bot_id: int, order: 
     The user's account row is locked first, so one user's confirmations run one at a time and
     each sees the ones before it: the nonce, the running jobs, the day's free generations and
     the available balance are all read after the lock (sql/020_confirm.sql). A nonce already
-    confirmed answers Existing. The accounts CHECK backs the balance test: no interleaving can
-    overdraw. An order that needs nothing else is one round trip (trt_confirm); one paid with a
-    promo grant or the plan's allowance records its use here (store/grants.py), and a discounted
-    price is checked against the plan of `order.at`: either gone answers TermsChanged, so a grant
-    is used once and an allowance never exceeded.
+    confirmed answers Existing, before Paused (KIE's 402) and any other refusal. The accounts
+    CHECK backs the balance test: no interleaving can overdraw. An order that needs nothing else
+    is one round trip (trt_confirm); one paid with a promo grant or the plan's allowance records
+    its use here (store/grants.py), and a discounted price is checked against the plan of
+    `order.at`: either gone answers TermsChanged, so a grant is used once and an allowance never
+    exceeded.
     Raises UnknownUser when ensure_user() has not run for the user.
     """
     if order.paid_with == "money" and order.price <= 0:
@@ -216,6 +223,8 @@ def _refused(row: asyncpg.Record, order: Order, free_daily_limit: int, max_activ
         raise ValueError(f"job {order.parent_id} is not a result of user {order.user_id}")
     if outcome == "existing":
         return Existing(_job(row))
+    if outcome == "paused":
+        return Paused()
     if outcome == "too_many":
         return TooManyActive(row["c_count"], max_active)
     if outcome == "free_limit":

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from store import accounts, invariants, jobs
+from store import accounts, invariants, jobs, kie_account
 from store.accounts import UnknownUser
 from store.fence import Fenced
 from store.jobs import (
@@ -22,6 +22,7 @@ from store.jobs import (
     FreeLimitReached,
     InsufficientFunds,
     Order,
+    Paused,
     Succeeded,
     TimedOut,
     TooManyActive,
@@ -193,6 +194,23 @@ async def test_a_confirmation_under_a_stale_epoch_is_refused_and_moves_nothing(m
         await jobs.confirm(money.db, money.name, old, money.bot_id, order("late"), free_daily_limit=5, max_active=3)
     assert await jobs.user_jobs(money.db, money.bot_id, USER) == []
     assert await balance(money) == accounts.Balance(5_000, 0)
+
+
+async def test_paused_generations_refuse_a_new_confirmation_but_a_confirmed_one_still_finds_its_job(
+        money: Money) -> None:
+    await user_with(money, 5_000)
+    made = await confirm(money, order("before"))
+    assert isinstance(made, Created)
+    await kie_account.pause(money.db, money.name, money.epoch, money.bot_id, "402 from KIE")
+    assert await confirm(money, order("during")) == Paused()
+    assert await confirm(money, order("during", paid_with="admin", price=0)) == Paused(), "whoever pays"
+    replay = await confirm(money, order("before"))
+    assert isinstance(replay, Existing) and replay.job.id == made.job.id, "a replay answers first"
+    assert await balance(money) == accounts.Balance(5_000, PRICE)
+    await kie_account.resume(money.db, money.name, money.epoch, money.bot_id)
+    assert isinstance(await confirm(money, order("during")), Created)
+    for job in await jobs.user_jobs(money.db, money.bot_id, USER):
+        await jobs.finish(money.db, money.name, money.epoch, job.id, Failed("test"))
 
 
 async def test_a_confirmation_meeting_an_epoch_bump_in_flight_waits_for_it_and_is_refused(money: Money) -> None:

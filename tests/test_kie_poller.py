@@ -376,8 +376,9 @@ async def test_402_pauses_generations_releases_and_apologises_then_resumes_when_
     assert "paused" in w.sent(7010, "sendMessage")[-1].params["text"]
     assert (await kie_account.get(w.money.db, w.money.bot_id)).paused
     creates = len(w.kie.calls(CREATE_PATH))
-    another = await w.job(7011)
-    assert (await w.told(another.id)).failure == "service_paused"
+    with pytest.raises(AssertionError, match="Paused"):  # a Confirm while paused holds nothing (store.jobs)
+        await w.job(7011)
+    assert await w.ledger(7011) == ["top_up"]
     assert len(w.kie.calls(CREATE_PATH)) == creates, "no createTask while paused"
     w.kie.credits = 5_000
 
@@ -388,7 +389,19 @@ async def test_402_pauses_generations_releases_and_apologises_then_resumes_when_
     third = await w.job(7011)
     assert (await w.told(third.id)).state == "succeeded"
     assert await w.ledger(7010) == ["top_up", "hold", "release"]
-    assert await w.ledger(7011) == ["top_up", "hold", "release", "hold", "capture"]
+    assert await w.ledger(7011) == ["top_up", "hold", "capture"]
+
+
+async def test_a_job_confirmed_just_before_a_pause_is_released_without_a_createtask(world: Make) -> None:
+    """The pause reaches the jobs actor through the database: a job confirmed an instant before it
+    (its Confirm saw no pause) is released with the apology, never sent to KIE."""
+    w = await world(grant=False)  # not driving yet: the job waits, as one confirmed mid-sweep would
+    job = await w.job(7012)
+    await kie_account.pause(w.money.db, w.money.name, w.money.epoch, w.money.bot_id, "402 from KIE")
+    w.grant()
+    done = await w.told(job.id)
+    assert (done.state, done.failure) == ("failed", "service_paused")
+    assert not w.kie.calls(CREATE_PATH) and await w.ledger(7012) == ["top_up", "hold", "release"]
 
 
 async def test_429_and_5xx_on_create_task_are_retried_and_make_one_task(world: Make) -> None:

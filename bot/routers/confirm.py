@@ -22,8 +22,17 @@ from bot.prices import sku_name
 from bot.routers import intake
 from bot.services import Services
 from catalog.payload import build
-from store import jobs, kie_account
-from store.jobs import Created, Existing, FreeLimitReached, InsufficientFunds, Order, TermsChanged, TooManyActive
+from store import jobs
+from store.jobs import (
+    Created,
+    Existing,
+    FreeLimitReached,
+    InsufficientFunds,
+    Order,
+    Paused,
+    TermsChanged,
+    TooManyActive,
+)
 from telemetry import logs, tracing
 
 
@@ -74,19 +83,17 @@ async def confirm(ctx: Ctx, wiz: Wiz, epoch: int) -> None:
     A screen that already made its job (a replay after a crash between the commit and the end of
     the wizard) answers "already running" before any refusal: the job itself may have changed
     the terms (the day's last free generation is now used), which would show a new paid
-    confirmation. It is looked up only when something refuses; otherwise jobs.confirm finds it
-    (Existing), so the pressed Confirm costs no extra read."""
+    confirmation. It is looked up only when the terms changed; otherwise jobs.confirm finds it
+    (Existing) before any refusal of its own (generations paused by KIE's 402 among them), so
+    the pressed Confirm costs no extra read."""
     services, settings = ctx.services, ctx.services.settings
-    paused = (await kie_account.get(services.database, settings.bot_id)).paused
     model = services.catalog.model(wiz.model)
     payload = build(model, wiz.values)
     now = await terms(ctx, model, payload)
-    if paused or now.key() != wiz.terms:
+    if now.key() != wiz.terms:
         made = await flow.confirmed_job(ctx, wiz.nonce)
         if made is not None:
             await _already(ctx, made, epoch, wiz)
-        elif paused:
-            await show(ctx, wiz, notice=ctx.t("paused"), fresh=False, save=False)
         else:
             await show(ctx, wiz, notice=ctx.t("terms_changed"))
         return
@@ -110,6 +117,8 @@ async def confirm(ctx: Ctx, wiz: Wiz, epoch: int) -> None:
         await forget(ctx.state)
     elif isinstance(result, Existing):  # a twin press committed between the look-up above and this one
         await _already(ctx, result.job, epoch, wiz)
+    elif isinstance(result, Paused):  # KIE's 402: before anything is held
+        await show(ctx, wiz, notice=ctx.t("paused"), fresh=False, save=False)
     elif isinstance(result, InsufficientFunds):
         await show(ctx, wiz, notice=ctx.t("insufficient"), fresh=False, save=False)
     elif isinstance(result, TooManyActive):
