@@ -33,6 +33,7 @@ ledger_listeners: dict[str, Callable[[str], None]] = {}
 ACTIVE = ("created", "submitting", "submitted", "running")  # counted by MAX_ACTIVE_JOBS_PER_USER, money held
 FINISHED = ("succeeded", "failed", "timed_out")
 # a failed or timed-out free generation gave the user nothing, so it does not use up the day's allowance
+# (sql/020_confirm.sql's trt_confirm_check counts the running and the free jobs the same way)
 _COUNTS_AS_FREE = "paid_with = 'free' AND state NOT IN ('failed', 'timed_out')"
 _ACTIVE_SQL = "state IN ('created', 'submitting', 'submitted', 'running')"
 _JOB = ("id, bot_id, user_id, chat_id, confirm_nonce, model, sku, input, price, paid_with, held, free_day, state, "
