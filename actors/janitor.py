@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from actors.actor import Actor
 from actors.mailbox import Mailbox
 from messages.control import Tick
-from store import inbox, jobs, traces
+from store import inbox, kie_callbacks, traces
 from store.database import Database, DatabaseUnavailable
 from telemetry import logs
 
@@ -42,7 +42,7 @@ class Janitor(Actor):
         try:
             removed = await traces.trim(self.database, self.retention)
             updates, unfinished = await inbox.trim(self.database, self.bot_id, self.retention)
-            callbacks = await jobs.trim_callbacks(self.database, self.bot_id, self.retention)
+            callbacks = await kie_callbacks.trim_callbacks(self.database, self.bot_id, self.retention)
         except DatabaseUnavailable:
             return
         self.trimmed += removed + updates + callbacks

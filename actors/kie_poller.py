@@ -41,10 +41,11 @@ from kie import KieClient, KieError
 from messages.control import Tick
 from messages.jobs import WakeJobs
 from messages.roles import EpochRefused, Relinquish, Role, RoleChanged
-from store import jobs, kie_account
+from store import jobs, kie_account, kie_callbacks
 from store.database import DB_ERRORS, Database
 from store.fence import Fenced
-from store.jobs import Callback, Failed, Job, TimedOut
+from store.jobs import Failed, Job, TimedOut
+from store.kie_callbacks import Callback
 from telemetry import logs
 from telemetry.metrics import METRICS
 
@@ -231,7 +232,7 @@ class KiePoller(Leased, Actor):
     async def _sweep(self) -> None:
         began = time.monotonic()
         await self._read_account(began)
-        callbacks = await jobs.pending_callbacks(self.database, self.bot_id, PAGE)
+        callbacks = await kie_callbacks.pending_callbacks(self.database, self.bot_id, PAGE)
         found: list[Job] = []
         after = 0
         while True:
@@ -251,7 +252,7 @@ class KiePoller(Leased, Actor):
             else:
                 waiting.setdefault(job_id, []).append(callback)
         if stray:
-            await jobs.mark_callbacks_applied(self.database, stray)
+            await kie_callbacks.mark_callbacks_applied(self.database, stray)
         self._observe(found)
         self.last_sweep = time.monotonic()
         # many jobs at once: each status message is edited less often, so edits stay a small share
@@ -381,7 +382,7 @@ class KiePoller(Leased, Actor):
                 acted.append(callback.id)
         await self._advance(job, track, model)
         if acted:  # one KIE could not be asked about yet stays for a later step
-            await jobs.mark_callbacks_applied(self.database, acted)
+            await kie_callbacks.mark_callbacks_applied(self.database, acted)
 
     async def _advance(self, job: Job, track: Track, model: Model | None) -> None:
         if job.finished:

@@ -68,7 +68,7 @@ from catalog import payload
 from catalog.loader import shipped
 from fakes.kie_api import CREATE_PATH, RECORD_PATH, Call, FakeKie, FakeTask, Outcome
 from fakes.telegram_api import callback_update, message_update
-from store import accounts, jobs, leader
+from store import accounts, jobs, kie_callbacks, leader
 from store.database import Database
 from store.jobs import Created, Order
 from tests.procs import FAKE_TOKEN, eventually, free_port
@@ -545,7 +545,7 @@ async def sweep_read(store: Database) -> None:
     count = 0
     for _ in range(10):
         began, began_cpu = time.perf_counter(), time.process_time()
-        await jobs.pending_callbacks(store, BOT_ID, 500)
+        await kie_callbacks.pending_callbacks(store, BOT_ID, 500)
         found: list[jobs.Job] = []
         after = 0
         while True:

@@ -21,7 +21,8 @@ from generation.results import text_results
 from generation.track import Track, poll_interval
 from kie import CallbackError, KieError, TaskCreated, TaskRecord, TaskState, parse_callback
 from store import jobs
-from store.jobs import Callback, Failed, Job, TimedOut
+from store.jobs import Failed, Job, TimedOut
+from store.kie_callbacks import Callback
 from telemetry import tracing
 
 RECORD_TIMEOUT = 15.0

@@ -33,7 +33,7 @@ from config import Settings
 from ingest.intake_loop import call_in, run_in
 from ingest.nesting import too_deep
 from kie.callbacks import CallbackError, parse_callback
-from store import jobs
+from store import kie_callbacks
 from store.database import DB_ERRORS, Database
 from telemetry import http_errors, logs
 from telemetry.metrics import METRICS
@@ -119,7 +119,7 @@ class KieCallbackIntake:
         job_id = int(raw_job)
         try:
             async with asyncio.timeout(STORE_TIMEOUT):
-                stored = await run_in(self.home, jobs.store_callback(
+                stored = await run_in(self.home, kie_callbacks.store_callback(
                     self.database, self.settings.bot_id, self.settings.instance_id, text, job_id=job_id,
                     task_id=callback.task_id))
         except (*DB_ERRORS, TimeoutError) as exc:

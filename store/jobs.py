@@ -12,7 +12,7 @@ succeeded | failed | timed_out; delivered_at marks that the user has been told.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
@@ -579,48 +579,3 @@ async def usual_seconds(db: Database, bot_id: int, model: str, sample: int = 50)
                 WHERE bot_id = $1 AND model = $2 AND state = 'succeeded'
                 ORDER BY id DESC LIMIT $3) recent""", bot_id, model, sample)
     return None if value is None else float(value)
-
-
-# --- KIE callbacks ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Callback:
-    id: int
-    job_id: int | None
-    task_id: str | None
-    body: str
-    received_at: datetime
-
-
-async def store_callback(db: Database, bot_id: int, instance: str, body: str, *, job_id: int | None = None,
-                         task_id: str | None = None) -> int:
-    """Keep a KIE callback durably before answering it. Not fenced: any instance, ACTIVE or
-    PASSIVE, takes callbacks; only the leader applies them (finish() is fenced)."""
-    callback_id: int = await db.require().fetchval(
-        """INSERT INTO kie_callbacks (bot_id, job_id, task_id, body, received_by) VALUES ($1, $2, $3, $4, $5)
-           RETURNING id""", bot_id, job_id, task_id, body, instance)
-    return callback_id
-
-
-async def pending_callbacks(db: Database, bot_id: int, limit: int = 100) -> list[Callback]:
-    rows = await db.require().fetch(
-        """SELECT id, job_id, task_id, body, received_at FROM kie_callbacks
-            WHERE bot_id = $1 AND applied_at IS NULL ORDER BY id LIMIT $2""", bot_id, limit)
-    return [Callback(r["id"], r["job_id"], r["task_id"], r["body"], r["received_at"]) for r in rows]
-
-
-async def trim_callbacks(db: Database, bot_id: int, older_than_seconds: float) -> int:
-    """Delete this bot's callbacks applied longer ago than the retention; one never applied stays
-    (its job may still need it). Returns how many went."""
-    status = await db.require().execute(
-        """DELETE FROM kie_callbacks WHERE bot_id = $1 AND applied_at IS NOT NULL
-              AND applied_at < now() - make_interval(secs => $2)""", bot_id, float(older_than_seconds))
-    return int(status.split()[-1])
-
-
-async def mark_callbacks_applied(db: Database, callback_ids: Sequence[int]) -> None:
-    """Not fenced: applying a callback twice changes nothing (finish() is idempotent), so a lost
-    mark costs one more no-op."""
-    await db.require().execute("UPDATE kie_callbacks SET applied_at = now() WHERE id = ANY($1::bigint[])",
-                               list(callback_ids))

@@ -42,7 +42,7 @@ from catalog.model import Model
 from fakes.kie import results
 from fakes.kie_api import FakeKie
 from fakes.telegram_api import Call, FakeTelegram
-from store import accounts, invariants, jobs, leader
+from store import accounts, invariants, jobs, kie_callbacks, leader
 from store.database import Database
 from store.fence import Fenced
 from store.jobs import Created, Job, Order
@@ -376,7 +376,7 @@ async def test_a_callback_of_every_family_only_wakes_its_job_the_status_call_dec
     await eventually(called_back, 30, "every task's callback answered 200")
 
     async def applied() -> bool:
-        return not await jobs.pending_callbacks(w.db, BOT_ID)
+        return not await kie_callbacks.pending_callbacks(w.db, BOT_ID)
     await eventually(applied, 20, "every callback acted on")
     for family, job in made.items():
         found = await jobs.job(w.db, job.id)
@@ -402,7 +402,7 @@ async def test_every_callback_three_times_every_family_delivered_once_and_captur
     await delivered_once_and_captured_once(w, made)
 
     async def applied() -> bool:
-        return not await jobs.pending_callbacks(w.db, BOT_ID)
+        return not await kie_callbacks.pending_callbacks(w.db, BOT_ID)
     await eventually(applied, 20, "every copy applied")
     for family, job in made.items():
         assert len(media_sent(w, job.chat_id, FAMILIES[family].media)) == FAMILIES[family].files, family
@@ -518,7 +518,7 @@ async def test_suno_stages_duplicated_and_out_of_order_deliver_two_songs_once_at
     assert all(a.status == 200 for a in attempts), [(a.stage, a.status) for a in attempts]
 
     async def applied() -> bool:
-        return not await jobs.pending_callbacks(w.db, BOT_ID)
+        return not await kie_callbacks.pending_callbacks(w.db, BOT_ID)
     await eventually(applied, 20, "every stage's callback applied")
     songs = media_sent(w, job.chat_id, "sendAudio")
     assert len(songs) == 2, [c.method for c in w.telegram.sent_messages(job.chat_id)]

@@ -9,7 +9,7 @@ import pytest
 
 from actors.janitor import Janitor
 from messages.control import Tick
-from store import inbox
+from store import inbox, kie_callbacks
 from store.database import Database
 from store.inbox import Incoming
 
@@ -64,12 +64,11 @@ async def test_the_janitor_warns_about_unfinished_updates_past_the_retention_and
 
 
 async def test_applied_kie_callbacks_past_the_retention_go_and_unapplied_ones_stay(db: Database) -> None:
-    from store import jobs
 
     ids = {}
     for name, bot_id in (("old_applied", BOT), ("old_pending", BOT), ("new_applied", BOT), ("other_bot", OTHER)):
-        ids[name] = await jobs.store_callback(db, bot_id, "test", "{}", task_id=name)
-    await jobs.mark_callbacks_applied(db, [ids["old_applied"], ids["new_applied"], ids["other_bot"]])
+        ids[name] = await kie_callbacks.store_callback(db, bot_id, "test", "{}", task_id=name)
+    await kie_callbacks.mark_callbacks_applied(db, [ids["old_applied"], ids["new_applied"], ids["other_bot"]])
     await db.require().execute(
         "UPDATE kie_callbacks SET applied_at = now() - interval '10 days', received_at = now() - interval '10 days' "
         "WHERE id = ANY($1::bigint[])", [ids["old_applied"], ids["other_bot"]])

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from store import accounts, invariants, jobs, kie_account
+from store import accounts, invariants, jobs, kie_account, kie_callbacks
 from store.accounts import UnknownUser
 from store.fence import Fenced
 from store.jobs import (
@@ -324,14 +324,14 @@ async def test_a_finish_under_a_stale_epoch_is_refused_and_the_next_leader_finis
 
 
 async def test_callbacks_are_kept_until_applied(money: Money) -> None:
-    first = await jobs.store_callback(money.db, money.bot_id, "passive-1", '{"taskId": "t1"}', task_id="t1")
-    second = await jobs.store_callback(money.db, money.bot_id, "active-1", "not json", job_id=5)
-    await jobs.store_callback(money.db, money.bot_id + 1, "active-1", "{}")
-    pending = await jobs.pending_callbacks(money.db, money.bot_id)
+    first = await kie_callbacks.store_callback(money.db, money.bot_id, "passive-1", '{"taskId": "t1"}', task_id="t1")
+    second = await kie_callbacks.store_callback(money.db, money.bot_id, "active-1", "not json", job_id=5)
+    await kie_callbacks.store_callback(money.db, money.bot_id + 1, "active-1", "{}")
+    pending = await kie_callbacks.pending_callbacks(money.db, money.bot_id)
     assert [(c.id, c.task_id, c.job_id, c.body) for c in pending] == [
         (first, "t1", None, '{"taskId": "t1"}'), (second, None, 5, "not json")]
-    await jobs.mark_callbacks_applied(money.db, [first])
-    assert [c.id for c in await jobs.pending_callbacks(money.db, money.bot_id)] == [second]
+    await kie_callbacks.mark_callbacks_applied(money.db, [first])
+    assert [c.id for c in await kie_callbacks.pending_callbacks(money.db, money.bot_id)] == [second]
 
 
 async def test_the_checker_sees_a_job_that_holds_money_the_ledger_never_held(money: Money) -> None:

@@ -28,7 +28,7 @@ from catalog.loader import shipped
 from catalog.model import Catalog
 from fakes.kie_api import CREATE_PATH, RECORD_PATH, sign_callback
 from kie import KieClient
-from store import jobs
+from store import jobs, kie_callbacks
 from telemetry.metrics import METRICS
 from tests.procs import eventually
 from tests.test_kie_poller import PHOTO_MODEL, Make, World, world
@@ -104,7 +104,7 @@ async def post(url: str, body: dict[str, Any], headers: dict[str, str] | None = 
 async def acted_on(w: World) -> None:
     """Every stored callback was taken by the actor (marked applied once acted on)."""
     async def none_pending() -> bool:
-        return not await jobs.pending_callbacks(w.money.db, w.money.bot_id)
+        return not await kie_callbacks.pending_callbacks(w.money.db, w.money.bot_id)
     await eventually(none_pending, 15, "the callbacks acted on")
 
 
@@ -181,7 +181,7 @@ async def test_one_jobs_callback_url_opens_no_other_job_and_the_bot_wide_secret_
     assert await post(f"{base}/{token_b}/{a}", body) == 401, "job B's token on job A's URL"
     assert await post(f"{base}/{w.settings.kie_callback_secret}/{a}", body) == 401, "the old bot-wide secret"
     assert w.settings.kie_callback_secret not in url_a
-    assert not await jobs.pending_callbacks(w.money.db, w.money.bot_id), "nothing stored"
+    assert not await kie_callbacks.pending_callbacks(w.money.db, w.money.bot_id), "nothing stored"
     assert await post(url_a, body) == 200
 
 
@@ -307,7 +307,7 @@ async def test_a_callback_brings_a_running_jobs_poll_forward_but_never_closer_th
 
     w = await world()
     running, _task = await held_running(w, 7131)
-    callback = jobs.Callback(0, running.id, running.kie_task_id, json.dumps(forged(_task, "success")),
+    callback = kie_callbacks.Callback(0, running.id, running.kie_task_id, json.dumps(forged(_task, "success")),
                              running.created_at)
     track = Track(polled_at=time.monotonic(), next_poll=time.monotonic() + 20.0)
     job, acted = await w.actor.follower.apply_callback(running, track, callback)

@@ -37,7 +37,7 @@ from ingest.kie_callbacks import ROUTE, KieCallbackIntake
 from kie import KieClient
 from messages.jobs import WakeJobs
 from messages.roles import CurrentRole, Role, RoleChanged, RoleQuery
-from store import accounts, jobs, kie_account
+from store import accounts, jobs, kie_account, kie_callbacks
 from store.jobs import Created, Job, Order
 from tests.actors_kit import until
 from tests.conftest import Money
@@ -252,7 +252,7 @@ async def test_a_callback_alone_ends_nothing_while_recordinfo_cannot_confirm_it_
     assert [a.status for a in await w.kie.wait_for_callbacks(1, running.kie_task_id)] == [200]
 
     async def applied() -> bool:  # acted on: a recordInfo asked (and failed) after it was stored
-        return not await jobs.pending_callbacks(w.money.db, w.money.bot_id)
+        return not await kie_callbacks.pending_callbacks(w.money.db, w.money.bot_id)
     await eventually(applied, 10, "the callback acted on")
     assert (await jobs.job(w.money.db, job.id)).finished is False  # type: ignore[union-attr]
     assert not w.sent(7002, "sendPhoto")
@@ -282,7 +282,7 @@ async def test_a_duplicated_callback_delivers_once(world: Make) -> None:
     await w.kie.wait_for_callbacks(3, done.kie_task_id)
 
     async def applied() -> bool:
-        return not await jobs.pending_callbacks(w.money.db, w.money.bot_id)
+        return not await kie_callbacks.pending_callbacks(w.money.db, w.money.bot_id)
     await eventually(applied, 10, "every copy applied")
     assert len(w.sent(7004, "sendPhoto")) == 1
     assert await w.ledger(7004) == ["top_up", "hold", "capture"]
