@@ -141,7 +141,8 @@ class KiePoller(Leased, Actor):
         if msg.job_id is None:
             self.wanted.set()
         elif self.driver is not None and not self.draining:
-            self.spawn(self._drive_now(msg.job_id, msg.job), f"new-job-{msg.job_id}")
+            confirmed = msg.job if isinstance(msg.job, Job) else None
+            self.spawn(self._drive_now(msg.job_id, confirmed), f"new-job-{msg.job_id}")
 
     async def _drive_now(self, job_id: int, confirmed: Job | None = None) -> None:
         """A job just confirmed, driven without waiting for a sweep: Confirm -> createTask is what the

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from store.jobs import Job
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,8 +11,9 @@ class WakeJobs:
 
     `job_id`: the job just confirmed, driven at once by itself (a sweep may be minutes of rows
     and sweeps are at most five a second); a wake dropped from a full mailbox leaves it to the sweep.
-    `job`: that job as its Confirm committed it, so the first step need not read it again (used
-    only while nothing else can have changed it: actors/kie_poller.py)."""
+    `job`: that job as its Confirm committed it (a store.jobs.Job: messages are plain data and
+    import none of the program), so the first step need not read it again (used only while
+    nothing else can have changed it: actors/kie_poller.py)."""
 
     job_id: int | None = None
-    job: Job | None = None
+    job: object = None

@@ -395,7 +395,9 @@ async def test_402_pauses_generations_releases_and_apologises_then_resumes_when_
 async def test_a_job_confirmed_just_before_a_pause_is_released_without_a_createtask(world: Make) -> None:
     """The pause reaches the jobs actor through the database: a job confirmed an instant before it
     (its Confirm saw no pause) is released with the apology, never sent to KIE."""
-    w = await world(grant=False)  # not driving yet: the job waits, as one confirmed mid-sweep would
+    # not driving yet: the job waits, as one confirmed mid-sweep would; KIE's credits are out, so
+    # the actor's credit check keeps the pause instead of lifting it
+    w = await world(grant=False, kie={"credits": 0})
     job = await w.job(7012)
     await kie_account.pause(w.money.db, w.money.name, w.money.epoch, w.money.bot_id, "402 from KIE")
     w.grant()
