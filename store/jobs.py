@@ -187,7 +187,7 @@ async def confirm(db: Database, lock_name: str, epoch: int, bot_id: int, order: 
     held = order.price if order.paid_with == "money" else 0
     discounted = order.paid_with == "money" and order.full_price is not None and order.full_price != order.price
     if order.paid_with in ("grant", "plan") or discounted:
-        return await _confirm_entitled(db, lock_name, epoch, bot_id, order, discounted,
+        return await _confirm_entitled(db, lock_name, epoch, bot_id, order, held, discounted,
                                        free_daily_limit=free_daily_limit, max_active=max_active)
     with fence_checked_in_sql(lock_name, epoch):
         row = await db.require().fetchrow(
@@ -235,11 +235,10 @@ def _refused(row: asyncpg.Record, order: Order, free_daily_limit: int, max_activ
     raise AssertionError(f"confirm answered {outcome!r}")
 
 
-async def _confirm_entitled(db: Database, lock_name: str, epoch: int, bot_id: int, order: Order, discounted: bool, *,
-                            free_daily_limit: int, max_active: int) -> Confirmation:
+async def _confirm_entitled(db: Database, lock_name: str, epoch: int, bot_id: int, order: Order, held: int,
+                            discounted: bool, *, free_daily_limit: int, max_active: int) -> Confirmation:
     """confirm() for a grant, the plan's allowance or a discount: the entitlement is read between
     the checks and the insert, in one fenced transaction with the account row locked."""
-    held = order.price if order.paid_with == "money" else 0
     async with fenced(db, lock_name, epoch) as conn:
         row = await conn.fetchrow(f"SELECT {_CHECKED} FROM trt_confirm_check($1, $2, $3, $4, $5, $6, $7, $8, $9) AS c",
                                   lock_name, epoch, bot_id, order.user_id, order.nonce, order.parent_id,
@@ -247,16 +246,14 @@ async def _confirm_entitled(db: Database, lock_name: str, epoch: int, bot_id: in
         assert row is not None
         if row["c_outcome"] != "ok":
             return _refused(row, order, free_daily_limit, max_active)
-        entitled: grants.Entitlement | None = await grants.entitlement(
+        entitled = await grants.entitlement(
             conn, bot_id, order.user_id, order.model,
             order.full_price if discounted and order.full_price is not None else order.price,
             day=order.day, now=order.at or datetime.now(UTC))
-        assert entitled is not None
         if discounted:
             assert order.full_price is not None
             if grants.discounted(order.full_price, entitled.discount) != order.price:
                 return TermsChanged()
-            entitled = None
         elif entitled.kind != order.paid_with:
             return TermsChanged()
         available = row["c_available"]
@@ -270,7 +267,7 @@ async def _confirm_entitled(db: Database, lock_name: str, epoch: int, bot_id: in
             order.status_message_id, order.endpoint, order.parent_id)
         assert row is not None
         job = _job(row)
-        if entitled is not None:
+        if not discounted:  # a grant or the plan's allowance: its use is recorded with the job
             await grants.use(conn, bot_id, order.user_id, job.id, entitled, model=order.model, day=order.day)
     if held:
         _flowed("hold")
