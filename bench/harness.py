@@ -294,6 +294,37 @@ async def duplicate_acks(app: App) -> float:
     return 0.0
 
 
+async def histograms(app: App, *names: str) -> dict[str, dict[float, float]]:
+    """The cumulative bucket counts of `names` on the app's /metrics (upper bound -> count)."""
+    async with aiohttp.ClientSession() as s, s.get(app.base + "/metrics") as r:
+        text = await r.text()
+    out: dict[str, dict[float, float]] = {name: {} for name in names}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            base = sample.name.removesuffix("_bucket")
+            if sample.name.endswith("_bucket") and base in out:
+                out[base][float(sample.labels["le"])] = sample.value
+    return out
+
+
+def bucket_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float:
+    """The q-quantile of what a histogram observed between two scrapes, interpolated inside its
+    bucket as Prometheus's histogram_quantile does (so only as fine as the buckets)."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = counts[-1] if counts else 0.0
+    if total <= 0:
+        return float("nan")
+    rank, lower, below = q * total, 0.0, 0.0
+    for bound, count in zip(bounds, counts, strict=True):
+        if count >= rank:
+            if bound == float("inf"):
+                return lower
+            return lower + (bound - lower) * (rank - below) / max(count - below, 1e-9)
+        lower, below = bound, count
+    return lower
+
+
 async def fake_calls(api_base: str, method: str) -> list[dict[str, Any]]:
     async with aiohttp.ClientSession() as s, s.get(f"{api_base}/_fake/calls", params={"method": method}) as r:
         calls: list[dict[str, Any]] = await r.json()

@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 
 from bench.harness import (
+    bucket_quantile,
     database,
     duplicate_acks,
     fake_telegram,
     fresh_database,
+    histograms,
     open_loop,
     run_wrk,
     settle,
@@ -57,8 +59,15 @@ async def main() -> None:
                 trt_sat = await run_wrk(tmp, app.base, SECONDS, CONNS, 500_000_000)
                 show(app.name, "saturation (wrk, closed loop)", trt_sat)
                 await settle(api)
+                names = ("trt_webhook_ack_seconds", "trt_inbox_commit_seconds")
+                before = await histograms(app, *names)
                 trt_open = await open_loop(app.base, rate, SECONDS, CONNS, 600_000_000)
+                after = await histograms(app, *names)
                 show(app.name, f"open loop at {rate:.0f}/s (stock's max)", trt_open)
+                for name, what in zip(names, ("its own ack (request to answer)", "its group commits"), strict=True):
+                    p50, p99 = (bucket_quantile(before[name], after[name], q) * 1000 for q in (0.5, 0.99))
+                    print(f"  {app.name:14s}   seen by TRT, {what:32s} p50 {p50:7.2f} ms  p99 {p99:8.2f} ms "
+                          "(from its histogram's buckets)", flush=True)
                 repeated = await duplicate_acks(app)
                 print(f"  {app.name:14s} duplicate acks (repeated update ids): {repeated:.0f}", flush=True)
             print(f"TRT/stock saturation acks/s: {trt_sat['rps'] / stock_sat['rps']:.2f}x; "

@@ -6,6 +6,12 @@ result; a flusher takes what has gathered (up to `max_batch`, waiting at most `l
 for more when the batch is not full) and commits it in one statement. A failed flush fails
 every caller in it, so nobody is told "durable" for what was not committed.
 
+By default nothing lingers: a batch goes as soon as a flush slot is free, and while every slot's
+commit is in flight the next batch gathers by itself (natural batching), so a quiet intake answers
+after one commit and a busy one still shares each. bench.ingress's open loop at the stock app's
+saturation rate, interleaved runs: a 2 ms linger gave ack p50/p99 10.1/37.4 and 10.8/44.7 ms,
+none 6.8/21.1 and 6.3/25.0 ms, and more acks/s at saturation.
+
 A flush slot is held either by the runner (while it lingers) or by one flush task, and it goes
 back when that holder ends, however it ends: the object outlives close() (ingress closes it on
 every stop and keeps it across restarts), so a slot lost to a cancellation would be lost for good.
@@ -24,7 +30,7 @@ R = TypeVar("R")
 
 class GroupCommit(Generic[T, R]):
     def __init__(self, flush: Callable[[Sequence[T]], Awaitable[Sequence[R]]], *, max_batch: int = 256,
-                 linger: float = 0.002, parallel: int = 2) -> None:
+                 linger: float = 0.0, parallel: int = 2) -> None:
         self.flush = flush
         self.max_batch = max_batch
         self.linger = linger
