@@ -8,12 +8,15 @@ Holds, captures and releases belong to jobs and are written by store/jobs.py thr
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 import asyncpg
 
+from store import user_cache
 from store.database import Database
 from store.fence import committed, fence_checked_in_sql, fenced
 
@@ -92,6 +95,16 @@ _ENTRY = "id, user_id, kind, balance_delta, held_delta, job_id, idempotency_key,
 _USER = "user_id, language, first_seen, blocked, banned, ban_told, username, last_seen, lang"
 
 
+@contextlib.contextmanager
+def forgetting(db: Database, bot_id: int, user_id: int) -> Iterator[None]:
+    """Around a write of the user's row (committed when the block ends): the leader's kept copy is
+    forgotten however the write ends, a cancelled one included (it may have committed)."""
+    try:
+        yield
+    finally:
+        user_cache.of(db).forget(bot_id, user_id)
+
+
 def _entry(r: asyncpg.Record) -> Entry:
     return Entry(r["id"], r["user_id"], r["kind"], r["balance_delta"], r["held_delta"], r["job_id"],
                  r["idempotency_key"], r["epoch"], r["note"], r["created_at"])
@@ -140,10 +153,16 @@ async def ensure_user(db: Database, lock_name: str, epoch: int, bot_id: int, use
                       welcome_bonus: int, *, username: str | None = None) -> tuple[User, bool]:
     """The user, and True when this call met them first: it created their account and credited
     `welcome_bonus` kopecks (once per new user: concurrent first contacts wait on the users row,
-    and the bonus is keyed by the user). A known user costs one read and no fenced transaction;
-    a new one is created seen now under `username`, so no second write follows the first."""
+    and the bonus is keyed by the user). A known user costs nothing when this leader read them in
+    this epoch (store/user_cache.py), else one read and no fenced transaction; a new one is
+    created seen now under `username`, so no second write follows the first."""
     if welcome_bonus < 0:
         raise ValueError(f"welcome bonus must not be negative, got {welcome_bonus}")
+    cache = user_cache.of(db)
+    kept = cache.get(bot_id, user_id, epoch)
+    if isinstance(kept, User):
+        return kept, False
+    began = cache.begin()
     with fence_checked_in_sql(lock_name, epoch):  # one round trip either way: sql/019 reads, or fences and creates
         row = await db.require().fetchrow(
             f"SELECT {_USER}, created FROM trt_first_contact($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -151,39 +170,47 @@ async def ensure_user(db: Database, lock_name: str, epoch: int, bot_id: int, use
     assert row is not None
     if row["created"]:
         committed(epoch)
-    return _user(row), bool(row["created"])
+    user = _user(row)
+    cache.put(bot_id, user_id, epoch, user, began)
+    return user, bool(row["created"])
 
 
 async def set_language(db: Database, bot_id: int, user_id: int, language: str) -> None:
     """Not fenced: no money, and the last choice wins either way."""
-    await db.require().execute("UPDATE users SET language = $3 WHERE bot_id = $1 AND user_id = $2",
-                               bot_id, user_id, language)
+    with forgetting(db, bot_id, user_id):
+        await db.require().execute("UPDATE users SET language = $3 WHERE bot_id = $1 AND user_id = $2",
+                                   bot_id, user_id, language)
 
 
 async def choose_lang(db: Database, bot_id: int, user_id: int, lang: str) -> None:
     """The user picked our language with /language (users.lang). Not fenced: no money, and the
     last choice wins either way."""
-    await db.require().execute("UPDATE users SET lang = $3 WHERE bot_id = $1 AND user_id = $2", bot_id, user_id, lang)
+    with forgetting(db, bot_id, user_id):
+        await db.require().execute("UPDATE users SET lang = $3 WHERE bot_id = $1 AND user_id = $2",
+                                   bot_id, user_id, lang)
 
 
 async def set_blocked(db: Database, bot_id: int, user_id: int, blocked: bool) -> None:
     """Telegram said the user blocked the bot (403), or wrote again; not fenced: no money moves."""
-    await db.require().execute("UPDATE users SET blocked = $3 WHERE bot_id = $1 AND user_id = $2",
-                               bot_id, user_id, blocked)
+    with forgetting(db, bot_id, user_id):
+        await db.require().execute("UPDATE users SET blocked = $3 WHERE bot_id = $1 AND user_id = $2",
+                                   bot_id, user_id, blocked)
 
 
 async def seen(db: Database, bot_id: int, user_id: int, username: str | None) -> None:
     """The user wrote now (stats' active users) under this @username (the admin's lookup). Not
     fenced: no money; callers write it at most once an hour per user, not per update."""
-    await db.require().execute(
-        "UPDATE users SET last_seen = now(), username = $3 WHERE bot_id = $1 AND user_id = $2",
-        bot_id, user_id, username)
+    with forgetting(db, bot_id, user_id):
+        await db.require().execute(
+            "UPDATE users SET last_seen = now(), username = $3 WHERE bot_id = $1 AND user_id = $2",
+            bot_id, user_id, username)
 
 
 async def set_banned(conn: asyncpg.Connection, bot_id: int, user_id: int, banned: bool) -> bool | None:
     """Block (or unblock) the user from the bot inside the caller's transaction (an admin's, with
     its audit row); their next update gets one polite message again. Returns the flag before,
-    None for an unknown user."""
+    None for an unknown user. The caller commits, so the caller wraps its transaction in
+    `forgetting` (store/user_cache.py)."""
     row = await conn.fetchrow(
         """UPDATE users u SET banned = $3, ban_told = false FROM (SELECT banned FROM users
                 WHERE bot_id = $1 AND user_id = $2 FOR UPDATE) old
@@ -193,9 +220,10 @@ async def set_banned(conn: asyncpg.Connection, bot_id: int, user_id: int, banned
 
 async def ban_told(db: Database, bot_id: int, user_id: int) -> bool:
     """Record that a banned user got their one message; False when another update already did."""
-    return await db.require().fetchval(
-        """UPDATE users SET ban_told = true WHERE bot_id = $1 AND user_id = $2 AND banned AND NOT ban_told
-           RETURNING true""", bot_id, user_id) is not None
+    with forgetting(db, bot_id, user_id):
+        return await db.require().fetchval(
+            """UPDATE users SET ban_told = true WHERE bot_id = $1 AND user_id = $2 AND banned AND NOT ban_told
+               RETURNING true""", bot_id, user_id) is not None
 
 
 async def find_user(db: Database, bot_id: int, query: str) -> User | None:

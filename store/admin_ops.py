@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncpg
 
 from store import audit
-from store.accounts import Overdraft, UnknownUser, set_banned
+from store.accounts import Overdraft, UnknownUser, forgetting, set_banned
 from store.database import Database
 from store.fence import fenced
 from store.money_in import Credited, credit_in
@@ -45,12 +45,13 @@ async def set_ban(db: Database, lock_name: str, epoch: int, bot_id: int, admin_i
                   banned: bool) -> bool | None:
     """Ban or unban the user, audited; returns the flag before (None: no such user). Asking for
     what already holds changes nothing (a banned user is not told a second time)."""
-    async with fenced(db, lock_name, epoch) as conn:
-        old = await conn.fetchval("SELECT banned FROM users WHERE bot_id = $1 AND user_id = $2 FOR UPDATE",
-                                  bot_id, user_id)
-        if old is None or bool(old) == banned:
-            return None if old is None else bool(old)
-        await set_banned(conn, bot_id, user_id, banned)
-        await audit.record(conn, bot_id, admin_id, "ban" if banned else "unban", target=f"user:{user_id}",
-                           before={"banned": bool(old)}, after={"banned": banned})
+    with forgetting(db, bot_id, user_id):
+        async with fenced(db, lock_name, epoch) as conn:
+            old = await conn.fetchval("SELECT banned FROM users WHERE bot_id = $1 AND user_id = $2 FOR UPDATE",
+                                      bot_id, user_id)
+            if old is None or bool(old) == banned:
+                return None if old is None else bool(old)
+            await set_banned(conn, bot_id, user_id, banned)
+            await audit.record(conn, bot_id, admin_id, "ban" if banned else "unban", target=f"user:{user_id}",
+                               before={"banned": bool(old)}, after={"banned": banned})
     return bool(old)

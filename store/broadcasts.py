@@ -12,6 +12,7 @@ MAX_TRIES intents without an answer is failed instead of tried again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +21,7 @@ from typing import Any, Literal
 import asyncpg
 
 from store import audit
+from store.accounts import forgetting
 from store.database import Database
 from store.fence import fenced
 
@@ -226,19 +228,22 @@ async def record(db: Database, lock_name: str, epoch: int, bot_id: int, broadcas
     """A recipient's outcome, once (False: it had one already), counted on the broadcast in the same
     fenced transaction; 'blocked' also marks the user as having blocked the bot, so no later
     broadcast counts them."""
-    async with fenced(db, lock_name, epoch) as conn:
-        done = await conn.fetchval(
-            """UPDATE broadcast_recipients SET state = $3, error = $4, epoch = $5, updated_at = now()
-                WHERE broadcast_id = $1 AND user_id = $2 AND state IN ('pending', 'sending') RETURNING 1""",
-            broadcast_id, user_id, outcome, error, epoch)
-        if done is None:
-            return False
-        column = {"sent": "sent", "blocked": "blocked", "failed": "failed"}[outcome]  # never a caller's text
-        await conn.execute(f"UPDATE broadcasts SET {column} = {column} + 1, epoch = $2 WHERE id = $1",
-                           broadcast_id, epoch)
-        if outcome == "blocked":
-            await conn.execute("UPDATE users SET blocked = true WHERE bot_id = $1 AND user_id = $2", bot_id, user_id)
-        return True
+    # the user's row changes with a 'blocked' outcome: the leader's copy goes once that commits
+    with forgetting(db, bot_id, user_id) if outcome == "blocked" else contextlib.nullcontext():
+        async with fenced(db, lock_name, epoch) as conn:
+            done = await conn.fetchval(
+                """UPDATE broadcast_recipients SET state = $3, error = $4, epoch = $5, updated_at = now()
+                    WHERE broadcast_id = $1 AND user_id = $2 AND state IN ('pending', 'sending') RETURNING 1""",
+                broadcast_id, user_id, outcome, error, epoch)
+            if done is None:
+                return False
+            column = {"sent": "sent", "blocked": "blocked", "failed": "failed"}[outcome]  # never a caller's text
+            await conn.execute(f"UPDATE broadcasts SET {column} = {column} + 1, epoch = $2 WHERE id = $1",
+                               broadcast_id, epoch)
+            if outcome == "blocked":
+                await conn.execute("UPDATE users SET blocked = true WHERE bot_id = $1 AND user_id = $2",
+                                   bot_id, user_id)
+            return True
 
 
 async def set_progress_message(db: Database, lock_name: str, epoch: int, broadcast_id: int, message_id: int) -> None:

@@ -14,7 +14,7 @@ from fakes.telegram_api import FakeTelegram
 from ingest.bot_api import make_bot
 from ingest.send_limiter import SendLimiter
 from ingest.turns import Turns, away
-from store import accounts
+from store import accounts, user_cache
 from tests.actors_kit import until
 from tests.conftest import Money
 from tests.procs import FAKE_TOKEN
@@ -193,7 +193,7 @@ async def test_a_handler_back_from_telegram_queues_behind_those_already_waiting(
     assert free(turns) == 1
 
 
-async def test_a_users_first_account_read_is_waited_for_without_the_turn_and_a_known_users_with_it(
+async def test_a_users_first_account_read_waits_without_the_turn_a_known_users_with_it_and_a_kept_ones_not_at_all(
         money: Money, fake: FakeTelegram, bot: Bot) -> None:
     """A first contact's commit waits on a WAL flush, so its handler gives the turn away; a user
     this process has met is only read, and keeps it (a burst of their presses stays in order).
@@ -202,6 +202,8 @@ async def test_a_users_first_account_read_is_waited_for_without_the_turn_and_a_k
     for met, turn_held in ((False, 0), (True, 1), ("a new process", 0)):
         if met == "a new process":
             chat.restart()  # the user is known to the database, not yet met by this process
+        # the leader's copy of the row gone (a write forgot it, or it aged out): the row is read
+        user_cache.of(money.db).forget(money.bot_id, 7801)
         turns = Turns(1, patience=30)
 
         async def in_turn(turns: Turns = turns) -> None:
@@ -215,6 +217,11 @@ async def test_a_users_first_account_read_is_waited_for_without_the_turn_and_a_k
             assert turns.holding == turn_held, f"met: {met}"
         await asyncio.wait_for(handling, 30)
     assert await accounts.get_user(money.db, money.bot_id, 7801) is not None
+    async with money.db.require().acquire() as locker, locker.transaction():  # kept: nothing is read at all
+        await locker.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        before = len(chat.screens)
+        await asyncio.wait_for(chat.say("/start"), 30)
+        assert len(chat.screens) == before + 1
 
 
 def test_the_users_met_are_bounded_and_the_oldest_half_forgotten_first() -> None:
