@@ -123,8 +123,9 @@ class Met:
 class EnsureUser(BaseMiddleware):
     """The user has an account before any handler runs (the welcome bonus at first contact), so
     a Confirm never meets an unknown user. A known user costs one read, or none when the leader
-    read them in this epoch (store/user_cache.py: every writer of the row forgets it); the first contact is a
-    fenced write under the update's `fence_epoch` (refused by the fence: the update runs again).
+    read them in this epoch (store/user_cache.py: every writer of the row forgets it); the first
+    contact is a fenced write under the update's `fence_epoch` (refused by the fence: the update
+    runs again).
 
     A user an operator banned gets one polite message and no handler runs, except for what
     money and Telegram's terms need: a payment's service message (a Star paid is never lost) and

@@ -1,10 +1,9 @@
-"""The JSON session's shortcuts for inline keyboards, over HTTP against the fake Telegram: a
-keyboard's JSON form is walked once per keyboard object, and the keyboard Telegram echoes back in
-a sent message is the one we sent; neither changes what goes on the wire or what errors say."""
+"""The JSON session's shortcuts for inline keyboards, over HTTP against the fake Telegram with the
+bot as the dispatcher makes it (conftest's): a keyboard's JSON form is walked once per keyboard
+object, and the keyboard Telegram echoes back in a sent message is the one we sent; neither
+changes what goes on the wire or what errors say."""
 
 from __future__ import annotations
-
-from collections.abc import AsyncIterator
 
 import pytest
 from aiogram import Bot
@@ -13,8 +12,6 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from fakes.telegram_api import FakeTelegram
 from ingest import bot_api
-from ingest.bot_api import make_bot
-from tests.procs import FAKE_TOKEN
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -24,17 +21,9 @@ def keyboard(*labels: str) -> InlineKeyboardMarkup:
                                                  for label in labels])
 
 
-@pytest.fixture
-async def bot() -> AsyncIterator[tuple[FakeTelegram, Bot]]:
-    async with FakeTelegram() as fake:
-        made = make_bot(FAKE_TOKEN, fake.base_url, timeout=5)
-        yield fake, made
-        await made.session.close()
-
-
 async def test_a_keyboard_sent_twice_goes_on_the_wire_whole_both_times_and_comes_back_as_sent(
-        bot: tuple[FakeTelegram, Bot]) -> None:
-    fake, made = bot
+        fake: FakeTelegram, bot: Bot) -> None:
+    made = bot
     markup = keyboard("one", "two")
     first = await made.send_message(5001, "hello", reply_markup=markup)
     second = await made.send_message(5001, "again", reply_markup=markup)
@@ -49,8 +38,8 @@ async def test_a_keyboard_sent_twice_goes_on_the_wire_whole_both_times_and_comes
 
 
 async def test_the_kept_forms_are_bounded_and_a_new_keyboard_is_never_sent_as_an_old_ones_form(
-        bot: tuple[FakeTelegram, Bot]) -> None:
-    fake, made = bot
+        fake: FakeTelegram, bot: Bot) -> None:
+    made = bot
     for n in range(bot_api.MARKUPS_KEPT + 5):  # each keyboard object dropped after its send
         await made.send_message(5001, "n", reply_markup=keyboard(f"k{n}"))
     assert len(bot_api._MARKUPS) <= bot_api.MARKUPS_KEPT
@@ -59,8 +48,8 @@ async def test_the_kept_forms_are_bounded_and_a_new_keyboard_is_never_sent_as_an
 
 
 async def test_an_edit_that_returns_true_and_errors_with_a_keyboard_are_aiograms_answers(
-        bot: tuple[FakeTelegram, Bot]) -> None:
-    fake, made = bot
+        fake: FakeTelegram, bot: Bot) -> None:
+    made = bot
     markup = keyboard("one")
     sent = await made.send_message(5001, "hello", reply_markup=markup)
     edited = await made.edit_message_text("changed", chat_id=5001, message_id=sent.message_id,
