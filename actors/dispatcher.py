@@ -50,6 +50,7 @@ from store.fence import Fenced, counting_commits
 from store.inbox import Claimed
 from store.leader import lock_name
 from telemetry import logs, tracing
+from telemetry.awaiting import awaiting
 from telemetry.metrics import METRICS
 
 log = logs.get("dispatcher")
@@ -58,6 +59,7 @@ HANDLED = frozenset(ALLOWED_UPDATES)  # what we ask Telegram for is what has han
 CLAIM_BATCH = 500
 HIGH_WATER = 2000  # updates held in memory at most; the rest waits in the inbox
 DRAIN_SECONDS = 5.0  # on a stop, how long running updates may take to finish (under stop_deadline)
+STOP_SLOW = 1.0  # cancelled tasks still running after this are logged with where they wait
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)  # between runs of an update that must run again
 MAX_RUNS_UNAVAILABLE = 40  # the database unreachable this many runs in a row (minutes): failed for good
 MAX_RUNS_AFTER_INTENT = 3  # a deadline after a committed intent this many times: failed for good
@@ -236,6 +238,10 @@ class UpdateDispatcher(FloodControl, Leased, Actor):
         for task in tasks:
             task.cancel()
         if tasks:
+            _, late = await asyncio.wait(tasks, timeout=STOP_SLOW)
+            if late:  # a task not ending when cancelled holds the whole stop (and the role change) up
+                log.warning("dispatch_stop_slow", extra={"reason": reason, "late": len(late), "seconds": STOP_SLOW,
+                                                         "awaiting": [awaiting(t) for t in list(late)[:4]]})
             await asyncio.gather(*tasks, return_exceptions=True)
             log.info("dispatch_stopped", extra={"reason": reason, "dropped": len(self.held)})
         self.queues.clear()

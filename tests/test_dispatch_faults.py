@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ class Runs:
     """How often each test command ran, so a handler can fail on its first runs only."""
 
     counts: collections.Counter[str] = field(default_factory=collections.Counter)
+    released: asyncio.Event = field(default_factory=asyncio.Event)  # /stubborn's cleanup may end
 
 
 def faulty_router(db: Database, runs: Runs) -> Router:
@@ -77,6 +79,14 @@ def faulty_router(db: Database, runs: Runs) -> Router:
         if first("intent"):
             await asyncio.Event().wait()  # the deadline fires after the intent committed
         await message.answer("intent ok")
+
+    @router.message(Command("stubborn"))
+    async def stubborn(message: Message) -> None:
+        runs.counts["stubborn"] += 1
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runs.released.wait()  # a cleanup that awaits: a stop's cancel does not end the task
 
     @router.message(Command("hang"))
     async def hang(message: Message) -> None:
@@ -246,6 +256,26 @@ async def test_nothing_is_sent_past_the_lease_and_the_work_resumes_when_it_is_re
     h.keep_granting()
     await h.fake.wait_for(lambda: len(h.fake.sent_messages(505)) >= 3, timeout=10, what="the rest after renewal")
     assert h.texts(505) == ["echo a", "echo b", "echo c"]
+
+
+async def test_a_stop_held_up_by_a_task_that_does_not_end_when_cancelled_says_where_it_waits(
+        harness: Callable[..., Any], caplog: pytest.LogCaptureFixture) -> None:
+    """The soak once saw a role change wait 5 s on the stop's cancelled tasks, with nothing in the
+    log to say which: now a stop still waiting after STOP_SLOW names each late task's await."""
+    caplog.set_level(logging.INFO, logger="trt.dispatcher")
+    runs = Runs()
+    h: Harness = await harness(runs)
+    h.grant()
+    await h.post(*chat_updates(507, 7000, ["/stubborn"]))
+    await until(lambda: runs.counts["stubborn"] == 1, what="the stubborn handler running")
+    h.box.tell_nowait(EpochRefused(h.epoch))
+    await until(lambda: [r for r in caplog.records if r.getMessage() == "dispatch_stop_slow"], timeout=10,
+                what="the slow stop logged")
+    [line] = [r for r in caplog.records if r.getMessage() == "dispatch_stop_slow"]
+    assert line.late == 1 and any("in stubborn > " in where for where in line.awaiting), line.awaiting
+    runs.released.set()
+    await until(lambda: [r for r in caplog.records if r.getMessage() == "dispatch_stopped"], timeout=10,
+                what="the stop finished once the cleanup ended")
 
 
 async def test_a_stale_fence_refusal_of_an_earlier_epoch_does_not_stop_the_current_one(
