@@ -3,9 +3,11 @@ generations; the jobs actor with 1,000 jobs in flight and no callbacks.
 
     .venv/bin/python -m bench.generation [--only a|b] [--users N] [--set NAME=VALUE] [--against REV] [--spy]
 
-The fake Telegram runs in its own process (as in bench.e2e); the fake KIE runs in this process,
-so its records can be stamped with time.monotonic(), the clock the fake Telegram stamps with
-(one clock for every process on this machine). TRT is a real `run.py serve` on its own database,
+The fake Telegram runs in its own process (as in bench.e2e); so does A's fake KIE
+(bench/timed_kie.py), so the 50 presses this process posts at once do not delay its stamps; B's
+runs in this process, which steers it (tasks held, ended on a schedule). Both stamp with
+time.monotonic(), the clock the fake Telegram stamps with (one clock for every process on this
+machine). TRT is a real `run.py serve` on its own database,
 with the production Telegram pacing (30 messages/s, 1 a second per chat) and the real KIE
 limiter (createTask 18 per 10 s, recordInfo 10 per s). The model is google/nano-banana (a photo).
 
@@ -57,16 +59,27 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
-from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.cpu_cost import cpu_by_process, machine_busy
 from bench.e2e import checkout
-from bench.harness import HEADERS, App, database, fake_telegram, fresh_database, pct, rss_mb, trt, workdir
+from bench.harness import (
+    HEADERS,
+    App,
+    database,
+    fake_telegram,
+    fresh_database,
+    pct,
+    python_server,
+    rss_mb,
+    trt,
+    workdir,
+)
 from bench.profile import py_spy, shares
+from bench.timed_kie import STAMPS_PATH, TimedKie
 from catalog import payload
 from catalog.loader import shipped
-from fakes.kie_api import CREATE_PATH, RECORD_PATH, Call, FakeKie, FakeTask, Outcome
+from fakes.kie_api import CREATE_PATH, RECORD_PATH, FakeTask
 from fakes.telegram_api import callback_update, message_update
 from store import accounts, jobs, kie_callbacks, leader
 from store.database import Database
@@ -94,32 +107,6 @@ B_PRICE = 400  # kopecks
 
 UPDATE_IDS = itertools.count(60_000_000)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-class TimedKie(FakeKie):
-    """The fake KIE with the bench's clock: every recorded request's ``at`` is time.monotonic()
-    (not the wall clock the fake keeps), and each task's end and callback are stamped too."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.ended_at: dict[str, float] = {}
-        self.called_back_at: dict[str, float] = {}
-
-    async def _record(self, request: web.Request) -> Call:
-        call = await super()._record(request)
-        call.at = time.monotonic()
-        return call
-
-    def _complete(self, task: FakeTask, outcome: Outcome, *, fail_code: str | None = None,
-                  fail_msg: str | None = None) -> None:
-        was_terminal = task.terminal
-        super()._complete(task, outcome, fail_code=fail_code, fail_msg=fail_msg)
-        if not was_terminal and task.terminal:
-            self.ended_at[task.task_id] = time.monotonic()
-
-    async def _send_callbacks(self, task: FakeTask, bodies: list[tuple[str | None, dict[str, Any]]]) -> None:
-        self.called_back_at.setdefault(task.task_id, time.monotonic())
-        await super()._send_callbacks(task, bodies)
 
 
 # -- the machine and the process ---------------------------------------------------------------
@@ -248,9 +235,9 @@ async def driving(app: App) -> None:
     await eventually(probe, 60, "the jobs actor driving")
 
 
-def trt_extra(kie: FakeKie, **more: str) -> dict[str, str]:
-    return {"KIE_API_KEY": KIE_KEY, "KIE_API_BASE": kie.base_url, "KIE_UPLOAD_BASE": kie.base_url,
-            "DOWNLOAD_TRUSTED_HOSTS": urlsplit(kie.base_url).netloc, **PACING, **more}
+def trt_extra(kie_base: str, **more: str) -> dict[str, str]:
+    return {"KIE_API_KEY": KIE_KEY, "KIE_API_BASE": kie_base, "KIE_UPLOAD_BASE": kie_base,
+            "DOWNLOAD_TRUSTED_HOSTS": urlsplit(kie_base).netloc, **PACING, **more}
 
 
 def ms(values: list[float]) -> str:
@@ -328,6 +315,14 @@ def bursts(times: dict[int, float], gap: float = 1.0) -> list[list[int]]:
     return groups
 
 
+async def kie_stamps(session: aiohttp.ClientSession, base: str, creates: int = 0) -> dict[str, Any]:
+    """What the fake KIE in its own process stamped (bench/timed_kie.py); `creates`: once that
+    many createTask calls arrived (or after 30 s)."""
+    async with session.get(base + STAMPS_PATH, params={"creates": str(creates), "timeout": "30"}) as response:
+        found: dict[str, Any] = await response.json()
+        return found
+
+
 def prompt_of(chat: int) -> str:
     return f"bench picture for chat {chat}"
 
@@ -347,10 +342,11 @@ async def scenario_a(tmp: Path, server_url: str, api: str, users_n: int = A_USER
     print(f"  {machine()}", flush=True)
     db = await fresh_database(server_url, "trt_bench_generation_a")
     port = free_port()
-    async with TimedKie(duration=A_TASK_SECONDS) as kie, \
+    async with python_server(tmp, "bench.timed_kie", ["--duration", f"{A_TASK_SECONDS:g}"], STAMPS_PATH,
+                             "the fake KIE") as kie, \
             trt(tmp, db, api, root=root, name=name,
-                **trt_extra(kie, PORT=str(port), WEBHOOK_BASE_URL=f"http://127.0.0.1:{port}", WELCOME_BONUS="100000",
-                            **(settings or {}))) as app:
+                **trt_extra(kie.base, PORT=str(port), WEBHOOK_BASE_URL=f"http://127.0.0.1:{port}",
+                            WELCOME_BONUS="100000", **(settings or {}))) as app:
         await driving(app)
         connector = aiohttp.TCPConnector(limit=2 * users_n)
         async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
@@ -372,10 +368,7 @@ async def scenario_a(tmp: Path, server_url: str, api: str, users_n: int = A_USER
             cpu_before, busy_before, pressed_at = cpu_by_process(), machine_busy(), time.monotonic()
             await asyncio.gather(*(confirm(u, p) for u, p in zip(users, presses, strict=True)))
 
-            async def window_created() -> bool:
-                return len(kie.calls(CREATE_PATH)) >= window
-            with contextlib.suppress(AssertionError):
-                await eventually(window_created, 30, "the first window's createTask", interval=0.005)
+            await kie_stamps(session, kie.base, creates=window)  # the first window's createTask, or 30 s
             cpu_after, busy_after, window_s = cpu_by_process(), machine_busy(), time.monotonic() - pressed_at
             if sampler is not None:
                 sampler.send_signal(signal.SIGINT)  # py-spy writes what it sampled and stops
@@ -387,17 +380,18 @@ async def scenario_a(tmp: Path, server_url: str, api: str, users_n: int = A_USER
             with contextlib.suppress(AssertionError):
                 await eventually(photos, 120, "every photo sent", interval=0.5)
             sent = await telegram_calls(session, api, method="sendPhoto")
+            stamps = await kie_stamps(session, kie.base)
         photo_at: dict[int, float] = {}
         for call in sent:
             chat = int(call["params"].get("chat_id", 0))
             if call["status"] == 200 and chat in posted:
                 photo_at.setdefault(chat, float(call["at"]))
         created_at: dict[int, float] = {}
-        for call in kie.calls(CREATE_PATH):
-            prompt = str(((call.json or {}).get("input") or {}).get("prompt", ""))
-            if call.status == 200 and prompt.startswith("bench picture"):
-                created_at.setdefault(int(prompt.rsplit(" ", 1)[-1]), call.at)
-        callback_at = {chat_of(kie.tasks[t]): at for t, at in kie.called_back_at.items()}
+        for call in stamps["creates"]:
+            if call["status"] == 200 and call["prompt"].startswith("bench picture"):
+                created_at.setdefault(int(call["prompt"].rsplit(" ", 1)[-1]), call["at"])
+        callback_at = {int(prompt.rsplit(" ", 1)[-1]): at for prompt, at in stamps["called_back"].items()
+                       if prompt.startswith("bench picture")}
         to_create = [created_at[c] - posted[c] for c in posted if c in created_at]
         by_arrival = sorted(created_at.values())
         first_window = [created_at[c] - posted[c] for c in posted
@@ -418,7 +412,7 @@ async def scenario_a(tmp: Path, server_url: str, api: str, users_n: int = A_USER
               f"{(busy_after - busy_before) * 1000:.0f} ms of {window_s * 1000 * (os.cpu_count() or 1):.0f}",
               flush=True)
         print(f"    the first 18 to arrive (KIE's createTask window, 18 per 10 s) {ms(first_window)}", flush=True)
-        print(f"    createTask calls by outcome at TRT: {creates}; at the fake: {len(kie.calls(CREATE_PATH))}",
+        print(f"    createTask calls by outcome at TRT: {creates}; at the fake: {len(stamps['creates'])}",
               flush=True)
         pressed = min(posted.values())
         print("    createTask arrivals after the presses: " + ", ".join(
@@ -609,7 +603,8 @@ async def scenario_b(tmp: Path, server_url: str, api: str) -> None:
     async with TimedKie(callbacks=False) as kie:
         stats = await asyncpg.connect(db)
         try:
-            async with trt(tmp, db, api, **trt_extra(kie)) as app:  # the first instance: migrations, a leader row
+            # the first instance: migrations, a leader row
+            async with trt(tmp, db, api, **trt_extra(kie.base_url)) as app:
                 await driving(app)
                 await asyncio.sleep(2.0)
                 first = await snapshot(stats, app.pid, db_name)
@@ -619,7 +614,7 @@ async def scenario_b(tmp: Path, server_url: str, api: str) -> None:
             tasks = await create_jobs(db, api, kie)
             print(f"  {len(tasks)} jobs created and submitted in {time.monotonic() - prep:.1f} s; the next "
                   f"instance takes over", flush=True)
-            async with trt(tmp, db, api, **trt_extra(kie)) as app:
+            async with trt(tmp, db, api, **trt_extra(kie.base_url)) as app:
                 await driving(app)
                 first = await snapshot(stats, app.pid, db_name)
                 w0 = first.at
