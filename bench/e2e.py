@@ -5,7 +5,7 @@ production-like one (bench/stock_prod_app.py: an asyncpg pool, the user upserted
 the FSM in PostgreSQL: what people deploy). Both ratios are printed, "TRT/stock (bare)" and
 "TRT/stock (production-like)".
 
-    .venv/bin/python -m bench.e2e [--against REV]
+    .venv/bin/python -m bench.e2e [--against REV] [--known]
 
 --against REV: the guard against the next regression. REV (any git revision: main~3, a commit)
 is checked out into a temporary worktree and run beside this checkout in the same run, against
@@ -17,10 +17,14 @@ and after).
 Throughput: N updates for N distinct chats posted over 50 connections as fast as acknowledged;
 updates/s is N over the time from the first post to the last sendMessage. Latency: per update,
 from its post to its sendMessage arriving at the fake (both clocks are this machine's monotonic
-clock). Each app with a database gets a fresh one of its own. Memory: the apps talk to a
-"Telegram" that never answers, 10,000 updates are posted and the app's RSS is read once they are
-all acknowledged (TRT's pending updates wait in PostgreSQL, whose memory is not counted; 2,000 at
-most are held in the process). Prints figures; asserts nothing.
+clock). Every update of that run is a user's first contact (TRT creates the user's account, in
+a fenced transaction). --known: each app then gets the same N users' /start again (new update ids),
+as most of a live bot's updates are: TRT reads nothing for a user or a chat its leader already
+holds (store/user_cache.py, bot/fsm_cache.py), the production-like app upserts the user and
+reads and clears the FSM as on every update. Each app with a database gets a fresh one of its
+own. Memory: the apps talk to a "Telegram" that never answers, 10,000 updates are posted and the
+app's RSS is read once they are all acknowledged (TRT's pending updates wait in PostgreSQL, whose
+memory is not counted; 2,000 at most are held in the process). Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -88,7 +92,8 @@ async def throughput(app: App, api: str, first_id: int, first_chat: int) -> dict
     acked = time.monotonic()
     await settle(api)
     arrived = {int(c["params"]["chat_id"]): float(c["at"]) for c in await fake_calls(api, "sendMessage")
-               if c["status"] == 200 and first_chat <= int(c["params"]["chat_id"]) < first_chat + N}
+               if c["status"] == 200 and first_chat <= int(c["params"]["chat_id"]) < first_chat + N
+               and float(c["at"]) >= began}  # a known users' run repeats an earlier run's chats
     latencies = [arrived[chat] - posted[chat] for chat in arrived]
     last = max(arrived.values()) if arrived else acked
     return {"answered": float(len(arrived)), "ups": len(arrived) / (last - began),
@@ -103,7 +108,7 @@ async def pending_rss(app: App) -> None:
 
 
 def show(name: str, r: dict[str, float]) -> None:
-    print(f"  {name:16s} {r['ups']:7.0f} updates/s end to end ({r['answered']:.0f}/{N} answered), "
+    print(f"  {name:24s} {r['ups']:7.0f} updates/s end to end ({r['answered']:.0f}/{N} answered), "
           f"acks {r['acks']:7.0f}/s, latency p50 {r['p50']:7.1f} ms  p99 {r['p99']:8.1f} ms", flush=True)
 
 
@@ -122,23 +127,34 @@ def checkout(rev: str, into: Path) -> Iterator[tuple[Path, str]]:
                        capture_output=True)
 
 
-async def run_trt(tmp: Path, server_url: str, api: str, name: str, root: Path | None, base: int) -> dict[str, float]:
+Runs = dict[str, dict[str, float]]  # "new" (first contacts), and "known" when asked: the same users again
+
+
+async def runs(app: App, api: str, first_id: int, first_chat: int, known: bool) -> Runs:
+    """The throughput run; with `known`, a second one of the same users (new update ids)."""
+    out = {"new": await throughput(app, api, first_id, first_chat)}
+    show(app.name, out["new"])
+    if known:
+        await settle(api)
+        out["known"] = await throughput(app, api, first_id + 100_000, first_chat)
+        show(app.name + " (known)", out["known"])
+    return out
+
+
+async def run_trt(tmp: Path, server_url: str, api: str, name: str, root: Path | None, base: int,
+                  known: bool = False) -> Runs:
     db = await fresh_database(server_url, f"trt_bench_e2e_{base}")
     async with trt(tmp, db, api, root=root, name=name) as app:
         await post_all(app.base, base * 1_000_000, base * 100_000, 500)
         await settle(api)
-        result = await throughput(app, api, base * 1_000_000 + 500_000, base * 100_000 + 50_000)
-        show(app.name, result)
-    return result
+        return await runs(app, api, base * 1_000_000 + 500_000, base * 100_000 + 50_000, known)
 
 
-async def run_stock(app: App, api: str, base: int) -> dict[str, float]:
-    """A warm-up of 500, then the throughput run; update ids and chats `base` apart from other runs'."""
+async def run_stock(app: App, api: str, base: int, known: bool = False) -> Runs:
+    """A warm-up of 500, then the throughput run(s); update ids and chats `base` apart from other runs'."""
     await post_all(app.base, base * 1_000_000, base * 100_000, 500)
     await settle(api)
-    result = await throughput(app, api, (base + 1) * 1_000_000, (base + 1) * 100_000)
-    show(app.name, result)
-    return result
+    return await runs(app, api, (base + 1) * 1_000_000, (base + 1) * 100_000, known)
 
 
 def ratio(label: str, trt_r: dict[str, float], anchor: dict[str, float]) -> str:
@@ -146,7 +162,7 @@ def ratio(label: str, trt_r: dict[str, float], anchor: dict[str, float]) -> str:
             f"acks/s {trt_r['acks'] / anchor['acks']:.2f}x")
 
 
-async def main(against: str | None) -> None:
+async def main(against: str | None, known: bool) -> None:
     with workdir() as tmp, contextlib.ExitStack() as trees:
         other = trees.enter_context(checkout(against, tmp)) if against else None
         async with database(tmp) as server_url:
@@ -154,22 +170,25 @@ async def main(against: str | None) -> None:
                 print(f"/start -> sendMessage, {N} updates over {CONNS} connections (after a warm-up of 500)",
                       flush=True)
                 async with stock(tmp, api) as app:
-                    stock_r = await run_stock(app, api, 1)
+                    stock_r = await run_stock(app, api, 1, known)
                 db = await fresh_database(server_url, "stock_prod_bench_e2e")
                 async with stock_prod(tmp, api, db) as app:
-                    prod_r = await run_stock(app, api, 7)
+                    prod_r = await run_stock(app, api, 7, known)
                 anchors = {"bare": stock_r, "production-like": prod_r}
                 old_r = None
                 if other is not None:
-                    old_r = await run_trt(tmp, server_url, api, f"TRT {other[1]}", other[0], 5)
-                trt_r = await run_trt(tmp, server_url, api, "TRT", None, 3)
-                for kind, r in anchors.items():
-                    print(ratio(f"TRT/stock ({kind})", trt_r, r), flush=True)
-                if other is not None and old_r is not None:
+                    old_r = await run_trt(tmp, server_url, api, f"TRT {other[1]}", other[0], 5, known)
+                trt_r = await run_trt(tmp, server_url, api, "TRT", None, 3, known)
+                for users in trt_r:
+                    who = "" if users == "new" else f", {users} users"
                     for kind, r in anchors.items():
-                        print(ratio(f"TRT {other[1]}/stock ({kind})", old_r, r), flush=True)
-                    print(f"this checkout against {other[1]}: {trt_r['ups'] / old_r['ups']:.2f}x updates/s, "
-                          f"p99 {old_r['p99']:.0f} -> {trt_r['p99']:.0f} ms", flush=True)
+                        print(ratio(f"TRT/stock ({kind}{who})", trt_r[users], r[users]), flush=True)
+                    if other is not None and old_r is not None:
+                        for kind, r in anchors.items():
+                            print(ratio(f"TRT {other[1]}/stock ({kind}{who})", old_r[users], r[users]), flush=True)
+                        print(f"this checkout against {other[1]}{who}: "
+                              f"{trt_r[users]['ups'] / old_r[users]['ups']:.2f}x updates/s, "
+                              f"p99 {old_r[users]['p99']:.0f} -> {trt_r[users]['p99']:.0f} ms", flush=True)
             print(f"RSS with {PENDING:,} updates pending (Telegram never answers)", flush=True)
             async with black_hole() as hole:
                 async with stock(tmp, hole) as app:
@@ -189,4 +208,7 @@ async def main(against: str | None) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="/start -> sendMessage end to end, beside stock aiogram")
     parser.add_argument("--against", metavar="REV", help="also run this git revision, in the same run")
-    asyncio.run(main(parser.parse_args().against))
+    parser.add_argument("--known", action="store_true",
+                        help="after each app's run of first contacts, run the same users again")
+    args = parser.parse_args()
+    asyncio.run(main(args.against, args.known))
