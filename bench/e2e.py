@@ -9,10 +9,13 @@ the FSM in PostgreSQL: what people deploy). Both ratios are printed, "TRT/stock 
 
 --against REV: the guard against the next regression. REV (any git revision: main~3, a commit)
 is checked out into a temporary worktree and run beside this checkout in the same run, against
-the same stock apps, the same fake Telegram and the same PostgreSQL, one after the other, so both
-see the same machine; the figures of both and their ratios to both anchors are printed. A drop
-of more than 10% is a bug to fix or explain (each issue note carries this line for main before
-and after).
+the same stock apps, the same fake Telegram and the same PostgreSQL, in the order REV, this,
+this, REV, so both see the same machine and neither always runs second; each run's figures, the
+means' ratios to both anchors and "this checkout against REV" (the means' ratio, and each
+pair's) are printed. On this machine two runs of the same code differed by 12%, and in pairs
+always run in the same order the second was 5-6% slower, so the guard reads the means of a
+balanced order. A drop of more than 10% is a
+bug to fix or explain (each issue note carries this line for main before and after).
 
 Throughput: N updates for N distinct chats posted over 50 connections as fast as acknowledged;
 updates/s is N over the time from the first post to the last sendMessage. Latency: per update,
@@ -61,6 +64,7 @@ from tests.procs import ROOT
 CONNS = 50
 N = 3000
 PENDING = 10_000
+ROUNDS = 2  # with --against: REV, this, this, REV (a pair wanders by 10% here, and the second of a pair ran slower)
 
 
 async def post_all(base: str, first_id: int, first_chat: int, count: int) -> dict[int, float]:
@@ -157,6 +161,12 @@ async def run_stock(app: App, api: str, base: int, known: bool = False) -> Runs:
     return await runs(app, api, (base + 1) * 1_000_000, (base + 1) * 100_000, known)
 
 
+def mean(rounds: list[Runs]) -> Runs:
+    """Each figure's mean over the rounds of one build."""
+    return {users: {k: sum(r[users][k] for r in rounds) / len(rounds) for k in rounds[0][users]}
+            for users in rounds[0]}
+
+
 def ratio(label: str, trt_r: dict[str, float], anchor: dict[str, float]) -> str:
     return (f"{label} end-to-end updates/s: {trt_r['ups'] / anchor['ups']:.2f}x, "
             f"acks/s {trt_r['acks'] / anchor['acks']:.2f}x")
@@ -175,19 +185,29 @@ async def main(against: str | None, known: bool) -> None:
                 async with stock_prod(tmp, api, db) as app:
                     prod_r = await run_stock(app, api, 7, known)
                 anchors = {"bare": stock_r, "production-like": prod_r}
-                old_r = None
-                if other is not None:
-                    old_r = await run_trt(tmp, server_url, api, f"TRT {other[1]}", other[0], 5, known)
-                trt_r = await run_trt(tmp, server_url, api, "TRT", None, 3, known)
+                olds: list[Runs] = []
+                news: list[Runs] = []
+                for round_ in range(ROUNDS if other is not None else 1):
+                    order = ["old", "new"] if round_ % 2 == 0 else ["new", "old"]  # REV, this, this, REV
+                    for which in order if other is not None else ["new"]:
+                        if which == "old" and other is not None:
+                            olds.append(await run_trt(tmp, server_url, api, f"TRT {other[1]}", other[0],
+                                                      5 + 10 * round_, known))
+                        elif which == "new":
+                            news.append(await run_trt(tmp, server_url, api, "TRT", None, 3 + 10 * round_, known))
+                trt_r = mean(news)
                 for users in trt_r:
                     who = "" if users == "new" else f", {users} users"
                     for kind, r in anchors.items():
                         print(ratio(f"TRT/stock ({kind}{who})", trt_r[users], r[users]), flush=True)
-                    if other is not None and old_r is not None:
+                    if other is not None:
+                        old_r = mean(olds)
                         for kind, r in anchors.items():
                             print(ratio(f"TRT {other[1]}/stock ({kind}{who})", old_r[users], r[users]), flush=True)
+                        pairs = ", ".join(f"{n[users]['ups'] / o[users]['ups']:.2f}x" for o, n in zip(olds, news,
+                                                                                                    strict=True))
                         print(f"this checkout against {other[1]}{who}: "
-                              f"{trt_r[users]['ups'] / old_r[users]['ups']:.2f}x updates/s, "
+                              f"{trt_r[users]['ups'] / old_r[users]['ups']:.2f}x updates/s (each pair: {pairs}), "
                               f"p99 {old_r[users]['p99']:.0f} -> {trt_r[users]['p99']:.0f} ms", flush=True)
             print(f"RSS with {PENDING:,} updates pending (Telegram never answers)", flush=True)
             async with black_hole() as hole:
