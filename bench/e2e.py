@@ -14,17 +14,17 @@ this, REV, so both see the same machine and neither always runs second; each run
 means' ratios to both anchors and "this checkout against REV" (the means' ratio, and each
 pair's) are printed. On this machine two runs of the same code differed by 12%, and in pairs
 always run in the same order the second was 5-6% slower, so the guard reads the means of a
-balanced order. A drop of more than 10% is a
-bug to fix or explain (each issue note carries this line for main before and after).
+balanced order. A drop of more than 10% is a bug to fix or explain (each issue note carries this
+line for main before and after).
 
 Throughput: N updates for N distinct chats posted over 50 connections as fast as acknowledged;
 updates/s is N over the time from the first post to the last sendMessage. Latency: per update,
 from its post to its sendMessage arriving at the fake (both clocks are this machine's monotonic
 clock). Every update of that run is a user's first contact (TRT creates the user's account, in
-a fenced transaction). --known: each app then gets the same N users' /start again (new update ids),
-as most of a live bot's updates are: TRT reads nothing for a user or a chat its leader already
-holds (store/user_cache.py, bot/fsm_cache.py), the production-like app upserts the user and
-reads and clears the FSM as on every update. Each app with a database gets a fresh one of its
+a fenced transaction). --known: each app then gets the same N users' /start again (new update
+ids), as most of a live bot's updates are: TRT reads nothing for a user or a chat its leader
+already holds (store/user_cache.py, bot/fsm_cache.py), the production-like app upserts the user
+and reads and clears the FSM as on every update. Each app with a database gets a fresh one of its
 own. Memory: the apps talk to a "Telegram" that never answers, 10,000 updates are posted and the
 app's RSS is read once they are all acknowledged (TRT's pending updates wait in PostgreSQL, whose
 memory is not counted; 2,000 at most are held in the process). Prints figures; asserts nothing.
@@ -64,7 +64,8 @@ from tests.procs import ROOT
 CONNS = 50
 N = 3000
 PENDING = 10_000
-ROUNDS = 2  # with --against: REV, this, this, REV (a pair wanders by 10% here, and the second of a pair ran slower)
+# with --against: each pair's two orders once (a pair wanders by 10% here, and its second run was slower)
+ORDER = ("REV", "this", "this", "REV")
 
 
 async def post_all(base: str, first_id: int, first_chat: int, count: int) -> dict[int, float]:
@@ -187,14 +188,12 @@ async def main(against: str | None, known: bool) -> None:
                 anchors = {"bare": stock_r, "production-like": prod_r}
                 olds: list[Runs] = []
                 news: list[Runs] = []
-                for round_ in range(ROUNDS if other is not None else 1):
-                    order = ["old", "new"] if round_ % 2 == 0 else ["new", "old"]  # REV, this, this, REV
-                    for which in order if other is not None else ["new"]:
-                        if which == "old" and other is not None:
-                            olds.append(await run_trt(tmp, server_url, api, f"TRT {other[1]}", other[0],
-                                                      5 + 10 * round_, known))
-                        elif which == "new":
-                            news.append(await run_trt(tmp, server_url, api, "TRT", None, 3 + 10 * round_, known))
+                for i, which in enumerate(ORDER if other is not None else ("this",)):
+                    if which == "REV" and other is not None:
+                        olds.append(await run_trt(tmp, server_url, api, f"TRT {other[1]}", other[0], 5 + 10 * i,
+                                                  known))
+                    else:
+                        news.append(await run_trt(tmp, server_url, api, "TRT", None, 3 + 10 * i, known))
                 trt_r = mean(news)
                 for users in trt_r:
                     who = "" if users == "new" else f", {users} users"
