@@ -79,7 +79,7 @@ from bench.profile import py_spy, shares
 from bench.timed_kie import STAMPS_PATH, TimedKie
 from catalog import payload
 from catalog.loader import shipped
-from fakes.kie_api import CREATE_PATH, RECORD_PATH, FakeTask
+from fakes.kie_api import CREATE_PATH, RECORD_PATH
 from fakes.telegram_api import callback_update, message_update
 from store import accounts, jobs, kie_callbacks, leader
 from store.database import Database
@@ -325,10 +325,6 @@ async def kie_stamps(session: aiohttp.ClientSession, base: str, creates: int = 0
 
 def prompt_of(chat: int) -> str:
     return f"bench picture for chat {chat}"
-
-
-def chat_of(task: FakeTask) -> int:
-    return int(str(task.input.get("prompt", "0")).rsplit(" ", 1)[-1])
 
 
 async def scenario_a(tmp: Path, server_url: str, api: str, users_n: int = A_USERS,
