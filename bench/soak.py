@@ -1000,6 +1000,9 @@ class Soak:
                 self.pay["stopped at the pack (never acknowledged)"] += 1
                 continue
             invoice = await self._wait_call(functools.partial(self._new_invoices, chat, invoices), 20.0)
+            if invoice is None and self.stop_load.is_set():  # the load ended while it waited: no verdict
+                self.pay["stopped by the end of the load"] += 1
+                break
             if invoice is None or not invoice.payload:
                 self.pay["no invoice"] += 1
                 await self._pause(1.0)
@@ -1010,6 +1013,9 @@ class Soak:
                 self.pay["stopped at the pre-checkout (never acknowledged)"] += 1
                 continue
             answer = await self._wait_call(functools.partial(self._answers, query_id), 20.0)
+            if answer is None and self.stop_load.is_set():  # an answer may still come: no verdict either
+                self.pay["stopped by the end of the load"] += 1
+                break
             if answer is None or not answer.answer_ok:
                 # Telegram charges nothing unless the bot said yes within 10 s
                 self.pay["pre-checkout unanswered" if answer is None else "pre-checkout refused"] += 1
