@@ -273,7 +273,8 @@ class UpdateDispatcher(FloodControl, Leased, Actor):
             METRICS.inbox_oldest.set(self.oldest_age)
 
     async def _pump(self) -> None:
-        while True:
+        generation = self.generation  # a stop moves it on: see _worker
+        while generation == self.generation:
             await self.wanted.wait()
             self.wanted.clear()
             await self.acting.wait()
@@ -352,9 +353,17 @@ class UpdateDispatcher(FloodControl, Leased, Actor):
         return self.ready.popleft()
 
     async def _worker(self, number: int) -> None:
+        """Takes the ready chats' updates in turn until the session's stop. The stop cancels the
+        workers, but a cancellation can be lost inside what a handler awaits (code that catches
+        CancelledError; Python 3.11's asyncio.wait_for returns a result that lands in the same step
+        as the cancel). A worker that lost it finished its update and parked for good on `acting`:
+        a soak (seed 2117) logged dispatch_stop_slow with four cancelled workers waiting at this
+        loop's top, and the role change waiting for them missed its 5 s deadline. So a worker also
+        ends when the session it began in has ended."""
         me = asyncio.current_task()
         assert me is not None
-        while not self.draining:
+        generation = self.generation
+        while not self.draining and generation == self.generation:
             await self.acting.wait()
             key = await self._next_chat()
             queue = self.queues[key]

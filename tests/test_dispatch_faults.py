@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import logging
 import time
@@ -87,6 +88,12 @@ def faulty_router(db: Database, runs: Runs) -> Router:
             await asyncio.Event().wait()
         finally:
             await runs.released.wait()  # a cleanup that awaits: a stop's cancel does not end the task
+
+    @router.message(Command("lost_cancel"))
+    async def lost_cancel(message: Message) -> None:
+        runs.counts["lost_cancel"] += 1
+        with contextlib.suppress(asyncio.CancelledError):  # what 3.11's asyncio.wait_for does when a result
+            await asyncio.Event().wait()                   # lands in the same step as the cancel
 
     @router.message(Command("hang"))
     async def hang(message: Message) -> None:
@@ -276,6 +283,24 @@ async def test_a_stop_held_up_by_a_task_that_does_not_end_when_cancelled_says_wh
     runs.released.set()
     await until(lambda: [r for r in caplog.records if r.getMessage() == "dispatch_stopped"], timeout=10,
                 what="the stop finished once the cleanup ended")
+
+
+async def test_a_stop_ends_a_worker_whose_handler_lost_the_cancellation_instead_of_waiting_for_it_for_ever(
+        harness: Callable[..., Any], caplog: pytest.LogCaptureFixture) -> None:
+    """A handler that swallows the stop's cancel (as Python 3.11's asyncio.wait_for can, inside
+    asyncpg or aiohttp) returns normally; its worker must end there, not park on `acting` until
+    the role change's deadline (soak seed 2117: a 5 s stall, every late task at the loop's top)."""
+    caplog.set_level(logging.INFO, logger="trt.dispatcher")
+    runs = Runs()
+    h: Harness = await harness(runs)
+    h.grant()
+    await h.post(*chat_updates(508, 8000, ["/lost_cancel"]))
+    await until(lambda: runs.counts["lost_cancel"] == 1, what="the handler running")
+    h.box.tell_nowait(EpochRefused(h.epoch))
+    await until(lambda: [r for r in caplog.records if r.getMessage() == "dispatch_stopped"], timeout=10,
+                what="the stop finished")
+    assert not [r for r in caplog.records if r.getMessage() == "dispatch_stop_slow"]
+    assert runs.counts["lost_cancel"] == 1
 
 
 async def test_a_stale_fence_refusal_of_an_earlier_epoch_does_not_stop_the_current_one(
