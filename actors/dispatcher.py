@@ -353,13 +353,8 @@ class UpdateDispatcher(FloodControl, Leased, Actor):
         return self.ready.popleft()
 
     async def _worker(self, number: int) -> None:
-        """Takes the ready chats' updates in turn until the session's stop. The stop cancels the
-        workers, but a cancellation can be lost inside what a handler awaits (code that catches
-        CancelledError; Python 3.11's asyncio.wait_for returns a result that lands in the same step
-        as the cancel). A worker that lost it finished its update and parked for good on `acting`:
-        a soak (seed 2117) logged dispatch_stop_slow with four cancelled workers waiting at this
-        loop's top, and the role change waiting for them missed its 5 s deadline. So a worker also
-        ends when the session it began in has ended."""
+        """Takes ready chats' updates until its session stops (`generation`: a cancel lost in a handler's
+        await once parked workers on `acting` for good, past a role change's deadline; soak seed 2117)."""
         me = asyncio.current_task()
         assert me is not None
         generation = self.generation

@@ -265,24 +265,33 @@ async def test_nothing_is_sent_past_the_lease_and_the_work_resumes_when_it_is_re
     assert h.texts(505) == ["echo a", "echo b", "echo c"]
 
 
-async def test_a_stop_held_up_by_a_task_that_does_not_end_when_cancelled_says_where_it_waits(
-        harness: Callable[..., Any], caplog: pytest.LogCaptureFixture) -> None:
-    """The soak once saw a role change wait 5 s on the stop's cancelled tasks, with nothing in the
-    log to say which: now a stop still waiting after STOP_SLOW names each late task's await."""
+def logged(caplog: pytest.LogCaptureFixture, event: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.getMessage() == event]
+
+
+async def stopped_while_running(harness: Callable[..., Any], caplog: pytest.LogCaptureFixture, chat: int,
+                                first_id: int, command: str) -> Runs:
+    """`/command` running in `chat` when the dispatcher is told its epoch was refused (a stop)."""
     caplog.set_level(logging.INFO, logger="trt.dispatcher")
     runs = Runs()
     h: Harness = await harness(runs)
     h.grant()
-    await h.post(*chat_updates(507, 7000, ["/stubborn"]))
-    await until(lambda: runs.counts["stubborn"] == 1, what="the stubborn handler running")
+    await h.post(*chat_updates(chat, first_id, [f"/{command}"]))
+    await until(lambda: runs.counts[command] == 1, what=f"/{command} running")
     h.box.tell_nowait(EpochRefused(h.epoch))
-    await until(lambda: [r for r in caplog.records if r.getMessage() == "dispatch_stop_slow"], timeout=10,
-                what="the slow stop logged")
-    [line] = [r for r in caplog.records if r.getMessage() == "dispatch_stop_slow"]
+    return runs
+
+
+async def test_a_stop_held_up_by_a_task_that_does_not_end_when_cancelled_says_where_it_waits(
+        harness: Callable[..., Any], caplog: pytest.LogCaptureFixture) -> None:
+    """The soak once saw a role change wait 5 s on the stop's cancelled tasks, with nothing in the
+    log to say which: now a stop still waiting after STOP_SLOW names each late task's await."""
+    runs = await stopped_while_running(harness, caplog, 507, 7000, "stubborn")
+    await until(lambda: logged(caplog, "dispatch_stop_slow"), timeout=10, what="the slow stop logged")
+    [line] = logged(caplog, "dispatch_stop_slow")
     assert line.late == 1 and any("in stubborn > " in where for where in line.awaiting), line.awaiting
     runs.released.set()
-    await until(lambda: [r for r in caplog.records if r.getMessage() == "dispatch_stopped"], timeout=10,
-                what="the stop finished once the cleanup ended")
+    await until(lambda: logged(caplog, "dispatch_stopped"), timeout=10, what="the stop finished once the cleanup ended")
 
 
 async def test_a_stop_ends_a_worker_whose_handler_lost_the_cancellation_instead_of_waiting_for_it_for_ever(
@@ -290,16 +299,9 @@ async def test_a_stop_ends_a_worker_whose_handler_lost_the_cancellation_instead_
     """A handler that swallows the stop's cancel (as Python 3.11's asyncio.wait_for can, inside
     asyncpg or aiohttp) returns normally; its worker must end there, not park on `acting` until
     the role change's deadline (soak seed 2117: a 5 s stall, every late task at the loop's top)."""
-    caplog.set_level(logging.INFO, logger="trt.dispatcher")
-    runs = Runs()
-    h: Harness = await harness(runs)
-    h.grant()
-    await h.post(*chat_updates(508, 8000, ["/lost_cancel"]))
-    await until(lambda: runs.counts["lost_cancel"] == 1, what="the handler running")
-    h.box.tell_nowait(EpochRefused(h.epoch))
-    await until(lambda: [r for r in caplog.records if r.getMessage() == "dispatch_stopped"], timeout=10,
-                what="the stop finished")
-    assert not [r for r in caplog.records if r.getMessage() == "dispatch_stop_slow"]
+    runs = await stopped_while_running(harness, caplog, 508, 8000, "lost_cancel")
+    await until(lambda: logged(caplog, "dispatch_stopped"), timeout=10, what="the stop finished")
+    assert not logged(caplog, "dispatch_stop_slow")
     assert runs.counts["lost_cancel"] == 1
 
 
