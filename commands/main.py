@@ -15,7 +15,7 @@ from catalog import plans
 from commands.check import report
 from commands.migrate import migrate
 from commands.serve import serve
-from ingest.intake_loop import close_loop
+from ingest.intake_loop import close_loop, new_event_loop
 from ingest.webhook_intake import POOL_SIZE as INTAKE_POOL_SIZE
 from store import embedded
 from store.database import Database
@@ -85,8 +85,9 @@ def main_pool_size(settings: config.Settings, command: str) -> int:
 
 
 def _run(main: Coroutine[Any, Any, int]) -> int:
-    """asyncio.run, except that a task ignoring cancellation cannot keep the process alive."""
-    loop = asyncio.new_event_loop()
+    """asyncio.run on uvloop (ingest/intake_loop.new_event_loop), except that a task ignoring
+    cancellation cannot keep the process alive."""
+    loop = new_event_loop()
     asyncio.set_event_loop(loop)
     try:
         return loop.run_until_complete(main)
