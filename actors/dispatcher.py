@@ -6,7 +6,7 @@ leader left) into per-chat queues; DISPATCH_CONCURRENCY workers take a chat each
 oldest update through aiogram's Dispatcher under UPDATE_DEADLINE, and come back for another
 chat, so a slow chat holds one worker and never another chat. Of those, DISPATCH_TURNS run at
 once and the rest wait on Telegram (ingest/turns.py), so a burst is handled in order of arrival.
-Done marks are written in batches.
+Done marks are written in batches (ingest/done_marks.py).
 Going PASSIVE drops everything in memory at once: the claims stay in the inbox and the next
 leader takes them again (at-least-once; only what was in flight can run twice).
 
@@ -39,6 +39,7 @@ from bot import flood, keyboards, texts
 from config import Settings
 from ingest.bot_api import ALLOWED_UPDATES
 from ingest.dispatch_flood import FloodControl, Key
+from ingest.done_marks import DoneMarks
 from ingest.send_gate import ActingRefused, SendGate
 from ingest.turns import Turns
 from messages.control import Tick
@@ -114,9 +115,7 @@ class UpdateDispatcher(FloodControl, Leased, Actor):
         self.draining = False
         self.session = ""
         self.taken_over = ""  # the session whose claim has taken over earlier sessions' claims
-        self.done_marks: list[tuple[int, str]] = []
-        self.done_event = asyncio.Event()
-        self.done_flushed = asyncio.Event()  # set whenever no done mark waits to be written
+        self.done_marks = DoneMarks(database, settings.bot_id)
         self.done_writer: asyncio.Task[None] | None = None
         self.handled = 0
         self.failed = 0
@@ -136,7 +135,7 @@ class UpdateDispatcher(FloodControl, Leased, Actor):
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def on_start(self) -> None:
-        self.done_writer = self.spawn(self._write_done(), "done-writer")
+        self.done_writer = self.spawn(self.done_marks.write(), "done-writer")
         self.spawn(self._watch_lease(), "lease-watch")
         ask_for_role(self.lock_keeper)  # the answer comes as a RoleChanged; until then we do nothing
         self.every(self.settings.inbox_sweep_interval, Tick("sweep"))
@@ -149,13 +148,7 @@ class UpdateDispatcher(FloodControl, Leased, Actor):
         if writer is not None:
             writer.cancel()
             await asyncio.gather(writer, return_exceptions=True)
-        if self.done_marks:  # a last attempt, so a clean stop does not replay finished updates
-            marks, self.done_marks = self.done_marks, []
-            try:
-                async with asyncio.timeout(2.0):
-                    await inbox.mark_done(self.database, self.settings.bot_id, marks)
-            except DB_ERRORS as exc:
-                log.warning("done_marks_lost", extra={"count": len(marks), "error_text": describe(exc)})
+        await self.done_marks.last_attempt()
         await self.bot.session.close()
 
     async def _drain(self, timeout: float) -> None:
@@ -190,7 +183,7 @@ class UpdateDispatcher(FloodControl, Leased, Actor):
             began = time.monotonic()
             await self._drain(min(DRAIN_SECONDS, self.lease_until - began - 0.5))
             await self._stop_consuming(f"relinquished epoch {msg.epoch}")
-            await self._flush_done(max(0.0, self.lease_until - time.monotonic() - 0.2))
+            await self.done_marks.flush(max(0.0, self.lease_until - time.monotonic() - 0.2))
             log.info("relinquished", extra={"epoch": msg.epoch, "seconds": round(time.monotonic() - began, 3),
                                             "done_marks_waiting": len(self.done_marks)})
         self._give_up(msg.epoch)
@@ -397,9 +390,7 @@ class UpdateDispatcher(FloodControl, Leased, Actor):
         if self.waiting or self.kept:
             self.waiting.discard(claimed.update_id)
             self.kept.pop(claimed.update_id, None)
-        self.done_marks.append((claimed.update_id, outcome))
-        self.done_flushed.clear()
-        self.done_event.set()
+        self.done_marks.add(claimed.update_id, outcome)
         if len(self.held) < HIGH_WATER // 2:
             self.wanted.set()
         METRICS.dispatch_inflight.set(len(self.held))
@@ -529,40 +520,6 @@ class UpdateDispatcher(FloodControl, Leased, Actor):
                                             reply_markup=keyboards.menu_button(lang))
         except (TelegramAPIError, TelegramNetworkError, ActingRefused, TimeoutError) as exc:
             log.warning("apology_failed", extra={"update_id": claimed.update_id, "error_text": describe(exc)})
-
-    # -- done marks ----------------------------------------------------------------------------
-
-    async def _write_done(self) -> None:
-        while True:
-            await self.done_event.wait()
-            self.done_event.clear()
-            # no linger: what finishes while a statement runs goes in the next one, so batches grow
-            # with the load by themselves, and an update whose reply went out stays unmarked (and
-            # replays after a crash) only for as long as one statement takes
-            # the marks leave the list only once written: a cancel mid-statement (a stop) keeps them
-            # for on_stop's last attempt instead of losing them, which would replay finished updates
-            marks = self.done_marks[:]
-            if not marks:
-                continue
-            try:
-                await inbox.mark_done(self.database, self.settings.bot_id, marks)
-            except DB_ERRORS as exc:
-                log.warning("done_marks_retry", extra={"count": len(marks), "error_text": describe(exc)})
-                await asyncio.sleep(1.0)
-                self.done_event.set()
-            else:
-                del self.done_marks[:len(marks)]  # later marks were only appended meanwhile
-                if not self.done_marks:
-                    self.done_flushed.set()
-
-    async def _flush_done(self, timeout: float) -> None:
-        """Wait (bounded) until every done mark is written."""
-        if self.done_marks:
-            try:
-                async with asyncio.timeout(timeout):
-                    await self.done_flushed.wait()
-            except TimeoutError:
-                log.warning("done_marks_unflushed", extra={"count": len(self.done_marks)})
 
     def health(self) -> dict[str, Any]:
         """With `problems` (warn): updates running past their deadline, claims no live consumer holds."""
