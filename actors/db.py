@@ -49,6 +49,8 @@ class DbActor(Actor):
                 self.database.migrations, fresh = await migrations.apply(conn, self.sql_dir)
             if fresh:
                 log.info("migrations_applied", extra={"applied": fresh})
+                # connections made before the schema was complete are cold (store/warmup.py)
+                await self.database.require().expire_connections()
         except OUTAGE_ERRORS as exc:
             self.database.mark_down(exc)
             await self.database.close()
@@ -66,4 +68,5 @@ class DbActor(Actor):
         await self.database.close()
 
     def health(self) -> dict[str, Any]:
-        return {"database_state": self.database.state}
+        return {"database_state": self.database.state,
+                "warmed_connections": self.database.warmed_connections}  # store/warmup.py

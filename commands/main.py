@@ -17,7 +17,7 @@ from commands.migrate import migrate
 from commands.serve import serve
 from ingest.intake_loop import close_loop, new_event_loop
 from ingest.webhook_intake import POOL_SIZE as INTAKE_POOL_SIZE
-from store import embedded
+from store import embedded, warmup
 from store.database import Database
 from telemetry import logs
 
@@ -56,7 +56,8 @@ def execute(command: str, t0: float, args: list[str] | None = None) -> int:
         log.info("embedded_database_started", extra={"seconds": round(time.monotonic() - started, 3),
                                                       "data_dir": str(settings.data_dir)})
     database = Database(url, settings.instance_id, embedded=server is not None,
-                        pool_size=main_pool_size(settings, command))
+                        pool_size=main_pool_size(settings, command),
+                        warm=warmup.warm if command in ("serve", "demo") else None)
     try:
         if command == "migrate":
             return _run(migrate(database))

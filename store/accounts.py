@@ -93,6 +93,8 @@ class Posted:
 WELCOME_KEY = "welcome:{user_id}"
 _ENTRY = "id, user_id, kind, balance_delta, held_delta, job_id, idempotency_key, epoch, note, created_at"
 _USER = "user_id, language, first_seen, blocked, banned, ban_told, username, last_seen, lang"
+# ensure_user's one statement (store/warmup.py prepares it on every new pool connection)
+FIRST_CONTACT = f"SELECT {_USER}, created FROM trt_first_contact($1, $2, $3, $4, $5, $6, $7, $8)"
 
 
 @contextlib.contextmanager
@@ -165,8 +167,8 @@ async def ensure_user(db: Database, lock_name: str, epoch: int, bot_id: int, use
     began = cache.begin()
     with fence_checked_in_sql(lock_name, epoch):  # one round trip either way: sql/019 reads, or fences and creates
         row = await db.require().fetchrow(
-            f"SELECT {_USER}, created FROM trt_first_contact($1, $2, $3, $4, $5, $6, $7, $8)",
-            lock_name, epoch, bot_id, user_id, language, username, welcome_bonus, WELCOME_KEY.format(user_id=user_id))
+            FIRST_CONTACT, lock_name, epoch, bot_id, user_id, language, username, welcome_bonus,
+            WELCOME_KEY.format(user_id=user_id))
     assert row is not None
     if row["created"]:
         committed(epoch)

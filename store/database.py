@@ -7,6 +7,7 @@ when the db actor restarts it replaces the pool inside the same handle, so nobod
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -61,10 +62,12 @@ class Database:
     """Pool, connection state and the last measured round trip."""
 
     def __init__(self, url: str, instance_id: str, embedded: bool = False, pool_size: int = 10,
-                 idle_in_transaction_timeout: float = 5.0, statement_timeout: float = 30.0) -> None:
+                 idle_in_transaction_timeout: float = 5.0, statement_timeout: float = 30.0,
+                 warm: Callable[[asyncpg.Connection], Awaitable[bool]] | None = None) -> None:
         """The two timeouts (seconds, 0 = none) are server settings of every pool connection, so a
         frozen or stuck process cannot keep a fenced transaction open, and with it the leader row
-        that the next leader's epoch bump waits for, for ever."""
+        that the next leader's epoch bump waits for, for ever. `warm` (store/warmup.warm) runs on
+        every new pool connection before its first use."""
         self.url = url
         self.instance_id = instance_id
         self.embedded = embedded
@@ -78,6 +81,8 @@ class Database:
         self.latency: float | None = None
         self.server_version: str | None = None
         self.migrations: list[str] = []
+        self.warm = warm
+        self.warmed_connections = 0  # new pool connections that walked the hot path (store/warmup.py)
 
     async def connect(self, timeout: float = 5.0) -> None:
         """Open the pool; raises OSError / asyncpg errors when the server cannot be reached."""
@@ -87,8 +92,10 @@ class Database:
             max_size=self.pool_size,
             timeout=timeout,
             command_timeout=30,
-            max_inactive_connection_lifetime=300,
+            # a connection's plans last as long as it does (store/warmup.py): keep an idle one an hour
+            max_inactive_connection_lifetime=3600,
             connection_class=PooledConnection,
+            init=self._warm,
             server_settings={
                 "application_name": f"trt:{self.instance_id}"[:63],
                 "idle_in_transaction_session_timeout": _ms(self.idle_in_transaction_timeout),
@@ -100,6 +107,10 @@ class Database:
         async with pool.acquire() as conn:
             self.server_version = await conn.fetchval("SHOW server_version")
         self.mark_up(None)
+
+    async def _warm(self, conn: asyncpg.Connection) -> None:
+        if self.warm is not None and await self.warm(conn):
+            self.warmed_connections += 1
 
     async def close(self) -> None:
         pool, self.pool = self.pool, None

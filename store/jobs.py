@@ -167,6 +167,14 @@ class TermsChanged:
 Confirmation = Created | Existing | InsufficientFunds | TooManyActive | FreeLimitReached | TermsChanged | Paused
 
 
+# the outcome of sql/020_confirm.sql's functions, with the job (an earlier one, or the one made)
+_CHECKED = "c.c_outcome, c.c_available, c.c_count, (c.c_job).*"
+# confirm()'s one statement for an order that needs nothing else (store/warmup.py prepares it on
+# every new pool connection)
+CONFIRM = f"""SELECT {_CHECKED} FROM trt_confirm($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                                            $17, $18) AS c"""
+
+
 async def confirm(db: Database, lock_name: str, epoch: int, bot_id: int, order: Order, *, free_daily_limit: int,
                   max_active: int) -> Confirmation:
     """Create the job and hold its price (or count the free generation) in one fenced transaction.
@@ -191,9 +199,7 @@ async def confirm(db: Database, lock_name: str, epoch: int, bot_id: int, order: 
                                        free_daily_limit=free_daily_limit, max_active=max_active)
     with fence_checked_in_sql(lock_name, epoch):
         row = await db.require().fetchrow(
-            f"""SELECT {_CHECKED} FROM trt_confirm($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                                                 $16, $17, $18) AS c""",
-            lock_name, epoch, bot_id, order.user_id, order.chat_id, order.nonce, order.model, order.sku,
+            CONFIRM, lock_name, epoch, bot_id, order.user_id, order.chat_id, order.nonce, order.model, order.sku,
             json.dumps(dict(order.input)), order.price, order.paid_with, held, _free_day(order), free_daily_limit,
             max_active, order.status_message_id, order.endpoint, order.parent_id)
     assert row is not None
@@ -203,10 +209,6 @@ async def confirm(db: Database, lock_name: str, epoch: int, bot_id: int, order: 
     if held:
         _flowed("hold")
     return Created(_job(row))
-
-
-# the outcome of sql/020_confirm.sql's functions, with the job (an earlier one, or the one made)
-_CHECKED = "c.c_outcome, c.c_available, c.c_count, (c.c_job).*"
 
 
 def _free_day(order: Order) -> date | None:
@@ -286,6 +288,20 @@ class Step:
     referral: referrals.Rewarded | None = None  # finish(): the referrer this success paid, now
 
 
+def step_sql(sets: str, allowed: str, extra: int) -> str:
+    """_step's statement: $1 the job, $2 the epoch, then `extra` arguments of `sets`, the lock name last."""
+    return f"""WITH fence AS MATERIALIZED (SELECT trt_fence(${3 + extra}, $2) AS ok),
+                     changed AS (UPDATE jobs SET {sets}, epoch = $2, updated_at = now() FROM fence
+                                  WHERE jobs.id = $1 AND ({allowed}) RETURNING jobs.*)
+                SELECT c.* FROM fence LEFT JOIN changed c ON true"""
+
+
+# the two steps on every Confirm's way to createTask (store/warmup.py prepares them)
+SUBMITTING = ("state = 'submitting', attempts = attempts + 1", "state IN ('created', 'submitting')")
+SUBMITTED = ("state = 'submitted', kie_task_id = $3, submitted_at = now()",
+             "state IN ('created', 'submitting') AND kie_task_id IS NULL")
+
+
 async def _step(db: Database, lock_name: str, epoch: int, job_id: int, sets: str, allowed: str,
                 *args: Any) -> Step:
     """UPDATE jobs SET `sets` where the job is in a state `allowed`, fenced; else the job as it is.
@@ -294,11 +310,7 @@ async def _step(db: Database, lock_name: str, epoch: int, job_id: int, sets: str
     createTask is on every Confirm's way): the UPDATE joins sql/020's trt_fence, which the
     statement runs whether or not a row matches, so a stale epoch raises Fenced either way."""
     with fence_checked_in_sql(lock_name, epoch):
-        row = await db.require().fetchrow(
-            f"""WITH fence AS MATERIALIZED (SELECT trt_fence(${3 + len(args)}, $2) AS ok),
-                     changed AS (UPDATE jobs SET {sets}, epoch = $2, updated_at = now() FROM fence
-                                  WHERE jobs.id = $1 AND ({allowed}) RETURNING jobs.*)
-                SELECT c.* FROM fence LEFT JOIN changed c ON true""", job_id, epoch, *args, lock_name)
+        row = await db.require().fetchrow(step_sql(sets, allowed, len(args)), job_id, epoch, *args, lock_name)
     if row is not None and row["id"] is not None:
         committed(epoch)
         return Step(_job(row), True)
@@ -313,8 +325,7 @@ async def mark_submitting(db: Database, lock_name: str, epoch: int, job_id: int)
     """Commit "createTask is about to be sent" (attempts + 1) before sending it. A job found in
     'submitting' by a later run may or may not exist at KIE; only a caller that knows its request
     never left may submit again (this counts another attempt)."""
-    return await _step(db, lock_name, epoch, job_id, "state = 'submitting', attempts = attempts + 1",
-                       "state IN ('created', 'submitting')")
+    return await _step(db, lock_name, epoch, job_id, *SUBMITTING)
 
 
 async def submit_refused(db: Database, lock_name: str, epoch: int, job_id: int) -> Step:
@@ -327,9 +338,7 @@ async def submit_refused(db: Database, lock_name: str, epoch: int, job_id: int) 
 async def mark_submitted(db: Database, lock_name: str, epoch: int, job_id: int, task_id: str) -> Step:
     """KIE answered createTask with `task_id`; the first task id recorded stays. A task id already
     on another job raises asyncpg's UniqueViolationError."""
-    return await _step(db, lock_name, epoch, job_id,
-                       "state = 'submitted', kie_task_id = $3, submitted_at = now()",
-                       "state IN ('created', 'submitting') AND kie_task_id IS NULL", task_id)
+    return await _step(db, lock_name, epoch, job_id, *SUBMITTED, task_id)
 
 
 async def record_poll(db: Database, lock_name: str, epoch: int, job_id: int, *, running: bool) -> Step:

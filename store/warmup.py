@@ -1,0 +1,68 @@
+"""A new pool connection walks the hot path's statements once, in a transaction it rolls back.
+
+Why: PostgreSQL compiles a PL/pgSQL function, and plans each statement in it (the triggers' and
+the foreign keys' queries too), once per connection, on first use; asyncpg prepares a statement
+once per connection too. A Confirm's trt_confirm cost 6-7 ms of the server's CPU on a connection
+that had never run it, against 0.7 ms after. A pool grows in a burst, so the first Confirms after
+a start, a failover or a quiet spell each paid that on a fresh connection, when the burst was
+already short of CPU (bench.generation's A: 50 Confirms at once; with the walk, its
+PostgreSQL spent 70 and 90 ms of CPU from the presses to the 18th createTask, against 130 and 100
+without, in runs interleaved with it). asyncpg runs `warm` as the pool's `init`, before a new
+connection is first handed out; its plans then last as long as the connection, which is kept an
+hour idle rather than asyncpg's five minutes. (A connection opened in a burst pays the walk
+instead, once, before its first use.)
+
+The walk is the real path under a leader row of its own (WARM_LOCK, this backend's pid) for a
+user of bot 0 (no Telegram bot has id 0): a first contact with a bonus, a paid Confirm, the two
+steps to 'submitted'. The rollback takes every row back, so nothing is ever committed, no
+sequence-numbered row is seen, and no NOTIFY is sent. A database without the schema yet (the
+pool's first connection, before migrations) or a walk that fails otherwise leaves the connection
+cold, never broken: the db actor expires the pool's connections after applying migrations.
+"""
+
+from __future__ import annotations
+
+import json
+
+import asyncpg
+
+from store import accounts, jobs
+from telemetry import logs
+
+log = logs.get("store")
+
+WARM_BOT = 0
+WARM_LOCK = "trt:warmup:{pid}"
+
+
+class _Done(Exception):
+    """Raised at the end of the walk, so the transaction around it rolls back."""
+
+
+async def warm(conn: asyncpg.Connection) -> bool:
+    """Walk the hot path on `conn` and roll it back; whether the walk got to its end."""
+    try:
+        async with conn.transaction():
+            await _walk(conn)
+            raise _Done
+    except _Done:
+        return True
+    except asyncpg.PostgresError as exc:  # no schema yet, or one this walk does not know
+        log.info("db_warmup_skipped", extra={"error": type(exc).__name__})
+        return False
+
+
+async def _walk(conn: asyncpg.Connection) -> None:
+    pid = await conn.fetchval("SELECT pg_backend_pid()")
+    lock, user, epoch = WARM_LOCK.format(pid=pid), int(pid), 1
+    await conn.execute(
+        """INSERT INTO leader (name, epoch, instance, pid, heartbeat_at, acquired_at)
+           VALUES ($1, $2, 'warmup', $3, now(), now())""", lock, epoch, int(pid))
+    await conn.fetchrow(accounts.FIRST_CONTACT, lock, epoch, WARM_BOT, user, "en", None, 100,
+                        accounts.WELCOME_KEY.format(user_id=user))
+    row = await conn.fetchrow(jobs.CONFIRM, lock, epoch, WARM_BOT, user, user, f"warmup:{pid}", "warmup", "warmup",
+                              json.dumps({"prompt": "warmup"}), 100, "money", 100, None, 1, 1, None, "jobs", None)
+    if row is None or row["c_outcome"] != "created":
+        raise asyncpg.PostgresError(f"the warm-up's confirm answered {row and row['c_outcome']!r}")
+    await conn.fetchrow(jobs.step_sql(*jobs.SUBMITTING, 0), row["id"], epoch, lock)
+    await conn.fetchrow(jobs.step_sql(*jobs.SUBMITTED, 1), row["id"], epoch, f"warmup-{pid}", lock)

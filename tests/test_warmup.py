@@ -1,0 +1,103 @@
+"""store/warmup.py on a real PostgreSQL: a new pool connection walks the hot path, keeps its
+prepared statements, and leaves nothing behind; a database without the schema leaves the
+connection cold but usable; the db actor's migrations are followed by warm connections."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from actors.db import DbActor
+from store import accounts, jobs, migrations, warmup
+from store.database import Database
+from supervisor import ChildSpec, Supervisor
+from tests.actors_kit import until
+
+pytestmark = pytest.mark.timeout(60)
+
+HOT = (accounts.FIRST_CONTACT, jobs.CONFIRM, jobs.step_sql(*jobs.SUBMITTING, 0), jobs.step_sql(*jobs.SUBMITTED, 1))
+
+
+async def left_behind(conn: asyncpg.Connection) -> dict[str, int]:
+    """Rows of the warm-up's bot or leader rows that are still there."""
+    counts = {table: await conn.fetchval(f"SELECT count(*) FROM {table} WHERE bot_id = $1", warmup.WARM_BOT)
+              for table in ("users", "accounts", "ledger", "jobs")}
+    counts["leader"] = await conn.fetchval("SELECT count(*) FROM leader WHERE name LIKE 'trt:warmup:%'")
+    return {table: n for table, n in counts.items() if n}
+
+
+async def prepared(conn: asyncpg.Connection) -> set[str]:
+    return {row["statement"] for row in await conn.fetch("SELECT statement FROM pg_prepared_statements")}
+
+
+async def test_warm_walks_to_a_submitted_job_and_rolls_every_row_back(db: Database) -> None:
+    async with db.require().acquire() as conn:
+        assert await warmup.warm(conn)
+        assert await left_behind(conn) == {}
+        assert set(HOT) <= await prepared(conn)
+        assert await conn.fetchval("SELECT 1") == 1  # no transaction left open
+
+
+async def test_every_new_pool_connection_is_warmed_once(database_url: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await migrations.apply(conn)
+    finally:
+        await conn.close()
+    database = Database(database_url, "test", pool_size=3, warm=warmup.warm)
+    await database.connect()
+    try:
+        pool = database.require()
+        held = [await pool.acquire() for _ in range(3)]  # three distinct connections, two of them new
+        try:
+            assert database.warmed_connections == 3
+            for conn in held:
+                assert set(HOT) <= await prepared(conn)
+            assert await left_behind(held[0]) == {}
+        finally:
+            for conn in held:
+                await pool.release(conn)
+        async with pool.acquire() as conn:  # a connection given back is not walked again
+            await conn.fetchval("SELECT 1")
+        assert database.warmed_connections == 3
+    finally:
+        await database.close()
+
+
+async def test_a_database_without_the_schema_leaves_the_connection_cold_and_usable(database_url: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        assert not await warmup.warm(conn)
+        assert await conn.fetchval("SELECT 1") == 1
+        assert not conn.is_in_transaction()
+    finally:
+        await conn.close()
+
+
+async def test_concurrent_warm_ups_do_not_wait_on_each_other(db: Database) -> None:
+    """Each walk has its own leader row and user (its backend's pid): none blocks on another's
+    uncommitted unique keys."""
+    pool = db.require()
+
+    async def one() -> bool:
+        async with pool.acquire() as conn:
+            return await warmup.warm(conn)
+    assert await asyncio.wait_for(asyncio.gather(*(one() for _ in range(4))), 20) == [True] * 4
+
+
+async def test_the_db_actor_replaces_connections_made_before_its_migrations_with_warm_ones(
+        database_url: str) -> None:
+    database = Database(database_url, "test", pool_size=2, warm=warmup.warm)
+    box = DbActor.new_mailbox("db")
+    sup = Supervisor("test", [ChildSpec.actor(DbActor, box, database)])
+    await sup.start()
+    try:
+        await until(lambda: database.pool is not None and database.migrations, 30, "migrations applied")
+        assert database.warmed_connections == 0  # the first connection came before the schema
+        async with database.require().acquire() as conn:
+            assert set(HOT) <= await prepared(conn)
+        assert database.warmed_connections == 1
+    finally:
+        await sup.stop()
