@@ -51,9 +51,19 @@ class AnswerCallbackFirst(BaseMiddleware):
         if not answer.given:
             answer.timer = asyncio.create_task(answer.after(self.patience))
         try:
-            return await handler(event, data)
-        finally:
-            await answer.close()
+            result = await handler(event, data)
+        except BaseException:
+            # what unwinds (a stop's cancellation, the deadline, the handler's error) goes on
+            # unchanged: an answer refused on the way out (the send gate, once the lease is lost)
+            # once replaced a stop's cancel, and the dispatcher took the update for "run again"
+            try:
+                await answer.close()
+            except Exception as exc:
+                error = logs.redact(f"{type(exc).__name__}: {exc}")[:200]
+                log.info("callback_answer_failed", extra={"error_text": error})
+            raise
+        await answer.close()
+        return result
 
 
 TOAST_LIMIT = 200  # characters Telegram shows in a callback answer

@@ -7,6 +7,7 @@ fails. Fed through the real Dispatcher and the fake Telegram (tests/wizard_kit.p
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from aiogram.types import CallbackQuery, Update
 from bot import keyboards
 from bot.middlewares import AnswerCallbackFirst
 from fakes.telegram_api import FakeTelegram, callback_update
+from ingest.send_gate import SendGate
 from tests.wizard_kit import IDS, USER, Chat, t
 
 pytestmark = pytest.mark.timeout(120)
@@ -265,3 +267,27 @@ async def test_a_slow_handler_does_not_leave_the_button_spinning(fake: FakeTeleg
 
     await AnswerCallbackFirst(patience=0)(slow, event, {})
     assert answers(fake, event) == [None] and told == [False]
+
+
+async def test_a_handler_cancelled_by_a_stop_stays_cancelled_when_the_gate_refuses_its_answer(
+        fake: FakeTelegram, bot: Bot) -> None:
+    """A stop (the lease lost) cancels the handler while the send gate already refuses: the answer
+    the middleware tries on the way out is refused, and that refusal must not replace the
+    cancellation. It once did: the dispatcher then took the refusal for "run again" and the
+    cancelled worker went back to its loop (soak seed 2117's 5 s stall)."""
+    acting = True
+    bot.session.middleware(SendGate(lambda: acting))
+    started = asyncio.Event()
+
+    async def waiting(event: Any, data: dict[str, Any]) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    event = query(bot)
+    handling = asyncio.create_task(AnswerCallbackFirst(patience=60)(waiting, event, {}))
+    await asyncio.wait_for(started.wait(), 10)
+    acting = False  # the demotion clears the lease, then the stop cancels
+    handling.cancel()
+    await asyncio.wait({handling}, timeout=10)
+    assert handling.cancelled(), f"the stop's cancellation was replaced: {handling.exception()!r}"
+    assert answers(fake, event) == [], "a refused answer sends nothing"
