@@ -346,8 +346,9 @@ class UpdateDispatcher(FloodControl, Leased, Actor):
         return self.ready.popleft()
 
     async def _worker(self, number: int) -> None:
-        """Takes ready chats' updates until its session stops (`generation`: a cancel lost in a handler's
-        await once parked workers on `acting` for good, past a role change's deadline; soak seed 2117)."""
+        """Takes ready chats' updates until its session stops (`generation`: a stop's cancel that a
+        handler turned into "run again" once parked workers on `acting` for good, past a role
+        change's deadline; soak seed 2117, bot/middlewares.AnswerCallbackFirst)."""
         me = asyncio.current_task()
         assert me is not None
         generation = self.generation
