@@ -12,10 +12,10 @@ leader takes them again (at-least-once; only what was in flight can run twice).
 
 It acts only within the lease lock_keeper grants with every heartbeat: past it (lock_keeper hung,
 crashed, or the whole process frozen and woken) workers park and the bot's send gate refuses
-every request, so nothing is sent once another instance may lead. An update's outcome is "done",
-"failed for good" (apology, done mark) or "run again" (no apology, no mark): refused by the
-fence or the send gate, the database unreachable, or a deadline after the handler committed an
-intent under the fence.
+every request, so nothing is sent once another instance may lead. An update's outcome
+(ingest/update_run.py) is "done", "failed for good" (apology, done mark) or "run again" (no
+apology, no mark): refused by the fence or the send gate, the database unreachable, or a deadline
+after the handler committed an intent under the fence.
 """
 
 from __future__ import annotations
@@ -30,24 +30,23 @@ from typing import Any, ClassVar
 
 from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
-from aiogram.types import Update
 
 from actors.actor import Actor, handles
 from actors.mailbox import Mailbox, Overflow, describe
 from actors.roles import Leased, ask_for_role
-from bot import flood, keyboards, texts
+from bot import flood
 from config import Settings
-from ingest.bot_api import ALLOWED_UPDATES
 from ingest.dispatch_flood import FloodControl, Key
 from ingest.done_marks import DoneMarks
 from ingest.send_gate import ActingRefused, SendGate
 from ingest.turns import Turns
+from ingest.update_run import UpdateRun
 from messages.control import Tick
 from messages.pipeline import Wake
 from messages.roles import EpochRefused, Relinquish, Role, RoleChanged
 from store import inbox
-from store.database import DB_ERRORS, DB_UNAVAILABLE, Database
-from store.fence import Fenced, counting_commits
+from store.database import DB_ERRORS, Database
+from store.fence import Fenced
 from store.inbox import Claimed
 from store.leader import lock_name
 from telemetry import logs, tracing
@@ -56,34 +55,15 @@ from telemetry.metrics import METRICS
 
 log = logs.get("dispatcher")
 
-HANDLED = frozenset(ALLOWED_UPDATES)  # what we ask Telegram for is what has handlers; the rest is skipped
 CLAIM_BATCH = 500
 HIGH_WATER = 2000  # updates held in memory at most; the rest waits in the inbox
 DRAIN_SECONDS = 5.0  # on a stop, how long running updates may take to finish (under stop_deadline)
 STOP_SLOW = 1.0  # cancelled tasks still running after this are logged with where they wait
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)  # between runs of an update that must run again
-MAX_RUNS_UNAVAILABLE = 40  # the database unreachable this many runs in a row (minutes): failed for good
-MAX_RUNS_AFTER_INTENT = 3  # a deadline after a committed intent this many times: failed for good
 TURN_PATIENCE = 1.0  # seconds a handler waits for a turn before it runs without one (ingest/turns.py)
 
 
-def _first_error(exc: Exception) -> str:
-    """The first problem of a refused update, short: which field and why."""
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        try:
-            first = errors()[0]
-            return f"{'.'.join(str(p) for p in first.get('loc', ()))}: {first.get('msg', '')}"[:200]
-        except (IndexError, TypeError, ValueError):
-            pass
-    return describe(exc)[:200]
-
-
-class RunAgain(Exception):
-    """The update must run again later: no apology, no done mark."""
-
-
-class UpdateDispatcher(FloodControl, Leased, Actor):
+class UpdateDispatcher(FloodControl, UpdateRun, Leased, Actor):
     capacity: ClassVar[int] = 8
     overflow: ClassVar[Overflow] = Overflow.DROP_NEWEST  # Wake messages coalesce
     default_deadline: ClassVar[float] = 5.0
@@ -430,97 +410,6 @@ class UpdateDispatcher(FloodControl, Leased, Actor):
 
         asyncio.get_running_loop().call_later(delay, ready)
 
-    async def _handle(self, claimed: Claimed) -> str:
-        started = time.perf_counter()
-        cid = f"u{claimed.update_id}"
-        token = logs.correlation_id.set(cid)
-        tracing.emit("handler_start", {"kind": claimed.kind, "attempts": claimed.attempts})
-        outcome = "cancelled"
-        try:
-            if claimed.kind not in HANDLED:
-                outcome = "skipped"
-            else:
-                outcome = await self._feed(claimed, cid)
-        finally:
-            tracing.emit("handler_end", {"outcome": outcome,
-                                         "ms": round((time.perf_counter() - started) * 1000, 1)})
-            logs.correlation_id.reset(token)
-        if outcome == "again":
-            METRICS.updates_handled.labels(claimed.kind, "again").inc()
-            return outcome
-        METRICS.updates_handled.labels(claimed.kind if claimed.kind in HANDLED else "other", outcome).inc()
-        METRICS.update_seconds.labels(claimed.kind if claimed.kind in HANDLED else "other").observe(
-            time.perf_counter() - started)
-        self.handled += 1
-        return outcome
-
-    async def _feed(self, claimed: Claimed, cid: str) -> str:
-        raw: dict[str, Any] = {}
-        try:
-            raw = json.loads(claimed.payload)
-            update = Update.model_validate(raw, context={"bot": self.bot})
-        except (ValueError, RecursionError) as exc:  # pydantic's ValidationError is a ValueError
-            # not an update Telegram sends: only someone holding the secret can post it, so no apology
-            # goes to whatever chat it names, and one warning line says why
-            log.warning("update_invalid", extra={"update_id": claimed.update_id, "kind": claimed.kind,
-                                                 "error_text": _first_error(exc)})
-            return "invalid"
-        try:
-            await self._run(claimed, update)
-            return "ok"
-        except RunAgain as again:
-            log.warning("update_runs_again", extra={"update_id": claimed.update_id, "kind": claimed.kind,
-                                                    "reason": str(again), "runs": self.runs.get(claimed.update_id)})
-            return "again"
-        except TimeoutError:
-            reason, error = "deadline", f"no result within {self.settings.update_deadline:g}s"
-        except Exception as exc:
-            reason, error = "error", describe(exc)
-        self.failed += 1
-        log.error("update_failed", extra={"update_id": claimed.update_id, "kind": claimed.kind, "reason": reason,
-                                          "error_text": logs.redact(error)[:500], "attempts": claimed.attempts})
-        await self._apologise(claimed, raw, cid)
-        return reason
-
-    async def _run(self, claimed: Claimed, update: Update) -> None:
-        """One run through aiogram, its outcome sorted: returns (done), raises RunAgain, or raises
-        what makes it failed for good (the deadline's TimeoutError, the handler's error)."""
-        runs = self.runs.get(claimed.update_id, 0) + 1
-        timer = asyncio.timeout(self.settings.update_deadline)
-        with counting_commits() as intents:
-            try:
-                async with timer, self.turns.turn():
-                    await self.dp.feed_update(self.bot, update, pre_answered=claimed.update_id in self.pre_answered,
-                                              fence_epoch=self.epoch)
-                return
-            except (ActingRefused, Fenced) as exc:
-                if isinstance(exc, Fenced):  # not ours to act on any more: stop, the next leader runs it
-                    self.mailbox.tell_nowait(EpochRefused(self.epoch))
-                self.runs[claimed.update_id] = runs
-                raise RunAgain(describe(exc)) from exc
-            except DB_UNAVAILABLE as exc:
-                if timer.expired():
-                    if intents and runs <= MAX_RUNS_AFTER_INTENT:  # its intent stands: carry on from it
-                        self.runs[claimed.update_id] = runs
-                        raise RunAgain(f"deadline after {len(intents)} fenced commit(s)") from exc
-                    raise TimeoutError("deadline") from exc
-                if runs <= MAX_RUNS_UNAVAILABLE:
-                    self.runs[claimed.update_id] = runs
-                    raise RunAgain(describe(exc)) from exc
-                raise
-
-    async def _apologise(self, claimed: Claimed, raw: dict[str, Any], cid: str) -> None:
-        """A user is never left in silence: a short apology with the reference and a Menu button."""
-        body = raw.get(claimed.kind) if isinstance(raw, dict) else None
-        if claimed.chat_key is None or claimed.kind not in ("message", "callback_query") or not isinstance(body, dict):
-            return
-        lang = texts.lang_of(body.get("from"))
-        try:
-            async with asyncio.timeout(10):
-                await self.bot.send_message(claimed.chat_key, texts.t(lang, "apology", ref=cid),
-                                            reply_markup=keyboards.menu_button(lang))
-        except (TelegramAPIError, TelegramNetworkError, ActingRefused, TimeoutError) as exc:
-            log.warning("apology_failed", extra={"update_id": claimed.update_id, "error_text": describe(exc)})
 
     def health(self) -> dict[str, Any]:
         """With `problems` (warn): updates running past their deadline, claims no live consumer holds."""
