@@ -92,14 +92,26 @@ async def database_url(pg_server_url: str) -> AsyncIterator[str]:
     await drop_database(pg_server_url, name)
 
 
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    """The fresh database migrated, behind the Database handle the program's store/ functions take."""
-    conn = await asyncpg.connect(database_url)
+async def migrated(url: str) -> None:
+    """The database at `url` with every migration applied."""
+    conn = await asyncpg.connect(url)
     try:
         await migrations.apply(conn)
     finally:
         await conn.close()
+
+
+async def until_one_waits_on_a_lock(db: Database) -> None:
+    """Until some backend of this database waits on a lock (a bounded wait: 10 s)."""
+    await eventually(lambda: db.require().fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"),
+        10, "a backend waiting on a lock", interval=0.01)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """The fresh database migrated, behind the Database handle the program's store/ functions take."""
+    await migrated(database_url)
     database = Database(database_url, "test", pool_size=8)
     await database.connect()
     yield database
@@ -117,10 +129,7 @@ class Money:
         self.epoch = epoch
 
     async def until_one_waits_on_a_lock(self) -> None:
-        """Until some backend of this database waits on a lock (a bounded wait: 10 s)."""
-        await eventually(lambda: self.db.require().fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"),
-            10, "a backend waiting on a lock", interval=0.01)
+        await until_one_waits_on_a_lock(self.db)
 
     async def new_leader(self) -> int:
         """Another instance takes over: the epoch grows, and fenced calls under the old one are refused."""

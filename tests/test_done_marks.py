@@ -11,7 +11,7 @@ from ingest.done_marks import DoneMarks
 from store import inbox
 from store.database import Database
 from store.inbox import Incoming
-from tests.procs import eventually
+from tests.conftest import until_one_waits_on_a_lock
 
 pytestmark = pytest.mark.timeout(60)
 BOT = 111
@@ -26,12 +26,6 @@ async def outcomes(db: Database) -> dict[int, str | None]:
     return {r["update_id"]: r["outcome"] for r in rows}
 
 
-async def blocked_statements(db: Database) -> int:
-    """Statements of this database waiting on a row lock (the writer's UPDATE behind our lock)."""
-    return int(await db.require().fetchval(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"))
-
-
 async def test_marks_that_end_while_a_statement_runs_are_written_by_the_next_one(db: Database) -> None:
     await stored(db, 1, 2, 3)
     marks = DoneMarks(db, BOT)
@@ -40,7 +34,7 @@ async def test_marks_that_end_while_a_statement_runs_are_written_by_the_next_one
         async with db.require().acquire() as blocker, blocker.transaction():
             await blocker.execute("SELECT 1 FROM inbox WHERE bot_id = $1 AND update_id = 1 FOR UPDATE", BOT)
             marks.add(1, "ok")
-            await eventually(lambda: blocked_statements(db), 10, "the writer's statement waiting on the lock", 0.005)
+            await until_one_waits_on_a_lock(db)  # the writer's statement, behind our lock
             marks.add(2, "ok")
             marks.add(3, "error")
             assert len(marks) == 3, "nothing leaves memory before it is written"
@@ -59,7 +53,7 @@ async def test_a_writer_cancelled_mid_statement_keeps_its_marks_for_the_stops_la
         await blocker.execute("SELECT 1 FROM inbox WHERE bot_id = $1 FOR UPDATE", BOT)
         marks.add(1, "ok")
         marks.add(2, "deadline")
-        await eventually(lambda: blocked_statements(db), 10, "the writer's statement waiting on the lock", 0.005)
+        await until_one_waits_on_a_lock(db)  # the writer's statement, behind our lock
         writer.cancel()  # a stop, mid-statement
         await asyncio.gather(writer, return_exceptions=True)
         assert len(marks) == 2, "a cancelled statement wrote nothing: its marks must stay"

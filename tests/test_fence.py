@@ -11,23 +11,16 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from store import leader, migrations
+from store import leader
 from store.database import Database
 from store.fence import Fenced, fenced, fenced_probe
 from store.lock_session import LockSession
+from tests.conftest import migrated
 from tests.procs import eventually
 
 pytestmark = pytest.mark.timeout(60)
 NAME = leader.lock_name(4242)
 KEYS = leader.lock_keys(NAME)
-
-
-async def migrated(url: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await migrations.apply(conn)
-    finally:
-        await conn.close()
 
 
 async def open_session(url: str, instance: str) -> LockSession:

@@ -10,8 +10,9 @@ import time
 import asyncpg
 import pytest
 
-from store import leader, migrations
+from store import leader
 from store.lock_session import LockSession
+from tests.conftest import migrated
 from tests.procs import FAKE_TOKEN, eventually, one_active, roles
 
 pytestmark = pytest.mark.timeout(120)
@@ -37,14 +38,6 @@ def test_lock_keys_are_signed_int32(name: str) -> None:
 
 def test_two_bots_get_different_keys() -> None:
     assert leader.lock_keys(leader.lock_name(123)) != leader.lock_keys(leader.lock_name(124))
-
-
-async def migrated(url: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await migrations.apply(conn)
-    finally:
-        await conn.close()
 
 
 async def age_heartbeat(url: str, seconds: float) -> None:

@@ -10,10 +10,11 @@ import asyncpg
 import pytest
 
 from actors.db import DbActor
-from store import accounts, jobs, migrations, warmup
+from store import accounts, jobs, warmup
 from store.database import Database
 from supervisor import ChildSpec, Supervisor
 from tests.actors_kit import until
+from tests.conftest import migrated
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -41,11 +42,7 @@ async def test_warm_walks_to_a_submitted_job_and_rolls_every_row_back(db: Databa
 
 
 async def test_every_new_pool_connection_is_warmed_once(database_url: str) -> None:
-    conn = await asyncpg.connect(database_url)
-    try:
-        await migrations.apply(conn)
-    finally:
-        await conn.close()
+    await migrated(database_url)
     database = Database(database_url, "test", pool_size=3, warm=warmup.warm)
     await database.connect()
     try:
