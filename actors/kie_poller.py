@@ -142,32 +142,42 @@ class KiePoller(Leased, Actor):
             self.wanted.set()
         elif self.driver is not None and not self.draining:
             confirmed = msg.job if isinstance(msg.job, Job) else None
-            self.spawn(self._drive_now(msg.job_id, confirmed), f"new-job-{msg.job_id}")
+            if confirmed is not None and self._fresh(msg.job_id, confirmed):
+                self._drive_new(confirmed)  # no read to wait for: its drive starts now
+            else:
+                self.spawn(self._drive_now(msg.job_id), f"new-job-{msg.job_id}")
 
-    async def _drive_now(self, job_id: int, confirmed: Job | None = None) -> None:
-        """A job just confirmed, driven without waiting for a sweep: Confirm -> createTask is what the
-        user waits on, and a sweep reads every unfinished job and runs at most every SWEEP_GAP.
+    def _fresh(self, job_id: int, confirmed: Job) -> bool:
+        """`confirmed`, the row its Confirm committed, is the job's state when it was written in
+        this epoch and no step of this epoch has touched it (every step makes its Track first, and
+        a Track stays until its job is delivered; only this process writes in this epoch), so it
+        needs no read. The wizard may have recorded the status message since: the first step's
+        mark_submitting returns the row with it."""
+        return confirmed.id == job_id and confirmed.epoch == self.epoch and job_id not in self.tracks
 
-        `confirmed`, the row its Confirm committed, is the job's state when it was written in this
-        epoch and no step of this epoch has touched it (every step makes its Track first, and a
-        Track stays until its job is delivered; only this process writes in this epoch), so the
-        read is skipped. The wizard may have recorded the status message since: the first step's
-        mark_submitting returns the row with it. Otherwise (a sweep got there first, a new epoch)
-        the row is read."""
-        fresh = (confirmed is not None and confirmed.id == job_id and confirmed.epoch == self.epoch
-                 and job_id not in self.tracks)
+    async def _drive_now(self, job_id: int) -> None:
+        """A job just confirmed that is not fresh (a sweep got there first, a new epoch): its row
+        is read, then it is driven without waiting for a sweep."""
         try:
-            job = confirmed if fresh else await jobs.job(self.database, job_id)
+            job = await jobs.job(self.database, job_id)
         except DB_ERRORS:
             self.wanted.set()  # the sweep finds it
             return
-        if (job is None or job.bot_id != self.bot_id or job.delivered_at is not None or self.driver is None
-                or self.draining or not self.may_act() or job_id in self.drives or len(self.drives) >= MAX_DRIVES):
+        if job is not None:
+            self._drive_new(job)
+
+    def _drive_new(self, job: Job) -> None:
+        """Drive a job just confirmed without waiting for a sweep: Confirm -> createTask is what
+        the user waits on, and a sweep reads every unfinished job and runs at most every
+        SWEEP_GAP. Synchronous, so a fresh job's drive is one task away from its Confirm's wake-up
+        (in a burst of presses every hop through the loop waits behind every other ready task)."""
+        if (job.bot_id != self.bot_id or job.delivered_at is not None or self.driver is None
+                or self.draining or not self.may_act() or job.id in self.drives or len(self.drives) >= MAX_DRIVES):
             return  # another drive has it, or the sweep will (a full house, a lease running out)
-        track = self.tracks.setdefault(job_id, Track())
+        track = self.tracks.setdefault(job.id, Track())
         if track.next_at > time.monotonic():
             return
-        self.drives[job_id] = self.spawn(self._drive(job, track, []), f"job-{job_id}")
+        self.drives[job.id] = self.spawn(self._drive(job, track, []), f"job-{job.id}")
 
     async def on_tick(self, msg: Tick) -> None:
         if msg.name == "sweep":
