@@ -295,7 +295,7 @@ class Settings:
     webhook_cycle_deadline: float = setting("WEBHOOK_CYCLE_DEADLINE", 5.0, _number(0.1, 60))
     dispatch_concurrency: int = setting("DISPATCH_CONCURRENCY", 32, _integer(1, 1000))
     # of those, how many run at once; one waiting on Telegram gives its turn away (ingest/turns.py)
-    dispatch_turns: int = setting("DISPATCH_TURNS", 4, _integer(1, 1000))
+    dispatch_turns: int = setting("DISPATCH_TURNS", 8, _integer(1, 1000))
     database_pool_size: int
     update_deadline: float = setting("UPDATE_DEADLINE", 30.0, _number(0.1, 600))
     inbox_retention_days: float = setting("INBOX_RETENTION_DAYS", 7.0, _number(0.001, 365))

@@ -101,11 +101,11 @@ def test_good_settings_and_defaults() -> None:
     assert unix.database_url is not None
     assert config.load("demo", {}).telegram_bot_token == ""
     assert config.load("serve", GOOD).bot_mode == "polling"
-    assert s.dispatch_concurrency == 32 and s.dispatch_turns == 4 and s.database_pool_size == 12
+    assert s.dispatch_concurrency == 32 and s.dispatch_turns == 8 and s.database_pool_size == 16
     wide = config.load("serve", {**GOOD, "DISPATCH_TURNS": "100"})
     assert wide.database_pool_size == 108, "the pool follows the turns unless set"
-    assert config.load("serve", {**GOOD, "DISPATCH_CONCURRENCY": "100"}).database_pool_size == 12, "not the workers"
-    assert config.load("serve", {**GOOD, "DATABASE_POOL_SIZE": "10"}).database_pool_size == 10
+    assert config.load("serve", {**GOOD, "DISPATCH_CONCURRENCY": "100"}).database_pool_size == 16, "not the workers"
+    assert config.load("serve", {**GOOD, "DATABASE_POOL_SIZE": "12"}).database_pool_size == 12
     priced = config.load("serve", {**GOOD, "PRICE_KOPECKS_PER_CREDIT": "75", "PRICE_MARKUP": "1.5"})
     assert priced.price_kopecks_per_credit == 75 and priced.price_markup == 1.5
     product = config.load("serve", {**GOOD, "WELCOME_BONUS": "5000", "FREE_DAILY_LIMIT": "0",
