@@ -17,6 +17,8 @@ import asyncpg
 
 from store.database import Database
 
+CHECK = "SELECT 1 FROM leader WHERE name = $1 AND epoch = $2 FOR SHARE"  # (store/warmup.py prepares it)
+
 
 class Fenced(Exception):
     """Our epoch is no longer the leader's: treat as demotion."""
@@ -44,7 +46,7 @@ async def fenced(db: Database, name: str, epoch: int) -> AsyncIterator[asyncpg.C
     """A transaction that commits only while `epoch` is the current leader epoch."""
     async with db.require().acquire() as conn:
         async with conn.transaction():
-            ok = await conn.fetchval("SELECT 1 FROM leader WHERE name = $1 AND epoch = $2 FOR SHARE", name, epoch)
+            ok = await conn.fetchval(CHECK, name, epoch)
             if ok is None:
                 raise Fenced(f"epoch {epoch} is no longer the leader of {name}")
             yield conn

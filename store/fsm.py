@@ -19,6 +19,10 @@ Key = tuple[int, int, int, int, str, str]
 
 _KEY = "bot_id = $1 AND chat_id = $2 AND user_id = $3 AND thread_id = $4 AND business_id = $5 AND destiny = $6"
 _COLUMNS = "bot_id, chat_id, user_id, thread_id, business_id, destiny"
+# the statements of every wizard press: read first, cleared when a job is confirmed (store/warmup.py
+# prepares both on every new pool connection)
+READ = f"SELECT state, data::text FROM fsm WHERE {_KEY}"
+CLEAR = f"DELETE FROM fsm WHERE {_KEY} RETURNING state"
 
 
 async def set_state(database: Database, key: Key, state: str | None) -> None:
@@ -56,7 +60,7 @@ async def set_data(database: Database, key: Key, data: dict[str, Any]) -> None:
 
 async def get(database: Database, key: Key) -> tuple[str | None, dict[str, Any]]:
     """State and data in one read (a cache fills both halves at once)."""
-    row = await database.require().fetchrow(f"SELECT state, data::text FROM fsm WHERE {_KEY}", *key)
+    row = await database.require().fetchrow(READ, *key)
     return (None, {}) if row is None else (row["state"], dict(json.loads(row["data"])))
 
 
@@ -79,5 +83,5 @@ async def merge_data(database: Database, key: Key, data: dict[str, Any]) -> dict
 
 async def clear(database: Database, key: Key) -> str | None:
     """State and data gone in one statement; returns the state it had."""
-    previous: str | None = await database.require().fetchval(f"DELETE FROM fsm WHERE {_KEY} RETURNING state", *key)
+    previous: str | None = await database.require().fetchval(CLEAR, *key)
     return previous

@@ -103,18 +103,21 @@ class Standing:
     available: int  # balance less held (0 for a user never seen)
 
 
+# standing()'s one statement (store/warmup.py prepares it on every new pool connection: it is
+# read on every Confirm, on the way to createTask)
+STANDING = f"""SELECT a.balance - a.held AS available, s.*, {_plan_used('$1', '$2', '$5', '$3')} AS plan_used,
+                      (SELECT json_agg(json_build_array(c.key, c.left) ORDER BY c.granted_at, c.key)
+                         FROM ({_covering('$1', '$2', '$4')}) c WHERE c.left > 0) AS covering
+                 FROM (SELECT 1) AS one
+                 LEFT JOIN accounts a ON a.bot_id = $1 AND a.user_id = $2
+                 LEFT JOIN LATERAL ({subscriptions.current_sql('$1', '$2', '$6')}) s ON true"""
+
+
 async def standing(db: Database | asyncpg.Connection, bot_id: int, user_id: int, model: str, price: int, *,
                    day: date, now: datetime) -> Standing:
     """entitlement() and the available balance in one round trip: the confirmation's terms are
     read for every screen and again on Confirm, where each round trip delays createTask."""
-    row = await _conn(db).fetchrow(
-        f"""SELECT a.balance - a.held AS available, s.*, {_plan_used('$1', '$2', '$5', '$3')} AS plan_used,
-                   (SELECT json_agg(json_build_array(c.key, c.left) ORDER BY c.granted_at, c.key)
-                      FROM ({_covering('$1', '$2', '$4')}) c WHERE c.left > 0) AS covering
-              FROM (SELECT 1) AS one
-              LEFT JOIN accounts a ON a.bot_id = $1 AND a.user_id = $2
-              LEFT JOIN LATERAL ({subscriptions.current_sql('$1', '$2', '$6')}) s ON true""",
-        bot_id, user_id, model, price, day, now)
+    row = await _conn(db).fetchrow(STANDING, bot_id, user_id, model, price, day, now)
     assert row is not None
     sub = None if row["id"] is None else subscriptions.from_row(row)
     covering = [(str(key), int(left)) for key, left in json.loads(row["covering"] or "[]")]

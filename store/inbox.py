@@ -49,21 +49,8 @@ _TAKE_OVER = "state < 2 AND (state = 0 OR claimed_by IS DISTINCT FROM $4)"
 _UNCLAIMED = "state = 0"
 
 
-async def claim(db: Database, lock_name: str, epoch: int, bot_id: int, limit: int, session: str, *,
-                take_over: bool = True) -> list[Claimed]:
-    """Claim up to `limit` unfinished updates, oldest first, fenced by `epoch`, for `session`.
-
-    With `take_over`, updates claimed by any other session are taken over too: the fence proves
-    we lead now, so their owner (an earlier leader, or this process before its dispatcher
-    restarted) has stopped with them in flight; only the caller's own claims are skipped. A
-    session needs that once: after its first claim under the fence no other session can claim
-    (theirs would be fenced), so its later claims read only unclaimed rows (`take_over=False`,
-    the inbox_unclaimed index) instead of stepping over every update it holds.
-    """
-    where = _TAKE_OVER if take_over else _UNCLAIMED
-    async with fenced(db, lock_name, epoch) as conn:
-        records = await conn.fetch(
-            f"""WITH picked AS (
+def _claim_sql(where: str) -> str:
+    return f"""WITH picked AS (
                    SELECT update_id FROM inbox
                     WHERE bot_id = $1 AND {where}
                     ORDER BY update_id
@@ -75,22 +62,41 @@ async def claim(db: Database, lock_name: str, epoch: int, bot_id: int, limit: in
                       attempts = i.attempts + 1
                  FROM picked
                 WHERE i.bot_id = $1 AND i.update_id = picked.update_id
-               RETURNING i.update_id, i.kind, i.chat_key, i.payload, i.attempts""",
-            bot_id, limit, epoch, session,
-        )
+               RETURNING i.update_id, i.kind, i.chat_key, i.payload, i.attempts"""
+
+
+# claim()'s statements by `take_over` (store/warmup.py prepares both on every new pool connection)
+CLAIM = {True: _claim_sql(_TAKE_OVER), False: _claim_sql(_UNCLAIMED)}
+
+
+async def claim(db: Database, lock_name: str, epoch: int, bot_id: int, limit: int, session: str, *,
+                take_over: bool = True) -> list[Claimed]:
+    """Claim up to `limit` unfinished updates, oldest first, fenced by `epoch`, for `session`.
+
+    With `take_over`, updates claimed by any other session are taken over too: the fence proves
+    we lead now, so their owner (an earlier leader, or this process before its dispatcher
+    restarted) has stopped with them in flight; only the caller's own claims are skipped. A
+    session needs that once: after its first claim under the fence no other session can claim
+    (theirs would be fenced), so its later claims read only unclaimed rows (`take_over=False`,
+    the inbox_unclaimed index) instead of stepping over every update it holds.
+    """
+    async with fenced(db, lock_name, epoch) as conn:
+        records = await conn.fetch(CLAIM[take_over], bot_id, limit, epoch, session)
     out = [Claimed(r["update_id"], r["kind"], r["chat_key"], r["payload"], r["attempts"]) for r in records]
     out.sort(key=lambda c: c.update_id)
     return out
 
 
+# mark_done()'s statement: its arrays make asyncpg read their types once per connection, which
+# store/warmup.py does on every new pool connection
+MARK_DONE = """UPDATE inbox SET state = 2, done_at = now(), outcome = u.outcome
+                 FROM unnest($2::bigint[], $3::text[]) AS u(update_id, outcome)
+                WHERE inbox.bot_id = $1 AND inbox.update_id = u.update_id"""
+
+
 async def mark_done(db: Database, bot_id: int, done: Sequence[tuple[int, str]]) -> None:
     """Mark (update_id, outcome) pairs done in one statement."""
-    await db.require().execute(
-        """UPDATE inbox SET state = 2, done_at = now(), outcome = u.outcome
-             FROM unnest($2::bigint[], $3::text[]) AS u(update_id, outcome)
-            WHERE inbox.bot_id = $1 AND inbox.update_id = u.update_id""",
-        bot_id, [u for u, _ in done], [o for _, o in done],
-    )
+    await db.require().execute(MARK_DONE, bot_id, [u for u, _ in done], [o for _, o in done])
 
 
 @dataclass(frozen=True, slots=True)

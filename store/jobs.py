@@ -302,6 +302,17 @@ SUBMITTED = ("state = 'submitted', kie_task_id = $3, submitted_at = now()",
              "state IN ('created', 'submitting') AND kie_task_id IS NULL")
 
 
+_STATUS_SETS = ("status_message_id = $3, delivered_at = CASE WHEN status_message_id IS DISTINCT FROM $3 "
+                "AND (state IN ('failed', 'timed_out') "
+                "OR EXISTS (SELECT 1 FROM job_deliveries d WHERE d.job_id = jobs.id)) THEN NULL "
+                "ELSE delivered_at END")
+
+
+def status_message_step(only_if_none: bool) -> tuple[str, str]:
+    """set_status_message's (sets, allowed) for step_sql (a Confirm's status message records one)."""
+    return _STATUS_SETS, "status_message_id IS NULL" if only_if_none else "true"
+
+
 async def _step(db: Database, lock_name: str, epoch: int, job_id: int, sets: str, allowed: str,
                 *args: Any) -> Step:
     """UPDATE jobs SET `sets` where the job is in a state `allowed`, fenced; else the job as it is.
@@ -360,11 +371,7 @@ async def set_status_message(db: Database, lock_name: str, epoch: int, job_id: i
 
     `only_if_none`: record it only when the job has none yet (changed False when a twin, a replay
     of the same Confirm, recorded its own first: the caller's message is then a duplicate)."""
-    return await _step(db, lock_name, epoch, job_id,
-                       "status_message_id = $3, delivered_at = CASE WHEN status_message_id IS DISTINCT FROM $3 "
-                       "AND (state IN ('failed', 'timed_out') "
-                       "OR EXISTS (SELECT 1 FROM job_deliveries d WHERE d.job_id = jobs.id)) THEN NULL "
-                       "ELSE delivered_at END", "status_message_id IS NULL" if only_if_none else "true", message_id)
+    return await _step(db, lock_name, epoch, job_id, *status_message_step(only_if_none), message_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -554,14 +561,17 @@ async def free_used(db: Database, bot_id: int, user_id: int, day: date) -> int:
     return count
 
 
+# standing()'s statement (store/warmup.py prepares it on every new pool connection)
+STANDING = f"""SELECT COALESCE((SELECT balance - held FROM accounts WHERE bot_id = $1 AND user_id = $2), 0)
+                          AS available,
+                      (SELECT count(*) FROM jobs WHERE bot_id = $1 AND user_id = $2 AND free_day = $3
+                          AND {_COUNTS_AS_FREE}) AS used"""
+
+
 async def standing(db: Database, bot_id: int, user_id: int, day: date) -> tuple[int, int]:
     """The user's available kopecks and the free generations used on `day`, in one round trip:
     what the first screen says (/start is most of the traffic)."""
-    row = await db.require().fetchrow(
-        f"""SELECT COALESCE((SELECT balance - held FROM accounts WHERE bot_id = $1 AND user_id = $2), 0) AS available,
-                   (SELECT count(*) FROM jobs WHERE bot_id = $1 AND user_id = $2 AND free_day = $3
-                       AND {_COUNTS_AS_FREE}) AS used""",
-        bot_id, user_id, day)
+    row = await db.require().fetchrow(STANDING, bot_id, user_id, day)
     assert row is not None
     return int(row["available"]), int(row["used"])
 

@@ -13,8 +13,13 @@ hour idle rather than asyncpg's five minutes. (A connection opened in a burst pa
 instead, once, before its first use.)
 
 The walk is the real path under a leader row of its own (WARM_LOCK, this backend's pid) for a
-user of bot 0 (no Telegram bot has id 0): a first contact with a bonus, a paid Confirm, the two
-steps to 'submitted'. The rollback takes every row back, so nothing is ever committed, no
+user of bot 0 (no Telegram bot has id 0): a Confirm's update, statement by statement, from its
+claim to its done mark (a first contact with a bonus, the wizard's and the terms' reads, a paid
+Confirm, the two steps to 'submitted', the status message, the wizard cleared), and a known
+user's /start. Its last statement's arrays make asyncpg read their types once; a connection that
+had not walked the terms' read prepared it mid-burst (8 of the first 18 Confirms in one run of
+bench.generation A), and a done mark read the array types there: a round trip and a catalog
+query each. The rollback takes every row back, so nothing is ever committed, no
 sequence-numbered row is seen, and no NOTIFY is sent. A database without the schema yet (the
 pool's first connection, before migrations) or a walk that fails otherwise leaves the connection
 cold, never broken: the db actor expires the pool's connections after applying migrations.
@@ -23,10 +28,11 @@ cold, never broken: the db actor expires the pool's connections after applying m
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime
 
 import asyncpg
 
-from store import accounts, jobs
+from store import accounts, fence, fsm, grants, inbox, jobs
 from telemetry import logs
 
 log = logs.get("store")
@@ -58,11 +64,24 @@ async def _walk(conn: asyncpg.Connection) -> None:
     await conn.execute(
         """INSERT INTO leader (name, epoch, instance, pid, heartbeat_at, acquired_at)
            VALUES ($1, $2, 'warmup', $3, now(), now())""", lock, epoch, int(pid))
+    # a Confirm's update, statement by statement: claimed, its user and wizard read, its terms
+    # read, the job confirmed and submitted, its status message recorded, the wizard cleared, done
+    await conn.fetchval(fence.CHECK, lock, epoch)
+    for take_over in (True, False):
+        await conn.fetch(inbox.CLAIM[take_over], WARM_BOT, 1, epoch, lock)
     await conn.fetchrow(accounts.FIRST_CONTACT, lock, epoch, WARM_BOT, user, "en", None, 100,
                         accounts.WELCOME_KEY.format(user_id=user))
+    key = (WARM_BOT, user, user, 0, "", "default")
+    await conn.fetchrow(fsm.READ, *key)
+    await conn.fetchrow(jobs.STANDING, WARM_BOT, user, date.today())  # a known user's /start
+    await grants.standing(conn, WARM_BOT, user, "warmup", 100, day=date.today(), now=datetime.now(UTC))
     row = await conn.fetchrow(jobs.CONFIRM, lock, epoch, WARM_BOT, user, user, f"warmup:{pid}", "warmup", "warmup",
                               json.dumps({"prompt": "warmup"}), 100, "money", 100, None, 1, 1, None, "jobs", None)
     if row is None or row["c_outcome"] != "created":
         raise asyncpg.PostgresError(f"the warm-up's confirm answered {row and row['c_outcome']!r}")
     await conn.fetchrow(jobs.step_sql(*jobs.SUBMITTING, 0), row["id"], epoch, lock)
     await conn.fetchrow(jobs.step_sql(*jobs.SUBMITTED, 1), row["id"], epoch, f"warmup-{pid}", lock)
+    for only_if_none in (True, False):
+        await conn.fetchrow(jobs.step_sql(*jobs.status_message_step(only_if_none), 1), row["id"], epoch, 1, lock)
+    await conn.fetchval(fsm.CLEAR, *key)
+    await conn.execute(inbox.MARK_DONE, WARM_BOT, [], [])  # asyncpg reads the arrays' types here, once

@@ -5,12 +5,13 @@ connection cold but usable; the db actor's migrations are followed by warm conne
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, date, datetime
 
 import asyncpg
 import pytest
 
 from actors.db import DbActor
-from store import accounts, jobs, warmup
+from store import accounts, fence, fsm, grants, inbox, jobs, warmup
 from store.database import Database
 from supervisor import ChildSpec, Supervisor
 from tests.actors_kit import until
@@ -18,7 +19,12 @@ from tests.conftest import migrated
 
 pytestmark = pytest.mark.timeout(60)
 
-HOT = (accounts.FIRST_CONTACT, jobs.CONFIRM, jobs.step_sql(*jobs.SUBMITTING, 0), jobs.step_sql(*jobs.SUBMITTED, 1))
+# a Confirm's statements, in the order its update runs them
+HOT = (fence.CHECK, inbox.CLAIM[True], inbox.CLAIM[False], accounts.FIRST_CONTACT, fsm.READ, jobs.STANDING,
+       grants.STANDING,
+       jobs.CONFIRM, jobs.step_sql(*jobs.SUBMITTING, 0), jobs.step_sql(*jobs.SUBMITTED, 1),
+       jobs.step_sql(*jobs.status_message_step(True), 1), jobs.step_sql(*jobs.status_message_step(False), 1),
+       fsm.CLEAR, inbox.MARK_DONE)
 
 
 async def left_behind(conn: asyncpg.Connection) -> dict[str, int]:
@@ -39,6 +45,26 @@ async def test_warm_walks_to_a_submitted_job_and_rolls_every_row_back(db: Databa
         assert await left_behind(conn) == {}
         assert set(HOT) <= await prepared(conn)
         assert await conn.fetchval("SELECT 1") == 1  # no transaction left open
+
+
+async def test_a_warmed_connection_runs_a_confirms_reads_and_done_mark_without_preparing_or_reading_types(
+        db: Database) -> None:
+    """The statements a Confirm meets cold on a connection the walk warmed were prepared there
+    mid-burst (the terms' read on 8 of the first 18 Confirms, bench.generation), and the done
+    mark's arrays made asyncpg read their types (three round trips and a heavy catalog query)."""
+    async with db.require().acquire() as conn:
+        assert await warmup.warm(conn)
+        before = await prepared(conn)
+        ran: list[str] = []
+        conn.add_query_logger(lambda record: ran.append(record.query))
+        await conn.fetchval(fence.CHECK, "trt:nobody", 1)
+        await conn.fetchrow(fsm.READ, 1, 2, 2, 0, "", "default")
+        await grants.standing(conn, 1, 2, "some/model", 500, day=date(2026, 12, 6), now=datetime.now(UTC))
+        await conn.fetchval(fsm.CLEAR, 1, 2, 2, 0, "", "default")
+        await conn.execute(inbox.MARK_DONE, 1, [3, 4], ["done", "done"])
+        conn.remove_query_logger(ran.append)
+        assert await prepared(conn) == before
+        assert ran == [fence.CHECK, fsm.READ, grants.STANDING, fsm.CLEAR, inbox.MARK_DONE]  # no type look-up
 
 
 async def test_every_new_pool_connection_is_warmed_once(database_url: str) -> None:
