@@ -35,11 +35,12 @@ TOKEN_RE = re.compile(r"^(\d{1,20}):[A-Za-z0-9_-]{20,}$")
 # demo brings its own token; migrate and check have work to do without one
 TOKENLESS_COMMANDS = ("demo", "migrate", "check", "trace")
 # every handler holding a turn may hold a connection at once, plus ingress's group commits, the
-# claim pump, done marks, the actors and the handlers' queries made without a turn (those queue
-# for the pool). Not one per dispatch worker: in a burst, every connection the pool opens or
-# uses first prepares its statements again, and PostgreSQL on the same cores runs more queries
-# at once no faster (bench.generation: the first createTasks of 50 Confirms, issue 21)
-POOL_HEADROOM = 8
+# claim pump, done marks, the actors and the handlers' queries made without a turn: a first
+# contact's commit above all, which /start's throughput needs a dozen of at once (4 turns with a
+# pool of 12 made /start 0.8x, with 16 1.03x and 1.10x for known users: bench.e2e, issue 21).
+# Not one per dispatch worker: in a burst, PostgreSQL on the same cores runs more queries at once
+# no faster (a pool of 48: the first createTasks of 50 Confirms later, bench.generation)
+POOL_HEADROOM = 12
 PLANS_FILE = Path(__file__).resolve().parent / "catalog" / "plans.yaml"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -295,7 +296,7 @@ class Settings:
     webhook_cycle_deadline: float = setting("WEBHOOK_CYCLE_DEADLINE", 5.0, _number(0.1, 60))
     dispatch_concurrency: int = setting("DISPATCH_CONCURRENCY", 32, _integer(1, 1000))
     # of those, how many run at once; one waiting on Telegram gives its turn away (ingest/turns.py)
-    dispatch_turns: int = setting("DISPATCH_TURNS", 8, _integer(1, 1000))
+    dispatch_turns: int = setting("DISPATCH_TURNS", 4, _integer(1, 1000))
     database_pool_size: int
     update_deadline: float = setting("UPDATE_DEADLINE", 30.0, _number(0.1, 600))
     inbox_retention_days: float = setting("INBOX_RETENTION_DAYS", 7.0, _number(0.001, 365))

@@ -14,10 +14,17 @@ one that has waited longest, so Confirms pressed first reach KIE first. Measured
   behind the bookkeeping of answered ones;
 - the turn handed over during every database round trip: the order was lost, since PostgreSQL
   then runs every handler's queries at once and knows nothing of which came first;
-- 4 turns by default instead of 8: fifty Confirms at once reached KIE sooner (the first 18
-  createTasks' p99 158 -> 128 ms over 8 interleaved pairs), but /start end to end fell to 0.83x
-  for first contacts and 0.79x for known users (bench.e2e): a shop that sells in bursts of
-  presses may set DISPATCH_TURNS=4, the default keeps the throughput.
+- 8 turns, the default until issue 21's ninth session: fifty Confirms at once reach KIE later
+  than with 4 (the first 18 createTasks' p99 130 -> 116 ms, p50 98 -> 73 ms, over 8 interleaved
+  pairs; 6 turns about as 4). 4 turns once seemed to cost /start a fifth of its throughput, but
+  that was the pool, which followed the turns down to 12 connections: first contacts commit
+  without a turn, a dozen at once. With the pool kept at 16 (config.POOL_HEADROOM), /start at 4
+  turns is 1.03x and known users' 1.10x what it was at 8 (bench.e2e);
+- a gate of 4 around the Confirm's terms read and commit alone, with 8 turns: no gain (p99 120
+  against 114 ms over 3 pairs), so what 4 turns win is the order of the handlers' CPU, not
+  fewer queries in PostgreSQL at once;
+- a wizard's first read of its chat (the FSM cache's miss) and /start's greeting read waited
+  for without a turn, as a first contact's commit is: /start 1.01x, known users 0.99x.
 The one round trip waited for without a turn is the account middleware's for a user this
 process has not met yet (bot/middlewares.py): a first contact's commit waits on a WAL flush, and
 holding turns through those left PostgreSQL fewer commits to flush together (16% more flushes

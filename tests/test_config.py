@@ -101,9 +101,9 @@ def test_good_settings_and_defaults() -> None:
     assert unix.database_url is not None
     assert config.load("demo", {}).telegram_bot_token == ""
     assert config.load("serve", GOOD).bot_mode == "polling"
-    assert s.dispatch_concurrency == 32 and s.dispatch_turns == 8 and s.database_pool_size == 16
+    assert s.dispatch_concurrency == 32 and s.dispatch_turns == 4 and s.database_pool_size == 16
     wide = config.load("serve", {**GOOD, "DISPATCH_TURNS": "100"})
-    assert wide.database_pool_size == 108, "the pool follows the turns unless set"
+    assert wide.database_pool_size == 112, "the pool follows the turns unless set"
     assert config.load("serve", {**GOOD, "DISPATCH_CONCURRENCY": "100"}).database_pool_size == 16, "not the workers"
     assert config.load("serve", {**GOOD, "DATABASE_POOL_SIZE": "12"}).database_pool_size == 12
     priced = config.load("serve", {**GOOD, "PRICE_KOPECKS_PER_CREDIT": "75", "PRICE_MARKUP": "1.5"})
@@ -143,7 +143,7 @@ def test_documented_defaults() -> None:
     assert s.data_dir == Path("./.data").resolve()
     assert s.log_format == "json" and s.log_level == "INFO"
     # "Tuning, beyond the table"
-    assert s.database_pool_size == s.dispatch_turns + 8
+    assert s.database_pool_size == s.dispatch_turns + 12
     assert s.shutdown_timeout == 10 and s.health_restart_window == 10
     assert s.auto_set_webhook is True
     assert s.webhook_verify_interval == 600 and s.webhook_cycle_deadline == 5 and s.webhook_max_connections == 40
