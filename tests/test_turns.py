@@ -224,6 +224,29 @@ async def test_a_users_first_account_read_waits_without_the_turn_a_known_users_w
         assert len(chat.screens) == before + 1
 
 
+async def test_a_known_users_start_reads_their_balance_for_the_greeting_without_the_turn(
+        money: Money, fake: FakeTelegram, bot: Bot) -> None:
+    """The greeting's read comes right before the answer's send, which gives the turn away
+    anyway: at 4 turns, known users' /start held them through that round trip. The jobs table is
+    locked meanwhile, so the read waits where we can look."""
+    chat = Chat(money, fake, bot, user=7802)
+    await chat.say("/start")  # the first contact: its greeting names the bonus, reads nothing
+    turns = Turns(1, patience=30)
+
+    async def in_turn() -> None:
+        async with turns.turn():
+            await chat.say("/start")
+
+    before = len(chat.screens)
+    async with money.db.require().acquire() as locker, locker.transaction():
+        await locker.execute("LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE")
+        handling = asyncio.create_task(in_turn())
+        await money.until_one_waits_on_a_lock()
+        assert turns.holding == 0
+    await asyncio.wait_for(handling, 30)
+    assert len(chat.screens) == before + 1 and free(turns) == 1
+
+
 def test_the_users_met_are_bounded_and_the_oldest_half_forgotten_first() -> None:
     met = Met(size=4)
     for user_id in (1, 2, 3, 4):
