@@ -24,6 +24,7 @@ from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import StateType, StorageKey
 
 from bot.fsm_storage import PostgresStorage, _dict, _key
+from ingest.turns import away
 from store import fsm
 from store.database import Database
 
@@ -65,7 +66,10 @@ class CachedStorage(PostgresStorage):
         async with self._lock(key):
             found = self._known.get(key)  # filled by a writer while we waited
             if found is None:
-                found = await fsm.get(self.database, key)
+                # without a turn (ingest/turns.py): a chat's first update reads before any work of
+                # its own, and every first contact's does (a Confirm's wizard is kept by then)
+                async with away():
+                    found = await fsm.get(self.database, key)
                 self._remember(key, *found)
             return found
 

@@ -23,14 +23,16 @@ one that has waited longest, so Confirms pressed first reach KIE first. Measured
 - a gate of 4 around the Confirm's terms read and commit alone, with 8 turns: no gain (p99 120
   against 114 ms over 3 pairs), so what 4 turns win is the order of the handlers' CPU, not
   fewer queries in PostgreSQL at once;
-- at 8 turns, a wizard's first read of its chat (the FSM cache's miss) waited for without a
-  turn, with /start's greeting read: /start 1.01x, known users 0.99x.
-Two round trips are waited for without a turn. The account middleware's, for a user this
+- at 8 turns, the two reads below that come before or right after a /start's work, waited for
+  without a turn: /start 1.01x, known users 0.99x (at 4 turns they are).
+Three round trips are waited for without a turn. The account middleware's, for a user this
 process has not met yet (bot/middlewares.py): a first contact's commit waits on a WAL flush, and
 holding turns through those left PostgreSQL fewer commits to flush together (16% more flushes
 per /start at 8 turns than at 32, and 8% fewer updates/s). A user met before is only read, with
-the turn: fifty presses of known users then no longer read their accounts all at once. And a
-known user's /start greeting read (bot/first_screen.py), right before the answer's send.
+the turn: fifty presses of known users then no longer read their accounts all at once. A
+chat's first read of its wizard (bot/fsm_cache.py), before any work of the update's own (every
+first contact has one; a Confirm's wizard is kept by then). And a known user's /start greeting
+read (bot/first_screen.py), right before the answer's send.
 
 A turn is waited for at most `patience` seconds: a handler that keeps its turn long (a hung
 one, until its deadline) delays the others by that much at most, never stalls them; such runs

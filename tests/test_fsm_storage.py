@@ -13,7 +13,9 @@ from aiogram.fsm.storage.base import StorageKey
 
 from bot.fsm_cache import CachedStorage
 from bot.fsm_storage import PostgresStorage
+from ingest.turns import Turns
 from store.database import Database
+from tests.conftest import until_one_waits_on_a_lock
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -220,3 +222,27 @@ async def test_the_cache_forgets_the_least_recently_used_keys_beyond_its_bound(d
         await storage.get_state(key)
     assert len(storage._known) == 3
     assert [await storage.get_data(key) for key in keys] == [{"n": key.chat_id} for key in keys]
+
+
+async def test_a_chats_first_read_waits_without_the_turn_and_a_kept_one_reads_nothing(db: Database) -> None:
+    """A chat's first update (every first contact's) reads its state before any work of its own:
+    the handler gives its turn away meanwhile (ingest/turns.py). The table is locked, so the read
+    waits where we can look; a key the cache keeps is answered with the table still locked."""
+    storage = CachedStorage(db)
+    turns = Turns(1, patience=30)
+
+    async def first_read() -> str | None:
+        async with turns.turn():
+            return await storage.get_state(KEY)
+
+    async with db.require().acquire() as locker, locker.transaction():
+        await locker.execute("LOCK TABLE fsm IN ACCESS EXCLUSIVE MODE")
+        reading = asyncio.create_task(first_read())
+        await until_one_waits_on_a_lock(db)
+        assert turns.holding == 0
+    assert await asyncio.wait_for(reading, 30) is None
+    async with db.require().acquire() as locker, locker.transaction():
+        await locker.execute("LOCK TABLE fsm IN ACCESS EXCLUSIVE MODE")
+        async with turns.turn():
+            assert await asyncio.wait_for(storage.get_state(KEY), 10) is None
+            assert turns.holding == 1
