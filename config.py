@@ -37,7 +37,8 @@ TOKENLESS_COMMANDS = ("demo", "migrate", "check", "trace")
 # every handler holding a turn may hold a connection at once, plus ingress's group commits, the
 # claim pump, done marks, the actors and the handlers' queries made without a turn: a first
 # contact's commit above all, which /start's throughput needs a dozen of at once (4 turns with a
-# pool of 12 made /start 0.8x, with 16 1.03x and 1.10x for known users: bench.e2e, issue 21).
+# pool of 12 made /start 0.8x; with 16, 0.97x and 0.96x for known users, over 8 pairs each of
+# bench.e2e against 8 turns: issue 21).
 # Not one per dispatch worker: in a burst, PostgreSQL on the same cores runs more queries at once
 # no faster (a pool of 48: the first createTasks of 50 Confirms later, bench.generation)
 POOL_HEADROOM = 12

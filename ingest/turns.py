@@ -19,7 +19,8 @@ one that has waited longest, so Confirms pressed first reach KIE first. Measured
   pairs; 6 turns about as 4). 4 turns once seemed to cost /start a fifth of its throughput, but
   that was the pool, which followed the turns down to 12 connections: first contacts commit
   without a turn, a dozen at once. With the pool kept at 16 (config.POOL_HEADROOM), /start at 4
-  turns is 1.03x and known users' 1.10x what it was at 8 (bench.e2e);
+  turns is 0.97x and known users' 0.96x what it was at 8 (bench.e2e, the mean of 8 pairs each,
+  single pairs 0.74x-1.26x), with the two reads below waited for without a turn;
 - a gate of 4 around the Confirm's terms read and commit alone, with 8 turns: no gain (p99 120
   against 114 ms over 3 pairs), so what 4 turns win is the order of the handlers' CPU, not
   fewer queries in PostgreSQL at once;
