@@ -19,13 +19,16 @@ def build_dispatcher(storage: BaseStorage | None = None, *, chaos: bool = False,
     screens are included: they are in workflow data as `services`, every user gets an account at
     first contact, and the wizard's data is read once per update. Handlers then need `fence_epoch`
     from feed_update (the dispatcher actor passes it)."""
-    dp = Dispatcher(storage=storage or MemoryStorage())
-    dp.callback_query.outer_middleware(AnswerCallbackFirst())
+    # the FSM's middleware (its read of the chat's state) goes after the account's, which tells
+    # the FSM cache that a first contact's chat has nothing stored: registered here, in that order
+    dp = Dispatcher(storage=storage or MemoryStorage(), disable_fsm=True)
+    dp.update.outer_middleware(AnswerCallbackFirst())
     if services is not None:
         dp["services"] = services
-        met = Met()
+        dp.update.outer_middleware(EnsureUser(Met(), dp.fsm))
+    dp.update.outer_middleware(dp.fsm)
+    if services is not None:
         for observer in (dp.message, dp.callback_query):
-            observer.outer_middleware(EnsureUser(met))
             observer.outer_middleware(LoadWizard())
     dp.include_routers(*routers(chaos_on=chaos, product=services is not None))
     run_filters_inline(dp)  # magic filters would each take a trip through a thread

@@ -73,6 +73,14 @@ class CachedStorage(PostgresStorage):
                 self._remember(key, *found)
             return found
 
+    async def nothing_stored(self, key: StorageKey) -> None:
+        """The table holds nothing under `key` (its user was created by the update being handled):
+        the key's first read needs no statement. A key known already is left as it is."""
+        plain = _key(key)
+        async with self._lock(plain):
+            if plain not in self._known:
+                self._remember(plain, None, {})
+
     async def get_state(self, key: StorageKey) -> str | None:
         return (await self._entry(_key(key)))[0]
 

@@ -12,9 +12,11 @@ from typing import Any
 from aiogram import BaseMiddleware, Bot
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message, TelegramObject
+from aiogram.fsm.middleware import FSMContextMiddleware
+from aiogram.types import CallbackQuery, Message, TelegramObject, Update
 
 from bot.flow import Wiz, Wizard
+from bot.fsm_cache import CachedStorage
 from bot.fsm_storage import forget
 from bot.services import Services
 from bot.texts import CHOSEN, choose, lang_of, t
@@ -44,9 +46,10 @@ class AnswerCallbackFirst(BaseMiddleware):
         self.patience = patience
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        if not isinstance(event, CallbackQuery):
+        query = event.callback_query if isinstance(event, Update) else event
+        if not isinstance(query, CallbackQuery):
             return await handler(event, data)
-        answer = _Answer(event, given=bool(data.get("pre_answered")))
+        answer = _Answer(query, given=bool(data.get("pre_answered")))
         data["toast"] = answer.toast
         if not answer.given:
             answer.timer = asyncio.create_task(answer.after(self.patience))
@@ -143,8 +146,9 @@ class EnsureUser(BaseMiddleware):
     @username are refreshed at most once an hour (stats and the admin's lookup), not per update.
     """
 
-    def __init__(self, met: Met | None = None) -> None:
+    def __init__(self, met: Met | None = None, fsm: FSMContextMiddleware | None = None) -> None:
         self.met = met if met is not None else Met()  # one for messages and callback queries alike
+        self.fsm = fsm  # its cache learns that a first contact's chat has no wizard state to read
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         """The language the user chose with /language holds for this update's lang_of() calls only."""
@@ -154,10 +158,12 @@ class EnsureUser(BaseMiddleware):
         finally:
             CHOSEN.reset(chosen)
 
-    async def _ensure(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+    async def _ensure(self, handler: Handler, update: TelegramObject, data: dict[str, Any]) -> Any:
         services: Services | None = data.get("services")
-        user = event.from_user if isinstance(event, Message | CallbackQuery) else None
-        if services is not None and user is not None and not user.is_bot:
+        inner = (update.message or update.callback_query) if isinstance(update, Update) else update
+        event = inner if isinstance(inner, Message | CallbackQuery) else None
+        user = event.from_user if event is not None else None
+        if services is not None and event is not None and user is not None and not user.is_bot:
             settings = services.settings
             # a first contact's commit waits on a WAL flush: other handlers run meanwhile. A user
             # met before is only read (users are never deleted): that read keeps the turn, so a
@@ -169,6 +175,8 @@ class EnsureUser(BaseMiddleware):
             self.met.add(user.id)
             choose(user.id, known.lang)
             data["first_contact"] = new  # the greeting names the welcome bonus just credited
+            if new:
+                await self._nothing_stored(data)
             if known.blocked:  # they blocked the bot once and write again: deliveries may go to them
                 await accounts.set_blocked(services.database, settings.bot_id, user.id, False)
             if known.banned and not _still_served(event):
@@ -182,7 +190,17 @@ class EnsureUser(BaseMiddleware):
                 await accounts.seen(services.database, settings.bot_id, user.id, user.username)
             if user.language_code and user.language_code != known.language:  # the jobs actor's words follow
                 await accounts.set_language(services.database, settings.bot_id, user.id, user.language_code)
-        return await handler(event, data)
+        return await handler(update, data)
+
+    async def _nothing_stored(self, data: dict[str, Any]) -> None:
+        """The user was created by this update, so the FSM table holds nothing under their key
+        (users are never deleted, and only a known user's updates write it): the FSM middleware,
+        which runs next, reads it from the cache instead of the table."""
+        if self.fsm is None or not isinstance(self.fsm.storage, CachedStorage):
+            return
+        context = self.fsm.resolve_event_context(data["bot"], data)
+        if context is not None:
+            await self.fsm.storage.nothing_stored(context.key)
 
 
 SERVED_WHEN_BANNED = ("/paysupport", "/terms", "/privacy")

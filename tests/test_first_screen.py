@@ -9,9 +9,13 @@ from typing import Any
 
 import pytest
 from aiogram import Bot
+from aiogram.fsm.storage.base import StorageKey
 
 from bot import first_screen, keyboards, texts
+from bot.conversation import build_dispatcher
+from bot.fsm_cache import CachedStorage
 from bot.prices import lowest
+from bot.services import Services
 from fakes.telegram_api import FakeTelegram
 from store import referrals
 from tests.conftest import Money
@@ -168,3 +172,34 @@ async def test_a_newcomer_who_came_by_an_invitation_is_told_the_gift_too(money: 
     newcomer = Chat(money, fake, bot, settings, user=7308)
     await newcomer.say(f"/start {referrals.payload_of(code)}")
     assert texts.t("ru", "welcome_bonus", bonus=texts.money("ru", 3_000)) in shown(newcomer)["text"]
+
+
+class LeaderChat(Chat):
+    """A chat fed through the leader's FSM cache, as `run.py serve` builds it."""
+
+    def dispatcher(self) -> Any:
+        self.storage = CachedStorage(self.money.db)
+        return build_dispatcher(self.storage, services=Services(self.money.db, self.settings, CATALOG,
+                                                                wake_jobs=self._wake))
+
+
+async def test_a_first_contacts_start_reads_no_wizard_state_and_a_known_users_first_update_after_a_restart_does(
+        money: Money, fake: FakeTelegram, bot: Bot) -> None:
+    """The user was created by their first update, so nothing can be stored under their chat yet
+    (users are never deleted): the FSM middleware's read of it is answered by the cache, one round
+    trip less for every newcomer. A process that has not seen them since reads the table."""
+    chat = LeaderChat(money, fake, bot, user=7311)
+    await chat.say("/start")
+    assert chat.storage.misses == 0, "a newcomer's chat was read from the table"
+    await chat.say("a fox in the snow")  # the wizard, written through to the table
+    chat.restart()
+    await chat.say("/start")
+    assert chat.storage.misses == 1, "a known user's chat must be read: it may hold a wizard"
+    assert texts.t("ru", "welcome_bonus", bonus=texts.money("ru", settings_with().welcome_bonus)) not in \
+        shown(chat)["text"], "the gift is told once"
+    chat.restart()
+    await chat.say("a cat on a roof")
+    await chat.press(chat.action("ok"))
+    assert [job.input.get("prompt") for job in await chat.jobs()] == ["a cat on a roof"]
+    key = StorageKey(bot_id=chat.bot.id, chat_id=chat.user, user_id=chat.user)
+    assert await chat.storage.get_state(key) is None, "the wizard ended with its job"
