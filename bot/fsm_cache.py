@@ -74,8 +74,8 @@ class CachedStorage(PostgresStorage):
             return found
 
     async def nothing_stored(self, key: StorageKey) -> None:
-        """The table holds nothing under `key` (its user was created by the update being handled):
-        the key's first read needs no statement. A key known already is left as it is."""
+        """The table holds nothing under `key` (the user's first contact just found so, in the
+        same round trip): the key's first read needs no statement. A known key is left as it is."""
         plain = _key(key)
         async with self._lock(plain):
             if plain not in self._known:

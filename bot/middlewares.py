@@ -13,6 +13,7 @@ from aiogram import BaseMiddleware, Bot
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.middleware import FSMContextMiddleware
+from aiogram.fsm.storage.base import DEFAULT_DESTINY
 from aiogram.types import CallbackQuery, Message, TelegramObject, Update
 
 from bot.flow import Wiz, Wizard
@@ -169,14 +170,15 @@ class EnsureUser(BaseMiddleware):
             # met before is only read (users are never deleted): that read keeps the turn, so a
             # burst of known users' presses is served in order instead of all reading at once
             async with contextlib.nullcontext() if user.id in self.met else away():
-                known, new = await accounts.ensure_user(services.database, services.lock_name, data["fence_epoch"],
-                                                        settings.bot_id, user.id, user.language_code,
-                                                        settings.welcome_bonus, username=user.username)
+                contact = await accounts.meet(services.database, services.lock_name, data["fence_epoch"],
+                                              settings.bot_id, user.id, user.language_code, settings.welcome_bonus,
+                                              username=user.username)
+            known, new = contact.user, contact.new
             self.met.add(user.id)
             choose(user.id, known.lang)
             data["first_contact"] = new  # the greeting names the welcome bonus just credited
-            if new:
-                await self._nothing_stored(data)
+            if contact.chat_clear:
+                await self._nothing_stored(data, user.id)
             if known.blocked:  # they blocked the bot once and write again: deliveries may go to them
                 await accounts.set_blocked(services.database, settings.bot_id, user.id, False)
             if known.banned and not _still_served(event):
@@ -192,15 +194,17 @@ class EnsureUser(BaseMiddleware):
                 await accounts.set_language(services.database, settings.bot_id, user.id, user.language_code)
         return await handler(update, data)
 
-    async def _nothing_stored(self, data: dict[str, Any]) -> None:
-        """The user was created by this update, so the FSM table holds nothing under their key
-        (users are never deleted, and only a known user's updates write it): the FSM middleware,
-        which runs next, reads it from the cache instead of the table."""
+    async def _nothing_stored(self, data: dict[str, Any], user_id: int) -> None:
+        """The user's first contact found nothing stored under their private chat (in the same
+        round trip): when this update is in that chat, the FSM middleware, which runs next, reads
+        its state from the cache instead of the table."""
         if self.fsm is None or not isinstance(self.fsm.storage, CachedStorage):
             return
         context = self.fsm.resolve_event_context(data["bot"], data)
-        if context is not None:
-            await self.fsm.storage.nothing_stored(context.key)
+        key = context.key if context is not None else None
+        if (key is not None and key.chat_id == key.user_id == user_id and key.thread_id is None
+                and key.business_connection_id is None and key.destiny == DEFAULT_DESTINY):
+            await self.fsm.storage.nothing_stored(key)
 
 
 SERVED_WHEN_BANNED = ("/paysupport", "/terms", "/privacy")

@@ -93,8 +93,18 @@ class Posted:
 WELCOME_KEY = "welcome:{user_id}"
 _ENTRY = "id, user_id, kind, balance_delta, held_delta, job_id, idempotency_key, epoch, note, created_at"
 _USER = "user_id, language, first_seen, blocked, banned, ban_told, username, last_seen, lang"
-# ensure_user's one statement (store/warmup.py prepares it on every new pool connection)
-FIRST_CONTACT = f"SELECT {_USER}, created FROM trt_first_contact($1, $2, $3, $4, $5, $6, $7, $8)"
+# meet's one statement (store/warmup.py prepares it on every new pool connection)
+FIRST_CONTACT = f"SELECT {_USER}, created, chat_clear FROM trt_first_contact($1, $2, $3, $4, $5, $6, $7, $8)"
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """What meet() found: the user, whether this call created them, and then whether the FSM
+    holds nothing under their private chat (sql/021: so the FSM cache needs no read of its own)."""
+
+    user: User
+    new: bool
+    chat_clear: bool
 
 
 @contextlib.contextmanager
@@ -158,12 +168,19 @@ async def ensure_user(db: Database, lock_name: str, epoch: int, bot_id: int, use
     and the bonus is keyed by the user). A known user costs nothing when this leader read them in
     this epoch (store/user_cache.py), else one read and no fenced transaction; a new one is
     created seen now under `username`, so no second write follows the first."""
+    contact = await meet(db, lock_name, epoch, bot_id, user_id, language, welcome_bonus, username=username)
+    return contact.user, contact.new
+
+
+async def meet(db: Database, lock_name: str, epoch: int, bot_id: int, user_id: int, language: str | None,
+               welcome_bonus: int, *, username: str | None = None) -> Contact:
+    """ensure_user(), and for a user it created whether their private chat's FSM is clear."""
     if welcome_bonus < 0:
         raise ValueError(f"welcome bonus must not be negative, got {welcome_bonus}")
     cache = user_cache.of(db)
     kept = cache.get(bot_id, user_id, epoch)
     if isinstance(kept, User):
-        return kept, False
+        return Contact(kept, False, False)
     began = cache.begin()
     with fence_checked_in_sql(lock_name, epoch):  # one round trip either way: sql/019 reads, or fences and creates
         row = await db.require().fetchrow(
@@ -174,7 +191,7 @@ async def ensure_user(db: Database, lock_name: str, epoch: int, bot_id: int, use
         committed(epoch)
     user = _user(row)
     cache.put(bot_id, user_id, epoch, user, began)
-    return user, bool(row["created"])
+    return Contact(user, bool(row["created"]), bool(row["created"] and row["chat_clear"]))
 
 
 async def set_language(db: Database, bot_id: int, user_id: int, language: str) -> None:

@@ -14,6 +14,7 @@ from aiogram.fsm.storage.base import StorageKey
 from bot import first_screen, keyboards, texts
 from bot.conversation import build_dispatcher
 from bot.fsm_cache import CachedStorage
+from bot.fsm_storage import PostgresStorage
 from bot.prices import lowest
 from bot.services import Services
 from fakes.telegram_api import FakeTelegram
@@ -203,3 +204,16 @@ async def test_a_first_contacts_start_reads_no_wizard_state_and_a_known_users_fi
     assert [job.input.get("prompt") for job in await chat.jobs()] == ["a cat on a roof"]
     key = StorageKey(bot_id=chat.bot.id, chat_id=chat.user, user_id=chat.user)
     assert await chat.storage.get_state(key) is None, "the wizard ended with its job"
+
+
+async def test_a_newcomer_whose_chat_holds_a_state_from_before_their_account_has_it_read(
+        money: Money, fake: FakeTelegram, bot: Bot) -> None:
+    """Rows stored before accounts existed (or by hand) are not ruled out: the first contact asks
+    the table in its own round trip, and only a clear chat skips the read."""
+    chat = LeaderChat(money, fake, bot, user=7312)
+    key = StorageKey(bot_id=chat.bot.id, chat_id=chat.user, user_id=chat.user)
+    await PostgresStorage(money.db).set_state(key, "stars:amount")
+    await chat.say("/start")
+    assert chat.storage.misses == 1, "the stored state was not read"
+    assert await chat.storage.get_state(key) is None, "/start ended the old state, in the table too"
+    assert await PostgresStorage(money.db).get_state(key) is None
