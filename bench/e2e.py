@@ -5,7 +5,7 @@ production-like one (bench/stock_prod_app.py: an asyncpg pool, the user upserted
 the FSM in PostgreSQL: what people deploy). Both ratios are printed, "TRT/stock (bare)" and
 "TRT/stock (production-like)".
 
-    .venv/bin/python -m bench.e2e [--against REV] [--known]
+    .venv/bin/python -m bench.e2e [--against REV [--rounds K]] [--known]
 
 --against REV: the guard against the next regression. REV (any git revision: main~3, a commit)
 is checked out into a temporary worktree and run beside this checkout in the same run, against
@@ -15,7 +15,8 @@ means' ratios to both anchors and "this checkout against REV" (the means' ratio,
 pair's) are printed. On this machine two runs of the same code differed by 12%, and in pairs
 always run in the same order the second was 5-6% slower, so the guard reads the means of a
 balanced order. A drop of more than 10% is a bug to fix or explain (each issue note carries this
-line for main before and after).
+line for main before and after). Single pairs still ranged 0.74-1.26x for the same change in one
+session: --rounds K repeats that order K times (about 4 minutes a round) and means all of them.
 
 Throughput: N updates for N distinct chats posted over 50 connections as fast as acknowledged;
 updates/s is N over the time from the first post to the last sendMessage. Latency: per update,
@@ -173,7 +174,7 @@ def ratio(label: str, trt_r: dict[str, float], anchor: dict[str, float]) -> str:
             f"acks/s {trt_r['acks'] / anchor['acks']:.2f}x")
 
 
-async def main(against: str | None, known: bool) -> None:
+async def main(against: str | None, known: bool, rounds: int = 1) -> None:
     with workdir() as tmp, contextlib.ExitStack() as trees:
         other = trees.enter_context(checkout(against, tmp)) if against else None
         async with database(tmp) as server_url:
@@ -188,7 +189,7 @@ async def main(against: str | None, known: bool) -> None:
                 anchors = {"bare": stock_r, "production-like": prod_r}
                 olds: list[Runs] = []
                 news: list[Runs] = []
-                for i, which in enumerate(ORDER if other is not None else ("this",)):
+                for i, which in enumerate(ORDER * rounds if other is not None else ("this",)):
                     if which == "REV" and other is not None:
                         olds.append(await run_trt(tmp, server_url, api, f"TRT {other[1]}", other[0], 5 + 10 * i,
                                                   known))
@@ -229,5 +230,9 @@ if __name__ == "__main__":
     parser.add_argument("--against", metavar="REV", help="also run this git revision, in the same run")
     parser.add_argument("--known", action="store_true",
                         help="after each app's run of first contacts, run the same users again")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="with --against: run the order REV, this, this, REV this many times")
     args = parser.parse_args()
-    asyncio.run(main(args.against, args.known))
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    asyncio.run(main(args.against, args.known, args.rounds))
