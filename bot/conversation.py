@@ -20,7 +20,7 @@ def build_dispatcher(storage: BaseStorage | None = None, *, chaos: bool = False,
     first contact, and the wizard's data is read once per update. Handlers then need `fence_epoch`
     from feed_update (the dispatcher actor passes it)."""
     # the FSM's middleware (its read of the chat's state) goes after the account's, which tells
-    # the FSM cache that a first contact's chat has nothing stored: registered here, in that order
+    # the FSM cache when a first contact found their private chat clear: registered here, in order
     dp = Dispatcher(storage=storage or MemoryStorage(), disable_fsm=True)
     dp.update.outer_middleware(AnswerCallbackFirst())
     if services is not None:

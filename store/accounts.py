@@ -182,7 +182,7 @@ async def meet(db: Database, lock_name: str, epoch: int, bot_id: int, user_id: i
     if isinstance(kept, User):
         return Contact(kept, False, False)
     began = cache.begin()
-    with fence_checked_in_sql(lock_name, epoch):  # one round trip either way: sql/019 reads, or fences and creates
+    with fence_checked_in_sql(lock_name, epoch):  # one round trip either way: sql/021 reads, or fences and creates
         row = await db.require().fetchrow(
             FIRST_CONTACT, lock_name, epoch, bot_id, user_id, language, username, welcome_bonus,
             WELCOME_KEY.format(user_id=user_id))
