@@ -55,7 +55,7 @@ async def fenced(db: Database, name: str, epoch: int) -> AsyncIterator[asyncpg.C
             commits.append(epoch)
 
 
-FENCED_SQLSTATE = "TRTF1"  # raised by SQL functions that check the fence themselves (sql/019, sql/020)
+FENCED_SQLSTATE = "TRTF1"  # raised by SQL functions that check the fence themselves (sql/019, 020, 021)
 
 
 @contextmanager
