@@ -58,7 +58,7 @@ async def db_stats(url: str) -> tuple[dict[str, int], dict[str, tuple[int, int, 
                                  int(r["idx_tup_fetch"] or 0))
                   for r in await conn.fetch("SELECT relname, seq_scan, seq_tup_read, idx_scan, idx_tup_fetch "
                                             "FROM pg_stat_user_tables")}
-        # per index: its scans, the entries they read and the rows they fetched (seq columns unused)
+        # per index: its scans and the entries they read (the seq columns unused)
         tables.update({"index " + r["indexrelname"]: (0, 0, int(r["idx_scan"] or 0), int(r["idx_tup_read"] or 0))
                        for r in await conn.fetch("SELECT indexrelname, idx_scan, idx_tup_read "
                                                  "FROM pg_stat_user_indexes")})

@@ -74,7 +74,6 @@ async def test_a_flush_that_times_out_says_how_many_marks_wait(db: Database, cap
     assert await outcomes(db) == {}
 
 
-
 def scanned(plan: dict[str, Any]) -> int:
     """Rows every scan of a table (or index) produced in an EXPLAIN ANALYZE JSON plan, loops counted."""
     own = 0

@@ -186,9 +186,9 @@ class LeaderChat(Chat):
 
 async def test_a_first_contacts_start_reads_no_wizard_state_and_a_known_users_first_update_after_a_restart_does(
         money: Money, fake: FakeTelegram, bot: Bot) -> None:
-    """The user was created by their first update, so nothing can be stored under their chat yet
-    (users are never deleted): the FSM middleware's read of it is answered by the cache, one round
-    trip less for every newcomer. A process that has not seen them since reads the table."""
+    """The first contact found the newcomer's private chat clear in its own round trip, so the FSM
+    middleware's read of it is answered by the cache: one round trip less for every newcomer. A
+    process that has not seen them since reads the table."""
     chat = LeaderChat(money, fake, bot, user=7311)
     await chat.say("/start")
     assert chat.storage.misses == 0, "a newcomer's chat was read from the table"
