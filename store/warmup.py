@@ -23,6 +23,13 @@ query each. The rollback takes every row back, so nothing is ever committed, no
 sequence-numbered row is seen, and no NOTIFY is sent. A database without the schema yet (the
 pool's first connection, before migrations) or a walk that fails otherwise leaves the connection
 cold, never broken: the db actor expires the pool's connections after applying migrations.
+
+The walk never waits on a lock for long (WAIT_LIMIT, local to its transaction): asyncpg runs it
+inside the `acquire()` of whoever asked for the connection, and that caller is usually not on the
+hot path at all. With the inbox held by a long lock (a migration, an operator's LOCK TABLE), the
+walk's claim waited as long as the lock did; a trace batch's acquire hung past its actor's 5 s
+deadline, and the supervisor's rest_for_one restarted the intake with it (seen as a flaky
+tests/test_intake_health.py). Past the limit the walk gives up and the connection is handed out cold.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ log = logs.get("store")
 
 WARM_BOT = 0
 WARM_LOCK = "trt:warmup:{pid}"
+WAIT_LIMIT = "200ms"  # the longest the walk waits on any one lock before it leaves the connection cold
 
 
 class _Done(Exception):
@@ -49,6 +57,7 @@ async def warm(conn: asyncpg.Connection) -> bool:
     """Walk the hot path on `conn` and roll it back; whether the walk got to its end."""
     try:
         async with conn.transaction():
+            await conn.execute(f"SET LOCAL lock_timeout = '{WAIT_LIMIT}'")  # gone with the rollback
             await _walk(conn)
             raise _Done
     except _Done:

@@ -99,6 +99,39 @@ async def test_a_database_without_the_schema_leaves_the_connection_cold_and_usab
         await conn.close()
 
 
+async def test_a_connection_opened_while_the_inbox_is_locked_is_handed_out_cold_not_held_behind_the_lock(
+        database_url: str) -> None:
+    """The walk runs inside whoever's acquire() opened the connection: a trace batch's, say. Held
+    behind a long lock on the inbox, it made that caller miss its deadline (and the supervisor
+    restart the intake with it); the walk now gives up past WAIT_LIMIT instead."""
+    await migrated(database_url)
+    database = Database(database_url, "test", pool_size=2, warm=warmup.warm)
+    await database.connect()
+    blocker = await asyncpg.connect(database_url)
+    try:
+        pool = database.require()
+        first = await pool.acquire()  # the pool's first connection, warmed before the lock
+        assert database.warmed_connections == 1
+        async with blocker.transaction():
+            await blocker.execute("LOCK TABLE inbox IN SHARE MODE")  # the walk's claim and done mark wait on it
+            opening = asyncio.ensure_future(pool.acquire())  # a new connection, while the lock is held
+            await asyncio.wait({opening}, timeout=20)
+            handed_out = opening.done()
+        second = await opening  # the lock is gone: whatever happened, the connection comes
+        try:
+            assert handed_out, "the new connection was held behind the lock on the inbox"
+            assert database.warmed_connections == 1, "the walk gave up: this connection is cold"
+            assert not second.is_in_transaction() and await second.fetchval("SELECT 1") == 1
+            assert await second.fetchval("SHOW lock_timeout") == "0", "the limit was the walk's alone"
+            assert await left_behind(second) == {}
+        finally:
+            await pool.release(second)
+            await pool.release(first)
+    finally:
+        await blocker.close()
+        await database.close()
+
+
 async def test_concurrent_warm_ups_do_not_wait_on_each_other(db: Database) -> None:
     """Each walk has its own leader row and user (its backend's pid): none blocks on another's
     uncommitted unique keys."""
