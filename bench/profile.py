@@ -1,7 +1,7 @@
 """Where one update's time goes: bench.e2e's /start load on a real `run.py serve`, sampled by
 py-spy, with what each update costs in database transactions and rows and in Bot API calls.
 
-    .venv/bin/python -m bench.profile [--seconds 20] [--top 25]
+    .venv/bin/python -m bench.profile [--seconds 20] [--top 25] [--known]
 
 Why: throughput fell by half while the product landed (issue 21) and nothing said where. A
 profile names the costs (the account middleware's transaction, FSM reads and writes, the trace
@@ -14,6 +14,8 @@ What it prints: the updates/s of the sampled run; per update, the PostgreSQL tra
 (pg_stat_database xact_commit + xact_rollback of TRT's database), rows written and read, and the
 Bot API calls by method at the fake; then the functions with the most samples, by self time and
 by total time, as a share of the process's CPU samples and in microseconds per update.
+--known: every sampled /start comes from a user the warm-up already met (the leader's caches
+hold their account and chat), as in bench.e2e --known; otherwise each is a first contact.
 """
 
 from __future__ import annotations
@@ -118,13 +120,14 @@ def shares(raw: Path, top: int, updates: int, rate: int = RATE) -> None:
     show("total time in this program's own functions", ours)
 
 
-async def main(seconds: float, top: int, gil: bool = False) -> None:
+async def main(seconds: float, top: int, gil: bool = False, known: bool = False) -> None:
     spy = py_spy()
     with workdir() as tmp:
         async with database(tmp) as server_url, fake_telegram(tmp) as api:
             db = await fresh_database(server_url, "trt_bench_profile")
             async with trt(tmp, db, api) as app:
-                await post_all(app.base, 1_000_000, 100_000, 500)  # warm-up: code paths, pool, caches
+                met = 2 * CHUNK if known else 500  # known: every chat a sampled chunk posts to
+                await post_all(app.base, 1_000_000, 100_000, met)  # warm-up: code paths, pool, caches
                 await settle(api)
                 before_calls = collections.Counter(c["method"] for c in await fake_calls(api, ""))
                 before, tables_before = await db_stats(db)
@@ -138,7 +141,8 @@ async def main(seconds: float, top: int, gil: bool = False) -> None:
                 posted = 0
                 sent_before = await sent_count(api)
                 while time.monotonic() - began < seconds:
-                    await post_all(app.base, 2_000_000 + posted, 200_000 + posted, CHUNK)
+                    chats = 100_000 + posted % met if known else 200_000 + posted
+                    await post_all(app.base, 2_000_000 + posted, chats, CHUNK)
                     posted += CHUNK
                     # the backlog stays under two chunks: acks are far faster than handling, and a
                     # backlog of tens of thousands would profile the inbox's depth count, not an update
@@ -152,7 +156,8 @@ async def main(seconds: float, top: int, gil: bool = False) -> None:
                 after, tables_after = await db_stats(db)
                 calls = collections.Counter(c["method"] for c in await fake_calls(api, "")) - before_calls
                 ups = calls.get("sendMessage", 0) / elapsed
-                print(f"/start -> sendMessage over {CONNS} connections for {seconds:.0f} s, sampled by py-spy at "
+                print(f"/start ({'known users' if known else 'first contacts'}) -> sendMessage over {CONNS} "
+                      f"connections for {seconds:.0f} s, sampled by py-spy at "
                       f"{RATE} Hz: {posted} updates posted, ~{ups:.0f} answered/s", flush=True)
                 per: dict[str, Any] = {key: (after.get(key, 0) - before.get(key, 0)) / max(posted, 1) for key in STATS}
                 print("  per update: " + ", ".join(f"{key} {value:.2f}" for key, value in per.items()))
@@ -172,5 +177,6 @@ if __name__ == "__main__":
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--gil", action="store_true",
                         help="sample only the thread holding the GIL: Python's own CPU, without waits for the GIL")
+    parser.add_argument("--known", action="store_true", help="every /start from a user met before")
     args = parser.parse_args()
-    asyncio.run(main(args.seconds, args.top, args.gil))
+    asyncio.run(main(args.seconds, args.top, args.gil, args.known))
