@@ -6,10 +6,18 @@ an update. Events are written with one COPY per batch, when a batch is full or o
 batch that fails (the database restarting) is kept and tried again with backoff while new events
 gather behind it up to a bound (beyond it the oldest go, counted); after `attempts` failures the
 batch is given up (counted), so a database that stays away costs traces, never memory.
+
+A write that hangs (a lock on the table, a pool whose connections are all busy) is a failed
+write too: each is bounded by `write_timeout`, and a flush starts no new batch past
+`write_timeout` either, so a flush ends well inside its handler's deadline. A flusher that
+missed its deadline crashed instead: its buffer was lost uncounted, and the root's rest_for_one
+restarted the work subtree and the intake behind it, for the sake of trace lines. (A write that
+timed out after the server had committed it is written again: a trace line twice, never lost.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from typing import Any, ClassVar
@@ -34,7 +42,8 @@ class CorrelationFlusher(Actor):
     overflow: ClassVar[Overflow] = Overflow.DROP_OLDEST
 
     def __init__(self, mailbox: Mailbox, database: Database, batch: int = 1_000, interval: float = 0.5,
-                 attempts: int = 5, held: int = 50_000, retry: Backoff | None = None) -> None:
+                 attempts: int = 5, held: int = 50_000, retry: Backoff | None = None,
+                 write_timeout: float = 2.0) -> None:
         super().__init__(mailbox)
         self.database = database
         self.batch_size = batch
@@ -42,6 +51,7 @@ class CorrelationFlusher(Actor):
         self.attempts = attempts
         self.held = held  # events kept in memory while the database is away
         self.retry = retry or Backoff(min=0.5, max=8.0)
+        self.write_timeout = write_timeout  # Tick's deadline (5 s) > the budget + one write
         self.buffer: deque[Row] = deque()
         self.failing: list[Row] = []  # the batch being retried
         self.failures = 0
@@ -73,10 +83,12 @@ class CorrelationFlusher(Actor):
         await self.flush()
 
     async def flush(self) -> None:
-        """Write the batch being retried (when its time has come), then full batches of new events."""
+        """Write the batch being retried (when its time has come), then full batches of new events
+        until `write_timeout` is spent (the rest wait for the next tick)."""
+        budget = time.monotonic() + self.write_timeout
         if self.failing and not await self._write(self.failing):
             return
-        while self.buffer:
+        while self.buffer and time.monotonic() < budget:
             batch = [self.buffer.popleft() for _ in range(min(self.batch_size, len(self.buffer)))]
             self.failing = batch
             if not await self._write(batch):
@@ -86,8 +98,9 @@ class CorrelationFlusher(Actor):
         if self.failures and time.monotonic() < self.retry_at:
             return False
         try:
-            await traces.insert_many(self.database, batch)
-        except (*DB_ERRORS, DatabaseUnavailable) as exc:
+            async with asyncio.timeout(self.write_timeout):
+                await traces.insert_many(self.database, batch)
+        except (*DB_ERRORS, DatabaseUnavailable) as exc:  # a write past write_timeout among them
             self.failures += 1
             self.write_error = logs.redact(f"{type(exc).__name__}: {exc}")[:200]
             if self.failures >= self.attempts:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import pytest
 
 from actors.backoff import Backoff
@@ -104,6 +105,31 @@ async def test_a_failed_batch_is_retried_and_written_once_when_the_database_come
         assert running.flusher.given_up == 0
     finally:
         await away.close()
+
+
+async def test_a_write_held_behind_a_lock_is_a_failed_write_retried_not_a_crash_that_loses_the_buffer(
+        db: Database, database_url: str, flusher_of: Any) -> None:
+    """A COPY that hangs (here behind a lock on the table) once kept the tick past its 5 s
+    deadline: the flusher crashed, its buffer went uncounted, and the root's rest_for_one
+    restarted everything after it, the intake included."""
+    running = await flusher_of(db, batch=10, attempts=1_000, write_timeout=0.3)
+    first = running.flusher
+    blocker = await asyncpg.connect(database_url)
+    try:
+        async with blocker.transaction():
+            await blocker.execute("LOCK TABLE traces IN SHARE MODE")  # COPY waits on it
+            for n in range(25):
+                tracing.emit("step", correlation_id=f"j{n}", actor="test")
+            await until(lambda: first.health()["retrying"] >= 2, 20, "the held write timed out and is retried")
+            assert "TimeoutError" in (first.health()["write_error"] or "")
+            assert running.flusher is first and first.health()["buffered"] == 25
+            seen = running.sup.snapshot()["correlation_flusher"]
+            assert seen["restarts"] == 0 and seen["deadline_misses"] == 0
+    finally:
+        await blocker.close()
+    await until(lambda: first.written == 25, 20, "everything written once the lock is gone")
+    assert sorted(cid for cid, _ in await rows(db)) == sorted(f"j{n}" for n in range(25)), "each exactly once"
+    assert running.flusher is first and first.given_up == 0
 
 
 async def test_a_batch_the_database_never_takes_is_given_up_after_its_attempts_and_counted(
