@@ -22,6 +22,11 @@ class DatabaseUnavailable(Exception):
     """The database cannot be used right now (not connected yet, or down)."""
 
 
+class PoolBusy(Exception):
+    """Every pool connection stayed in use for the whole wait: the server may be fine, the
+    process is using all it may. Not an outage: acks still commit on the intake's own pool."""
+
+
 # what a statement raises when the database is down, restarting or unreachable: retry later
 # (InternalClientError: "another operation is in progress" on a connection the server is ending)
 DB_ERRORS = (DatabaseUnavailable, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError,
@@ -38,8 +43,9 @@ class PooledConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg shi
     """A pool connection given back without asyncpg's reset statement (`pg_advisory_unlock_all();
     CLOSE ALL; UNLISTEN *; RESET ALL`), which is one more round trip on every release, that is on
     every single-statement call. Nothing here leaves session state on a pool connection: the
-    leader's advisory lock lives on its own connection, nobody LISTENs or SETs on the pool, and
-    an open transaction is still rolled back on release (asyncpg does that part without the query)."""
+    leader's advisory lock lives on its own connection, nobody LISTENs or SETs on the pool (the
+    warm-up's SET LOCAL ends with its transaction), and an open transaction is still rolled back
+    on release (asyncpg does that part without the query)."""
 
     def get_reset_query(self) -> str:
         return ""
@@ -125,14 +131,28 @@ class Database:
             raise DatabaseUnavailable(f"database is {self.state}")
         return self.pool
 
-    async def ping(self) -> float:
-        """One round trip through the pool; returns its seconds."""
+    async def ping(self, timeout: float = 5.0) -> float:
+        """One round trip through the pool, each part bounded by `timeout`; returns its seconds.
+
+        Waiting for a connection and the round trip are told apart: a pool whose connections
+        are all in use raises PoolBusy (the process is busy, the server may be fine); a server
+        that does not answer raises TimeoutError. Unbounded, either kept the db actor's tick past
+        its deadline, and the actor's crash restarted the whole tree behind it (rest_for_one)."""
         pool = self.require() if self.pool is not None else None
         if pool is None:
             raise DatabaseUnavailable("database is not connected")
-        started = time.perf_counter()
-        await pool.fetchval("SELECT 1")
-        elapsed = time.perf_counter() - started
+        try:
+            conn = await pool.acquire(timeout=timeout)
+        except TimeoutError:
+            if pool.get_idle_size() == 0 and pool.get_size() >= pool.get_max_size():
+                raise PoolBusy(f"all {pool.get_max_size()} pool connections in use for {timeout:g} s") from None
+            raise  # a connection being opened did not come: the server's side
+        try:
+            started = time.perf_counter()
+            await conn.fetchval("SELECT 1", timeout=timeout)
+            elapsed = time.perf_counter() - started
+        finally:
+            await pool.release(conn, timeout=timeout)
         self.mark_up(elapsed)
         return elapsed
 
