@@ -1,6 +1,7 @@
-"""correlation_flusher on the real PostgreSQL: what a burst, a database that goes away and one
-that stays away do to trace events. Every event told is either written once or counted as
-dropped or given up; none is lost silently, none written twice."""
+"""correlation_flusher on the real PostgreSQL: what a burst, a database that goes away, one
+that stays away and a write held behind a lock do to trace events. Every event told is either
+written once or counted as dropped or given up; none is lost silently, none written twice (the
+one exception, a write that times out after the server committed it, is not staged here)."""
 
 from __future__ import annotations
 
