@@ -25,10 +25,10 @@ pool's first connection, before migrations) or a walk that fails otherwise leave
 cold, never broken: the db actor expires the pool's connections after applying migrations.
 
 The walk never waits on a lock for long (WAIT_LIMIT, local to its transaction): asyncpg runs it
-inside the `acquire()` of whoever asked for the connection, and that caller is usually not on the
-hot path at all. With the inbox held by a long lock (a migration, an operator's LOCK TABLE), the
-walk's claim waited as long as the lock did; a trace batch's acquire hung past its actor's 5 s
-deadline, and the supervisor's rest_for_one restarted the intake with it (seen as a flaky
+inside the `acquire()` of whoever asked for the connection, whatever that caller was about to do.
+With the inbox held by a long lock (a migration, an operator's LOCK TABLE), the walk's claim
+waited as long as the lock did; a trace batch's acquire hung past its actor's 5 s deadline, and
+the root's rest_for_one restarted the intake with it (seen as a flaky
 tests/test_intake_health.py). Past the limit the walk gives up and the connection is handed out cold.
 """
 
