@@ -2,7 +2,7 @@
 generations; the jobs actor with 1,000 jobs in flight and no callbacks.
 
     .venv/bin/python -m bench.generation [--only a|b] [--users N] [--set NAME=VALUE] [--against REV [--rounds K]]
-                                         [--spy]
+                                         [--spy] [--timeline]
 
 The fake Telegram runs in its own process (as in bench.e2e); so does A's fake KIE
 (bench/timed_kie.py), so the 50 presses this process posts at once do not delay its stamps; B's
@@ -335,10 +335,11 @@ def prompt_of(chat: int) -> str:
 
 async def scenario_a(tmp: Path, server_url: str, api: str, users_n: int = A_USERS,
                      settings: dict[str, str] | None = None, root: Path | None = None, name: str = "TRT",
-                     first_chat: int = A_FIRST_CHAT, spy: bool = False) -> list[float]:
+                     first_chat: int = A_FIRST_CHAT, spy: bool = False, timeline: bool = False) -> list[float]:
     """Returns the first window's Confirm -> createTask seconds. `root`: another checkout's TRT;
     `first_chat`: chats apart from an earlier run's on the same fake Telegram; `spy`: sample the
-    GIL's holder with py-spy from the presses to the window's last createTask."""
+    GIL's holder with py-spy from the presses to the window's last createTask; `timeline`: every
+    Confirm's steps too, each as every Confirm's time in order."""
     print(f"A. {name}: {users_n} generations at once through the wizard ({MODEL}; the fake KIE answers at once, "
           f"each task ends {A_TASK_SECONDS:g} s after createTask and calls back)", flush=True)
     print(f"  {machine()}", flush=True)
@@ -429,6 +430,8 @@ async def scenario_a(tmp: Path, server_url: str, api: str, users_n: int = A_USER
                       f"{ms([photo_at[c] - callback_at[c] for c in group if c in photo_at])}", flush=True)
         print(f"  Confirm posted -> sendPhoto           {ms(whole)}", flush=True)
         await confirm_steps(db, sorted(created_at, key=created_at.__getitem__)[:18])
+        if timeline:
+            await confirm_steps(db, sorted(created_at, key=created_at.__getitem__), every=True)
         if spy and (tmp / "burst.txt").exists():
             print(f"    py-spy --gil at {SPY_RATE} Hz from the presses to the {window}th createTask; µs per Confirm "
                   f"of that window ({window}):", flush=True)
@@ -453,9 +456,11 @@ CONFIRM_STEPS = ("received", "claimed", "handler_start", "job_confirmed", "creat
                  "handler_end")
 
 
-async def confirm_steps(db: str, chats: list[int]) -> None:
+async def confirm_steps(db: str, chats: list[int], *, every: bool = False) -> None:
     """Where a Confirm's time goes, from its trace: each step's time after the update was received
-    (the ack's commit), for the first chats whose createTask arrived (KIE's first window)."""
+    (the ack's commit), for the first chats whose createTask arrived (KIE's first window).
+    `every`: each Confirm's time of each step too, in order: whether the burst's commits came one
+    after another or all together at its end, and which Confirms waited for a dispatch worker."""
     conn = await asyncpg.connect(db)
     try:
         async def rows() -> list[asyncpg.Record]:
@@ -485,10 +490,13 @@ async def confirm_steps(db: str, chats: list[int]) -> None:
             for step in CONFIRM_STEPS[1:]:
                 if step in at:
                     steps.setdefault(step, []).append(at[step] - at["received"])
-        print(f"    the first {len(chats)} Confirms' steps after their update was received (traces):", flush=True)
+        which = f"all {len(chats)}" if every else f"the first {len(chats)}"
+        print(f"    {which} Confirms' steps after their update was received (traces):", flush=True)
         for step in CONFIRM_STEPS[1:]:
             if step in steps:
                 print(f"      {step:<16} {ms(steps[step])}", flush=True)
+                if every:
+                    print("        each, ms: " + " ".join(f"{t * 1000:.0f}" for t in sorted(steps[step])), flush=True)
     finally:
         await conn.close()
 
@@ -702,6 +710,8 @@ async def main() -> None:
                         help="a setting for A's TRT (e.g. DISPATCH_TURNS=4); repeatable")
     parser.add_argument("--spy", action="store_true",
                         help="sample A's TRT with py-spy (the GIL's holder) from the presses to the 18th createTask")
+    parser.add_argument("--timeline", action="store_true",
+                        help="A's steps for every Confirm, each Confirm's time in order (not only the first 18's)")
     parser.add_argument("--against", metavar="REV",
                         help="A for this git revision and this checkout: REV, this, this, REV, on the same machine")
     parser.add_argument("--rounds", type=int, default=1, help="with --against: the four runs this many times")
@@ -725,7 +735,7 @@ async def main() -> None:
                           f" p99 {', '.join(f'{v:.0f}' for v in p99s)} (mean {sum(p99s) / len(p99s):.0f}) ms",
                           flush=True)
             elif args.only in (None, "a"):
-                await scenario_a(tmp, server_url, api, args.users, settings, spy=args.spy)
+                await scenario_a(tmp, server_url, api, args.users, settings, spy=args.spy, timeline=args.timeline)
             if args.only in (None, "b"):
                 await scenario_b(tmp, server_url, api)
 
