@@ -21,6 +21,8 @@ A. 50 users with money (WELCOME_BONUS) walk the real wizard by posted updates (/
    of TRT, its PostgreSQL and the machine from the presses to KIE's 18th createTask; and, from
    the traces, when each step of the first 18 Confirms happened after its update was received.
    `--users N` presses with fewer (1: a Confirm alone); `--set NAME=VALUE` tunes A's TRT;
+   `--timeline` also prints each step's time for every Confirm, in order (whether the commits
+   came one after another or together at the burst's end; which Confirms waited for a worker);
    `--against REV` runs A for REV and for this checkout in the order REV, this, this, REV
    (`--rounds K`: K times), and prints the p50 and p99 of each run and their means: on a
    machine whose figures wander, only interleaved runs compare two builds. The order is
