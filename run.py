@@ -43,6 +43,9 @@ def main(argv: list[str]) -> int:
     if not fewest <= max(len(argv) - 1, 0) <= most:
         print(f"wrong arguments for {command}\n{USAGE}", file=sys.stderr)
         return 2
+    from ingest import aiogram_on_demand
+
+    aiogram_on_demand.install()  # before anything imports aiogram: its models are built when first used
     from commands.main import execute
 
     return execute(command, T0, argv[1:])

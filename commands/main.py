@@ -15,6 +15,7 @@ from catalog import plans
 from commands.check import report
 from commands.migrate import migrate
 from commands.serve import serve
+from ingest import aiogram_on_demand
 from ingest.intake_loop import close_loop, new_event_loop
 from ingest.webhook_intake import POOL_SIZE as INTAKE_POOL_SIZE
 from store import embedded, warmup
@@ -55,6 +56,8 @@ def execute(command: str, t0: float, args: list[str] | None = None) -> int:
             return 1
         log.info("embedded_database_started", extra={"seconds": round(time.monotonic() - started, 3),
                                                       "data_dir": str(settings.data_dir)})
+    if command in ("serve", "demo"):
+        aiogram_on_demand.warm()  # what every update uses, built before the first one (ingest/aiogram_on_demand.py)
     database = Database(url, settings.instance_id, embedded=server is not None,
                         pool_size=main_pool_size(settings, command),
                         warm=warmup.warm if command in ("serve", "demo") else None)
