@@ -1,7 +1,8 @@
 """Keeps the garbage collector from stopping the event loop for long.
 
-Importing aiogram, pydantic and the app leaves about 200,000 objects that live as long as the
-process, and a full (generation 2) collection walks every one of them: ~150 ms on the 2-core VM,
+Importing aiogram, pydantic and the app leaves about 140,000 objects that live as long as the
+process (210,000 when aiogram built all its models at import: ingest/aiogram_on_demand.py), and
+a full (generation 2) collection walks every one of them: ~150 ms on the 2-core VM (at 200,000),
 a pause that holds every webhook ack and every handler behind it. Once the tree has started they
 are collected once and frozen (gc.freeze), so later full collections walk only what was made
 since, and young collections run less often. Every collection's pause is a metric, so a
