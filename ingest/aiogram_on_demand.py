@@ -13,8 +13,8 @@ their responses) before it serves, so no update pays for it. tests/test_aiogram_
 builds every model this way (one that could not be built would fail there, not at a user's
 update) and checks that every method this program calls is warmed.
 
-Only the program's own process installs it (run.py, and the tests' conftest for code they run
-in-process); the stock aiogram apps in bench/ build at import, as aiogram does.
+Only the program's own process installs it (run.py, and tests/__init__.py for the code the tests
+run in-process); the stock aiogram apps in bench/ build at import, as aiogram does.
 """
 
 from __future__ import annotations
@@ -57,15 +57,18 @@ def install() -> bool:
         if _types_namespace and not force:  # aiogram's rebuild of every model, at its import
             namespace.update(_types_namespace)
             return None
-        return original(cls, force=force, raise_errors=raise_errors,  # type: ignore[no-any-return]
-                        _parent_namespace_depth=_parent_namespace_depth + 1, _types_namespace=_types_namespace)
+        done: bool | None = original(cls, force=force, raise_errors=raise_errors,
+                                     _parent_namespace_depth=_parent_namespace_depth + 1,
+                                     _types_namespace=_types_namespace)
+        return done
 
+    # pydantic's own classmethod swapped for the length of one import: mypy forbids assigning a method
     BaseModel.model_rebuild = classmethod(passed)  # type: ignore[method-assign, assignment]
     try:
         for package in ("aiogram.types", "aiogram.methods"):
             importlib.import_module(package)
     finally:
-        BaseModel.model_rebuild = rebuild  # type: ignore[method-assign]
+        BaseModel.model_rebuild = rebuild  # type: ignore[method-assign]  # pydantic's own, put back
     # the names aiogram's modules import only for type checkers, in each module where pydantic looks
     # for them: a model's forward references resolve in its own module, whichever model it is part of
     # (a Response[...] made at run time included)
@@ -75,21 +78,6 @@ def install() -> bool:
                 module.__dict__.setdefault(key, value)
     _installed.append(True)
     return True
-
-
-def models() -> list[Any]:
-    """Every pydantic model aiogram exports: its types and its methods."""
-    import aiogram.methods
-    import aiogram.types
-    from pydantic import BaseModel
-
-    found = []
-    for module in (aiogram.types, aiogram.methods):
-        for name in module.__all__:
-            model = getattr(module, name)
-            if isinstance(model, type) and issubclass(model, BaseModel):
-                found.append(model)
-    return found
 
 
 def warm() -> None:
