@@ -431,9 +431,10 @@ async def scenario_a(tmp: Path, server_url: str, api: str, users_n: int = A_USER
                       f"their sendPhoto calls spread over {photos_of[-1] - photos_of[0]:.2f} s, "
                       f"{ms([photo_at[c] - callback_at[c] for c in group if c in photo_at])}", flush=True)
         print(f"  Confirm posted -> sendPhoto           {ms(whole)}", flush=True)
-        await confirm_steps(db, sorted(created_at, key=created_at.__getitem__)[:18])
+        arrived = sorted(created_at, key=created_at.__getitem__)  # chats by their createTask's arrival
+        await confirm_steps(db, arrived[:18])
         if timeline:
-            await confirm_steps(db, sorted(created_at, key=created_at.__getitem__), every=True)
+            await confirm_steps(db, arrived, every=True)
         if spy and (tmp / "burst.txt").exists():
             print(f"    py-spy --gil at {SPY_RATE} Hz from the presses to the {window}th createTask; µs per Confirm "
                   f"of that window ({window}):", flush=True)
@@ -727,7 +728,8 @@ async def main() -> None:
                 rev, this = (other[0], other[1]), (None, "this checkout")
                 for n, (root, name) in enumerate([rev, this, this, rev] * args.rounds):
                     runs[name].append(await scenario_a(tmp, server_url, api, args.users, settings, root=root,
-                                                       name=f"TRT {name}", first_chat=A_FIRST_CHAT + n * 1_000))
+                                                       name=f"TRT {name}", first_chat=A_FIRST_CHAT + n * 1_000,
+                                                       timeline=args.timeline))
                 for name, windows in runs.items():
                     print(f"the first window's Confirm -> createTask, {name}: " + "; ".join(ms(w) for w in windows),
                           flush=True)
