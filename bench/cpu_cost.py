@@ -1,7 +1,7 @@
 """CPU per update, by process: what each /start -> sendMessage costs the app, its PostgreSQL, the
 posting client and the rest of the machine (the fake Telegram, mostly), TRT beside both stock apps.
 
-    .venv/bin/python -m bench.cpu_cost [--updates 3000] [--against REV]
+    .venv/bin/python -m bench.cpu_cost [--updates 3000] [--against REV] [--pin]
 
 Why: on a machine of 2 cores that runs the app, PostgreSQL, the fake Telegram and the client,
 end-to-end throughput is the machine's CPU divided by what one update costs all of them. This
@@ -11,6 +11,13 @@ update durable before the ack, claims it under the fence, marks it done, creates
 account with the welcome bonus and writes its trace. Read from /proc (utime + stime of every
 process, by pid and by name), for the same updates posted the same way (bench.e2e's post_all)
 after a warm-up; --against REV also measures TRT at that git revision (as bench.e2e does).
+
+Each app's Python work runs under one GIL (TRT's intake thread and its main loop share it; each
+stock app is one thread), so an app cannot handle more than a core's worth of its own CPU per
+second: its ceiling, 1,000,000 / (its µs per update) updates/s, is printed beside the others with
+TRT's ratio to each stock app's. Unlike bench.e2e's end-to-end rate it does not depend on how the
+machine shares its cores in that run, so it is the steadier figure; TRT's is split into its main
+thread (the dispatcher, the handlers) and the others (the intake loop's). --pin as in bench.e2e.
 Prints figures; asserts nothing.
 """
 
@@ -22,6 +29,7 @@ import contextlib
 import os
 from pathlib import Path
 
+from bench import cpus
 from bench.e2e import checkout, post_all
 from bench.harness import App, database, fake_telegram, fresh_database, settle, stock, stock_prod, trt, workdir
 
@@ -44,6 +52,23 @@ def cpu_by_process() -> dict[int, tuple[str, float]]:
     return out
 
 
+def threads_of(pid: int) -> tuple[float, float]:
+    """A process's CPU seconds so far, in its main thread and in all its other threads."""
+    main = others = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            raw = (task / "stat").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        fields = raw[raw.rindex(")") + 2:].split()
+        seconds = (int(fields[11]) + int(fields[12])) / TICK
+        if int(task.name) == pid:
+            main += seconds
+        else:
+            others += seconds
+    return main, others
+
+
 def machine_busy() -> float:
     """CPU seconds the whole machine spent busy so far (every core), from /proc/stat."""
     first = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
@@ -60,10 +85,10 @@ async def measure(app: App, api: str, first_id: int, first_chat: int, count: int
     """µs of CPU per update, by process kind, over `count` posted updates (answered before the end)."""
     await post_all(app.base, first_id, first_chat, 500)  # warm-up: code paths, pools, caches
     await settle(api)
-    before, busy_before = cpu_by_process(), machine_busy()
+    before, busy_before, threads_before = cpu_by_process(), machine_busy(), threads_of(app.pid)
     await post_all(app.base, first_id + 500, first_chat + 500, count)
     await settle(api)
-    after, busy_after = cpu_by_process(), machine_busy()
+    after, busy_after, threads_after = cpu_by_process(), machine_busy(), threads_of(app.pid)
     kinds = {"app": 0.0, "PostgreSQL": 0.0, "client (this process)": 0.0, "rest (fake Telegram, other)": 0.0}
     for pid, (name, seconds) in after.items():
         spent = seconds - before.get(pid, (name, 0.0))[1]
@@ -76,12 +101,23 @@ async def measure(app: App, api: str, first_id: int, first_chat: int, count: int
         else:
             kinds["rest (fake Telegram, other)"] += spent
     kinds["machine (all cores)"] = busy_after - busy_before
+    kinds["app main thread"] = threads_after[0] - threads_before[0]
+    kinds["app other threads"] = threads_after[1] - threads_before[1]
     return {kind: seconds * 1e6 / count for kind, seconds in kinds.items()}
 
 
-def show(name: str, costs: dict[str, float]) -> None:
-    print(f"  {name:16s} " + ", ".join(f"{kind} {value:6.0f}" for kind, value in costs.items()) +
+def show(name: str, costs: dict[str, float]) -> dict[str, float]:
+    shown = {k: v for k, v in costs.items() if not k.startswith("app ")}
+    threads = f" (main thread {costs['app main thread']:.0f}, others {costs['app other threads']:.0f})"
+    print(f"  {name:16s} " + ", ".join(f"{kind} {value:6.0f}" for kind, value in shown.items()) +
           f"  (load {load()})", flush=True)
+    print(f"  {'':16s} ceiling {ceiling(costs):5.0f} updates/s (one core of its own CPU per second)" +
+          (threads if costs["app other threads"] >= 1 else ""), flush=True)
+    return costs
+
+
+def ceiling(costs: dict[str, float]) -> float:
+    return 1e6 / costs["app"] if costs["app"] else float("nan")
 
 
 async def main(count: int, against: str | None) -> None:
@@ -91,22 +127,30 @@ async def main(count: int, against: str | None) -> None:
             print(f"CPU µs per /start update ({count} posted over 50 connections, after a warm-up of 500)",
                   flush=True)
             async with stock(tmp, api) as app:
-                show(app.name, await measure(app, api, 1_000_000, 100_000, count))
+                bare = show(app.name, await measure(app, api, 1_000_000, 100_000, count))
             db = await fresh_database(server_url, "stock_prod_bench_cpu")
             async with stock_prod(tmp, api, db) as app:
-                show(app.name, await measure(app, api, 2_000_000, 200_000, count))
+                prod = show(app.name, await measure(app, api, 2_000_000, 200_000, count))
+            builds: list[tuple[str, dict[str, float]]] = []
             if other is not None:
                 db = await fresh_database(server_url, "trt_bench_cpu_rev")
                 async with trt(tmp, db, api, root=other[0], name=f"TRT {other[1]}") as app:
-                    show(app.name, await measure(app, api, 4_000_000, 400_000, count))
+                    builds.append((app.name, show(app.name, await measure(app, api, 4_000_000, 400_000, count))))
             db = await fresh_database(server_url, "trt_bench_cpu")
             async with trt(tmp, db, api) as app:
-                show(app.name, await measure(app, api, 3_000_000, 300_000, count))
+                builds.append((app.name, show(app.name, await measure(app, api, 3_000_000, 300_000, count))))
+            for name, costs in builds:
+                print(f"{name} ceiling / stock's: {ceiling(costs) / ceiling(bare):.2f}x bare, "
+                      f"{ceiling(costs) / ceiling(prod):.2f}x production-like", flush=True)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="CPU per /start update, by process, TRT beside stock aiogram")
     parser.add_argument("--updates", type=int, default=3000)
     parser.add_argument("--against", metavar="REV", help="also measure TRT at this git revision")
+    parser.add_argument("--pin", action="store_true",
+                        help="each app on a core of its own, everything else on the other (bench/cpus.py)")
     args = parser.parse_args()
+    if args.pin:
+        print(cpus.pin_the_rest(), flush=True)
     asyncio.run(main(args.updates, args.against))

@@ -5,7 +5,7 @@ production-like one (bench/stock_prod_app.py: an asyncpg pool, the user upserted
 the FSM in PostgreSQL: what people deploy). Both ratios are printed, "TRT/stock (bare)" and
 "TRT/stock (production-like)".
 
-    .venv/bin/python -m bench.e2e [--against REV [--rounds K]] [--known]
+    .venv/bin/python -m bench.e2e [--against REV [--rounds K]] [--known] [--pin]
 
 --against REV: the guard against the next regression. REV (any git revision: main~3, a commit)
 is checked out into a temporary worktree and run beside this checkout in the same run, against
@@ -28,7 +28,9 @@ already holds (store/user_cache.py, bot/fsm_cache.py), the production-like app u
 and reads and clears the FSM as on every update. Each app with a database gets a fresh one of its
 own. Memory: the apps talk to a "Telegram" that never answers, 10,000 updates are posted and the
 app's RSS is read once they are all acknowledged (TRT's pending updates wait in PostgreSQL, whose
-memory is not counted; 2,000 at most are held in the process). Prints figures; asserts nothing.
+memory is not counted; 2,000 at most are held in the process). --pin: each app on a core of its
+own, PostgreSQL, the fake and the client on the other (bench/cpus.py), so the machine's
+scheduling does not decide the figures. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bench import cpus
 from bench.harness import (
     HEADERS,
     App,
@@ -232,7 +235,11 @@ if __name__ == "__main__":
                         help="after each app's run of first contacts, run the same users again")
     parser.add_argument("--rounds", type=int, default=1,
                         help="with --against: run the order REV, this, this, REV this many times")
+    parser.add_argument("--pin", action="store_true",
+                        help="each app on a core of its own, everything else on the other (bench/cpus.py)")
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.pin:
+        print(cpus.pin_the_rest(), flush=True)
     asyncio.run(main(args.against, args.known, args.rounds))

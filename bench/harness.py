@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench import cpus
 from tests.procs import FAKE_TOKEN, ROOT, TrtProcess, eventually, free_port
 
 SECRET = "bench-secret-0123456789"
@@ -170,6 +171,7 @@ async def trt(tmp: Path, db_url: str, api_base: str, root: Path | None = None, n
             body = await proc.health()
             return body["role"] == "ACTIVE" and body["actors"]["dispatcher"]["consuming"]
         await eventually(consuming, 90, "TRT ACTIVE and consuming")
+        cpus.place_app(proc.pid)
         yield App(name, proc.base, proc.pid, proc)
     finally:
         proc.kill()
@@ -179,6 +181,7 @@ async def trt(tmp: Path, db_url: str, api_base: str, root: Path | None = None, n
 async def stock(tmp: Path, api_base: str) -> AsyncIterator[App]:
     async with python_server(tmp, "bench.stock_app", ["--api-base", api_base, "--secret", SECRET], "/health",
                              "stock aiogram") as app:
+        cpus.place_app(app.pid)
         yield app
 
 
@@ -189,6 +192,7 @@ async def stock_prod(tmp: Path, api_base: str, db_url: str) -> AsyncIterator[App
     async with python_server(tmp, "bench.stock_prod_app",
                              ["--api-base", api_base, "--secret", SECRET, "--database-url", db_url], "/health",
                              "stock prod-like") as app:
+        cpus.place_app(app.pid)
         yield app
 
 

@@ -1,18 +1,21 @@
 """Webhook acknowledgements: acks/s and ack latency at 50 connections, TRT beside stock aiogram.
 
-    .venv/bin/python -m bench.ingress          (needs wrk: apt-get install wrk)
+    .venv/bin/python -m bench.ingress [--pin]   (needs wrk: apt-get install wrk)
 
 Closed loop (wrk, as fast as each app acknowledges) gives each app's saturation rate; then an
 open loop at the stock app's saturation rate gives both apps' ack latency at that same rate.
 TRT acknowledges only after the update is committed to PostgreSQL; the stock app before the
 update is stored anywhere. Both run with the same handlers against the same fake Telegram
-(its own process). Prints figures; asserts nothing.
+(its own process). --pin: each app on a core of its own, wrk, PostgreSQL and the fake on the
+other (bench/cpus.py). Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 
+from bench import cpus
 from bench.harness import (
     bucket_quantile,
     database,
@@ -76,4 +79,9 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="webhook acks beside stock aiogram")
+    parser.add_argument("--pin", action="store_true",
+                        help="each app on a core of its own, everything else on the other (bench/cpus.py)")
+    if parser.parse_args().pin:
+        print(cpus.pin_the_rest(), flush=True)
     asyncio.run(main())

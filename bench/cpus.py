@@ -1,0 +1,47 @@
+"""--pin: the app under test on a core of its own, and everything else (PostgreSQL, the fake
+Telegram, the posting client, wrk) on the other cores.
+
+Why: on this 2-core machine the app, its PostgreSQL, the fake and the client all share both
+cores, so the scheduler decides how much of a core the app gets from moment to moment, and two
+runs of the same build differed by up to 30%, too much for a guard meant to catch a 10% drop.
+Pinned, each app (stock or TRT) gets exactly one core, as on a host of its own with the database
+and Telegram elsewhere, which is how the bot is deployed; the price is that an app can no longer
+borrow the second core (TRT's two threads share one GIL, so it never could use two for Python
+work). Unpinned stays the default, and each bench says which it ran.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+APP_CPU = 0
+_pinned: list[bool] = [False]
+
+
+def pin_the_rest() -> str:
+    """This process (and every process it starts from now on: PostgreSQL, the fake, wrk) off the
+    app's core; returns how it was split, for the bench's first line."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if APP_CPU not in cpus or len(cpus) < 2:
+        raise SystemExit(f"--pin needs core {APP_CPU} and one more; this process may use {cpus}")
+    rest = {cpu for cpu in cpus if cpu != APP_CPU}
+    os.sched_setaffinity(0, rest)
+    _pinned[0] = True
+    return f"pinned: each app on core {APP_CPU}, everything else on {sorted(rest)}"
+
+
+def place_app(pid: int) -> None:
+    """Every thread of the app on APP_CPU (threads it starts later inherit it), when --pin is on."""
+    if not _pinned[0]:
+        return
+    for _ in range(2):  # a thread started while the first pass ran is moved by the second
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                os.sched_setaffinity(int(task.name), {APP_CPU})
+            except ProcessLookupError:  # that thread ended meanwhile
+                pass
+
+
+def pinned() -> bool:
+    return _pinned[0]
