@@ -2,7 +2,7 @@
 generations; the jobs actor with 1,000 jobs in flight and no callbacks.
 
     .venv/bin/python -m bench.generation [--only a|b] [--users N] [--set NAME=VALUE] [--against REV [--rounds K]]
-                                         [--spy] [--timeline]
+                                         [--spy] [--timeline] [--pin]
 
 The fake Telegram runs in its own process (as in bench.e2e); so does A's fake KIE
 (bench/timed_kie.py), so the 50 presses this process posts at once do not delay its stamps; B's
@@ -29,7 +29,8 @@ A. 50 users with money (WELCOME_BONUS) walk the real wizard by posted updates (/
    balanced, as bench.e2e's is: the runs share the fake Telegram and PostgreSQL, and with REV,
    this, REV, this the build in second place read slower in 8 of 10 pairs whichever build it
    was (p99 +19 ms for one over 6 pairs, +30 ms for the other over 2; issue 21's eleventh
-   session), which no difference of code explained.
+   session), which no difference of code explained. `--pin` puts TRT on a core of its own and
+   everything else on the other (bench/cpus.py), as in bench.e2e.
 B. 1,000 jobs in flight: a first TRT starts (and idles 10 s: the baseline) and is killed; the
    jobs are then created as the wizard would (store.jobs.confirm with a status message sent
    through the fake Telegram, then mark_submitting / mark_submitted with a task that exists at
@@ -69,6 +70,7 @@ import aiohttp
 import asyncpg
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench import cpus
 from bench.cpu_cost import cpu_by_process, machine_busy
 from bench.e2e import checkout
 from bench.harness import (
@@ -718,7 +720,11 @@ async def main() -> None:
     parser.add_argument("--against", metavar="REV",
                         help="A for this git revision and this checkout: REV, this, this, REV, on the same machine")
     parser.add_argument("--rounds", type=int, default=1, help="with --against: the four runs this many times")
+    parser.add_argument("--pin", action="store_true",
+                        help="TRT on a core of its own, everything else on the other (bench/cpus.py)")
     args = parser.parse_args()
+    if args.pin:
+        print(cpus.pin_the_rest(), flush=True)
     settings = dict(item.split("=", 1) for item in args.set)
     with workdir() as tmp, contextlib.ExitStack() as trees:
         other = trees.enter_context(checkout(args.against, tmp)) if args.against else None
