@@ -16,8 +16,10 @@ Each app's Python work runs under one GIL (TRT's intake thread and its main loop
 stock app is one thread), so an app cannot handle more than a core's worth of its own CPU per
 second: its ceiling, 1,000,000 / (its µs per update) updates/s, is printed beside the others with
 TRT's ratio to each stock app's. Unlike bench.e2e's end-to-end rate it does not depend on how the
-machine shares its cores in that run, so it is the steadier figure; TRT's is split into its main
-thread (the dispatcher, the handlers) and the others (the intake loop's). --pin as in bench.e2e.
+machine shares its cores in that run; it still moves with the machine's speed (on the 2-core VM
+the same build read 843 and 1,067 µs a /start within minutes), so compare builds in one run.
+TRT's is split into its main thread (the dispatcher, the handlers) and the others (the intake
+loop's). --pin as in bench.e2e.
 Prints figures; asserts nothing.
 """
 
