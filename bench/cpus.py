@@ -44,7 +44,3 @@ def place_app(pid: int) -> None:
                 os.sched_setaffinity(int(task.name), {APP_CPU})
             except ProcessLookupError:  # that thread ended meanwhile
                 pass
-
-
-def pinned() -> bool:
-    return _pinned[0]
