@@ -7,10 +7,11 @@ runs of the same build differed by up to 30%, too much for a guard meant to catc
 Pinned, each app (stock or TRT) gets exactly one core, as on a host of its own with the database
 and Telegram elsewhere, which is how the bot is deployed; the price is that an app can no longer
 borrow the second core (TRT's two threads share one GIL, so it never could use two for Python
-work). What it bought, measured: the same build against itself (bench.e2e --against, 2 rounds)
-read 0.97-1.14x in its pairs for first contacts, but still 0.73-1.30x for known users; the
-Confirm burst of bench.generation reads slower pinned (TRT cannot spill onto the second core).
-Unpinned stays the default, and each bench says which it ran.
+work). What it bought, measured: the same program against itself (bench.e2e --against, 3 rounds
+in two runs) read 0.86-1.14x in its pairs for first contacts (one unpinned round: 0.71x, 1.20x),
+but still 0.73-1.30x for known users; the Confirm burst of bench.generation reads slower pinned
+(TRT cannot spill onto the second core). Unpinned stays the default, and each bench says which
+it ran.
 """
 
 from __future__ import annotations
