@@ -48,10 +48,14 @@ def cpu_by_process() -> dict[int, tuple[str, float]]:
             raw = (entry / "stat").read_text()
         except OSError:  # ended meanwhile
             continue
-        name = raw[raw.index("(") + 1:raw.rindex(")")]
-        fields = raw[raw.rindex(")") + 2:].split()
-        out[int(entry.name)] = (name, (int(fields[11]) + int(fields[12])) / TICK)
+        out[int(entry.name)] = (raw[raw.index("(") + 1:raw.rindex(")")], cpu_seconds(raw))
     return out
+
+
+def cpu_seconds(stat: str) -> float:
+    """utime + stime of a /proc/.../stat line, in seconds (the name in parentheses may hold spaces)."""
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def threads_of(pid: int) -> tuple[float, float]:
@@ -62,8 +66,7 @@ def threads_of(pid: int) -> tuple[float, float]:
             raw = (task / "stat").read_text()
         except OSError:  # ended meanwhile
             continue
-        fields = raw[raw.rindex(")") + 2:].split()
-        seconds = (int(fields[11]) + int(fields[12])) / TICK
+        seconds = cpu_seconds(raw)
         if int(task.name) == pid:
             main += seconds
         else:
@@ -150,9 +153,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="CPU per /start update, by process, TRT beside stock aiogram")
     parser.add_argument("--updates", type=int, default=3000)
     parser.add_argument("--against", metavar="REV", help="also measure TRT at this git revision")
-    parser.add_argument("--pin", action="store_true",
-                        help="each app on a core of its own, everything else on the other (bench/cpus.py)")
+    cpus.add_flag(parser)
     args = parser.parse_args()
-    if args.pin:
-        print(cpus.pin_the_rest(), flush=True)
+    cpus.apply(args)
     asyncio.run(main(args.updates, args.against))

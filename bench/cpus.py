@@ -16,6 +16,7 @@ it ran.
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
@@ -45,3 +46,15 @@ def place_app(pid: int) -> None:
                 os.sched_setaffinity(int(task.name), {APP_CPU})
             except ProcessLookupError:  # that thread ended meanwhile
                 pass
+
+
+def add_flag(parser: argparse.ArgumentParser) -> None:
+    """The --pin flag, the same in every bench."""
+    parser.add_argument("--pin", action="store_true",
+                        help="each app on a core of its own, everything else on the other (bench/cpus.py)")
+
+
+def apply(args: argparse.Namespace) -> None:
+    """Pin when --pin was given, and say so as the bench's first line."""
+    if args.pin:
+        print(pin_the_rest(), flush=True)

@@ -235,11 +235,9 @@ if __name__ == "__main__":
                         help="after each app's run of first contacts, run the same users again")
     parser.add_argument("--rounds", type=int, default=1,
                         help="with --against: run the order REV, this, this, REV this many times")
-    parser.add_argument("--pin", action="store_true",
-                        help="each app on a core of its own, everything else on the other (bench/cpus.py)")
+    cpus.add_flag(parser)
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
-    if args.pin:
-        print(cpus.pin_the_rest(), flush=True)
+    cpus.apply(args)
     asyncio.run(main(args.against, args.known, args.rounds))

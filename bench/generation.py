@@ -720,11 +720,9 @@ async def main() -> None:
     parser.add_argument("--against", metavar="REV",
                         help="A for this git revision and this checkout: REV, this, this, REV, on the same machine")
     parser.add_argument("--rounds", type=int, default=1, help="with --against: the four runs this many times")
-    parser.add_argument("--pin", action="store_true",
-                        help="TRT on a core of its own, everything else on the other (bench/cpus.py)")
+    cpus.add_flag(parser)
     args = parser.parse_args()
-    if args.pin:
-        print(cpus.pin_the_rest(), flush=True)
+    cpus.apply(args)
     settings = dict(item.split("=", 1) for item in args.set)
     with workdir() as tmp, contextlib.ExitStack() as trees:
         other = trees.enter_context(checkout(args.against, tmp)) if args.against else None

@@ -80,8 +80,6 @@ async def main() -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="webhook acks beside stock aiogram")
-    parser.add_argument("--pin", action="store_true",
-                        help="each app on a core of its own, everything else on the other (bench/cpus.py)")
-    if parser.parse_args().pin:
-        print(cpus.pin_the_rest(), flush=True)
+    cpus.add_flag(parser)
+    cpus.apply(parser.parse_args())
     asyncio.run(main())
