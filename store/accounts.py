@@ -16,7 +16,7 @@ from typing import Literal
 
 import asyncpg
 
-from store import user_cache
+from store import first_contacts, user_cache
 from store.database import Database
 from store.fence import committed, fence_checked_in_sql, fenced
 
@@ -92,9 +92,7 @@ class Posted:
 
 WELCOME_KEY = "welcome:{user_id}"
 _ENTRY = "id, user_id, kind, balance_delta, held_delta, job_id, idempotency_key, epoch, note, created_at"
-_USER = "user_id, language, first_seen, blocked, banned, ban_told, username, last_seen, lang"
-# meet's one statement (store/warmup.py prepares it on every new pool connection)
-FIRST_CONTACT = f"SELECT {_USER}, created, chat_clear FROM trt_first_contact($1, $2, $3, $4, $5, $6, $7, $8)"
+_USER = first_contacts.USER_COLUMNS
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,16 +180,17 @@ async def meet(db: Database, lock_name: str, epoch: int, bot_id: int, user_id: i
     if isinstance(kept, User):
         return Contact(kept, False, False)
     began = cache.begin()
-    with fence_checked_in_sql(lock_name, epoch):  # one round trip either way: sql/021 reads, or fences and creates
-        row = await db.require().fetchrow(
-            FIRST_CONTACT, lock_name, epoch, bot_id, user_id, language, username, welcome_bonus,
-            WELCOME_KEY.format(user_id=user_id))
-    assert row is not None
-    if row["created"]:
+    newcomer = first_contacts.Newcomer(lock_name, epoch, bot_id, user_id, language, username, welcome_bonus,
+                                       WELCOME_KEY.format(user_id=user_id))
+    with fence_checked_in_sql(lock_name, epoch):  # one round trip, shared with the users met at the same time
+        met = await first_contacts.meet(db, newcomer)
+    row = met.row
+    created = bool(row["created"]) and met.first
+    if created:
         committed(epoch)
     user = _user(row)
     cache.put(bot_id, user_id, epoch, user, began)
-    return Contact(user, bool(row["created"]), bool(row["created"] and row["chat_clear"]))
+    return Contact(user, created, created and bool(row["chat_clear"]))
 
 
 async def set_language(db: Database, bot_id: int, user_id: int, language: str) -> None:

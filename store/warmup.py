@@ -14,12 +14,12 @@ instead, once, before its first use.)
 
 The walk is the real path under a leader row of its own (WARM_LOCK, this backend's pid) for a
 user of bot 0 (no Telegram bot has id 0): a Confirm's update, statement by statement, from its
-claim to its done mark (a first contact with a bonus, the wizard's and the terms' reads, a paid
-Confirm, the two steps to 'submitted', the status message, the wizard cleared), and a known
-user's /start. Its last statement's arrays make asyncpg read their types once; a connection that
-had not walked the terms' read prepared it mid-burst (8 of the first 18 Confirms in one run of
-bench.generation A), and a done mark read the array types there: a round trip and a catalog
-query each. The rollback takes every row back, so nothing is ever committed, no
+claim to its done mark (a first contact with a bonus, alone and in a batch of two, the wizard's
+and the terms' reads, a paid Confirm, the two steps to 'submitted', the status message, the
+wizard cleared), and a known user's /start. Its last statement's arrays make asyncpg read their
+types once; a connection that had not walked the terms' read prepared it mid-burst (8 of the
+first 18 Confirms in one run of bench.generation A), and a done mark read the array types
+there: a round trip and a catalog query each. The rollback takes every row back, so nothing is ever committed, no
 sequence-numbered row is seen, and no NOTIFY is sent. A database without the schema yet (the
 pool's first connection, before migrations) or a walk that fails otherwise leaves the connection
 cold, never broken: the db actor expires the pool's connections after applying migrations.
@@ -39,7 +39,7 @@ from datetime import UTC, date, datetime
 
 import asyncpg
 
-from store import accounts, fence, fsm, grants, inbox, jobs
+from store import accounts, fence, first_contacts, fsm, grants, inbox, jobs
 from telemetry import logs
 
 log = logs.get("store")
@@ -78,8 +78,10 @@ async def _walk(conn: asyncpg.Connection) -> None:
     await conn.fetchval(fence.CHECK, lock, epoch)
     for take_over in (True, False):
         await conn.fetch(inbox.CLAIM[take_over], WARM_BOT, 1, epoch, lock)
-    await conn.fetchrow(accounts.FIRST_CONTACT, lock, epoch, WARM_BOT, user, "en", None, 100,
+    await conn.fetchrow(first_contacts.FIRST_CONTACT, lock, epoch, WARM_BOT, user, "en", None, 100,
                         accounts.WELCOME_KEY.format(user_id=user))
+    await conn.fetch(first_contacts.FIRST_CONTACTS, lock, epoch, WARM_BOT, [user + 1, user + 2], ["en", "en"],
+                     [None, None], 100, [accounts.WELCOME_KEY.format(user_id=u) for u in (user + 1, user + 2)])
     key = (WARM_BOT, user, user, 0, "", "default")
     await conn.fetchrow(fsm.READ, *key)
     await conn.fetchrow(jobs.STANDING, WARM_BOT, user, date.today())  # a known user's /start
