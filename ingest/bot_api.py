@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from http import HTTPStatus
 from typing import Any, cast
 
-import aiohttp
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -16,6 +16,7 @@ from aiogram.methods.base import Response, TelegramType
 from aiogram.types import InlineKeyboardMarkup, InputFile
 from pydantic import ValidationError
 
+from ingest.bot_http import BotHttp, HttpError
 from ingest.call_trace import TraceCalls
 from ingest.send_limiter import SendLimiter
 from ingest.turns import AwayWhileCalling
@@ -49,9 +50,31 @@ MARKUPS_KEPT = 256
 
 
 class JsonSession(AiohttpSession):
-    """Sends a method's parameters as one JSON body (Telegram takes JSON as well as forms);
-    multipart stays for uploads. aiogram builds a multipart form for every call, which was the
-    largest part of the send path's CPU in bench.e2e."""
+    """Sends a method's parameters as one JSON body (Telegram takes JSON as well as forms),
+    through the lean client (ingest/bot_http.py); multipart stays with aiohttp for uploads.
+    aiogram builds a multipart form for every call, which was the largest part of the send
+    path's CPU in bench.e2e."""
+
+    _http: BotHttp | None = None
+    _http_loop: asyncio.AbstractEventLoop | None = None
+
+    def _lean(self) -> BotHttp:
+        """The lean client of the running loop (its connections belong to the loop that opened them)."""
+        loop = asyncio.get_running_loop()
+        if self._http is None or self._http_loop is not loop:
+            if self._http is not None and not self._http_loop_closed():
+                self._http.close()
+            self._http, self._http_loop = BotHttp(), loop
+        return self._http
+
+    def _http_loop_closed(self) -> bool:
+        return self._http_loop is None or self._http_loop.is_closed()
+
+    async def close(self) -> None:
+        await super().close()
+        if self._http is not None and not self._http_loop_closed():
+            self._http.close()
+        self._http = None
 
     async def make_request(self, bot: Bot, method: TelegramMethod[TelegramType],
                            timeout: int | None = None) -> TelegramType:
@@ -69,18 +92,16 @@ class JsonSession(AiohttpSession):
         response_model(method.__returning__)  # for aiogram's check_response too
         if files:
             return await super().make_request(bot, method, timeout)
-        session = await self.create_session()
         url = self.api.api_url(token=bot.token, method=method.__api_method__)
-        limit = aiohttp.ClientTimeout(total=self.timeout if timeout is None else timeout)
         try:
-            async with session.post(url, data=self.json_dumps(payload).encode(), timeout=limit,
-                                    headers={"Content-Type": "application/json"}) as resp:
-                raw_result = await resp.text()
+            async with asyncio.timeout(self.timeout if timeout is None else timeout):
+                status, raw = await self._lean().post(url, self.json_dumps(payload).encode())
         except TimeoutError as exc:  # the same errors aiogram's own session raises
             raise TelegramNetworkError(method=method, message="Request timeout error") from exc
-        except aiohttp.ClientError as exc:
+        except HttpError as exc:
             raise TelegramNetworkError(method=method, message=f"{type(exc).__name__}: {exc}") from exc
-        response = self.check_response(bot=bot, method=method, status_code=resp.status, content=raw_result)
+        raw_result = raw.decode("utf-8", errors="replace")  # Telegram answers in UTF-8; a broken body fails as JSON
+        response = self.check_response(bot=bot, method=method, status_code=status, content=raw_result)
         return cast(TelegramType, response.result)
 
     def _keyboard(self, keyboard: InlineKeyboardMarkup, bot: Bot) -> Any:
