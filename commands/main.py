@@ -60,7 +60,7 @@ def execute(command: str, t0: float, args: list[str] | None = None) -> int:
         aiogram_on_demand.warm()  # what every update uses, built before the first one (ingest/aiogram_on_demand.py)
     database = Database(url, settings.instance_id, embedded=server is not None,
                         pool_size=main_pool_size(settings, command),
-                        warm=warmup.warm if command in ("serve", "demo") else None)
+                        warm=warmup.warm if command in ("serve", "demo") else None, full=command in ("serve", "demo"))
     try:
         if command == "migrate":
             return _run(migrate(database))

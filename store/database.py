@@ -69,11 +69,20 @@ class Database:
 
     def __init__(self, url: str, instance_id: str, embedded: bool = False, pool_size: int = 10,
                  idle_in_transaction_timeout: float = 5.0, statement_timeout: float = 30.0,
-                 warm: Callable[[asyncpg.Connection], Awaitable[bool]] | None = None) -> None:
+                 warm: Callable[[asyncpg.Connection], Awaitable[bool]] | None = None, full: bool = False) -> None:
         """The two timeouts (seconds, 0 = none) are server settings of every pool connection, so a
         frozen or stuck process cannot keep a fenced transaction open, and with it the leader row
         that the next leader's epoch bump waits for, for ever. `warm` (store/warmup.warm) runs on
-        every new pool connection before its first use."""
+        every new pool connection before its first use.
+
+        `full` (a served process): the pool opens all its connections at connect, each walked by
+        `warm`, and asyncpg keeps them open (a floor connection is never retired for idleness, and
+        one lost is opened again). Otherwise a burst, the first after a start or the first that
+        needs more connections than the traffic before it did, opens and walks connections while
+        it waits: bench.generation's 50 Confirms at once spent twice the CPU (TRT and PostgreSQL)
+        from the presses to the 18th createTask once the users' first contacts, which used to grow
+        the pool beforehand, shared statements (store/first_contacts.py). DATABASE_POOL_SIZE is
+        what an operator sizes PostgreSQL for anyway."""
         self.url = url
         self.instance_id = instance_id
         self.embedded = embedded
@@ -88,13 +97,15 @@ class Database:
         self.server_version: str | None = None
         self.migrations: list[str] = []
         self.warm = warm
+        self.full = full
         self.warmed_connections = 0  # new pool connections that walked the hot path (store/warmup.py)
 
-    async def connect(self, timeout: float = 5.0) -> None:
-        """Open the pool; raises OSError / asyncpg errors when the server cannot be reached."""
+    async def connect(self, timeout: float = 5.0, fill: bool = True) -> None:
+        """Open the pool (all of a `full` one's connections unless `fill` is False: the schema is
+        not known to be complete yet); raises OSError / asyncpg errors when the server cannot be reached."""
         pool = await asyncpg.create_pool(
             self.url,
-            min_size=1,
+            min_size=self.pool_size if self.full and fill else 1,
             max_size=self.pool_size,
             timeout=timeout,
             command_timeout=30,

@@ -152,9 +152,44 @@ async def test_the_db_actor_replaces_connections_made_before_its_migrations_with
     await sup.start()
     try:
         await until(lambda: database.pool is not None and database.migrations, 30, "migrations applied")
-        assert database.warmed_connections == 0  # the first connection came before the schema
+        # the first pool's connection came before the schema; the pool opened again after it
+        # has one connection, walked
+        assert database.warmed_connections == 1
         async with database.require().acquire() as conn:
             assert set(HOT) <= await prepared(conn)
         assert database.warmed_connections == 1
+    finally:
+        await sup.stop()
+
+
+async def test_a_full_pool_opens_every_connection_at_start_each_warmed_before_any_burst(database_url: str) -> None:
+    """A served process's pool (`full`): a burst's connections are open and walked before it comes."""
+    await migrated(database_url)
+    database = Database(database_url, "test", pool_size=4, warm=warmup.warm, full=True)
+    await database.connect()
+    try:
+        pool = database.require()
+        assert pool.get_size() == 4 and database.warmed_connections == 4
+        held = [await pool.acquire() for _ in range(4)]  # a burst: no connection is opened for it
+        try:
+            assert database.warmed_connections == 4
+            for conn in held:
+                assert set(HOT) <= await prepared(conn)
+        finally:
+            for conn in held:
+                await pool.release(conn)
+    finally:
+        await database.close()
+
+
+async def test_the_db_actor_opens_a_full_pool_only_once_the_schema_is_complete(database_url: str) -> None:
+    database = Database(database_url, "test", pool_size=3, warm=warmup.warm, full=True)
+    box = DbActor.new_mailbox("db")
+    sup = Supervisor("test", [ChildSpec.actor(DbActor, box, database)])
+    await sup.start()
+    try:
+        await until(lambda: database.pool is not None and database.migrations, 30, "migrations applied")
+        assert database.require().get_size() == 3
+        assert database.warmed_connections == 3, "the connection made before the schema was not kept"
     finally:
         await sup.stop()
