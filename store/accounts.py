@@ -172,7 +172,9 @@ async def ensure_user(db: Database, lock_name: str, epoch: int, bot_id: int, use
 
 async def meet(db: Database, lock_name: str, epoch: int, bot_id: int, user_id: int, language: str | None,
                welcome_bonus: int, *, username: str | None = None) -> Contact:
-    """ensure_user(), and for a user it created whether their private chat's FSM is clear."""
+    """ensure_user(), and for a user it created whether their private chat's FSM is clear. A user
+    this leader has not read in its epoch is met in one statement shared with whoever else is met
+    at the same moment (store/first_contacts.py)."""
     if welcome_bonus < 0:
         raise ValueError(f"welcome bonus must not be negative, got {welcome_bonus}")
     cache = user_cache.of(db)
