@@ -16,22 +16,18 @@ other. What fails fails only its own callers:
   one statement alone would (they share its epoch and its connection);
 - anything else a statement of several users meets (one user's row breaks a constraint) is
   tried again user by user, so one bad row never fails the others.
-
-One batcher per Database and event loop (asyncio's primitives belong to one loop).
 """
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
 
-from store.database import DB_UNAVAILABLE, Database, DatabaseUnavailable
+from store import batching
+from store.database import DB_UNAVAILABLE, Database
 from store.fence import FENCED_SQLSTATE
-from store.group_commit import GroupCommit
 
 USER_COLUMNS = "user_id, language, first_seen, blocked, banned, ban_told, username, last_seen, lang"
 # one user (store/warmup.py prepares both on every new pool connection)
@@ -68,40 +64,16 @@ class Met:
 
 Outcome = Met | Exception
 Group = tuple[str, int, int, int]  # lock, epoch, bot, bonus: what one statement shares
-
-_BATCHERS: weakref.WeakKeyDictionary[Database, tuple[asyncio.AbstractEventLoop, GroupCommit[Newcomer, Outcome]]] = (
-    weakref.WeakKeyDictionary())
+BATCHER = "first_contacts"
 
 
 async def meet(db: Database, newcomer: Newcomer) -> Met:
     """The user's row as trt_first_contact returns it, met in a batch with whoever else is being
     met now; raises what its statement raised (store/fence.fence_checked_in_sql maps a refused fence)."""
-    outcome = await _batcher(db).submit(newcomer)
+    outcome = await batching.shared(db, BATCHER, _flush, max_batch=MAX_BATCH, parallel=PARALLEL).submit(newcomer)
     if isinstance(outcome, Exception):
         raise outcome
     return outcome
-
-
-def stats(db: Database) -> dict[str, int]:
-    """Batches and users met through them so far on this loop (for tests and benches)."""
-    kept = _BATCHERS.get(db)
-    return {"batches": 0, "items": 0} if kept is None else {"batches": kept[1].batches, "items": kept[1].items}
-
-
-def _batcher(db: Database) -> GroupCommit[Newcomer, Outcome]:
-    loop = asyncio.get_running_loop()
-    kept = _BATCHERS.get(db)
-    if kept is None or kept[0] is not loop:
-        ref = weakref.ref(db)  # the batcher must not keep its Database (the dictionary's key) alive
-
-        async def flush(items: Sequence[Newcomer]) -> list[Outcome]:
-            database = ref()
-            if database is None:
-                raise DatabaseUnavailable("the database handle is gone")
-            return await _flush(database, items)
-
-        kept = _BATCHERS[db] = (loop, GroupCommit(flush, max_batch=MAX_BATCH, parallel=PARALLEL))
-    return kept[1]
 
 
 async def _flush(db: Database, items: Sequence[Newcomer]) -> list[Outcome]:

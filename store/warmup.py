@@ -85,6 +85,7 @@ async def _walk(conn: asyncpg.Connection) -> None:
     key = (WARM_BOT, user, user, 0, "", "default")
     await conn.fetchrow(fsm.READ, *key)
     await conn.fetchrow(jobs.STANDING, WARM_BOT, user, date.today())  # a known user's /start
+    await conn.fetch(jobs.STANDINGS, WARM_BOT, [user, user + 1], date.today())  # several at once
     await grants.standing(conn, WARM_BOT, user, "warmup", 100, day=date.today(), now=datetime.now(UTC))
     row = await conn.fetchrow(jobs.CONFIRM, lock, epoch, WARM_BOT, user, user, f"warmup:{pid}", "warmup", "warmup",
                               json.dumps({"prompt": "warmup"}), 100, "money", 100, None, 1, 1, None, "jobs", None)

@@ -9,7 +9,8 @@ import asyncio
 import asyncpg
 import pytest
 
-from store import accounts, first_contacts, fsm
+from store import accounts, batching, first_contacts, fsm
+from store.database import DatabaseUnavailable
 from store.fence import Fenced, counting_commits
 from tests.conftest import Money
 
@@ -34,9 +35,9 @@ async def bonuses(money: Money) -> dict[int, int]:
 
 async def test_newcomers_met_at_once_share_statements_and_each_is_created_once_with_one_bonus(money: Money) -> None:
     users = list(range(5001, 5031))
-    before = first_contacts.stats(money.db)
+    before = batching.stats(money.db, first_contacts.BATCHER)
     contacts = await asyncio.gather(*(meet(money, user) for user in users))
-    after = first_contacts.stats(money.db)
+    after = batching.stats(money.db, first_contacts.BATCHER)
     assert [c.user.user_id for c in contacts] == users
     assert all(c.new and c.chat_clear for c in contacts)
     assert {c.user.username for c in contacts} == {f"u{user}" for user in users}
@@ -125,5 +126,5 @@ async def test_a_database_marked_down_fails_the_newcomers_at_once(money: Money) 
         results = await asyncio.gather(meet(money, 6601), meet(money, 6602), return_exceptions=True)
     finally:
         money.db.state = "up"
-    assert all(isinstance(r, first_contacts.DatabaseUnavailable) for r in results), results
+    assert all(isinstance(r, DatabaseUnavailable) for r in results), results
     assert (await meet(money, 6601)).new

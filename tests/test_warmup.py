@@ -21,7 +21,7 @@ pytestmark = pytest.mark.timeout(60)
 
 # a Confirm's statements, in the order its update runs them
 HOT = (fence.CHECK, inbox.CLAIM[True], inbox.CLAIM[False], first_contacts.FIRST_CONTACT,
-       first_contacts.FIRST_CONTACTS, fsm.READ, jobs.STANDING,
+       first_contacts.FIRST_CONTACTS, fsm.READ, jobs.STANDING, jobs.STANDINGS,
        grants.STANDING,
        jobs.CONFIRM, jobs.step_sql(*jobs.SUBMITTING, 0), jobs.step_sql(*jobs.SUBMITTED, 1),
        jobs.step_sql(*jobs.status_message_step(True), 1), jobs.step_sql(*jobs.status_message_step(False), 1),
