@@ -19,7 +19,7 @@ from bot.texts import money, t
 from catalog.model import Catalog
 from config import Settings
 from ingest.turns import away
-from store import jobs
+from store import jobs, standing
 
 # what "from" is quoted for, and the families it is the cheapest of: what people come to create
 # (an upscale or a one-second avatar is cheaper, but it is not what "a video from" promises)
@@ -79,8 +79,8 @@ async def greeting(services: Services | None, user: User | None, lang: str, *, f
         # read without a turn (ingest/turns.py): the answer's send gives it away right after anyway,
         # and at 4 turns a known user's /start held one through this round trip
         async with away():
-            available, used = await jobs.standing(services.database, settings.bot_id, user.id,
-                                                  jobs.local_day(settings.zone))
+            available, used = await standing.read(services.database, settings.bot_id, user.id,
+                                                 jobs.local_day(settings.zone))
     if first_contact and settings.welcome_bonus > 0:
         lines.append(t(lang, "welcome_bonus", bonus=money(lang, settings.welcome_bonus)))
     elif available > 0:

@@ -12,7 +12,7 @@ succeeded | failed | timed_out; delivered_at marks that the user has been told.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from store import batching, grants, referrals
+from store import grants, referrals
 from store.accounts import UnknownUser, post
 from store.database import Database
 from store.fence import committed, fence_checked_in_sql, fenced
@@ -34,7 +34,8 @@ ACTIVE = ("created", "submitting", "submitted", "running")  # counted by MAX_ACT
 FINISHED = ("succeeded", "failed", "timed_out")
 # a failed or timed-out free generation gave the user nothing, so it does not use up the day's allowance
 # (sql/020_confirm.sql's trt_confirm_check counts the running and the free jobs the same way)
-_COUNTS_AS_FREE = "paid_with = 'free' AND state NOT IN ('failed', 'timed_out')"
+# a job that used up one of the day's free generations (store/standing.py counts them too)
+COUNTS_AS_FREE = "paid_with = 'free' AND state NOT IN ('failed', 'timed_out')"
 _ACTIVE_SQL = "state IN ('created', 'submitting', 'submitted', 'running')"
 _JOB = ("id, bot_id, user_id, chat_id, confirm_nonce, model, sku, input, price, paid_with, held, free_day, state, "
         "kie_task_id, epoch, attempts, polls, result, failure, result_file_id, status_message_id, created_at, "
@@ -556,53 +557,9 @@ async def active_count(db: Database, bot_id: int, user_id: int) -> int:
 async def free_used(db: Database, bot_id: int, user_id: int, day: date) -> int:
     """Free generations the user has used on `day` (failed and timed-out ones do not count)."""
     count: int = await db.require().fetchval(
-        f"SELECT count(*) FROM jobs WHERE bot_id = $1 AND user_id = $2 AND free_day = $3 AND {_COUNTS_AS_FREE}",
+        f"SELECT count(*) FROM jobs WHERE bot_id = $1 AND user_id = $2 AND free_day = $3 AND {COUNTS_AS_FREE}",
         bot_id, user_id, day)
     return count
-
-
-# standing()'s statement (store/warmup.py prepares it on every new pool connection)
-STANDING = f"""SELECT COALESCE((SELECT balance - held FROM accounts WHERE bot_id = $1 AND user_id = $2), 0)
-                          AS available,
-                      (SELECT count(*) FROM jobs WHERE bot_id = $1 AND user_id = $2 AND free_day = $3
-                          AND {_COUNTS_AS_FREE}) AS used"""
-
-
-# many users' standing at once: one row per user of $2
-STANDINGS = f"""SELECT u.user_id,
-                       COALESCE((SELECT balance - held FROM accounts a
-                                  WHERE a.bot_id = $1 AND a.user_id = u.user_id), 0) AS available,
-                       (SELECT count(*) FROM jobs j
-                         WHERE j.bot_id = $1 AND j.user_id = u.user_id AND j.free_day = $3
-                           AND {_COUNTS_AS_FREE}) AS used
-                  FROM unnest($2::bigint[]) AS u(user_id)"""
-STANDING_BATCHER = "standing"
-
-
-async def standing(db: Database, bot_id: int, user_id: int, day: date) -> tuple[int, int]:
-    """The user's available kopecks and the free generations used on `day`, in one round trip
-    shared with the users whose first screen is being read at the same moment (store/batching.py):
-    what the first screen says (/start is most of the traffic). A read that began after a write
-    committed sees it, alone or batched."""
-    return await batching.shared(db, STANDING_BATCHER, _standings).submit((bot_id, user_id, day))
-
-
-async def _standings(db: Database, asked: Sequence[tuple[int, int, date]]) -> list[tuple[int, int]]:
-    found: dict[tuple[int, int, date], tuple[int, int]] = {}
-    groups: dict[tuple[int, date], list[int]] = {}
-    for bot_id, user_id, day in asked:
-        users = groups.setdefault((bot_id, day), [])
-        if user_id not in users:
-            users.append(user_id)
-    for (bot_id, day), users in groups.items():
-        if len(users) == 1:
-            row = await db.require().fetchrow(STANDING, bot_id, users[0], day)
-            assert row is not None
-            found[bot_id, users[0], day] = (int(row["available"]), int(row["used"]))
-            continue
-        for row in await db.require().fetch(STANDINGS, bot_id, users, day):
-            found[bot_id, row["user_id"], day] = (int(row["available"]), int(row["used"]))
-    return [found[key] for key in asked]
 
 
 async def jobs_to_drive(db: Database, bot_id: int, limit: int = 100, *, after: int = 0) -> list[Job]:

@@ -39,7 +39,7 @@ from datetime import UTC, date, datetime
 
 import asyncpg
 
-from store import accounts, fence, first_contacts, fsm, grants, inbox, jobs
+from store import accounts, fence, first_contacts, fsm, grants, inbox, jobs, standing
 from telemetry import logs
 
 log = logs.get("store")
@@ -84,8 +84,8 @@ async def _walk(conn: asyncpg.Connection) -> None:
                      [None, None], 100, [accounts.WELCOME_KEY.format(user_id=u) for u in (user + 1, user + 2)])
     key = (WARM_BOT, user, user, 0, "", "default")
     await conn.fetchrow(fsm.READ, *key)
-    await conn.fetchrow(jobs.STANDING, WARM_BOT, user, date.today())  # a known user's /start
-    await conn.fetch(jobs.STANDINGS, WARM_BOT, [user, user + 1], date.today())  # several at once
+    await conn.fetchrow(standing.STANDING, WARM_BOT, user, date.today())  # a known user's /start
+    await conn.fetch(standing.STANDINGS, WARM_BOT, [user, user + 1], date.today())  # several at once
     await grants.standing(conn, WARM_BOT, user, "warmup", 100, day=date.today(), now=datetime.now(UTC))
     row = await conn.fetchrow(jobs.CONFIRM, lock, epoch, WARM_BOT, user, user, f"warmup:{pid}", "warmup", "warmup",
                               json.dumps({"prompt": "warmup"}), 100, "money", 100, None, 1, 1, None, "jobs", None)

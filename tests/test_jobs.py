@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from store import accounts, batching, invariants, jobs, kie_account, kie_callbacks
+from store import accounts, batching, invariants, jobs, kie_account, kie_callbacks, standing
 from store.accounts import UnknownUser
 from store.database import DatabaseUnavailable
 from store.fence import Fenced
@@ -437,7 +437,7 @@ async def test_the_checker_sees_a_released_job_whose_result_reached_the_user(mon
 
 
 async def test_first_screens_read_at_once_share_statements_and_each_says_what_it_would_alone(money: Money) -> None:
-    """jobs.standing() batched (store/batching.py): each user's balance and free generations used
+    """standing.read() batched (store/batching.py): each user's balance and free generations used
     on the day, as a read of their own would say, including a user twice and one never met."""
     users = list(range(USER + 10, USER + 30))
     for n, user in enumerate(users):
@@ -446,23 +446,23 @@ async def test_first_screens_read_at_once_share_statements_and_each_says_what_it
         await created(money, order(f"free-{i}", paid_with="free", user=users[3]), max_active=100)
     await created(money, order("paid", user=users[5]), max_active=100)
     asked = [*users, users[3], USER + 99]
-    alone = [await jobs.standing(money.db, money.bot_id, user, DAY) for user in asked]
+    alone = [await standing.read(money.db, money.bot_id, user, DAY) for user in asked]
     assert alone[3] == (3_000, 2) and alone[5] == (5_000 - PRICE, 0) and alone[-1] == (0, 0)
-    before = batching.stats(money.db, jobs.STANDING_BATCHER)
-    together = await asyncio.gather(*(jobs.standing(money.db, money.bot_id, user, DAY) for user in asked))
-    after = batching.stats(money.db, jobs.STANDING_BATCHER)
+    before = batching.stats(money.db, standing.BATCHER)
+    together = await asyncio.gather(*(standing.read(money.db, money.bot_id, user, DAY) for user in asked))
+    after = batching.stats(money.db, standing.BATCHER)
     assert list(together) == alone
     assert after["items"] - before["items"] == len(asked)
     assert after["batches"] - before["batches"] < len(asked), "reads at the same moment share statements"
-    other_day = await asyncio.gather(jobs.standing(money.db, money.bot_id, users[3], date(2025, 3, 2)),
-                                     jobs.standing(money.db, money.bot_id, users[3], DAY))
+    other_day = await asyncio.gather(standing.read(money.db, money.bot_id, users[3], date(2025, 3, 2)),
+                                     standing.read(money.db, money.bot_id, users[3], DAY))
     assert other_day == [(3_000, 0), (3_000, 2)], "a batch of two days answers each day's count"
 
 
 async def test_a_batch_of_first_screens_fails_each_of_its_readers_when_the_database_is_down(money: Money) -> None:
     money.db.state = "down"
     try:
-        results = await asyncio.gather(*(jobs.standing(money.db, money.bot_id, user, DAY) for user in (1, 2, 3)),
+        results = await asyncio.gather(*(standing.read(money.db, money.bot_id, user, DAY) for user in (1, 2, 3)),
                                        return_exceptions=True)
     finally:
         money.db.state = "up"

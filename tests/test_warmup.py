@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from actors.db import DbActor
-from store import fence, first_contacts, fsm, grants, inbox, jobs, warmup
+from store import fence, first_contacts, fsm, grants, inbox, jobs, standing, warmup
 from store.database import Database
 from supervisor import ChildSpec, Supervisor
 from tests.actors_kit import until
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.timeout(60)
 
 # a Confirm's statements, in the order its update runs them
 HOT = (fence.CHECK, inbox.CLAIM[True], inbox.CLAIM[False], first_contacts.FIRST_CONTACT,
-       first_contacts.FIRST_CONTACTS, fsm.READ, jobs.STANDING, jobs.STANDINGS,
+       first_contacts.FIRST_CONTACTS, fsm.READ, standing.STANDING, standing.STANDINGS,
        grants.STANDING,
        jobs.CONFIRM, jobs.step_sql(*jobs.SUBMITTING, 0), jobs.step_sql(*jobs.SUBMITTED, 1),
        jobs.step_sql(*jobs.status_message_step(True), 1), jobs.step_sql(*jobs.status_message_step(False), 1),
