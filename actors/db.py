@@ -47,15 +47,12 @@ class DbActor(Actor):
 
     async def _connect(self) -> None:
         try:
-            await self.database.connect(fill=False)
-            async with self.database.require().acquire() as conn:
-                self.database.migrations, fresh = await migrations.apply(conn, self.sql_dir)
+            # the schema first, on a connection of its own: every pool connection is then walked
+            # through the hot path as it opens (store/warmup.py), all of a full pool's at once
+            self.database.migrations, fresh = await migrations.apply_at(self.database.url, directory=self.sql_dir)
             if fresh:
                 log.info("migrations_applied", extra={"applied": fresh})
-            if fresh or self.database.full:
-                # connections made before the schema was complete are cold (store/warmup.py): the
-                # pool is opened again, all of it when it is full, each connection walked now
-                await self.database.connect()
+            await self.database.connect()
         except OUTAGE_ERRORS as exc:
             self.database.mark_down(exc)
             await self.database.close()

@@ -100,12 +100,12 @@ class Database:
         self.full = full
         self.warmed_connections = 0  # new pool connections that walked the hot path (store/warmup.py)
 
-    async def connect(self, timeout: float = 5.0, fill: bool = True) -> None:
-        """Open the pool (all of a `full` one's connections unless `fill` is False: the schema is
-        not known to be complete yet); raises OSError / asyncpg errors when the server cannot be reached."""
+    async def connect(self, timeout: float = 5.0) -> None:
+        """Open the pool (all of a `full` one's connections); raises OSError / asyncpg errors when
+        the server cannot be reached."""
         pool = await asyncpg.create_pool(
             self.url,
-            min_size=self.pool_size if self.full and fill else 1,
+            min_size=self.pool_size if self.full else 1,
             max_size=self.pool_size,
             timeout=timeout,
             command_timeout=30,

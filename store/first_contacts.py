@@ -37,6 +37,7 @@ FIRST_CONTACTS = (f"SELECT {USER_COLUMNS}, created, chat_clear "
                   "FROM trt_first_contacts($1, $2, $3, $4::bigint[], $5::text[], $6::text[], $7, $8::text[])")
 MAX_BATCH = 100  # users in one statement: a few ms of the server's time at most
 PARALLEL = 2  # statements out at once: while one is, the next batch gathers
+Group = tuple[str, int, int, int]  # lock, epoch, bot, bonus: what one statement shares
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,11 @@ class Newcomer:
     bonus: int
     key: str  # the welcome bonus's idempotency key
 
+    @property
+    def group(self) -> Group:
+        """What the users of one statement share."""
+        return self.lock_name, self.epoch, self.bot_id, self.bonus
+
 
 @dataclass(frozen=True, slots=True)
 class Met:
@@ -63,7 +69,6 @@ class Met:
 
 
 Outcome = Met | Exception
-Group = tuple[str, int, int, int]  # lock, epoch, bot, bonus: what one statement shares
 BATCHER = "first_contacts"
 
 
@@ -80,7 +85,7 @@ async def _flush(db: Database, items: Sequence[Newcomer]) -> list[Outcome]:
     """Each item's outcome: one statement per group (normally one), users sorted and each once."""
     groups: dict[Group, dict[int, int]] = {}  # group -> user -> the index of its first caller
     for index, item in enumerate(items):
-        groups.setdefault((item.lock_name, item.epoch, item.bot_id, item.bonus), {}).setdefault(item.user_id, index)
+        groups.setdefault(item.group, {}).setdefault(item.user_id, index)
     rows: dict[tuple[Group, int], asyncpg.Record | Exception] = {}
     for group, firsts in groups.items():
         users = [items[firsts[user]] for user in sorted(firsts)]
@@ -88,9 +93,8 @@ async def _flush(db: Database, items: Sequence[Newcomer]) -> list[Outcome]:
             rows[group, user] = row
     out: list[Outcome] = []
     for index, item in enumerate(items):
-        group = (item.lock_name, item.epoch, item.bot_id, item.bonus)
-        row = rows[group, item.user_id]
-        out.append(row if isinstance(row, Exception) else Met(row, groups[group][item.user_id] == index))
+        row = rows[item.group, item.user_id]
+        out.append(row if isinstance(row, Exception) else Met(row, groups[item.group][item.user_id] == index))
     return out
 
 

@@ -100,11 +100,12 @@ async def pending(conn: asyncpg.Connection, directory: Path = SQL_DIR) -> list[s
     return [m.name for m in discover(directory) if m.version not in done]
 
 
-async def apply_at(url: str, timeout: float = 10.0) -> tuple[list[str], list[str]]:
-    """apply() on a connection of its own, for `run.py migrate` (no pool, no tree)."""
+async def apply_at(url: str, timeout: float = 10.0, directory: Path = SQL_DIR) -> tuple[list[str], list[str]]:
+    """apply() on a connection of its own: for `run.py migrate` (no pool, no tree), and for the db
+    actor before it opens its pool (whose connections are then walked with the schema complete)."""
     conn = await asyncpg.connect(url, timeout=timeout)
     try:
-        return await apply(conn)
+        return await apply(conn, directory)
     finally:
         await conn.close()
 

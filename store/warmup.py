@@ -20,9 +20,9 @@ wizard cleared), and a known user's /start. Its last statement's arrays make asy
 types once; a connection that had not walked the terms' read prepared it mid-burst (8 of the
 first 18 Confirms in one run of bench.generation A), and a done mark read the array types
 there: a round trip and a catalog query each. The rollback takes every row back, so nothing is ever committed, no
-sequence-numbered row is seen, and no NOTIFY is sent. A database without the schema yet (the
-pool's first connection, before migrations) or a walk that fails otherwise leaves the connection
-cold, never broken: the db actor expires the pool's connections after applying migrations.
+sequence-numbered row is seen, and no NOTIFY is sent. A database without the schema yet (a
+pool opened before migrations) or a walk that fails otherwise leaves the connection cold, never
+broken: the db actor applies migrations before it opens its pool.
 
 The walk never waits on a lock for long (WAIT_LIMIT, local to its transaction): asyncpg runs it
 inside the `acquire()` of whoever asked for the connection, whatever that caller was about to do.

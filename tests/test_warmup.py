@@ -144,7 +144,7 @@ async def test_concurrent_warm_ups_do_not_wait_on_each_other(db: Database) -> No
     assert await asyncio.wait_for(asyncio.gather(*(one() for _ in range(4))), 20) == [True] * 4
 
 
-async def test_the_db_actor_replaces_connections_made_before_its_migrations_with_warm_ones(
+async def test_the_db_actors_pool_comes_after_its_migrations_so_its_first_connection_is_warm(
         database_url: str) -> None:
     database = Database(database_url, "test", pool_size=2, warm=warmup.warm)
     box = DbActor.new_mailbox("db")
@@ -152,8 +152,7 @@ async def test_the_db_actor_replaces_connections_made_before_its_migrations_with
     await sup.start()
     try:
         await until(lambda: database.pool is not None and database.migrations, 30, "migrations applied")
-        # the first pool's connection came before the schema; the pool opened again after it
-        # has one connection, walked
+        # the migrations ran on a connection of their own: the pool's first connection is walked
         assert database.warmed_connections == 1
         async with database.require().acquire() as conn:
             assert set(HOT) <= await prepared(conn)
