@@ -58,3 +58,25 @@ def apply(args: argparse.Namespace) -> None:
     """Pin when --pin was given, and say so as the bench's first line."""
     if args.pin:
         print(pin_the_rest(), flush=True)
+
+
+def times() -> dict[int, tuple[int, int]]:
+    """Per core, (busy, all) jiffies since boot from /proc/stat: two of them give each core's busy
+    share in between, which says whether a latency was the app's or a saturated neighbour's."""
+    out: dict[int, tuple[int, int]] = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *fields = line.split()
+        if name.startswith("cpu") and name != "cpu":
+            ticks = [int(f) for f in fields]
+            idle = ticks[3] + ticks[4]  # idle, iowait
+            out[int(name[3:])] = (sum(ticks[:8]) - idle, sum(ticks[:8]))
+    return out
+
+
+def busy(before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]]) -> str:
+    """'core 0 63%, core 1 97%': each core's busy share between two `times()`."""
+    shares = []
+    for cpu, (used, total) in sorted(after.items()):
+        was_used, was_total = before.get(cpu, (0, 0))
+        shares.append(f"core {cpu} {100 * (used - was_used) / max(total - was_total, 1):.0f}%")
+    return ", ".join(shares)

@@ -255,6 +255,7 @@ async def open_loop(base: str, rate: float, seconds: float, conns: int, first_id
     total = int(rate * seconds)
     queue: asyncio.Queue[tuple[int, float]] = asyncio.Queue()
     latencies: list[float] = []
+    lags: list[float] = []  # this client's own event-loop lag: what of a latency is a busy client's
     statuses: dict[int, int] = {}
     connector = aiohttp.TCPConnector(limit=conns)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
@@ -272,7 +273,13 @@ async def open_loop(base: str, rate: float, seconds: float, conns: int, first_id
                 latencies.append(time.monotonic() - due)
                 queue.task_done()
 
-        workers = [asyncio.create_task(worker()) for _ in range(conns)]
+        async def probe() -> None:
+            while True:
+                asked = time.monotonic()
+                await asyncio.sleep(0.001)
+                lags.append(time.monotonic() - asked - 0.001)
+
+        workers = [asyncio.create_task(worker()) for _ in range(conns)] + [asyncio.create_task(probe())]
         began = time.monotonic()
         for number in range(total):
             due = began + number / rate
@@ -284,7 +291,8 @@ async def open_loop(base: str, rate: float, seconds: float, conns: int, first_id
         for task in workers:
             task.cancel()
     return {"sent": float(total), "p50": pct(latencies, 0.5) * 1000, "p99": pct(latencies, 0.99) * 1000,
-            "ok": float(statuses.get(200, 0))}
+            "ok": float(statuses.get(200, 0)), "client_lag_p99": pct(lags, 0.99) * 1000,
+            "client_lag_max": max(lags, default=0.0) * 1000}
 
 
 async def duplicate_acks(app: App) -> float:
@@ -299,16 +307,27 @@ async def duplicate_acks(app: App) -> float:
 
 
 async def histograms(app: App, *names: str) -> dict[str, dict[float, float]]:
-    """The cumulative bucket counts of `names` on the app's /metrics (upper bound -> count)."""
+    """The cumulative bucket counts of `names` on the app's /metrics (upper bound -> count), one
+    series per name and other labels: `name` alone, or `name{label=value}` for a labelled one."""
     async with aiohttp.ClientSession() as s, s.get(app.base + "/metrics") as r:
         text = await r.text()
     out: dict[str, dict[float, float]] = {name: {} for name in names}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             base = sample.name.removesuffix("_bucket")
-            if sample.name.endswith("_bucket") and base in out:
-                out[base][float(sample.labels["le"])] = sample.value
+            if sample.name.endswith("_bucket") and base in names:
+                others = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()) if k != "le")
+                out.setdefault(f"{base}{{{others}}}" if others else base, {})[float(sample.labels["le"])] = sample.value
     return out
+
+
+def bucket_count_max(before: dict[float, float], after: dict[float, float]) -> tuple[float, float]:
+    """How many a histogram observed between two scrapes, and the upper bound of the largest."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = counts[-1] if counts else 0.0
+    largest = next((b for b, c in zip(bounds, counts, strict=True) if c >= total), 0.0) if total > 0 else 0.0
+    return total, largest
 
 
 def bucket_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float:

@@ -1,13 +1,15 @@
 """Webhook acknowledgements: acks/s and ack latency at 50 connections, TRT beside stock aiogram.
 
-    .venv/bin/python -m bench.ingress [--pin]   (needs wrk: apt-get install wrk)
+    .venv/bin/python -m bench.ingress [--pin] [--rate N]   (needs wrk: apt-get install wrk)
 
 Closed loop (wrk, as fast as each app acknowledges) gives each app's saturation rate; then an
 open loop at the stock app's saturation rate gives both apps' ack latency at that same rate.
 TRT acknowledges only after the update is committed to PostgreSQL; the stock app before the
 update is stored anywhere. Both run with the same handlers against the same fake Telegram
 (its own process). --pin: each app on a core of its own, wrk, PostgreSQL and the fake on the
-other (bench/cpus.py). Prints figures; asserts nothing.
+other (bench/cpus.py). --rate N: both open loops at N updates/s instead of the stock app's
+saturation rate, which wanders from run to run (to compare two builds of TRT at one rate).
+Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 
 from bench import cpus
 from bench.harness import (
+    bucket_count_max,
     bucket_quantile,
     database,
     duplicate_acks,
@@ -37,11 +40,13 @@ SECONDS = 10
 
 def show(name: str, what: str, r: dict[str, float]) -> None:
     extra = f", non-2xx {r['non2xx']:.0f}" if r.get("non2xx") else ""
+    if "client_lag_p99" in r:  # the posting client's own loop lag, a part of every latency it measures
+        extra += f" (the client's own lag p99 {r['client_lag_p99']:.2f} ms, max {r['client_lag_max']:.1f})"
     rate = f"{r['rps']:8.0f} acks/s" if "rps" in r else f"{r['ok']:8.0f} acked "
     print(f"  {name:14s} {what:34s} {rate}  p50 {r['p50']:7.2f} ms  p99 {r['p99']:8.2f} ms{extra}", flush=True)
 
 
-async def main() -> None:
+async def main(fixed_rate: float | None) -> None:
     with workdir() as tmp:
         async with database(tmp) as server_url, fake_telegram(tmp) as api:
             print(f"webhook acks, {CONNS} connections, {SECONDS} s per run (after a 3 s warm-up)", flush=True)
@@ -51,9 +56,11 @@ async def main() -> None:
                 stock_sat = await run_wrk(tmp, app.base, SECONDS, CONNS, 200_000_000)
                 show(app.name, "saturation (wrk, closed loop)", stock_sat)
                 await settle(api)
-                rate = stock_sat["rps"]
+                rate = fixed_rate or stock_sat["rps"]
+                cores = cpus.times()
                 stock_open = await open_loop(app.base, rate, SECONDS, CONNS, 300_000_000)
                 show(app.name, f"open loop at {rate:.0f}/s", stock_open)
+                print(f"  {app.name:14s}   cores busy meanwhile: {cpus.busy(cores, cpus.times())}", flush=True)
                 await settle(api)
             db = await fresh_database(server_url, "trt_bench_ingress")
             async with trt(tmp, db, api) as app:
@@ -62,15 +69,22 @@ async def main() -> None:
                 trt_sat = await run_wrk(tmp, app.base, SECONDS, CONNS, 500_000_000)
                 show(app.name, "saturation (wrk, closed loop)", trt_sat)
                 await settle(api)
-                names = ("trt_webhook_ack_seconds", "trt_inbox_commit_seconds")
-                before = await histograms(app, *names)
+                names = ("trt_webhook_ack_seconds", "trt_inbox_commit_seconds", "trt_gc_pause_seconds")
+                before, cores = await histograms(app, *names), cpus.times()
                 trt_open = await open_loop(app.base, rate, SECONDS, CONNS, 600_000_000)
-                after = await histograms(app, *names)
-                show(app.name, f"open loop at {rate:.0f}/s (stock's max)", trt_open)
-                for name, what in zip(names, ("its own ack (request to answer)", "its group commits"), strict=True):
+                after, cores_busy = await histograms(app, *names), cpus.busy(cores, cpus.times())
+                show(app.name, f"open loop at {rate:.0f}/s" + ("" if fixed_rate else " (stock's max)"), trt_open)
+                print(f"  {app.name:14s}   cores busy meanwhile: {cores_busy}", flush=True)
+                for name, what in zip(names[:2], ("its own ack (request to answer)", "its group commits"), strict=True):
                     p50, p99 = (bucket_quantile(before[name], after[name], q) * 1000 for q in (0.5, 0.99))
                     print(f"  {app.name:14s}   seen by TRT, {what:32s} p50 {p50:7.2f} ms  p99 {p99:8.2f} ms "
                           "(from its histogram's buckets)", flush=True)
+                gc = names[2]
+                pauses = {key[len(gc):]: bucket_count_max(before.get(key, {}), series)
+                          for key, series in sorted(after.items()) if key.startswith(gc + "{")}
+                told = ", ".join(f"{key} {count:.0f} (the longest under {largest * 1000:g} ms)"
+                                 for key, (count, largest) in pauses.items() if count)
+                print(f"  {app.name:14s}   garbage collections meanwhile: {told or 'none'}", flush=True)
                 repeated = await duplicate_acks(app)
                 print(f"  {app.name:14s} duplicate acks (repeated update ids): {repeated:.0f}", flush=True)
             print(f"TRT/stock saturation acks/s: {trt_sat['rps'] / stock_sat['rps']:.2f}x; "
@@ -81,5 +95,8 @@ async def main() -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="webhook acks beside stock aiogram")
     cpus.add_flag(parser)
-    cpus.apply(parser.parse_args())
-    asyncio.run(main())
+    parser.add_argument("--rate", type=float, default=None,
+                        help="open loops at this rate instead of the stock app's saturation rate")
+    args = parser.parse_args()
+    cpus.apply(args)
+    asyncio.run(main(args.rate))
