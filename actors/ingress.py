@@ -31,6 +31,7 @@ from ingest.intake_loop import IntakeLoop, run_in
 from ingest.kie_callbacks import ROUTE as KIE_CALLBACK_ROUTE
 from ingest.kie_callbacks import KieCallbackIntake
 from ingest.webhook_intake import WebhookIntake
+from ingest.webhook_protocol import WebhookServer
 from messages.control import ChaosFault
 from messages.roles import Relinquish, Role, RoleChanged
 from telemetry import http_errors, logs
@@ -39,6 +40,7 @@ from telemetry.metrics import METRICS
 log = logs.get("ingress")
 
 FAULTS = ("crash", "hang", "slow", "exit", "fenced_write")  # fenced_write: lock_keeper only
+SHUTDOWN_TIMEOUT = 5.0  # seconds the answers being made get to finish when the server stops
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -72,6 +74,7 @@ class Ingress(Actor):
         self.kie_callbacks = kie_callbacks
         self.intake_loop = intake_loop if intake is not None else None  # only /webhook's acks need it
         self.runner: web.AppRunner | None = None
+        self.webhook_server: WebhookServer | None = None
 
     async def on_start(self) -> None:
         http_errors.install()  # aiohttp's parser errors: one warning line each, not an error with a traceback
@@ -105,17 +108,27 @@ class Ingress(Actor):
             ask_for_role(self.find_actor("lock_keeper"))
 
     async def _serve(self, app: web.Application) -> web.AppRunner:
-        """Runs on the loop that will serve `app` (aiohttp binds a runner to the loop it starts on)."""
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
+        """Runs on the loop that will serve `app` (aiohttp binds a runner to the loop it starts on).
+        With a webhook, the port's connections start as ingest/webhook_protocol.py's, which hands
+        every request but Telegram's posts to the runner's server."""
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT)
         await runner.setup()
         try:
-            await web.TCPSite(runner, self.host, self.settings.port, reuse_address=True, backlog=1024).start()
+            if self.intake is not None:
+                assert runner.server is not None
+                self.webhook_server = WebhookServer(self.intake, runner.server)
+                await self.webhook_server.start(self.host, self.settings.port)
+            else:
+                await web.TCPSite(runner, self.host, self.settings.port, reuse_address=True, backlog=1024).start()
         except BaseException:
             await runner.cleanup()
             raise
         return runner
 
     async def _unserve(self, runner: web.AppRunner | None) -> None:
+        server, self.webhook_server = self.webhook_server, None
+        if server is not None:
+            await server.stop(SHUTDOWN_TIMEOUT)
         if runner is not None:
             await runner.cleanup()
         if self.intake is not None:

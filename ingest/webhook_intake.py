@@ -18,6 +18,7 @@ import hmac
 import json
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -61,6 +62,29 @@ def parse(raw: bytes) -> tuple[dict[str, Any], Incoming]:
     if too_deep(update):
         raise updates.BadUpdate("too_deep")
     return update, row
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What /webhook answers, the same whichever protocol carried the request: a status and a JSON
+    body (none for the plain 200 that means "committed")."""
+
+    status: int
+    body: dict[str, Any] | None = None
+    retry_after: str | None = None
+
+    def encoded(self) -> bytes:
+        return b"" if self.body is None else json.dumps(self.body, ensure_ascii=False).encode()
+
+    def response(self) -> web.Response:
+        headers = {"Retry-After": self.retry_after} if self.retry_after else None
+        if self.body is None:
+            return web.Response(status=self.status, headers=headers)
+        return web.Response(body=self.encoded(), status=self.status, headers=headers,
+                            content_type="application/json", charset="utf-8")
+
+
+OK = Answer(200)
 
 
 class WebhookIntake:
@@ -146,42 +170,28 @@ class WebhookIntake:
                 self.logged = {k: v for k, v in self.logged.items() if now - v < LOG_EVERY}
             log.warning(event, extra=fields)
 
-    def _reject(self, reason: str, status: int, message: str) -> web.Response:
+    def _reject(self, reason: str, status: int, message: str) -> Answer:
         METRICS.updates_rejected.labels(reason).inc()
-        return web.json_response({"ok": False, "error": message}, status=status)
+        return Answer(status, {"ok": False, "error": message})
 
-    async def handle(self, request: web.Request) -> web.Response:
-        """POST /webhook, timed: the ack latency Telegram sees (it sends a chat's next update only after)."""
-        began = time.perf_counter()
-        try:
-            return await self._handle(request)
-        finally:
-            METRICS.webhook_ack_seconds.observe(time.perf_counter() - began)
+    def refuse(self, given: bytes, source: str) -> Answer | None:
+        """The secret header checked in constant time: a 401 for a sender without it, else None."""
+        if hmac.compare_digest(given, self.secret):
+            return None
+        reason = "secret_missing" if not given else "secret_wrong"
+        self._log_once(f"secret:{source}", "webhook_unauthorized", source=source, reason=reason)
+        return self._reject(reason, 401, "unauthorized")
 
-    async def _handle(self, request: web.Request) -> web.Response:
-        source = request.remote or "unknown"
-        given = request.headers.get(SECRET_HEADER, "").encode()
-        if not hmac.compare_digest(given, self.secret):
-            reason = "secret_missing" if not given else "secret_wrong"
-            self._log_once(f"secret:{source}", "webhook_unauthorized", source=source, reason=reason)
-            return self._reject(reason, 401, "unauthorized")
+    def too_large(self) -> Answer:
         limit = self.settings.max_body_bytes
-        if request.content_length is not None and request.content_length > limit:
-            return self._reject("too_large", 413, f"body over {limit} bytes")
-        try:
-            async with asyncio.timeout(BODY_TIMEOUT):
-                raw = await request.read()  # aiohttp stops reading past client_max_size (= the limit)
-        except web.HTTPRequestEntityTooLarge:
-            return self._reject("too_large", 413, f"body over {limit} bytes")
-        except TimeoutError:
-            self._log_once(f"body:{source}:timeout", "webhook_unreadable_body", source=source, reason="timeout")
-            return self._reject("body_timeout", 408, f"body not received within {BODY_TIMEOUT:g} s")
-        except http_errors.CLIENT_ERRORS as exc:  # broken framing or content coding, or the client gone
-            http_errors.reported(exc)
-            reason, detail = http_errors.describe(exc)
-            self._log_once(f"body:{source}:{reason}", "webhook_unreadable_body", source=source, reason=reason,
-                           detail=detail)
-            return self._reject("unreadable_body", 400, "the body could not be read")
+        return self._reject("too_large", 413, f"body over {limit} bytes")
+
+    def body_timeout(self, source: str) -> Answer:
+        self._log_once(f"body:{source}:timeout", "webhook_unreadable_body", source=source, reason="timeout")
+        return self._reject("body_timeout", 408, f"body not received within {BODY_TIMEOUT:g} s")
+
+    async def accept(self, raw: bytes, source: str) -> Answer:
+        """A body read whole, from a sender who holds the secret: parsed, committed, answered."""
         try:
             update, row = parse(raw)
         except updates.BadUpdate as exc:
@@ -194,13 +204,42 @@ class WebhookIntake:
             self._log_once("commit", "webhook_commit_failed", error_text=logs.redact(str(exc))[:200] or
                            type(exc).__name__)
             METRICS.updates_rejected.labels("not_durable").inc()
-            return web.json_response({"ok": False, "error": "storage unavailable, retry"}, status=503,
-                                     headers={"Retry-After": RETRY_AFTER})
+            return Answer(503, {"ok": False, "error": "storage unavailable, retry"}, retry_after=RETRY_AFTER)
         METRICS.updates_received.labels("webhook", "new" if new else "duplicate").inc()
         if (row.kind == "callback_query" and self.settings.passive_mode == "REJECT"
                 and self.role is not Role.ACTIVE):
             query = update["callback_query"]
-            reply = {"method": "answerCallbackQuery", "callback_query_id": str(query.get("id", "")),
-                     "text": self.updating_text(query.get("from") or {})}
-            return web.Response(text=json.dumps(reply, ensure_ascii=False), content_type="application/json")
-        return web.Response(status=200)
+            return Answer(200, {"method": "answerCallbackQuery", "callback_query_id": str(query.get("id", "")),
+                                "text": self.updating_text(query.get("from") or {})})
+        return OK
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """POST /webhook through aiohttp (what ingest/webhook_protocol.py hands over), timed: the
+        ack latency Telegram sees (it sends a chat's next update only after)."""
+        began = time.perf_counter()
+        try:
+            return (await self._handle(request)).response()
+        finally:
+            METRICS.webhook_ack_seconds.observe(time.perf_counter() - began)
+
+    async def _handle(self, request: web.Request) -> Answer:
+        source = request.remote or "unknown"
+        refused = self.refuse(request.headers.get(SECRET_HEADER, "").encode(), source)
+        if refused is not None:
+            return refused
+        if request.content_length is not None and request.content_length > self.settings.max_body_bytes:
+            return self.too_large()
+        try:
+            async with asyncio.timeout(BODY_TIMEOUT):
+                raw = await request.read()  # aiohttp stops reading past client_max_size (= the limit)
+        except web.HTTPRequestEntityTooLarge:
+            return self.too_large()
+        except TimeoutError:
+            return self.body_timeout(source)
+        except http_errors.CLIENT_ERRORS as exc:  # broken framing or content coding, or the client gone
+            http_errors.reported(exc)
+            reason, detail = http_errors.describe(exc)
+            self._log_once(f"body:{source}:{reason}", "webhook_unreadable_body", source=source, reason=reason,
+                           detail=detail)
+            return self._reject("unreadable_body", 400, "the body could not be read")
+        return await self.accept(raw, source)
