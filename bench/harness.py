@@ -26,6 +26,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench import cpus
+from bench.poster import post_at_rate, webhook_request
 from tests.procs import FAKE_TOKEN, ROOT, TrtProcess, eventually, free_port
 
 SECRET = "bench-secret-0123456789"
@@ -250,46 +251,25 @@ async def run_wrk(tmp: Path, base: str, seconds: int, conns: int, first_id: int)
 
 
 async def open_loop(base: str, rate: float, seconds: float, conns: int, first_id: int) -> dict[str, float]:
-    """Posts at a fixed `rate` over `conns` connections; latency counts from the scheduled send
-    time, so a stalled app is charged for the queue it causes (no coordinated omission)."""
+    """Posts at a fixed `rate` over `conns` connections (bench/poster.py); latency counts from the
+    scheduled send time, so a stalled app is charged for the queue it causes (no coordinated omission)."""
     total = int(rate * seconds)
-    queue: asyncio.Queue[tuple[int, float]] = asyncio.Queue()
-    latencies: list[float] = []
+    host = base.split("//", 1)[-1]
+    requests = [webhook_request(host, update_body(first_id + n, 2_000_000 + (first_id + n) % 5000), HEADERS)
+                for n in range(total)]
     lags: list[float] = []  # this client's own event-loop lag: what of a latency is a busy client's
-    statuses: dict[int, int] = {}
-    connector = aiohttp.TCPConnector(limit=conns)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
-        async def worker() -> None:
-            while True:
-                number, due = await queue.get()
-                uid = first_id + number
-                try:
-                    async with session.post(base + "/webhook", data=update_body(uid, 2_000_000 + uid % 5000),
-                                            headers=HEADERS) as response:
-                        await response.read()
-                        statuses[response.status] = statuses.get(response.status, 0) + 1
-                except (aiohttp.ClientError, TimeoutError):
-                    statuses[0] = statuses.get(0, 0) + 1
-                latencies.append(time.monotonic() - due)
-                queue.task_done()
 
-        async def probe() -> None:
-            while True:
-                asked = time.monotonic()
-                await asyncio.sleep(0.001)
-                lags.append(time.monotonic() - asked - 0.001)
+    async def probe() -> None:
+        while True:
+            asked = time.monotonic()
+            await asyncio.sleep(0.001)
+            lags.append(time.monotonic() - asked - 0.001)
 
-        workers = [asyncio.create_task(worker()) for _ in range(conns)] + [asyncio.create_task(probe())]
-        began = time.monotonic()
-        for number in range(total):
-            due = began + number / rate
-            delay = due - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            queue.put_nowait((number, due))
-        await queue.join()
-        for task in workers:
-            task.cancel()
+    prober = asyncio.create_task(probe())
+    try:
+        latencies, statuses = await post_at_rate(base, requests, rate, conns)
+    finally:
+        prober.cancel()
     return {"sent": float(total), "p50": pct(latencies, 0.5) * 1000, "p99": pct(latencies, 0.99) * 1000,
             "ok": float(statuses.get(200, 0)), "client_lag_p99": pct(lags, 0.99) * 1000,
             "client_lag_max": max(lags, default=0.0) * 1000}
