@@ -1,6 +1,6 @@
 """Webhook acknowledgements: acks/s and ack latency at 50 connections, TRT beside stock aiogram.
 
-    .venv/bin/python -m bench.ingress [--pin] [--rate N]   (needs wrk: apt-get install wrk)
+    .venv/bin/python -m bench.ingress [--pin] [--rate N [--open-only]]   (needs wrk: apt-get install wrk)
 
 Closed loop (wrk, as fast as each app acknowledges) gives each app's saturation rate; then an
 open loop at the stock app's saturation rate gives both apps' ack latency at that same rate.
@@ -8,7 +8,9 @@ TRT acknowledges only after the update is committed to PostgreSQL; the stock app
 update is stored anywhere. Both run with the same handlers against the same fake Telegram
 (its own process). --pin: each app on a core of its own, wrk, PostgreSQL and the fake on the
 other (bench/cpus.py). --rate N: both open loops at N updates/s instead of the stock app's
-saturation rate, which wanders from run to run (to compare two builds of TRT at one rate).
+saturation rate, which wanders from run to run (to compare two builds of TRT at one rate);
+with --open-only, TRT's open loop alone after a short warm-up at that rate, without the
+saturation run whose backlog and table growth the open loop otherwise follows.
 Prints figures; asserts nothing.
 """
 
@@ -46,29 +48,37 @@ def show(name: str, what: str, r: dict[str, float]) -> None:
     print(f"  {name:14s} {what:34s} {rate}  p50 {r['p50']:7.2f} ms  p99 {r['p99']:8.2f} ms{extra}", flush=True)
 
 
-async def main(fixed_rate: float | None) -> None:
+async def main(fixed_rate: float | None, open_only: bool = False) -> None:
     with workdir() as tmp:
         async with database(tmp) as server_url, fake_telegram(tmp) as api:
             print(f"webhook acks, {CONNS} connections, {SECONDS} s per run (after a 3 s warm-up)", flush=True)
-            async with stock(tmp, api) as app:
-                await run_wrk(tmp, app.base, 3, CONNS, 100_000_000)
-                await settle(api)
-                stock_sat = await run_wrk(tmp, app.base, SECONDS, CONNS, 200_000_000)
-                show(app.name, "saturation (wrk, closed loop)", stock_sat)
-                await settle(api)
-                rate = fixed_rate or stock_sat["rps"]
-                cores = cpus.times()
-                stock_open = await open_loop(app.base, rate, SECONDS, CONNS, 300_000_000)
-                show(app.name, f"open loop at {rate:.0f}/s", stock_open)
-                print(f"  {app.name:14s}   cores busy meanwhile: {cpus.busy(cores, cpus.times())}", flush=True)
-                await settle(api)
+            stock_sat = stock_open = {"rps": float("nan"), "p99": float("nan")}
+            if not open_only:
+                async with stock(tmp, api) as app:
+                    await run_wrk(tmp, app.base, 3, CONNS, 100_000_000)
+                    await settle(api)
+                    stock_sat = await run_wrk(tmp, app.base, SECONDS, CONNS, 200_000_000)
+                    show(app.name, "saturation (wrk, closed loop)", stock_sat)
+                    await settle(api)
+                    cores = cpus.times()
+                    stock_open = await open_loop(app.base, fixed_rate or stock_sat["rps"], SECONDS, CONNS,
+                                                 300_000_000)
+                    show(app.name, f"open loop at {fixed_rate or stock_sat['rps']:.0f}/s", stock_open)
+                    print(f"  {app.name:14s}   cores busy meanwhile: {cpus.busy(cores, cpus.times())}", flush=True)
+                    await settle(api)
+            rate = fixed_rate or stock_sat["rps"]
             db = await fresh_database(server_url, "trt_bench_ingress")
             async with trt(tmp, db, api) as app:
-                await run_wrk(tmp, app.base, 3, CONNS, 400_000_000)
-                await settle(api)
-                trt_sat = await run_wrk(tmp, app.base, SECONDS, CONNS, 500_000_000)
-                show(app.name, "saturation (wrk, closed loop)", trt_sat)
-                await settle(api)
+                if open_only:  # warmed by posts at the rate, with no saturation's backlog behind it
+                    await open_loop(app.base, rate, 3, CONNS, 400_000_000)
+                    await settle(api)
+                    trt_sat = {"rps": float("nan")}
+                else:
+                    await run_wrk(tmp, app.base, 3, CONNS, 400_000_000)
+                    await settle(api)
+                    trt_sat = await run_wrk(tmp, app.base, SECONDS, CONNS, 500_000_000)
+                    show(app.name, "saturation (wrk, closed loop)", trt_sat)
+                    await settle(api)
                 names = ("trt_webhook_ack_seconds", "trt_inbox_commit_seconds", "trt_gc_pause_seconds")
                 before, cores = await histograms(app, *names), cpus.times()
                 trt_open = await open_loop(app.base, rate, SECONDS, CONNS, 600_000_000)
@@ -97,6 +107,11 @@ if __name__ == "__main__":
     cpus.add_flag(parser)
     parser.add_argument("--rate", type=float, default=None,
                         help="open loops at this rate instead of the stock app's saturation rate")
+    parser.add_argument("--open-only", action="store_true",
+                        help="with --rate: TRT's open loop alone, after a warm-up at the rate (no stock app, "
+                             "no saturation run and its backlog before it)")
     args = parser.parse_args()
+    if args.open_only and not args.rate:
+        parser.error("--open-only needs --rate")
     cpus.apply(args)
-    asyncio.run(main(args.rate))
+    asyncio.run(main(args.rate, args.open_only))
