@@ -21,10 +21,20 @@ FAKE_TOKEN = "123456789:AAH-fake-token-for-tests-0123456789ab"
 T = TypeVar("T")
 
 
+_handed: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port nothing listens on now, and never one this process handed out before: a port bound
+    and closed is free again, so two calls can get the same one from the kernel, and a test that
+    starts two servers on them (`run.py demo` and its fake Telegram) reaches one for the other."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _handed:
+            _handed.add(port)
+            return port
 
 
 async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float, what: str,
