@@ -115,8 +115,14 @@ class WebhookProtocol(asyncio.Protocol):
         self.busy = False  # an answer is pending: what arrives meanwhile waits in the buffer
         self.paused = False
         self.handed = False
+        # A request's part still to come: one timer, made only then (Telegram writes a post whole).
         self.timer: asyncio.TimerHandle | None = None
         self.waiting: Callable[[], None] | None = None  # what the timer will do
+        # Idleness: one timer for the connection's life that checks a deadline each answer moves on,
+        # as aiohttp does; a timer made and cancelled per request is a loop callback more per ack
+        # (uvloop closes each handle in a callback of its own), each a turn at the GIL under load.
+        self.idle_timer: asyncio.TimerHandle | None = None
+        self.idle_until = 0.0
         self.task: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -124,11 +130,15 @@ class WebhookProtocol(asyncio.Protocol):
         peer = self.transport.get_extra_info("peername")
         self.source = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
         self.open.add(self)
-        self._arm(KEEPALIVE, self._idle)
+        loop = asyncio.get_running_loop()
+        self.idle_until = loop.time() + KEEPALIVE
+        self.idle_timer = loop.call_at(self.idle_until, self._idle)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.open.discard(self)
         self._disarm()
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
         self.transport = None  # an answer still pending is not written; its commit goes on
 
     def data_received(self, data: bytes) -> None:
@@ -144,7 +154,8 @@ class WebhookProtocol(asyncio.Protocol):
         """Serve the buffer's next request, or wait for the rest of it, or hand the connection over."""
         buffer = self.buffer
         if not buffer:
-            self._arm(KEEPALIVE, self._idle)
+            self._disarm()
+            self.idle_until = asyncio.get_running_loop().time() + KEEPALIVE
             return
         if not buffer.startswith(REQUEST_LINE):
             if REQUEST_LINE.startswith(buffer):  # a webhook post's first bytes: wait for the rest
@@ -171,7 +182,8 @@ class WebhookProtocol(asyncio.Protocol):
             return
         raw = bytes(buffer[start:start + length])
         del buffer[:start + length]
-        self._disarm()
+        if self.timer is not None:
+            self._disarm()
         self.busy = True
         self.task = asyncio.get_running_loop().create_task(
             self._answer(fields.get(SECRET, b""), raw, close, time.perf_counter()))
@@ -209,6 +221,9 @@ class WebhookProtocol(asyncio.Protocol):
             return
         self.handed = True
         self.open.discard(self)
+        if self.idle_timer is not None:  # aiohttp keeps its own
+            self.idle_timer.cancel()
+            self.idle_timer = None
         protocol = self.fallback()
         transport.set_protocol(protocol)
         protocol.connection_made(transport)
@@ -227,8 +242,19 @@ class WebhookProtocol(asyncio.Protocol):
         self._write(self.intake.body_timeout(self.source), close=True)
 
     def _idle(self) -> None:
-        if self.transport is not None and not self.busy:
-            self.transport.close()
+        """The connection's one idle timer: closes it once KEEPALIVE passed with nothing to do, else
+        looks again when the latest deadline is due."""
+        self.idle_timer = None
+        if self.transport is None or self.handed:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self.busy or self.buffer:  # a request in hand is not idleness
+            self.idle_until = now + KEEPALIVE
+        if now < self.idle_until:
+            self.idle_timer = loop.call_at(self.idle_until, self._idle)
+            return
+        self.transport.close()
 
     def _arm(self, delay: float, then: Callable[[], None]) -> None:
         self._disarm()
