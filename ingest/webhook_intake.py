@@ -14,6 +14,7 @@ once per committed batch, not once per request.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import json
 import time
@@ -85,6 +86,14 @@ class Answer:
 
 
 OK = Answer(200)
+NOT_DURABLE = Answer(503, {"ok": False, "error": "storage unavailable, retry"}, retry_after=RETRY_AFTER)
+FAILED = Answer(500, {"error": "internal error"})
+Reply = Callable[[Answer], None]
+
+
+def _settle(future: asyncio.Future[Answer], answer: Answer) -> None:
+    if not future.done():  # its awaiting handler may have been cancelled (the client gone)
+        future.set_result(answer)
 
 
 class WebhookIntake:
@@ -98,7 +107,11 @@ class WebhookIntake:
         self.role = Role.PASSIVE  # kept current by ingress, which subscribes to RoleChanged
         self.updating_text = updating_text
         self.secret = settings.webhook_secret.encode()
-        self.commits: GroupCommit[Incoming, bool] = GroupCommit(self._flush)
+        self.commits: GroupCommit[Incoming, bool] = GroupCommit(self._flush, timeout=COMMIT_TIMEOUT)
+        # the counters every ack moves, looked up once
+        self.received_new = METRICS.updates_received.labels("webhook", "new")
+        self.received_duplicate = METRICS.updates_received.labels("webhook", "duplicate")
+        self.rejected_not_durable = METRICS.updates_rejected.labels("not_durable")
         self.logged: dict[str, float] = {}
         self.home: asyncio.AbstractEventLoop | None = None  # where `committed` runs, when not on our loop
         self.loop: asyncio.AbstractEventLoop | None = None  # the loop this intake commits on
@@ -111,7 +124,7 @@ class WebhookIntake:
         A new loop (the intake thread started again) gets a new group commit and pool: asyncio's
         primitives and asyncpg's connections belong to the loop that first used them."""
         if loop is not self.loop:
-            self.commits = GroupCommit(self._flush)
+            self.commits = GroupCommit(self._flush, timeout=COMMIT_TIMEOUT)
             main = self.database
             self.pool = Database(main.url, main.instance_id, main.embedded, pool_size=POOL_SIZE,
                                  idle_in_transaction_timeout=main.idle_in_transaction_timeout,
@@ -190,28 +203,55 @@ class WebhookIntake:
         self._log_once(f"body:{source}:timeout", "webhook_unreadable_body", source=source, reason="timeout")
         return self._reject("body_timeout", 408, f"body not received within {BODY_TIMEOUT:g} s")
 
-    async def accept(self, raw: bytes, source: str) -> Answer:
-        """A body read whole, from a sender who holds the secret: parsed, committed, answered."""
+    def accept_soon(self, raw: bytes, source: str, reply: Reply) -> None:
+        """A body read whole, from a sender who holds the secret: parsed and queued for the group
+        commit; `reply` gets the answer, at once (a bad update) or from the commit's callback.
+
+        No task and no timer per request: the group commit bounds the wait (COMMIT_TIMEOUT), and
+        the answer is made in the callback of the batch's result. On the intake thread every task
+        step and timer is loop work, and under uvloop a timer a turn at the GIL of its own."""
         try:
             update, row = parse(raw)
         except updates.BadUpdate as exc:
             self._log_once(f"bad:{source}:{exc}", "webhook_bad_update", source=source, reason=str(exc))
-            return self._reject(str(exc), 400, f"not a Telegram update ({exc})")
+            reply(self._reject(str(exc), 400, f"not a Telegram update ({exc})"))
+            return
+        self.commits.submit_nowait(row).add_done_callback(functools.partial(self._committed, update, row, reply))
+
+    def _committed(self, update: dict[str, Any], row: Incoming, reply: Reply, done: asyncio.Future[bool]) -> None:
         try:
-            async with asyncio.timeout(COMMIT_TIMEOUT):
-                new = await self.commits.submit(row)
-        except DB_ERRORS as exc:
+            answer = self._answer(update, row, done)
+        except Exception:  # a bug: answered as aiohttp's middleware answers one
+            log.exception("http_handler_failed", extra={"route": "/webhook"})
+            answer = FAILED
+        reply(answer)
+
+    def _answer(self, update: dict[str, Any], row: Incoming, done: asyncio.Future[bool]) -> Answer:
+        exc = done.exception()  # the group commit never cancels a caller's future
+        if exc is not None:
+            if not isinstance(exc, DB_ERRORS):
+                raise exc
             self._log_once("commit", "webhook_commit_failed", error_text=logs.redact(str(exc))[:200] or
                            type(exc).__name__)
-            METRICS.updates_rejected.labels("not_durable").inc()
-            return Answer(503, {"ok": False, "error": "storage unavailable, retry"}, retry_after=RETRY_AFTER)
-        METRICS.updates_received.labels("webhook", "new" if new else "duplicate").inc()
+            self.rejected_not_durable.inc()
+            return NOT_DURABLE
+        if done.result():
+            self.received_new.inc()
+        else:
+            self.received_duplicate.inc()
         if (row.kind == "callback_query" and self.settings.passive_mode == "REJECT"
                 and self.role is not Role.ACTIVE):
             query = update["callback_query"]
             return Answer(200, {"method": "answerCallbackQuery", "callback_query_id": str(query.get("id", "")),
                                 "text": self.updating_text(query.get("from") or {})})
         return OK
+
+    async def accept(self, raw: bytes, source: str) -> Answer:
+        """accept_soon for a caller with a task of its own (aiohttp's handler); its cancellation (the
+        client gone) leaves the commit going."""
+        answered: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self.accept_soon(raw, source, functools.partial(_settle, answered))
+        return await answered
 
     async def handle(self, request: web.Request) -> web.Response:
         """POST /webhook through aiohttp (what ingest/webhook_protocol.py hands over), timed: the

@@ -18,17 +18,20 @@ the last was written.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import time
 from collections.abc import Callable
 from email.utils import formatdate
-from typing import cast
+from typing import Any, cast
 
 from ingest.webhook_intake import BODY_TIMEOUT, Answer, WebhookIntake
 from telemetry import logs
 from telemetry.metrics import METRICS
 
 log = logs.get("ingress")
+ACK_SECONDS = METRICS.webhook_ack_seconds
+REQUESTS: dict[int, Any] = {}  # status -> its child of trt_http_requests_total{route="/webhook"}, looked up once
 
 ROUTE = "/webhook"
 REQUEST_LINE = b"POST " + ROUTE.encode() + b" HTTP/1.1\r\n"
@@ -123,7 +126,8 @@ class WebhookProtocol(asyncio.Protocol):
         # (uvloop closes each handle in a callback of its own), each a turn at the GIL under load.
         self.idle_timer: asyncio.TimerHandle | None = None
         self.idle_until = 0.0
-        self.task: asyncio.Task[None] | None = None
+        self.serving = False  # inside _next's loop: an answer made meanwhile lets the loop go on
+        self.drained: asyncio.Future[None] | None = None  # set by stop(): resolved when the pending answer is written
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is one without subclassing it
@@ -151,57 +155,81 @@ class WebhookProtocol(asyncio.Protocol):
         self._next()
 
     def _next(self) -> None:
-        """Serve the buffer's next request, or wait for the rest of it, or hand the connection over."""
+        """Serve the buffer's requests in order: each answered at once (refused) is written and the
+        next taken here, in a loop; one that waits for its commit is written from its callback,
+        which comes back here. Stops to wait for the rest of a request, or hands the connection over."""
+        self.serving = True
+        try:
+            while self.transport is not None and not self.transport.is_closing() and not self.busy \
+                    and not self.handed:
+                request = self._take()
+                if request is None:
+                    return
+                given, raw, close = request
+                began = time.perf_counter()
+                self.busy = True
+                refused = self.intake.refuse(given, self.source)
+                if refused is not None:
+                    self._answered(close, began, refused)
+                else:
+                    self.intake.accept_soon(raw, self.source, functools.partial(self._answered, close, began))
+        finally:
+            self.serving = False
+
+    def _take(self) -> tuple[bytes, bytes, bool] | None:
+        """The buffer's next whole webhook post (secret, body, close after), taken out of it; None
+        when there is none yet (a timer set for the rest) or the connection was handed over."""
         buffer = self.buffer
         if not buffer:
             self._disarm()
             self.idle_until = asyncio.get_running_loop().time() + KEEPALIVE
-            return
+            return None
         if not buffer.startswith(REQUEST_LINE):
             if REQUEST_LINE.startswith(buffer):  # a webhook post's first bytes: wait for the rest
                 self._arm_once(BODY_TIMEOUT, self.hand_over)
             else:
                 self.hand_over()
-            return
+            return None
         end = buffer.find(HEAD_END, 0, MAX_HEAD + len(HEAD_END))
         if end < 0:
             if len(buffer) > MAX_HEAD:
                 self.hand_over()
             else:  # a head still coming past BODY_TIMEOUT is aiohttp's to wait for (or not)
                 self._arm_once(BODY_TIMEOUT, self.hand_over)
-            return
+            return None
         fields = head_fields(bytes(buffer[:end]))
         shape = None if fields is None else lean(fields, self.intake.settings.max_body_bytes)
         if fields is None or shape is None:
             self.hand_over()
-            return
+            return None
         length, close = shape
         start = end + len(HEAD_END)
         if len(buffer) - start < length:
             self._arm_once(BODY_TIMEOUT, self._body_late)  # from the head's arrival, not the last byte's
-            return
+            return None
         raw = bytes(buffer[start:start + length])
         del buffer[:start + length]
         if self.timer is not None:
             self._disarm()
-        self.busy = True
-        self.task = asyncio.get_running_loop().create_task(
-            self._answer(fields.get(SECRET, b""), raw, close, time.perf_counter()))
+        return fields.get(SECRET, b""), raw, close
 
-    async def _answer(self, given: bytes, raw: bytes, close: bool, began: float) -> None:
-        try:
-            refused = self.intake.refuse(given, self.source)
-            answer = refused if refused is not None else await self.intake.accept(raw, self.source)
-        except Exception:  # a bug: answered as aiohttp's middleware answers one, the connection kept
-            log.exception("http_handler_failed", extra={"route": ROUTE})
-            answer = Answer(500, {"error": "internal error"})
-        METRICS.webhook_ack_seconds.observe(time.perf_counter() - began)
-        METRICS.http_requests.labels(ROUTE, str(answer.status)).inc()
+    def _answered(self, close: bool, began: float, answer: Answer) -> None:
+        """A request's answer is ready: counted, written, and the next request taken (unless this
+        was called from _next's own loop, which goes on by itself)."""
+        ACK_SECONDS.observe(time.perf_counter() - began)
+        counted = REQUESTS.get(answer.status)
+        if counted is None:
+            counted = REQUESTS[answer.status] = METRICS.http_requests.labels(ROUTE, str(answer.status))
+        counted.inc()
         self._write(answer, close)
+        if not self.serving:
+            self._next()
 
     def _write(self, answer: Answer, close: bool) -> None:
         transport = self.transport
         self.busy = False
+        if self.drained is not None and not self.drained.done():
+            self.drained.set_result(None)
         if transport is None or transport.is_closing():
             return
         transport.write(render(answer, close))
@@ -211,7 +239,6 @@ class WebhookProtocol(asyncio.Protocol):
         if self.paused:
             self.paused = False
             transport.resume_reading()
-        self._next()
 
     def hand_over(self) -> None:
         """aiohttp serves this connection from here on, starting with what was read and not served."""
@@ -301,7 +328,12 @@ class WebhookServer:
         if self.server is not None:
             self.server.close()
             self.server = None
-        pending = [p.task for p in self.open if p.task is not None and not p.task.done()]
+        loop = asyncio.get_running_loop()
+        pending = []
+        for protocol in self.open:
+            if protocol.busy:
+                protocol.drained = loop.create_future()
+                pending.append(protocol.drained)
         if pending:
             await asyncio.wait(pending, timeout=timeout)
         for protocol in list(self.open):

@@ -15,6 +15,12 @@ none 6.8/21.1 and 6.3/25.0 ms, and more acks/s at saturation.
 A flush slot is held either by the runner (while it lingers) or by one flush task, and it goes
 back when that holder ends, however it ends: the object outlives close() (ingress closes it on
 every stop and keeps it across restarts), so a slot lost to a cancellation would be lost for good.
+
+A caller's wait is bounded by `timeout` here, with one timer for the whole group commit that looks
+at the oldest waiting item, not a timer per caller: under uvloop every timer is a libuv handle
+whose start and close are callbacks of their own, and on the intake thread each callback is a turn
+at the GIL. An item whose caller timed out still commits (its batch is not cancelled); the caller
+was told TimeoutError, so its sender retries and the inbox's key makes the retry a duplicate.
 """
 
 from __future__ import annotations
@@ -27,36 +33,69 @@ from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+Batch = list[tuple[T, asyncio.Future[R], float]]  # item, its caller's future, submitted at (monotonic)
 
 class GroupCommit(Generic[T, R]):
     def __init__(self, flush: Callable[[Sequence[T]], Awaitable[Sequence[R]]], *, max_batch: int = 256,
-                 linger: float = 0.0, parallel: int = 2) -> None:
+                 linger: float = 0.0, parallel: int = 2, timeout: float | None = None) -> None:
         self.flush = flush
         self.max_batch = max_batch
         self.linger = linger
         self.parallel = parallel
+        self.timeout = timeout  # a caller's longest wait for its result (None: as long as the flush takes)
+        self.expiry: asyncio.TimerHandle | None = None  # the one timer that fails callers past `timeout`
         self.slots = asyncio.Semaphore(parallel)
         self.busy = 0  # slots taken (by the lingering runner or by flush tasks)
         self.saturated_since: float | None = None  # when the last free slot was taken
-        self.pending: list[tuple[T, asyncio.Future[R], float]] = []  # item, its caller's future, submitted at
+        self.pending: Batch[T, R] = []  # item, its caller's future, submitted at
         self.arrived = asyncio.Event()
         self.full = asyncio.Event()
         self.runner: asyncio.Task[None] | None = None
-        self.flushing: dict[asyncio.Task[None], float] = {}  # flush task -> its oldest item's submit time
+        self.flushing: dict[asyncio.Task[None], Batch[T, R]] = {}  # flush task -> its batch, in submit order
         self.batches = 0
         self.items = 0
 
     async def submit(self, item: T) -> R:
         """Wait until `item` is committed (its result) or its batch failed (the exception)."""
-        if self.runner is None or self.runner.done():
-            self.runner = asyncio.get_running_loop().create_task(self._run(), name="group-commit")
-        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        future = self.submit_nowait(item)
         future.add_done_callback(_retrieved)  # a caller that gave up leaves nobody to read the error
-        self.pending.append((item, future, time.monotonic()))
+        return await asyncio.shield(future)  # a caller giving up must not cancel the batch's future
+
+    def submit_nowait(self, item: T) -> asyncio.Future[R]:
+        """Queue `item`; the future gets its result, its batch's exception, or TimeoutError past
+        `timeout`. For a caller that answers from a callback, without a task of its own; it must
+        read the future's outcome (a done callback does), and never cancel it (the batch sets it)."""
+        loop = asyncio.get_running_loop()
+        if self.runner is None or self.runner.done():
+            self.runner = loop.create_task(self._run(), name="group-commit")
+        future: asyncio.Future[R] = loop.create_future()
+        now = time.monotonic()
+        self.pending.append((item, future, now))
         self.arrived.set()
         if len(self.pending) >= self.max_batch:
             self.full.set()
-        return await asyncio.shield(future)  # a caller giving up must not cancel the batch's future
+        if self.timeout is not None and self.expiry is None:
+            self.expiry = loop.call_later(self.timeout, self._expire)
+        return future
+
+    def _expire(self) -> None:
+        """Fail every caller waiting past `timeout` (in a flush or not); look again when the oldest
+        caller still waiting is due. Each list is in submit order, so each scan stops at the first
+        caller not yet due."""
+        self.expiry = None
+        assert self.timeout is not None
+        due = time.monotonic() - self.timeout
+        oldest: float | None = None
+        for batch in (*self.flushing.values(), self.pending):
+            for _, future, submitted in batch:
+                if future.done():
+                    continue
+                if submitted > due:
+                    oldest = submitted if oldest is None else min(oldest, submitted)
+                    break
+                future.set_exception(TimeoutError(f"not committed within {self.timeout:g} s"))
+        if oldest is not None:
+            self.expiry = asyncio.get_running_loop().call_later(oldest - due, self._expire)
 
     async def _take_slot(self) -> None:
         await self.slots.acquire()
@@ -88,14 +127,14 @@ class GroupCommit(Generic[T, R]):
                     self.arrived.clear()
                 if batch:
                     task = asyncio.get_running_loop().create_task(self._flush(batch))
-                    self.flushing[task] = batch[0][2]
+                    self.flushing[task] = batch
                     task.add_done_callback(functools.partial(self._flushed, batch))
                     handed = True
             finally:
                 if not handed:
                     self._give_slot()
 
-    async def _flush(self, batch: list[tuple[T, asyncio.Future[R], float]]) -> None:
+    async def _flush(self, batch: Batch[T, R]) -> None:
         try:
             results = await self.flush([item for item, _, _ in batch])
         except Exception as exc:
@@ -109,7 +148,7 @@ class GroupCommit(Generic[T, R]):
                 if not future.done():
                     future.set_result(result)
 
-    def _flushed(self, batch: list[tuple[T, asyncio.Future[R], float]], task: asyncio.Task[None]) -> None:
+    def _flushed(self, batch: Batch[T, R], task: asyncio.Task[None]) -> None:
         """A flush task ended (even cancelled before it ever ran): its slot is free, its callers answered."""
         self.flushing.pop(task, None)
         self._give_slot()
@@ -123,6 +162,9 @@ class GroupCommit(Generic[T, R]):
         The object stays usable: the next submit starts a fresh runner, with every slot free.
         """
         runner, self.runner = self.runner, None
+        if self.expiry is not None:
+            self.expiry.cancel()
+            self.expiry = None
         if runner is not None:
             runner.cancel()
             await asyncio.gather(runner, return_exceptions=True)
@@ -143,7 +185,7 @@ class GroupCommit(Generic[T, R]):
         Read from another thread when the commits run on the intake loop: each list is taken once
         (`pending` is replaced, never emptied in place), so no read meets one half-changed."""
         now = time.monotonic()
-        waits = list(self.flushing.values())
+        waits = [batch[0][2] for batch in list(self.flushing.values())]
         pending = self.pending
         if pending:
             waits.append(pending[0][2])  # pending is in submit order

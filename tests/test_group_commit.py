@@ -140,6 +140,52 @@ async def test_a_flush_that_never_returns_is_reported_as_a_stuck_commit() -> Non
     assert commits.problems(0.05) == [] and commits.stats()["free_slots"] == 1
 
 
+async def test_a_caller_waiting_past_the_timeout_is_told_so_while_its_item_still_commits() -> None:
+    release = asyncio.Event()
+    flushed: list[int] = []
+
+    async def flush(items: Sequence[int]) -> list[int]:
+        await release.wait()
+        flushed.extend(items)
+        return list(items)
+
+    commits: GroupCommit[int, int] = GroupCommit(flush, max_batch=1, linger=0, parallel=1, timeout=0.1)
+    waiting = [commits.submit_nowait(i) for i in range(3)]  # one in the stuck flush, two behind it
+    async with asyncio.timeout(5):
+        outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+    assert all(isinstance(o, TimeoutError) for o in outcomes), outcomes
+    release.set()
+    await until(lambda: flushed == [0, 1, 2], 5, "every timed-out item committed all the same")
+    assert await commits.submit(3) == 3, "a caller after the stall gets its result"
+    assert commits.stats()["pending"] == 0
+    await commits.close()
+    assert commits.expiry is None, "close leaves no timer behind"
+
+
+async def test_each_caller_times_out_at_its_own_deadline_not_the_first_callers() -> None:
+    never = asyncio.Event()
+
+    async def flush(items: Sequence[int]) -> list[int]:
+        await never.wait()
+        return list(items)
+
+    loop = asyncio.get_running_loop()
+    commits: GroupCommit[int, int] = GroupCommit(flush, max_batch=1, linger=0, parallel=1, timeout=0.5)
+    first = commits.submit_nowait(1)
+    await asyncio.sleep(0.3)  # the second caller comes this much later: its deadline is this much later too
+    second, second_at = commits.submit_nowait(2), loop.time()
+    seen_when_first_failed: list[bool] = []
+    first.add_done_callback(lambda _: seen_when_first_failed.append(second.done()))
+    async with asyncio.timeout(5):
+        with pytest.raises(TimeoutError):
+            await first
+        assert seen_when_first_failed == [False], "the second caller outlived the first's deadline"
+        with pytest.raises(TimeoutError):
+            await second
+    assert loop.time() - second_at >= 0.45, "the second caller had (about) its whole timeout"
+    await commits.close()
+
+
 LONE = "\ud800"  # a lone surrogate: valid in a JSON string as an escape, without any UTF-8 form
 
 

@@ -213,6 +213,46 @@ async def test_connection_close_is_honoured_after_the_answer(served: Served, db:
     assert await closed(reader)
 
 
+async def test_thousands_of_pipelined_refused_posts_are_answered_in_order_then_the_post_behind_them(
+        served: Served, db: Database) -> None:
+    reader, writer = await served.connect()
+    refused = 3000  # each answered at once, in one loop: a call per answer would pass the recursion limit
+    writer.write(post(body(8131), secret="wrong-secret") * refused + post(body(8132)))
+    answers = [await reply(reader) for _ in range(refused + 1)]
+    assert [a.status for a in answers] == [401] * refused + [200]
+    assert not any(a.by_aiohttp for a in answers)
+    writer.close()
+    assert await rows(db, 8131, 8132) == 1
+
+
+async def test_a_close_on_an_answer_given_at_once_drops_the_posts_pipelined_behind_it(
+        served: Served, db: Database) -> None:
+    reader, writer = await served.connect()
+    writer.write(post(body(8141), secret="wrong-secret", extra="Connection: close\r\n") + post(body(8142)))
+    answer = await reply(reader)
+    assert (answer.status, answer.headers.get("connection")) == (401, "close")
+    assert await closed(reader)
+    assert await rows(db, 8141, 8142) == 0
+
+
+async def test_a_commit_stuck_past_the_commit_timeout_is_a_503_and_the_update_commits_once_it_can(
+        served: Served, db: Database) -> None:
+    intake = served.ingress.intake
+    assert intake is not None
+    intake.commits.timeout = 0.3  # COMMIT_TIMEOUT, shortened: the group commit keeps the bound
+    reader, writer = await served.connect()
+    async with db.require().acquire() as holder, holder.transaction():
+        await holder.execute("LOCK TABLE inbox IN EXCLUSIVE MODE")  # the commit waits behind this
+        writer.write(post(body(8151)))
+        answer = await reply(reader)
+        assert (answer.status, answer.headers.get("retry-after")) == (503, "1")
+        assert json.loads(answer.body) == {"ok": False, "error": "storage unavailable, retry"}
+    await until_rows(db, 8151)
+    writer.write(post(body(8152)))  # the connection goes on serving
+    assert (await reply(reader)).status == 200
+    writer.close()
+
+
 async def test_an_idle_connection_is_closed_after_the_keepalive_time(
         served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(webhook_protocol, "KEEPALIVE", 0.3)
