@@ -25,7 +25,7 @@ from collections.abc import Callable
 from email.utils import formatdate
 from typing import Any, cast
 
-from ingest.webhook_intake import BODY_TIMEOUT, Answer, WebhookIntake
+from ingest.webhook_intake import BODY_TIMEOUT, FAILED, Answer, WebhookIntake
 from telemetry import logs
 from telemetry.metrics import METRICS
 
@@ -168,11 +168,15 @@ class WebhookProtocol(asyncio.Protocol):
                 given, raw, close = request
                 began = time.perf_counter()
                 self.busy = True
-                refused = self.intake.refuse(given, self.source)
-                if refused is not None:
-                    self._answered(close, began, refused)
-                else:
-                    self.intake.accept_soon(raw, self.source, functools.partial(self._answered, close, began))
+                try:
+                    answer = self.intake.refuse(given, self.source)
+                    if answer is None:  # answered by the callback, or at once when the update is bad
+                        self.intake.accept_soon(raw, self.source, functools.partial(self._answered, close, began))
+                        continue
+                except Exception:  # a bug: answered as aiohttp's middleware answers one, the connection kept
+                    log.exception("http_handler_failed", extra={"route": ROUTE})
+                    answer = FAILED
+                self._answered(close, began, answer)
         finally:
             self.serving = False
 

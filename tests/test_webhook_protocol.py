@@ -10,13 +10,14 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 import config
 from actors.ingress import Ingress
 from fakes.telegram_api import message_update
-from ingest import webhook_protocol
+from ingest import webhook_intake, webhook_protocol
 from ingest.kie_callbacks import KieCallbackIntake
 from ingest.webhook_intake import WebhookIntake
 from ingest.webhook_protocol import head_fields, lean
@@ -251,6 +252,26 @@ async def test_a_commit_stuck_past_the_commit_timeout_is_a_503_and_the_update_co
     writer.write(post(body(8152)))  # the connection goes on serving
     assert (await reply(reader)).status == 200
     writer.close()
+
+
+async def test_a_bug_while_taking_a_post_is_a_500_and_the_connection_serves_the_next(
+        served: Served, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    real, calls = webhook_intake.parse, []
+
+    def parse_failing_once(raw: bytes) -> Any:
+        calls.append(raw)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        return real(raw)
+
+    monkeypatch.setattr(webhook_intake, "parse", parse_failing_once)
+    reader, writer = await served.connect()
+    writer.write(post(body(8161)) + post(body(8162)))
+    answers = [await reply(reader) for _ in range(2)]
+    assert [(a.status, a.by_aiohttp) for a in answers] == [(500, False), (200, False)]
+    assert json.loads(answers[0].body) == {"error": "internal error"}
+    writer.close()
+    assert await rows(db, 8161, 8162) == 1
 
 
 async def test_an_idle_connection_is_closed_after_the_keepalive_time(
