@@ -53,6 +53,7 @@ async def main(fixed_rate: float | None, open_only: bool = False) -> None:
         async with database(tmp) as server_url, fake_telegram(tmp) as api:
             print(f"webhook acks, {CONNS} connections, {SECONDS} s per run (after a 3 s warm-up)", flush=True)
             stock_sat = stock_open = {"rps": float("nan"), "p99": float("nan")}
+            rate = fixed_rate or 0.0  # --open-only needs --rate; otherwise the stock's saturation rate below
             if not open_only:
                 async with stock(tmp, api) as app:
                     await run_wrk(tmp, app.base, 3, CONNS, 100_000_000)
@@ -60,13 +61,12 @@ async def main(fixed_rate: float | None, open_only: bool = False) -> None:
                     stock_sat = await run_wrk(tmp, app.base, SECONDS, CONNS, 200_000_000)
                     show(app.name, "saturation (wrk, closed loop)", stock_sat)
                     await settle(api)
+                    rate = fixed_rate or stock_sat["rps"]
                     cores = cpus.times()
-                    stock_open = await open_loop(app.base, fixed_rate or stock_sat["rps"], SECONDS, CONNS,
-                                                 300_000_000)
-                    show(app.name, f"open loop at {fixed_rate or stock_sat['rps']:.0f}/s", stock_open)
+                    stock_open = await open_loop(app.base, rate, SECONDS, CONNS, 300_000_000)
+                    show(app.name, f"open loop at {rate:.0f}/s", stock_open)
                     print(f"  {app.name:14s}   cores busy meanwhile: {cpus.busy(cores, cpus.times())}", flush=True)
                     await settle(api)
-            rate = fixed_rate or stock_sat["rps"]
             db = await fresh_database(server_url, "trt_bench_ingress")
             async with trt(tmp, db, api) as app:
                 if open_only:  # warmed by posts at the rate, with no saturation's backlog behind it

@@ -141,8 +141,7 @@ class WebhookProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.open.discard(self)
         self._disarm()
-        if self.idle_timer is not None:
-            self.idle_timer.cancel()
+        self._stop_idle()
         self.transport = None  # an answer still pending is not written; its commit goes on
 
     def data_received(self, data: bytes) -> None:
@@ -252,9 +251,7 @@ class WebhookProtocol(asyncio.Protocol):
             return
         self.handed = True
         self.open.discard(self)
-        if self.idle_timer is not None:  # aiohttp keeps its own
-            self.idle_timer.cancel()
-            self.idle_timer = None
+        self._stop_idle()  # aiohttp keeps its own
         protocol = self.fallback()
         transport.set_protocol(protocol)
         protocol.connection_made(transport)
@@ -286,6 +283,11 @@ class WebhookProtocol(asyncio.Protocol):
             self.idle_timer = loop.call_at(self.idle_until, self._idle)
             return
         self.transport.close()
+
+    def _stop_idle(self) -> None:
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+            self.idle_timer = None
 
     def _arm(self, delay: float, then: Callable[[], None]) -> None:
         self._disarm()
