@@ -293,20 +293,6 @@ class Mailbox:
         self._wake(self._putters)
         return env
 
-    def take_nowait(self, kind: type, most: int) -> list[Any]:
-        """Up to `most` queued data messages of type `kind` from the head, without waiting, for an
-        actor that handles such messages in bulk (correlation_flusher takes a run of trace events in
-        one turn instead of one handler call each). Stops at the first other message, so the order
-        is kept; counted as handled."""
-        taken: list[Any] = []
-        queue = self._queue
-        while queue and len(taken) < most and type(queue[0].msg) is kind and queue[0].reply is None:
-            taken.append(queue.popleft().msg)
-        if taken:
-            self.stats.handled += len(taken)
-            self._wake(self._putters)
-        return taken
-
     def drain(self, reason: str, control: bool = False) -> None:
         """Send the queued data messages to dead letters (the control state too when the actor is
         gone for good); a waiting control ask is answered MailboxClosed either way."""

@@ -91,7 +91,7 @@ from catalog import payload
 from catalog.loader import shipped
 from fakes.kie_api import CREATE_PATH, RECORD_PATH
 from fakes.telegram_api import callback_update, message_update
-from store import accounts, jobs, kie_callbacks, leader
+from store import accounts, jobs, kie_callbacks, leader, traces
 from store.database import Database
 from store.jobs import Created, Order
 from tests.procs import FAKE_TOKEN, eventually, free_port
@@ -466,32 +466,29 @@ async def confirm_steps(db: str, chats: list[int], *, every: bool = False) -> No
     (the ack's commit), for the first chats whose createTask arrived (KIE's first window).
     `every`: each Confirm's time of each step too, in order: whether the burst's commits came one
     after another or all together at its end, and which Confirms waited for a dispatch worker."""
-    conn = await asyncpg.connect(db)
+    store = Database(db, "bench", pool_size=2)
+    await store.connect()
     try:
-        async def rows() -> list[asyncpg.Record]:
-            return list(await conn.fetch(
-                "SELECT u.correlation_id AS update, u.event, u.at, c.correlation_id AS job "
-                "FROM traces c JOIN jobs ON 'j' || jobs.id = c.correlation_id "
-                "JOIN traces u ON u.correlation_id = c.data->>'update' "
-                "WHERE c.event = 'confirmed' AND jobs.chat_id = ANY($1::bigint[])", chats))
-        found: list[asyncpg.Record] = []
+        created: dict[str, list[dict[str, Any]]] = {}  # the Confirm's update -> its job's story
+
+        async def written() -> bool:
+            for job in await store.require().fetch("SELECT id FROM jobs WHERE chat_id = ANY($1::bigint[])", chats):
+                story = await traces.for_correlation(store, f"j{job['id']}")
+                update = next((s["data"]["update"] for s in story if s["event"] == "confirmed"), None)
+                if update is not None:
+                    created[update] = story
+            return len(created) >= len(chats)
         with contextlib.suppress(AssertionError):
-            async def written() -> bool:
-                found[:] = await rows()
-                return len({r["update"] for r in found}) >= len(chats)
             await eventually(written, 10, "the Confirm traces written", interval=0.2)
-        created = {r["update"]: r["job"] for r in found}
         steps: dict[str, list[float]] = {}
-        for update in created:
-            mine = [r for r in found if r["update"] == update]
-            at = {r["event"]: r["at"].timestamp() for r in mine}
+        for update, job_story in created.items():
+            at: dict[str, float] = {}
+            for step in await traces.for_correlation(store, update) + job_story:
+                at.setdefault(step["event"], step["at"])
+                if step["event"] == "kie.create_task":
+                    at.setdefault("create_began", step["at"] - step["data"]["ms"] / 1000)
             if "received" not in at:
                 continue
-            for r in await conn.fetch("SELECT event, at, data FROM traces WHERE correlation_id = $1 ORDER BY at",
-                                      created[update]):
-                at.setdefault(r["event"], r["at"].timestamp())
-                if r["event"] == "kie.create_task":
-                    at.setdefault("create_began", r["at"].timestamp() - json.loads(r["data"])["ms"] / 1000)
             for step in CONFIRM_STEPS[1:]:
                 if step in at:
                     steps.setdefault(step, []).append(at[step] - at["received"])
@@ -503,7 +500,7 @@ async def confirm_steps(db: str, chats: list[int], *, every: bool = False) -> No
                 if every:
                     print("        each, ms: " + " ".join(f"{t * 1000:.0f}" for t in sorted(steps[step])), flush=True)
     finally:
-        await conn.close()
+        await store.close()
 
 
 # -- B: 1,000 jobs in flight, no callbacks -----------------------------------------------------

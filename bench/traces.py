@@ -6,9 +6,9 @@ TRT runs as its own process (bench/traces_app.py: `run.py serve` plus a burst on
 real PostgreSQL, against the fake Telegram in its own process. An open loop posts /start updates
 at a fixed rate; the webhook's ack latency is measured in a quiet run and in a run with the burst
 two seconds in, and the stock aiogram app's at the same rate for reference. Then every event
-offered to the flusher is accounted for: written (the rows in the table), dropped (the mailbox's
-oldest pushed out, or held in memory past the bound) or given up (a batch the database refused
-five times). Prints figures; asserts nothing.
+offered to the flusher is accounted for: written (the steps in the table), dropped (the oldest
+pushed out of the full trace buffer) or given up (a batch the database refused five times).
+Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -119,15 +119,18 @@ async def main() -> None:
                 emitted = await eventually(lambda: logged(proc, "bench_emitted"), 30, "the emitted count")
                 conn = await asyncpg.connect(db)
                 try:
-                    rows = await conn.fetchval("SELECT count(*) FROM traces")
-                    burst_rows = await conn.fetchval("SELECT count(*) FROM traces WHERE actor = 'bench'")
+                    rows = await conn.fetchval(
+                        "SELECT count(*) FROM trace_parts p, json_array_elements(p.steps) AS s(step)")
+                    burst_rows = await conn.fetchval(
+                        "SELECT count(*) FROM trace_parts p, json_array_elements(p.steps) AS s(step) "
+                        "WHERE s.step->>1 = 'bench'")
                 finally:
                     await conn.close()
             total = int(emitted["count"])  # type: ignore[call-overload]
             accounted = counts["written"] + counts["dropped"] + counts["given_up"]
             print(f"  burst: 100,000 events emitted in {done['duration']} s (1,000 per loop turn); flusher idle "
                   f"{time.monotonic() - began:.1f} s after the traffic settled", flush=True)
-            print(f"  trace events offered {total:,}: written {counts['written']:,.0f} (rows in the table {rows:,}, "
+            print(f"  trace events offered {total:,}: written {counts['written']:,.0f} (steps in the table {rows:,}, "
                   f"of the burst {burst_rows:,}), dropped {counts['dropped']:,.0f}, given up "
                   f"{counts['given_up']:,.0f}; unaccounted {total - accounted:,.0f}", flush=True)
 

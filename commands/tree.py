@@ -9,8 +9,6 @@ finds actors by name through the same table.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,7 +41,6 @@ from kie import KieClient
 from messages.broadcast import WakeBroadcast
 from messages.jobs import WakeJobs
 from messages.pipeline import Wake
-from messages.trace import TraceEvent
 from store import jobs, money_in
 from store.database import Database
 from store.inbox import Incoming
@@ -52,6 +49,7 @@ from telemetry import tracing
 from telemetry.health import Observer
 from telemetry.loopwatch import LoopWatch
 from telemetry.metrics import METRICS
+from telemetry.trace_buffer import TraceBuffer
 
 
 @dataclass
@@ -78,7 +76,8 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
     db_box = box(DbActor.new_mailbox("db"))
     lock_box = box(LockKeeper.new_mailbox("lock_keeper"))
     flusher_box = box(CorrelationFlusher.new_mailbox("correlation_flusher"))
-    tracing.install(trace_sink(flusher_box))
+    trace_events = TraceBuffer()  # outlives the flusher's restarts, as a mailbox does
+    tracing.install(trace_events.put)
     janitor_box = box(Janitor.new_mailbox("janitor"))
     ingress_box = box(Ingress.new_mailbox("ingress"))
     retention = settings.inbox_retention_days * 86400
@@ -167,7 +166,7 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
             # its stop may wait out the lease it granted before letting the lock go
             ChildSpec.actor(LockKeeper, lock_box, settings, database, role_subscribers,
                             shutdown=lease_seconds(settings.heartbeat_interval, settings.stale_after) + 5.0),
-            ChildSpec.actor(CorrelationFlusher, flusher_box, database),
+            ChildSpec.actor(CorrelationFlusher, flusher_box, trace_events, database),
             ChildSpec("work", lambda: Supervisor("work", work_children, Strategy.ONE_FOR_ONE, intensity=5,
                                                  period=10, backoff=backoff),
                       shutdown=settings.shutdown_timeout),
@@ -193,33 +192,6 @@ def _count_money_in(source: str, kopecks: int) -> None:
     METRICS.money_in.labels(source).inc()
     if kopecks > 0:
         METRICS.money_in_kopecks.labels(source).inc(kopecks)
-
-
-def trace_sink(flusher: Mailbox) -> tracing.Sink:
-    """Trace events go to the flusher without waiting: False when one was lost (the event itself, or
-    the oldest queued event it pushed out of a full mailbox; a timer's Tick pushed out loses none).
-    An event made on another thread (the intake loop's) is handed to this loop: a mailbox is not
-    thread-safe."""
-    home_thread = threading.get_ident()
-    try:
-        home: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-    except RuntimeError:
-        home = None
-
-    def sink(event: TraceEvent) -> bool:
-        if threading.get_ident() != home_thread:
-            if home is None or home.is_closed():
-                return False
-            home.call_soon_threadsafe(sink, event)
-            return True
-        before = flusher.stats.dropped
-        try:
-            queued = flusher.tell_nowait(event)
-        except MailboxError:
-            return False
-        return queued and (flusher.stats.dropped == before or not isinstance(flusher.last_dropped, TraceEvent))
-
-    return sink
 
 
 def received(batch: Sequence[tuple[Incoming, bool]], dispatcher: Mailbox) -> None:

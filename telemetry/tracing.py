@@ -1,9 +1,9 @@
 """Traces: the story of one update (`u<update_id>`) or one generation (`j<job_id>`), step by step.
 
 Producers call `emit()` on the hot path, so it never waits and never raises: the event goes to
-the sink the tree installs (correlation_flusher's mailbox, which drops its oldest event when
-full), and a slow or absent database costs trace lines, counted in trt_trace_events_total
-{outcome="dropped"}, never a slower update. Log records made under a correlation id join the
+the sink the tree installs (the TraceBuffer correlation_flusher drains, which drops its oldest
+event when full), and a slow or absent database costs trace lines, counted in
+trt_trace_events_total{outcome="dropped"}, never a slower update. Log records made under a correlation id join the
 trace through `TraceLogHandler`, so a failure shows beside the steps that led to it.
 """
 
@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from messages.trace import TraceEvent
 from telemetry import logs
 from telemetry.metrics import METRICS
+from telemetry.trace_buffer import TraceEvent
 
 Sink = Callable[[TraceEvent], bool]  # True when the event was queued and nothing older was pushed out
 
@@ -31,7 +31,7 @@ _VALUE_CHARS = 300
 
 
 def install(sink: Sink | None) -> None:
-    """Point emit() at a sink (the tree's flusher mailbox), or at nothing; log records made under a
+    """Point emit() at a sink (the tree's TraceBuffer.put), or at nothing; log records made under a
     correlation id follow (one handler on the root logger, however often this is called)."""
     global _sink
     _sink = sink
@@ -50,7 +50,7 @@ def emit(event: str, data: dict[str, Any] | None = None, *, correlation_id: str 
     global emitted
     emitted += 1
     try:
-        queued = sink(TraceEvent(cid, actor or logs.current_actor.get() or "main", event, data))
+        queued = sink(TraceEvent(cid, time.time(), actor or logs.current_actor.get() or "main", event, data))
     except Exception:  # a trace must never fail the work it describes
         queued = False
     if not queued:

@@ -11,9 +11,9 @@ from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, Teleg
 
 from fakes.telegram_api import FakeTelegram
 from ingest.bot_api import make_bot
-from messages.trace import TraceEvent
 from telemetry import logs, tracing
 from telemetry.metrics import METRICS
+from telemetry.trace_buffer import TraceEvent
 from tests.procs import FAKE_TOKEN
 
 pytestmark = pytest.mark.timeout(30)

@@ -1,5 +1,5 @@
 """correlation_flusher on the real PostgreSQL: what a burst, a database that goes away, one
-that stays away and a write held behind a lock do to trace events. Every event told is either
+that stays away and a write held behind a lock do to trace events. Every event emitted is either
 written once or counted as dropped or given up; none is lost silently, none written twice (the
 one exception, a write that times out after the server committed it, is not staged here)."""
 
@@ -13,11 +13,12 @@ import pytest
 
 from actors.backoff import Backoff
 from actors.correlation_flusher import CorrelationFlusher
-from commands.tree import trace_sink
+from store import traces
 from store.database import Database
 from supervisor import ChildSpec, Supervisor
 from telemetry import tracing
 from telemetry.metrics import METRICS
+from telemetry.trace_buffer import TraceBuffer
 from tests.actors_kit import until
 
 pytestmark = pytest.mark.timeout(60)
@@ -29,17 +30,23 @@ def counted(outcome: str) -> float:
 
 
 async def rows(db: Database) -> list[tuple[str, str]]:
-    found = await db.require().fetch("SELECT correlation_id, event FROM traces ORDER BY id")
+    """Every event written, as (correlation id, event), in the order written (the table only grows)."""
+    found = await db.require().fetch(
+        """SELECT p.correlation_id, s.step->>2 AS event
+           FROM trace_parts p, json_array_elements(p.steps) WITH ORDINALITY AS s(step, n)
+           ORDER BY p.ctid, s.n""")
     return [(r["correlation_id"], r["event"]) for r in found]
 
 
 class Running:
-    """A flusher under its supervisor, the tracing sink pointed at its mailbox."""
+    """A flusher under its supervisor, the tracing sink pointed at its buffer."""
 
-    def __init__(self, database: Database, capacity: int = 20_000, **kwargs: Any) -> None:
-        self.box = CorrelationFlusher.new_mailbox("correlation_flusher", capacity)
-        self.sup = Supervisor("sup", [ChildSpec.actor(CorrelationFlusher, self.box, database, interval=0.02,
-                                                      retry=FAST, **kwargs)], backoff=FAST)
+    def __init__(self, database: Database, capacity: int = 50_000, **kwargs: Any) -> None:
+        self.events = TraceBuffer(capacity)
+        self.box = CorrelationFlusher.new_mailbox("correlation_flusher")
+        kwargs = {"interval": 0.02, "retry": FAST, **kwargs}
+        self.sup = Supervisor("sup", [ChildSpec.actor(CorrelationFlusher, self.box, self.events, database, **kwargs)],
+                              backoff=FAST)
 
     @property
     def flusher(self) -> CorrelationFlusher:
@@ -59,7 +66,7 @@ async def flusher_of() -> AsyncIterator[Any]:
     async def make(database: Database, **kwargs: Any) -> Running:
         running = Running(database, **kwargs)
         await running.sup.start()
-        tracing.install(trace_sink(running.box))
+        tracing.install(running.events.put)
         made.append(running)
         return running
 
@@ -69,11 +76,11 @@ async def flusher_of() -> AsyncIterator[Any]:
         await running.sup.stop(5)
 
 
-async def test_a_burst_past_the_mailbox_loses_only_the_oldest_events_and_counts_them(
+async def test_a_burst_past_the_buffer_loses_only_the_oldest_events_and_counts_them(
         db: Database, flusher_of: Any) -> None:
     running = await flusher_of(db, capacity=1_000)
     written, dropped = counted("written"), counted("dropped")
-    for n in range(20_000):  # producers never wait: all of it is told before the flusher runs once
+    for n in range(20_000):  # producers never wait: all of it is emitted before the flusher runs once
         tracing.emit("step", {"n": n}, correlation_id=f"u{n}", actor="test")
     await until(running.idle, 30, "the flusher drained")
     stored = await rows(db)
@@ -118,7 +125,7 @@ async def test_a_write_held_behind_a_lock_is_a_failed_write_retried_not_a_crash_
     blocker = await asyncpg.connect(database_url)
     try:
         async with blocker.transaction():
-            await blocker.execute("LOCK TABLE traces IN SHARE MODE")  # COPY waits on it
+            await blocker.execute("LOCK TABLE trace_parts IN SHARE MODE")  # COPY waits on it
             for n in range(25):
                 tracing.emit("step", correlation_id=f"j{n}", actor="test")
             await until(lambda: first.health()["retrying"] >= 2, 20, "the held write timed out and is retried")
@@ -136,19 +143,19 @@ async def test_a_write_held_behind_a_lock_is_a_failed_write_retried_not_a_crash_
 async def test_a_batch_the_database_never_takes_is_given_up_after_its_attempts_and_counted(
         db: Database, database_url: str, flusher_of: Any) -> None:
     away = Database(database_url, "test-away", pool_size=2)
-    running = await flusher_of(away, batch=10, attempts=3, held=15)
+    running = await flusher_of(away, batch=10, attempts=3, capacity=15)
     given_up, dropped = counted("given_up"), counted("dropped")
     for n in range(40):
         tracing.emit("step", correlation_id=f"j{n}", actor="test")
     await until(lambda: running.flusher.given_up >= 10, 10, "the first batch given up")
     assert counted("given_up") - given_up == running.flusher.given_up
-    # memory is bounded while the database is away: beyond `held` the oldest go, counted
-    assert running.flusher.health()["buffered"] <= 15
-    assert counted("dropped") - dropped == running.flusher.dropped >= 40 - 15 - 10
+    # memory is bounded while the database is away: beyond the buffer's capacity the oldest go, counted
+    assert running.flusher.health()["buffered"] <= 15 + 10, "the buffer and the batch being retried"
+    assert counted("dropped") - dropped == running.events.dropped >= 40 - 15
     await away.connect()
     try:
         await until(running.idle, 10, "the rest written once the database is back")
-        assert running.flusher.written + running.flusher.given_up + running.flusher.dropped == 40
+        assert running.flusher.written + running.flusher.given_up + running.events.dropped == 40
     finally:
         await away.close()
 
@@ -168,17 +175,36 @@ async def test_log_lines_under_a_correlation_id_join_its_trace_but_not_the_flush
     finally:
         logs.correlation_id.reset(token)
     await until(lambda: running.flusher.written >= 1, 10, "the log line traced")
-    found = await db.require().fetch("SELECT event, data FROM traces WHERE correlation_id = 'u77'")
-    assert [r["event"] for r in found] == ["update_failed"]
-    assert '"level": "warning"' in found[0]["data"] and '"error_text": "boom"' in found[0]["data"]
+    found = await traces.for_correlation(db, "u77")
+    assert [step["event"] for step in found] == ["update_failed"]
+    assert found[0]["data"]["level"] == "warning" and found[0]["data"]["error_text"] == "boom"
 
 
-def test_a_timer_tick_pushed_out_of_the_full_mailbox_is_no_lost_event() -> None:
-    from messages.control import Tick
-    from messages.trace import TraceEvent
+async def test_a_full_batch_is_written_at_once_not_on_the_next_tick(db: Database, flusher_of: Any) -> None:
+    """The append that fills a batch nudges the flusher: a burst does not wait for the timer (an
+    hour here) while the buffer overflows."""
+    running = await flusher_of(db, batch=100, interval=3600)
+    for n in range(99):
+        tracing.emit("step", correlation_id=f"u{n}", actor="test")
+    assert running.box.depth == 0, "no nudge before the batch is full"
+    tracing.emit("step", correlation_id="u99", actor="test")
+    await until(lambda: running.flusher.written == 100, 10, "the full batch written without a tick")
+    assert len(await rows(db)) == 100
 
-    box = CorrelationFlusher.new_mailbox("correlation_flusher", 3)
-    sink = trace_sink(box)
-    box.tell_nowait(Tick())
-    queued = [sink(TraceEvent(f"u{n}", "test", "step")) for n in range(4)]
-    assert queued == [True, True, True, False], "the Tick went first (no event lost), then the oldest event did"
+
+async def test_a_story_is_one_row_per_batch_and_reads_back_in_the_order_it_happened(
+        db: Database, flusher_of: Any) -> None:
+    running = await flusher_of(db, batch=6, interval=3600)
+    for n in range(3):  # two stories interleaved, one batch
+        tracing.emit(f"a{n}", {"n": n}, correlation_id="u1", actor="test")
+        tracing.emit(f"b{n}", correlation_id="u2", actor="test")
+    await until(lambda: running.flusher.written == 6, 10, "the first batch written")
+    for n in range(3, 9):  # u1's story goes on in the next batch
+        tracing.emit(f"a{n}", {"n": n}, correlation_id="u1", actor="test")
+    await until(lambda: running.flusher.written == 12, 10, "the second batch written")
+    parts = await db.require().fetch("SELECT correlation_id FROM trace_parts ORDER BY ctid")
+    assert [r["correlation_id"] for r in parts] == ["u1", "u2", "u1"], "a row per story per batch"
+    story = await traces.for_correlation(db, "u1")
+    assert [step["event"] for step in story] == [f"a{n}" for n in range(9)]
+    assert [step["data"] for step in story] == [{"n": n} for n in range(9)]
+    assert all(step["actor"] == "test" for step in story)

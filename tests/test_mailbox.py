@@ -603,22 +603,3 @@ async def test_a_running_actor_answers_a_control_ask_ahead_of_its_queued_data() 
     await box.ask(Ping(2), timeout=5)
     assert world.journal[1:] == [("order", 5), ("ping", 1), ("ping", 2)], "the order went before the queued ping"
     await actor.stop(1.0)
-
-
-async def test_take_nowait_takes_a_run_of_one_type_from_the_head_and_keeps_the_order() -> None:
-    from messages.control import Tick
-    from messages.trace import TraceEvent
-
-    box = Mailbox("bulk", (TraceEvent, Tick), 10)
-    events = [TraceEvent(f"u{n}", "test", "step") for n in range(5)]
-    for event in events[:3]:
-        box.tell_nowait(event)
-    box.tell_nowait(Tick())
-    for event in events[3:]:
-        box.tell_nowait(event)
-    assert box.take_nowait(TraceEvent, 2) == events[:2], "at most `most`"
-    assert box.take_nowait(TraceEvent, 10) == events[2:3], "stops at the Tick: nothing jumps it"
-    assert box.take_nowait(TraceEvent, 10) == []
-    assert isinstance((await box.get()).msg, Tick)
-    assert box.take_nowait(TraceEvent, 10) == events[3:]
-    assert box.stats.handled == 5 and box.depth == 0
