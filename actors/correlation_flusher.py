@@ -73,13 +73,17 @@ class CorrelationFlusher(Actor):
         await self.flush()
 
     async def flush(self) -> None:
-        """Write the batch being retried (when its time has come), then full batches of new events
-        until `write_timeout` is spent (the rest wait for the next tick)."""
+        """Write the batch being retried (when its time has come), then the events waiting when the
+        flush began, in batches, until `write_timeout` is spent (the rest wait for the next tick).
+        Events that arrive meanwhile wait too: draining them as well made a COPY of the few that
+        came during the last one, back to back, and split each story into many rows."""
         budget = time.monotonic() + self.write_timeout
         if self.failing and not await self._write(self.failing):
             return
-        while self.events and time.monotonic() < budget:
-            self.failing = self.events.take(self.batch_size)
+        waiting = len(self.events)
+        while waiting > 0 and self.events and time.monotonic() < budget:
+            self.failing = self.events.take(min(self.batch_size, waiting))
+            waiting -= len(self.failing)
             if not await self._write(self.failing):
                 return
 

@@ -5,6 +5,7 @@ one exception, a write that times out after the server committed it, is not stag
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -208,3 +209,29 @@ async def test_a_story_is_one_row_per_batch_and_reads_back_in_the_order_it_happe
     assert [step["event"] for step in story] == [f"a{n}" for n in range(9)]
     assert [step["data"] for step in story] == [{"n": n} for n in range(9)]
     assert all(step["actor"] == "test" for step in story)
+
+
+async def test_events_that_arrive_during_a_write_wait_for_the_next_flush_not_a_copy_of_their_own(
+        db: Database, database_url: str, flusher_of: Any) -> None:
+    """Draining them too made the flusher COPY, back to back, the few events that came during the
+    last COPY: fifty small writes a second under load, each story split over many rows."""
+    from messages.control import Tick
+
+    running = await flusher_of(db, interval=3600)
+    for n in range(10):
+        tracing.emit("first", correlation_id=f"u{n}", actor="test")
+    blocker = await asyncpg.connect(database_url)
+    try:
+        async with blocker.transaction():
+            await blocker.execute("LOCK TABLE trace_parts IN SHARE MODE")  # the COPY waits on it
+            flushed = asyncio.create_task(running.box.ask(Tick(), timeout=20))
+            await until(lambda: len(running.flusher.failing) == 10 and not running.events, 10, "the write under way")
+            for n in range(10):
+                tracing.emit("second", correlation_id=f"u{n}", actor="test")
+    finally:
+        await blocker.close()
+    await flushed
+    assert running.flusher.written == 10 and len(running.events) == 10, "the second events wait for the next flush"
+    await running.box.ask(Tick(), timeout=20)
+    assert running.flusher.written == 20
+    assert len(await rows(db)) == 20
