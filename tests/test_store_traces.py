@@ -64,3 +64,14 @@ async def test_the_trim_takes_what_is_past_the_retention_from_both_tables_and_ke
     assert await traces.trim(db, 7 * DAY) == 2
     kept = [cid for cid in ("u8", "u9", "u10", "u11") if await traces.for_correlation(db, cid)]
     assert kept == ["u9", "u11"]
+
+
+async def test_a_nan_is_written_as_null_and_an_int_past_64_bits_whole(db: Database) -> None:
+    """PostgreSQL's json refuses NaN, and orjson refuses ints past 64 bits: either would have failed
+    the batch it was in, losing every story in it."""
+    await traces.insert_many(db, [("u5", time.time(), "test", "step", {"ms": float("nan"), "big": 2**70}),
+                                  ("u6", time.time(), "test", "step", {"ms": float("nan")}),
+                                  ("u7", time.time(), "test", "step", {1: "non-string key"})])
+    assert (await traces.for_correlation(db, "u5"))[0]["data"]["big"] == 2**70
+    assert (await traces.for_correlation(db, "u6"))[0]["data"] == {"ms": None}
+    assert (await traces.for_correlation(db, "u7"))[0]["data"] == {"1": "non-string key"}
