@@ -1,7 +1,7 @@
 """CPU per update, by process: what each /start -> sendMessage costs the app, its PostgreSQL, the
 posting client and the rest of the machine (the fake Telegram, mostly), TRT beside both stock apps.
 
-    .venv/bin/python -m bench.cpu_cost [--updates 3000] [--against REV] [--pin]
+    .venv/bin/python -m bench.cpu_cost [--updates 3000] [--against REV [--rounds K]] [--pin]
 
 Why: on a machine of 2 cores that runs the app, PostgreSQL, the fake Telegram and the client,
 end-to-end throughput is the machine's CPU divided by what one update costs all of them. This
@@ -10,7 +10,10 @@ the production-like one upserts the user and keeps the FSM in PostgreSQL; TRT al
 update durable before the ack, claims it under the fence, marks it done, creates a new user's
 account with the welcome bonus and writes its trace. Read from /proc (utime + stime of every
 process, by pid and by name), for the same updates posted the same way (bench.e2e's post_all)
-after a warm-up; --against REV also measures TRT at that git revision (as bench.e2e does).
+after a warm-up; --against REV also measures TRT at that git revision, in bench.e2e's balanced
+order (REV, this, this, REV; --rounds K repeats it), and prints each build's mean and each pair.
+Measured one after the other instead, the build in second place read 4% to 28% dearer in every one
+of four runs of the same two builds (issue 21's seventeenth session): only interleaved runs compare.
 
 Each app's Python work runs under one GIL (TRT's intake thread and its main loop share it; each
 stock app is one thread), so an app cannot handle more than a core's worth of its own CPU per
@@ -32,7 +35,7 @@ import os
 from pathlib import Path
 
 from bench import cpus
-from bench.e2e import checkout, post_all
+from bench.e2e import ORDER, checkout, post_all
 from bench.harness import App, database, fake_telegram, fresh_database, settle, stock, stock_prod, trt, workdir
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -125,7 +128,7 @@ def ceiling(costs: dict[str, float]) -> float:
     return 1e6 / costs["app"] if costs["app"] else float("nan")
 
 
-async def main(count: int, against: str | None) -> None:
+async def main(count: int, against: str | None, rounds: int = 1) -> None:
     with workdir() as tmp, contextlib.ExitStack() as trees:
         other = trees.enter_context(checkout(against, tmp)) if against else None
         async with database(tmp) as server_url, fake_telegram(tmp) as api:
@@ -136,24 +139,49 @@ async def main(count: int, against: str | None) -> None:
             db = await fresh_database(server_url, "stock_prod_bench_cpu")
             async with stock_prod(tmp, api, db) as app:
                 prod = show(app.name, await measure(app, api, 2_000_000, 200_000, count))
-            builds: list[tuple[str, dict[str, float]]] = []
+            olds: list[dict[str, float]] = []
+            news: list[dict[str, float]] = []
+            for i, which in enumerate(ORDER * rounds if other is not None else ("this",)):
+                db = await fresh_database(server_url, f"trt_bench_cpu_{i}")
+                first = 3_000_000 + 100_000 * i
+                if which == "REV" and other is not None:
+                    async with trt(tmp, db, api, root=other[0], name=f"TRT {other[1]}") as app:
+                        olds.append(show(app.name, await measure(app, api, first, first // 10, count)))
+                else:
+                    async with trt(tmp, db, api) as app:
+                        news.append(show(app.name, await measure(app, api, first, first // 10, count)))
+            builds = [("TRT", mean(news))]
             if other is not None:
-                db = await fresh_database(server_url, "trt_bench_cpu_rev")
-                async with trt(tmp, db, api, root=other[0], name=f"TRT {other[1]}") as app:
-                    builds.append((app.name, show(app.name, await measure(app, api, 4_000_000, 400_000, count))))
-            db = await fresh_database(server_url, "trt_bench_cpu")
-            async with trt(tmp, db, api) as app:
-                builds.append((app.name, show(app.name, await measure(app, api, 3_000_000, 300_000, count))))
+                builds.insert(0, (f"TRT {other[1]}", mean(olds)))
             for name, costs in builds:
+                if len(news) > 1:
+                    print(f"  {name:16s} mean: app {costs['app']:.0f}, main thread {costs['app main thread']:.0f}, "
+                          f"PostgreSQL {costs['PostgreSQL']:.0f}", flush=True)
                 print(f"{name} ceiling / stock's: {ceiling(costs) / ceiling(bare):.2f}x bare, "
                       f"{ceiling(costs) / ceiling(prod):.2f}x production-like", flush=True)
+            if other is not None:
+                old, new = builds[0][1], builds[1][1]
+                pairs = ", ".join(f"{n['app'] / o['app']:.2f}x" for o, n in zip(olds, news, strict=True))
+                print(f"this checkout against {other[1]}: {new['app'] / old['app']:.2f}x the app's CPU per update "
+                      f"(each pair: {pairs}); app {old['app']:.0f} -> {new['app']:.0f} µs, main thread "
+                      f"{old['app main thread']:.0f} -> {new['app main thread']:.0f}, PostgreSQL "
+                      f"{old['PostgreSQL']:.0f} -> {new['PostgreSQL']:.0f}", flush=True)
+
+
+def mean(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's mean over one build's runs."""
+    return {kind: sum(r[kind] for r in runs) / len(runs) for kind in runs[0]}
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="CPU per /start update, by process, TRT beside stock aiogram")
     parser.add_argument("--updates", type=int, default=3000)
     parser.add_argument("--against", metavar="REV", help="also measure TRT at this git revision")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="with --against: measure in the order REV, this, this, REV this many times")
     cpus.add_flag(parser)
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     cpus.apply(args)
-    asyncio.run(main(args.updates, args.against))
+    asyncio.run(main(args.updates, args.against, args.rounds))
