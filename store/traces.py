@@ -1,10 +1,10 @@
 """Trace events of updates and generations (the correlation id's story), a row per story per batch.
 
 A batch's events are grouped by correlation id into one `trace_parts` row each, its steps a JSON
-array in emitted order (sql/023): an update's ~8 steps cost one row, one json encoding and one
-index entry each, where a row per event cost eight. A story written across batches has several
-parts; a reader puts them back in order. `traces` (a row per event, before 023) is still read and
-trimmed until its rows have aged out.
+array in emitted order (sql/023): an update's five or more steps cost one row, one json encoding
+and one entry in each index, where a row per event cost five or more of each. A story written
+across batches has several parts; a reader puts them back in order. `traces` (a row per event,
+before 023) is still read and trimmed until its rows have aged out.
 """
 
 from __future__ import annotations

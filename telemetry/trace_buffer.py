@@ -1,7 +1,7 @@
 """Trace events waiting for correlation_flusher: a trace step costs the hot path one append here.
 
 They went to the flusher's mailbox before: an envelope per event, and the actor woken for each run
-of them, at about eight events an update. That took 18% of end-to-end throughput. Now a producer
+of them, at five or more events an update. That took 18% of end-to-end throughput. Now a producer
 appends a tuple, the flusher takes batches on its timer, and the append that fills a batch nudges it
 once, so a burst is written without waiting for the timer. Bounded: past `capacity` the oldest
 event goes, counted, so a database that is away costs trace lines, never memory. The tree makes
