@@ -79,8 +79,18 @@ def threads_of(pid: int) -> tuple[float, float]:
 
 def machine_busy() -> float:
     """CPU seconds the whole machine spent busy so far (every core), from /proc/stat."""
-    first = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    values = [int(v) for v in first]
+    return _busy(Path("/proc/stat").read_text().splitlines()[0])
+
+
+def cores_busy() -> list[float]:
+    """CPU seconds each core spent busy so far, in core order, from /proc/stat: with --pin, which
+    side of the machine ran out (TRT's core, or the one PostgreSQL shares with the fakes)."""
+    return [_busy(line) for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("cpu") and line[3:4].isdigit()]
+
+
+def _busy(line: str) -> float:
+    values = [int(v) for v in line.split()[1:]]
     idle = values[3] + (values[4] if len(values) > 4 else 0)
     return (sum(values[:8]) - idle) / TICK
 

@@ -71,7 +71,7 @@ import asyncpg
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench import cpus
-from bench.cpu_cost import cpu_by_process, machine_busy
+from bench.cpu_cost import cores_busy, cpu_by_process, machine_busy
 from bench.e2e import checkout
 from bench.harness import (
     HEADERS,
@@ -237,6 +237,13 @@ async def metric(base: str, name: str) -> dict[tuple[tuple[str, str], ...], floa
             if sample.name == name}
 
 
+async def gc_pauses(base: str) -> tuple[float, float]:
+    """TRT's garbage collections so far, every generation: (how many, seconds paused)."""
+    counts = await metric(base, "trt_gc_pause_seconds_count")
+    sums = await metric(base, "trt_gc_pause_seconds_sum")
+    return sum(counts.values()), sum(sums.values())
+
+
 async def driving(app: App) -> None:
     async def probe() -> bool:
         async with aiohttp.ClientSession() as s, s.get(app.base + "/health") as r:
@@ -371,15 +378,19 @@ async def scenario_a(tmp: Path, server_url: str, api: str, users_n: int = A_USER
                 posted[user.chat] = time.monotonic()
                 await user.post(update)
             window = min(18, users_n)
+            gc_before = await gc_pauses(app.base)
             sampler = await spying(app.pid, tmp / "burst.txt") if spy else None
+            cores_before = cores_busy()
             cpu_before, busy_before, pressed_at = cpu_by_process(), machine_busy(), time.monotonic()
             await asyncio.gather(*(confirm(u, p) for u, p in zip(users, presses, strict=True)))
 
             await kie_stamps(session, kie.base, creates=window)  # the first window's createTask, or 30 s
             cpu_after, busy_after, window_s = cpu_by_process(), machine_busy(), time.monotonic() - pressed_at
+            cores_after = cores_busy()
             if sampler is not None:
                 sampler.send_signal(signal.SIGINT)  # py-spy writes what it sampled and stops
                 await asyncio.wait_for(sampler.wait(), 60)
+            gc_after = await gc_pauses(app.base)
 
             async def photos() -> bool:
                 found = await telegram_calls(session, api, method="sendPhoto", count="1")
@@ -409,15 +420,18 @@ async def scenario_a(tmp: Path, server_url: str, api: str, users_n: int = A_USER
         creates = {dict(k).get("outcome", "?"): int(v) for k, v in outcomes.items()
                    if dict(k).get("endpoint") == "create_task"}
         print(f"  Confirm posted -> createTask at KIE   {ms(to_create)}", flush=True)
-        spent = {"app": 0.0, "PostgreSQL": 0.0}
+        spent = {"app": 0.0, "PostgreSQL": 0.0, "rest": 0.0}
         for pid, (name, seconds) in cpu_after.items():
-            kind = "app" if pid == app.pid else "PostgreSQL" if name.startswith("postgres") else None
-            if kind is not None:
-                spent[kind] += seconds - cpu_before.get(pid, (name, 0.0))[1]
+            kind = "app" if pid == app.pid else "PostgreSQL" if name.startswith("postgres") else "rest"
+            spent[kind] += seconds - cpu_before.get(pid, (name, 0.0))[1]
+        by_core = ", ".join(f"{(after - before) / window_s * 100:.0f}%"
+                            for before, after in zip(cores_before, cores_after, strict=True))
         print(f"    CPU from the presses to the {window}th createTask ({window_s * 1000:.0f} ms): TRT "
-              f"{spent['app'] * 1000:.0f} ms, its PostgreSQL {spent['PostgreSQL'] * 1000:.0f} ms, the machine "
-              f"{(busy_after - busy_before) * 1000:.0f} ms of {window_s * 1000 * (os.cpu_count() or 1):.0f}",
-              flush=True)
+              f"{spent['app'] * 1000:.0f} ms, its PostgreSQL {spent['PostgreSQL'] * 1000:.0f} ms, the fakes and "
+              f"this process {spent['rest'] * 1000:.0f} ms; the machine {(busy_after - busy_before) * 1000:.0f} ms "
+              f"of {window_s * 1000 * (os.cpu_count() or 1):.0f}, each core busy {by_core} of the time "
+              f"(10 ms ticks); TRT's garbage collections {gc_after[0] - gc_before[0]:.0f}, "
+              f"{(gc_after[1] - gc_before[1]) * 1000:.1f} ms", flush=True)
         print(f"    the first 18 to arrive (KIE's createTask window, 18 per 10 s) {ms(first_window)}", flush=True)
         print(f"    createTask calls by outcome at TRT: {creates}; at the fake: {len(stamps['creates'])}",
               flush=True)
