@@ -31,11 +31,11 @@ one that has waited longest, so Confirms pressed first reach KIE first. Measured
   (pool 14 or 16, the same), 139 ms over 7 at 4. But bench.generation --against (one cluster
   warmed by the runs before, as a live server is): p99 147 against 134 ms, p50 101 against 99,
   over 8 balanced pairs. Fewer turns help while PostgreSQL is cold and slow, and not after;
-- at 4 turns, the Confirm's terms read waited for without a turn (`away`): p99 123 against
-  156 ms, p50 109 against 114, over 4 balanced pairs, too few to land it on this machine. The
-  first createTask left later: every handler's work before its read came first, 1.1 ms each,
-  and taking the turn back ahead of the handlers still waiting for their first changed nothing
-  in one run (no read had come back before all 32 had sent theirs).
+- at 4 turns, the Confirm's terms read waited for without a turn (`away`): p99 124 against
+  133 ms, p50 107 against 98, over 8 balanced pairs (the first 4 read 123 against 156, the next
+  4 124 against 111). The first createTask left later: every handler's work before its read
+  came first, 1.1 ms each, and taking the turn back ahead of the handlers still waiting for
+  their first changed nothing in one run (no read had come back before all 32 had sent theirs).
 Three round trips are waited for without a turn. The account middleware's, for a user this
 process has not met yet (bot/middlewares.py): a first contact's commit waits on a WAL flush, and
 holding turns through those left PostgreSQL fewer commits to flush together (16% more flushes
