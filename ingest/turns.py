@@ -30,7 +30,8 @@ one that has waited longest, so Confirms pressed first reach KIE first. Measured
   PostgreSQL cluster, interleaved: the first 18 createTasks' p99 101 ms over 13 runs at 2 turns
   (pool 14 or 16, the same), 139 ms over 7 at 4. But bench.generation --against (one cluster
   warmed by the runs before, as a live server is): p99 147 against 134 ms, p50 101 against 99,
-  over 8 balanced pairs. Fewer turns help while PostgreSQL is cold and slow, and not after;
+  over 8 balanced pairs. A guess, not measured: fewer turns help while PostgreSQL is cold
+  (every run of the first kind began with a new cluster), not once it is warm, as a live one is;
 - at 4 turns, the Confirm's terms read waited for without a turn (`away`): p99 124 against
   133 ms, p50 107 against 98, over 8 balanced pairs (the first 4 read 123 against 156, the next
   4 124 against 111). The first createTask left later: every handler's work before its read
