@@ -140,7 +140,7 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
             mailbox=profile_box))
         kie_callbacks = KieCallbackIntake(settings, database, lambda: wake_jobs(jobs_box))
         if settings.bot_mode == "webhook":
-            intake = WebhookIntake(settings, database, lambda batch: received(batch, dispatcher_box),
+            intake = WebhookIntake(settings, database, lambda batch, at: received(batch, at, dispatcher_box),
                                    lambda user: texts.t(texts.lang_of(user), "updating"))
             role_subscribers.append(ingress_box)
             setter_box = box(WebhookSetter.new_mailbox("webhook_setter"))
@@ -194,11 +194,12 @@ def _count_money_in(source: str, kopecks: int) -> None:
         METRICS.money_in_kopecks.labels(source).inc(kopecks)
 
 
-def received(batch: Sequence[tuple[Incoming, bool]], dispatcher: Mailbox) -> None:
-    """A batch the webhook committed, on the main loop: each update's "received" step, then one wake."""
+def received(batch: Sequence[tuple[Incoming, bool]], at: float, dispatcher: Mailbox) -> None:
+    """A batch the webhook committed, on the main loop: each update's "received" step, then one wake.
+    The step is dated when the commit began (`at`), before any claim could see the row."""
     for row, new in batch:
         tracing.emit("received", {"source": "webhook", "kind": row.kind, "new": new},
-                     correlation_id=f"u{row.update_id}", actor="ingress")
+                     correlation_id=f"u{row.update_id}", actor="ingress", at=at)
     if any(new for _, new in batch):
         wake(dispatcher)
 

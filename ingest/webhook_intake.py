@@ -8,7 +8,10 @@ unreachable or the commit fails the answer is 503 with Retry-After and Telegram 
 In a served process it runs on the intake loop (ingest/intake_loop.py), apart from the dispatcher,
 with a small pool of its own (asyncpg pools belong to one loop); what the rest of the tree must
 know of a commit (the trace's "received" step, the dispatcher's wake) is handed to the main loop
-once per committed batch, not once per request.
+once per committed batch, not once per request. It carries the time the batch's commit began:
+the main loop may claim an update before it runs the hand-over (a claim started after the
+commit, its answer read first), and "received" at the hand-over's time then came after
+"claimed" in the update's story.
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ BODY_TIMEOUT = 10.0
 # at most `parallel` (2) of them at once, so a few connections are all it ever holds
 POOL_SIZE = 3
 
-Committed = Callable[[Sequence[tuple[Incoming, bool]]], None]  # a committed batch: each row, and whether it was new
+# a committed batch: each row and whether it was new, and when its commit began (time.time())
+Committed = Callable[[Sequence[tuple[Incoming, bool]], float], None]
 
 
 def parse(raw: bytes) -> tuple[dict[str, Any], Incoming]:
@@ -159,7 +163,7 @@ class WebhookIntake:
         return pool
 
     async def _flush(self, rows: Sequence[Incoming]) -> list[bool]:
-        started = time.perf_counter()
+        started, began = time.perf_counter(), time.time()
         unique = list({r.update_id: r for r in rows}.values())
         database = await self._commit_database()
         new = await inbox.append_batch(database, self.settings.bot_id, self.settings.instance_id, unique)
@@ -171,7 +175,7 @@ class WebhookIntake:
             out.append(r.update_id in new and r.update_id not in answered)
             answered.add(r.update_id)
         batch = list(zip(rows, out, strict=True))
-        call_in(self.home, self.committed, batch)
+        call_in(self.home, self.committed, batch, began)
         return out
 
     def _log_once(self, key: str, event: str, **fields: object) -> None:

@@ -41,8 +41,9 @@ def install(sink: Sink | None) -> None:
 
 
 def emit(event: str, data: dict[str, Any] | None = None, *, correlation_id: str | None = None,
-         actor: str | None = None) -> None:
-    """Record one step of the current correlation id's story; a no-op outside any story."""
+         actor: str | None = None, at: float | None = None) -> None:
+    """Record one step of the current correlation id's story; a no-op outside any story. `at`:
+    when the step happened (time.time()), for one told later than it happened."""
     cid = correlation_id or logs.correlation_id.get()
     sink = _sink
     if cid is None or sink is None:
@@ -50,7 +51,8 @@ def emit(event: str, data: dict[str, Any] | None = None, *, correlation_id: str 
     global emitted
     emitted += 1
     try:
-        queued = sink(TraceEvent(cid, time.time(), actor or logs.current_actor.get() or "main", event, data))
+        queued = sink(TraceEvent(cid, time.time() if at is None else at, actor or logs.current_actor.get() or "main",
+                                 event, data))
     except Exception:  # a trace must never fail the work it describes
         queued = False
     if not queued:

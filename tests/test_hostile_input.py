@@ -349,7 +349,8 @@ async def in_process() -> AsyncIterator[tuple[int, _Records]]:
                                      "MAX_BODY_BYTES": str(MAX_BODY)})
     database: Any = _NoDatabase()
     ingress = Ingress(Ingress.new_mailbox("ingress"), settings, health=dict, find_actor=lambda name: None,
-                      host="127.0.0.1", intake=WebhookIntake(settings, database, lambda batch: None, lambda user: "x"),
+                      host="127.0.0.1",
+                      intake=WebhookIntake(settings, database, lambda batch, at: None, lambda user: "x"),
                       kie_callbacks=KieCallbackIntake(settings, database, lambda: None))
     capture = _Records()
     root = logging.getLogger()

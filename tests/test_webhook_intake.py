@@ -42,7 +42,7 @@ async def test_an_insert_caught_by_a_server_shutdown_is_a_503_not_a_500() -> Non
     (http_handler_failed): asyncpg's InternalClientError was not among the database errors."""
     settings = config.load("serve", {"TELEGRAM_BOT_TOKEN": FAKE_TOKEN, "WEBHOOK_SECRET": "intake-secret_0123",
                                      "DATABASE_URL": "postgresql://127.0.0.1:1/none"})
-    intake = WebhookIntake(settings, _Database(), lambda batch: None, lambda user: "updating")  # type: ignore[arg-type]
+    intake = WebhookIntake(settings, _Database(), lambda batch, at: None, lambda user: "updating")  # type: ignore[arg-type]
     app = web.Application()
     app.router.add_post("/webhook", intake.handle)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:

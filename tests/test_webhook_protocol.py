@@ -44,7 +44,7 @@ async def served(db: Database) -> AsyncIterator[Served]:
     port = free_port()
     settings = config.load("serve", {"TELEGRAM_BOT_TOKEN": FAKE_TOKEN, "WEBHOOK_SECRET": SECRET, "PORT": str(port),
                                      "DATABASE_URL": db.url, "MAX_BODY_BYTES": str(LIMIT)})
-    intake = WebhookIntake(settings, db, lambda batch: None, lambda user: "updating")
+    intake = WebhookIntake(settings, db, lambda batch, at: None, lambda user: "updating")
     ingress = Ingress(Ingress.new_mailbox("ingress"), settings, health=lambda: {"status": "ok"},
                       find_actor=lambda name: None, host="127.0.0.1", intake=intake,
                       kie_callbacks=KieCallbackIntake(settings, db, lambda: None))
