@@ -306,6 +306,18 @@ async def terms(ctx: Ctx, model: Model, payload: Mapping[str, Any], *, now: date
     return Terms("money", price, left, standing.available)
 
 
+def unread_terms(ctx: Ctx, model: Model, payload: Mapping[str, Any], shown: list[Any] | None) -> Terms | None:
+    """The terms a Confirm commits without reading them again, when the screen showed money at the
+    full price and nothing Python knows says otherwise (not an admin, not a free-tier SKU, the same
+    price): the commit itself refuses them when a plan, a grant or a discount applies by now
+    (store.jobs.Order.terms_read), so the round trip saved is no check lost. None: read them."""
+    settings = ctx.services.settings
+    if ctx.user_id in settings.admin_ids or model.sku_for(payload).free:
+        return None
+    price = exact(settings, model, payload)
+    return Terms("money", price) if shown == ["money", price] else None
+
+
 async def acting(ctx: Ctx, model_id: str, parent_id: int | None, values: Mapping[str, Any]) -> str | None:
     """The line naming the result an action acts on ("Продление результата №3", and which of its
     files when it has several: `values` are the child's), by the user's own number; None for a

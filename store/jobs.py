@@ -121,6 +121,8 @@ class Order:
     at: datetime | None = None  # the moment of Confirm (a subscription's end is checked against it); None: now
     endpoint: str = "jobs"  # the KIE family of the model (catalog Model.endpoint)
     parent_id: int | None = None  # an action on a result: the job it acts on (the same user's)
+    terms_read: bool = True  # False: money at the full price as the screen showed it, unread since; the
+    # commit refuses it (TermsChanged) when a plan, a grant or a discount applies by now (sql/024)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +176,9 @@ _CHECKED = "c.c_outcome, c.c_available, c.c_count, (c.c_job).*"
 # every new pool connection)
 CONFIRM = f"""SELECT {_CHECKED} FROM trt_confirm($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
                                             $17, $18) AS c"""
+# an order whose terms the caller did not read (Order.terms_read): the same, and nothing but money
+CONFIRM_MONEY = f"""SELECT {_CHECKED} FROM trt_confirm_money($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+                                                  $14, $15, $16) AS c"""
 
 
 async def confirm(db: Database, lock_name: str, epoch: int, bot_id: int, order: Order, *, free_daily_limit: int,
@@ -188,21 +193,31 @@ async def confirm(db: Database, lock_name: str, epoch: int, bot_id: int, order: 
     is one round trip (trt_confirm); one paid with a promo grant or the plan's allowance records
     its use here (store/grants.py), and a discounted price is checked against the plan of
     `order.at`: either gone answers TermsChanged, so a grant is used once and an allowance never
-    exceeded.
+    exceeded. An order whose terms were not read (`terms_read` False, money at the full price)
+    answers TermsChanged when anything else applies by now (trt_confirm_money, sql/024), so a
+    Confirm costs one round trip, not a read and then the commit.
     Raises UnknownUser when ensure_user() has not run for the user.
     """
     if order.paid_with == "money" and order.price <= 0:
         raise ValueError(f"a paid job needs a positive price, got {order.price}")
     held = order.price if order.paid_with == "money" else 0
     discounted = order.paid_with == "money" and order.full_price is not None and order.full_price != order.price
+    if not order.terms_read and (order.paid_with != "money" or order.full_price is not None):
+        raise ValueError(f"only money at the full price is confirmed unread, not {order.paid_with!r}")
     if order.paid_with in ("grant", "plan") or discounted:
         return await _confirm_entitled(db, lock_name, epoch, bot_id, order, held, discounted,
                                        free_daily_limit=free_daily_limit, max_active=max_active)
     with fence_checked_in_sql(lock_name, epoch):
-        row = await db.require().fetchrow(
-            CONFIRM, lock_name, epoch, bot_id, order.user_id, order.chat_id, order.nonce, order.model, order.sku,
-            json.dumps(dict(order.input)), order.price, order.paid_with, held, _free_day(order), free_daily_limit,
-            max_active, order.status_message_id, order.endpoint, order.parent_id)
+        if order.terms_read:
+            row = await db.require().fetchrow(
+                CONFIRM, lock_name, epoch, bot_id, order.user_id, order.chat_id, order.nonce, order.model, order.sku,
+                json.dumps(dict(order.input)), order.price, order.paid_with, held, _free_day(order),
+                free_daily_limit, max_active, order.status_message_id, order.endpoint, order.parent_id)
+        else:
+            row = await db.require().fetchrow(
+                CONFIRM_MONEY, lock_name, epoch, bot_id, order.user_id, order.chat_id, order.nonce, order.model,
+                order.sku, json.dumps(dict(order.input)), order.price, max_active, order.status_message_id,
+                order.endpoint, order.parent_id, order.day, order.at or datetime.now(UTC))
     assert row is not None
     if row["c_outcome"] != "created":
         return _refused(row, order, free_daily_limit, max_active)
@@ -235,6 +250,8 @@ def _refused(row: asyncpg.Record, order: Order, free_daily_limit: int, max_activ
         return FreeLimitReached(row["c_count"], free_daily_limit)
     if outcome == "insufficient":
         return InsufficientFunds(row["c_available"], order.price)
+    if outcome == "terms_changed":
+        return TermsChanged()
     raise AssertionError(f"confirm answered {outcome!r}")
 
 

@@ -15,7 +15,7 @@ instead, once, before its first use.)
 The walk is the real path under a leader row of its own (WARM_LOCK, this backend's pid) for a
 user of bot 0 (no Telegram bot has id 0): a Confirm's update, statement by statement, from its
 claim to its done mark (a first contact with a bonus, alone and in a batch of two, the wizard's
-and the terms' reads, a paid Confirm, the two steps to 'submitted', the status message, the
+and the terms' reads, a free and a paid Confirm, the two steps to 'submitted', the status message, the
 wizard cleared), and a known user's /start. Its last statement's arrays make asyncpg read their
 types once; a connection that had not walked the terms' read prepared it mid-burst (8 of the
 first 18 Confirms in one run of bench.generation A), and a done mark read the array types
@@ -87,10 +87,16 @@ async def _walk(conn: asyncpg.Connection) -> None:
     await conn.fetchrow(standing.STANDING, WARM_BOT, user, date.today())  # a known user's /start
     await conn.fetch(standing.STANDINGS, WARM_BOT, [user, user + 1], date.today())  # several at once
     await grants.standing(conn, WARM_BOT, user, "warmup", 100, day=date.today(), now=datetime.now(UTC))
-    row = await conn.fetchrow(jobs.CONFIRM, lock, epoch, WARM_BOT, user, user, f"warmup:{pid}", "warmup", "warmup",
-                              json.dumps({"prompt": "warmup"}), 100, "money", 100, None, 1, 1, None, "jobs", None)
-    if row is None or row["c_outcome"] != "created":
-        raise asyncpg.PostgresError(f"the warm-up's confirm answered {row and row['c_outcome']!r}")
+    free = await conn.fetchrow(jobs.CONFIRM, lock, epoch, WARM_BOT, user, user, f"warmup:{pid}:free", "warmup",
+                               "warmup", json.dumps({"prompt": "warmup"}), 100, "free", 0, date.today(), 1, 2, None,
+                               "jobs", None)
+    row = await conn.fetchrow(jobs.CONFIRM_MONEY, lock, epoch, WARM_BOT, user, user, f"warmup:{pid}", "warmup",
+                              "warmup", json.dumps({"prompt": "warmup"}), 100, 2, None, "jobs", None, date.today(),
+                              datetime.now(UTC))
+    for confirmed in (free, row):
+        if confirmed is None or confirmed["c_outcome"] != "created":
+            raise asyncpg.PostgresError(f"the warm-up's confirm answered {confirmed and confirmed['c_outcome']!r}")
+    assert row is not None
     await conn.fetchrow(jobs.step_sql(*jobs.SUBMITTING, 0), row["id"], epoch, lock)
     await conn.fetchrow(jobs.step_sql(*jobs.SUBMITTED, 1), row["id"], epoch, f"warmup-{pid}", lock)
     for only_if_none in (True, False):

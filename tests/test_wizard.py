@@ -26,7 +26,8 @@ from catalog.families import Text
 from catalog.model import Catalog, Field, Sku
 from catalog.payload import file_ref
 from fakes.telegram_api import FakeTelegram, callback_update
-from store import accounts, jobs, kie_account
+from store import accounts, grants, jobs, kie_account
+from store.fence import fenced
 from store.jobs import Order, Succeeded
 from tests.conftest import Money
 from tests.wizard_kit import CATALOG, IDS, USER, Chat, price_of, rub, settings_with, t, title
@@ -534,6 +535,46 @@ async def test_the_free_tier_and_its_daily_limit(money: Money, fake: FakeTelegra
     await chat.press(chat.action("ok"))
     paid = (await chat.jobs())[0]
     assert (paid.paid_with, paid.held) == ("money", price)
+
+
+async def test_a_full_price_confirm_reads_no_terms_and_one_a_promo_overtook_is_shown_again(
+        chat: Chat, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Money at the full price is committed without reading the terms again (the commit checks
+    them itself, sql/024); a promo generation given after the screen was shown makes that commit
+    refuse, and the confirmation shown again offers the promo."""
+    money = chat.money
+    reads: list[int] = []
+    read = grants.standing
+
+    async def counted(*args: Any, **kwargs: Any) -> grants.Standing:
+        reads.append(args[2])
+        return await read(*args, **kwargs)
+
+    monkeypatch.setattr(grants, "standing", counted)
+    await chat.top_up(1_000)
+    await chat.open_model("google/nano-banana")
+    await chat.say("a bird")
+    await chat.press(chat.data()[0])
+    ok = chat.action("ok")
+    async with fenced(money.db, money.name, money.epoch) as conn:
+        assert await grants.grant(conn, money.bot_id, USER, 1, key="promo:late", epoch=money.epoch)
+    reads.clear()
+    await chat.press(ok)
+    assert (chat.last.text or "").startswith(t("terms_changed")) and chat.action("ok") != ok
+    assert await chat.jobs() == [] and await chat.balance() == accounts.Balance(1_000, 0)
+    assert reads == [USER], "read once, for the confirmation shown again"
+    await chat.press(chat.action("ok"))
+    [promo] = await chat.jobs()
+    assert (promo.paid_with, promo.held) == ("grant", 0)
+
+    await chat.open_model("google/nano-banana")
+    await chat.say("a second bird")
+    await chat.press(chat.data()[0])
+    reads.clear()
+    await chat.press(chat.action("ok"))
+    paid = (await chat.jobs())[0]
+    assert (paid.paid_with, paid.held) == ("money", paid.price) and paid.price > 0
+    assert reads == [], "the Confirm read no terms"
 
 
 async def test_a_confirmation_whose_free_generation_went_meanwhile_is_shown_again(

@@ -16,7 +16,22 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
 from bot import flow
-from bot.flow import CHANGE, CONFIRM, FIELD, Ctx, OnStep, Press, Wiz, announce, asked, job_nonce, leave, show, terms
+from bot.flow import (
+    CHANGE,
+    CONFIRM,
+    FIELD,
+    Ctx,
+    OnStep,
+    Press,
+    Wiz,
+    announce,
+    asked,
+    job_nonce,
+    leave,
+    show,
+    terms,
+    unread_terms,
+)
 from bot.fsm_storage import forget
 from bot.prices import sku_name
 from bot.routers import intake
@@ -85,11 +100,13 @@ async def confirm(ctx: Ctx, wiz: Wiz, epoch: int) -> None:
     the terms (the day's last free generation is now used), which would show a new paid
     confirmation. It is looked up only when the terms changed; otherwise jobs.confirm finds it
     (Existing) before any refusal of its own (generations paused by KIE's 402 among them), so
-    the pressed Confirm costs no extra read."""
+    the pressed Confirm costs no extra read. Money at the full price is not even read again
+    (flow.unread_terms): the commit refuses it when anything else applies by now."""
     services, settings = ctx.services, ctx.services.settings
     model = services.catalog.model(wiz.model)
     payload = build(model, wiz.values)
-    now = await terms(ctx, model, payload)
+    unread = unread_terms(ctx, model, payload, wiz.terms)
+    now = unread or await terms(ctx, model, payload)
     if now.key() != wiz.terms:
         made = await flow.confirmed_job(ctx, wiz.nonce)
         if made is not None:
@@ -100,7 +117,7 @@ async def confirm(ctx: Ctx, wiz: Wiz, epoch: int) -> None:
     order = Order(user_id=ctx.user_id, chat_id=ctx.chat_id, nonce=job_nonce(ctx.user_id, wiz.nonce), model=model.id,
                   sku=sku_name(model, payload), input=payload, price=now.price, paid_with=now.paid_with,
                   day=jobs.local_day(settings.zone), full_price=now.full_price, endpoint=model.endpoint,
-                  parent_id=wiz.parent)
+                  parent_id=wiz.parent, terms_read=unread is None)
     result = await jobs.confirm(services.database, services.lock_name, epoch, settings.bot_id, order,
                                 free_daily_limit=settings.free_daily_limit,
                                 max_active=settings.max_active_jobs_per_user)
