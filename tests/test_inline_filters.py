@@ -11,7 +11,7 @@ import pytest
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.dispatcher.event.handler import FilterObject
 from aiogram.filters import Filter
-from aiogram.types import CallbackQuery, Update
+from aiogram.types import CallbackQuery, Update, User
 
 from bot.conversation import build_dispatcher
 from bot.inline_filters import run_filters_inline
@@ -122,3 +122,22 @@ def test_every_filter_of_the_product_conversation_is_awaited_in_place() -> None:
 
 def test_the_conversation_is_built_with_its_filters_inline() -> None:
     assert all(f.awaitable for f in filters(build_dispatcher(chaos=True)))
+
+
+@pytest.mark.parametrize("data", ["w:k3j9x2:ok", "w:now:go", "w:k3j9x2:e:3", "w:k3j9x2:o:1"])
+def test_no_router_but_the_first_takes_a_wizard_button(data: str) -> None:
+    """bot/routers/steps.py is tried before every other router, which changes no answer only if
+    none of them would take a wizard button ("w:..."): each of their callback handlers has a filter
+    of the data that refuses one (the fallback, last, takes anything by design)."""
+    query = CallbackQuery(id="1", from_user=User(id=7, is_bot=False, first_name="T"), chat_instance="c", data=data)
+    takers = []
+    for router in routers(chaos_on=True, product=True):
+        root = router.callback_query._handler.filters or ()
+        if router.name == "steps":
+            assert all(f.magic is not None and f.magic.resolve(query) for f in root)
+            continue
+        for handler in router.callback_query.handlers if router.name != "fallback" else ():
+            magic = [f.magic for f in (*root, *(handler.filters or ())) if f.magic is not None]
+            if all(m.resolve(query) for m in magic):  # no data filter, or none refuses it
+                takers.append(f"{router.name}.{handler.callback.__name__}")
+    assert takers == []

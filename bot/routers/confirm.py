@@ -51,8 +51,8 @@ from store.jobs import (
 from telemetry import logs, tracing
 
 
-def router() -> Router:
-    router = Router(name="confirm")
+def presses(router: Router) -> None:
+    """The confirmation's buttons, on the router of every wizard button (bot/routers/steps.py)."""
 
     @router.callback_query(OnStep(CONFIRM, CHANGE))
     async def pressed(query: CallbackQuery, bot: Bot, state: FSMContext, services: Services, wiz: Wiz,
@@ -80,6 +80,11 @@ def router() -> Router:
             await show(ctx, wiz)
         elif not await ctx.tell(ctx.t("outdated")):  # a button this screen has not got
             await show(ctx, wiz, notice=ctx.t("outdated"), fresh=False, save=False)
+
+
+def router() -> Router:
+    """What is typed at the confirmation."""
+    router = Router(name="confirm")
 
     @router.message(OnStep(CONFIRM, CHANGE))
     async def typed(message: Message, bot: Bot, state: FSMContext, services: Services, wiz: Wiz) -> None:

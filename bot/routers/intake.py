@@ -10,8 +10,8 @@ the caption as its prompt), at the confirmation when nothing else is missing. A 
 to be a part of a message Telegram split is held for the rest (bot/parts.py). The 🎲 idea button
 offers an example prompt like a typed one.
 
-Included after the wizard's and the stale routers (a flow's own input goes to its step) and
-before the fallback, which still answers stickers, locations and commands it does not know.
+Included after the wizard's and the confirmation's routers (a flow's own input goes to its step)
+and before the fallback, which still answers stickers, locations and commands it does not know.
 """
 
 from __future__ import annotations

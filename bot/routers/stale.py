@@ -4,8 +4,8 @@ becomes a short note with one button that brings the current step down to the bo
 (or the menu outside a wizard). Never the current screen's buttons over an old message: an old
 Confirm of one model is never answered with the Confirm of another under the thumb.
 Confirm of a confirmation that already made its job (a double click, a replay after the wizard
-ended) says so in a toast and makes sure its status message exists. Included after the wizard's
-routers.
+ended) says so in a toast and makes sure its status message exists. Registered after the current
+screen's buttons (bot/routers/steps.py): every wizard button they do not take ends here.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from bot.services import Services
 CONTINUE = keyboards.step_data("now", "go")  # no nonce is 3 characters long: never a screen's button
 
 
-def router() -> Router:
-    router = Router(name="stale")
+def presses(router: Router) -> None:
+    """On the router of every wizard button (bot/routers/steps.py), after the current screen's."""
 
     @router.callback_query(F.data == CONTINUE)
     async def resume(query: CallbackQuery, bot: Bot, state: FSMContext, services: Services,
@@ -64,8 +64,6 @@ def router() -> Router:
             markup = InlineKeyboardMarkup(inline_keyboard=[[keyboards.button(
                 ctx.t("living_continue", model=title), CONTINUE)]])
         await screens.put(bot, ctx.chat_id, ctx.t("outdated"), markup, over=ctx.over)
-
-    return router
 
 
 def _still_shows(query: CallbackQuery) -> bool:

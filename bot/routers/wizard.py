@@ -21,17 +21,8 @@ from catalog.model import Field, Model
 from store import jobs
 
 
-def router() -> Router:
-    router = Router(name="wizard")
-
-    @router.callback_query(F.data.startswith(keyboards.START))
-    async def begin(query: CallbackQuery, bot: Bot, state: FSMContext, services: Services) -> None:
-        ctx = Ctx.of(query, bot, services, state)
-        model_id = (query.data or "")[len(keyboards.START):]
-        if model_id not in services.catalog or services.catalog.model(model_id).hidden:  # hidden: only as an action
-            await leave(ctx, "model_gone")
-            return
-        await start(ctx, services.catalog.model(model_id))
+def presses(router: Router) -> None:
+    """A field step's buttons, on the router of every wizard button (bot/routers/steps.py)."""
 
     @router.callback_query(OnStep(FIELD))
     async def pressed(query: CallbackQuery, bot: Bot, state: FSMContext, services: Services, wiz: Wiz,
@@ -61,6 +52,19 @@ def router() -> Router:
             await forward(ctx, wiz)
         else:
             await advance(ctx, wiz)
+
+
+def router() -> Router:
+    router = Router(name="wizard")
+
+    @router.callback_query(F.data.startswith(keyboards.START))
+    async def begin(query: CallbackQuery, bot: Bot, state: FSMContext, services: Services) -> None:
+        ctx = Ctx.of(query, bot, services, state)
+        model_id = (query.data or "")[len(keyboards.START):]
+        if model_id not in services.catalog or services.catalog.model(model_id).hidden:  # hidden: only as an action
+            await leave(ctx, "model_gone")
+            return
+        await start(ctx, services.catalog.model(model_id))
 
     @router.message(OnStep(FIELD))
     async def answered(message: Message, bot: Bot, state: FSMContext, services: Services, wiz: Wiz) -> None:
