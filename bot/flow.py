@@ -314,8 +314,8 @@ def unread_terms(ctx: Ctx, model: Model, payload: Mapping[str, Any], shown: list
     settings = ctx.services.settings
     if ctx.user_id in settings.admin_ids or model.sku_for(payload).free:
         return None
-    price = exact(settings, model, payload)
-    return Terms("money", price) if shown == ["money", price] else None
+    plain = Terms("money", exact(settings, model, payload))
+    return plain if plain.key() == shown else None
 
 
 async def acting(ctx: Ctx, model_id: str, parent_id: int | None, values: Mapping[str, Any]) -> str | None:
