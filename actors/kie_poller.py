@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from aiogram import Bot
@@ -91,6 +91,10 @@ class KiePoller(Leased, Actor):
         self.draining = False
         self.deferred: set[int] = set()  # jobs in a drive when a callback for them was seen
         self.tracks: dict[int, Track] = {}
+        # the jobs made 'submitting' by their Confirm in `sent_epoch` (sql/025) whose createTask a step
+        # of that epoch began to send, by the time past which no step sends it (_unsent)
+        self.sent: dict[int, datetime] = {}
+        self.sent_epoch = 0
         self.by_state: dict[str, int] = {}
         self.oldest_running = 0.0
         self.last_sweep: float | None = None
@@ -143,7 +147,7 @@ class KiePoller(Leased, Actor):
         elif self.driver is not None and not self.draining:
             confirmed = msg.job if isinstance(msg.job, Job) else None
             if confirmed is not None and self._fresh(msg.job_id, confirmed):
-                self._drive_new(confirmed)  # no read to wait for: its drive starts now
+                self._drive_new(confirmed, msg.slot)  # no read to wait for: its drive starts now
             else:
                 self.spawn(self._drive_now(msg.job_id), f"new-job-{msg.job_id}")
 
@@ -152,8 +156,10 @@ class KiePoller(Leased, Actor):
         this epoch and no step of this epoch has touched it (every step makes its Track first, and
         a Track stays until its job is delivered; only this process writes in this epoch), so it
         needs no read. The wizard may have recorded the status message since: the first step's
-        mark_submitting returns the row with it."""
-        return confirmed.id == job_id and confirmed.epoch == self.epoch and job_id not in self.tracks
+        mark_submitting (or mark_submitted) returns the row with it. A job made 'submitting' whose
+        createTask a step has begun to send (_unsent) is read again, whatever its Track."""
+        return confirmed.id == job_id and confirmed.epoch == self.epoch and job_id not in self.tracks \
+            and job_id not in self.sent
 
     async def _drive_now(self, job_id: int) -> None:
         """A job just confirmed that is not fresh (a sweep got there first, a new epoch): its row
@@ -166,18 +172,19 @@ class KiePoller(Leased, Actor):
         if job is not None:
             self._drive_new(job)
 
-    def _drive_new(self, job: Job) -> None:
+    def _drive_new(self, job: Job, slot: float | None = None) -> None:
         """Drive a job just confirmed without waiting for a sweep: Confirm -> createTask is what
         the user waits on, and a sweep reads every unfinished job and runs at most every
         SWEEP_GAP. Synchronous, so a fresh job's drive is one task away from its Confirm's wake-up
-        (in a burst of presses every hop through the loop waits behind every other ready task)."""
+        (in a burst of presses every hop through the loop waits behind every other ready task).
+        `slot`: the createTask slot its Confirm took (sql/025), for its drive's request."""
         if (job.bot_id != self.bot_id or job.delivered_at is not None or self.driver is None
                 or self.draining or not self.may_act() or job.id in self.drives or len(self.drives) >= MAX_DRIVES):
             return  # another drive has it, or the sweep will (a full house, a lease running out)
         track = self.tracks.setdefault(job.id, Track())
         if track.next_at > time.monotonic():
             return
-        self.drives[job.id] = self.spawn(self._drive(job, track, []), f"job-{job.id}")
+        self.drives[job.id] = self.spawn(self._drive(job, track, [], slot), f"job-{job.id}")
 
     async def on_tick(self, msg: Tick) -> None:
         if msg.name == "sweep":
@@ -288,6 +295,7 @@ class KiePoller(Leased, Actor):
             self.drives[job.id] = self.spawn(self._drive(job, track, waiting.get(job.id, [])), f"job-{job.id}")
         for job_id in [j for j in self.tracks if j not in by_id and j not in self.drives]:
             del self.tracks[job_id]
+        self._forget_sent()
 
     def _observe(self, found: list[Job]) -> None:
         """Jobs by state and the oldest unfinished one, for /health and the gauges."""
@@ -339,10 +347,10 @@ class KiePoller(Leased, Actor):
 
     # -- one job's step ------------------------------------------------------------------------
 
-    async def _drive(self, job: Job, track: Track, callbacks: list[Callback]) -> None:
+    async def _drive(self, job: Job, track: Track, callbacks: list[Callback], slot: float | None = None) -> None:
         token = logs.correlation_id.set(f"j{job.id}")
         try:
-            await self._step(job, track, callbacks)
+            await self._step(job, track, callbacks, slot)
         except ActingRefused:
             pass  # the lease ran out meanwhile: the step waits for the next lease, here or elsewhere
         except Fenced:
@@ -384,18 +392,18 @@ class KiePoller(Leased, Actor):
         limit = self.ctx.timeout_of(model)
         return (datetime.now(UTC) - job.created_at).total_seconds() > limit
 
-    async def _step(self, job: Job, track: Track, callbacks: list[Callback]) -> None:
+    async def _step(self, job: Job, track: Track, callbacks: list[Callback], slot: float | None) -> None:
         model = self.ctx.model(job)
         acted: list[int] = []
         for callback in callbacks:  # wake-ups: only recordInfo's answer is acted on (generation.follow)
             job, done = await self.follower.apply_callback(job, track, callback)
             if done:
                 acted.append(callback.id)
-        await self._advance(job, track, model)
+        await self._advance(job, track, model, slot)
         if acted:  # one KIE could not be asked about yet stays for a later step
             await kie_callbacks.mark_callbacks_applied(self.database, acted)
 
-    async def _advance(self, job: Job, track: Track, model: Model | None) -> None:
+    async def _advance(self, job: Job, track: Track, model: Model | None, slot: float | None = None) -> None:
         if job.finished:
             await self.deliverer.tell(job, track, model)
             return
@@ -412,12 +420,35 @@ class KiePoller(Leased, Actor):
             if overdue:  # no callback showed the task of an ambiguous createTask: released, a possible orphan
                 await self.submitter.release_orphan(job, track, model)
                 return
+            if self._unsent(job, model):  # its Confirm committed the intent: this epoch sends it, once
+                job = await self.submitter.send(job, track, model, slot)
         elif time.monotonic() >= track.next_poll or overdue:
             job = await self.follower.poll(job, track, model, overdue)
         if job.finished:
             return
         await self.status.progress(job, track, model)
         self._schedule(job, track)
+
+    def _unsent(self, job: Job, model: Model | None) -> bool:
+        """Whether `job` is one its Confirm made 'submitting' in this epoch (sql/025) whose
+        createTask no step of this epoch has begun to send; if so it is marked sent now, before
+        anything is awaited, so it is sent once. A row read before that send (a sweep's page, a
+        Confirm's wake that waited in the mailbox) finds it marked: an entry stays until the job's
+        deadline has passed (plus a minute), after which no step sends a 'submitting' job at all
+        (_advance releases it first). Any other epoch's leader reads the job as KIE may have it."""
+        if self.sent_epoch != self.epoch:
+            self.sent.clear()
+            self.sent_epoch = self.epoch
+        if job.state != "submitting" or job.intent_epoch != self.epoch or job.id in self.sent:
+            return False
+        self.sent[job.id] = job.created_at + timedelta(seconds=self.ctx.timeout_of(model) + 60)
+        return True
+
+    def _forget_sent(self) -> None:
+        """Drop the marks of jobs past their deadline (_unsent)."""
+        now = datetime.now(UTC)
+        for job_id in [j for j, until in self.sent.items() if until < now]:
+            del self.sent[job_id]
 
     def _schedule(self, job: Job, track: Track) -> None:
         """When the job needs this process again: its next poll, its next status edit, or a look

@@ -500,15 +500,16 @@ def job_nonce(user_id: int, nonce: str) -> str:
     return f"{user_id}:{nonce}"
 
 
-def drive(ctx: Ctx, job: jobs.Job) -> None:
+def drive(ctx: Ctx, job: jobs.Job, slot: float | None = None) -> None:
     """The jobs actor told to drive the job now (by its id when it can): called right after the
     commit, so createTask does not wait for the summary and the status message, which Telegram's
     pacing (one message a second per chat) makes take a second or more. Safe before the status
     message exists: the actor edits none while none is recorded, and recording one after a fast
-    end opens the job again for its last word (store.jobs.set_status_message)."""
+    end opens the job again for its last word (store.jobs.set_status_message). `slot`: the
+    createTask slot the Confirm took for a job it made 'submitting' (sql/025)."""
     services = ctx.services
     if services.drive_job is not None:
-        services.drive_job(job)
+        services.drive_job(job, slot)
     else:
         services.wake_jobs()
 

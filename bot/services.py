@@ -27,8 +27,13 @@ class Services:
     health: Callable[[], Awaitable[dict[str, Any]]] | None = None
     # the broadcaster actor's wake after a broadcast is confirmed or changed (it also sweeps every second)
     wake_broadcaster: Callable[[], None] = field(default=lambda: None)
-    # the jobs actor told to drive the job just confirmed at once (by id, no sweep); None: wake_jobs
-    drive_job: Callable[[Job], None] | None = None
+    # the jobs actor told to drive the job just confirmed at once (by id, no sweep), with the createTask
+    # slot its Confirm took (take_slot) or None; None: wake_jobs
+    drive_job: Callable[[Job, float | None], None] | None = None
+    # a slot of KIE's createTask limit that is free now, taken for a Confirm that commits the intent with
+    # its job (sql/025); None: none free now, or no KIE key. give_back_slot: one no job was made with
+    take_slot: Callable[[], float | None] = field(default=lambda: None)
+    give_back_slot: Callable[[float], None] = field(default=lambda slot: None)
 
     @property
     def lock_name(self) -> str:

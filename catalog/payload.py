@@ -113,6 +113,13 @@ def job_refs(payload: Mapping[str, Any]) -> Iterator[int]:
             yield int(value[JOB_KEY])
 
 
+def literal(payload: Mapping[str, Any]) -> bool:
+    """Whether the input goes to KIE as it is: no file to fetch and upload, no earlier job's task
+    to look up, no text to speak first (what resolve() replaces), so createTask can leave at once."""
+    return not any(is_file_ref(item) or is_job_ref(item) or is_spoken(item)
+                   for value in payload.values() for item in (value if isinstance(value, list) else [value]))
+
+
 def resolve(payload: Mapping[str, Any], urls: Mapping[str, str], task_ids: Mapping[int, str] | None = None,
             speech: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The input as KIE takes it: each FileRef replaced by the URL of its upload (keyed by

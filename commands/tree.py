@@ -38,6 +38,7 @@ from ingest.kie_callbacks import KieCallbackIntake
 from ingest.send_limiter import SendLimiter
 from ingest.webhook_intake import WebhookIntake
 from kie import KieClient
+from kie.limiter import CREATE
 from messages.broadcast import WakeBroadcast
 from messages.jobs import WakeJobs
 from messages.pipeline import Wake
@@ -95,8 +96,14 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
         broadcaster_box = box(Broadcaster.new_mailbox("broadcaster"))
         role_subscribers.append(broadcaster_box)
         catalog = shipped()
+        # one KIE client (and so one rate limiter) for every incarnation of the jobs actor; a Confirm
+        # takes a createTask slot of the same limiter when it commits the intent with its job
+        kie = KieClient(settings.kie_api_key, settings.kie_api_base, settings.kie_upload_base,
+                        download_trusted_hosts=settings.download_trusted_hosts)
         services = Services(database, settings, catalog, wake_jobs=lambda: wake_jobs(jobs_box),
-                            drive_job=lambda job: drive_job(jobs_box, job),
+                            drive_job=lambda job, slot: drive_job(jobs_box, job, slot),
+                            take_slot=lambda: kie.limiter.reserve(CREATE) if settings.kie_api_key else None,
+                            give_back_slot=lambda slot: kie.limiter.give_back(CREATE, slot),
                             health=lambda: health_of(observer_ref),
                             wake_broadcaster=lambda: wake_broadcaster(broadcaster_box))
         # the leader's FSM in memory, written through: the dispatcher empties it whenever it starts consuming
@@ -104,9 +111,6 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
         # one limiter for every incarnation of the dispatcher and the jobs actor (Telegram's limits are
         # the bot's): a 429 pause outlives a restart
         limiter = SendLimiter(settings.telegram_rate_global, settings.telegram_rate_per_chat)
-        # one KIE client (and so one rate limiter) for every incarnation of the jobs actor
-        kie = KieClient(settings.kie_api_key, settings.kie_api_base, settings.kie_upload_base,
-                        download_trusted_hosts=settings.download_trusted_hosts)
         jobs.ledger_listeners["metrics"] = lambda kind: METRICS.ledger_flows.labels(kind).inc()
         money_in.listeners["metrics"] = _count_money_in
 
@@ -222,10 +226,10 @@ def wake_broadcaster(broadcaster: Mailbox) -> None:
             pass
 
 
-def drive_job(jobs_actor: Mailbox, job: jobs.Job) -> None:
+def drive_job(jobs_actor: Mailbox, job: jobs.Job, slot: float | None) -> None:
     """Tell the jobs actor to drive a job just confirmed at once; a full mailbox leaves it to the sweep."""
     try:
-        jobs_actor.tell_nowait(WakeJobs(job.id, job))
+        jobs_actor.tell_nowait(WakeJobs(job.id, job, slot))
     except MailboxError:
         pass
 

@@ -7,16 +7,21 @@ crash or a lost answer is one KIE may really have, and no retry may create a sec
 confirms, else the job ends at its deadline, released, and is counted as a possible orphan task
 at KIE: trt_kie_orphan_tasks_total, the `kie_orphan_task` warning, /health's "orphaned"). A
 certain refusal puts the job back to 'created' for another try after a backoff, within the
-model's timeout. 402 pauses generations until KIE's credit balance is back.
+model's timeout. 402 pauses generations until KIE's credit balance is back. A Confirm that held
+a free slot of the limiter for a job whose input goes as it is commits that intent itself, with
+the job (sql/025); send() then writes nothing before createTask leaves.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import asyncpg
 
 from actors.mailbox import describe
+from catalog import payload
 from catalog.model import Model
 from generation.context import JobContext, log
 from generation.deliver import Deliverer
@@ -68,9 +73,35 @@ class Submitter:
                 raise NotOurs(step.job)
             committed.append(step.job)
 
+        return await self._create(job, track, model, task_input, committed, before_send=intent)
+
+    async def send(self, job: Job, track: Track, model: Model | None, slot: float | None) -> Job:
+        """createTask for a job its Confirm made in 'submitting' (sql/025): the intent is committed
+        and the input needs nothing resolved, so nothing is written before the request leaves; and
+        `slot`, when the Confirm's wake brought it, is the limiter's slot taken for the job before
+        that commit, so nothing is waited for either. The caller sends it once (the jobs actor
+        keeps, for its epoch, the jobs it has sent). An input that does need resolving after all
+        goes back to 'created', nothing sent, for submit()."""
+        ctx = self.ctx
+        if not ctx.has_key:
+            return await self.deliverer.end(job, track, model, Failed("no_kie_key"))
+        if ctx.paused:
+            return await self.deliverer.end(job, track, model, Failed("service_paused"))
+        try:
+            task_input = payload.resolve(job.input, {})
+        except KeyError:
+            return (await jobs.submit_refused(ctx.database, ctx.name, ctx.epoch, job.id)).job
+        return await self._create(job, track, model, task_input, [job], slot=slot)
+
+    async def _create(self, job: Job, track: Track, model: Model | None, task_input: dict[str, Any],
+                      committed: list[Job], *, before_send: Callable[[], Awaitable[None]] | None = None,
+                      slot: float | None = None) -> Job:
+        """createTask and what its answer means; `committed` holds the job once its intent stands."""
+        ctx = self.ctx
         try:
             created = await ctx.kie_call("create_task", lambda: ctx.kie.create_task(
-                job.model, task_input, ctx.settings.kie_callback_url(job.id), endpoint=job.endpoint, before_send=intent,
+                job.model, task_input, ctx.settings.kie_callback_url(job.id), endpoint=job.endpoint,
+                before_send=before_send, slot=slot,
                 before_each=ctx.must_act))  # a retry may leave seconds later: the lease is checked again
         except NotOurs as exc:
             return exc.job

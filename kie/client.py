@@ -46,7 +46,7 @@ from kie.errors import BadResponse, DownloadRefused, InvalidRequest, KieError, R
 from kie.families import ENDPOINTS
 from kie.fields import as_int, as_text
 from kie.jobs import JOBS
-from kie.limiter import Limiter
+from kie.limiter import CREATE, Limiter
 from kie.models import Credits, TaskCreated, TaskRecord, Upload
 from kie.validate import check_task_id, check_url, encode_json
 
@@ -172,6 +172,7 @@ class KieClient:
         timeout: float | None = None,
         before_send: Callable[[], Awaitable[None]] | None = None,
         before_each: Callable[[], None] | None = None,
+        slot: float | None = None,
     ) -> TaskCreated:
         """Start a task; its id is in the answer. Validated locally first (InvalidRequest, nothing sent).
 
@@ -182,17 +183,25 @@ class KieClient:
         for a task KIE never heard of). ``before_each`` (synchronous) runs before *every* attempt's
         request, after its limiter slot and after ``before_send``: the caller checks there that it
         still holds its lease, since a retry may leave seconds after the first try. Whatever either
-        raises, that attempt sends nothing and the call ends with it.
+        raises, that attempt sends nothing and the call ends with it. ``slot``: one the caller took
+        with the limiter's ``reserve`` (its intent committed already): the first attempt sends with
+        it, without waiting; a call that sends nothing gives it back.
         """
-        family = self.endpoint(endpoint)
-        local = family.local_task_id(model, input)
-        if local is not None:  # nothing to create at KIE: the task is a GET on another one
-            if before_send is not None:
-                await before_send()
-            if before_each is not None:
-                before_each()
-            return TaskCreated(check_task_id(local), family.name)
-        request = family.create_request(model, input, callback_url)
+        reserved = [] if slot is None else [slot]
+        try:
+            family = self.endpoint(endpoint)
+            local = family.local_task_id(model, input)
+            if local is not None:  # nothing to create at KIE: the task is a GET on another one
+                self._give_back(reserved)
+                if before_send is not None:
+                    await before_send()
+                if before_each is not None:
+                    before_each()
+                return TaskCreated(check_task_id(local), family.name)
+            request = family.create_request(model, input, callback_url)
+        except BaseException:
+            self._give_back(reserved)
+            raise
         intent: list[bool] = []
 
         async def ready() -> None:
@@ -207,7 +216,8 @@ class KieClient:
                 raise
 
         async def attempt(deadline: float) -> TaskCreated:
-            envelope = await self._call(request, deadline, self.api_base, idempotent=False, before_send=ready)
+            envelope = await self._call(request, deadline, self.api_base, idempotent=False, before_send=ready,
+                                        reserved=reserved)
             task_id = family.created_task_id(envelope.data)
             error = envelope.error()
             if error is not None:
@@ -373,9 +383,10 @@ class KieClient:
         idempotent: bool,
         form: Callable[[], aiohttp.FormData] | None = None,
         before_send: Callable[[], Awaitable[None]] | None = None,
+        reserved: list[float] | None = None,
     ) -> Envelope:
-        """One attempt: a limiter slot, ``before_send``, the request, KIE's envelope (errors in it are
-        left to the caller).
+        """One attempt: a limiter slot (the one in ``reserved``, taken from it, else one waited
+        for), ``before_send``, the request, KIE's envelope (errors in it are left to the caller).
 
         ``idempotent=False`` (createTask) marks as ambiguous every failure after which the request
         may have taken effect: all but a connection that never opened, and an answer that is not
@@ -384,8 +395,11 @@ class KieClient:
         loop = asyncio.get_running_loop()
         remaining = deadline - loop.time()
         if remaining <= 0:
+            self._give_back(reserved)
             raise Timeout(f"{request.path}: the deadline passed before the request was sent")
-        if request.rate is not None:
+        if reserved:
+            reserved.clear()  # this attempt's slot
+        elif request.rate is not None:
             await self.limiter.acquire(request.rate, remaining)
         if before_send is not None:
             await before_send()
@@ -424,6 +438,11 @@ class KieClient:
             if not idempotent:
                 exc.ambiguous = True
             raise
+
+    def _give_back(self, reserved: list[float] | None) -> None:
+        """A reserved createTask slot no request went out with."""
+        if reserved:
+            self.limiter.give_back(CREATE, reserved.pop())
 
     async def _retrying(
         self, call: str, attempt: Callable[[float], Awaitable[T]], timeout: float | None, rate: str | None

@@ -130,11 +130,39 @@ class Limiter:
                 raise
         return delay
 
+    def reserve(self, name: str) -> float | None:
+        """A slot of ``name`` that is free now, taken (the caller sends with it, or gives it back);
+        None when the caller would have to wait (or ``name`` has no rate). For a caller that commits
+        its intent only when nothing stands between that commit and the request (sql/025)."""
+        window = self._windows.get(name)
+        if window is None:
+            return None
+        now = self._clock()
+        slot = window.next_slot(now)
+        if slot > now:
+            return None
+        window.slots.append(slot)
+        return slot
+
+    def give_back(self, name: str, slot: float) -> None:
+        """A reserved slot its caller will not send with."""
+        window = self._windows.get(name)
+        if window is not None:
+            window.release(slot)
+
     def pause(self, name: str, seconds: float) -> None:
         """Hand out no slot of ``name`` for ``seconds`` (KIE said 429: every caller backs off, not only one)."""
         window = self._windows.get(name)
         if window is not None and seconds > 0:
             window.paused_until = max(window.paused_until, self._clock() + seconds)
+
+    def taken(self, name: str) -> int:
+        """Slots of ``name`` given out within the window that ends now (sent with, or waited for)."""
+        window = self._windows.get(name)
+        if window is None:
+            return 0
+        now = self._clock()
+        return sum(1 for slot in window.slots if slot > now - window.rate.window)
 
     def pending(self, name: str) -> int:
         """Callers holding a slot that has not come yet (waiting in line)."""

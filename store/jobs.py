@@ -2,11 +2,12 @@
 
 A KIE call cannot be fenced, so every step commits its intent under the leader's fence first:
 confirm() holds the price (or counts a free generation) and creates the job in one transaction
-keyed by the confirmation screen's nonce; mark_submitting() precedes createTask; finish()
-captures or releases the hold in the same transaction that ends the job. Each is idempotent, so
-a double click, a replayed update, a callback racing a poll, a restart or a failover moves money
-once. States (sql/007_ledger_jobs.sql): created -> submitting -> submitted -> running ->
-succeeded | failed | timed_out; delivered_at marks that the user has been told.
+keyed by the confirmation screen's nonce; mark_submitting() (or that confirm() itself, sql/025)
+precedes createTask; finish() captures or releases the hold in the same transaction that ends the
+job. Each is idempotent, so a double click, a replayed update, a callback racing a poll, a restart
+or a failover moves money once. States (sql/007_ledger_jobs.sql): created -> submitting ->
+submitted -> running -> succeeded | failed | timed_out; delivered_at marks that the user has been
+told.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ COUNTS_AS_FREE = "paid_with = 'free' AND state NOT IN ('failed', 'timed_out')"
 _ACTIVE_SQL = "state IN ('created', 'submitting', 'submitted', 'running')"
 _JOB = ("id, bot_id, user_id, chat_id, confirm_nonce, model, sku, input, price, paid_with, held, free_day, state, "
         "kie_task_id, epoch, attempts, polls, result, failure, result_file_id, status_message_id, created_at, "
-        "updated_at, submitted_at, last_polled_at, finished_at, delivered_at, user_number, endpoint, parent_id")
+        "updated_at, submitted_at, last_polled_at, finished_at, delivered_at, user_number, endpoint, parent_id, "
+        "intent_epoch")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,7 @@ class Job:
     user_number: int = 0  # the user's own count: their first generation is №1 (sql/015_user_numbers.sql)
     endpoint: str = "jobs"  # the KIE family that runs its task (sql/017_job_families.sql)
     parent_id: int | None = None  # the job whose result this one acts on (extend, 1080p, ...)
+    intent_epoch: int | None = None  # the epoch whose Confirm committed createTask's intent (sql/025)
 
     @property
     def finished(self) -> bool:
@@ -86,7 +89,8 @@ def _job(r: asyncpg.Record) -> Job:
                r["kie_task_id"], r["epoch"], r["attempts"], r["polls"],
                None if r["result"] is None else json.loads(r["result"]), r["failure"], r["result_file_id"],
                r["status_message_id"], r["created_at"], r["updated_at"], r["submitted_at"], r["last_polled_at"],
-               r["finished_at"], r["delivered_at"], r["user_number"], r["endpoint"], r["parent_id"])
+               r["finished_at"], r["delivered_at"], r["user_number"], r["endpoint"], r["parent_id"],
+               r["intent_epoch"])
 
 
 def _flowed(kind: str) -> None:
@@ -123,6 +127,8 @@ class Order:
     parent_id: int | None = None  # an action on a result: the job it acts on (the same user's)
     terms_read: bool = True  # False: money at the full price as the screen showed it, unread since; the
     # commit refuses it (TermsChanged) when a plan, a grant or a discount applies by now (sql/024)
+    submitting: bool = False  # with terms_read False: the job is made in 'submitting', createTask's intent
+    # committed with it (sql/025), for a caller that holds a createTask slot and needs nothing resolved
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +185,8 @@ CONFIRM = f"""SELECT {_CHECKED} FROM trt_confirm($1, $2, $3, $4, $5, $6, $7, $8,
 # an order whose terms the caller did not read (Order.terms_read): the same, and nothing but money
 CONFIRM_MONEY = f"""SELECT {_CHECKED} FROM trt_confirm_money($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
                                                   $14, $15, $16) AS c"""
+# the same, the job made with createTask's intent (Order.submitting)
+CONFIRM_SUBMITTING = CONFIRM_MONEY.replace("trt_confirm_money(", "trt_confirm_submitting(")
 
 
 async def confirm(db: Database, lock_name: str, epoch: int, bot_id: int, order: Order, *, free_daily_limit: int,
@@ -195,7 +203,8 @@ async def confirm(db: Database, lock_name: str, epoch: int, bot_id: int, order: 
     `order.at`: either gone answers TermsChanged, so a grant is used once and an allowance never
     exceeded. An order whose terms were not read (`terms_read` False, money at the full price)
     answers TermsChanged when anything else applies by now (trt_confirm_money, sql/024), so a
-    Confirm costs one round trip, not a read and then the commit.
+    Confirm costs one round trip, not a read and then the commit; with `submitting` its job is
+    made in 'submitting', createTask's intent committed with it (sql/025).
     Raises UnknownUser when ensure_user() has not run for the user.
     """
     if order.paid_with == "money" and order.price <= 0:
@@ -204,6 +213,8 @@ async def confirm(db: Database, lock_name: str, epoch: int, bot_id: int, order: 
     discounted = order.paid_with == "money" and order.full_price is not None and order.full_price != order.price
     if not order.terms_read and (order.paid_with != "money" or order.full_price is not None):
         raise ValueError(f"only money at the full price is confirmed unread, not {order.paid_with!r}")
+    if order.submitting and order.terms_read:
+        raise ValueError("only an order confirmed unread is made submitting")
     if order.paid_with in ("grant", "plan") or discounted:
         return await _confirm_entitled(db, lock_name, epoch, bot_id, order, held, discounted,
                                        free_daily_limit=free_daily_limit, max_active=max_active)
@@ -215,9 +226,10 @@ async def confirm(db: Database, lock_name: str, epoch: int, bot_id: int, order: 
                 free_daily_limit, max_active, order.status_message_id, order.endpoint, order.parent_id)
         else:
             row = await db.require().fetchrow(
-                CONFIRM_MONEY, lock_name, epoch, bot_id, order.user_id, order.chat_id, order.nonce, order.model,
-                order.sku, json.dumps(dict(order.input)), order.price, max_active, order.status_message_id,
-                order.endpoint, order.parent_id, order.day, order.at or datetime.now(UTC))
+                CONFIRM_SUBMITTING if order.submitting else CONFIRM_MONEY, lock_name, epoch, bot_id, order.user_id,
+                order.chat_id, order.nonce, order.model, order.sku, json.dumps(dict(order.input)), order.price,
+                max_active, order.status_message_id, order.endpoint, order.parent_id, order.day,
+                order.at or datetime.now(UTC))
     assert row is not None
     if row["c_outcome"] != "created":
         return _refused(row, order, free_daily_limit, max_active)

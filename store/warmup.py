@@ -15,12 +15,13 @@ instead, once, before its first use.)
 The walk is the real path under a leader row of its own (WARM_LOCK, this backend's pid) for a
 user of bot 0 (no Telegram bot has id 0): a Confirm's update, statement by statement, from its
 claim to its done mark (a first contact with a bonus, alone and in a batch of two, the wizard's
-and the terms' reads, a free and a paid Confirm, the two steps to 'submitted', the status message, the
-wizard cleared), and a known user's /start. Its last statement's arrays make asyncpg read their
-types once; a connection that had not walked the terms' read prepared it mid-burst (8 of the
-first 18 Confirms in one run of bench.generation A), and a done mark read the array types
-there: a round trip and a catalog query each. The rollback takes every row back, so nothing is ever committed, no
-sequence-numbered row is seen, and no NOTIFY is sent. A database without the schema yet (a
+and the terms' reads, a free and a paid Confirm, a paid one with createTask's intent, the two
+steps to 'submitted', the status message, the wizard cleared), and a known user's /start. Its
+last statement's arrays make asyncpg read their types once; a connection that had not walked the
+terms' read prepared it mid-burst (8 of the first 18 Confirms in one run of bench.generation A),
+and a done mark read the array types there: a round trip and a catalog query each. The rollback
+takes every row back, so nothing is ever committed, no sequence-numbered row is seen, and no
+NOTIFY is sent. A database without the schema yet (a
 pool opened before migrations) or a walk that fails otherwise leaves the connection cold, never
 broken: the db actor applies migrations before it opens its pool.
 
@@ -79,7 +80,8 @@ async def _walk(conn: asyncpg.Connection) -> None:
         """INSERT INTO leader (name, epoch, instance, pid, heartbeat_at, acquired_at)
            VALUES ($1, $2, 'warmup', $3, now(), now())""", lock, epoch, int(pid))
     # a Confirm's update, statement by statement: claimed, its user and wizard read, its terms
-    # read, the job confirmed and submitted, its status message recorded, the wizard cleared, done
+    # read, the job confirmed (with createTask's intent, and without) and submitted, its status message
+    # recorded, the wizard cleared, done
     await conn.fetchval(fence.CHECK, lock, epoch)
     for take_over in (True, False):
         await conn.fetch(inbox.CLAIM[take_over], WARM_BOT, 1, epoch, lock)
@@ -95,10 +97,11 @@ async def _walk(conn: asyncpg.Connection) -> None:
     free = await conn.fetchrow(jobs.CONFIRM, lock, epoch, WARM_BOT, user, user, f"warmup:{pid}:free", "warmup",
                                "warmup", json.dumps({"prompt": "warmup"}), 100, "free", 0, date.today(), 1, 2, None,
                                "jobs", None)
-    row = await conn.fetchrow(jobs.CONFIRM_MONEY, lock, epoch, WARM_BOT, user, user, f"warmup:{pid}", "warmup",
-                              "warmup", json.dumps({"prompt": "warmup"}), 100, 2, None, "jobs", None, date.today(),
-                              datetime.now(UTC))
-    for confirmed in (free, row):
+    row, sent = [await conn.fetchrow(statement, lock, epoch, WARM_BOT, user, user, f"warmup:{pid}:{n}", "warmup",
+                                     "warmup", json.dumps({"prompt": "warmup"}), 50, 3, None, "jobs", None,
+                                     date.today(), datetime.now(UTC))
+                 for n, statement in enumerate((jobs.CONFIRM_MONEY, jobs.CONFIRM_SUBMITTING))]
+    for confirmed in (free, row, sent):
         if confirmed is None or confirmed["c_outcome"] != "created":
             raise asyncpg.PostgresError(f"the warm-up's confirm answered {confirmed and confirmed['c_outcome']!r}")
     assert row is not None

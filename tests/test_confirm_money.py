@@ -133,3 +133,28 @@ async def test_only_money_at_the_full_price_may_be_confirmed_unread(money: Money
         with pytest.raises(ValueError):
             await confirm(money, wrong)
     assert await accounts.balance(money.db, money.bot_id, USER) == accounts.Balance(1_000, 0)
+
+
+async def test_a_confirm_with_createtasks_intent_makes_its_job_submitting_in_its_epoch_and_refuses_as_before(
+        money: Money) -> None:
+    """sql/025: the job is made 'submitting', its first attempt counted and its epoch named, in the
+    Confirm's own transaction; every refusal is trt_confirm_money's, with nothing made."""
+    await user(money, balance=1_000)
+    sending = dataclasses.replace(unread("n1"), submitting=True)
+    made = await confirm(money, sending)
+    assert isinstance(made, Created)
+    assert (made.job.state, made.job.attempts, made.job.intent_epoch, made.job.held) == (
+        "submitting", 1, money.epoch, 400)
+    assert (await jobs.job(money.db, made.job.id)) == made.job, "the row as committed"
+    replayed = await confirm(money, sending)
+    assert isinstance(replayed, Existing) and replayed.job.id == made.job.id
+    plain = await confirm(money, unread("n2"))
+    assert isinstance(plain, Created) and (plain.job.state, plain.job.attempts, plain.job.intent_epoch) == (
+        "created", 0, None)
+    short = await confirm(money, dataclasses.replace(unread("n3"), submitting=True))
+    assert isinstance(short, InsufficientFunds) and short.available == 200
+    await give(money, 1, "promo:late", max_price=500)
+    assert isinstance(await confirm(money, dataclasses.replace(unread("n4", 100), submitting=True)), TermsChanged)
+    assert await accounts.balance(money.db, money.bot_id, USER) == accounts.Balance(1_000, 800)
+    with pytest.raises(ValueError):  # read terms are committed by trt_confirm, which makes no intent
+        await confirm(money, dataclasses.replace(order("n5", "money", 100), submitting=True))

@@ -527,3 +527,28 @@ async def test_an_intent_that_fails_sends_nothing_and_a_throttled_call_runs_no_i
         with pytest.raises(KieError):  # the window's one slot is spent: no slot within the deadline
             await kie.create_task(MODEL, {"prompt": "a fox"}, before_send=must_not_run)
     assert fake.calls(CREATE_PATH) == []
+
+
+async def test_a_reserved_slot_is_sent_with_at_once_and_only_a_retry_takes_another(fake: FakeKie) -> None:
+    """A Confirm that committed createTask's intent holds a slot (sql/025): the request must not
+    queue behind the limiter with its intent standing, nor take a second slot."""
+    limiter = Limiter({CREATE: Rate(3, 60.0)})
+    async with KieClient(KEY, fake.base_url, fake.base_url, timeout=5, retry=FAST_RETRY, limiter=limiter) as kie:
+        slot = limiter.reserve(CREATE)
+        task = await kie.create_task(MODEL, {"prompt": "a fox"}, slot=slot)
+        assert task.task_id in fake.tasks and limiter.taken(CREATE) == 1, "sent with the reserved slot"
+        fake.inject(CREATE_PATH, code=500, count=1)  # a certain refusal: the retry waits for its own slot
+        again = await kie.create_task(MODEL, {"prompt": "a fox"}, slot=limiter.reserve(CREATE))
+        assert again.task_id in fake.tasks and limiter.taken(CREATE) == 3
+    assert len(fake.calls(CREATE_PATH)) == 3
+
+
+async def test_a_reserved_slot_no_request_went_out_with_is_given_back(fake: FakeKie) -> None:
+    limiter = Limiter({CREATE: Rate(1, 60.0)})
+    async with KieClient(KEY, fake.base_url, fake.base_url, timeout=5, retry=FAST_RETRY, limiter=limiter) as kie:
+        with pytest.raises(InvalidRequest):  # refused before anything was sent
+            await kie.create_task(MODEL, {"prompt": "a fox"}, endpoint="no-such-family", slot=limiter.reserve(CREATE))
+        assert limiter.taken(CREATE) == 0
+        with pytest.raises(InvalidRequest):
+            await kie.create_task(MODEL, {"prompt": float("nan")}, slot=limiter.reserve(CREATE))
+        assert limiter.taken(CREATE) == 0 and fake.calls(CREATE_PATH) == []

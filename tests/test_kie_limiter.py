@@ -130,3 +130,28 @@ async def test_windows_hold_under_random_arrivals_and_cancellations() -> None:
     assert granted == sorted(granted), "first come, first served"
     assert most_in_any_window(granted, 2.0) <= 5
     assert len(granted) > 100
+
+
+async def test_a_slot_is_reserved_only_while_one_is_free_now_and_a_reserved_slot_counts() -> None:
+    clock = Clock()
+    limiter = Limiter({CREATE: Rate(2, 10.0)}, clock=clock, sleep=clock.sleep)
+    assert limiter.reserve(CREATE) == clock.now and limiter.taken(CREATE) == 1
+    clock.now += 1.0
+    assert limiter.reserve(CREATE) == clock.now
+    assert limiter.reserve(CREATE) is None, "the window is full: a reservation never waits"
+    assert limiter.taken(CREATE) == 2
+    assert await limiter.acquire(CREATE) == 9.0, "reserved slots count like any other"
+    assert limiter.reserve(RECORD) is None, "a class without a rate has no slots to hold"
+
+
+async def test_a_slot_given_back_is_free_again_and_giving_back_twice_frees_nothing_more() -> None:
+    clock = Clock()
+    limiter = Limiter({CREATE: Rate(1, 10.0)}, clock=clock, sleep=clock.sleep)
+    slot = limiter.reserve(CREATE)
+    assert slot is not None and limiter.reserve(CREATE) is None
+    limiter.give_back(CREATE, slot)
+    limiter.give_back(CREATE, slot)
+    assert limiter.taken(CREATE) == 0
+    again = limiter.reserve(CREATE)
+    assert again is not None
+    assert await limiter.acquire(CREATE) == 10.0, "one slot given back frees one"

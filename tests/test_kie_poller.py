@@ -34,7 +34,7 @@ from fakes.kie_api import CREATE_PATH, RECORD_PATH, UPLOAD_PATH, FakeKie, sign_c
 from fakes.telegram_api import FakeTelegram
 from ingest.bot_api import make_bot
 from ingest.kie_callbacks import ROUTE, KieCallbackIntake
-from kie import KieClient
+from kie import CREATE, KieClient
 from messages.jobs import WakeJobs
 from messages.roles import CurrentRole, Role, RoleChanged, RoleQuery
 from store import accounts, jobs, kie_account, kie_callbacks
@@ -74,8 +74,10 @@ class World:
         self.keeper = asyncio.create_task(loop())
 
     async def job(self, user: int, model: str = PHOTO_MODEL, chosen: dict[str, Any] | None = None, *,
-                  status: bool = True, nonce: str | None = None, by_id: bool = False) -> Job:
-        """What the wizard does at Confirm: the hold and the job, a status message, a wake."""
+                  status: bool = True, nonce: str | None = None, by_id: bool = False, intent: bool = False,
+                  wake: bool = True) -> Job:
+        """What the wizard does at Confirm: the hold and the job, a status message, a wake. `intent`:
+        the job made 'submitting' with a createTask slot taken for it (sql/025), woken by its id."""
         db, m = self.money.db, self.money
         if user not in self.users:
             await accounts.ensure_user(db, m.name, m.epoch, m.bot_id, user, "en", 0)
@@ -86,9 +88,14 @@ class World:
         order = Order(user_id=user, chat_id=user, nonce=nonce or f"n{user}-{time.monotonic_ns()}", model=model,
                       sku="test", input=payload.build(spec, chosen or {"prompt": "a cat on the moon"}), price=PRICE,
                       paid_with="money", day=date.today(), status_message_id=status_id)
+        slot = self.actor.kie.limiter.reserve(CREATE) if intent else None
+        if intent:
+            assert slot is not None, "a free createTask slot"
+            order = dataclasses.replace(order, terms_read=False, submitting=True)
         created = await jobs.confirm(db, m.name, m.epoch, m.bot_id, order, free_daily_limit=5, max_active=100)
         assert isinstance(created, Created), created
-        self.box.tell_nowait(WakeJobs(created.job.id, created.job) if by_id else WakeJobs())
+        if wake:
+            self.box.tell_nowait(WakeJobs(created.job.id, created.job, slot) if by_id or intent else WakeJobs())
         return created.job
 
     async def told(self, job_id: int, timeout: float = 20.0) -> Job:
@@ -220,6 +227,100 @@ async def test_a_wake_with_a_confirms_row_that_a_step_changed_since_reads_the_jo
     assert len(w.kie.calls(CREATE_PATH)) == 1, "an ambiguous createTask is never repeated"
     assert (await w.state(job.id, "submitting")).attempts == 1
 
+
+
+# --- createTask's intent committed by the Confirm (sql/025) -----------------------------------------
+
+
+async def test_a_job_its_confirm_made_submitting_goes_with_the_confirms_slot_and_nothing_written_first(
+        world: Make) -> None:
+    """The Confirm committed createTask's intent with the job and took a slot of KIE's limit for it,
+    so the jobs actor sends it at once: no mark_submitting (the attempt stays the first) and no
+    second slot."""
+    w = await world(sweep_interval=3600.0)
+    swept = await eventually(lambda: _async(w.actor.last_sweep), 10, "the sweep made on taking the role")
+    job = await w.job(7070, intent=True)
+    assert (job.state, job.attempts, job.intent_epoch) == ("submitting", 1, w.money.epoch)
+    await w.state(job.id, "submitted", "running", "succeeded")
+    assert w.actor.last_sweep == swept, "driven by its wake"
+    done = await w.told(job.id)
+    assert (done.state, done.attempts) == ("succeeded", 1)
+    assert len(w.kie.calls(CREATE_PATH)) == 1 and w.actor.kie.limiter.taken(CREATE) == 1
+    assert await w.ledger(7070) == ["top_up", "hold", "capture"]
+
+
+async def test_a_job_made_submitting_whose_wake_was_lost_is_sent_by_the_sweep_once(world: Make) -> None:
+    w = await world(sweep_interval=0.1)
+    w.kie.plan(hold=True)
+    job = await w.job(7071, intent=True, wake=False)  # its wake dropped from a full mailbox
+    running = await w.state(job.id, "submitted", "running")
+    assert running.attempts == 1 and running.kie_task_id in w.kie.tasks
+    w.kie.finish(running.kie_task_id or "")
+    assert (await w.told(job.id)).state == "succeeded"
+    assert len(w.kie.calls(CREATE_PATH)) == 1
+
+
+async def test_a_job_made_submitting_read_again_after_its_ambiguous_createtask_is_never_sent_twice(
+        world: Make) -> None:
+    """Nothing in the row says that its createTask left: the jobs actor remembers, for its epoch,
+    the jobs it has sent. A sweep's page read before the send, or the Confirm's wake that waited in
+    the mailbox, carries the row as the Confirm made it; sent again, it would make a second,
+    billed task."""
+    w = await world(callbacks=False, client_timeout=1.0, sweep_interval=3600.0)
+    w.kie.inject(CREATE_PATH, hang=True)  # nothing is created, but nobody can know that
+    job = await w.job(7072, intent=True)
+    await eventually(lambda: _async(job.id in w.actor.tracks and job.id not in w.actor.drives), 10,
+                     "the ambiguous createTask's step ended")
+    for late in ("wake", "sweep"):
+        w.actor.tracks.pop(job.id)  # as if no step of this epoch had touched it
+        began = time.monotonic()
+        if late == "wake":
+            w.box.tell_nowait(WakeJobs(job.id, job))
+        else:
+            w.box.tell_nowait(WakeJobs())
+        await eventually(lambda since=began: _async(job.id in w.actor.tracks and job.id not in w.actor.drives
+                                                    and w.actor.tracks[job.id].ended_at >= since),
+                         10, f"the late {late}'s step ended")
+        assert len(w.kie.calls(CREATE_PATH)) == 1, f"an ambiguous createTask is never repeated ({late})"
+    assert (await w.state(job.id, "submitting")).attempts == 1
+
+
+async def test_a_job_an_earlier_epochs_confirm_made_submitting_is_never_sent_and_is_released_at_its_deadline(
+        world: Make) -> None:
+    """Its leader died between the Confirm's commit and the request: nobody knows whether KIE has the
+    task, exactly as after a crash between mark_submitting and the request."""
+    quick = dataclasses.replace(shipped().model(PHOTO_MODEL), timeout_seconds=2)
+    w = await world(catalog=Catalog((quick,)), grant=False)
+    job = await w.job(7073, intent=True, wake=False)
+    await w.money.new_leader()
+    w.grant()
+    done = await w.told(job.id)
+    assert (done.state, done.kie_task_id) == ("timed_out", None) and not w.kie.calls(CREATE_PATH)
+    assert w.actor.ctx.counts["orphaned"] == 1, "counted as a possible orphan task"
+    assert await w.ledger(7073) == ["top_up", "hold", "release"]
+
+
+async def test_a_certain_refusal_of_a_confirms_createtask_puts_the_job_back_and_it_is_tried_again(world: Make) -> None:
+    w = await world()
+    w.kie.inject(CREATE_PATH, code=500, count=5)  # past the client's attempts: certainly refused
+    job = await w.job(7074, intent=True)
+    done = await w.told(job.id)
+    assert (done.state, done.attempts) == ("succeeded", 2), "the second attempt through mark_submitting"
+    assert len(w.kie.tasks) == 1 and await w.ledger(7074) == ["top_up", "hold", "capture"]
+
+
+async def test_a_job_made_submitting_whose_input_needs_resolving_goes_back_and_is_submitted_with_its_upload(
+        world: Make) -> None:
+    """The Confirm makes a job 'submitting' only for an input that goes as it is; one that did not
+    (a file to upload) is put back, nothing sent, and submitted the usual way."""
+    w = await world()
+    _, record = w.tg.user_photo(7075, b"\x89PNG\r\n\x1a\n" + b"0" * 200)
+    ref = payload.file_ref(record.file_id, "image/png", record.size or 0)
+    job = await w.job(7075, EDIT_MODEL, {"prompt": "make it blue", "image_urls": [ref]}, intent=True)
+    done = await w.told(job.id)
+    assert (done.state, done.attempts) == ("succeeded", 2)
+    assert len(w.kie.calls(UPLOAD_PATH)) == 1 and len(w.kie.calls(CREATE_PATH)) == 1
+    assert w.kie.tasks[done.kie_task_id or ""].input["image_urls"][0].startswith(w.kie.base_url + "/files/")
 
 
 async def test_poll_only_a_photo_is_submitted_polled_delivered_twice_over_and_captured_once(world: Make) -> None:

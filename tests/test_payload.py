@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from catalog.loader import shipped
-from catalog.payload import build, file_ref, file_refs, job_refs, media_seconds, resolve
+from catalog.payload import JOB_KEY, build, file_ref, file_refs, job_refs, literal, media_seconds, resolve
 
 CATALOG = shipped()
 
@@ -49,3 +49,20 @@ def test_job_references_become_task_ids_and_lengths_come_from_the_references() -
     avatar = next(m for m in CATALOG.models if any(f.kind == "audio" for f in m.fields))
     audio = next(f for f in avatar.fields if f.kind == "audio")
     assert media_seconds(avatar, {audio.name: file_ref("a1", "audio/mpeg", 99, seconds=12.5)}) == {audio.name: 12.5}
+
+
+def test_an_input_is_literal_only_without_a_file_an_earlier_job_or_a_text_to_speak() -> None:
+    """What may go to KIE as it is, so a Confirm can commit createTask's intent with its job."""
+    assert literal({"prompt": "a cat", "n": 2, "sizes": ["1:1"], "opts": {"a": 1}})
+    photo = file_ref("AgAD", "image/jpeg", 1000)
+    assert not literal({"prompt": "a cat", "image_urls": [photo]})
+    assert not literal({"image": photo})
+    assert not literal({"task": {JOB_KEY: 12}})
+    assert not literal({"tasks": [{JOB_KEY: 12}]})
+    assert not literal({"audio": {"speak": "hello", "tts": "elevenlabs", "voice": None, "seconds": 1.0}})
+    plain = {"prompt": "a cat", "n": 2, "sizes": ["1:1"]}
+    assert resolve(plain, {}) == plain, "a literal input resolves to itself with nothing to look up"
+    for referring in ({"image_urls": [photo]}, {"task": {JOB_KEY: 12}}, {"tasks": [{JOB_KEY: 12}]},
+                      {"audio": {"speak": "hello", "tts": "elevenlabs", "voice": None, "seconds": 1.0}}):
+        with pytest.raises(KeyError):
+            resolve(referring, {})

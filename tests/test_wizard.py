@@ -26,6 +26,7 @@ from catalog.families import Text
 from catalog.model import Catalog, Field, Sku
 from catalog.payload import file_ref
 from fakes.telegram_api import FakeTelegram, callback_update
+from kie import CREATE, Limiter, Rate
 from store import accounts, grants, jobs, kie_account
 from store.fence import fenced
 from store.jobs import Order, Succeeded
@@ -575,6 +576,44 @@ async def test_a_full_price_confirm_reads_no_terms_and_one_a_promo_overtook_is_s
     paid = (await chat.jobs())[0]
     assert (paid.paid_with, paid.held) == ("money", paid.price) and paid.price > 0
     assert reads == [], "the Confirm read no terms"
+
+
+async def test_a_paid_confirm_commits_createtasks_intent_with_a_free_slot_and_a_refused_one_gives_its_slot_back(
+        chat: Chat) -> None:
+    """sql/025: a Confirm at the full price whose input goes as it is takes a free createTask slot
+    and makes its job 'submitting', handing the slot to the jobs actor; a refused Confirm gives its
+    slot back; with no slot free now, the job is made 'created' as before (the jobs actor commits
+    the intent once a slot is its own)."""
+    chat.slots = Limiter({CREATE: Rate(2, 60.0)})
+    model_id = "flux-2/pro-text-to-image"
+    price = price_of(model_id, {"resolution": "1K"})
+    await chat.say("/start")
+    await chat.top_up(price + price // 2)
+
+    async def confirm(prompt: str) -> None:
+        await chat.open_model(model_id)
+        await chat.say(prompt)
+        await chat.press(chat.data()[0])
+        await chat.press(chat.find("1K"))
+        await chat.press(chat.action("ok"))
+
+    await confirm("a dragon")
+    [first] = await chat.jobs()
+    assert (first.state, first.attempts, first.intent_epoch) == ("submitting", 1, chat.money.epoch)
+    assert [job_id for job_id, _ in chat.driven] == [first.id] and chat.driven[0][1] is not None
+    assert chat.slots.taken(CREATE) == 1
+
+    await confirm("a second dragon")  # short of money: refused, its slot given back
+    assert (chat.last.text or "").startswith(t("insufficient"))
+    assert len(await chat.jobs()) == 1 and chat.slots.taken(CREATE) == 1 and len(chat.driven) == 1
+
+    await chat.top_up(2 * price, key="more")
+    await chat.press(chat.action("ok"))  # the same Confirm after the top-up
+    await confirm("a third dragon")
+    third, second, _ = await chat.jobs()
+    assert (second.state, second.intent_epoch) == ("submitting", chat.money.epoch)
+    assert (third.state, third.attempts, third.intent_epoch) == ("created", 0, None), "no slot free now"
+    assert [slot is None for _, slot in chat.driven] == [False, False, True] and chat.slots.taken(CREATE) == 2
 
 
 async def test_a_confirmation_whose_free_generation_went_meanwhile_is_shown_again(

@@ -27,6 +27,7 @@ from bot.services import Services
 from catalog.loader import shipped
 from fakes.telegram.wire import SEND_METHODS
 from fakes.telegram_api import Call, FakeTelegram, callback_update, message_update, photo_update
+from kie import CREATE, Limiter
 from store import accounts, jobs
 from tests.conftest import Money
 
@@ -69,14 +70,23 @@ class Chat:
         self.settings = settings or settings_with()
         self.wakes = 0
         self.queries: list[str] = []  # the callback query ids of this chat's presses, in order
+        # KIE's limiter a Confirm takes a createTask slot of (sql/025); None: none offered, as without a key
+        self.slots: Limiter | None = None
+        self.driven: list[tuple[int, float | None]] = []  # (job id, its Confirm's slot) told to the jobs actor
         self.dp = self.dispatcher()
 
     def dispatcher(self) -> Any:
-        services = Services(self.money.db, self.settings, CATALOG, wake_jobs=self._wake)
+        services = Services(self.money.db, self.settings, CATALOG, wake_jobs=self._wake, drive_job=self._drive,
+                            take_slot=lambda: self.slots.reserve(CREATE) if self.slots is not None else None,
+                            give_back_slot=lambda slot: self.slots.give_back(CREATE, slot) if self.slots else None)
         return build_dispatcher(PostgresStorage(self.money.db), services=services)
 
     def _wake(self) -> None:
         self.wakes += 1
+
+    def _drive(self, job: jobs.Job, slot: float | None) -> None:
+        self.wakes += 1
+        self.driven.append((job.id, slot))
 
     def restart(self) -> None:
         """A new process: a new Dispatcher over the same database."""

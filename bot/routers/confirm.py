@@ -36,7 +36,7 @@ from bot.fsm_storage import forget
 from bot.prices import sku_name
 from bot.routers import intake
 from bot.services import Services
-from catalog.payload import build
+from catalog.payload import build, literal
 from store import jobs
 from store.jobs import (
     Created,
@@ -119,13 +119,23 @@ async def confirm(ctx: Ctx, wiz: Wiz, epoch: int) -> None:
         else:
             await show(ctx, wiz, notice=ctx.t("terms_changed"))
         return
+    # createTask's intent committed with the job when nothing stands between the commit and the
+    # request: the input goes as it is and a slot of KIE's limit is free now (sql/025)
+    slot = services.take_slot() if unread is not None and literal(payload) else None
     order = Order(user_id=ctx.user_id, chat_id=ctx.chat_id, nonce=job_nonce(ctx.user_id, wiz.nonce), model=model.id,
                   sku=sku_name(model, payload), input=payload, price=now.price, paid_with=now.paid_with,
                   day=jobs.local_day(settings.zone), full_price=now.full_price, endpoint=model.endpoint,
-                  parent_id=wiz.parent, terms_read=unread is None)
-    result = await jobs.confirm(services.database, services.lock_name, epoch, settings.bot_id, order,
-                                free_daily_limit=settings.free_daily_limit,
-                                max_active=settings.max_active_jobs_per_user)
+                  parent_id=wiz.parent, terms_read=unread is None, submitting=slot is not None)
+    try:
+        result = await jobs.confirm(services.database, services.lock_name, epoch, settings.bot_id, order,
+                                    free_daily_limit=settings.free_daily_limit,
+                                    max_active=settings.max_active_jobs_per_user)
+    except BaseException:
+        if slot is not None:
+            services.give_back_slot(slot)
+        raise
+    if slot is not None and not isinstance(result, Created):
+        services.give_back_slot(slot)
     if isinstance(result, Created):
         # the update's story names the job; the job's story begins with the update that made it
         tracing.emit("job_confirmed", {"job_id": result.job.id, "new": True, "model": model.id,
@@ -133,7 +143,7 @@ async def confirm(ctx: Ctx, wiz: Wiz, epoch: int) -> None:
         tracing.emit("confirmed", {"update": logs.correlation_id.get(), "model": model.id, "price": order.price,
                                    "paid_with": order.paid_with, "user_id": ctx.user_id},
                      correlation_id=f"j{result.job.id}")
-        flow.drive(ctx, result.job)  # createTask goes now; the summary and the status message follow
+        flow.drive(ctx, result.job, slot)  # createTask goes now; the summary and the status message follow
         await flow.settle(ctx, result.job, wiz)
         await announce(ctx, result.job, epoch, driven=True)
         await forget(ctx.state)
