@@ -33,6 +33,7 @@ from generation.context import JobContext, log
 from generation.deliver import Deliverer
 from generation.follow import Follower
 from generation.inputs import Inputs
+from generation.sent import Sent
 from generation.status import StatusMessages
 from generation.submit import Submitter
 from generation.track import RETRY_LATER, Track
@@ -66,7 +67,8 @@ class KiePoller(Leased, Actor):
 
     def __init__(self, mailbox: Mailbox, settings: Settings, database: Database, bot: Bot, kie: KieClient,
                  catalog: Catalog, lock_keeper: Mailbox, *, sweep_interval: float = 1.0,
-                 credits_every: float = CREDITS_PAUSED_EVERY, resume_credits: int = RESUME_CREDITS) -> None:
+                 credits_every: float = CREDITS_PAUSED_EVERY, resume_credits: int = RESUME_CREDITS,
+                 sent: Sent | None = None) -> None:
         super().__init__(mailbox)
         self.settings = settings
         self.database = database
@@ -91,10 +93,7 @@ class KiePoller(Leased, Actor):
         self.draining = False
         self.deferred: set[int] = set()  # jobs in a drive when a callback for them was seen
         self.tracks: dict[int, Track] = {}
-        # the jobs made 'submitting' by their Confirm in `sent_epoch` (sql/025) whose createTask a step
-        # of that epoch began to send, by the time past which no step sends it (_unsent)
-        self.sent: dict[int, datetime] = {}
-        self.sent_epoch = 0
+        self.sent = sent if sent is not None else Sent()  # the process's, for every incarnation (_unsent)
         self.by_state: dict[str, int] = {}
         self.oldest_running = 0.0
         self.last_sweep: float | None = None
@@ -295,7 +294,7 @@ class KiePoller(Leased, Actor):
             self.drives[job.id] = self.spawn(self._drive(job, track, waiting.get(job.id, [])), f"job-{job.id}")
         for job_id in [j for j in self.tracks if j not in by_id and j not in self.drives]:
             del self.tracks[job_id]
-        self._forget_sent()
+        self.sent.forget_past(datetime.now(UTC))
 
     def _observe(self, found: list[Job]) -> None:
         """Jobs by state and the oldest unfinished one, for /health and the gauges."""
@@ -420,7 +419,9 @@ class KiePoller(Leased, Actor):
             if overdue:  # no callback showed the task of an ambiguous createTask: released, a possible orphan
                 await self.submitter.release_orphan(job, track, model)
                 return
-            if self._unsent(job, model):  # its Confirm committed the intent: this epoch sends it, once
+            # its Confirm committed the intent: this epoch sends it, once; claimed only within the lease
+            # (send() awaits nothing before its KIE call checks the lease again)
+            if self.may_act() and self._unsent(job, model):
                 job = await self.submitter.send(job, track, model, slot)
         elif time.monotonic() >= track.next_poll or overdue:
             job = await self.follower.poll(job, track, model, overdue)
@@ -431,24 +432,13 @@ class KiePoller(Leased, Actor):
 
     def _unsent(self, job: Job, model: Model | None) -> bool:
         """Whether `job` is one its Confirm made 'submitting' in this epoch (sql/025) whose
-        createTask no step of this epoch has begun to send; if so it is marked sent now, before
-        anything is awaited, so it is sent once. A row read before that send (a sweep's page, a
-        Confirm's wake that waited in the mailbox) finds it marked: an entry stays until the job's
-        deadline has passed (plus a minute), after which no step sends a 'submitting' job at all
-        (_advance releases it first). Any other epoch's leader reads the job as KIE may have it."""
-        if self.sent_epoch != self.epoch:
-            self.sent.clear()
-            self.sent_epoch = self.epoch
-        if job.state != "submitting" or job.intent_epoch != self.epoch or job.id in self.sent:
+        createTask nobody in this process has begun to send; if so that is claimed now, before
+        anything is awaited, so it is sent once (generation/sent.py). A claim stays until the
+        job's deadline has passed (plus a minute): _advance releases an overdue 'submitting' job
+        before it asks this."""
+        if job.state != "submitting" or job.intent_epoch != self.epoch:
             return False
-        self.sent[job.id] = job.created_at + timedelta(seconds=self.ctx.timeout_of(model) + 60)
-        return True
-
-    def _forget_sent(self) -> None:
-        """Drop the marks of jobs past their deadline (_unsent)."""
-        now = datetime.now(UTC)
-        for job_id in [j for j, until in self.sent.items() if until < now]:
-            del self.sent[job_id]
+        return self.sent.claim(self.epoch, job.id, job.created_at + timedelta(seconds=self.ctx.timeout_of(model) + 60))
 
     def _schedule(self, job: Job, track: Track) -> None:
         """When the job needs this process again: its next poll, its next status edit, or a look

@@ -32,6 +32,7 @@ from bot.fsm_cache import CachedStorage
 from bot.services import Services
 from catalog.loader import shipped
 from config import Settings
+from generation.sent import Sent
 from ingest.bot_api import ALLOWED_UPDATES, make_bot
 from ingest.intake_loop import IntakeLoop
 from ingest.kie_callbacks import KieCallbackIntake
@@ -111,6 +112,7 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
         # one limiter for every incarnation of the dispatcher and the jobs actor (Telegram's limits are
         # the bot's): a 429 pause outlives a restart
         limiter = SendLimiter(settings.telegram_rate_global, settings.telegram_rate_per_chat)
+        sent = Sent()  # the Confirm-made intents sent in this epoch, known to every incarnation of the jobs actor
         jobs.ledger_listeners["metrics"] = lambda kind: METRICS.ledger_flows.labels(kind).inc()
         money_in.listeners["metrics"] = _count_money_in
 
@@ -120,7 +122,7 @@ def build(settings: Settings, database: Database, loopwatch: LoopWatch | None = 
 
         def make_jobs() -> KiePoller:
             bot = make_bot(token, settings.telegram_api_base, timeout=settings.telegram_timeout, limiter=limiter)
-            return KiePoller(jobs_box, settings, database, bot, kie, catalog, lock_box)
+            return KiePoller(jobs_box, settings, database, bot, kie, catalog, lock_box, sent=sent)
 
         work_children.insert(0, ChildSpec("dispatcher", make_dispatcher, mailbox=dispatcher_box,
                                           shutdown=settings.shutdown_timeout))

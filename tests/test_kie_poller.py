@@ -285,6 +285,29 @@ async def test_a_job_made_submitting_read_again_after_its_ambiguous_createtask_i
     assert (await w.state(job.id, "submitting")).attempts == 1
 
 
+async def test_a_jobs_actor_restarted_in_the_same_epoch_never_sends_again_what_its_predecessor_sent(
+        world: Make) -> None:
+    """The supervisor restarts a crashed jobs actor in the same epoch (its lease is lock_keeper's): the
+    new incarnation is given the process's record of the Confirm-made intents it sent
+    (generation/sent.py), or its first sweep would send the ambiguous one again."""
+    w = await world(callbacks=False, client_timeout=1.0, sweep_interval=0.1)
+    w.kie.inject(CREATE_PATH, hang=True)  # nothing is created, but nobody can know that
+    job = await w.job(7076, intent=True)
+    await eventually(lambda: _async(job.id in w.actor.tracks and job.id not in w.actor.drives), 10,
+                     "the ambiguous createTask's step ended")
+    first = w.actor
+    await first.stop(10.0)
+    w.actor = KiePoller(w.box, w.settings, w.money.db, make_bot(TOKEN, w.tg.base_url, timeout=10), first.kie,
+                        first.ctx.catalog, first.lock_keeper, sweep_interval=0.1, sent=first.sent)
+    await w.actor.start()
+    began = time.monotonic()
+    w.grant()  # the same epoch
+    await eventually(lambda: _async(job.id in w.actor.tracks and w.actor.tracks[job.id].ended_at >= began
+                                    and job.id not in w.actor.drives), 10, "the new incarnation's step ended")
+    assert len(w.kie.calls(CREATE_PATH)) == 1, "an ambiguous createTask is never repeated"
+    assert (await w.state(job.id, "submitting")).attempts == 1
+
+
 async def test_a_job_an_earlier_epochs_confirm_made_submitting_is_never_sent_and_is_released_at_its_deadline(
         world: Make) -> None:
     """Its leader died between the Confirm's commit and the request: nobody knows whether KIE has the
