@@ -45,10 +45,8 @@ class Submitter:
 
     async def submit(self, job: Job, track: Track, model: Model | None) -> Job:
         ctx = self.ctx
-        if not ctx.has_key:
-            return await self.deliverer.end(job, track, model, Failed("no_kie_key"))
-        if ctx.paused:
-            return await self.deliverer.end(job, track, model, Failed("service_paused"))
+        if (ended := await self._unable(job, track, model)) is not None:
+            return ended
         try:
             task_input = await self.inputs.resolve(job, track)
         except InputUnavailable as exc:
@@ -83,15 +81,22 @@ class Submitter:
         keeps, for its epoch, the jobs it has sent). An input that does need resolving after all
         goes back to 'created', nothing sent, for submit()."""
         ctx = self.ctx
-        if not ctx.has_key:
-            return await self.deliverer.end(job, track, model, Failed("no_kie_key"))
-        if ctx.paused:
-            return await self.deliverer.end(job, track, model, Failed("service_paused"))
+        if (ended := await self._unable(job, track, model)) is not None:
+            return ended
         try:
             task_input = payload.resolve(job.input, {})
         except KeyError:
             return (await jobs.submit_refused(ctx.database, ctx.name, ctx.epoch, job.id)).job
         return await self._create(job, track, model, task_input, [job], slot=slot)
+
+    async def _unable(self, job: Job, track: Track, model: Model | None) -> Job | None:
+        """The job ended, nothing sent, when no generation can go now (no KIE key, or paused after
+        KIE's 402); None otherwise."""
+        if not self.ctx.has_key:
+            return await self.deliverer.end(job, track, model, Failed("no_kie_key"))
+        if self.ctx.paused:
+            return await self.deliverer.end(job, track, model, Failed("service_paused"))
+        return None
 
     async def _create(self, job: Job, track: Track, model: Model | None, task_input: dict[str, Any],
                       committed: list[Job], *, before_send: Callable[[], Awaitable[None]] | None = None,
