@@ -20,9 +20,11 @@ A. 50 users with money (WELCOME_BONUS) walk the real wizard by posted updates (/
    KIE's callback leaving -> sendPhoto arriving at Telegram, and the whole way, p50/p99; the CPU
    of TRT, its PostgreSQL and the machine from the presses to KIE's 18th createTask; and, from
    the traces, when each step of the first 18 Confirms happened after its update was received.
-   `--users N` presses with fewer (1: a Confirm alone); `--set NAME=VALUE` tunes A's TRT;
-   `--timeline` also prints each step's time for every Confirm, in order (whether the commits
-   came one after another or together at the burst's end; which Confirms waited for a worker);
+   The first 18's post -> ack is printed apart: what this process's posting and TRT's intake
+   took before any handler ran. `--users N` presses with fewer (1: a Confirm alone);
+   `--set NAME=VALUE` tunes A's TRT; `--timeline` also prints each step's time for every
+   Confirm, in order (whether the commits came one after another or together at the burst's
+   end; which Confirms waited for a worker);
    `--against REV` runs A for REV and for this checkout in the order REV, this, this, REV
    (`--rounds K`: K times), and prints the p50 and p99 of each run and their means: on a
    machine whose figures wander, only interleaved runs compare two builds. The order is
@@ -382,10 +384,12 @@ async def scenario_a(tmp: Path, server_url: str, api: str, users_n: int = A_USER
             await asyncio.sleep(2.0)  # the wizard's last answers settle
             presses = [u.press_update(data, mid) for u, (data, mid) in zip(users, confirmations, strict=True)]
             posted: dict[int, float] = {}
+            acked: dict[int, float] = {}  # TRT answers a webhook post once the update is committed
 
             async def confirm(user: User, update: dict[str, Any]) -> None:
                 posted[user.chat] = time.monotonic()
                 await user.post(update)
+                acked[user.chat] = time.monotonic()
             window = min(18, users_n)
             gc_before = await gc_pauses(app.base)
             sampler = await spying(app.pid, tmp / "burst.txt") if spy else None
@@ -441,6 +445,10 @@ async def scenario_a(tmp: Path, server_url: str, api: str, users_n: int = A_USER
               f"(10 ms ticks); TRT's garbage collections {gc_after[0] - gc_before[0]:.0f}, "
               f"{(gc_after[1] - gc_before[1]) * 1000:.1f} ms", flush=True)
         print(f"    the first 18 to arrive (KIE's createTask window, 18 per 10 s) {ms(first_window)}", flush=True)
+        last_of_window = by_arrival[min(17, len(by_arrival) - 1)]
+        first_chats = [c for c in posted if c in created_at and created_at[c] <= last_of_window]
+        print(f"      their Confirm posted -> acked (this process posting, TRT's intake committing) "
+              f"{ms([acked[c] - posted[c] for c in first_chats if c in acked])}", flush=True)
         print(f"    createTask calls by outcome at TRT: {creates}; at the fake: {len(stamps['creates'])}",
               flush=True)
         pressed = min(posted.values())
