@@ -1,6 +1,6 @@
 """The end of a job: its result sent to the user, or an apology, and the money settled once.
 
-Delivery progress is durable (store.jobs.record_part): each part that reaches the chat (a
+Delivery progress is durable (store.job_parts.record_part): each part that reaches the chat (a
 photo, its original as a file, a video, a link, our words about a missing result, the apology)
 is recorded on the job, fenced, right after Telegram's answer, so a retry, a restart or a new
 leader resumes at the first part not recorded; a part is sent twice only if the process dies
@@ -61,8 +61,9 @@ from generation.status import StatusMessages
 from generation.track import RETRY_LATER, Track
 from ingest.send_gate import ActingRefused
 from kie import ResultItem
-from store import accounts, jobs
-from store.jobs import Failed, Job, Outcome, Part, Succeeded, TimedOut
+from store import accounts, job_parts, jobs
+from store.job_parts import Part
+from store.jobs import Failed, Job, Outcome, Succeeded, TimedOut
 from telemetry.metrics import METRICS
 
 DELIVERY_TRIES = 5  # attempts to deliver (whatever failed) before what was sent stands
@@ -135,12 +136,12 @@ class Deliverer:
         if why is not None:
             log.error("apology_undeliverable", extra={"job_id": job.id, "why": why})
             return await self._close(job, track, lang, done=False, force=True)
-        if "apology" not in await jobs.parts(ctx.database, job.id):
+        if "apology" not in await job_parts.parts(ctx.database, job.id):
             text = texts.failure(lang, job.failure or job.state, job.paid_with)
             try:
                 sent = await ctx.bot.send_message(job.chat_id, text, reply_markup=texts.menu_keyboard(lang))
-                await jobs.record_part(ctx.database, ctx.name, ctx.epoch, job.id, "apology", reached=False,
-                                       message_id=sent.message_id)
+                await job_parts.record_part(ctx.database, ctx.name, ctx.epoch, job.id, "apology", reached=False,
+                                            message_id=sent.message_id)
             except TelegramForbiddenError:
                 await accounts.set_blocked(ctx.database, ctx.bot_id, job.user_id, True)
                 return await self.mark_told(job, None)
@@ -216,7 +217,7 @@ class Deliverer:
         log.error("delivery_given_up", extra={"job_id": job.id, "why": why, "state": job.state})
         track.terminal = None
         lang = await ctx.lang(job.user_id)
-        parts = await jobs.parts(ctx.database, job.id)
+        parts = await job_parts.parts(ctx.database, job.id)
         if not reached(parts):
             if not job.finished:
                 return await self._release_and_apologise(job, track, lang)
@@ -235,10 +236,10 @@ class Deliverer:
                                            self.result_keyboard(job, model, lang, count))
             if sent is not None:
                 for i in rest:
-                    await jobs.record_part(ctx.database, ctx.name, ctx.epoch, job.id,
-                                           f"{i}:{'link' if openable(shown[i]) else 'missing'}",
-                                           reached=openable(shown[i]), message_id=sent.message_id)
-                parts = await jobs.parts(ctx.database, job.id)
+                    await job_parts.record_part(ctx.database, ctx.name, ctx.epoch, job.id,
+                                                f"{i}:{'link' if openable(shown[i]) else 'missing'}",
+                                                reached=openable(shown[i]), message_id=sent.message_id)
+                parts = await job_parts.parts(ctx.database, job.id)
         kind = str((job.result or {}).get("kind") or "document")
         return await self._captured(job, track, count, kind, parts, lang, force=True)
 
@@ -344,7 +345,7 @@ class Deliverer:
         """One try of a message past the bound (its failure, whatever it is, is only logged);
         recorded as `part` when given, and not sent again when recorded before."""
         ctx = self.ctx
-        if part is not None and part in await jobs.parts(ctx.database, job.id):
+        if part is not None and part in await job_parts.parts(ctx.database, job.id):
             return None
         try:
             sent = await ctx.bot.send_message(job.chat_id, text, reply_markup=keyboard)
@@ -354,8 +355,8 @@ class Deliverer:
             log.warning("last_message_failed", extra={"job_id": job.id, "error_text": describe(exc)})
             return None
         if part is not None:
-            await jobs.record_part(ctx.database, ctx.name, ctx.epoch, job.id, part, reached=False,
-                                   message_id=sent.message_id)
+            await job_parts.record_part(ctx.database, ctx.name, ctx.epoch, job.id, part, reached=False,
+                                        message_id=sent.message_id)
         return sent
 
     # -- sending -----------------------------------------------------------------------------
@@ -388,7 +389,7 @@ class Deliverer:
         variants); (what is in the chat, results that cannot be had). Transient failures and
         Telegram's refusals of the chat raise."""
         ctx = self.ctx
-        parts = await jobs.parts(ctx.database, job.id)  # read under the chat's lock: no step raced it
+        parts = await job_parts.parts(ctx.database, job.id)  # read under the chat's lock: no step raced it
         title = model.title.get(lang) if model is not None else job.model
         first_caption = texts.caption(title, job.input.get("prompt") or job.input.get("text"), lang, job.user_number)
         count = len(words) or len(files)
@@ -423,6 +424,6 @@ class Deliverer:
         keyboard = self.result_keyboard(job, model, lang, len(shown)) if len(shown) - 1 in missing else None
         sent = await ctx.bot.send_message(job.chat_id, text, reply_markup=keyboard)
         for i in missing:
-            await jobs.record_part(ctx.database, ctx.name, ctx.epoch, job.id, f"{i}:missing", reached=False,
-                                   message_id=sent.message_id)
+            await job_parts.record_part(ctx.database, ctx.name, ctx.epoch, job.id, f"{i}:missing", reached=False,
+                                        message_id=sent.message_id)
             parts[f"{i}:missing"] = Part(f"{i}:missing", False, None, sent.message_id)

@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramEntityTooLarge
 
 from kie import ResultItem
-from store.jobs import Job, Part
+from store.job_parts import Part
+from store.jobs import Job
 
 MAX_RESULTS = 10  # result files sent for one job
 TOO_BIG = ("too big", "too large", "entity too large")  # Telegram's 400 words for an oversized file

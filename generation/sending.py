@@ -20,8 +20,9 @@ from generation.context import JobContext, log
 from generation.errors import DeliveryFailed, RetryLater
 from generation.results import TITLE_MAX, file_name, jpeg_size, openable, too_big
 from kie import KINDS, DownloadRefused, KieError, ResultItem, TooLarge
-from store import jobs
-from store.jobs import Job, Part
+from store import job_parts
+from store.job_parts import Part
+from store.jobs import Job
 
 # Telegram's limits are decimal and count the whole multipart request (Bot API: "50 MB" per
 # upload, "10 MB" for a photo); ENVELOPE reserves room for the rest of the request (part
@@ -53,8 +54,8 @@ class Sender:
         body = "\n\n".join(piece for piece in (caption, f"📝 {title}" if title else "", words.get("text", "").strip())
                             if piece)
         sent = await ctx.bot.send_message(job.chat_id, body[:MESSAGE_MAX], reply_markup=keyboard)
-        await jobs.record_part(ctx.database, ctx.name, ctx.epoch, job.id, f"{index}:text", reached=True,
-                               message_id=sent.message_id)
+        await job_parts.record_part(ctx.database, ctx.name, ctx.epoch, job.id, f"{index}:text", reached=True,
+                                    message_id=sent.message_id)
         parts[f"{index}:text"] = Part(f"{index}:text", True, None, sent.message_id)
 
     async def thumbnail(self, job: Job, item: ResultItem) -> bytes | None:
@@ -131,8 +132,8 @@ class Sender:
         bot, chat = ctx.bot, job.chat_id
 
         async def record(suffix: str, message: Message, file_id: str | None) -> Part:
-            await jobs.record_part(ctx.database, ctx.name, ctx.epoch, job.id, f"{index}:{suffix}", reached=True,
-                                   file_id=file_id, message_id=message.message_id)
+            await job_parts.record_part(ctx.database, ctx.name, ctx.epoch, job.id, f"{index}:{suffix}", reached=True,
+                                        file_id=file_id, message_id=message.message_id)
             part = parts[f"{index}:{suffix}"] = Part(f"{index}:{suffix}", True, file_id, message.message_id)
             return part
 

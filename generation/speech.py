@@ -7,7 +7,7 @@ stays 'created' until the speech is ready; only then does generation.submit comm
 intent and create its task as for any job.
 
 Crash safety, the same rule as createTask everywhere (KIE has no idempotency key): each try's
-intent is committed under the fence as a part of the job (store.jobs.record_part, "speak:<field>:<n>")
+intent is committed under the fence as a part of the job (store.job_parts.record_part, "speak:<field>:<n>")
 once the limiter's slot is ours, right before the request leaves, and the task id it got as
 "speak:<field>:task". A later step (a restart, another leader) follows that task and never
 creates a second one. A try KIE certainly refused is marked "speak:<field>:<n>:refused" and
@@ -39,7 +39,7 @@ from generation.follow import RECORD_TIMEOUT, failure_of
 from generation.track import Track, poll_interval
 from ingest.media_length import measure_seconds
 from kie import KieError, OutOfCredits
-from store import jobs
+from store import job_parts
 from store.jobs import Job
 from telemetry.metrics import METRICS
 
@@ -76,7 +76,7 @@ class Speech:
 
     async def url(self, job: Job, track: Track, name: str, value: Mapping[str, Any]) -> str:
         ctx = self.ctx
-        parts = await jobs.parts(ctx.database, job.id)
+        parts = await job_parts.parts(ctx.database, job.id)
         task = parts.get(part(name, "task"))
         task_id = task.file_id if task is not None else None
         if task_id is None:
@@ -160,8 +160,8 @@ class Speech:
         async def intent() -> None:
             """Committed once the limiter's slot is ours, right before createTask leaves."""
             ctx.must_act()
-            if not await jobs.record_part(ctx.database, ctx.name, ctx.epoch, job.id, part(name, attempt),
-                                          reached=False):
+            if not await job_parts.record_part(ctx.database, ctx.name, ctx.epoch, job.id, part(name, attempt),
+                                               reached=False):
                 raise NotOurs(job)
             committed.append(True)
 
@@ -181,8 +181,8 @@ class Speech:
                 raise InputUnavailable(f"{name}: speech task unknown ({exc.kind})", "speech_failed") from None
             if exc.retryable:  # certainly refused: nothing exists at KIE
                 if committed:
-                    await jobs.record_part(ctx.database, ctx.name, ctx.epoch, job.id, part(name, attempt, "refused"),
-                                           reached=False)
+                    await job_parts.record_part(ctx.database, ctx.name, ctx.epoch, job.id,
+                                                part(name, attempt, "refused"), reached=False)
                 delay = TRY_BACKOFF[min(attempt, len(TRY_BACKOFF)) - 1]
                 log.info("speech_refused", extra={"job_id": job.id, "error_kind": exc.kind, "try": attempt})
                 raise Pending(f"speech task creation refused ({exc.kind})", delay) from None
@@ -196,5 +196,5 @@ class Speech:
 
     async def _recorded(self, job: Job, name: str, task_id: str) -> None:
         ctx = self.ctx
-        await jobs.record_part(ctx.database, ctx.name, ctx.epoch, job.id, part(name, "task"), reached=False,
-                               file_id=task_id)
+        await job_parts.record_part(ctx.database, ctx.name, ctx.epoch, job.id, part(name, "task"), reached=False,
+                                    file_id=task_id)

@@ -42,7 +42,7 @@ from ingest.kie_callbacks import ROUTE, KieCallbackIntake
 from kie import KieClient
 from messages.jobs import WakeJobs
 from messages.roles import CurrentRole, Role, RoleChanged, RoleQuery
-from store import accounts, jobs
+from store import accounts, job_parts, jobs
 from store.jobs import Created, Job, Order
 from tests.conftest import Money
 from tests.procs import eventually
@@ -268,7 +268,7 @@ async def test_a_restart_between_the_speech_task_and_the_avatar_task_makes_no_se
     d.wake()
 
     async def speech_recorded() -> bool:
-        return "speak:audio_url:task" in await jobs.parts(money.db, job.id)
+        return "speak:audio_url:task" in await job_parts.parts(money.db, job.id)
     await eventually(speech_recorded, 20, "the speech task recorded")
     await d.restart()  # a new process: nothing of the first one's memory
     [speech_task] = [task for task in d.kie.tasks.values() if task.model == TTS]
@@ -290,7 +290,7 @@ async def test_a_restart_between_the_speech_intent_and_its_answer_releases_the_j
     d.wake()
 
     async def intent_only() -> bool:
-        return "speak:audio_url:1" in await jobs.parts(money.db, job.id) and len(d.kie.calls(CREATE_PATH)) == 1
+        return "speak:audio_url:1" in await job_parts.parts(money.db, job.id) and len(d.kie.calls(CREATE_PATH)) == 1
     await eventually(intent_only, 20, "the speech's intent committed and its request sent")
     await d.restart()
     done = await d.told(job.id)

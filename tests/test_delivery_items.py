@@ -37,7 +37,7 @@ from generation.status import StatusMessages
 from generation.track import Track
 from ingest.bot_api import make_bot
 from kie import KieClient, ResultItem, TaskCreated, TaskRecord, TaskState
-from store import accounts, jobs
+from store import accounts, job_parts, jobs
 from store.jobs import Created, Job, Order
 from tests.procs import eventually
 from tests.test_kie_poller import PHOTO_MODEL as PHOTO
@@ -117,7 +117,7 @@ class Desk:
         return await self.w.ledger(user)
 
     async def parts(self, job: Job) -> list[str]:
-        return list(await jobs.parts(self.w.money.db, job.id))
+        return list(await job_parts.parts(self.w.money.db, job.id))
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from store import accounts, batching, invariants, jobs, kie_account, kie_callbacks, standing
+from store import accounts, batching, invariants, job_parts, jobs, kie_account, kie_callbacks, standing
 from store.accounts import UnknownUser
 from store.database import DatabaseUnavailable
 from store.fence import Fenced
@@ -371,8 +371,8 @@ async def test_a_job_with_a_result_in_the_chat_is_captured_whatever_ends_it(mone
     for n, outcome in enumerate(outcomes):
         job = await created(money, order(f"p{n}"), max_active=10)
         await jobs.record_result(money.db, money.name, money.epoch, job.id, {"urls": ["https://r/1.png"]})
-        assert await jobs.record_part(money.db, money.name, money.epoch, job.id, "0:photo", reached=True,
-                                      file_id="F", message_id=5)
+        assert await job_parts.record_part(money.db, money.name, money.epoch, job.id, "0:photo", reached=True,
+                                           file_id="F", message_id=5)
         step = await jobs.finish(money.db, money.name, money.epoch, job.id, outcome)
         assert step.changed and (step.job.state, step.job.failure) == ("succeeded", None), outcome
         assert step.job.result == {"urls": ["https://r/1.png"]}, "the result kept for the rest of the delivery"
@@ -383,7 +383,7 @@ async def test_a_job_with_a_result_in_the_chat_is_captured_whatever_ends_it(mone
 async def test_our_words_alone_do_not_make_a_job_a_success(money: Money) -> None:
     await user_with(money, 5_000)
     job = await created(money, order("w"))
-    await jobs.record_part(money.db, money.name, money.epoch, job.id, "apology", reached=False, message_id=9)
+    await job_parts.record_part(money.db, money.name, money.epoch, job.id, "apology", reached=False, message_id=9)
     step = await jobs.finish(money.db, money.name, money.epoch, job.id, Failed("delivery"))
     assert step.job.state == "failed" and await kinds(money) == ["top_up", "hold", "release"]
 
@@ -391,15 +391,15 @@ async def test_our_words_alone_do_not_make_a_job_a_success(money: Money) -> None
 async def test_a_part_is_recorded_once_and_only_by_the_leader(money: Money) -> None:
     await user_with(money, 5_000)
     job = await created(money, order("r"))
-    assert await jobs.record_part(money.db, money.name, money.epoch, job.id, "0:photo", reached=True, file_id="A",
-                                  message_id=1)
-    assert not await jobs.record_part(money.db, money.name, money.epoch, job.id, "0:photo", reached=True,
-                                      file_id="B", message_id=2), "a repetition changes nothing"
+    assert await job_parts.record_part(money.db, money.name, money.epoch, job.id, "0:photo", reached=True, file_id="A",
+                                       message_id=1)
+    assert not await job_parts.record_part(money.db, money.name, money.epoch, job.id, "0:photo", reached=True,
+                                           file_id="B", message_id=2), "a repetition changes nothing"
     old = money.epoch
     await money.new_leader()
     with pytest.raises(Fenced):
-        await jobs.record_part(money.db, money.name, old, job.id, "0:document", reached=True)
-    assert await jobs.parts(money.db, job.id) == {"0:photo": jobs.Part("0:photo", True, "A", 1)}
+        await job_parts.record_part(money.db, money.name, old, job.id, "0:document", reached=True)
+    assert await job_parts.parts(money.db, job.id) == {"0:photo": job_parts.Part("0:photo", True, "A", 1)}
     await jobs.finish(money.db, money.name, money.epoch, job.id, Failed("delivery"))
 
 
@@ -407,7 +407,7 @@ async def test_a_status_message_recorded_after_the_job_was_told_reopens_it_for_i
     await user_with(money, 5_000)
     job = await created(money, dataclasses_replace(order("s"), status_message_id=None))
     await jobs.finish(money.db, money.name, money.epoch, job.id, Failed("no_kie_key"))
-    await jobs.record_part(money.db, money.name, money.epoch, job.id, "apology", reached=False, message_id=3)
+    await job_parts.record_part(money.db, money.name, money.epoch, job.id, "apology", reached=False, message_id=3)
     late = await jobs.set_status_message(money.db, money.name, money.epoch, job.id, 4)
     refused = await jobs.mark_delivered(money.db, money.name, money.epoch, job.id, status_message_id=None)
     assert not refused.changed and refused.job.delivered_at is None, "the status message it had is not the one now"

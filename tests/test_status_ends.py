@@ -24,7 +24,7 @@ from bot import delivery_texts
 from ingest.bot_api import make_bot
 from ingest.send_limiter import SendLimiter
 from messages.jobs import WakeJobs
-from store import jobs
+from store import job_parts, jobs
 from tests.procs import eventually
 from tests.test_kie_poller import TOKEN, Make, World, world  # noqa: F401  (world: the fixture)
 from tests.wizard_kit import Chat, settings_with
@@ -192,7 +192,7 @@ async def test_a_failure_whose_apology_telegram_refused_still_ends_a_status_mess
     w.tg.inject("sendMessage", status=400, description="Bad Request: message is too long", count=1)
     job = await w.job(7330, status=False)
     told = await w.told(job.id)
-    assert told.state == "failed" and not await jobs.parts(w.money.db, job.id)
+    assert told.state == "failed" and not await job_parts.parts(w.money.db, job.id)
     queued = await w.helper.send_message(7330, "⏳ accepted, queueing")
     await jobs.set_status_message(w.money.db, w.money.name, w.money.epoch, job.id, queued.message_id)
     w.box.tell_nowait(WakeJobs())
