@@ -426,8 +426,8 @@ async def finish(db: Database, lock_name: str, epoch: int, job_id: int, outcome:
                  delivered: bool = False, file_id: str | None = None, referral_bonus: int = 0) -> Step:
     """End the job and settle its money in one fenced transaction: success captures the hold,
     failure and timeout release it (and a free generation stops counting), except that a job
-    with any result part recorded as reached (store.job_parts.record_part) always succeeds and captures: the
-    returned job's state says which outcome was applied. The job row is locked
+    with any result part recorded as reached (store.job_parts.record_part) always succeeds and
+    captures: the returned job's state says which outcome was applied. The job row is locked
     first, so of any number of finishes in any order (callbacks, polls, restarts, leaders) the
     first ends it and the others find it finished and change nothing.
 
